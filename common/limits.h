@@ -1,0 +1,37 @@
+/* Every hard limit in postern, named and explained once. */
+#ifndef POSTERN_LIMITS_H
+#define POSTERN_LIMITS_H
+
+/* RFC 2449 section 4: a POP3 command line is at most 255 octets; STYLE.md allows 512
+ * including CRLF so that long user names still fit. */
+#define POP3_MAX_CMD_LINE 512
+/* RFC 5034 section 4: an AUTH line (initial response) may reach 255 octets per the
+ * base spec, but clients send larger base64 blobs; 12 KiB as SMTP (RFC 4954). */
+#define SASL_MAX_LINE 12288
+/* Longest user name and password that we pass to PAM. */
+#define AUTH_MAX_USER 256
+#define AUTH_MAX_PASS 1024
+/* STYLE.md: 20 bad commands in a row closes the connection. */
+#define MAX_BAD_COMMANDS 20
+/* RFC 1939 section 3: autologout timer at least 10 minutes after login. */
+#define POP3_IDLE_TIMEOUT_DEFAULT 600
+/* Before login a client gets less time: it holds a process and a throttle slot. */
+#define LOGIN_TIMEOUT_DEFAULT 60
+/* Pre-login the client may try this many logins on one connection. */
+#define MAX_AUTH_ATTEMPTS 3
+/* RFC 1939 section 7: a unique-id is 1 to 70 characters in 0x21..0x7E. */
+#define POP3_UIDL_MAX 70
+/* Config file: a line and a value longer than this are errors (libinih's own limit). */
+#define CONFIG_MAX_LINE 1024
+/* Entries kept in the login throttle file; the oldest are dropped past this. */
+#define THROTTLE_MAX_ENTRIES 4096
+/* Size of the throttle file we read at most. */
+#define THROTTLE_MAX_FILE (THROTTLE_MAX_ENTRIES * 160)
+/* I/O buffer for relaying and streaming messages. */
+#define IO_CHUNK 16384
+/* Messages in one mailbox: a hard ceiling so an index cannot grow without bound. */
+#define MSTORE_MAX_MESSAGES 1000000
+/* Sanitized client strings in log lines are cut here (STYLE.md). */
+#define LOG_MAX_FIELD 64
+
+#endif

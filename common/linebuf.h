@@ -1,0 +1,29 @@
+/* Bounded line reader.  A parser: no I/O.  Bytes go in with linebuf_fill_ptr() /
+ * linebuf_filled(), lines come out with linebuf_next(). */
+#ifndef POSTERN_LINEBUF_H
+#define POSTERN_LINEBUF_H
+#include <stddef.h>
+
+struct linebuf;
+
+/* max: longest line accepted, including CRLF. */
+struct linebuf *linebuf_new(size_t max);
+void linebuf_free(struct linebuf **lb);
+/* Where the next read may write and how much room there is (never 0 while a line
+ * can still complete). */
+char *linebuf_fill_ptr(struct linebuf *lb, size_t *room_r);
+void linebuf_filled(struct linebuf *lb, size_t n);
+/* Copy bytes in (tests, fuzz); returns how many were taken. */
+size_t linebuf_feed(struct linebuf *lb, const char *data, size_t len);
+/* 1: line ready (without CRLF or LF; NUL-terminated at len_r), 0: need more,
+ * -2: line too long (or a NUL byte or lone CR in it: -3).  The line stays valid until the
+ * next call. */
+#define LINEBUF_TOO_LONG (-2)
+#define LINEBUF_BAD_BYTE (-3)
+int linebuf_next(struct linebuf *lb, const char **line_r, size_t *len_r);
+/* Bytes buffered but not yet returned as lines (pipelined input). */
+size_t linebuf_pending(const struct linebuf *lb, const char **data_r);
+/* Drop everything buffered (STLS: RFC 2595 discards pre-TLS input). */
+void linebuf_reset(struct linebuf *lb);
+
+#endif

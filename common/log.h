@@ -1,0 +1,29 @@
+/* Logging: syslog (facility mail) or a file, one `event: key=value, ...` line per event.
+ * Never stderr under inetd: fd 2 may be the client's socket. */
+#ifndef POSTERN_LOG_H
+#define POSTERN_LOG_H
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* ident: "ipop3d".  Before log_open() lines go to stderr only if to_stderr (used by -t).  */
+void log_init(const char *ident, bool to_stderr);
+/* target: "syslog" or an absolute file path.  Opens now (before chroot).  0 or -1. */
+int log_open(const char *target, bool debug, const char **error_r);
+/* Remember the role of this process, shown as part of nothing but used for debug. */
+void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vmsg(enum log_level lvl, const char *fmt, va_list ap);
+#define log_err(...)   log_msg(LOG_LVL_ERR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_LVL_DEBUG, __VA_ARGS__)
+/* Log at ERR and exit(1). Startup and impossible states only. */
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Client-supplied text for a log field: control bytes, '<', '>', ',' and non-ASCII become
+ * '?', cut at LOG_MAX_FIELD.  out must hold LOG_MAX_FIELD + 1 bytes. */
+const char *log_sanitize(const char *in, size_t len, char *out);
+
+#endif
