@@ -17,6 +17,10 @@ struct conn {
 	char obuf[16384];       /* output buffer, flushed by conn_flush() */
 	size_t olen;
 	bool failed;            /* a write failed: the peer is gone */
+	/* private to conn.c */
+	bool rnotsock, wnotsock; /* the fd is a pipe or file: read()/write() after poll() */
+	bool flags_saved;       /* TLS set O_NONBLOCK; conn_deinit() restores these */
+	int rflags, wflags;
 };
 
 /* line_max: longest command line (limits.h). */

@@ -1,4 +1,9 @@
 /* Every hard limit in postern, named and explained once. */
+/* -Icommon makes this file the <limits.h> of every file, system headers (OpenSSL's err.h)
+ * included: chain to the real one (GCC and clang both know #include_next).  Outside the
+ * guard: GCC's syslimits.h comes back here through its own #include_next and must reach
+ * glibc's limits.h (else MB_LEN_MAX stays wrong when "limits.h" precedes <stdlib.h>). */
+#include_next <limits.h>
 #ifndef POSTERN_LIMITS_H
 #define POSTERN_LIMITS_H
 

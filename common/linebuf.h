@@ -2,6 +2,7 @@
  * linebuf_filled(), lines come out with linebuf_next(). */
 #ifndef POSTERN_LINEBUF_H
 #define POSTERN_LINEBUF_H
+#include <stdbool.h>
 #include <stddef.h>
 
 struct linebuf;
@@ -23,6 +24,10 @@ size_t linebuf_feed(struct linebuf *lb, const char *data, size_t len);
 int linebuf_next(struct linebuf *lb, const char **line_r, size_t *len_r);
 /* Bytes buffered but not yet returned as lines (pipelined input). */
 size_t linebuf_pending(const struct linebuf *lb, const char **data_r);
+/* Drop the first n pending bytes (a raw read took them). */
+void linebuf_consume(struct linebuf *lb, size_t n);
+/* True if linebuf_next() would answer without more input (a line or an error). */
+bool linebuf_has_line(const struct linebuf *lb);
 /* Drop everything buffered (STLS: RFC 2595 discards pre-TLS input). */
 void linebuf_reset(struct linebuf *lb);
 
