@@ -8,7 +8,7 @@ CC       ?= cc
 CFLAGS   ?= -O2 -g
 HARDEN    = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -fno-strict-overflow
 WARN      = -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
-CPPFLAGS += -D_GNU_SOURCE -Icommon
+CPPFLAGS += -D_GNU_SOURCE -iquote common
 LDHARDEN  = -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack
 LIBS      = -lssl -lcrypto -lpam -lwrap -linih -llockfile
 
@@ -53,7 +53,7 @@ ipop3d/ipop3d: $(BUILD)/ipop3d/ipop3d
 POP3_LIBOBJ = $(filter-out $(BUILD)/ipop3d/main.o,$(POP3_OBJ))
 $(BUILD)/tests/unit/%: tests/unit/%.c tests/unit/unit.h $(POP3_LIBOBJ) $(BUILD)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -Iipop3d -Itests/unit $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(POP3_LIBOBJ) $(BUILD)/libcommon.a $(LIBS)
+	$(CC) $(CPPFLAGS) -iquote ipop3d -iquote tests/unit $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(POP3_LIBOBJ) $(BUILD)/libcommon.a $(LIBS)
 
 deps:
 	@sh tests/install-deps.sh
@@ -67,7 +67,7 @@ FUZZ_BIN = $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_LIB_SRC = $(COMMON_SRC) $(filter-out ipop3d/main.c,$(POP3_SRC))
 build/fuzz/%: fuzz/%.c $(FUZZ_LIB_SRC) $(wildcard common/*.h ipop3d/*.h)
 	@mkdir -p build/fuzz
-	clang -std=c17 -D_GNU_SOURCE -DFUZZING -Icommon -Iipop3d -g -O1 -fsanitize=fuzzer,address,undefined \
+	clang -std=c17 -D_GNU_SOURCE -DFUZZING -iquote common -iquote ipop3d -g -O1 -fsanitize=fuzzer,address,undefined \
 	  -o $@ $< $(FUZZ_LIB_SRC) $(LIBS)
 fuzz: $(FUZZ_BIN)
 fuzz-smoke: $(FUZZ_BIN)

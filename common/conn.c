@@ -15,6 +15,7 @@
  * SIGPIPE to SIG_IGN in main().
  *
  * conn_init() does not take ownership of the fds: conn_deinit() never closes them. */
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -1,8 +1,8 @@
 /* Every hard limit in postern, named and explained once. */
-/* -Icommon makes this file the <limits.h> of every file, system headers (OpenSSL's err.h)
- * included: chain to the real one (GCC and clang both know #include_next).  Outside the
- * guard: GCC's syslimits.h comes back here through its own #include_next and must reach
- * glibc's limits.h (else MB_LEN_MAX stays wrong when "limits.h" precedes <stdlib.h>). */
+/* GCC's own <limits.h> reaches this file through syslimits.h's #include_next (a header
+ * found next to its includer searches the quote directories too), so chain to the real
+ * one (GCC and clang both know #include_next).  Outside the guard: GCC's syslimits.h comes
+ * back here and must reach glibc's limits.h (else MB_LEN_MAX stays wrong). */
 #include_next <limits.h>
 #ifndef POSTERN_LIMITS_H
 #define POSTERN_LIMITS_H
@@ -38,5 +38,29 @@
 #define MSTORE_MAX_MESSAGES 1000000
 /* Sanitized client strings in log lines are cut here (STYLE.md). */
 #define LOG_MAX_FIELD 64
+
+/* mstore (common/mstore.c, maildir.c, mbox.c). */
+/* mbox dotlock: lockfile_create() retries; liblockfile sleeps 5 s more before each retry
+ * (5 + 10 = 15 s in all), like a patient MTA but within a POP3 client's timeout. */
+#define MBOX_DOTLOCK_RETRIES 2
+/* mbox fcntl lock: how long we retry F_SETLK, and how often. */
+#define MBOX_LOCK_TIMEOUT_MS 15000
+#define MBOX_LOCK_POLL_MS 50
+/* A dotlock older than 5 minutes counts as stale (liblockfile): refresh ours this often
+ * while a long compaction runs. */
+#define MBOX_DOTLOCK_TOUCH_MS 60000
+/* Read size while scanning and compacting an mbox. */
+#define MBOX_SCAN_CHUNK 65536
+/* mbox compaction: fdatasync() barriers at most (see mbox.c compact()). */
+#define MBOX_COMPACT_MAX_SYNCS 1024
+/* Maildir size cache ("postern-sizes"): the file is read only up to this size, and a
+ * line longer than MAILDIR_CACHE_LINE_MAX is ignored. */
+#define MAILDIR_CACHE_MAX_FILE (64 * 1024 * 1024)
+#define MAILDIR_CACHE_LINE_MAX 512
+/* Maildir base names longer than this are not cached (their size is recomputed). */
+#define MAILDIR_CACHE_NAME_MAX 255
+/* Maildir: times we list new/ and cur/ again in one session to follow messages that
+ * another client renames (flag changes) under us. */
+#define MAILDIR_RELIST_MAX 8
 
 #endif

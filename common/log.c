@@ -76,9 +76,8 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 			}
 		}
 	}
-	if (log_stderr || (!log_syslog && log_fd == -1))
-		if (log_stderr)
-			fprintf(stderr, "%s: %s\n", log_ident, msg);
+	if (log_stderr)
+		fprintf(stderr, "%s: %s\n", log_ident, msg);
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)

@@ -76,6 +76,16 @@ static void server_peer(struct server_conn *sc)
 	netaddr_str(&lip, sc->lip_str, sizeof(sc->lip_str));
 }
 
+/* fd 0 must be one connection, not a listening socket (a launcher without Accept=yes,
+ * inetd "wait", or systemd-socket-activate without -a). */
+static bool server_is_listener(void)
+{
+	int on = 0;
+	socklen_t len = sizeof(on);
+
+	return getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on != 0;
+}
+
 /* ---- worker ---------------------------------------------------------------------- */
 
 static void worker_log_tls(struct server_worker *w)
@@ -476,7 +486,14 @@ void server_run(const struct server_proto *p, const char *config_path, bool impl
 	int why = -1;
 
 	/* Under inetd fd 2 is the client's socket: nothing may ever be written there. */
-	int null = open("/dev/null", O_WRONLY);
+	const char *err_path = "/dev/null";
+#ifdef __SANITIZE_ADDRESS__
+	/* Sanitizer builds (tests only) report on fd 2: keep those reports, from every
+	 * process of the connection, chrooted or not, in the file the tests name. */
+	if (getenv("POSTERN_SAN_LOG") != NULL)
+		err_path = getenv("POSTERN_SAN_LOG");
+#endif
+	int null = open(err_path, O_WRONLY | O_APPEND | O_CREAT, 0600);
 	if (null != -1 && null != 2) {
 		dup2(null, 2);
 		close(null);
@@ -488,7 +505,16 @@ void server_run(const struct server_proto *p, const char *config_path, bool impl
 	if (log_open(sc.cfg.log, sc.cfg.log_debug, &err) == -1 &&
 	    log_open("syslog", false, &err) == -1)
 		exit(1);
+	if (server_is_listener()) {
+		log_err("startup: fd 0 is a listening socket; start %s per connection "
+			"(inetd nowait, systemd Accept=yes, systemd-socket-activate -a)", p->name);
+		exit(1);
+	}
 	server_peer(&sc);
+	if (priv_make_empty_dir(sc.cfg.state_dir, &err) == -1) {
+		log_err("state-dir: dir=%s, error=%s", sc.cfg.state_dir, err);
+		exit(1);       /* the worker cannot be confined without it */
+	}
 	if (!sc.cfg_ok) {
 		log_err("config-error: file=%s, error=%s, rip=%s",
 			config_path != NULL ? config_path : CONFIG_DEFAULT_PATH, err,
@@ -517,9 +543,5 @@ void server_run(const struct server_proto *p, const char *config_path, bool impl
 	sc.unpriv = *up;
 	util_snprintf(sc.unpriv_name, sizeof(sc.unpriv_name), "%s", up->pw_name);
 	sc.unpriv.pw_name = sc.unpriv_name;
-	if (priv_make_empty_dir(sc.cfg.state_dir, &err) == -1) {
-		log_err("state-dir: dir=%s, error=%s", sc.cfg.state_dir, err);
-		why = why < 0 ? REFUSE_INTERNAL : why;
-	}
 	server_fork(&sc, why);
 }

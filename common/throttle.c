@@ -15,6 +15,7 @@
  *
  * The parser validates every key (canonical address text, lowercase hex hash), so what
  * it accepts formats back to the same bytes and parses to the same table. */
+#include <limits.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

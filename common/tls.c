@@ -500,7 +500,8 @@ int tls_cert_check(const struct config *cfg, struct tls_cert_info *info, const c
 		return -1;
 	}
 	if (ASN1_TIME_diff(&day, &sec, NULL, X509_get0_notAfter(cert)) == 1)
-		info->days_left = sec < 0 ? (long)day - 1 : day; /* floor: expired is negative */
+		/* whole days, toward zero; but negative as soon as it has expired */
+		info->days_left = day == 0 && sec < 0 ? -1 : day;
 	BIO *mem = BIO_new(BIO_s_mem());
 	if (mem != NULL) {
 		char *p = NULL;

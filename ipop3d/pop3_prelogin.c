@@ -68,7 +68,7 @@ static enum pop3_result plaintext_refused(struct pre *p)
 	else
 		reply(p, "-ERR [AUTH] Plaintext authentication disallowed on non-secure "
 		      "connections.");
-	return R_ERR;
+	return RES_ERR;
 }
 
 /* One login attempt through the monitor; wipes pass. */
@@ -80,16 +80,16 @@ static enum pop3_result do_login(struct pre *p, const char *method, const char *
 	util_wipe(pass, strlen(pass));
 	switch (r) {
 	case LOGIN_OK:
-		return R_LOGIN;
+		return RES_LOGIN;
 	case LOGIN_INUSE:
 		reply(p, "-ERR [IN-USE] Mailbox is in use by another POP3 session.");
 		p->reason = "in-use";
-		return R_DROP;
+		return RES_DROP;
 	case LOGIN_THROTTLED:
 		/* not "wrong password": the client must come back later */
 		reply(p, "-ERR [SYS/TEMP] Too many failed logins, try again later.");
 		p->reason = "throttled";
-		return R_DROP;
+		return RES_DROP;
 	case LOGIN_TEMPFAIL:
 		reply(p, "-ERR [SYS/TEMP] Temporary authentication failure, try again later.");
 		break;
@@ -100,9 +100,9 @@ static enum pop3_result do_login(struct pre *p, const char *method, const char *
 	}
 	if (++p->failures >= MAX_AUTH_ATTEMPTS) {
 		p->reason = "auth-failures";
-		return R_DROP;
+		return RES_DROP;
 	}
-	return R_ERR;
+	return RES_ERR;
 }
 
 static enum pop3_result cmd_capa(struct pre *p, const struct pop3_cmd *cmd)
@@ -121,41 +121,41 @@ static enum pop3_result cmd_capa(struct pre *p, const struct pop3_cmd *cmd)
 		reply(p, "STLS");
 	reply(p, "IMPLEMENTATION postern");
 	reply(p, ".");
-	return R_OK;
+	return RES_OK;
 }
 
 static enum pop3_result cmd_quit(struct pre *p, const struct pop3_cmd *cmd)
 {
 	reply(p, "+OK Logging out.");
 	p->reason = "quit";
-	return R_QUIT;
+	return RES_QUIT;
 }
 
 static enum pop3_result cmd_stls(struct pre *p, const struct pop3_cmd *cmd)
 {
 	if (tls_active(p)) {
 		reply(p, "-ERR Command not permitted when TLS active.");
-		return R_ERR;
+		return RES_ERR;
 	}
 	if (p->w->ssl_ctx == NULL) {
 		reply(p, "-ERR [SYS/PERM] TLS is not available.");
-		return R_ERR;
+		return RES_ERR;
 	}
 	reply(p, "+OK Begin TLS negotiation.");
 	if (conn_flush(p->c) < 0) {
 		p->reason = "error";
-		return R_DROP;
+		return RES_DROP;
 	}
 	/* server_starttls() drops any input that came before the handshake (RFC 2595) */
 	if (p->ops->starttls(p->w) < 0) {
 		p->reason = "tls-failed";
-		return R_DROP;
+		return RES_DROP;
 	}
 	p->stls_done = true;
 	/* nothing learnt before TLS may be kept: it could have been injected */
 	p->have_user = false;
 	util_wipe(p->user, sizeof(p->user));
-	return R_OK;
+	return RES_OK;
 }
 
 static enum pop3_result cmd_user(struct pre *p, const struct pop3_cmd *cmd)
@@ -167,14 +167,14 @@ static enum pop3_result cmd_user(struct pre *p, const struct pop3_cmd *cmd)
 		return plaintext_refused(p);
 	if (a->len > AUTH_MAX_USER) {
 		reply(p, "-ERR Username too long.");
-		return R_BAD;
+		return RES_BAD;
 	}
 	memcpy(p->user, a->p, a->len);
 	p->user[a->len] = '\0';
 	p->have_user = true;
 	/* never say whether the user exists (RFC 1939 allows either) */
 	reply(p, "+OK");
-	return R_OK;
+	return RES_OK;
 }
 
 static enum pop3_result cmd_pass(struct pre *p, const struct pop3_cmd *cmd)
@@ -188,13 +188,13 @@ static enum pop3_result cmd_pass(struct pre *p, const struct pop3_cmd *cmd)
 	}
 	if (!p->have_user) {
 		reply(p, "-ERR No username given.");
-		return R_ERR;
+		return RES_ERR;
 	}
 	/* RFC 1939: after PASS, successful or not, USER must come again */
 	p->have_user = false;
 	if (a->len > AUTH_MAX_PASS) {
 		reply(p, "-ERR [AUTH] Authentication failed.");
-		return R_BAD;
+		return RES_BAD;
 	}
 	memcpy(pass, a->p, a->len);
 	pass[a->len] = '\0';
@@ -207,7 +207,7 @@ static enum pop3_result cmd_apop(struct pre *p, const struct pop3_cmd *cmd)
 {
 	/* APOP needs the plaintext password on the server side: we have none */
 	reply(p, "-ERR APOP is not supported.");
-	return R_ERR;
+	return RES_ERR;
 }
 
 /* One SASL client response: after the challenge (base64, or "" for an empty one), read a
@@ -221,36 +221,36 @@ static int sasl_response(struct pre *p, const char *challenge, unsigned char *ou
 	conn_printf(p->c, "+ %s\r\n", challenge);
 	if (conn_flush(p->c) < 0) {
 		p->reason = "error";
-		*res_r = R_DROP;
+		*res_r = RES_DROP;
 		return -1;
 	}
 	errno = 0;
 	int r = conn_read_line(p->c, &line, &len);
 	if (r == 0 || r == -1) {
 		p->reason = r == 0 ? "eof" : errno == ETIMEDOUT ? "timeout" : "error";
-		*res_r = R_DROP;
+		*res_r = RES_DROP;
 		return -1;
 	}
 	if (r == LINEBUF_TOO_LONG) {
 		reply(p, "-ERR Line too long.");
 		p->reason = "line-too-long";
-		*res_r = R_DROP;
+		*res_r = RES_DROP;
 		return -1;
 	}
 	if (r == LINEBUF_BAD_BYTE) {
 		reply(p, "-ERR Invalid characters in command.");
-		*res_r = R_BAD;
+		*res_r = RES_BAD;
 		return -1;
 	}
 	if (len == 1 && line[0] == '*') {
 		reply(p, "-ERR Authentication cancelled.");
-		*res_r = R_ERR;
+		*res_r = RES_ERR;
 		return -1;
 	}
 	long n = sasl_b64_decode(line, len, out, out_size);
 	if (n < 0) {
 		reply(p, "-ERR Invalid base64 data.");
-		*res_r = R_BAD;
+		*res_r = RES_BAD;
 		return -1;
 	}
 	*len_r = (size_t)n;
@@ -264,7 +264,7 @@ static int sasl_initial(struct pre *p, const struct pop3_arg *a, unsigned char *
 	long n = sasl_b64_decode(a->p, a->len, out, out_size);
 	if (n < 0) {
 		reply(p, "-ERR Invalid base64 data.");
-		*res_r = R_BAD;
+		*res_r = RES_BAD;
 		return -1;
 	}
 	*len_r = (size_t)n;
@@ -289,7 +289,7 @@ static enum pop3_result auth_plain(struct pre *p, const struct pop3_cmd *cmd,
 	if (sasl_plain_parse(buf, len, &cr, &error) < 0) {
 		log_debug("auth-invalid: method=PLAIN, error=%s, rip=%s", error, p->w->rip_str);
 		reply(p, "-ERR [AUTH] Authentication failed.");
-		return R_BAD;
+		return RES_BAD;
 	}
 	res = do_login(p, "PLAIN", cr.user, cr.pass);
 	sasl_creds_wipe(&cr);
@@ -314,7 +314,7 @@ static enum pop3_result auth_login(struct pre *p, const struct pop3_cmd *cmd,
 		return res;
 	if (sasl_login_value(buf, len, cr.user, sizeof(cr.user)) < 0) {
 		reply(p, "-ERR [AUTH] Authentication failed.");
-		return R_BAD;
+		return RES_BAD;
 	}
 	if (sasl_response(p, "UGFzc3dvcmQ6", buf, size, &len, &res) < 0) {
 		sasl_creds_wipe(&cr);
@@ -323,7 +323,7 @@ static enum pop3_result auth_login(struct pre *p, const struct pop3_cmd *cmd,
 	if (sasl_login_value(buf, len, cr.pass, sizeof(cr.pass)) < 0) {
 		sasl_creds_wipe(&cr);
 		reply(p, "-ERR [AUTH] Authentication failed.");
-		return R_BAD;
+		return RES_BAD;
 	}
 	res = do_login(p, "LOGIN", cr.user, cr.pass);
 	sasl_creds_wipe(&cr);
@@ -341,13 +341,13 @@ static enum pop3_result cmd_auth(struct pre *p, const struct pop3_cmd *cmd)
 		reply(p, "PLAIN");
 		reply(p, "LOGIN");
 		reply(p, ".");
-		return R_OK;
+		return RES_OK;
 	}
 
 	enum sasl_mech mech = sasl_mech_parse(cmd->args[0].p, cmd->args[0].len);
 	if (mech == SASL_NONE) {
 		reply(p, "-ERR Unsupported authentication mechanism.");
-		return R_ERR;
+		return RES_ERR;
 	}
 	unsigned char *buf = xmalloc(PRE_SASL_DECODED);
 	enum pop3_result res = mech == SASL_PLAIN ?
@@ -379,11 +379,11 @@ static enum pop3_result pre_dispatch(struct pre *p, const char *line, size_t len
 	if (id == POP3_E_TOO_LONG) {
 		reply(p, pop3_error_reply(id));
 		p->reason = "line-too-long";
-		return R_DROP;
+		return RES_DROP;
 	}
 	if (id < 0) {
 		reply(p, pop3_error_reply(id));
-		return R_BAD;
+		return RES_BAD;
 	}
 	return pre_handlers[id](p, &cmd);
 }
@@ -391,10 +391,10 @@ static enum pop3_result pre_dispatch(struct pre *p, const char *line, size_t len
 int pop3_prelogin_run(struct server_worker *w, const struct pop3_login_ops *ops)
 {
 	struct pre p = { .w = w, .c = w->c, .ops = ops, .state = POP3_AUTHORIZATION };
-	enum pop3_result res = R_OK;
+	enum pop3_result res = RES_OK;
 
 	reply(&p, POP3_GREETING);
-	while (res != R_QUIT && res != R_DROP && res != R_LOGIN) {
+	while (res != RES_QUIT && res != RES_DROP && res != RES_LOGIN) {
 		const char *line;
 		size_t len;
 
@@ -413,11 +413,11 @@ int pop3_prelogin_run(struct server_worker *w, const struct pop3_login_ops *ops)
 		}
 		if (r == LINEBUF_BAD_BYTE) {
 			reply(&p, pop3_error_reply(POP3_E_BAD_CHAR));
-			res = R_BAD;
+			res = RES_BAD;
 		} else {
 			res = pre_dispatch(&p, line, len);
 		}
-		if (res == R_BAD) {
+		if (res == RES_BAD) {
 			if (++p.bad >= MAX_BAD_COMMANDS) {
 				reply(&p, "-ERR Too many bad commands.");
 				p.reason = "bad-commands";
@@ -428,7 +428,7 @@ int pop3_prelogin_run(struct server_worker *w, const struct pop3_login_ops *ops)
 		}
 	}
 	util_wipe(p.user, sizeof(p.user));
-	if (res == R_LOGIN)
+	if (res == RES_LOGIN)
 		return 1;
 	conn_flush(p.c);
 	log_info("disconnect: reason=%s, auth_failures=%u, rip=%s",

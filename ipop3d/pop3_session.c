@@ -1,0 +1,385 @@
+/* POP3 TRANSACTION and UPDATE states (RFC 1939 sections 5 and 6, TOP and UIDL from
+ * section 7, CAPA from RFC 2449).  Runs as the mail user, after the monitor dropped to
+ * it; the client reaches us through the worker's relay.
+ *
+ * The mailbox is a snapshot taken at login (mstore_open).  DELE only marks; the marks are
+ * carried out by mstore_commit() in the UPDATE state, i.e. only after QUIT.  A connection
+ * that ends any other way (EOF, timeout, error, too many bad commands) deletes nothing.
+ *
+ * Messages are streamed in IO_CHUNK pieces through the CRLF / dot-stuffing converter, so
+ * a message of any size takes bounded memory.  Output is buffered in the conn and sent
+ * when conn_read_line() is about to wait for input: pipelined commands get their
+ * replies together, and a client that waits always gets its answer. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "conn.h"
+#include "crlf.h"
+#include "limits.h"
+#include "log.h"
+#include "mstore.h"
+#include "pop3.h"
+#include "util.h"
+
+struct sess {
+	struct server_session *s;
+	struct conn *c;
+	struct mstore *ms;
+	size_t count;              /* messages in the snapshot */
+	enum pop3_state state;
+	unsigned bad;              /* bad commands in a row */
+	uint64_t box_size;         /* octets of all messages at login */
+	size_t ndel;               /* messages marked deleted */
+	uint64_t del_size;         /* and their octets */
+	size_t deleted;            /* messages really deleted at QUIT (log) */
+	unsigned n_top, n_retr;
+	const char *reason;        /* why the session ends (log) */
+	int status;                /* exit status */
+	char *inbuf;               /* IO_CHUNK: raw message bytes */
+	char *outbuf;              /* 2 * IO_CHUNK + 1: the converted form */
+	char ubuf[LOG_MAX_FIELD + 1];
+};
+
+typedef enum pop3_result sess_handler(struct sess *ss, const struct pop3_cmd *cmd);
+
+static void reply(struct sess *ss, const char *line)
+{
+	conn_printf(ss->c, "%s\r\n", line);
+}
+
+/* A message-number argument that names a message not marked deleted.  0 and *i_r set, or
+ * -1 with the reply written and *res_r set. */
+static int msg_arg(struct sess *ss, const struct pop3_arg *a, size_t *i_r,
+		   enum pop3_result *res_r)
+{
+	uint32_t n;
+
+	if (pop3_parse_msgnum(a, &n) < 0) {
+		reply(ss, "-ERR Invalid message number.");
+		*res_r = RES_BAD;
+		return -1;
+	}
+	if (n == 0 || n > ss->count) {
+		reply(ss, "-ERR No such message.");
+		*res_r = RES_ERR;
+		return -1;
+	}
+	if (mstore_get(ss->ms, n - 1)->deleted) {
+		conn_printf(ss->c, "-ERR Message %" PRIu32 " is deleted.\r\n", n);
+		*res_r = RES_ERR;
+		return -1;
+	}
+	*i_r = n - 1;
+	return 0;
+}
+
+static enum pop3_result cmd_capa(struct sess *ss, const struct pop3_cmd *cmd)
+{
+	/* RFC 2449: after login no USER, SASL or STLS */
+	reply(ss, "+OK Capability list follows");
+	reply(ss, "TOP");
+	reply(ss, "UIDL");
+	reply(ss, "RESP-CODES");
+	reply(ss, "AUTH-RESP-CODE");
+	reply(ss, "PIPELINING");
+	reply(ss, "IMPLEMENTATION postern");
+	reply(ss, ".");
+	return RES_OK;
+}
+
+static enum pop3_result cmd_noop(struct sess *ss, const struct pop3_cmd *cmd)
+{
+	reply(ss, "+OK");
+	return RES_OK;
+}
+
+static enum pop3_result cmd_stat(struct sess *ss, const struct pop3_cmd *cmd)
+{
+	conn_printf(ss->c, "+OK %zu %" PRIu64 "\r\n", ss->count - ss->ndel,
+		    ss->box_size - ss->del_size);
+	return RES_OK;
+}
+
+static enum pop3_result cmd_list(struct sess *ss, const struct pop3_cmd *cmd)
+{
+	enum pop3_result res;
+	size_t i;
+
+	if (cmd->nargs == 1) {
+		if (msg_arg(ss, &cmd->args[0], &i, &res) < 0)
+			return res;
+		conn_printf(ss->c, "+OK %zu %" PRIu64 "\r\n", i + 1, mstore_get(ss->ms, i)->size);
+		return RES_OK;
+	}
+	conn_printf(ss->c, "+OK %zu messages (%" PRIu64 " octets)\r\n", ss->count - ss->ndel,
+		    ss->box_size - ss->del_size);
+	for (i = 0; i < ss->count; i++) {
+		const struct mstore_msg *m = mstore_get(ss->ms, i);
+		if (!m->deleted)
+			conn_printf(ss->c, "%zu %" PRIu64 "\r\n", i + 1, m->size);
+	}
+	reply(ss, ".");
+	return RES_OK;
+}
+
+static enum pop3_result cmd_uidl(struct sess *ss, const struct pop3_cmd *cmd)
+{
+	enum pop3_result res;
+	size_t i;
+
+	if (cmd->nargs == 1) {
+		if (msg_arg(ss, &cmd->args[0], &i, &res) < 0)
+			return res;
+		conn_printf(ss->c, "+OK %zu %s\r\n", i + 1, mstore_get(ss->ms, i)->uid);
+		return RES_OK;
+	}
+	reply(ss, "+OK");
+	for (i = 0; i < ss->count; i++) {
+		const struct mstore_msg *m = mstore_get(ss->ms, i);
+		if (!m->deleted)
+			conn_printf(ss->c, "%zu %s\r\n", i + 1, m->uid);
+	}
+	reply(ss, ".");
+	return RES_OK;
+}
+
+/* RETR (top == false) or TOP with `lines` body lines: "+OK", the message in wire form,
+ * ".".  The first chunk is read before "+OK", so a message that vanished gets -ERR.  A
+ * read error later cannot be reported inside the multi-line reply: we drop the
+ * connection (the client sees a truncated reply, and nothing is deleted). */
+static enum pop3_result send_message(struct sess *ss, size_t i, bool top, uint64_t lines)
+{
+	const struct mstore_msg *m = mstore_get(ss->ms, i);
+	struct mstore_reader *r = NULL;
+	struct crlf_state st;
+	const char *error = "read error";
+	ssize_t n = -1;
+
+	if (mstore_reader_open(ss->ms, i, &r, &error) == 0)
+		n = mstore_reader_read(r, ss->inbuf, IO_CHUNK);
+	if (n < 0) {
+		log_warn("message-unavailable: user=<%s>, msg=%zu, error=%s", ss->ubuf, i + 1,
+			 error);
+		if (r != NULL)
+			mstore_reader_close(&r);
+		reply(ss, "-ERR [SYS/TEMP] Message is no longer available.");
+		return RES_ERR;
+	}
+	if (top)
+		reply(ss, "+OK");
+	else
+		conn_printf(ss->c, "+OK %" PRIu64 " octets\r\n", m->size);
+	crlf_init(&st, true);
+	if (top)
+		st.body_limit = lines;
+	while (n > 0) {
+		size_t o = crlf_convert(&st, ss->inbuf, (size_t)n, ss->outbuf);
+		if (conn_write(ss->c, ss->outbuf, o) < 0) {
+			mstore_reader_close(&r);
+			ss->reason = "error"; /* the client is gone */
+			return RES_DROP;
+		}
+		if (st.done)
+			break;
+		n = mstore_reader_read(r, ss->inbuf, IO_CHUNK);
+	}
+	mstore_reader_close(&r);
+	if (n < 0) {
+		log_err("message-read-failed: user=<%s>, msg=%zu", ss->ubuf, i + 1);
+		ss->reason = "error";
+		ss->status = 1;
+		return RES_DROP;
+	}
+	const char *fin = crlf_finish(&st);
+	conn_write(ss->c, fin, strlen(fin));
+	reply(ss, ".");
+	return RES_OK;
+}
+
+static enum pop3_result cmd_retr(struct sess *ss, const struct pop3_cmd *cmd)
+{
+	enum pop3_result res;
+	size_t i;
+
+	if (msg_arg(ss, &cmd->args[0], &i, &res) < 0)
+		return res;
+	ss->n_retr++;
+	return send_message(ss, i, false, 0);
+}
+
+static enum pop3_result cmd_top(struct sess *ss, const struct pop3_cmd *cmd)
+{
+	enum pop3_result res;
+	uint64_t lines;
+	size_t i;
+
+	if (msg_arg(ss, &cmd->args[0], &i, &res) < 0)
+		return res;
+	if (pop3_parse_lines(&cmd->args[1], &lines) < 0) {
+		reply(ss, "-ERR Invalid number of lines.");
+		return RES_BAD;
+	}
+	ss->n_top++;
+	return send_message(ss, i, true, lines);
+}
+
+static enum pop3_result cmd_dele(struct sess *ss, const struct pop3_cmd *cmd)
+{
+	enum pop3_result res;
+	size_t i;
+
+	if (msg_arg(ss, &cmd->args[0], &i, &res) < 0)
+		return res;
+	struct mstore_msg *m = mstore_get(ss->ms, i);
+	m->deleted = true;
+	ss->ndel++;
+	ss->del_size += m->size;
+	reply(ss, "+OK Marked to be deleted.");
+	return RES_OK;
+}
+
+static enum pop3_result cmd_rset(struct sess *ss, const struct pop3_cmd *cmd)
+{
+	for (size_t i = 0; i < ss->count; i++)
+		mstore_get(ss->ms, i)->deleted = false;
+	ss->ndel = 0;
+	ss->del_size = 0;
+	conn_printf(ss->c, "+OK maildrop has %zu messages (%" PRIu64 " octets)\r\n", ss->count,
+		    ss->box_size);
+	return RES_OK;
+}
+
+static enum pop3_result cmd_quit(struct sess *ss, const struct pop3_cmd *cmd)
+{
+	const char *error;
+
+	/* Everything answered so far must have reached the kernel before we delete: a
+	 * client that pipelined RETR, DELE, QUIT and vanished during the RETR keeps its
+	 * message. */
+	if (conn_flush(ss->c) < 0) {
+		ss->reason = "error";
+		return RES_DROP;
+	}
+	ss->reason = "quit";
+	pop3_set_state(&ss->state, POP3_UPDATE);
+	if (ss->ndel > 0 && mstore_commit(ss->ms, &error) < 0) {
+		log_err("delete-failed: user=<%s>, error=%s", ss->ubuf, error);
+		reply(ss, "-ERR [SYS/TEMP] Deletion failed, no messages were lost.");
+		ss->status = 1;
+		return RES_QUIT;
+	}
+	ss->deleted = ss->ndel;
+	conn_printf(ss->c, "+OK Logging out, %zu messages deleted.\r\n", ss->ndel);
+	return RES_QUIT;
+}
+
+static sess_handler *const sess_handlers[POP3_CMD_COUNT] = {
+	[POP3_CMD_CAPA] = cmd_capa,
+	[POP3_CMD_QUIT] = cmd_quit,
+	[POP3_CMD_STAT] = cmd_stat,
+	[POP3_CMD_LIST] = cmd_list,
+	[POP3_CMD_RETR] = cmd_retr,
+	[POP3_CMD_DELE] = cmd_dele,
+	[POP3_CMD_NOOP] = cmd_noop,
+	[POP3_CMD_RSET] = cmd_rset,
+	[POP3_CMD_TOP] = cmd_top,
+	[POP3_CMD_UIDL] = cmd_uidl,
+};
+
+static enum pop3_result sess_dispatch(struct sess *ss, const char *line, size_t len)
+{
+	struct pop3_cmd cmd;
+	int id = pop3_parse_check(line, len, ss->state, &cmd);
+
+	if (id >= 0 && sess_handlers[id] == NULL)
+		id = POP3_E_UNKNOWN;
+	if (id == POP3_E_TOO_LONG) {
+		reply(ss, pop3_error_reply(id));
+		ss->reason = "line-too-long";
+		return RES_DROP;
+	}
+	if (id < 0) {
+		reply(ss, pop3_error_reply(id));
+		return RES_BAD;
+	}
+	return sess_handlers[id](ss, &cmd);
+}
+
+static void sess_loop(struct sess *ss)
+{
+	enum pop3_result res = RES_OK;
+
+	while (res != RES_QUIT && res != RES_DROP) {
+		const char *line;
+		size_t len;
+
+		if (ss->c->failed) {
+			ss->reason = "error"; /* a write failed: the client is gone */
+			return;
+		}
+		errno = 0;
+		int r = conn_read_line(ss->c, &line, &len);
+		if (r == 0 || r == -1) {
+			ss->reason = r == 0 ? "eof" : errno == ETIMEDOUT ? "timeout" : "error";
+			return;
+		}
+		if (r == LINEBUF_TOO_LONG) {
+			reply(ss, pop3_error_reply(POP3_E_TOO_LONG));
+			ss->reason = "line-too-long";
+			return;
+		}
+		if (r == LINEBUF_BAD_BYTE) {
+			reply(ss, pop3_error_reply(POP3_E_BAD_CHAR));
+			res = RES_BAD;
+		} else {
+			res = sess_dispatch(ss, line, len);
+		}
+		if (res == RES_BAD) {
+			if (++ss->bad >= MAX_BAD_COMMANDS) {
+				reply(ss, "-ERR Too many bad commands.");
+				ss->reason = "bad-commands";
+				return;
+			}
+		} else {
+			ss->bad = 0;
+		}
+	}
+}
+
+int pop3_session(struct server_session *s)
+{
+	struct sess ss = { .s = s, .c = s->c, .state = POP3_AUTHORIZATION };
+	struct mstore_loc loc;
+	const char *error;
+
+	log_sanitize(s->user, strlen(s->user), ss.ubuf);
+	if (mstore_locate(s->cfg->mail_location, s->user, s->pw->pw_dir, &loc, &error) < 0 ||
+	    mstore_open(&loc, &ss.ms, &error) < 0) {
+		log_err("mailbox-failed: user=<%s>, error=%s", ss.ubuf, error);
+		reply(&ss, "-ERR [SYS/TEMP] Cannot open the mailbox, try again later.");
+		conn_flush(ss.c);
+		return 1;
+	}
+	ss.count = mstore_count(ss.ms);
+	for (size_t i = 0; i < ss.count; i++)
+		ss.box_size += mstore_get(ss.ms, i)->size;
+	ss.inbuf = xmalloc(IO_CHUNK);
+	ss.outbuf = xmalloc(2 * IO_CHUNK + 1); /* BOUNDS: crlf_convert() needs 2 * len + 1 */
+
+	pop3_set_state(&ss.state, POP3_TRANSACTION);
+	reply(&ss, "+OK Logged in.");
+	sess_loop(&ss);
+	conn_flush(ss.c);
+
+	/* size: octets in the mailbox at login; del: messages really deleted */
+	log_info("logout: user=<%s>, reason=%s, top=%u, retr=%u, del=%zu, size=%" PRIu64,
+		 ss.ubuf, ss.reason != NULL ? ss.reason : "error", ss.n_top, ss.n_retr,
+		 ss.deleted, ss.box_size);
+	mstore_close(&ss.ms);
+	free(ss.inbuf);
+	free(ss.outbuf);
+	return ss.status;
+}

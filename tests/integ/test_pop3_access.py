@@ -1,0 +1,139 @@
+"""Who may connect and send a password: hosts.allow/hosts.deny (libwrap, our own
+tables), plaintext_auth_from, and the shared login throttle across connections."""
+
+import ssl
+
+import pytest
+
+import helpers as h
+
+
+def _refused(port, source):
+    with h.Pop3(port, source=source, read_greeting=False) as c:
+        first = c.rawline()
+        closed = c.wait_closed(10)
+    return first, closed
+
+
+def test_hosts_deny(pop3d, user):
+    pop3d.hosts_deny.write_text("ipop3d: 127.0.0.3\n")
+    first, closed = _refused(pop3d.port, "127.0.0.3")
+    assert first == (h.ACCESS_DENIED + "\r\n").encode()
+    assert closed, "connection left open after the refusal"
+    ev = pop3d.log.wait("refused", rip="127.0.0.3")
+    assert ev["reason"] == "hosts-deny"
+    assert not pop3d.log.events("connect", rip="127.0.0.3")
+    # the others still get in
+    with h.Pop3(pop3d.port) as c:
+        assert c.greeting == h.GREETING
+        assert c.login(user.name, user.password) == h.LOGGED_IN
+
+
+def test_hosts_deny_implicit_tls(pop3d, ctx):
+    pop3d.hosts_deny.write_text("ipop3d: 127.0.0.3\n")
+    try:
+        with h.Pop3(pop3d.tls_port, source="127.0.0.3", tls=ctx, read_greeting=False) as c:
+            first = c.rawline()
+        assert first in (b"", (h.ACCESS_DENIED + "\r\n").encode()), first
+    except (ssl.SSLError, ConnectionError, OSError):
+        pass
+    pop3d.log.wait("refused", rip="127.0.0.3", reason="hosts-deny")
+    assert not pop3d.log.events("login")
+
+
+def test_hosts_allow_overrides_deny_all(pop3d, user):
+    pop3d.hosts_allow.write_text("ipop3d: 127.0.0.1 127.0.0.4\n")
+    pop3d.hosts_deny.write_text("ALL: ALL\n")
+    first, _ = _refused(pop3d.port, "127.0.0.5")
+    assert first == (h.ACCESS_DENIED + "\r\n").encode()
+    with h.Pop3(pop3d.port, source="127.0.0.4") as c:
+        assert c.greeting == h.GREETING
+    with h.Pop3(pop3d.port) as c:
+        assert c.login(user.name, user.password) == h.LOGGED_IN
+
+
+def test_plaintext_refused_from_untrusted_address(pop3d, user, ctx):
+    with h.Pop3(pop3d.port, source="127.0.0.2") as c:
+        caps = c.capa()
+        assert "STLS" in caps
+        assert "USER" not in caps
+        assert not [l for l in caps if l.startswith("SASL")], caps
+        assert c.cmd("USER " + user.name).startswith(h.PLAINTEXT_DISALLOWED)
+        assert c.cmd("PASS " + user.password).startswith(h.PLAINTEXT_DISALLOWED)
+        assert c.auth_plain(user.name, user.password).startswith(h.PLAINTEXT_DISALLOWED)
+        assert c.cmd("AUTH LOGIN").startswith(h.PLAINTEXT_DISALLOWED)
+        # after STLS the same things work
+        c.stls(ctx)
+        caps = c.capa()
+        assert "USER" in caps and "STLS" not in caps
+        sasl = [l for l in caps if l.startswith("SASL ")]
+        assert sasl and "PLAIN" in sasl[0].split()
+        assert c.login(user.name, user.password) == h.LOGGED_IN
+        assert c.stat()[0] == 3
+        c.quit()
+    ev = pop3d.log.wait("login", user=user.name)
+    assert (ev["rip"], ev["tls"]) == ("127.0.0.2", "TLSv1.3")
+    assert not pop3d.log.events("auth-failed")
+
+
+def test_plaintext_allowed_from_trusted_address(pop3d, user):
+    with h.Pop3(pop3d.port) as c:
+        caps = c.capa()
+        assert "USER" in caps and "STLS" in caps
+        sasl = [l for l in caps if l.startswith("SASL ")]
+        assert sasl and "PLAIN" in sasl[0].split()
+        assert c.auth_plain(user.name, user.password) == h.LOGGED_IN
+        c.quit()
+    ev = pop3d.log.wait("login", user=user.name)
+    assert (ev["method"], ev["rip"]) == ("PLAIN", "127.0.0.1")
+
+
+def test_plaintext_auth_from_is_read(pop3d, user):
+    pop3d.configure(plaintext_auth_from="127.0.0.0/8")
+    with h.Pop3(pop3d.port, source="127.0.0.2") as c:
+        assert "USER" in c.capa()
+        assert c.login(user.name, user.password) == h.LOGGED_IN
+
+
+def test_throttle_per_address_across_connections(pop3d, user, ctx):
+    pop3d.configure(throttle_ip_max=3, throttle_user_max=100, throttle_net_max=100,
+                    login_fail_delay_ms=0, login_fail_delay_max_ms=0,
+                    plaintext_auth_from="127.0.0.0/8")
+    for i in range(3):
+        with h.Pop3(pop3d.port) as c:
+            assert c.login(user.name, "wrong-%d" % i) == h.AUTH_FAILED
+            c.quit()
+    with h.Pop3(pop3d.port) as c:
+        assert c.login(user.name, user.password) == h.THROTTLED
+    ev = pop3d.log.wait("auth-throttled", user=user.name)
+    assert ev["rip"] == "127.0.0.1"
+    assert not pop3d.log.events("login", user=user.name)
+    # over TLS too: the throttle is per address, not per connection kind
+    with h.Pop3(pop3d.tls_port, tls=ctx) as c:
+        assert c.auth_plain(user.name, user.password) == h.THROTTLED
+    # another address is not affected
+    with h.Pop3(pop3d.port, source="127.0.0.5") as c:
+        assert c.login(user.name, user.password) == h.LOGGED_IN
+
+
+def test_good_login_exempts_address_from_user_lockout(pop3d, user):
+    pop3d.configure(throttle_ip_max=100, throttle_net_max=100, throttle_user_max=3,
+                    throttle_trust_days=30, login_fail_delay_ms=0,
+                    login_fail_delay_max_ms=0, plaintext_auth_from="127.0.0.0/8")
+    with h.Pop3(pop3d.port) as c:
+        assert c.login(user.name, user.password) == h.LOGGED_IN
+        c.quit()
+    # someone at 127.0.0.9 guesses the password
+    for i in range(3):
+        with h.Pop3(pop3d.port, source="127.0.0.9") as c:
+            assert c.login(user.name, "guess-%d" % i) == h.AUTH_FAILED
+            c.quit()
+    # the user is now locked out for addresses without a good login ...
+    with h.Pop3(pop3d.port, source="127.0.0.9") as c:
+        assert c.login(user.name, user.password) == h.THROTTLED
+    with h.Pop3(pop3d.port, source="127.0.0.10") as c:
+        assert c.login(user.name, user.password) == h.THROTTLED
+    # ... but not for the address the user really uses
+    with h.Pop3(pop3d.port) as c:
+        assert c.login(user.name, user.password) == h.LOGGED_IN
+        c.quit()

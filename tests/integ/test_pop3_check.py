@@ -1,0 +1,55 @@
+"""ipop3d -t: checks the setup, exit 0 when fine; otherwise names each problem and its
+fix, and exits non-zero."""
+
+import re
+
+import helpers as h
+
+
+def test_good_config(daemon):
+    rc, out = daemon.check()
+    assert rc == 0, out
+
+
+def test_missing_certificate(daemon):
+    daemon.configure(tls_cert=daemon.workdir / "no-such.crt")
+    rc, out = daemon.check()
+    assert rc != 0, out
+    assert "no-such.crt" in out
+    assert "mkcert" in out, "no fix (mkcert.sh / postern-mkcert) suggested:\n" + out
+
+
+def test_missing_key(daemon):
+    daemon.configure(tls_key=daemon.workdir / "no-such.key")
+    rc, out = daemon.check()
+    assert rc != 0, out
+    assert "no-such.key" in out
+
+
+def test_key_does_not_match_certificate(daemon, certs):
+    daemon.configure(tls_key=certs.rsa_dir / "postern.key")
+    rc, out = daemon.check()
+    assert rc != 0, out
+    assert re.search(r"match", out, re.I), out
+    assert "mkcert" in out or "postern.key" in out, out
+
+
+def test_no_such_unpriv_user(daemon):
+    daemon.configure(unpriv_user="ptnosuchuser")
+    rc, out = daemon.check()
+    assert rc != 0, out
+    assert "ptnosuchuser" in out
+    assert re.search(r"useradd|adduser|mkuser", out), "no fix suggested:\n" + out
+
+
+def test_bad_config_syntax(daemon):
+    daemon.config_path.write_text("[ipop3d]\nmin_uid = lots\nno_such_key = 1\n")
+    rc, out = daemon.check()
+    assert rc != 0, out
+    assert "min_uid" in out
+
+
+def test_missing_config_file(daemon):
+    rc, out = daemon.check(config=daemon.workdir / "absent.conf")
+    assert rc != 0, out
+    assert "absent.conf" in out
