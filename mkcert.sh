@@ -278,7 +278,7 @@ issue() {
 	write_cnf "$san" "$usage_ext"
 
 	if [ ! -d "$dir" ]; then
-		mkdir -p "$dir" || die "cannot create $dir"
+		(umask 022 && mkdir -p "$dir") || die "cannot create $dir"
 		chmod 755 "$dir"
 	fi
 	[ -w "$dir" ] || die "cannot write to $dir (run as root?)"
@@ -306,7 +306,10 @@ issue() {
 	fi
 	ours=yes
 	if [ -z "$reason" ] && ! openssl verify -CAfile "$dir/ca.crt" -purpose sslserver "$crt" >/dev/null 2>&1; then
-		ours=no
+		case $(openssl x509 -in "$crt" -noout -issuer 2>/dev/null) in
+		*"postern local CA"*) reason="it was issued by an earlier local CA" ;;
+		*) ours=no ;;
+		esac
 	fi
 	if [ -z "$reason" ]; then
 		if ! openssl x509 -in "$crt" -noout -checkend "$RENEW_SECONDS" >/dev/null 2>&1; then
@@ -380,7 +383,7 @@ install_cert() {
 	fi
 
 	if [ ! -d "$dir" ]; then
-		mkdir -p "$dir" || die "cannot create $dir"
+		(umask 022 && mkdir -p "$dir") || die "cannot create $dir"
 		chmod 755 "$dir"
 	fi
 	[ -w "$dir" ] || die "cannot write to $dir (run as root?)"

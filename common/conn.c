@@ -205,6 +205,8 @@ int conn_flush(struct conn *c)
 /* Read from the network into buf; output is flushed only if we have to wait. */
 static ssize_t conn_fill(struct conn *c, void *buf, size_t n)
 {
+	if (c->failed && c->ssl == NULL && c->flags_saved)
+		return -1; /* the TLS handshake failed: what follows is not plaintext */
 	ssize_t r = c->ssl != NULL ? conn_tls_read(c, buf, n) : conn_plain_read(c, buf, n);
 	if (r > 0)
 		c->in_bytes += (uint64_t)r;

@@ -371,12 +371,23 @@ static void cache_load(int dfd, size_t max_entries, struct cache *c)
 		qsort(c->e, c->n, sizeof(*c->e), cmp_cache);
 }
 
-static struct cache_ent *cache_find(struct cache *c, const char *base, size_t len)
+/* The unused entry for base with this raw size and mtime (a hostile or stale cache may
+ * hold several lines for one base). */
+static struct cache_ent *cache_find(struct cache *c, const char *base, size_t len,
+				    uint64_t raw, int64_t mtime)
 {
 	struct cache_ent key = { .base = base, .len = len };
-	if (c->n == 0)
+	if (c->n == 0 || mtime < 0)
 		return NULL;
-	return bsearch(&key, c->e, c->n, sizeof(*c->e), cmp_cache);
+	struct cache_ent *e = bsearch(&key, c->e, c->n, sizeof(*c->e), cmp_cache);
+	if (e == NULL)
+		return NULL;
+	while (e > c->e && cmp_cache(e - 1, &key) == 0)
+		e--;
+	for (; e < c->e + c->n && cmp_cache(e, &key) == 0; e++)
+		if (!e->used && e->raw == raw && e->mtime == (uint64_t)mtime)
+			return e;
+	return NULL;
 }
 
 static void cache_free(struct cache *c)
@@ -592,9 +603,8 @@ static void fill_sizes(struct maildir *md, struct ent *e)
 			m->size = e[i].w;
 		} else {
 			struct cache_ent *ce = md->use_cache ?
-				cache_find(&c, m->name + 4, blen) : NULL;
-			if (ce != NULL && !ce->used && ce->raw == e[i].raw &&
-			    (int64_t)ce->mtime == e[i].mtime) {
+				cache_find(&c, m->name + 4, blen, e[i].raw, e[i].mtime) : NULL;
+			if (ce != NULL) {
 				m->size = ce->crlf;
 				ce->used = true;
 				hits++;

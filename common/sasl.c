@@ -56,20 +56,20 @@ long sasl_b64_decode(const char *in, size_t len, unsigned char *out, size_t out_
 		for (int k = 0; k < 4; k++)
 			v[k] = b64_value(q[k]);
 		if (v[0] < 0 || v[1] < 0)
-			return -1;
+			goto bad;
 		if (q[2] == '=' && q[3] == '=' && last) {
 			if ((v[1] & 0x0f) != 0)
-				return -1; /* non-canonical: unused bits set */
+				goto bad; /* non-canonical: unused bits set */
 			nout = 1;
 		} else if (v[2] >= 0 && q[3] == '=' && last) {
 			if ((v[2] & 0x03) != 0)
-				return -1;
+				goto bad;
 			nout = 2;
 		} else if (v[2] < 0 || v[3] < 0) {
-			return -1; /* bad character, or padding before the end */
+			goto bad; /* bad character, or padding before the end */
 		}
-		if (out_size - o < nout)
-			return -1;
+		if (out_size - o < nout) /* BOUNDS: o <= out_size always */
+			goto bad;
 		unsigned long bits = ((unsigned long)v[0] << 18) | ((unsigned long)v[1] << 12) |
 			((unsigned long)(v[2] < 0 ? 0 : v[2]) << 6) | (unsigned long)(v[3] < 0 ? 0 : v[3]);
 		out[o++] = (unsigned char)(bits >> 16);
@@ -79,6 +79,10 @@ long sasl_b64_decode(const char *in, size_t len, unsigned char *out, size_t out_
 			out[o++] = (unsigned char)bits;
 	}
 	return (long)o;
+bad:
+	if (o > 0)
+		util_wipe(out, o); /* the part decoded may be a password */
+	return -1;
 }
 
 long sasl_b64_encode(const unsigned char *in, size_t len, char *out, size_t out_size)

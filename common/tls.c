@@ -64,18 +64,48 @@ struct tls_tickets {
 static int tls_ex_index = -1;
 static char tls_errbuf[512];
 
-/* error_r text: "what: OpenSSL's reason (or errno's)". */
+/* error_r text: "what path: reason".  The reason is the last error in OpenSSL's queue
+ * that is not a generic wrapper ("PEM lib", "system lib"): "no start line", "bad password
+ * read", "key values mismatch".  Empties the queue. */
 static const char *tls_error(const char *what, const char *path)
 {
-	unsigned long e = ERR_peek_last_error();
-	const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
+	unsigned long e, best = 0, last = 0;
+	const char *reason = NULL;
 
+	while ((e = ERR_get_error()) != 0) {
+		const char *r = ERR_reason_error_string(e);
+		size_t n = r != NULL ? strlen(r) : 0;
+		last = e;
+		if (r != NULL && !(n >= 4 && strcmp(r + n - 4, " lib") == 0))
+			best = e;
+	}
+	if (best == 0)
+		best = last;
+	if (best != 0)
+		reason = ERR_reason_error_string(best);
 	if (reason == NULL)
-		reason = errno != 0 ? strerror(errno) : "unknown error";
-	if (util_snprintf(tls_errbuf, sizeof(tls_errbuf), "%s %s: %s", what,
-			  path != NULL ? path : "", reason) < 0)
+		reason = "unknown error";
+	if (util_snprintf(tls_errbuf, sizeof(tls_errbuf), "%s%s%s: %s", what,
+			  path != NULL ? " " : "", path != NULL ? path : "", reason) < 0)
 		return what;
 	return tls_errbuf;
+}
+
+/* A file we are about to hand to OpenSSL: say plainly if it cannot be read. */
+static int tls_readable(const char *what, const char *path, const char **error_r)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd == -1) {
+		if (util_snprintf(tls_errbuf, sizeof(tls_errbuf), "%s %s: %s", what, path,
+				  strerror(errno)) < 0)
+			*error_r = what;
+		else
+			*error_r = tls_errbuf;
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 /* Never prompt for a passphrase. */
@@ -219,8 +249,9 @@ static int tls_ticket_keys_read(const char *path, unsigned char *keys, size_t le
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0 ||
-	    st.st_size != (off_t)len) {
-		/* another owner or readable by others: its keys may be known; start afresh */
+	    st.st_nlink != 1 || st.st_size != (off_t)len) {
+		/* another owner, readable by others, a hard link: its keys may be known (or not
+		 * ours to use); start afresh, the rename replaces only the name */
 		log_warn("tls-tickets: file=%s, reason=bad-owner-mode-or-size, replaced", path);
 		close(fd);
 		return 0;
@@ -374,7 +405,6 @@ SSL_CTX *tls_ctx_new(const struct config *cfg, const char **error_r)
 		}
 	}
 	ERR_clear_error();
-	errno = 0;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (ctx == NULL) {
 		*error_r = tls_error("SSL_CTX_new", NULL);
@@ -390,6 +420,11 @@ SSL_CTX *tls_ctx_new(const struct config *cfg, const char **error_r)
 			    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 
+	if (tls_readable("tls_cert", cfg->tls_cert, error_r) < 0 ||
+	    tls_readable("tls_key", cfg->tls_key, error_r) < 0 ||
+	    (cfg->tls_chain != NULL && cfg->tls_chain[0] != '\0' &&
+	     tls_readable("tls_chain", cfg->tls_chain, error_r) < 0))
+		goto fail;
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
 		*error_r = tls_error("tls_cert", cfg->tls_cert);
 		goto fail;
@@ -402,7 +437,15 @@ SSL_CTX *tls_ctx_new(const struct config *cfg, const char **error_r)
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		*error_r = tls_error("tls_key does not match tls_cert", cfg->tls_key);
+		/* OpenSSL's reason may be "no certificate assigned" (an RSA key with an ECDSA
+		 * certificate): say what it means */
+		ERR_clear_error();
+		if (util_snprintf(tls_errbuf, sizeof(tls_errbuf),
+				  "tls_key %s does not match tls_cert %s", cfg->tls_key,
+				  cfg->tls_cert) < 0)
+			*error_r = "tls_key does not match tls_cert";
+		else
+			*error_r = tls_errbuf;
 		goto fail;
 	}
 
@@ -492,8 +535,9 @@ int tls_cert_check(const struct config *cfg, struct tls_cert_info *info, const c
 		*error_r = "tls_cert and tls_key must be set";
 		return -1;
 	}
+	if (tls_readable("tls_cert", cfg->tls_cert, error_r) < 0)
+		return -1;
 	ERR_clear_error();
-	errno = 0;
 	X509 *cert = tls_read_cert(cfg->tls_cert);
 	if (cert == NULL) {
 		*error_r = tls_error("tls_cert", cfg->tls_cert);
@@ -518,8 +562,11 @@ int tls_cert_check(const struct config *cfg, struct tls_cert_info *info, const c
 	}
 	tls_key_type(X509_get0_pubkey(cert), info->key_type, sizeof(info->key_type));
 
+	if (tls_readable("tls_key", cfg->tls_key, error_r) < 0) {
+		X509_free(cert);
+		return -1;
+	}
 	ERR_clear_error();
-	errno = 0;
 	EVP_PKEY *key = tls_read_key(cfg->tls_key);
 	if (key == NULL) {
 		*error_r = tls_error("tls_key", cfg->tls_key);

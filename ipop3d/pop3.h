@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "limits.h"
 #include "server.h"
 
 #define POP3_GREETING "+OK postern POP3 server ready"

@@ -69,6 +69,9 @@ def suite_env():
     try:
         pwd.getpwnam("postern")
     except KeyError:
+        state = Path("/var/lib/postern")
+        if not state.exists():
+            created.append(("dir", state))
         script = h.REPO / "tests" / "mkuser.sh"
         if not script.is_file():
             _fail_setup("the user postern is missing and so is tests/mkuser.sh")
@@ -108,6 +111,8 @@ def suite_env():
                 pass
         elif kind == "user":
             subprocess.run(["userdel", what], capture_output=True)
+        elif kind == "dir":
+            shutil.rmtree(what, ignore_errors=True)
     shutil.rmtree(root, ignore_errors=True)
 
 

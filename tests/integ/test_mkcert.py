@@ -337,3 +337,18 @@ def test_install_without_chain_warns(tmp_path, acme):
     r = mkcert("-d", d, "--install", acme / "cert.pem", acme / "leaf.key")
     assert "no chain" in r.stderr
     assert count_certs(d / "postern.crt") == 1
+
+
+def test_new_ca_renews_host_cert(tls):
+    """The CA moved away: a new one is made and the host certificate reissued by it."""
+    for f in ("ca.crt", "ca.key"):
+        (tls / f).unlink()
+    r = mkcert("-d", tls, "localhost", "127.0.0.1", "::1")
+    assert "created the local CA" in r.stdout and "renewed" in r.stdout
+    assert run("openssl", "verify", "-CAfile", tls / "ca.crt", tls / "postern.crt").returncode == 0
+
+
+def test_ca_without_key_refused(tls):
+    (tls / "ca.key").unlink()
+    r = mkcert("-d", tls, "localhost", check=False)
+    assert r.returncode != 0 and "ca.key" in r.stderr

@@ -22,7 +22,7 @@ def test_hosts_deny(pop3d, user):
     assert closed, "connection left open after the refusal"
     ev = pop3d.log.wait("refused", rip="127.0.0.3")
     assert ev["reason"] == "hosts-deny"
-    assert not pop3d.log.events("connect", rip="127.0.0.3")
+    assert not pop3d.log.events("tls", rip="127.0.0.3")
     # the others still get in
     with h.Pop3(pop3d.port) as c:
         assert c.greeting == h.GREETING

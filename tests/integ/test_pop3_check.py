@@ -42,11 +42,18 @@ def test_no_such_unpriv_user(daemon):
     assert re.search(r"useradd|adduser|mkuser", out), "no fix suggested:\n" + out
 
 
-def test_bad_config_syntax(daemon):
-    daemon.config_path.write_text("[ipop3d]\nmin_uid = lots\nno_such_key = 1\n")
+def test_bad_config_value(daemon):
+    daemon.configure(min_uid="lots")
     rc, out = daemon.check()
     assert rc != 0, out
     assert "min_uid" in out
+
+
+def test_unknown_config_key(daemon):
+    daemon.configure(no_such_key="1")
+    rc, out = daemon.check()
+    assert rc != 0, out
+    assert "no_such_key" in out
 
 
 def test_missing_config_file(daemon):

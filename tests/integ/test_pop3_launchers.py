@@ -82,7 +82,7 @@ def test_inetd_sample_lines(daemon, user, ctx):
     assert sample.is_file(), "inetd.conf.sample is missing"
     ports = daemon.inetd(sample)
     conf = daemon.inetd_conf.read_text()
-    assert str(daemon.binary) in conf and "-c %s" % daemon.config_path in conf
+    assert str(daemon.binary) in conf and "-c\t%s" % daemon.config_path in conf
 
     # pop3 (plain port, STLS) ...
     c = poplib.POP3("127.0.0.1", ports["pop3"], timeout=30)

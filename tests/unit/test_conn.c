@@ -334,6 +334,7 @@ static void test_tls_garbage(void)
 		CHECK(c.failed);
 		CHECK(c.ssl == NULL);
 		CHECK(conn_write(&c, S("-ERR\r\n")) == -1);
+		CHECK(conn_read_line(&c, &line, &len) == -1);
 		printf("  garbage %zu: %s (%llu ms)\n", i, error ? error : "(null)",
 		       (unsigned long long)ms);
 		conn_deinit(&c);

@@ -85,6 +85,10 @@ static void test_b64_decode(void)
 	/* a NUL inside the counted input */
 	CHECK(sasl_b64_decode(S("Zm9\0"), out, sizeof(out)) == -1);
 	CHECK(sasl_b64_decode(S("Zg\0\0"), out, sizeof(out)) == -1);
+	/* a failure halfway leaves no decoded bytes behind (they may be a password) */
+	memset(out, 0x55, sizeof(out));
+	CHECK(sasl_b64_decode(S("c2VjcmV0!!!!"), out, sizeof(out)) == -1);
+	CHECK(out[0] == 0 && out[5] == 0 && out[6] == 0x55);
 	/* "=" is special only alone */
 	CHECK(sasl_b64_decode(S("=\0"), out, sizeof(out)) == -1);
 }

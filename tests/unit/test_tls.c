@@ -443,7 +443,7 @@ static bool file_is(const char *path, mode_t mode, off_t size)
 {
 	struct stat st;
 	return lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == mode &&
-		st.st_size == size && st.st_uid == geteuid();
+		st.st_size == size && st.st_uid == geteuid() && st.st_nlink == 1;
 }
 
 static void age(const char *path, time_t secs)
@@ -511,6 +511,14 @@ static void test_ticket_file(void)
 	CHECK(file_is(path, 0600, 2 * TLS_TICKET_KEYLEN));
 	struct stat st;
 	CHECK(lstat(tpath("ec.key"), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 200);
+
+	/* a second name (hard link) for the file: not trusted, replaced */
+	const char *other = tpath("keys/other");
+	CHECK(link(path, other) == 0);
+	CHECK(tls_ticket_keys_load(path, 3600, time(NULL), k3, &error) == 0);
+	CHECK(memcmp(k3[0], k2[0], TLS_TICKET_KEYLEN) != 0);
+	CHECK(file_is(path, 0600, 2 * TLS_TICKET_KEYLEN));
+	CHECK(unlink(other) == 0);
 
 	/* a directory that does not exist */
 	error = NULL;

@@ -1,0 +1,251 @@
+#!/bin/sh
+# postern demo: ipop3d on loopback, with its own certificate, account and configuration.
+#
+#   make demo          (as root: installs the dependencies, builds, runs this)
+#   sh demo/stop.sh    stops it and removes the demo account
+#
+# Everything lives in /var/lib/postern-demo (POSTERN_DEMO_DIR): the local CA and the
+# certificate, the configuration, hosts.allow/hosts.deny of its own, the log, the demo
+# user's home with a Maildir.  ipop3d runs under systemd-socket-activate --accept --inetd,
+# one process per connection, as inetd or systemd would run it:
+#     127.0.0.1:1110  POP3 (STLS)          127.0.0.1:1995  POP3S (implicit TLS)
+# Safe to run again: what exists is kept (account, password, certificate, launchers).
+set -eu
+umask 022
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+export PATH
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+demo=${POSTERN_DEMO_DIR:-/var/lib/postern-demo}
+user=${POSTERN_DEMO_USER:-demo}
+bin=${POSTERN_IPOP3D:-$repo/ipop3d/ipop3d}
+pop3_port=${POSTERN_DEMO_POP3_PORT:-1110}
+pop3s_port=${POSTERN_DEMO_POP3S_PORT:-1995}
+addr=127.0.0.1
+
+say() { printf 'demo: %s\n' "$*"; }
+die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
+
+# --- checks ----------------------------------------------------------------------------
+[ "$(id -u)" -eq 0 ] || die "run as root (it makes an account and runs ipop3d as inetd would)"
+[ -x "$bin" ] || die "no $bin: build it first (make all)"
+case $demo in /*) ;; *) die "POSTERN_DEMO_DIR must be an absolute path" ;; esac
+for tool in systemd-socket-activate openssl ss useradd chpasswd getent; do
+	command -v "$tool" >/dev/null 2>&1 || die "$tool is missing: run make deps (tests/install-deps.sh)"
+done
+case $user in
+'' | *[!a-z0-9_-]*) die "POSTERN_DEMO_USER must be a plain user name" ;;
+esac
+for port in "$pop3_port" "$pop3s_port"; do
+	case $port in '' | *[!0-9]*) die "not a port number: '$port'" ;; esac
+done
+conf=$demo/postern.conf
+
+# --- ports: free, or held by this demo's own launchers -----------------------------------
+listening() {   # port -> 0 if something listens on it
+	[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+}
+
+ours() {        # pidfile -> 0 if it names a running launcher of this demo
+	[ -s "$1" ] || return 1
+	p=$(cat "$1")
+	case $p in '' | *[!0-9]*) return 1 ;; esac
+	[ -r "/proc/$p/cmdline" ] || return 1
+	tr '\0' ' ' <"/proc/$p/cmdline" | grep -q "systemd-socket-activate.*$conf"
+}
+
+port_ok() {     # name port
+	if ours "$demo/$1.pid" || ! listening "$2"; then
+		return 0
+	fi
+	say "error: port $2 is in use by another program:"
+	ss -Hltnp "sport = :$2" 2>/dev/null | sed 's/^/    /'
+	return 1
+}
+ports_ok=yes
+port_ok pop3 "$pop3_port" || ports_ok=no
+port_ok pop3s "$pop3s_port" || ports_ok=no
+[ $ports_ok = yes ] ||
+	die "stop that program, or choose other ports: POSTERN_DEMO_POP3_PORT=... POSTERN_DEMO_POP3S_PORT=..."
+
+mkdir -p "$demo"
+chmod 755 "$demo"
+mkdir -p "$demo/state" "$demo/home"
+chmod 700 "$demo/state"
+chmod 755 "$demo/home"
+
+# --- the unprivileged user of the pre-login worker -------------------------------------
+if ! getent passwd postern >/dev/null 2>&1; then
+	POSTERN_STATE_DIR=$demo/state sh "$repo/tests/mkuser.sh" >/dev/null
+	say "created the system user postern (ipop3d's unprivileged worker)"
+fi
+
+# --- certificate -----------------------------------------------------------------------
+sh "$repo/mkcert.sh" -d "$demo/tls" localhost 127.0.0.1 ::1 | sed 's/^/demo: /'
+ca=$demo/tls/ca.crt
+
+# --- the demo account ------------------------------------------------------------------
+home=$demo/home/$user
+if getent passwd "$user" >/dev/null 2>&1; then
+	if [ ! -e "$demo/.created-user" ] || [ "$(cat "$demo/.created-user")" != "$user" ]; then
+		die "a user '$user' exists that this demo did not create: not touching it (set POSTERN_DEMO_USER=another-name)"
+	fi
+	home=$(getent passwd "$user" | cut -d: -f6)
+else
+	useradd --create-home --home-dir "$home" --shell /usr/sbin/nologin \
+		--user-group --comment "postern demo" "$user"
+	printf '%s\n' "$user" >"$demo/.created-user"
+	rm -f "$demo/password"
+	say "created the user $user (home $home, no shell)"
+fi
+if [ ! -s "$demo/password" ]; then
+	# 16 random letters and digits: fine in a URL, and easy to paste.
+	pass=$(openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | cut -c1-16)
+	[ ${#pass} -eq 16 ] || die "could not make a password"
+	(umask 077 && printf '%s\n' "$pass" >"$demo/password")
+	printf '%s:%s\n' "$user" "$pass" | chpasswd
+else
+	pass=$(cat "$demo/password")
+fi
+uid=$(id -u "$user")
+group=$(id -gn "$user")
+
+# A Maildir with a welcome message (again only if the mailbox is empty).
+md=$home/Maildir
+for d in "$md" "$md/cur" "$md/new" "$md/tmp"; do
+	[ -d "$d" ] || install -d -m 700 -o "$user" -g "$group" "$d"
+done
+if [ -z "$(ls -A "$md/new")" ] && [ -z "$(ls -A "$md/cur")" ]; then
+	now=$(date +%s)
+	name="$now.P$$.$(hostname | tr -c 'A-Za-z0-9.\n-' '_')"
+	cat >"$md/tmp/$name" <<EOF
+Return-Path: <postmaster@localhost>
+From: postern demo <postmaster@localhost>
+To: $user@localhost
+Subject: Welcome to postern
+Date: $(date -R)
+Message-ID: <$now.$$.demo@localhost>
+MIME-Version: 1.0
+Content-Type: text/plain; charset=us-ascii
+
+Hello,
+
+this message was read from $md
+by ipop3d, after a TLS handshake with a certificate of the demo's own CA and a
+login checked by PAM (service pop3) against the account $user.
+
+Delete it with your client (DELE 1, then QUIT) and it is gone from the Maildir;
+run demo/demo.sh again for a new one.
+EOF
+	chown "$user:$group" "$md/tmp/$name"
+	chmod 600 "$md/tmp/$name"
+	mv "$md/tmp/$name" "$md/new/$name"
+fi
+
+# --- configuration ---------------------------------------------------------------------
+cat >"$conf" <<EOF
+# postern demo configuration, written by demo/demo.sh (run again: rewritten).
+# The keys are explained in postern.conf.sample.
+[global]
+tls_cert = $demo/tls/postern.crt
+tls_key = $demo/tls/postern.key
+log = $demo/postern.log
+log_debug = yes
+hosts_allow = $demo/hosts.allow
+hosts_deny = $demo/hosts.deny
+state_dir = $demo/state
+# Only the demo account may log in.
+min_uid = $uid
+allow_group = $group
+EOF
+cat >"$demo/hosts.allow" <<EOF
+# postern demo: loopback only
+ipop3d, imapd, smtp-submit: 127.0.0.1, [::1]
+EOF
+cat >"$demo/hosts.deny" <<EOF
+# postern demo: everything hosts.allow does not allow
+ALL: ALL
+EOF
+chmod 644 "$conf" "$demo/hosts.allow" "$demo/hosts.deny"
+
+if out=$("$bin" -t -c "$conf" 2>&1); then
+	say "ipop3d -t: the setup checks out"
+else
+	say "warning: ipop3d -t -c $conf reports problems:"
+	printf '%s\n' "$out" | sed 's/^/    /'
+fi
+
+# --- launchers -------------------------------------------------------------------------
+start() {       # name port [ipop3d args]
+	name=$1 port=$2
+	shift 2
+	pidfile=$demo/$name.pid
+	if ours "$pidfile"; then
+		say "$name already running on $addr:$port (pid $(cat "$pidfile"))"
+		return 0
+	fi
+	rm -f "$pidfile"
+	if listening "$port"; then
+		say "error: port $port is in use by another program:"
+		ss -Hltnp "sport = :$port" 2>/dev/null | sed 's/^/    /'
+		say "stop it, or choose other ports: POSTERN_DEMO_POP3_PORT=... POSTERN_DEMO_POP3S_PORT=..."
+		return 1
+	fi
+	nohup systemd-socket-activate --accept --inetd -l "$addr:$port" \
+		"$bin" -c "$conf" "$@" </dev/null >>"$demo/launcher.log" 2>&1 &
+	echo $! >"$pidfile"
+	i=0
+	while ! listening "$port"; do
+		i=$((i + 1))
+		if [ $i -gt 50 ] || ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+			say "error: the launcher for $name did not start; $demo/launcher.log says:"
+			tail -n 5 "$demo/launcher.log" | sed 's/^/    /'
+			rm -f "$pidfile"
+			return 1
+		fi
+		sleep 0.1
+	done
+	say "started $name on $addr:$port (systemd-socket-activate pid $(cat "$pidfile"))"
+}
+
+failed=0
+start pop3 "$pop3_port" || failed=1
+start pop3s "$pop3s_port" -s || failed=1
+if [ $failed -ne 0 ]; then
+	die "not all listeners are up (sh demo/stop.sh cleans up)"
+fi
+
+# --- a first real login, to show it works ------------------------------------------------
+if command -v curl >/dev/null 2>&1; then
+	if list=$(curl -sS --max-time 20 --cacert "$ca" "pop3s://$user:$pass@localhost:$pop3s_port/" 2>&1); then
+		n=$(printf '%s\n' "$list" | grep -c '^[0-9]' || true)
+		say "checked: a POP3S login as $user works ($n message(s) waiting)"
+	else
+		say "warning: the test login failed: $list"
+		say "see $demo/postern.log"
+	fi
+fi
+
+cat <<EOF
+
+postern demo: ipop3d is listening on $addr:$pop3_port (POP3 + STLS) and $addr:$pop3s_port (POP3S).
+
+  user:      $user
+  password:  $pass
+  CA:        $ca   (the certificate is for localhost, 127.0.0.1, ::1)
+
+List and read the mail with curl:
+  curl --cacert $ca pop3s://$user:$pass@localhost:$pop3s_port/
+  curl --cacert $ca pop3s://$user:$pass@localhost:$pop3s_port/1
+  curl --cacert $ca --ssl-reqd pop3://$user:$pass@localhost:$pop3_port/1
+
+Talk POP3 yourself (STLS first; then type USER $user, PASS $pass, STAT, LIST, RETR 1, QUIT):
+  openssl s_client -connect $addr:$pop3_port -starttls pop3 -CAfile $ca -verify_hostname localhost -verify_return_error -crlf -quiet
+  openssl s_client -connect $addr:$pop3s_port -CAfile $ca -verify_hostname localhost -verify_return_error -crlf -quiet
+
+Python:
+  python3 -c 'import poplib, ssl; c = ssl.create_default_context(cafile="$ca"); p = poplib.POP3_SSL("localhost", $pop3s_port, context=c); p.user("$user"); p.pass_("$pass"); print(p.stat()); print(b"\n".join(p.retr(1)[1]).decode()); p.quit()'
+
+The log:     tail -f $demo/postern.log
+Stop it:     sh $repo/demo/stop.sh   (stops the listeners, removes the user $user and $demo)
+EOF
