@@ -89,15 +89,23 @@ install: all
 	for f in pam.d/*; do [ -e $(DESTDIR)$(SYSCONFDIR)/$$f ] || install -m 0644 $$f $(DESTDIR)$(SYSCONFDIR)/$$f; done
 	[ -e $(DESTDIR)$(SYSCONFDIR)/postern/postern.conf ] || install -m 0644 postern.conf.sample $(DESTDIR)$(SYSCONFDIR)/postern/postern.conf
 	install -d $(DESTDIR)$(PREFIX)/share/postern
-	install -m 0644 inetd.conf.sample $(DESTDIR)$(PREFIX)/share/postern/
+	install -m 0644 inetd.conf.sample postern.conf.sample fail2ban/postern.jail.sample $(DESTDIR)$(PREFIX)/share/postern/
+	install -m 0755 tests/mkuser.sh $(DESTDIR)$(PREFIX)/share/postern/mkuser.sh
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
-	install -m 0644 systemd/*.socket systemd/*.service $(DESTDIR)$(PREFIX)/lib/systemd/system/
+	for f in systemd/*.socket systemd/*.service; do \
+	  sed 's|/usr/local/sbin/|$(SBINDIR)/|g' $$f > $(DESTDIR)$(PREFIX)/lib/systemd/system/$${f#systemd/} && \
+	  chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$${f#systemd/}; done
 	install -d $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d
 	install -m 0644 fail2ban/postern.conf $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d/postern.conf
 	@if [ -z "$(DESTDIR)" ]; then sh tests/mkuser.sh; fi
 
+# Configuration that an administrator may have edited (/etc/postern, /etc/pam.d/pop3)
+# and state (/var/lib/postern, the postern user) are left in place.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/ipop3d $(DESTDIR)$(SBINDIR)/postern-mkcert
+	rm -rf $(DESTDIR)$(PREFIX)/share/postern
+	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/postern-pop3*
+	rm -f $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d/postern.conf
 
 demo: deps all
 	@sh demo/demo.sh

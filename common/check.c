@@ -107,7 +107,10 @@ static void check_state_dir(const struct config *cfg)
 	struct stat st;
 	char msg[300], fix[300];
 
-	if (stat(cfg->state_dir, &st) == -1) {
+	if (stat(cfg->state_dir, &st) == -1 && errno == ENOENT) {
+		printf("note: state_dir %s does not exist yet: the first connection makes it "
+		       "(root, mode 700)\n", cfg->state_dir);
+	} else if (stat(cfg->state_dir, &st) == -1) {
 		snprintf(msg, sizeof(msg), "state_dir %s: %s", cfg->state_dir, strerror(errno));
 		snprintf(fix, sizeof(fix), "install -d -m 700 -o root -g root %s", cfg->state_dir);
 		check_fail(msg, fix);
