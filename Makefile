@@ -46,8 +46,9 @@ $(BUILD)/libcommon.a: $(COMMON_OBJ)
 $(BUILD)/ipop3d/ipop3d: $(POP3_OBJ) $(BUILD)/libcommon.a
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(POP3_OBJ) $(BUILD)/libcommon.a $(LIBS)
 
+# cp + mv: a running ipop3d (a demo, a test) keeps its old inode; no "text file busy".
 ipop3d/ipop3d: $(BUILD)/ipop3d/ipop3d
-	cp $< $@
+	cp $< $@.tmp && mv -f $@.tmp $@
 
 # Unit tests link everything but main.c so they can reach the daemon's parsers.
 POP3_LIBOBJ = $(filter-out $(BUILD)/ipop3d/main.o,$(POP3_OBJ))

@@ -52,6 +52,7 @@ N_LOGIN = int(os.environ.get("BENCH_LOGINS", "200"))
 N_LOGIN_RSA = int(os.environ.get("BENCH_LOGINS_RSA", "100"))
 SERVERS = os.environ.get("BENCH_SERVERS", "ipop3d dovecot").split()
 WARMUP = 5
+LOGIN_ROUNDS = 5
 LOGIN_MSGS, LOGIN_MSG_SIZE = 10, 4096
 UIDL_MSGS, UIDL_MSG_SIZE, UIDL_RUNS = 10000, 2048, 5
 BIG_SIZE, BIG_RUNS = 50 * 1048576, 3
@@ -177,15 +178,15 @@ class Cgroup:
         self.path.rmdir()
 
 
-def measure(cg, base_count, fn):
+def measure(srv, fn):
     """Run fn(); return (its result, wall seconds, server CPU seconds)."""
-    cg.settle(base_count)
-    u0 = cg.usage_ns()
+    srv.settle()
+    u0 = srv.cg.usage_ns()
     t0 = time.perf_counter()
     r = fn()
     wall = time.perf_counter() - t0
-    cg.settle(base_count)
-    cpu = (cg.usage_ns() - u0) / 1e9
+    srv.settle()
+    cpu = (srv.cg.usage_ns() - u0) / 1e9
     return r, wall, cpu
 
 
@@ -236,7 +237,6 @@ class Server:
     def __init__(self, label, cg, port):
         self.label, self.cg, self.port = label, cg, port
         self.proc = None
-        self.base_count = 0
         self.base_pids = set()
 
     def _spawn(self, argv, logpath):
@@ -258,9 +258,26 @@ class Server:
     def baseline(self):
         """The processes that are there between connections."""
         time.sleep(0.3)
-        self.cg.settle(0, timeout=0.5)
         self.base_pids = set(self.cg.pids())
-        self.base_count = len(self.base_pids)
+
+    def busy(self):
+        """Processes of a connection still there (other processes a server starts on
+        demand and keeps, such as Dovecot's auth workers, are not waited for)."""
+        n = 0
+        for pid in self.cg.pids():
+            if pid in self.base_pids:
+                continue
+            st = proc_status(pid)
+            if st and st.get("Name") in self.conn_names:
+                n += 1
+        return n
+
+    def settle(self, timeout=5.0):
+        """Wait until the connections' processes have exited, so that all their CPU
+        time is in the counter."""
+        deadline = time.monotonic() + timeout
+        while self.busy() and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def stop(self):
         if self.proc is None:
@@ -279,6 +296,7 @@ class Server:
 
 class Ipop3d(Server):
     kind = "ipop3d"
+    conn_names = ("ipop3d",)
 
     def __init__(self, label, cg, port, conf, logpath):
         super().__init__(label, cg, port)
@@ -328,6 +346,7 @@ LOGIN_HP = "  service_count = 0\n  process_min_avail = {n}\n  vsz_limit = 1G\n"
 
 class Dovecot(Server):
     kind = "dovecot"
+    conn_names = ("pop3", "pop3-login")
 
     def __init__(self, label, cg, port, tmp, tag, certdir, hp):
         super().__init__(label, cg, port)
@@ -452,6 +471,8 @@ def make_maildir(user, count, size):
         finally:
             os.close(fd)
         os.chown(p, pw.pw_uid, pw.pw_gid)
+    if count > 100:
+        log("  made %s: %d messages of %d bytes" % (md, count, size))
     return md
 
 
@@ -502,29 +523,49 @@ def login_concurrent(port, cafile, creds, n_each):
     return lat, errs
 
 
-def bench_logins(srv, cafile, creds, n, concurrent=True):
+def bench_logins(servers, cafile, creds, n, concurrent=True, rounds=LOGIN_ROUNDS):
+    """n logins per server, sequential (and then from 2 concurrent clients), in rounds
+    that take turns between the servers, so that a change in the machine's load (it may
+    be shared) falls on all of them alike."""
     ctx = pb.make_context(cafile)
     (u1, p1) = creds[0]
-    pb.login_loop(srv.port, ctx, u1, p1, WARMUP)
-    if concurrent:
-        pb.login_loop(srv.port, ctx, creds[1][0], creds[1][1], 2)
-    srv.baseline()
-    out = {"tls": pb.tls_info(srv.port, ctx, u1, p1)}
-    srv.cg.settle(srv.base_count)
-    (lat, errs), wall, cpu = measure(srv.cg, srv.base_count,
-                                     lambda: pb.login_loop(srv.port, ctx, u1, p1, n))
-    out["seq"] = summarize_logins(n, lat, errs, wall, cpu)
-    log("  %-26s sequential: %6.1f logins/s, %6.2f ms CPU/login, %d failed"
-        % (srv.label, out["seq"]["rate"], out["seq"]["cpu_ms"], len(errs)))
-    if concurrent:
-        half = n // 2
-        (lat, errs), wall, cpu = measure(
-            srv.cg, srv.base_count,
-            lambda: login_concurrent(srv.port, cafile, creds[:2], half))
-        out["conc"] = summarize_logins(2 * half, lat, errs, wall, cpu)
-        log("  %-26s 2 clients:  %6.1f logins/s, %6.2f ms CPU/login, %d failed"
-            % (srv.label, out["conc"]["rate"], out["conc"]["cpu_ms"], len(errs)))
-    return out
+    acc = {}
+    for srv in servers:
+        pb.login_loop(srv.port, ctx, u1, p1, WARMUP)
+        if concurrent:
+            login_concurrent(srv.port, cafile, creds[:2], 2)
+        srv.baseline()
+        acc[srv.label] = {"tls": pb.tls_info(srv.port, ctx, u1, p1)}
+    modes = ["seq", "conc"] if concurrent else ["seq"]
+    for mode in modes:
+        per = max(1, n // rounds)
+        if mode == "conc":
+            per = max(1, per // 2)
+        tot = {srv.label: {"n": 0, "lat": [], "errs": [], "wall": 0.0, "cpu": 0.0}
+               for srv in servers}
+        for _ in range(rounds):
+            for srv in servers:
+                if mode == "seq":
+                    fn = (lambda s=srv: pb.login_loop(s.port, ctx, u1, p1, per))
+                    k = per
+                else:
+                    fn = (lambda s=srv: login_concurrent(s.port, cafile, creds[:2], per))
+                    k = 2 * per
+                (lat, errs), wall, cpu = measure(srv, fn)
+                t = tot[srv.label]
+                t["n"] += k
+                t["lat"] += lat
+                t["errs"] += errs
+                t["wall"] += wall
+                t["cpu"] += cpu
+        for srv in servers:
+            t = tot[srv.label]
+            r = summarize_logins(t["n"], t["lat"], t["errs"], t["wall"], t["cpu"])
+            acc[srv.label][mode] = r
+            log("  %-24s %-10s %6.1f logins/s, %6.2f ms CPU/login, %d failed"
+                % (srv.label, "sequential" if mode == "seq" else "2 clients", r["rate"],
+                   r["cpu_ms"], r["failed"]))
+    return acc
 
 
 def summarize_logins(n, lat, errs, wall, cpu):
@@ -543,13 +584,13 @@ def bench_uidl(servers, cafile, user, password):
     ctx = pb.make_context(cafile)
     res = {}
     for srv in servers:
-        (dt, lines), wall, cpu = measure(srv.cg, srv.base_count,
+        (dt, lines), wall, cpu = measure(srv,
                                          lambda: pb.uidl_once(srv.port, ctx, user, password))
         res[srv.label] = {"cold": {"s": dt, "cpu_s": cpu, "lines": lines}, "warm": []}
     for _ in range(UIDL_RUNS):
         for srv in servers:
             (dt, lines), wall, cpu = measure(
-                srv.cg, srv.base_count, lambda: pb.uidl_once(srv.port, ctx, user, password))
+                srv, lambda: pb.uidl_once(srv.port, ctx, user, password))
             res[srv.label]["warm"].append({"s": dt, "cpu_s": cpu, "lines": lines})
     for srv in servers:
         r = res[srv.label]
@@ -605,7 +646,7 @@ def bench_retr(servers, cafile, user, password, label, count, size, runs, uid_na
             since = srv.logpath.stat().st_size if srv.logpath.exists() else 0
             sampler = (lambda s=srv: conn_processes(s, uid_names)) if mem else None
             r, wall, cpu = measure(
-                srv.cg, srv.base_count,
+                srv,
                 lambda: pb.retr_session(srv.port, ctx, user, password, before_quit=sampler))
             r["cpu_s"] = cpu
             r["session_wall_s"] = wall
@@ -1065,10 +1106,10 @@ def main():
         certs[kt] = d
     cafile = {kt: str(certs[kt] / "ca.crt") for kt in certs}
 
-    # --- servers ---
-    cg_ip = Cgroup("ipop3d-%d" % os.getpid()) if do_ipop3d else None
-    cg_dc = Cgroup("dovecot-%d" % os.getpid())
-    cg_probe = Cgroup("probe-%d" % os.getpid())
+    # --- servers: each in a cgroup of its own ---
+    def cg(label):
+        return Cgroup("%s-%d" % (label, os.getpid()))
+    cg_probe = cg("probe")
     empty = tmp / "hosts.empty"
     empty.write_text("")
     os.chmod(empty, 0o644)
@@ -1096,30 +1137,38 @@ def main():
     make_maildir(USERS[0], LOGIN_MSGS, LOGIN_MSG_SIZE)
     make_maildir(USERS[1], LOGIN_MSGS, LOGIN_MSG_SIZE)
 
+    def new_ipop3d(label, conf):
+        return Ipop3d(label, cg(label), free_port(), conf, tmp / "ipop3d.log")
+
+    def new_dovecot(label, kt, hp):
+        return Dovecot(label, cg(label), free_port(), tmp, label.split("-", 1)[1],
+                       certs[kt], hp)
+
+    def start_all(servers, kt):
+        for s in servers:
+            s.start()
+        ctx = pb.make_context(cafile[kt])
+        for s in servers:
+            try:
+                R["setup"]["tls_" + s.kind] = list(pb.tls_info(s.port, ctx, *creds[0]))
+            except Exception as e:
+                raise RuntimeError("%s: a first login failed: %s (logs in %s)"
+                                   % (s.label, e, ARTIFACTS))
+        log("up: " + ", ".join("%s on 127.0.0.1:%d" % (s.label, s.port) for s in servers))
+
     main_servers = []
     if do_ipop3d:
-        ip = Ipop3d("ipop3d-ecdsa", cg_ip, free_port(), conf_ec, tmp / "ipop3d.log")
-        ip.start()
-        main_servers.append(ip)
-    dc = Dovecot("dovecot-default-ecdsa", cg_dc, free_port(), tmp, "default-ecdsa",
-                 certs["ecdsa"], hp=False)
+        main_servers.append(new_ipop3d("ipop3d-ecdsa", conf_ec))
+    dc = new_dovecot("dovecot-default-ecdsa", "ecdsa", hp=False)
+    dh = new_dovecot("dovecot-hp-ecdsa", "ecdsa", hp=True)
     R["dovecot_conf"] = dc.conf.read_text()
-    dc.start()
     main_servers.append(dc)
-    for s in main_servers:
-        ctx = pb.make_context(cafile["ecdsa"])
-        try:
-            R["setup"]["tls_" + s.kind] = list(pb.tls_info(s.port, ctx, *creds[0]))
-        except Exception as e:
-            raise RuntimeError("%s: a first login failed: %s (logs in %s)"
-                               % (s.label, e, ARTIFACTS))
-    log("servers up: " + ", ".join("%s on 127.0.0.1:%d" % (s.label, s.port)
-                                   for s in main_servers))
+    start_all(main_servers + [dh], "ecdsa")
 
-    # 1. logins, ECDSA
+    # 1. logins, ECDSA: ipop3d, Dovecot default and high-performance, taking turns
     log("1. logins (ECDSA P-256)")
-    for s in main_servers:
-        R["logins"][s.label] = bench_logins(s, cafile["ecdsa"], creds, N_LOGIN)
+    R["logins"].update(bench_logins(main_servers + [dh], cafile["ecdsa"], creds, N_LOGIN))
+    dh.stop()
     # 2. UIDL
     log("2. UIDL on %d messages" % UIDL_MSGS)
     R["uidl"] = bench_uidl(main_servers, cafile["ecdsa"], *creds[0])
@@ -1131,31 +1180,19 @@ def main():
                                  "1000 x 10 KiB", BATCH_MSGS, BATCH_SIZE, BATCH_RUNS,
                                  uid_names)
     make_maildir(USERS[0], LOGIN_MSGS, LOGIN_MSG_SIZE)
-    dc.stop()
-
-    # 1b. Dovecot high-performance mode
-    log("1b. logins, Dovecot high-performance mode")
-    dh = Dovecot("dovecot-hp-ecdsa", cg_dc, free_port(), tmp, "hp-ecdsa", certs["ecdsa"],
-                 hp=True)
-    dh.start()
-    R["logins"][dh.label] = bench_logins(dh, cafile["ecdsa"], creds, N_LOGIN)
-    dh.stop()
+    for s in main_servers:
+        s.stop()
 
     # 1c. RSA
     log("1c. logins with RSA 3072")
     rsa_servers = []
     if do_ipop3d:
-        ip.stop()
-        ipr = Ipop3d("ipop3d-rsa", cg_ip, free_port(), conf_rsa, tmp / "ipop3d.log")
-        ipr.start()
-        rsa_servers.append(ipr)
-    dr = Dovecot("dovecot-default-rsa", cg_dc, free_port(), tmp, "default-rsa",
-                 certs["rsa"], hp=False)
-    dr.start()
-    rsa_servers.append(dr)
+        rsa_servers.append(new_ipop3d("ipop3d-rsa", conf_rsa))
+    rsa_servers.append(new_dovecot("dovecot-default-rsa", "rsa", hp=False))
+    start_all(rsa_servers, "rsa")
+    R["logins"].update(bench_logins(rsa_servers, cafile["rsa"], creds, N_LOGIN_RSA,
+                                    concurrent=False))
     for s in rsa_servers:
-        R["logins"][s.label] = bench_logins(s, cafile["rsa"], creds, N_LOGIN_RSA,
-                                            concurrent=False)
         s.stop()
 
     # where the time goes

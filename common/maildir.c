@@ -625,7 +625,8 @@ static void fill_sizes(struct maildir *md, struct ent *e)
 				m->size = crlf;
 				m->raw_len = raw;
 				mtimes[k] = mt;
-				computed++;
+				if (cacheable(m->name + 4, blen))
+					computed++; /* worth a cache line */
 			}
 		}
 		maildir_uid(m->name + 4, blen, m->uid); /* name may have changed */

@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 #include "config.h"
 #include "conn.h"
+#include "limits.h"
 #include "auth.h"
 #include "netaddr.h"
 

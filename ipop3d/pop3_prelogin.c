@@ -49,6 +49,13 @@ static void reply(struct pre *p, const char *line)
 	conn_printf(p->c, "%s\r\n", line);
 }
 
+/* Input we refuse to parse, for fail2ban and the reader: "line-too-long", "bad-bytes",
+ * "too-many-errors". */
+static void bad_input(struct pre *p, const char *reason)
+{
+	log_info("bad-input: reason=%s, rip=%s", reason, p->w->rip_str);
+}
+
 static bool tls_active(const struct pre *p)
 {
 	return p->stls_done || conn_tls_version(p->c) != NULL;
@@ -233,12 +240,14 @@ static int sasl_response(struct pre *p, const char *challenge, unsigned char *ou
 	}
 	if (r == LINEBUF_TOO_LONG) {
 		reply(p, "-ERR Line too long.");
+		bad_input(p, "line-too-long");
 		p->reason = "line-too-long";
 		*res_r = RES_DROP;
 		return -1;
 	}
 	if (r == LINEBUF_BAD_BYTE) {
 		reply(p, "-ERR Invalid characters in command.");
+		bad_input(p, "bad-bytes");
 		*res_r = RES_BAD;
 		return -1;
 	}
@@ -378,11 +387,14 @@ static enum pop3_result pre_dispatch(struct pre *p, const char *line, size_t len
 		id = POP3_E_UNKNOWN; /* the table allows it in this state, we do not */
 	if (id == POP3_E_TOO_LONG) {
 		reply(p, pop3_error_reply(id));
+		bad_input(p, "line-too-long");
 		p->reason = "line-too-long";
 		return RES_DROP;
 	}
 	if (id < 0) {
 		reply(p, pop3_error_reply(id));
+		if (id == POP3_E_BAD_CHAR)
+			bad_input(p, "bad-bytes");
 		return RES_BAD;
 	}
 	return pre_handlers[id](p, &cmd);
@@ -408,11 +420,13 @@ int pop3_prelogin_run(struct server_worker *w, const struct pop3_login_ops *ops)
 		}
 		if (r == LINEBUF_TOO_LONG) {
 			reply(&p, pop3_error_reply(POP3_E_TOO_LONG));
+			bad_input(&p, "line-too-long");
 			p.reason = "line-too-long";
 			break;
 		}
 		if (r == LINEBUF_BAD_BYTE) {
 			reply(&p, pop3_error_reply(POP3_E_BAD_CHAR));
+			bad_input(&p, "bad-bytes");
 			res = RES_BAD;
 		} else {
 			res = pre_dispatch(&p, line, len);
@@ -420,7 +434,8 @@ int pop3_prelogin_run(struct server_worker *w, const struct pop3_login_ops *ops)
 		if (res == RES_BAD) {
 			if (++p.bad >= MAX_BAD_COMMANDS) {
 				reply(&p, "-ERR Too many bad commands.");
-				p.reason = "bad-commands";
+				bad_input(&p, "too-many-errors");
+				p.reason = "too-many-errors";
 				break;
 			}
 		} else {

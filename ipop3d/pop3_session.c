@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include "conn.h"
 #include "crlf.h"
 #include "limits.h"
@@ -48,6 +49,14 @@ typedef enum pop3_result sess_handler(struct sess *ss, const struct pop3_cmd *cm
 static void reply(struct sess *ss, const char *line)
 {
 	conn_printf(ss->c, "%s\r\n", line);
+}
+
+/* Input we refuse to parse, for fail2ban and the reader: "line-too-long", "bad-bytes",
+ * "too-many-errors". */
+static void bad_input(struct sess *ss, const char *reason)
+{
+	log_info("bad-input: user=<%s>, reason=%s, rip=%s", ss->ubuf, reason,
+		 ss->s->rip != NULL ? ss->s->rip : "unknown");
 }
 
 /* A message-number argument that names a message not marked deleted.  0 and *i_r set, or
@@ -298,11 +307,14 @@ static enum pop3_result sess_dispatch(struct sess *ss, const char *line, size_t 
 		id = POP3_E_UNKNOWN;
 	if (id == POP3_E_TOO_LONG) {
 		reply(ss, pop3_error_reply(id));
+		bad_input(ss, "line-too-long");
 		ss->reason = "line-too-long";
 		return RES_DROP;
 	}
 	if (id < 0) {
 		reply(ss, pop3_error_reply(id));
+		if (id == POP3_E_BAD_CHAR)
+			bad_input(ss, "bad-bytes");
 		return RES_BAD;
 	}
 	return sess_handlers[id](ss, &cmd);
@@ -328,11 +340,13 @@ static void sess_loop(struct sess *ss)
 		}
 		if (r == LINEBUF_TOO_LONG) {
 			reply(ss, pop3_error_reply(POP3_E_TOO_LONG));
+			bad_input(ss, "line-too-long");
 			ss->reason = "line-too-long";
 			return;
 		}
 		if (r == LINEBUF_BAD_BYTE) {
 			reply(ss, pop3_error_reply(POP3_E_BAD_CHAR));
+			bad_input(ss, "bad-bytes");
 			res = RES_BAD;
 		} else {
 			res = sess_dispatch(ss, line, len);
@@ -340,7 +354,8 @@ static void sess_loop(struct sess *ss)
 		if (res == RES_BAD) {
 			if (++ss->bad >= MAX_BAD_COMMANDS) {
 				reply(ss, "-ERR Too many bad commands.");
-				ss->reason = "bad-commands";
+				bad_input(ss, "too-many-errors");
+				ss->reason = "too-many-errors";
 				return;
 			}
 		} else {
@@ -374,10 +389,16 @@ int pop3_session(struct server_session *s)
 	sess_loop(&ss);
 	conn_flush(ss.c);
 
-	/* size: octets in the mailbox at login; del: messages really deleted */
-	log_info("logout: user=<%s>, reason=%s, top=%u, retr=%u, del=%zu, size=%" PRIu64,
+	/* size: octets in the mailbox at login; del: messages really deleted; in/out: bytes
+	 * through the connection; maxrss_kb: the peak memory of this process (a large RETR
+	 * must not raise it) */
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		ru.ru_maxrss = 0;
+	log_info("logout: user=<%s>, reason=%s, top=%u, retr=%u, del=%zu, size=%" PRIu64
+		 ", in=%" PRIu64 ", out=%" PRIu64 ", maxrss_kb=%ld",
 		 ss.ubuf, ss.reason != NULL ? ss.reason : "error", ss.n_top, ss.n_retr,
-		 ss.deleted, ss.box_size);
+		 ss.deleted, ss.box_size, ss.c->in_bytes, ss.c->out_bytes, (long)ru.ru_maxrss);
 	mstore_close(&ss.ms);
 	free(ss.inbuf);
 	free(ss.outbuf);

@@ -103,6 +103,8 @@ def suite_env():
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+    if h.other_live_runs():
+        created = []    # another run still uses them: leave these prerequisites in place
     for kind, what in reversed(created):
         if kind == "file":
             try:

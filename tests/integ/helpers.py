@@ -760,6 +760,17 @@ def stale_tmpdirs():
     return out
 
 
+def other_live_runs():
+    """pids of other running pytest sessions of this suite (they share /etc/pam.d/pop3,
+    the postern user and /var/lib/postern with us)."""
+    out = []
+    for p in Path("/tmp").glob(TMP_PREFIX + "*"):
+        m = re.match(re.escape(TMP_PREFIX) + r"(\d+)-", p.name)
+        if m and int(m.group(1)) != os.getpid() and Path("/proc/" + m.group(1)).exists():
+            out.append(int(m.group(1)))
+    return out
+
+
 def stale_processes():
     """Processes (launchers, daemons) of an aborted run: their command line names a
     temporary directory of a run whose pytest process is gone."""

@@ -374,7 +374,7 @@ static void test_session_dele(void)
 	CHECK(msg_exists(0));
 	peer_free(&p);
 	log = read_file(logpath);
-	CHECK(strstr(log, "reason=bad-commands") != NULL);
+	CHECK(strstr(log, "reason=too-many-errors") != NULL);
 	free(log);
 
 	/* 19 bad commands, a good one, 19 more: still open */
@@ -408,7 +408,11 @@ static void test_session_limits(void)
 	CHECK_STR(p.out, "+OK Logged in.\r\n-ERR Syntax error\r\n-ERR Line too long.\r\n");
 	peer_free(&p);
 	char *log = read_file(logpath);
-	CHECK(strstr(log, "reason=line-too-long") != NULL);
+	CHECK(strstr(log, "logout: user=<") != NULL && strstr(log, "reason=line-too-long, top=0") != NULL);
+	char want[256];
+	snprintf(want, sizeof(want), "bad-input: user=<%s>, reason=line-too-long, rip=127.0.0.1",
+		 pw->pw_name);
+	CHECK(strstr(log, want) != NULL);
 	free(log);
 
 	/* a NUL or a lone CR in a command */
@@ -421,6 +425,9 @@ static void test_session_limits(void)
 	CHECK_STR(p.out, "+OK Logged in.\r\n-ERR Invalid characters in command.\r\n"
 		  "-ERR Invalid characters in command.\r\n+OK Logging out, 0 messages deleted.\r\n");
 	peer_free(&p);
+	log = read_file(logpath);
+	CHECK(strstr(log, "reason=bad-bytes, rip=127.0.0.1") != NULL);
+	free(log);
 }
 
 /* A message deleted by someone else after login. */
@@ -692,6 +699,10 @@ static void test_prelogin(void)
 		append(in, "QUIT\r\n");
 		append(want, "-ERR Too many bad commands.\r\n");
 		pre_case(true, false, in, want, 0);
+		log = read_file(logpath);
+		CHECK(strstr(log, "bad-input: reason=too-many-errors, rip=192.0.2.7") != NULL);
+		CHECK(strstr(log, "disconnect: reason=too-many-errors") != NULL);
+		free(log);
 	}
 	/* a line too long: 511 octets before CRLF */
 	{
@@ -700,6 +711,9 @@ static void test_prelogin(void)
 		memcpy(in, "USER ", 5);
 		memcpy(in + 511, "\r\nQUIT\r\n", 9);
 		pre_case(true, false, in, GREET "-ERR Line too long.\r\n", 0);
+		log = read_file(logpath);
+		CHECK(strstr(log, "bad-input: reason=line-too-long, rip=192.0.2.7") != NULL);
+		free(log);
 		in[510] = '\r';
 		in[511] = '\n';
 		/* then "\nQUIT\r\n": an empty line, and QUIT */
