@@ -541,12 +541,13 @@ def bench_logins(servers, cafile, creds, n, concurrent=True, rounds=LOGIN_ROUNDS
         per = max(1, n // rounds)
         if mode == "conc":
             per = max(1, per // 2)
-        tot = {srv.label: {"n": 0, "lat": [], "errs": [], "wall": 0.0, "cpu": 0.0}
-               for srv in servers}
+        tot = {srv.label: {"n": 0, "lat": [], "errs": [], "wall": 0.0, "cpu": 0.0,
+                           "phases": []} for srv in servers}
         for _ in range(rounds):
             for srv in servers:
                 if mode == "seq":
-                    fn = (lambda s=srv: pb.login_loop(s.port, ctx, u1, p1, per))
+                    fn = (lambda s=srv: pb.login_loop(s.port, ctx, u1, p1, per,
+                                                      tot[s.label]["phases"]))
                     k = per
                 else:
                     fn = (lambda s=srv: login_concurrent(s.port, cafile, creds[:2], per))
@@ -561,6 +562,9 @@ def bench_logins(servers, cafile, creds, n, concurrent=True, rounds=LOGIN_ROUNDS
         for srv in servers:
             t = tot[srv.label]
             r = summarize_logins(t["n"], t["lat"], t["errs"], t["wall"], t["cpu"])
+            if t["phases"]:
+                r["phases_ms"] = {name: statistics.median(x[i] for x in t["phases"]) * 1000
+                                  for i, name in enumerate(pb.PHASES)}
             acc[srv.label][mode] = r
             log("  %-24s %-10s %6.1f logins/s, %6.2f ms CPU/login, %d failed"
                 % (srv.label, "sequential" if mode == "seq" else "2 clients", r["rate"],

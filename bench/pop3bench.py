@@ -136,6 +136,9 @@ class Pop3:
     def quit(self):
         """QUIT, then wait until the server closes the connection."""
         self.cmd(b"QUIT")
+        self.quit_wait()
+
+    def quit_wait(self):
         deadline = time.monotonic() + 10
         try:
             while time.monotonic() < deadline:
@@ -146,18 +149,34 @@ class Pop3:
         self.close()
 
 
-def login_once(port, ctx, user, password):
+PHASES = ("connect+TLS", "greeting", "USER", "PASS", "STAT", "QUIT", "close")
+
+
+def login_once(port, ctx, user, password, phases=None):
     """connect + TLS handshake, USER/PASS, STAT, QUIT (and the server's close).
-    Returns (seconds, None) or (seconds, error string)."""
+    Returns (seconds, None) or (seconds, error string).  phases: a list to which the
+    seconds of each step (PHASES) are appended, as one tuple, when the login succeeds."""
     t0 = time.perf_counter()
     p = None
+    marks = [t0]
     try:
         p = Pop3(port, ctx)
+        marks.append(time.perf_counter())
         p.greeting()
-        p.login(user, password)
+        marks.append(time.perf_counter())
+        p.cmd(b"USER " + user.encode())
+        marks.append(time.perf_counter())
+        p.cmd(b"PASS " + password.encode())
+        marks.append(time.perf_counter())
         p.cmd(b"STAT")
-        p.quit()
-        return time.perf_counter() - t0, None
+        marks.append(time.perf_counter())
+        p.cmd(b"QUIT")
+        marks.append(time.perf_counter())
+        p.quit_wait()
+        marks.append(time.perf_counter())
+        if phases is not None:
+            phases.append(tuple(b - a for a, b in zip(marks, marks[1:])))
+        return marks[-1] - t0, None
     except (OSError, ssl.SSLError, Pop3Error, EOFError) as e:
         if p is not None:
             p.close()
@@ -177,11 +196,11 @@ def tls_info(port, ctx, user, password):
     return info
 
 
-def login_loop(port, ctx, user, password, n):
+def login_loop(port, ctx, user, password, n, phases=None):
     lat = []
     errors = []
     for _ in range(n):
-        dt, err = login_once(port, ctx, user, password)
+        dt, err = login_once(port, ctx, user, password, phases)
         lat.append(dt)
         if err:
             errors.append(err)

@@ -6,7 +6,7 @@
 #include <unistd.h>
 #include <security/pam_appl.h>
 #include "auth.h"
-#include "limits.h"
+#include "plimits.h"
 #include "util.h"
 
 struct auth_conv_data {

@@ -8,7 +8,7 @@
 #include <strings.h>
 #include <ini.h>
 #include "config.h"
-#include "limits.h"
+#include "plimits.h"
 #include "util.h"
 
 enum cfg_type { CFG_STR, CFG_UINT, CFG_BOOL, CFG_NETS };

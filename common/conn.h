@@ -23,7 +23,7 @@ struct conn {
 	int rflags, wflags;
 };
 
-/* line_max: longest command line (limits.h). */
+/* line_max: longest command line (plimits.h). */
 void conn_init(struct conn *c, int rfd, int wfd, size_t line_max, unsigned timeout_s);
 void conn_deinit(struct conn *c);
 /* Read one line.  1 line (valid until the next call), 0 EOF, -1 error or timeout,

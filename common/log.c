@@ -7,7 +7,7 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
-#include "limits.h"
+#include "plimits.h"
 #include "log.h"
 #include "util.h"
 

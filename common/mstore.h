@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "limits.h"
+#include "plimits.h"
 
 enum mstore_kind { MSTORE_MAILDIR, MSTORE_MBOX };
 

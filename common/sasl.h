@@ -3,7 +3,7 @@
 #ifndef POSTERN_SASL_H
 #define POSTERN_SASL_H
 #include <stddef.h>
-#include "limits.h"
+#include "plimits.h"
 
 enum sasl_mech { SASL_NONE, SASL_PLAIN, SASL_LOGIN };
 enum sasl_mech sasl_mech_parse(const char *name, size_t len);

@@ -359,6 +359,10 @@ static enum server_login monitor_auth(struct server_conn *sc, struct authmsg *m,
 		return LOGIN_TEMPFAIL;
 	}
 	if (res == AUTH_FAIL) {
+		/* pam_unix answers PAM_AUTH_ERR for a name that is no account; say which it was
+		 * in the log (never to the client). */
+		if (strcmp(reason, "password") == 0 && getpwnam(m->user) == NULL)
+			reason = "unknown-user";
 		unsigned delay = throttle_record(tpath, &pol, &sc->rip, m->user, false, now);
 		/* Logged now, before the delay, so fail2ban sees it at once. */
 		log_info("auth-failed: user=<%s>, method=%s, reason=%s, rip=%s",

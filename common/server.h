@@ -8,7 +8,7 @@
 #include <openssl/ssl.h>
 #include "config.h"
 #include "conn.h"
-#include "limits.h"
+#include "plimits.h"
 #include "auth.h"
 #include "netaddr.h"
 

@@ -27,7 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/evp.h>
-#include "limits.h"
+#include "plimits.h"
 #include "log.h"
 #include "netaddr.h"
 #include "throttle.h"

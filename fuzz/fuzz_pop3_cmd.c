@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "limits.h"
+#include "plimits.h"
 #include "pop3.h"
 
 static void check_one(const char *line, size_t len)

@@ -25,7 +25,7 @@
 #include <openssl/ssl.h>
 #include "config.h"
 #include "conn.h"
-#include "limits.h"
+#include "plimits.h"
 #include "log.h"
 #include "pop3.h"
 #include "util.h"

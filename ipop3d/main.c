@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "check.h"
-#include "limits.h"
+#include "plimits.h"
 #include "log.h"
 #include "pop3.h"
 #include "server.h"

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "limits.h"
+#include "plimits.h"
 #include "server.h"
 
 #define POP3_GREETING "+OK postern POP3 server ready"
@@ -78,15 +78,15 @@ const char *pop3_state_name(enum pop3_state st);
 void pop3_set_state(enum pop3_state *cur, enum pop3_state next);
 
 /* What a command handler tells its dispatcher (STYLE.md's R_OK, ... renamed: <unistd.h>
- * owns R_OK).  Every handler writes its own reply
- * (success or -ERR) before it returns, except for RES_LOGIN. */
+ * owns R_OK).  Every handler writes its own reply (success or -ERR) before it returns,
+ * except for RES_LOGIN. */
 enum pop3_result {
-	RES_OK,       /* done; the bad-command count starts over */
-	RES_ERR,      /* a well-formed command failed (no such message, ...) */
-	RES_BAD,      /* a malformed argument: counts as a bad command */
-	RES_QUIT,     /* QUIT answered: the client is done */
-	RES_DROP,     /* close the connection now (the reply, if any, is written) */
-	RES_LOGIN,    /* prelogin only: server_login() said LOGIN_OK; write nothing more */
+	RES_OK,     /* done; the bad-command count starts over */
+	RES_ERR,    /* a well-formed command failed (no such message, ...) */
+	RES_BAD,    /* a malformed argument: counts as a bad command */
+	RES_QUIT,   /* QUIT answered: the client is done */
+	RES_DROP,   /* close the connection now (the reply, if any, is written) */
+	RES_LOGIN,  /* prelogin only: server_login() said LOGIN_OK; write nothing more */
 };
 
 /* pop3_prelogin.c: the AUTHORIZATION state.  pop3_prelogin() is the server_proto hook;

@@ -8,7 +8,7 @@
  * after the first space: RFC 1939 section 7 lets the server treat spaces in it as part of
  * the password, and passwords do contain spaces. */
 #include <string.h>
-#include "limits.h"
+#include "plimits.h"
 #include "log.h"
 #include "pop3.h"
 #include "util.h"

@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "conn.h"
-#include "limits.h"
+#include "plimits.h"
 #include "log.h"
 #include "pop3.h"
 #include "sasl.h"

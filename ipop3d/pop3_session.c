@@ -19,7 +19,7 @@
 #include <sys/resource.h>
 #include "conn.h"
 #include "crlf.h"
-#include "limits.h"
+#include "plimits.h"
 #include "log.h"
 #include "mstore.h"
 #include "pop3.h"

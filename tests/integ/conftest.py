@@ -186,14 +186,14 @@ def daemon(binary, certs, suite_env, sanitizer_build, request):
         shutil.rmtree(workdir)
     d = h.Daemon(binary, workdir, certs.dir, inetd_env_keep=sanitizer_build)
     yield d
-    d.stop()
+    reports = d.stop()
     new = [p for p in _san_reports(suite_env.san) if p not in before]
-    if new:
-        text = "\n".join("== %s\n%s" % (p.name, p.read_text(errors="replace")[:20000])
-                         for p in new)
-        for p in new:
-            p.rename(p.with_name("seen-" + p.name))
-        pytest.fail("sanitizer reports during this test:\n" + text, pytrace=False)
+    reports += ["== %s\n%s" % (p.name, p.read_text(errors="replace")[:20000]) for p in new]
+    for p in new:
+        p.rename(p.with_name("seen-" + p.name))
+    if reports:
+        pytest.fail("sanitizer reports during this test:\n" + "\n".join(reports),
+                    pytrace=False)
 
 
 @pytest.fixture

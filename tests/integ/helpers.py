@@ -794,6 +794,11 @@ def stale_processes():
 # Launchers
 
 
+SANITIZER_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS")
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                   "AddressSanitizer:DEADLYSIGNAL", "Sanitizer has encountered a fatal error")
+
+
 class Launcher:
     """A super-server process (systemd-socket-activate or inetd) we started; stop() ends
     it and every process it spawned."""
@@ -836,10 +841,21 @@ class Launcher:
         except OSError:
             return ""
 
+    def sanitizer_output(self):
+        """Sanitizer reports that reached the launcher's output (a daemon's stderr)."""
+        out = self.output()
+        return out if any(m in out for m in SANITIZER_MARKS) else ""
+
 
 def socket_activate(binary, args, port, outfile, host="127.0.0.1", env=None):
     addr = "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
-    argv = ["systemd-socket-activate", "--inetd", "-a", "-l", addr, str(binary)] + args
+    # systemd-socket-activate gives its children a clean environment: pass on the
+    # sanitizer options (their log_path) explicitly.
+    keep = []
+    for k in SANITIZER_ENV:
+        if k in (env or os.environ):
+            keep += ["-E", k]
+    argv = ["systemd-socket-activate", "--inetd", "-a", "-l", addr] + keep + [str(binary)] + args
     return Launcher(argv, [port], outfile, env=env)
 
 
@@ -1016,9 +1032,15 @@ class Daemon:
         return False
 
     def stop(self):
+        """Stop the launchers; returns sanitizer reports found in their output."""
+        reports = []
         for l in self.launchers:
             l.stop()
+            rep = l.sanitizer_output()
+            if rep:
+                reports.append("== %s\n%s" % (l.outfile, rep[-20000:]))
         self.launchers = []
+        return reports
 
     def check(self, config=None, timeout=60):
         """ipop3d -t -c FILE: (exit code, stdout + stderr)."""

@@ -11,7 +11,7 @@
 #include <unistd.h>
 #include <openssl/ssl.h>
 #include "conn.h"
-#include "limits.h"
+#include "plimits.h"
 #include "util.h"
 #include "unit.h"
 

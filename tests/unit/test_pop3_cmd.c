@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "limits.h"
+#include "plimits.h"
 #include "linebuf.h"
 #include "pop3.h"
 #include "unit.h"

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "limits.h"
+#include "plimits.h"
 #include "log.h"
 #include "netaddr.h"
 #include "throttle.h"

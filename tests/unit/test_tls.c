@@ -20,7 +20,7 @@
 #include <openssl/ssl.h>
 #include "config.h"
 #include "conn.h"
-#include "limits.h"
+#include "plimits.h"
 #include "log.h"
 #include "tls.h"
 #include "util.h"
