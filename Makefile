@@ -24,6 +24,11 @@ endif
 
 ALL_CFLAGS  = $(WARN) $(HARDEN) $(SANFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(LDHARDEN) $(SANFLAGS) $(LDFLAGS)
+ifeq ($(SAN),1)
+# ASan intercepts crypt(); libcrypt must be loaded from the start, not later by
+# pam_unix.so, or the interceptor has nothing to call and pam_unix crashes.
+LIBS += -Wl,--no-as-needed -lcrypt -Wl,--as-needed
+endif
 
 COMMON_SRC = $(wildcard common/*.c)
 COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)

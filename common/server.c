@@ -525,7 +525,8 @@ void server_run(const struct server_proto *p, const char *config_path, bool impl
 			sc.rip_str);
 		why = REFUSE_CONFIG;
 	}
-	log_info("connect: rip=%s, lip=%s, port=%u", sc.rip_str, sc.lip_str, sc.lport);
+	log_info("connect: rip=%s, lip=%s, port=%u, tls=%s", sc.rip_str, sc.lip_str, sc.lport,
+		 implicit_tls ? "implicit" : "plain");
 	if (why < 0 && !wrap_allowed(&sc.cfg, p->name, 0)) {
 		log_info("refused: reason=hosts-deny, rip=%s", sc.rip_str);
 		why = REFUSE_HOSTS_DENY;

@@ -218,19 +218,30 @@ def _proc_net_entries():
                    "rport": int(rport, 16), "state": fld[3], "inode": int(fld[9])}
 
 
+def listening_inodes(port):
+    return [e["inode"] for e in _proc_net_entries() if e["lport"] == port and e["state"] == "0A"]
+
+
 def is_listening(port):
-    return any(e["lport"] == port and e["state"] == "0A" for e in _proc_net_entries())
+    return bool(listening_inodes(port))
 
 
 def wait_listening(port, timeout=10.0, proc=None):
+    """Wait until port is listened on (by proc's own socket, if proc is given)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if is_listening(port):
-            return
+        for inode in listening_inodes(port):
+            if proc is None or proc.pid in socket_holders(inode):
+                return
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError("launcher exited with %s before listening" % proc.returncode)
+            raise PortError("launcher exited with %s before listening on %d"
+                            % (proc.returncode, port))
         time.sleep(0.05)
-    raise RuntimeError("nothing listens on port %d after %.0fs" % (port, timeout))
+    raise PortError("nothing of ours listens on port %d after %.0fs" % (port, timeout))
+
+
+class PortError(RuntimeError):
+    pass
 
 
 def server_socket_inode(server_port, client_port):
@@ -577,6 +588,8 @@ class MailUser:
             run(["chpasswd"], input="%s:%s\n" % (self.name, self.password))
             pw = pwd.getpwnam(self.name)
             self.uid, self.gid, self.home = pw.pw_uid, pw.pw_gid, Path(pw.pw_dir)
+            if uid is None and self.uid < 1000:
+                raise RuntimeError("useradd gave %s uid %d < 1000" % (self.name, self.uid))
             self.maildir = self.home / "Maildir"
             self.mbox = Path("/var/mail") / self.name
             self.store = store
@@ -799,6 +812,35 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime e
                    "AddressSanitizer:DEADLYSIGNAL", "Sanitizer has encountered a fatal error")
 
 
+INETD_PIDFILE = Path("/run/inetd.pid")
+
+
+class _PidFileKeeper:
+    """openbsd-inetd writes /run/inetd.pid and removes it when it exits: put back what a
+    host's own inetd had there."""
+
+    def __init__(self, path):
+        self.path = path
+        try:
+            self.saved = path.read_bytes()
+        except OSError:
+            self.saved = None
+
+    def restore(self, our_pid=None):
+        if self.saved is None:
+            try:
+                if our_pid and self.path.read_text().strip() == str(our_pid):
+                    self.path.unlink()
+            except OSError:
+                pass
+        else:
+            try:
+                if not self.path.exists() or self.path.read_bytes() != self.saved:
+                    self.path.write_bytes(self.saved)
+            except OSError:
+                pass
+
+
 class Launcher:
     """A super-server process (systemd-socket-activate or inetd) we started; stop() ends
     it and every process it spawned."""
@@ -806,6 +848,7 @@ class Launcher:
     def __init__(self, argv, ports, outfile, env=None):
         self.argv = argv
         self.ports = ports
+        self.after_stop = None
         self.outfile = outfile
         self._out = open(outfile, "ab")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._out,
@@ -834,6 +877,9 @@ class Launcher:
         _managed.discard(self.proc.pid)
         end_processes(kids + orphans())
         self._out.close()
+        if self.after_stop:
+            self.after_stop()
+            self.after_stop = None
 
     def output(self):
         try:
@@ -988,12 +1034,18 @@ class Daemon:
 
     def activate(self, implicit_tls=False, host="127.0.0.1"):
         """systemd-socket-activate --inetd on a free port; returns the port."""
-        port = free_port(host)
         args = (["-s"] if implicit_tls else []) + ["-c", str(self.config_path)]
-        name = "ssa-%d.out" % port
-        self.launchers.append(socket_activate(self.binary, args, port,
-                                              self.workdir / name, host=host))
-        return port
+        for attempt in range(5):
+            port = free_port(host)
+            try:
+                self.launchers.append(socket_activate(self.binary, args, port,
+                                                      self.workdir / ("ssa-%d.out" % port),
+                                                      host=host))
+                return port
+            except PortError:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
 
     def start(self):
         self.port = self.activate(False)
@@ -1003,18 +1055,30 @@ class Daemon:
     def inetd(self, sample):
         """openbsd-inetd in the foreground (-d) with lines made from inetd.conf.sample;
         returns {"pop3": port, "pop3s": port}."""
-        ports = {"pop3": free_port(), "pop3s": free_port()}
-        lines = inetd_lines_from_sample(sample, self.binary, self.config_path, ports)
-        missing = set(ports) - set(lines)
-        if missing:
-            raise AssertionError("%s has no %s line" % (sample, ", ".join(sorted(missing))))
-        conf = self.workdir / "inetd.conf"
-        conf.write_text("\n".join(lines.values()) + "\n")
-        argv = ["/usr/sbin/inetd", "-d"] + (["-E"] if self.inetd_env_keep else []) + [str(conf)]
-        self.launchers.append(Launcher(argv, list(ports.values()),
-                                       self.workdir / "inetd.out"))
-        self.inetd_conf = conf
-        return ports
+        for attempt in range(5):
+            ports = {"pop3": free_port(), "pop3s": free_port()}
+            lines = inetd_lines_from_sample(sample, self.binary, self.config_path, ports)
+            missing = set(ports) - set(lines)
+            if missing:
+                raise AssertionError("%s has no %s line"
+                                     % (sample, ", ".join(sorted(missing))))
+            conf = self.workdir / "inetd.conf"
+            conf.write_text("\n".join(lines.values()) + "\n")
+            argv = ["/usr/sbin/inetd", "-d"] + (["-E"] if self.inetd_env_keep else []) \
+                + [str(conf)]
+            try:
+                pidfile = _PidFileKeeper(INETD_PIDFILE)
+                launcher = Launcher(argv, list(ports.values()), self.workdir / "inetd.out")
+                launcher.after_stop = lambda: pidfile.restore(launcher.proc.pid)
+                self.launchers.append(launcher)
+            except PortError:
+                pidfile.restore()
+                if attempt == 4:
+                    raise
+                continue
+            self.inetd_conf = conf
+            return ports
+        raise AssertionError("unreachable")
 
     def children(self):
         out = []

@@ -3,8 +3,6 @@ tables), plaintext_auth_from, and the shared login throttle across connections."
 
 import ssl
 
-import pytest
-
 import helpers as h
 
 

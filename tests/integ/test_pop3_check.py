@@ -3,12 +3,24 @@ fix, and exits non-zero."""
 
 import re
 
-import helpers as h
+
+def _fix_given(out):
+    """-t names a fix for each problem (a "fix:" line, or at least the word)."""
+    return re.search(r"\bfix\b", out, re.I) is not None
 
 
 def test_good_config(daemon):
     rc, out = daemon.check()
     assert rc == 0, out
+    assert not re.search(r"^\s*error", out, re.M | re.I), out
+
+
+def test_missing_pam_service(daemon):
+    daemon.configure(pam_service="ptnosuchservice")
+    rc, out = daemon.check()
+    assert rc != 0, out
+    assert "ptnosuchservice" in out
+    assert _fix_given(out), out
 
 
 def test_missing_certificate(daemon):
@@ -17,6 +29,7 @@ def test_missing_certificate(daemon):
     assert rc != 0, out
     assert "no-such.crt" in out
     assert "mkcert" in out, "no fix (mkcert.sh / postern-mkcert) suggested:\n" + out
+    assert _fix_given(out), out
 
 
 def test_missing_key(daemon):
@@ -24,6 +37,7 @@ def test_missing_key(daemon):
     rc, out = daemon.check()
     assert rc != 0, out
     assert "no-such.key" in out
+    assert _fix_given(out), out
 
 
 def test_key_does_not_match_certificate(daemon, certs):
@@ -32,6 +46,7 @@ def test_key_does_not_match_certificate(daemon, certs):
     assert rc != 0, out
     assert re.search(r"match", out, re.I), out
     assert "mkcert" in out or "postern.key" in out, out
+    assert _fix_given(out), out
 
 
 def test_no_such_unpriv_user(daemon):
@@ -40,6 +55,7 @@ def test_no_such_unpriv_user(daemon):
     assert rc != 0, out
     assert "ptnosuchuser" in out
     assert re.search(r"useradd|adduser|mkuser", out), "no fix suggested:\n" + out
+    assert _fix_given(out), out
 
 
 def test_bad_config_value(daemon):

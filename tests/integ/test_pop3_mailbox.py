@@ -170,41 +170,46 @@ def test_quit_after_dele_deletes_exactly_those(pop3d, store_user):
         c.quit()
 
 
-def test_mbox_keeps_mail_delivered_during_session(pop3d, make_user):
-    u = make_user("mbox")
+@pytest.mark.parametrize("store", ["maildir", "mbox"])
+def test_mail_delivered_during_session_is_kept(pop3d, make_user, store):
+    u = make_user(store)
     u.deliver([h.make_message(i) for i in range(1, 4)])
+    newmsg = h.make_message(99, subject="arrived meanwhile")
     c = _session(pop3d.port, u)
+    result = {}
     try:
         got = _by_subject(c)
         assert c.cmd("DELE %d" % got["test message 1"][0]).startswith("+OK")
-        # an MTA delivers now, with the locks an MTA takes
-        result = {}
+        if store == "maildir":
+            u.deliver([newmsg])
+            result["at"] = time.monotonic()
+        else:
+            # an MTA delivers now, with the locks an MTA takes
+            def deliver():
+                try:
+                    u.append_mbox_locked(newmsg, timeout=60)
+                    result["at"] = time.monotonic()
+                except Exception as e:  # reported below
+                    result["error"] = e
 
-        def deliver():
-            try:
-                u.append_mbox_locked(h.make_message(99, subject="arrived meanwhile"),
-                                     timeout=60)
-                result["at"] = time.monotonic()
-            except Exception as e:  # reported below
-                result["error"] = e
-
-        t = threading.Thread(target=deliver)
-        t.start()
-        t.join(5)     # the daemon may hold the mailbox lock for the session: then the
-        quit_at = time.monotonic()   # delivery happens after QUIT, which is fine too
+            t = threading.Thread(target=deliver)
+            t.start()
+            t.join(5)   # the daemon may hold the mailbox lock for the session: then the
+            #             delivery happens after QUIT, which is fine too
+        quit_at = time.monotonic()
         assert c.cmd("QUIT").startswith("+OK")
         c.wait_closed()
-        t.join(60)
+        if store == "mbox":
+            t.join(60)
         assert "error" not in result, result.get("error")
     finally:
         c.close()
     pop3d.log.wait("logout", user=u.name, reason="quit")
-    assert _subjects(u.stored()) == ["arrived meanwhile", "test message 2",
-                                     "test message 3"], \
-        "delivered %s QUIT" % ("before" if result.get("at", 0) < quit_at else "after")
+    print("delivery happened %s QUIT" % ("before" if result["at"] < quit_at else "after"))
+    want = ["arrived meanwhile", "test message 2", "test message 3"]
+    assert _subjects(u.stored()) == want
     with _session(pop3d.port, u) as c:
-        assert sorted(_by_subject(c)) == ["arrived meanwhile", "test message 2",
-                                          "test message 3"]
+        assert sorted(_by_subject(c)) == want
         c.quit()
 
 

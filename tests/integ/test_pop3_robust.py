@@ -2,7 +2,6 @@
 timeouts.  After each, the server must still serve the next connection."""
 
 import random
-import time
 
 import pytest
 
