@@ -249,6 +249,22 @@ static int config_parse(struct config *cfg, const char *section, const char **er
 	return 0;
 }
 
+/* After an error every key is back at its default, except `log` if it was read and is
+ * valid: the error itself should be reported where the administrator looks. */
+static void config_reset_keep_log(struct config *cfg, const char *section)
+{
+	char *log = NULL;
+
+	if (cfg->log != NULL && (strcmp(cfg->log, "syslog") == 0 || cfg->log[0] == '/'))
+		log = xstrdup(cfg->log);
+	config_free(cfg);
+	config_defaults(cfg, section);
+	if (log != NULL) {
+		free(cfg->log);
+		cfg->log = log;
+	}
+}
+
 static int parse_file(const void *src, ini_handler h, void *user)
 {
 	return ini_parse(src, h, user);
@@ -276,8 +292,7 @@ int config_load(struct config *cfg, const char *path, const char *section,
 	}
 	fclose(f);
 	if (config_parse(cfg, section, error_r, parse_file, path) == -1) {
-		config_free(cfg);
-		config_defaults(cfg, section);
+		config_reset_keep_log(cfg, section);
 		return -1;
 	}
 	return 0;
@@ -288,8 +303,7 @@ int config_load_string(struct config *cfg, const char *text, const char *section
 {
 	config_defaults(cfg, section);
 	if (config_parse(cfg, section, error_r, parse_string, text) == -1) {
-		config_free(cfg);
-		config_defaults(cfg, section);
+		config_reset_keep_log(cfg, section);
 		return -1;
 	}
 	return 0;

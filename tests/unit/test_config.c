@@ -84,8 +84,25 @@ static void test_invalid(void)
 			fprintf(stderr, "  case %zu: got \"%s\"\n", i, err ? err : "(null)");
 		/* after an error the defaults are in force */
 		CHECK(cfg.min_uid == 1000);
+		CHECK_STR(cfg.log, "syslog");
 		config_free(&cfg);
 	}
+}
+
+/* A broken file still names where its error is to be logged. */
+static void test_error_keeps_log(void)
+{
+	struct config cfg;
+	const char *err = NULL;
+
+	CHECK(config_load_string(&cfg, "[global]\nlog = /var/log/p.log\nmin_uid = x\n",
+				 "ipop3d", &err) == -1);
+	CHECK_STR(cfg.log, "/var/log/p.log");
+	CHECK(cfg.min_uid == 1000);
+	config_free(&cfg);
+	CHECK(config_load_string(&cfg, "[global]\nlog = relative\n", "ipop3d", &err) == -1);
+	CHECK_STR(cfg.log, "syslog");
+	config_free(&cfg);
 }
 
 static void test_file(void)
@@ -112,6 +129,7 @@ int main(void)
 {
 	test_valid();
 	test_invalid();
+	test_error_keeps_log();
 	test_file();
 	return unit_done("test_config");
 }
