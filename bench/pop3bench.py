@@ -16,7 +16,6 @@ Only loopback addresses are accepted.
 
 import argparse
 import ipaddress
-import os
 import socket
 import ssl
 import sys

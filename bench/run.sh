@@ -1,13 +1,15 @@
 #!/bin/sh
-# make bench: ipop3d against Dovecot on this machine, side by side; writes bench/RESULTS.md.
+# make bench: ipop3d against Dovecot on this machine, side by side; writes bench/RESULTS.md
+# (raw numbers, logs and perf data in build/bench/).
 #
 # Installs what a fresh Debian 12 lacks for it (Dovecot's POP3 server, the launcher, the
-# Python client's interpreter), without letting the packages start any service: a
-# policy-rc.d that refuses is put in place for the install if the host has none, and
-# removed after.  A Dovecot installed here is also left disabled at boot.  Then
-# bench/bench.py (as root) makes its accounts and certificates, runs both servers on
-# 127.0.0.1 only, measures, and stops and removes everything it made.
+# client's Python, and perf for the CPU profile if it can), without letting the packages
+# start any service: a policy-rc.d that refuses is put in place for the install if the
+# host has none, and removed after.  A Dovecot installed here is also left disabled at
+# boot.  Then bench/bench.py (as root) makes its accounts and certificates, runs both
+# servers on 127.0.0.1 only, measures, and stops and removes everything it made.
 # `make bench` builds ipop3d first (make deps all); run alone, this needs ipop3d/ipop3d.
+# Environment knobs: see bench/bench.py (BENCH_LOGINS, BENCH_LOGINS_RSA, ...).
 set -eu
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
@@ -18,22 +20,21 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
-# package -> a file it brings (checked first, so that nothing is asked of apt needlessly)
-need=
-for pf in dovecot-pop3d:/usr/lib/dovecot/pop3 dovecot-core:/usr/sbin/dovecot \
-	systemd:/usr/bin/systemd-socket-activate python3:/usr/bin/python3 \
-	openssl:/usr/bin/openssl \
-	passwd:/usr/sbin/useradd; do
-	pkg=${pf%%:*}
-	file=${pf#*:}
-	if ! dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
-		need="$need $pkg"
-	elif [ ! -e "$file" ]; then
-		need="$need $pkg"
-	fi
-done
+installed() {
+	dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
 
-if [ -n "$need" ]; then
+need=
+for pkg in dovecot-core dovecot-pop3d systemd python3 openssl passwd; do
+	installed "$pkg" || need="$need $pkg"
+done
+opt=
+if ! command -v perf >/dev/null 2>&1; then
+	opt=linux-perf
+fi
+
+if [ -n "$need$opt" ]; then
+	log=/tmp/postern-bench-apt.$$.log
 	policy=
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\n# postern bench: no service starts during the install\nexit 101\n' \
@@ -43,29 +44,41 @@ if [ -n "$need" ]; then
 		trap 'rm -f /usr/sbin/policy-rc.d' EXIT INT TERM
 	fi
 	had_dovecot=
-	if dpkg-query -W -f '${Status}' dovecot-core 2>/dev/null | grep -q 'install ok installed'; then
+	if installed dovecot-core; then
 		had_dovecot=1
 	fi
-	echo "bench: installing:$need"
 	export DEBIAN_FRONTEND=noninteractive
-	# shellcheck disable=SC2086
-	if ! apt-get install -y -q $need >/tmp/postern-bench-apt.log 2>&1; then
-		apt-get update -q >>/tmp/postern-bench-apt.log 2>&1 || true
+	updated=
+	if [ -n "$need" ]; then
+		echo "bench: installing:$need"
 		# shellcheck disable=SC2086
-		apt-get install -y -q $need >>/tmp/postern-bench-apt.log 2>&1 || {
-			tail -20 /tmp/postern-bench-apt.log >&2
-			echo "bench: apt-get install failed (log: /tmp/postern-bench-apt.log)" >&2
-			exit 1
-		}
+		if ! apt-get install -y -q $need >"$log" 2>&1; then
+			apt-get update -q >>"$log" 2>&1 || true
+			updated=1
+			# shellcheck disable=SC2086
+			apt-get install -y -q $need >>"$log" 2>&1 || {
+				tail -20 "$log" >&2
+				echo "bench: apt-get install failed (log: $log)" >&2
+				exit 1
+			}
+		fi
 	fi
-	rm -f /tmp/postern-bench-apt.log
+	if [ -n "$opt" ]; then
+		echo "bench: installing (optional, for the CPU profile): $opt"
+		if ! apt-get install -y -q $opt >>"$log" 2>&1; then
+			[ -n "$updated" ] || apt-get update -q >>"$log" 2>&1 || true
+			apt-get install -y -q $opt >>"$log" 2>&1 ||
+				echo "bench: $opt not installed: the report will have no CPU profile"
+		fi
+	fi
+	rm -f "$log"
 	if [ -n "$policy" ]; then
 		rm -f /usr/sbin/policy-rc.d
 		trap - EXIT INT TERM
 	fi
 	# The package enables Dovecot at boot on 110/143/995/993: the bench only wanted
 	# the binaries, so a Dovecot it brought stays off.
-	if [ -z "$had_dovecot" ]; then
+	if [ -z "$had_dovecot" ] && installed dovecot-core; then
 		if command -v systemctl >/dev/null 2>&1; then
 			systemctl disable --quiet dovecot.service dovecot.socket >/dev/null 2>&1 || true
 		fi

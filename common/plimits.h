@@ -28,6 +28,10 @@
 #define CONFIG_MAX_LINE 1024
 /* Entries kept in the login throttle file; the oldest are dropped past this. */
 #define THROTTLE_MAX_ENTRIES 4096
+/* Longest wait for the throttle file's lock (held for a read and a small write); past it
+ * the login goes on without the throttle, logged, rather than hang. */
+#define THROTTLE_LOCK_TIMEOUT_MS 3000
+#define THROTTLE_LOCK_POLL_MS 5
 /* Size of the throttle file we read at most. */
 #define THROTTLE_MAX_FILE (THROTTLE_MAX_ENTRIES * 160)
 /* I/O buffer for relaying and streaming messages. */

@@ -19,7 +19,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/limits.h> /* PATH_MAX: <limits.h> is common/limits.h under -Icommon */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -470,9 +469,17 @@ static int throttle_lock(const char *path, struct throttle_err *err)
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_WRLCK;
 	fl.l_whence = SEEK_SET;
-	while (fcntl(fd, F_SETLKW, &fl) == -1) {
-		if (errno == EINTR)
+	/* Bounded wait: a holder that hangs (stopped, stuck on a dead disk) must not hang
+	 * every login; after the limit we go on without the throttle (logged). */
+	uint64_t deadline = util_now_ms() + THROTTLE_LOCK_TIMEOUT_MS;
+	while (fcntl(fd, F_SETLK, &fl) == -1) {
+		if ((errno == EACCES || errno == EAGAIN || errno == EINTR) &&
+		    util_now_ms() < deadline) {
+			util_sleep_ms(THROTTLE_LOCK_POLL_MS);
 			continue;
+		}
+		if (errno == EACCES || errno == EAGAIN)
+			errno = ETIMEDOUT;
 		throttle_fail(err, "lock", lpath);
 		close(fd);
 		return -1;

@@ -2,6 +2,7 @@
  * from several processes. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -727,6 +728,41 @@ static void test_file_errors(void)
 	CHECK(throttle_check(longp, &P, &a, "ned", T0) == THROTTLE_ALLOW);
 }
 
+/* A process that holds the lock and never lets go (stopped, hung) does not hang logins:
+ * record gives up after THROTTLE_LOCK_TIMEOUT_MS, logs, and still returns the delay. */
+static void test_stuck_lock(void)
+{
+	struct throttle_policy p = P;
+	char lpath[300];
+	int sync[2];
+	struct netaddr a = A("203.0.113.9");
+
+	snprintf(lpath, sizeof(lpath), "%s.lock", path);
+	CHECK(pipe(sync) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(lpath, O_RDWR | O_CREAT, 0600);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		if (fd == -1 || fcntl(fd, F_SETLK, &fl) == -1)
+			_exit(1);
+		if (write(sync[1], "x", 1) != 1)
+			_exit(1);
+		pause();              /* holds the lock until killed */
+		_exit(0);
+	}
+	char ch;
+	CHECK(read(sync[0], &ch, 1) == 1);
+	CHECK(throttle_record(path, &p, &a, "stuck", false, T0) == p.delay_ms);
+	/* it returned while the holder still holds the lock */
+	CHECK(waitpid(pid, NULL, WNOHANG) == 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(sync[0]);
+	close(sync[1]);
+	/* the failure could not be recorded: the address has no count */
+	CHECK(throttle_check(path, &p, &a, "stuck", T0) == THROTTLE_ALLOW);
+}
+
 /* Processes hammering the same file: every failure is counted once (the lock works). */
 #define HAMMER_PROCS 4
 #define HAMMER_ROUNDS 150
@@ -809,6 +845,7 @@ int main(void)
 	test_file();
 	test_file_errors();
 	test_hammer();
+	test_stuck_lock();
 	/* the errors were logged */
 	char buf[16384];
 	int fd = open(logpath, O_RDONLY);
