@@ -89,6 +89,27 @@ enum pop3_result {
 	RES_LOGIN,  /* prelogin only: server_login() said LOGIN_OK; write nothing more */
 };
 
+/* pop3_input.c: client input for both states, with every kind of bad input handled the
+ * same way (answered, logged as bad-input, counted; the connection ends after
+ * MAX_BAD_COMMANDS in a row or an over-long line). */
+struct pop3_input {
+	struct conn *c;
+	unsigned handled;          /* bit (1 << id): commands this process implements */
+	unsigned bad;              /* bad commands in a row */
+	const char *log_user;      /* "" or "user=<name>, " for the bad-input log line */
+	const char *rip;
+	const char *reason;        /* why the input ended (log) */
+};
+/* One line: 1 a line, -1 a line with bad bytes (answered and logged; the caller counts
+ * it with pop3_input_result(RES_BAD)), 0 the connection ends (in->reason). */
+int pop3_input_line(struct pop3_input *in, const char **line_r, size_t *len_r);
+/* The next command this process handles in state st: 1, or 0 when the connection ends
+ * (in->reason).  Unknown, malformed and misplaced commands are answered here. */
+int pop3_input_command(struct pop3_input *in, enum pop3_state st, struct pop3_cmd *cmd);
+/* Count a handler's result: RES_BAD counts, anything else starts over.  0 when that was
+ * the last bad command allowed (answered; in->reason set), else 1. */
+int pop3_input_result(struct pop3_input *in, enum pop3_result res);
+
 /* pop3_prelogin.c: the AUTHORIZATION state.  pop3_prelogin() is the server_proto hook;
  * pop3_prelogin_run() takes the two framework calls as parameters so that tests and the
  * fuzz target can run the state machine without a monitor. */

@@ -34,7 +34,7 @@ struct pre {
 	struct conn *c;
 	const struct pop3_login_ops *ops;
 	enum pop3_state state;
-	unsigned bad;              /* bad commands in a row */
+	struct pop3_input in;
 	unsigned failures;         /* refused logins on this connection */
 	bool have_user;            /* USER given, waiting for PASS */
 	bool stls_done;
@@ -47,13 +47,6 @@ typedef enum pop3_result pre_handler(struct pre *p, const struct pop3_cmd *cmd);
 static void reply(struct pre *p, const char *line)
 {
 	conn_printf(p->c, "%s\r\n", line);
-}
-
-/* Input we refuse to parse, for fail2ban and the reader: "line-too-long", "bad-bytes",
- * "too-many-errors". */
-static void bad_input(struct pre *p, const char *reason)
-{
-	log_info("bad-input: reason=%s, rip=%s", reason, p->w->rip_str);
 }
 
 static bool tls_active(const struct pre *p)
@@ -231,23 +224,13 @@ static int sasl_response(struct pre *p, const char *challenge, unsigned char *ou
 		*res_r = RES_DROP;
 		return -1;
 	}
-	errno = 0;
-	int r = conn_read_line(p->c, &line, &len);
-	if (r == 0 || r == -1) {
-		p->reason = r == 0 ? "eof" : errno == ETIMEDOUT ? "timeout" : "error";
+	int r = pop3_input_line(&p->in, &line, &len);
+	if (r == 0) {
+		p->reason = p->in.reason;
 		*res_r = RES_DROP;
 		return -1;
 	}
-	if (r == LINEBUF_TOO_LONG) {
-		reply(p, "-ERR Line too long.");
-		bad_input(p, "line-too-long");
-		p->reason = "line-too-long";
-		*res_r = RES_DROP;
-		return -1;
-	}
-	if (r == LINEBUF_BAD_BYTE) {
-		reply(p, "-ERR Invalid characters in command.");
-		bad_input(p, "bad-bytes");
+	if (r < 0) {
 		*res_r = RES_BAD;
 		return -1;
 	}
@@ -377,69 +360,27 @@ static pre_handler *const pre_handlers[POP3_CMD_COUNT] = {
 	[POP3_CMD_QUIT] = cmd_quit,
 };
 
-/* One command line: parse, check state and arguments, run the handler. */
-static enum pop3_result pre_dispatch(struct pre *p, const char *line, size_t len)
-{
-	struct pop3_cmd cmd;
-	int id = pop3_parse_check(line, len, p->state, &cmd);
-
-	if (id >= 0 && pre_handlers[id] == NULL)
-		id = POP3_E_UNKNOWN; /* the table allows it in this state, we do not */
-	if (id == POP3_E_TOO_LONG) {
-		reply(p, pop3_error_reply(id));
-		bad_input(p, "line-too-long");
-		p->reason = "line-too-long";
-		return RES_DROP;
-	}
-	if (id < 0) {
-		reply(p, pop3_error_reply(id));
-		if (id == POP3_E_BAD_CHAR)
-			bad_input(p, "bad-bytes");
-		return RES_BAD;
-	}
-	return pre_handlers[id](p, &cmd);
-}
-
 int pop3_prelogin_run(struct server_worker *w, const struct pop3_login_ops *ops)
 {
 	struct pre p = { .w = w, .c = w->c, .ops = ops, .state = POP3_AUTHORIZATION };
 	enum pop3_result res = RES_OK;
 
+	p.in = (struct pop3_input){ .c = p.c, .log_user = "", .rip = w->rip_str };
+	for (int id = 0; id < POP3_CMD_COUNT; id++)
+		if (pre_handlers[id] != NULL)
+			p.in.handled |= 1u << id;
 	reply(&p, POP3_GREETING);
 	while (res != RES_QUIT && res != RES_DROP && res != RES_LOGIN) {
-		const char *line;
-		size_t len;
+		struct pop3_cmd cmd;
 
-		/* conn_read_line() flushes our replies before it waits for input, and not
-		 * while pipelined commands are still buffered */
-		errno = 0;
-		int r = conn_read_line(p.c, &line, &len);
-		if (r == 0 || r == -1) {
-			p.reason = r == 0 ? "eof" : errno == ETIMEDOUT ? "timeout" : "error";
+		if (pop3_input_command(&p.in, p.state, &cmd) == 0) {
+			p.reason = p.in.reason;
 			break;
 		}
-		if (r == LINEBUF_TOO_LONG) {
-			reply(&p, pop3_error_reply(POP3_E_TOO_LONG));
-			bad_input(&p, "line-too-long");
-			p.reason = "line-too-long";
+		res = pre_handlers[cmd.def->id](&p, &cmd);
+		if (pop3_input_result(&p.in, res) == 0) {
+			p.reason = p.in.reason;
 			break;
-		}
-		if (r == LINEBUF_BAD_BYTE) {
-			reply(&p, pop3_error_reply(POP3_E_BAD_CHAR));
-			bad_input(&p, "bad-bytes");
-			res = RES_BAD;
-		} else {
-			res = pre_dispatch(&p, line, len);
-		}
-		if (res == RES_BAD) {
-			if (++p.bad >= MAX_BAD_COMMANDS) {
-				reply(&p, "-ERR Too many bad commands.");
-				bad_input(&p, "too-many-errors");
-				p.reason = "too-many-errors";
-				break;
-			}
-		} else {
-			p.bad = 0;
 		}
 	}
 	util_wipe(p.user, sizeof(p.user));

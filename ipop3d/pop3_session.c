@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -31,7 +32,8 @@ struct sess {
 	struct mstore *ms;
 	size_t count;              /* messages in the snapshot */
 	enum pop3_state state;
-	unsigned bad;              /* bad commands in a row */
+	struct pop3_input in;
+	char log_user[LOG_MAX_FIELD + 16];   /* "user=<name>, " */
 	uint64_t box_size;         /* octets of all messages at login */
 	size_t ndel;               /* messages marked deleted */
 	uint64_t del_size;         /* and their octets */
@@ -49,14 +51,6 @@ typedef enum pop3_result sess_handler(struct sess *ss, const struct pop3_cmd *cm
 static void reply(struct sess *ss, const char *line)
 {
 	conn_printf(ss->c, "%s\r\n", line);
-}
-
-/* Input we refuse to parse, for fail2ban and the reader: "line-too-long", "bad-bytes",
- * "too-many-errors". */
-static void bad_input(struct sess *ss, const char *reason)
-{
-	log_info("bad-input: user=<%s>, reason=%s, rip=%s", ss->ubuf, reason,
-		 ss->s->rip != NULL ? ss->s->rip : "unknown");
 }
 
 /* A message-number argument that names a message not marked deleted.  0 and *i_r set, or
@@ -298,68 +292,26 @@ static sess_handler *const sess_handlers[POP3_CMD_COUNT] = {
 	[POP3_CMD_UIDL] = cmd_uidl,
 };
 
-static enum pop3_result sess_dispatch(struct sess *ss, const char *line, size_t len)
-{
-	struct pop3_cmd cmd;
-	int id = pop3_parse_check(line, len, ss->state, &cmd);
-
-	if (id >= 0 && sess_handlers[id] == NULL)
-		id = POP3_E_UNKNOWN;
-	if (id == POP3_E_TOO_LONG) {
-		reply(ss, pop3_error_reply(id));
-		bad_input(ss, "line-too-long");
-		ss->reason = "line-too-long";
-		return RES_DROP;
-	}
-	if (id < 0) {
-		reply(ss, pop3_error_reply(id));
-		if (id == POP3_E_BAD_CHAR)
-			bad_input(ss, "bad-bytes");
-		return RES_BAD;
-	}
-	return sess_handlers[id](ss, &cmd);
-}
-
 static void sess_loop(struct sess *ss)
 {
 	enum pop3_result res = RES_OK;
 
+	snprintf(ss->log_user, sizeof(ss->log_user), "user=<%s>, ", ss->ubuf);
+	ss->in = (struct pop3_input){ .c = ss->c, .log_user = ss->log_user, .rip = ss->s->rip };
+	for (int id = 0; id < POP3_CMD_COUNT; id++)
+		if (sess_handlers[id] != NULL)
+			ss->in.handled |= 1u << id;
 	while (res != RES_QUIT && res != RES_DROP) {
-		const char *line;
-		size_t len;
+		struct pop3_cmd cmd;
 
-		if (ss->c->failed) {
-			ss->reason = "error"; /* a write failed: the client is gone */
+		if (pop3_input_command(&ss->in, ss->state, &cmd) == 0) {
+			ss->reason = ss->in.reason;
 			return;
 		}
-		errno = 0;
-		int r = conn_read_line(ss->c, &line, &len);
-		if (r == 0 || r == -1) {
-			ss->reason = r == 0 ? "eof" : errno == ETIMEDOUT ? "timeout" : "error";
+		res = sess_handlers[cmd.def->id](ss, &cmd);
+		if (pop3_input_result(&ss->in, res) == 0) {
+			ss->reason = ss->in.reason;
 			return;
-		}
-		if (r == LINEBUF_TOO_LONG) {
-			reply(ss, pop3_error_reply(POP3_E_TOO_LONG));
-			bad_input(ss, "line-too-long");
-			ss->reason = "line-too-long";
-			return;
-		}
-		if (r == LINEBUF_BAD_BYTE) {
-			reply(ss, pop3_error_reply(POP3_E_BAD_CHAR));
-			bad_input(ss, "bad-bytes");
-			res = RES_BAD;
-		} else {
-			res = sess_dispatch(ss, line, len);
-		}
-		if (res == RES_BAD) {
-			if (++ss->bad >= MAX_BAD_COMMANDS) {
-				reply(ss, "-ERR Too many bad commands.");
-				bad_input(ss, "too-many-errors");
-				ss->reason = "too-many-errors";
-				return;
-			}
-		} else {
-			ss->bad = 0;
 		}
 	}
 }
