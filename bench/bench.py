@@ -715,7 +715,8 @@ def conn_processes(srv, uid_names):
                 role = "launcher"
         rows.append({"pid": pid, "name": st.get("Name", "?"), "role": role,
                      "hwm_kb": kb(st.get("VmHWM")), "rss_kb": kb(st.get("VmRSS")),
-                     "connection": pid not in srv.base_pids})
+                     "connection": pid not in srv.base_pids
+                     and st.get("Name") in srv.conn_names})
     return rows
 
 

@@ -457,6 +457,9 @@ SSL_CTX *tls_ctx_new(const struct config *cfg, const char **error_r)
 		goto fail;
 	}
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* TLS 1.3: one ticket per handshake (OpenSSL sends two by default); a mail client
+	 * holds one connection at a time per account. */
+	(void)SSL_CTX_set_num_tickets(ctx, 1);
 	tls_ctx_tickets(ctx, cfg);
 	ERR_clear_error();
 	return ctx;
