@@ -75,7 +75,7 @@ static void check_pam(const struct config *cfg)
 		}
 	}
 	snprintf(msg, sizeof(msg), "no PAM service file /etc/pam.d/%s (PAM would fall back "
-		 "to \"other\", which denies everyone on Debian)", cfg->pam_service);
+		 "to /etc/pam.d/other, whatever that allows)", cfg->pam_service);
 	snprintf(fix, sizeof(fix), "install -m 644 pam.d/%s /etc/pam.d/%s  (or `make install`)",
 		 cfg->pam_service, cfg->pam_service);
 	check_fail(msg, fix);

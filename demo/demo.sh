@@ -80,6 +80,16 @@ if ! getent passwd postern >/dev/null 2>&1; then
 	say "created the system user postern (ipop3d's unprivileged worker)"
 fi
 
+# --- the PAM service pop3 ----------------------------------------------------------------
+# Without /etc/pam.d/pop3, PAM would use /etc/pam.d/other and ipop3d -t reports it.
+# Installed from pam.d/pop3 only if absent; stop.sh removes it only if this demo made it.
+pam_file=/etc/pam.d/pop3
+if [ ! -e "$pam_file" ]; then
+	install -m 644 "$repo/pam.d/pop3" "$pam_file"
+	cp "$pam_file" "$demo/.created-pam"
+	say "installed the PAM service $pam_file (from pam.d/pop3)"
+fi
+
 # --- certificate -----------------------------------------------------------------------
 sh "$repo/mkcert.sh" -d "$demo/tls" localhost 127.0.0.1 ::1 | sed 's/^/demo: /'
 ca=$demo/tls/ca.crt

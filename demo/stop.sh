@@ -1,6 +1,7 @@
 #!/bin/sh
 # Stop the postern demo (demo/demo.sh): its listeners, the connections still open, the
-# demo account and everything in the demo directory.  Safe to run when nothing runs.
+# demo account, everything in the demo directory, and /etc/pam.d/pop3 if demo.sh installed
+# it.  Safe to run when nothing runs.
 set -eu
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
@@ -88,6 +89,12 @@ if [ -s "$demo/.created-user" ]; then
 fi
 # The system user postern stays: it has no home, shell or password, and an installed
 # postern needs it too.
+
+# /etc/pam.d/pop3, if demo.sh installed it and nobody changed it since.
+if [ -f "$demo/.created-pam" ] && cmp -s "$demo/.created-pam" /etc/pam.d/pop3; then
+	rm -f /etc/pam.d/pop3
+	say "removed /etc/pam.d/pop3 (installed by the demo)"
+fi
 
 # 4. The files: certificate, configuration, log, home.
 rm -rf "$demo"
