@@ -344,7 +344,9 @@ static enum server_login monitor_auth(struct server_conn *sc, struct authmsg *m,
 	log_sanitize(m->method, strlen(m->method), mbuf);
 	if (util_snprintf(tpath, sizeof(tpath), "%s/throttle", sc->cfg.state_dir) == -1)
 		return LOGIN_TEMPFAIL;
-	if (throttle_check(tpath, &pol, &sc->rip, m->user, now) == THROTTLE_REFUSE) {
+	unsigned fail_delay;
+	if (throttle_attempt(tpath, &pol, &sc->rip, m->user, now, &fail_delay) ==
+	    THROTTLE_REFUSE) {
 		log_info("auth-throttled: user=<%s>, method=%s, rip=%s",
 			 monitor_logname(m->user, ubuf), mbuf, sc->rip_str);
 		return LOGIN_THROTTLED;
@@ -361,6 +363,8 @@ static enum server_login monitor_auth(struct server_conn *sc, struct authmsg *m,
 		}
 	}
 	if (res == AUTH_TEMPFAIL) {
+		/* not the client's doing: the attempt's advance failure is taken back */
+		throttle_finish(tpath, &pol, &sc->rip, m->user, false, now);
 		log_warn("auth-tempfail: user=<%s>, method=%s, reason=%s, rip=%s",
 			 monitor_logname(m->user, ubuf), mbuf, reason, sc->rip_str);
 		return LOGIN_TEMPFAIL;
@@ -370,17 +374,16 @@ static enum server_login monitor_auth(struct server_conn *sc, struct authmsg *m,
 		 * in the log (never to the client). */
 		if (strcmp(reason, "password") == 0 && getpwnam(m->user) == NULL)
 			reason = "unknown-user";
-		unsigned delay = throttle_record(tpath, &pol, &sc->rip, m->user, false, now);
 		/* Logged now, before the delay, so fail2ban sees it at once. */
 		log_info("auth-failed: user=<%s>, method=%s, reason=%s, rip=%s",
 			 monitor_logname(m->user, ubuf), mbuf, reason, sc->rip_str);
 		/* Every failure takes the same time from the request, whatever PAM did. */
 		uint64_t spent = util_now_ms() - start;
-		if (delay > spent)
-			util_sleep_ms(delay - spent);
+		if (fail_delay > spent)
+			util_sleep_ms(fail_delay - spent);
 		return LOGIN_FAIL;
 	}
-	throttle_record(tpath, &pol, &sc->rip, m->user, true, now);
+	throttle_finish(tpath, &pol, &sc->rip, m->user, true, now);
 	log_sanitize(m->user, strlen(m->user), ubuf);
 	if (sc->p->exclusive) {
 		int fd = monitor_lock_user(sc, pw);

@@ -430,6 +430,55 @@ unsigned throttle_table_record(struct throttle_table *t, const struct throttle_p
 	return throttle_delay(p, n);
 }
 
+/* Lower a counter by one, if it still counts. */
+static void throttle_unbump(struct throttle_table *t, const struct throttle_policy *p,
+			    char kind, const char *key, time_t now)
+{
+	size_t i = throttle_find(t, kind, key);
+	if (i == SIZE_MAX || throttle_age(t->e[i].last, now) >= p->window)
+		return;
+	if (t->e[i].count > 0)
+		t->e[i].count--;
+	if (t->e[i].count == 0)
+		throttle_remove(t, i);
+}
+
+static enum throttle_verdict throttle_attempt_why(struct throttle_table *t,
+		const struct throttle_policy *p, const struct netaddr *ip, const char *user,
+		time_t now, unsigned *fail_delay_r, const char **reason_r)
+{
+	struct throttle_keys k;
+
+	*fail_delay_r = 0;
+	throttle_make_keys(ip, user, &k);
+	if (throttle_decide(t, p, &k, now, reason_r) == THROTTLE_REFUSE)
+		return THROTTLE_REFUSE;
+	*fail_delay_r = throttle_table_record(t, p, ip, user, false, now);
+	return THROTTLE_ALLOW;
+}
+
+enum throttle_verdict throttle_table_attempt(struct throttle_table *t,
+		const struct throttle_policy *p, const struct netaddr *ip, const char *user,
+		time_t now, unsigned *fail_delay_r)
+{
+	const char *reason;
+	return throttle_attempt_why(t, p, ip, user, now, fail_delay_r, &reason);
+}
+
+void throttle_table_undo(struct throttle_table *t, const struct throttle_policy *p,
+		const struct netaddr *ip, const char *user, time_t now)
+{
+	struct throttle_keys k;
+
+	throttle_make_keys(ip, user, &k);
+	if (k.have_user)
+		throttle_unbump(t, p, THR_USER, k.user, now);
+	if (k.have_ip) {
+		throttle_unbump(t, p, THR_NET, k.net, now);
+		throttle_unbump(t, p, THR_IP, k.ip, now);
+	}
+}
+
 /* ---- the file --------------------------------------------------------------------- */
 
 struct throttle_err { char text[PATH_MAX + 128]; };
@@ -630,30 +679,88 @@ enum throttle_verdict throttle_check(const char *path, const struct throttle_pol
 	return v;
 }
 
-unsigned throttle_record(const char *path, const struct throttle_policy *p,
-		const struct netaddr *ip, const char *user, bool success, time_t now)
+/* Run one change on the file's table under the lock.  -1 (logged) if the file could not
+ * be read or written: the change did not happen. */
+enum throttle_op { OP_RECORD_FAIL, OP_RECORD_OK, OP_ATTEMPT, OP_FINISH_OK, OP_FINISH_TEMP };
+
+static int throttle_update(const char *path, const struct throttle_policy *p,
+		const struct netaddr *ip, const char *user, time_t now, enum throttle_op op,
+		unsigned *delay_r, enum throttle_verdict *verdict_r, const char **reason_r)
 {
 	struct throttle_table t;
 	struct throttle_err err;
-	unsigned base = success ? 0 : throttle_delay(p, 1);
 
 	int lockfd = throttle_lock(path, &err);
 	if (lockfd == -1) {
 		log_err("throttle-error: error=<%s>, action=not-recorded", err.text);
-		return base;
+		return -1;
 	}
 	if (throttle_load(path, &t, &err) < 0) {
 		log_err("throttle-error: error=<%s>, action=not-recorded", err.text);
 		close(lockfd);
-		return base;
+		return -1;
 	}
-	unsigned delay = throttle_table_record(&t, p, ip, user, success, now);
-	int r = throttle_store(path, &t, &err);
+	bool changed = true;
+	switch (op) {
+	case OP_RECORD_FAIL:
+	case OP_RECORD_OK:
+		*delay_r = throttle_table_record(&t, p, ip, user, op == OP_RECORD_OK, now);
+		break;
+	case OP_ATTEMPT:
+		*verdict_r = throttle_attempt_why(&t, p, ip, user, now, delay_r, reason_r);
+		changed = *verdict_r == THROTTLE_ALLOW;
+		break;
+	case OP_FINISH_OK:
+	case OP_FINISH_TEMP:
+		throttle_table_undo(&t, p, ip, user, now);
+		if (op == OP_FINISH_OK)
+			throttle_table_record(&t, p, ip, user, true, now);
+		break;
+	}
+	int r = changed ? throttle_store(path, &t, &err) : 0;
 	throttle_table_free(&t);
 	close(lockfd); /* releases the lock */
 	if (r < 0) {
 		log_err("throttle-error: error=<%s>, action=not-recorded", err.text);
-		return base;
+		return -1;
 	}
+	return 0;
+}
+
+unsigned throttle_record(const char *path, const struct throttle_policy *p,
+		const struct netaddr *ip, const char *user, bool success, time_t now)
+{
+	unsigned delay = 0;
+
+	if (throttle_update(path, p, ip, user, now, success ? OP_RECORD_OK : OP_RECORD_FAIL,
+			    &delay, NULL, NULL) < 0)
+		return success ? 0 : throttle_delay(p, 1);
 	return delay;
+}
+
+enum throttle_verdict throttle_attempt(const char *path, const struct throttle_policy *p,
+		const struct netaddr *ip, const char *user, time_t now, unsigned *fail_delay_r)
+{
+	enum throttle_verdict v = THROTTLE_ALLOW;
+	const char *reason = "?";
+	char ipbuf[INET6_ADDRSTRLEN];
+
+	*fail_delay_r = throttle_delay(p, 1);
+	if (throttle_update(path, p, ip, user, now, OP_ATTEMPT, fail_delay_r, &v, &reason) < 0) {
+		*fail_delay_r = throttle_delay(p, 1);
+		return THROTTLE_ALLOW;      /* fail open, logged */
+	}
+	if (v == THROTTLE_REFUSE)
+		log_info("throttle-refused: reason=%s, rip=%s", reason,
+			 ip != NULL ? netaddr_str(ip, ipbuf, sizeof(ipbuf)) : "unknown");
+	return v;
+}
+
+void throttle_finish(const char *path, const struct throttle_policy *p,
+		const struct netaddr *ip, const char *user, bool success, time_t now)
+{
+	unsigned delay;
+
+	throttle_update(path, p, ip, user, now, success ? OP_FINISH_OK : OP_FINISH_TEMP,
+			&delay, NULL, NULL);
 }

@@ -46,8 +46,26 @@ enum throttle_verdict throttle_table_check(const struct throttle_table *t,
 unsigned throttle_table_record(struct throttle_table *t, const struct throttle_policy *p,
 		const struct netaddr *ip, const char *user, bool success, time_t now);
 
-/* The same on the file at path (created 0600 if missing), under a lock.  On any file
- * error they fail open for check (ALLOW, logged) and still return the base delay. */
+/* One login attempt, atomically: refuse, or allow and count it as a failure in advance.
+ * Checking and counting in one step under the lock means parallel connections cannot
+ * all pass the check before any of their failures is written.  *fail_delay_r: the
+ * delay before a failure reply, should the attempt fail. */
+enum throttle_verdict throttle_table_attempt(struct throttle_table *t,
+		const struct throttle_policy *p, const struct netaddr *ip, const char *user,
+		time_t now, unsigned *fail_delay_r);
+/* Take back an attempt's advance failure (one count off the address, subnet and user). */
+void throttle_table_undo(struct throttle_table *t, const struct throttle_policy *p,
+		const struct netaddr *ip, const char *user, time_t now);
+
+/* The same on the file at path (created 0600 if missing), under a lock; the monitor calls
+ * throttle_attempt() before PAM and throttle_finish() after a success (remember the good
+ * login) or a temporary failure (not the client's doing); a real failure is already
+ * counted.  On any file error they fail open (ALLOW, logged) with the base delay.
+ * throttle_check() only reads; throttle_record() counts one outcome directly. */
+enum throttle_verdict throttle_attempt(const char *path, const struct throttle_policy *p,
+		const struct netaddr *ip, const char *user, time_t now, unsigned *fail_delay_r);
+void throttle_finish(const char *path, const struct throttle_policy *p,
+		const struct netaddr *ip, const char *user, bool success, time_t now);
 enum throttle_verdict throttle_check(const char *path, const struct throttle_policy *p,
 		const struct netaddr *ip, const char *user, time_t now);
 unsigned throttle_record(const char *path, const struct throttle_policy *p,

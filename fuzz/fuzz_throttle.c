@@ -69,6 +69,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	throttle_table_record(&t, &p, &a6, "root", false, now);
 	throttle_table_record(&t, &p, &a6, "root", true, now);
 	(void)throttle_table_check(&t, &p, &a6, "root", now);
+	unsigned fd;
+	if (throttle_table_attempt(&t, &p, &a4, "x", now, &fd) == THROTTLE_ALLOW)
+		throttle_table_undo(&t, &p, &a4, "x", now);
 	if (t.count > 4096)
 		abort();
 	round_trip(&t);

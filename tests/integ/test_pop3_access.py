@@ -112,6 +112,30 @@ def test_throttle_per_address_across_connections(pop3d, user, ctx):
         assert c.login(user.name, user.password) == h.LOGGED_IN
 
 
+def test_throttle_holds_against_parallel_connections(pop3d, user):
+    """Many connections guessing at the same moment get no more tries than one after
+    the other: the check and the count are one locked step."""
+    pop3d.configure(throttle_ip_max=3, throttle_user_max=100, throttle_net_max=100,
+                    login_fail_delay_ms=300, login_fail_delay_max_ms=300,
+                    plaintext_auth_from="127.0.0.0/8")
+    conns = [h.Pop3(pop3d.port) for _ in range(8)]
+    try:
+        for i, c in enumerate(conns):
+            assert c.cmd("USER " + user.name).startswith("+OK")
+        for i, c in enumerate(conns):          # all the passwords go out at once
+            c.send(("PASS wrong-%d\r\n" % i).encode())
+        replies = [c.line() for c in conns]
+    finally:
+        for c in conns:
+            c.close()
+    assert replies.count(h.AUTH_FAILED) == 3, replies
+    assert replies.count(h.THROTTLED) == 5, replies
+    assert len(pop3d.log.events("auth-failed")) == 3
+    # another address of the same /24 is still let in (net_max is 100)
+    with h.Pop3(pop3d.port, source="127.0.0.6") as c:
+        assert c.login(user.name, user.password) == h.LOGGED_IN
+
+
 def test_good_login_exempts_address_from_user_lockout(pop3d, user):
     pop3d.configure(throttle_ip_max=100, throttle_net_max=100, throttle_user_max=3,
                     throttle_trust_days=30, login_fail_delay_ms=0,

@@ -523,6 +523,50 @@ static void test_success_clears(void)
 	throttle_table_free(&t);
 }
 
+/* attempt = check + an advance failure in one step; undo takes the advance back. */
+static void test_attempt_undo(void)
+{
+	struct throttle_table t = { 0, NULL };
+	struct netaddr a = A("192.0.2.7");
+	unsigned d = 0;
+
+	/* the first ip_max attempts are allowed and each is counted at once */
+	for (unsigned i = 0; i < P.ip_max; i++) {
+		CHECK(throttle_table_attempt(&t, &P, &a, "ned", T0, &d) == THROTTLE_ALLOW);
+		CHECK(count_of(&t, THR_IP, "192.0.2.7") == i + 1);
+	}
+	CHECK(d == 1000);      /* 100 * 2^4, the delay should the 5th attempt fail */
+	/* the next is refused and changes nothing */
+	CHECK(throttle_table_attempt(&t, &P, &a, "ned", T0, &d) == THROTTLE_REFUSE);
+	CHECK(d == 0);
+	CHECK(count_of(&t, THR_IP, "192.0.2.7") == P.ip_max);
+	CHECK(count_of(&t, THR_NET, "192.0.2.0/24") == P.ip_max);
+	CHECK(count_of(&t, THR_USER, H_NED) == P.ip_max);
+	/* undo (a PAM outage, not the client's doing): one count off each */
+	throttle_table_undo(&t, &P, &a, "ned", T0);
+	CHECK(count_of(&t, THR_IP, "192.0.2.7") == P.ip_max - 1);
+	CHECK(count_of(&t, THR_NET, "192.0.2.0/24") == P.ip_max - 1);
+	CHECK(count_of(&t, THR_USER, H_NED) == P.ip_max - 1);
+	CHECK(throttle_table_attempt(&t, &P, &a, "ned", T0, &d) == THROTTLE_ALLOW);
+	throttle_table_free(&t);
+
+	/* a success after an attempt: subnet and user counts are as before the attempt, the
+	 * address count is gone, the good login is remembered */
+	struct throttle_table u = { 0, NULL };
+	fail(&u, &P, "192.0.2.8", "ned", T0);
+	CHECK(throttle_table_attempt(&u, &P, &a, "ned", T0, &d) == THROTTLE_ALLOW);
+	throttle_table_undo(&u, &P, &a, "ned", T0);
+	throttle_table_record(&u, &P, &a, "ned", true, T0);
+	CHECK(entry(&u, THR_IP, "192.0.2.7") == NULL);
+	CHECK(count_of(&u, THR_NET, "192.0.2.0/24") == 1);
+	CHECK(count_of(&u, THR_USER, H_NED) == 1);
+	CHECK(entry(&u, THR_GOOD, H_NED "/192.0.2.7") != NULL);
+	/* undo of nothing is harmless */
+	throttle_table_undo(&u, &P, &a, "root", T0);
+	CHECK(count_of(&u, THR_USER, H_ROOT) == 0);
+	throttle_table_free(&u);
+}
+
 static void test_expiry(void)
 {
 	struct throttle_table t = { 0, NULL };
@@ -763,6 +807,48 @@ static void test_stuck_lock(void)
 	CHECK(throttle_check(path, &p, &a, "stuck", T0) == THROTTLE_ALLOW);
 }
 
+/* Parallel connections cannot overshoot the limit: attempts from many processes at once
+ * on one address are allowed exactly ip_max times in all. */
+static void test_attempt_parallel(void)
+{
+	enum { PROCS = 4, TRIES = 10 };
+	struct throttle_policy p = P;
+	pid_t pids[PROCS];
+	struct netaddr a = A("192.0.2.77");
+	int total = 0;
+
+	unlink(path);
+	for (int k = 0; k < PROCS; k++) {
+		pids[k] = fork();
+		if (pids[k] == 0) {
+			int allowed = 0;
+			unsigned d;
+			for (int i = 0; i < TRIES; i++)
+				if (throttle_attempt(path, &p, &a, "ned", T0, &d) == THROTTLE_ALLOW)
+					allowed++;
+			_exit(allowed);
+		}
+	}
+	for (int k = 0; k < PROCS; k++) {
+		int status = -1;
+		CHECK(waitpid(pids[k], &status, 0) == pids[k] && WIFEXITED(status));
+		total += WEXITSTATUS(status);
+	}
+	CHECK(total == (int)p.ip_max);
+	/* a success takes its advance count back and clears the address */
+	unsigned d;
+	struct netaddr b = A("192.0.2.78");
+	CHECK(throttle_attempt(path, &p, &b, "ned", T0, &d) == THROTTLE_ALLOW);
+	throttle_finish(path, &p, &b, "ned", true, T0);
+	struct throttle_table t;
+	read_table(&t);
+	CHECK(entry(&t, THR_IP, "192.0.2.78") == NULL);
+	CHECK(count_of(&t, THR_USER, H_NED) == p.ip_max);
+	CHECK(entry(&t, THR_GOOD, H_NED "/192.0.2.78") != NULL);
+	throttle_table_free(&t);
+	unlink(path);
+}
+
 /* Processes hammering the same file: every failure is counted once (the lock works). */
 #define HAMMER_PROCS 4
 #define HAMMER_ROUNDS 150
@@ -829,6 +915,7 @@ int main(void)
 	test_user_limit();
 	test_good_login();
 	test_success_clears();
+	test_attempt_undo();
 	test_expiry();
 	test_delay();
 
@@ -846,6 +933,7 @@ int main(void)
 	test_file_errors();
 	test_hammer();
 	test_stuck_lock();
+	test_attempt_parallel();
 	/* the errors were logged */
 	char buf[16384];
 	int fd = open(logpath, O_RDONLY);
