@@ -44,7 +44,6 @@
 struct server_conn {
 	const struct server_proto *p;
 	struct config cfg;
-	bool cfg_ok;
 	bool implicit_tls;
 	struct netaddr rip;
 	char rip_str[64];
@@ -515,7 +514,7 @@ void server_run(const struct server_proto *p, const char *config_path, bool impl
 	signal(SIGPIPE, SIG_IGN);
 	tzset();                       /* before the worker's chroot hides /etc/localtime */
 	log_init(p->name, false);
-	sc.cfg_ok = config_load(&sc.cfg, config_path, p->name, config_path != NULL, &err) == 0;
+	bool cfg_ok = config_load(&sc.cfg, config_path, p->name, config_path != NULL, &err) == 0;
 	if (log_open(sc.cfg.log, sc.cfg.log_debug, &err) == -1 &&
 	    log_open("syslog", false, &err) == -1)
 		exit(1);
@@ -529,7 +528,7 @@ void server_run(const struct server_proto *p, const char *config_path, bool impl
 		log_err("state-dir: dir=%s, error=%s", sc.cfg.state_dir, err);
 		exit(1);       /* the worker cannot be confined without it */
 	}
-	if (!sc.cfg_ok) {
+	if (!cfg_ok) {
 		log_err("config-error: file=%s, error=%s, rip=%s",
 			config_path != NULL ? config_path : CONFIG_DEFAULT_PATH, err,
 			sc.rip_str);

@@ -16,8 +16,6 @@
 enum server_refusal {
 	REFUSE_HOSTS_DENY,    /* libwrap said no */
 	REFUSE_CONFIG,        /* config file unreadable or invalid */
-	REFUSE_TLS,           /* certificate/key could not be loaded */
-	REFUSE_INTERNAL,      /* fork, privileges, ... */
 };
 
 /* Result of one login attempt as the worker sees it. */

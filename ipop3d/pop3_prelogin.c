@@ -412,12 +412,8 @@ void pop3_prelogin_refuse(struct conn *c, enum server_refusal why)
 	case REFUSE_CONFIG:
 		text = "-ERR [SYS/TEMP] Server configuration error, try again later.";
 		break;
-	case REFUSE_TLS:
-		text = "-ERR [SYS/TEMP] TLS is not available, try again later.";
-		break;
-	case REFUSE_INTERNAL:
 	default:
-		text = "-ERR [SYS/TEMP] Internal error, try again later.";
+		text = "-ERR [SYS/TEMP] Server error, try again later.";
 		break;
 	}
 	conn_printf(c, "%s\r\n", text);
