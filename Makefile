@@ -30,36 +30,54 @@ ifeq ($(SAN),1)
 LIBS += -Wl,--no-as-needed -lcrypt -Wl,--as-needed
 endif
 
-COMMON_SRC = $(wildcard common/*.c)
-COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
+# common/ is a stack of libraries, one folder and one archive each.  A library includes
+# only from itself and the libraries it names here (tests/check-layers.sh enforces it);
+# the list also gives the link order, highest first.
+LIBDIRS       = base mail sasl storage privsep
+LIBDEPS_base    = base
+LIBDEPS_mail    = mail base
+LIBDEPS_sasl    = sasl base
+LIBDEPS_storage = storage mail base
+LIBDEPS_privsep = privsep base
+LINK_ORDER    = privsep storage sasl mail base
+empty :=
+space := $(empty) $(empty)
+
+HDRS = $(wildcard common/*/*.h ipop3d/*.h)
+$(foreach l,$(LIBDIRS),$(eval SRC_$(l) = $(wildcard common/$(l)/*.c)))
+$(foreach l,$(LIBDIRS),$(eval OBJ_$(l) = $$(SRC_$(l):%.c=$(BUILD)/%.o)))
+ARCHIVES   = $(LINK_ORDER:%=$(BUILD)/lib%.a)
+libs_for   = $(foreach d,$(LIBDEPS_$(1)),$(BUILD)/lib$(d).a)
 POP3_SRC   = $(wildcard ipop3d/*.c)
 POP3_OBJ   = $(POP3_SRC:%.c=$(BUILD)/%.o)
-UNIT_SRC   = $(wildcard tests/unit/test_*.c)
+UNIT_SRC   = $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all check unit integ san fuzz fuzz-smoke install uninstall demo bench clean help deps
+.PHONY: all check unit integ san fuzz fuzz-smoke install uninstall demo bench clean help deps layers
 all: ipop3d/ipop3d
 
-$(BUILD)/%.o: %.c $(wildcard common/*.h ipop3d/*.h)
+$(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/libcommon.a: $(COMMON_OBJ)
-	rm -f $@ && ar rcs $@ $^
+$(foreach l,$(LIBDIRS),$(eval $(BUILD)/lib$(l).a: $$(OBJ_$(l)) ; rm -f $$@ && ar rcs $$@ $$^))
 
 # The daemon itself; ipop3d/ipop3d is the release build (or the SAN build under SAN=1).
-$(BUILD)/ipop3d/ipop3d: $(POP3_OBJ) $(BUILD)/libcommon.a
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(POP3_OBJ) $(BUILD)/libcommon.a $(LIBS)
+$(BUILD)/ipop3d/ipop3d: $(POP3_OBJ) $(ARCHIVES)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(POP3_OBJ) $(ARCHIVES) $(LIBS)
 
 # cp + mv: a running ipop3d (a demo, a test) keeps its old inode; no "text file busy".
 ipop3d/ipop3d: $(BUILD)/ipop3d/ipop3d
 	cp $< $@.tmp && mv -f $@.tmp $@
 
-# Unit tests link everything but main.c so they can reach the daemon's parsers.
+# A library's unit tests link that library and the ones below it, nothing else; the
+# daemon's unit tests (tests/unit/ipop3d/) also link the daemon's objects but main.o.
+$(foreach l,$(LIBDIRS),$(eval $(BUILD)/tests/unit/$(l)/%: tests/unit/$(l)/%.c tests/unit/unit.h $$(call libs_for,$(l)) ; \
+	@mkdir -p $$(dir $$@) && $$(CC) $$(CPPFLAGS) -iquote tests/unit $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $$< $$(call libs_for,$(l)) $$(LIBS)))
 POP3_LIBOBJ = $(filter-out $(BUILD)/ipop3d/main.o,$(POP3_OBJ))
-$(BUILD)/tests/unit/%: tests/unit/%.c tests/unit/unit.h $(POP3_LIBOBJ) $(BUILD)/libcommon.a
+$(BUILD)/tests/unit/ipop3d/%: tests/unit/ipop3d/%.c tests/unit/unit.h $(POP3_LIBOBJ) $(ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -iquote ipop3d -iquote tests/unit $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(POP3_LIBOBJ) $(BUILD)/libcommon.a $(LIBS)
+	$(CC) $(CPPFLAGS) -iquote ipop3d -iquote tests/unit $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(POP3_LIBOBJ) $(ARCHIVES) $(LIBS)
 
 deps:
 	@sh tests/install-deps.sh
@@ -67,14 +85,16 @@ deps:
 unit: $(UNIT_BIN)
 	@sh tests/run-unit.sh $(UNIT_BIN)
 
-# fuzz/: one libFuzzer target per parser, built with clang.
-FUZZ_SRC = $(wildcard fuzz/fuzz_*.c)
-FUZZ_BIN = $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
-FUZZ_LIB_SRC = $(COMMON_SRC) $(filter-out ipop3d/main.c,$(POP3_SRC))
-build/fuzz/%: fuzz/%.c $(FUZZ_LIB_SRC) $(wildcard common/*.h ipop3d/*.h)
-	@mkdir -p build/fuzz
-	clang -std=c17 -D_GNU_SOURCE -DFUZZING -iquote common -iquote ipop3d -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -o $@ $< $(FUZZ_LIB_SRC) $(LIBS)
+# fuzz/<lib>/: one libFuzzer target per parser, built with clang from the sources of its
+# library and the ones below it (fuzz/ipop3d/: the daemon's parsers, over every library).
+FUZZ_SRC = $(wildcard fuzz/*/fuzz_*.c)
+FUZZ_BIN = $(foreach f,$(FUZZ_SRC),build/fuzz/$(notdir $(f:.c=)))
+FUZZ_CC  = clang -std=c17 -D_GNU_SOURCE -DFUZZING -iquote common -g -O1 -fsanitize=fuzzer,address,undefined
+fuzz_libsrc = $(foreach d,$(LIBDEPS_$(1)),$(SRC_$(d)))
+$(foreach l,$(LIBDIRS),$(foreach f,$(wildcard fuzz/$(l)/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)): $(f) $$(call fuzz_libsrc,$(l)) $$(HDRS) ; \
+	@mkdir -p build/fuzz && $$(FUZZ_CC) -o $$@ $$< $$(call fuzz_libsrc,$(l)) $$(LIBS))))
+$(foreach f,$(wildcard fuzz/ipop3d/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)): $(f) $$(filter-out ipop3d/main.c,$$(POP3_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(HDRS) ; \
+	@mkdir -p build/fuzz && $$(FUZZ_CC) -iquote ipop3d -o $$@ $$< $$(filter-out ipop3d/main.c,$$(POP3_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(LIBS)))
 fuzz: $(FUZZ_BIN)
 fuzz-smoke: $(FUZZ_BIN)
 	@sh fuzz/smoke.sh $(FUZZ_BIN)
@@ -84,6 +104,10 @@ fuzz-smoke: $(FUZZ_BIN)
 # clients, launchers, PAM and accounts, and the integration tests again under ASan/UBSan.
 check: deps
 	@sh tests/check.sh
+
+# Every library includes only from the libraries below it (LIBDEPS_* above).
+layers:
+	@sh tests/check-layers.sh $(foreach l,$(LIBDIRS),$(l):$(subst $(space),+,$(LIBDEPS_$(l))))
 
 integ: all
 	@sh tests/run-integ.sh

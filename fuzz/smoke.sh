@@ -9,7 +9,7 @@ for bin in "$@"; do
 	work=$(mktemp -d)
 	[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
 	dict=""
-	[ -f "fuzz/$name.dict" ] && dict="-dict=fuzz/$name.dict"
+	for d in fuzz/*/"$name.dict"; do [ -f "$d" ] && dict="-dict=$d"; done
 	if "$bin" -max_total_time="$secs" -rss_limit_mb=1024 -timeout=10 $dict \
 		-artifact_prefix="build/fuzz/$name-" "$work" >"build/fuzz/$name.log" 2>&1; then
 		echo "fuzz $name: ok"

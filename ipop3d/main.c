@@ -12,11 +12,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "check.h"
-#include "plimits.h"
-#include "log.h"
+#include "privsep/check.h"
+#include "base/plimits.h"
+#include "base/log.h"
 #include "pop3.h"
-#include "server.h"
+#include "privsep/server.h"
 
 static const struct server_proto pop3_proto = {
 	.name = "ipop3d",

@@ -9,8 +9,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "plimits.h"
-#include "server.h"
+#include "base/plimits.h"
+#include "privsep/server.h"
 
 #define POP3_GREETING "+OK postern POP3 server ready"
 
@@ -86,7 +86,7 @@ enum pop3_result {
 	RES_BAD,    /* a malformed argument: counts as a bad command */
 	RES_QUIT,   /* QUIT answered: the client is done */
 	RES_DROP,   /* close the connection now (the reply, if any, is written) */
-	RES_LOGIN,  /* prelogin only: server_login() said LOGIN_OK; write nothing more */
+	RES_LOGIN,  /* prelogin only: worker_login() said LOGIN_OK; write nothing more */
 };
 
 /* pop3_input.c: client input for both states, with every kind of bad input handled the

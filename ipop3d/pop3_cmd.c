@@ -8,10 +8,10 @@
  * after the first space: RFC 1939 section 7 lets the server treat spaces in it as part of
  * the password, and passwords do contain spaces. */
 #include <string.h>
-#include "plimits.h"
-#include "log.h"
+#include "base/plimits.h"
+#include "base/log.h"
 #include "pop3.h"
-#include "util.h"
+#include "base/util.h"
 
 #define AUTHZ POP3_IN(POP3_AUTHORIZATION)
 #define TRANS POP3_IN(POP3_TRANSACTION)

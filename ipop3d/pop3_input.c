@@ -4,7 +4,7 @@
  * close after MAX_BAD_COMMANDS in a row or at once for an over-long line (STYLE.md:
  * never resync in the middle of a line). */
 #include <errno.h>
-#include "log.h"
+#include "base/log.h"
 #include "pop3.h"
 
 static void input_bad(struct pop3_input *in, const char *reason)

@@ -1,6 +1,6 @@
 /* POP3 AUTHORIZATION state (RFC 1939 section 4, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034
  * AUTH).  Runs in the unprivileged worker: every byte here is untrusted and no root
- * privilege is near.  Credentials go to the monitor through server_login(); on LOGIN_OK
+ * privilege is near.  Credentials go to the monitor through worker_login(); on LOGIN_OK
  * we write nothing more and return 1, and the session (pop3_session.c) says "+OK".
  *
  * Replies to refused logins, with RFC 2449 / RFC 3206 response codes:
@@ -19,12 +19,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include "conn.h"
-#include "plimits.h"
-#include "log.h"
+#include "base/conn.h"
+#include "base/plimits.h"
+#include "base/log.h"
 #include "pop3.h"
-#include "sasl.h"
-#include "util.h"
+#include "sasl/sasl.h"
+#include "base/util.h"
 
 /* Decoded SASL data: base64 of a SASL_MAX_LINE line. */
 #define PRE_SASL_DECODED (SASL_MAX_LINE / 4 * 3)
@@ -146,7 +146,7 @@ static enum pop3_result cmd_stls(struct pre *p, const struct pop3_cmd *cmd)
 		p->reason = "error";
 		return RES_DROP;
 	}
-	/* server_starttls() drops any input that came before the handshake (RFC 2595) */
+	/* worker_starttls() drops any input that came before the handshake (RFC 2595) */
 	if (p->ops->starttls(p->w) < 0) {
 		p->reason = "tls-failed";
 		return RES_DROP;
@@ -395,8 +395,8 @@ int pop3_prelogin_run(struct server_worker *w, const struct pop3_login_ops *ops)
 int pop3_prelogin(struct server_worker *w)
 {
 	static const struct pop3_login_ops ops = {
-		.login = server_login,
-		.starttls = server_starttls,
+		.login = worker_login,
+		.starttls = worker_starttls,
 	};
 	return pop3_prelogin_run(w, &ops);
 }

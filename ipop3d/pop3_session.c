@@ -18,13 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include "conn.h"
-#include "crlf.h"
-#include "plimits.h"
-#include "log.h"
-#include "mstore.h"
+#include "base/conn.h"
+#include "mail/crlf.h"
+#include "base/plimits.h"
+#include "base/log.h"
+#include "storage/mstore.h"
 #include "pop3.h"
-#include "util.h"
+#include "base/util.h"
 
 struct sess {
 	struct server_session *s;

@@ -16,6 +16,7 @@ run() {
 	cat build/step.out >> "$log"
 }
 sh tests/mkuser.sh || status=1
+run "layers" make -s layers
 run "build" make -s all
 run "unit" make -s unit
 run "unit (ASan+UBSan)" make -s SAN=1 unit

@@ -21,6 +21,9 @@ libwrap0-dev              libwrap: hosts.allow / hosts.deny
 libinih-dev               the INI config parser
 liblockfile-dev           mbox dot-locking
 liblockfile-bin           dotlockfile, the setgid-mail helper liblockfile runs
+libseccomp-dev            the pre-login worker's system-call allow-list
+zlib1g-dev                zlib: IMAP COMPRESS=DEFLATE
+gdb                       sandbox tests: a system call made from inside a live worker
 openssl                   the openssl command: mkcert.sh, tests (s_client)
 ca-certificates
 python3                   integration tests (poplib, ssl)

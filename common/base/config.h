@@ -1,0 +1,53 @@
+/* The one INI file (libinih): [global] then a daemon's own section, whose keys override.
+ * Every key has a safe default, so an empty or missing-keys file works. */
+#ifndef POSTERN_CONFIG_H
+#define POSTERN_CONFIG_H
+#include <stdbool.h>
+#include <stdint.h>
+#include "base/netaddr.h"
+
+#define CONFIG_DEFAULT_PATH "/etc/postern/postern.conf"
+
+struct config {
+	char *tls_cert;          /* PEM, may hold the chain after the leaf */
+	char *tls_key;           /* PEM private key (RSA or ECDSA) */
+	char *tls_chain;         /* optional separate chain file */
+	char *log;               /* "syslog" or a file path */
+	bool log_debug;
+	char *hosts_allow;
+	char *hosts_deny;
+	unsigned min_uid;
+	char *allow_group;       /* NULL: any group */
+	char *deny_users;        /* space/comma separated user names; never log in */
+	struct netlist plaintext_auth_from;
+	char *state_dir;
+	char *mail_location;     /* NULL: ~/Maildir if it exists, else mbox /var/mail/%u */
+	char *spool_dir;
+	char *unpriv_user;
+	char *pam_service;       /* default per daemon: pop3, imap, smtp */
+	unsigned login_timeout;  /* seconds of silence allowed before login */
+	unsigned idle_timeout;   /* seconds of silence allowed after login */
+	/* login throttle (see throttle.h) */
+	unsigned login_fail_delay_ms;   /* base delay after a failure, doubled per failure */
+	unsigned login_fail_delay_max_ms;
+	unsigned throttle_window;       /* seconds a failure counts */
+	unsigned throttle_ip_max;       /* failures per address before temporary refusal */
+	unsigned throttle_net_max;      /* per /24 or /56 */
+	unsigned throttle_user_max;     /* per user name */
+	unsigned throttle_trust_days;   /* a recent good login from an address exempts it
+	                                   from that user's lockout */
+	unsigned tls_ticket_rotate;     /* seconds between session ticket key rotations */
+};
+
+/* Fill cfg with the defaults, then read path (NULL: CONFIG_DEFAULT_PATH) for the
+ * daemon `section` ("ipop3d").  A missing file is an error only if must_exist.
+ * On error: -1 and *error_r says which line and why; cfg holds defaults. */
+int config_load(struct config *cfg, const char *path, const char *section,
+		bool must_exist, const char **error_r);
+void config_defaults(struct config *cfg, const char *section);
+void config_free(struct config *cfg);
+/* Parse from memory (tests, fuzz). */
+int config_load_string(struct config *cfg, const char *text, const char *section,
+		       const char **error_r);
+
+#endif

@@ -1,0 +1,426 @@
+/* A client connection: fd 0/1 (or a socketpair end), plain or TLS, an idle timeout and a
+ * bounded line reader.
+ *
+ * Waiting: every read or write that cannot proceed waits in poll() for up to timeout_s
+ * seconds (0: for ever); the clock restarts whenever bytes move, so it is an idle timeout.
+ * Output is buffered in c->obuf and flushed when a read finds nothing to read, before it
+ * waits: a client that pipelines its commands gets its answers in few packets, and a
+ * client that waits for an answer always gets it.
+ *
+ * Plain sockets are used with recv(MSG_DONTWAIT) and send(MSG_DONTWAIT | MSG_NOSIGNAL), so
+ * the file flags (shared with the other processes of the connection) stay untouched.  A
+ * pipe or a file (tests) falls back to read()/write() after poll().  Under TLS the fds are
+ * switched to O_NONBLOCK, because OpenSSL's socket BIO uses plain read()/write(); the old
+ * flags come back in conn_deinit().  OpenSSL's write() could raise SIGPIPE: the daemons set
+ * SIGPIPE to SIG_IGN in main().
+ *
+ * conn_init() does not take ownership of the fds: conn_deinit() never closes them. */
+#include <limits.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include "base/conn.h"
+#include "base/util.h"
+
+void conn_init(struct conn *c, int rfd, int wfd, size_t line_max, unsigned timeout_s)
+{
+	memset(c, 0, sizeof(*c));
+	c->rfd = rfd;
+	c->wfd = wfd;
+	c->ssl = NULL;
+	c->lb = linebuf_new(line_max);
+	c->timeout_s = timeout_s;
+}
+
+/* Wait until fd is ready for events.  1 ready, -1 timeout (errno ETIMEDOUT) or error. */
+static int conn_wait(struct conn *c, int fd, short events)
+{
+	uint64_t deadline = util_now_ms() + (uint64_t)c->timeout_s * 1000;
+
+	for (;;) {
+		int ms = -1;
+		if (c->timeout_s != 0) {
+			uint64_t now = util_now_ms();
+			if (now >= deadline) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			uint64_t left = deadline - now;
+			ms = left > 1000000000 ? 1000000000 : (int)left;
+		}
+		struct pollfd pfd = { .fd = fd, .events = events };
+		int n = poll(&pfd, 1, ms);
+		if (n > 0)
+			return 1; /* ready, or HUP/ERR: the next call tells which */
+		if (n < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* We are about to wait for input: whatever we have to say goes out first, so that a
+ * client waiting for our answer gets it (and pipelined commands get batched answers). */
+static int conn_wait_input(struct conn *c)
+{
+	if (c->olen > 0 && conn_flush(c) < 0)
+		return -1;
+	return conn_wait(c, c->rfd, POLLIN);
+}
+
+/* One plain read that may wait.  >0, 0 EOF, -1 error/timeout. */
+static ssize_t conn_plain_read(struct conn *c, void *buf, size_t n)
+{
+	for (;;) {
+		ssize_t r;
+		if (!c->rnotsock) {
+			r = recv(c->rfd, buf, n, MSG_DONTWAIT);
+			if (r < 0 && errno == ENOTSOCK) {
+				c->rnotsock = true;
+				continue;
+			}
+		} else {
+			/* read() on a pipe or file may block: only after poll() said so */
+			if (conn_wait_input(c) < 0)
+				return -1;
+			r = read(c->rfd, buf, n);
+		}
+		if (r >= 0)
+			return r;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (!c->rnotsock && conn_wait_input(c) < 0)
+			return -1;
+	}
+}
+
+static int conn_plain_write(struct conn *c, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t r;
+		if (!c->wnotsock) {
+			r = send(c->wfd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (r < 0 && errno == ENOTSOCK) {
+				c->wnotsock = true;
+				continue;
+			}
+		} else {
+			if (conn_wait(c, c->wfd, POLLOUT) < 0)
+				return -1;
+			r = write(c->wfd, p, len);
+		}
+		if (r > 0) {
+			p += r;
+			len -= (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!c->wnotsock && conn_wait(c, c->wfd, POLLOUT) < 0)
+				return -1;
+			continue;
+		}
+		return -1;
+	}
+	return 0;
+}
+
+/* After an SSL call failed with err: wait as it asks.  0 retry, -1 give up. */
+static int conn_ssl_wait(struct conn *c, int err)
+{
+	if (err == SSL_ERROR_WANT_READ)
+		return conn_wait(c, c->rfd, POLLIN) < 0 ? -1 : 0;
+	if (err == SSL_ERROR_WANT_WRITE)
+		return conn_wait(c, c->wfd, POLLOUT) < 0 ? -1 : 0;
+	return -1;
+}
+
+static ssize_t conn_tls_read(struct conn *c, void *buf, size_t n)
+{
+	for (;;) {
+		size_t got = 0;
+		ERR_clear_error();
+		errno = 0;
+		if (SSL_read_ex(c->ssl, buf, n, &got) == 1)
+			return (ssize_t)got;
+		int err = SSL_get_error(c->ssl, 0);
+		if (err == SSL_ERROR_ZERO_RETURN)
+			return 0; /* close_notify, or EOF (SSL_OP_IGNORE_UNEXPECTED_EOF) */
+		if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0)
+			return 0; /* EOF without close_notify */
+		if (err == SSL_ERROR_WANT_READ) {
+			/* SSL_write() while a read waits is fine: no renegotiation */
+			if (conn_wait_input(c) < 0)
+				return -1;
+			continue;
+		}
+		if (conn_ssl_wait(c, err) < 0)
+			return -1;
+	}
+}
+
+static int conn_tls_write(struct conn *c, const char *p, size_t len)
+{
+	while (len > 0) {
+		size_t done = 0;
+		ERR_clear_error();
+		if (SSL_write_ex(c->ssl, p, len, &done) == 1) {
+			p += done;
+			len -= done;
+			continue;
+		}
+		/* a retry must repeat the same arguments: it does */
+		if (conn_ssl_wait(c, SSL_get_error(c->ssl, 0)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int conn_flush(struct conn *c)
+{
+	if (c->failed)
+		return -1;
+	if (c->olen == 0)
+		return 0;
+	int r = c->ssl != NULL ? conn_tls_write(c, c->obuf, c->olen) :
+		conn_plain_write(c, c->obuf, c->olen);
+	if (r < 0) {
+		c->failed = true;
+		c->olen = 0;
+		return -1;
+	}
+	c->out_bytes += c->olen;
+	c->olen = 0;
+	return 0;
+}
+
+/* Read from the network into buf; output is flushed only if we have to wait. */
+static ssize_t conn_fill(struct conn *c, void *buf, size_t n)
+{
+	if (c->failed && c->ssl == NULL && c->flags_saved)
+		return -1; /* the TLS handshake failed: what follows is not plaintext */
+	ssize_t r = c->ssl != NULL ? conn_tls_read(c, buf, n) : conn_plain_read(c, buf, n);
+	if (r > 0)
+		c->in_bytes += (uint64_t)r;
+	return r;
+}
+
+int conn_read_line(struct conn *c, const char **line_r, size_t *len_r)
+{
+	for (;;) {
+		int r = linebuf_next(c->lb, line_r, len_r);
+		if (r != 0)
+			return r;
+		size_t room;
+		char *p = linebuf_fill_ptr(c->lb, &room);
+		if (room == 0)
+			return -1; /* cannot happen: linebuf_next() said a line can complete */
+		ssize_t n = conn_fill(c, p, room);
+		if (n <= 0)
+			return (int)n;
+		linebuf_filled(c->lb, (size_t)n);
+	}
+}
+
+ssize_t conn_read(struct conn *c, void *buf, size_t n)
+{
+	const char *data;
+	size_t have = linebuf_pending(c->lb, &data);
+
+	if (n == 0)
+		return 0;
+	if (have > 0) {
+		if (have > n)
+			have = n;
+		memcpy(buf, data, have);
+		linebuf_consume(c->lb, have);
+		return (ssize_t)have;
+	}
+	return conn_fill(c, buf, n);
+}
+
+bool conn_has_input(struct conn *c)
+{
+	if (linebuf_has_line(c->lb))
+		return true;
+	return c->ssl != NULL && SSL_pending(c->ssl) > 0;
+}
+
+int conn_write(struct conn *c, const void *data, size_t len)
+{
+	const char *p = data;
+
+	if (c->failed)
+		return -1;
+	while (len > 0) {
+		size_t room = sizeof(c->obuf) - c->olen;
+		if (room == 0) {
+			if (conn_flush(c) < 0)
+				return -1;
+			continue;
+		}
+		size_t n = len < room ? len : room;
+		memcpy(c->obuf + c->olen, p, n);
+		c->olen += n;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int conn_printf(struct conn *c, const char *fmt, ...)
+{
+	char small[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -1;
+	if ((size_t)n < sizeof(small))
+		return conn_write(c, small, (size_t)n);
+
+	size_t size = (size_t)n + 1; /* BOUNDS: n < INT_MAX */
+	char *big = xmalloc(size);
+	va_start(ap, fmt);
+	n = vsnprintf(big, size, fmt, ap);
+	va_end(ap);
+	int r = n < 0 || (size_t)n >= size ? -1 : conn_write(c, big, (size_t)n);
+	free(big);
+	return r;
+}
+
+static int conn_set_nonblock(int fd, int *old_r)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl == -1)
+		return -1;
+	*old_r = fl;
+	if ((fl & O_NONBLOCK) == 0 && fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1)
+		return -1;
+	return 0;
+}
+
+static void conn_restore_flags(struct conn *c)
+{
+	if (!c->flags_saved)
+		return;
+	(void)fcntl(c->rfd, F_SETFL, c->rflags);
+	if (c->wfd != c->rfd)
+		(void)fcntl(c->wfd, F_SETFL, c->wflags);
+	c->flags_saved = false;
+}
+
+/* The reason of the last OpenSSL error, or errno's text, or what we know. */
+static const char *conn_ssl_reason(int err, const char *fallback)
+{
+	unsigned long e = ERR_peek_last_error();
+	const char *s = e != 0 ? ERR_reason_error_string(e) : NULL;
+
+	if (s != NULL)
+		return s;
+	if (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_WANT_READ ||
+	    err == SSL_ERROR_WANT_WRITE) {
+		if (errno == ETIMEDOUT)
+			return "timeout";
+		if (errno == 0)
+			return "connection closed";
+		return strerror(errno);
+	}
+	return fallback;
+}
+
+int conn_starttls(struct conn *c, SSL_CTX *ctx, const char **error_r)
+{
+	if (c->ssl != NULL) {
+		*error_r = "TLS already active";
+		return -1;
+	}
+	/* our last plaintext answer ("+OK begin TLS") goes out before the handshake */
+	if (conn_flush(c) < 0) {
+		*error_r = "connection closed";
+		return -1;
+	}
+	/* RFC 2595 section 8 / RFC 3207 section 6: bytes that came before the handshake
+	 * are not to be trusted: an attacker could have injected them */
+	linebuf_reset(c->lb);
+
+	if (conn_set_nonblock(c->rfd, &c->rflags) < 0 ||
+	    (c->wfd != c->rfd && conn_set_nonblock(c->wfd, &c->wflags) < 0)) {
+		*error_r = strerror(errno);
+		c->failed = true;
+		return -1;
+	}
+	c->flags_saved = true;
+
+	ERR_clear_error();
+	SSL *ssl = SSL_new(ctx);
+	if (ssl == NULL || SSL_set_rfd(ssl, c->rfd) != 1 || SSL_set_wfd(ssl, c->wfd) != 1) {
+		*error_r = conn_ssl_reason(SSL_ERROR_SSL, "SSL_new failed");
+		SSL_free(ssl);
+		c->failed = true;
+		return -1;
+	}
+	for (;;) {
+		ERR_clear_error();
+		errno = 0;
+		int r = SSL_accept(ssl);
+		if (r == 1)
+			break;
+		int err = SSL_get_error(ssl, r);
+		if ((err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) &&
+		    conn_wait(c, err == SSL_ERROR_WANT_READ ? c->rfd : c->wfd,
+			      err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT) == 1)
+			continue;
+		*error_r = conn_ssl_reason(err, "handshake failed");
+		SSL_free(ssl);
+		/* the client is no longer speaking plaintext: say nothing more */
+		c->failed = true;
+		return -1;
+	}
+	c->ssl = ssl;
+	return 0;
+}
+
+const char *conn_tls_version(const struct conn *c)
+{
+	return c->ssl != NULL ? SSL_get_version(c->ssl) : NULL;
+}
+
+const char *conn_tls_cipher(const struct conn *c)
+{
+	return c->ssl != NULL ? SSL_get_cipher_name(c->ssl) : NULL;
+}
+
+bool conn_tls_resumed(const struct conn *c)
+{
+	return c->ssl != NULL && SSL_session_reused(c->ssl) == 1;
+}
+
+void conn_deinit(struct conn *c)
+{
+	if (!c->failed)
+		(void)conn_flush(c);
+	if (c->ssl != NULL) {
+		if (!c->failed) {
+			/* one try at close_notify; we do not wait for the peer's */
+			ERR_clear_error();
+			(void)SSL_shutdown(c->ssl);
+		}
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	conn_restore_flags(c);
+	linebuf_free(&c->lb);
+	util_wipe(c->obuf, sizeof(c->obuf));
+	c->olen = 0;
+}

@@ -1,0 +1,135 @@
+/* config.c: defaults, [global] vs daemon sections, every type, and clear errors. */
+#include <stdlib.h>
+#include <unistd.h>
+#include "base/config.h"
+#include "unit.h"
+
+struct bad_case { const char *text; const char *error_part; };
+
+static void test_valid(void)
+{
+	struct config cfg;
+	const char *err = NULL;
+
+	CHECK(config_load_string(&cfg, "", "ipop3d", &err) == 0);
+	CHECK(cfg.min_uid == 1000);
+	CHECK_STR(cfg.unpriv_user, "postern");
+	CHECK_STR(cfg.pam_service, "pop3");
+	CHECK_STR(cfg.log, "syslog");
+	CHECK(cfg.plaintext_auth_from.count == 2);
+	CHECK(cfg.login_timeout == 60 && cfg.idle_timeout == 600);
+	config_free(&cfg);
+
+	CHECK(config_load_string(&cfg, "", "imapd", &err) == 0);
+	CHECK_STR(cfg.pam_service, "imap");
+	config_free(&cfg);
+
+	/* the daemon's section wins, wherever it stands in the file */
+	const char *text =
+		"; comment\n[ipop3d]\nmin_uid = 2000\nlog_debug = yes\n"
+		"[global]\nmin_uid = 500\nstate_dir = /tmp/x\nlog = /var/log/p.log\n"
+		"[imapd]\nmin_uid = 3000\n"
+		"[global]\nplaintext_auth_from = 10.0.0.0/8, 192.0.2.1\n";
+	CHECK(config_load_string(&cfg, text, "ipop3d", &err) == 0);
+	CHECK(cfg.min_uid == 2000);
+	CHECK(cfg.log_debug);
+	CHECK_STR(cfg.state_dir, "/tmp/x");
+	CHECK_STR(cfg.log, "/var/log/p.log");
+	CHECK(cfg.plaintext_auth_from.count == 2);
+	config_free(&cfg);
+	CHECK(config_load_string(&cfg, text, "imapd", &err) == 0);
+	CHECK(cfg.min_uid == 3000);
+	CHECK(!cfg.log_debug);
+	config_free(&cfg);
+
+	/* an empty value clears an optional string */
+	CHECK(config_load_string(&cfg, "[global]\ntls_chain =\nallow_group = mail\n",
+				 "ipop3d", &err) == 0);
+	CHECK(cfg.tls_chain == NULL);
+	CHECK_STR(cfg.allow_group, "mail");
+	config_free(&cfg);
+
+	/* limits at max */
+	CHECK(config_load_string(&cfg, "[global]\nlogin_timeout = 3600\n", "ipop3d", &err) == 0);
+	CHECK(cfg.login_timeout == 3600);
+	config_free(&cfg);
+}
+
+static void test_invalid(void)
+{
+	static const struct bad_case cases[] = {
+		{ "[global]\nmin_uid = -1\n", "line 2: min_uid must be a whole number" },
+		{ "[global]\nmin_uid = 12x\n", "min_uid" },
+		{ "[global]\nmin_uid = 99999999999999999999999\n", "min_uid" },
+		{ "[global]\nlogin_timeout = 3601\n", "login_timeout" },
+		{ "[global]\nlogin_timeout = 0\n", "at least 1 second" },
+		{ "[global]\nlog_debug = maybe\n", "yes or no" },
+		{ "[global]\nno_such_key = 1\n", "line 2: unknown key" },
+		{ "[nosuch]\nmin_uid = 1\n", "unknown section" },
+		{ "[global]\njust a line\n", "line 2: syntax error" },
+		{ "[global]\nplaintext_auth_from = 10.0.0.0/33\n", "plaintext_auth_from" },
+		{ "[global]\nplaintext_auth_from = nonsense\n", "plaintext_auth_from" },
+		{ "[global]\ntls_cert = relative.pem\n", "absolute" },
+		{ "[global]\nlog = stderr\n", "log must be" },
+		{ "[global]\nstate_dir =\n", "may not be empty" },
+		{ "[global]\ntls_ticket_rotate = 10\n", "at least 60" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct config cfg;
+		const char *err = NULL;
+		int rc = config_load_string(&cfg, cases[i].text, "ipop3d", &err);
+		CHECK(rc == -1);
+		CHECK(err != NULL && strstr(err, cases[i].error_part) != NULL);
+		if (rc == -1 && (err == NULL || strstr(err, cases[i].error_part) == NULL))
+			fprintf(stderr, "  case %zu: got \"%s\"\n", i, err ? err : "(null)");
+		/* after an error the defaults are in force */
+		CHECK(cfg.min_uid == 1000);
+		CHECK_STR(cfg.log, "syslog");
+		config_free(&cfg);
+	}
+}
+
+/* A broken file still names where its error is to be logged. */
+static void test_error_keeps_log(void)
+{
+	struct config cfg;
+	const char *err = NULL;
+
+	CHECK(config_load_string(&cfg, "[global]\nlog = /var/log/p.log\nmin_uid = x\n",
+				 "ipop3d", &err) == -1);
+	CHECK_STR(cfg.log, "/var/log/p.log");
+	CHECK(cfg.min_uid == 1000);
+	config_free(&cfg);
+	CHECK(config_load_string(&cfg, "[global]\nlog = relative\n", "ipop3d", &err) == -1);
+	CHECK_STR(cfg.log, "syslog");
+	config_free(&cfg);
+}
+
+static void test_file(void)
+{
+	struct config cfg;
+	const char *err = NULL;
+	char path[] = "/tmp/postern-cfg-XXXXXX";
+	int fd = mkstemp(path);
+	FILE *f = fdopen(fd, "w");
+	fputs("[ipop3d]\nmin_uid = 4242\n", f);
+	fclose(f);
+	CHECK(config_load(&cfg, path, "ipop3d", true, &err) == 0);
+	CHECK(cfg.min_uid == 4242);
+	config_free(&cfg);
+	unlink(path);
+	CHECK(config_load(&cfg, path, "ipop3d", true, &err) == -1);
+	CHECK(err != NULL && strstr(err, "cannot open") != NULL);
+	config_free(&cfg);
+	CHECK(config_load(&cfg, path, "ipop3d", false, &err) == 0);
+	config_free(&cfg);
+}
+
+int main(void)
+{
+	test_valid();
+	test_invalid();
+	test_error_keeps_log();
+	test_file();
+	return unit_done("test_config");
+}

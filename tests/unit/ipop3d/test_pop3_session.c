@@ -1,0 +1,792 @@
+/* The POP3 state machines over a socketpair, each run in a forked child:
+ *  - pop3_session() on a temporary Maildir, as the current user (no PAM, no monitor):
+ *    STAT, LIST, RETR (bare LF comes out CRLF, '.' lines stuffed), TOP 0 / TOP 2, UIDL,
+ *    DELE + dropped connection deletes nothing, DELE + QUIT deletes, RSET, bad numbers,
+ *    a message that vanished, limits, the logout log line, a large message;
+ *  - pop3_prelogin_run() with stub login/STLS calls: CAPA, USER/PASS, AUTH PLAIN and
+ *    LOGIN, cancel, bad base64, plaintext refused, login results, STLS. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <openssl/ssl.h>
+#include "base/config.h"
+#include "base/conn.h"
+#include "base/plimits.h"
+#include "base/log.h"
+#include "pop3.h"
+#include "unit.h"
+#include "base/util.h"
+
+static char tmpdir[256];
+static char maildir[512];
+static char logpath[512];
+static struct config cfg;
+static struct passwd *pw;
+
+/* ---- harness ------------------------------------------------------------------- */
+
+struct peer {
+	pid_t pid;
+	int fd;
+	char *out;
+	size_t len, cap;
+};
+
+typedef int child_fn(int fd, void *arg);
+
+static void peer_start(struct peer *p, child_fn *fn, void *arg)
+{
+	int sv[2];
+
+	memset(p, 0, sizeof(*p));
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+		perror("socketpair");
+		exit(1);
+	}
+	p->pid = fork();
+	if (p->pid < 0) {
+		perror("fork");
+		exit(1);
+	}
+	if (p->pid == 0) {
+		const char *err;
+		close(sv[0]);
+		if (log_open(logpath, false, &err) < 0)
+			_exit(99);
+		_exit(fn(sv[1], arg));
+	}
+	close(sv[1]);
+	p->fd = sv[0];
+	p->cap = 65536;
+	p->out = xmalloc(p->cap);
+	p->out[0] = '\0';
+}
+
+static void peer_send(struct peer *p, const char *s)
+{
+	CHECK(util_write_all(p->fd, s, strlen(s)) == 0);
+}
+
+/* Read until the output holds `needle` (NULL: until EOF).  0 found, -1 EOF/timeout. */
+static int peer_read(struct peer *p, const char *needle)
+{
+	for (;;) {
+		if (needle != NULL && strstr(p->out, needle) != NULL)
+			return 0;
+		struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+		if (poll(&pfd, 1, 10000) <= 0)
+			return -1;
+		if (p->cap - p->len < 65536 + 1) {
+			p->cap *= 2;
+			p->out = xrealloc(p->out, p->cap);
+		}
+		ssize_t n = read(p->fd, p->out + p->len, 65536);
+		if (n <= 0)
+			return needle == NULL ? 0 : -1;
+		p->len += (size_t)n;
+		p->out[p->len] = '\0';
+	}
+}
+
+/* Close our end and return the child's exit status. */
+static int peer_finish(struct peer *p)
+{
+	int st = 0;
+
+	close(p->fd);
+	if (waitpid(p->pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Send all input, half-close, read everything; the output stays in p->out. */
+static int transcript(struct peer *p, child_fn *fn, void *arg, const char *input)
+{
+	peer_start(p, fn, arg);
+	peer_send(p, input);
+	shutdown(p->fd, SHUT_WR);
+	CHECK(peer_read(p, NULL) == 0);
+	return peer_finish(p);
+}
+
+static void peer_free(struct peer *p)
+{
+	free(p->out);
+	p->out = NULL;
+}
+
+/* Bounded append for building inputs (no strcat in this project). */
+#define append(buf, s) append_n((buf), sizeof(buf), (s))
+static void append_n(char *buf, size_t size, const char *s)
+{
+	size_t have = strlen(buf), n = strlen(s);
+	if (have + n >= size) { /* BOUNDS: have < size */
+		fprintf(stderr, "test input too long\n");
+		exit(1);
+	}
+	memcpy(buf + have, s, n + 1);
+}
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return xstrdup("");
+	char *buf = xmalloc(1 << 20);
+	size_t n = fread(buf, 1, (1 << 20) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+/* ---- the mailbox ---------------------------------------------------------------- */
+
+static const char msg1[] = "From: a@example.org\nSubject: one\n\nline1\n.dot line\nline3\n";
+static const char msg2[] = "Subject: two\r\n\r\nbody a\r\nbody b\r\nbody c\r\n";
+static const char msg3[] = "Subject: three\n\nno newline at end";
+static const char *const names[] = {
+	"new/1000000001.M1P1.test", "cur/1000000002.M2P1.test:2,S", "new/1000000003.M3P1.test",
+};
+
+static void write_file(const char *dir, const char *name, const char *data, size_t len)
+{
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0);
+	CHECK(util_write_all(fd, data, len) == 0);
+	close(fd);
+}
+
+static void rm_rf(const char *path)
+{
+	char cmd[1200];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	if (system(cmd) != 0)
+		fprintf(stderr, "rm -rf failed\n");
+}
+
+static void make_maildir(void)
+{
+	char p[1024];
+
+	rm_rf(maildir);
+	mkdir(maildir, 0700);
+	snprintf(p, sizeof(p), "%s/new", maildir);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/cur", maildir);
+	mkdir(p, 0700);
+	snprintf(p, sizeof(p), "%s/tmp", maildir);
+	mkdir(p, 0700);
+	write_file(maildir, names[0], msg1, strlen(msg1));
+	write_file(maildir, names[1], msg2, strlen(msg2));
+	write_file(maildir, names[2], msg3, strlen(msg3));
+}
+
+static bool msg_exists(int i)
+{
+	char p[1024];
+	struct stat st;
+	snprintf(p, sizeof(p), "%s/%s", maildir, names[i]);
+	return stat(p, &st) == 0;
+}
+
+/* Bytes in CRLF form (what LIST says). */
+static size_t crlf_len(const char *s)
+{
+	size_t n = strlen(s);
+	for (size_t i = 0; s[i] != '\0'; i++)
+		if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))
+			n++;
+	return n;
+}
+
+static int session_child(int fd, void *arg)
+{
+	struct conn c;
+	conn_init(&c, fd, fd, SASL_MAX_LINE, 10);
+	struct server_session s = {
+		.c = &c, .cfg = &cfg, .pw = pw, .user = pw->pw_name, .rip = "127.0.0.1",
+	};
+	int r = pop3_session(&s);
+	conn_flush(&c);
+	conn_deinit(&c);
+	return r;
+}
+
+static void test_session_basic(void)
+{
+	struct peer p;
+	char want[2048];
+	/* msg3 has no final line end: its size counts none, but RETR adds one so that
+	 * the terminator starts a line */
+	size_t s1 = crlf_len(msg1), s2 = crlf_len(msg2), s3 = crlf_len(msg3);
+
+	make_maildir();
+	int st = transcript(&p, session_child, NULL,
+		"STAT\r\nLIST\r\nlist 2\r\nRETR 1\r\nTOP 2 0\r\nTOP 2 2\r\nRETR 3\r\n"
+		"UIDL\r\nUIDL 2\r\nNOOP\r\nCAPA\r\nQUIT\r\n");
+	CHECK(st == 0);
+	snprintf(want, sizeof(want),
+		"+OK Logged in.\r\n"
+		"+OK 3 %zu\r\n"
+		"+OK 3 messages (%zu octets)\r\n1 %zu\r\n2 %zu\r\n3 %zu\r\n.\r\n"
+		"+OK 2 %zu\r\n"
+		"+OK %zu octets\r\nFrom: a@example.org\r\nSubject: one\r\n\r\nline1\r\n"
+		"..dot line\r\nline3\r\n.\r\n"
+		"+OK\r\nSubject: two\r\n\r\n.\r\n"
+		"+OK\r\nSubject: two\r\n\r\nbody a\r\nbody b\r\n.\r\n"
+		"+OK %zu octets\r\nSubject: three\r\n\r\nno newline at end\r\n.\r\n"
+		"+OK\r\n1 1000000001.M1P1.test\r\n2 1000000002.M2P1.test\r\n"
+		"3 1000000003.M3P1.test\r\n.\r\n"
+		"+OK 2 1000000002.M2P1.test\r\n"
+		"+OK\r\n"
+		"+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n"
+		"PIPELINING\r\nIMPLEMENTATION postern\r\n.\r\n"
+		"+OK Logging out, 0 messages deleted.\r\n",
+		s1 + s2 + s3, s1 + s2 + s3, s1, s2, s3, s2, s1, s3);
+	CHECK_STR(p.out, want);
+	CHECK(msg_exists(0) && msg_exists(1) && msg_exists(2));
+	peer_free(&p);
+
+	char *log = read_file(logpath);
+	char line[256];
+	snprintf(line, sizeof(line), "logout: user=<%s>, reason=quit, top=2, retr=2, del=0, size=%zu",
+		 pw->pw_name, s1 + s2 + s3);
+	CHECK(strstr(log, line) != NULL);
+	free(log);
+}
+
+static void test_session_errors(void)
+{
+	struct peer p;
+	char want[2048];
+	size_t s1 = crlf_len(msg1), s2 = crlf_len(msg2), s3 = crlf_len(msg3);
+
+	make_maildir();
+	int st = transcript(&p, session_child, NULL,
+		"LIST 4294967297\r\nLIST -1\r\nLIST 1x\r\nLIST 0\r\nLIST 4\r\nRETR 4\r\n"
+		"TOP 1 -1\r\nTOP 1\r\nUSER ned\r\nSTLS\r\nAUTH PLAIN\r\nRETR\r\nFOO\r\n"
+		"LIST  1\r\nstat\r\n\r\nQUIT\r\n");
+	CHECK(st == 0);
+	snprintf(want, sizeof(want),
+		"+OK Logged in.\r\n"
+		"-ERR Invalid message number.\r\n"
+		"-ERR Invalid message number.\r\n"
+		"-ERR Invalid message number.\r\n"
+		"-ERR No such message.\r\n"
+		"-ERR No such message.\r\n"
+		"-ERR No such message.\r\n"
+		"-ERR Invalid number of lines.\r\n"
+		"-ERR Syntax error\r\n"
+		"-ERR Unknown command\r\n"
+		"-ERR Unknown command\r\n"
+		"-ERR Unknown command\r\n"
+		"-ERR Syntax error\r\n"
+		"-ERR Unknown command\r\n"
+		"+OK 1 %zu\r\n"
+		"+OK 3 %zu\r\n"
+		"-ERR Unknown command\r\n"
+		"+OK Logging out, 0 messages deleted.\r\n", s1, s1 + s2 + s3);
+	CHECK_STR(p.out, want);
+	peer_free(&p);
+}
+
+static void test_session_dele(void)
+{
+	struct peer p;
+	size_t s1 = crlf_len(msg1), s2 = crlf_len(msg2), s3 = crlf_len(msg3);
+	char want[1024];
+
+	/* DELE, then the connection drops: nothing is deleted */
+	make_maildir();
+	int st = transcript(&p, session_child, NULL,
+		"DELE 1\r\nDELE 1\r\nLIST 1\r\nRETR 1\r\nTOP 1 0\r\nUIDL 1\r\nSTAT\r\nDELE 3\r\n");
+	CHECK(st == 0);
+	snprintf(want, sizeof(want),
+		"+OK Logged in.\r\n"
+		"+OK Marked to be deleted.\r\n"
+		"-ERR Message 1 is deleted.\r\n"
+		"-ERR Message 1 is deleted.\r\n"
+		"-ERR Message 1 is deleted.\r\n"
+		"-ERR Message 1 is deleted.\r\n"
+		"-ERR Message 1 is deleted.\r\n"
+		"+OK 2 %zu\r\n"
+		"+OK Marked to be deleted.\r\n", s2 + s3);
+	CHECK_STR(p.out, want);
+	CHECK(msg_exists(0) && msg_exists(1) && msg_exists(2));
+	peer_free(&p);
+	char *log = read_file(logpath);
+	CHECK(strstr(log, "reason=eof, top=0, retr=0, del=0") != NULL);
+	free(log);
+
+	/* DELE, LIST without the deleted one, QUIT: deleted */
+	st = transcript(&p, session_child, NULL, "DELE 1\r\nLIST\r\nUIDL\r\nQUIT\r\n");
+	CHECK(st == 0);
+	snprintf(want, sizeof(want),
+		"+OK Logged in.\r\n"
+		"+OK Marked to be deleted.\r\n"
+		"+OK 2 messages (%zu octets)\r\n2 %zu\r\n3 %zu\r\n.\r\n"
+		"+OK\r\n2 1000000002.M2P1.test\r\n3 1000000003.M3P1.test\r\n.\r\n"
+		"+OK Logging out, 1 messages deleted.\r\n", s2 + s3, s2, s3);
+	CHECK_STR(p.out, want);
+	CHECK(!msg_exists(0) && msg_exists(1) && msg_exists(2));
+	peer_free(&p);
+	log = read_file(logpath);
+	CHECK(strstr(log, "reason=quit, top=0, retr=0, del=1") != NULL);
+	free(log);
+
+	/* DELE then RSET then QUIT: nothing deleted */
+	make_maildir();
+	st = transcript(&p, session_child, NULL, "DELE 2\r\nDELE 3\r\nRSET\r\nSTAT\r\nQUIT\r\n");
+	CHECK(st == 0);
+	snprintf(want, sizeof(want),
+		"+OK Logged in.\r\n"
+		"+OK Marked to be deleted.\r\n"
+		"+OK Marked to be deleted.\r\n"
+		"+OK maildrop has 3 messages (%zu octets)\r\n"
+		"+OK 3 %zu\r\n"
+		"+OK Logging out, 0 messages deleted.\r\n", s1 + s2 + s3, s1 + s2 + s3);
+	CHECK_STR(p.out, want);
+	CHECK(msg_exists(0) && msg_exists(1) && msg_exists(2));
+	peer_free(&p);
+
+	/* DELE, then too many bad commands: closed, nothing deleted */
+	char in[1024] = "DELE 1\r\n";
+	for (int i = 0; i < MAX_BAD_COMMANDS; i++)
+		append(in, "BAD\r\n");
+	append(in, "QUIT\r\n");
+	st = transcript(&p, session_child, NULL, in);
+	CHECK(st == 0);
+	CHECK(strstr(p.out, "-ERR Too many bad commands.\r\n") != NULL);
+	CHECK(strstr(p.out, "Logging out") == NULL);
+	CHECK(msg_exists(0));
+	peer_free(&p);
+	log = read_file(logpath);
+	CHECK(strstr(log, "reason=too-many-errors") != NULL);
+	free(log);
+
+	/* 19 bad commands, a good one, 19 more: still open */
+	char in2[1024] = "";
+	for (int i = 0; i < MAX_BAD_COMMANDS - 1; i++)
+		append(in2, "BAD\r\n");
+	append(in2, "NOOP\r\n");
+	for (int i = 0; i < MAX_BAD_COMMANDS - 1; i++)
+		append(in2, "LIST x\r\n");
+	append(in2, "QUIT\r\n");
+	st = transcript(&p, session_child, NULL, in2);
+	CHECK(strstr(p.out, "Too many bad commands") == NULL);
+	CHECK(strstr(p.out, "+OK Logging out, 0 messages deleted.\r\n") != NULL);
+	peer_free(&p);
+}
+
+static void test_session_limits(void)
+{
+	struct peer p;
+	static char in[SASL_MAX_LINE + 64];
+
+	make_maildir();
+	/* 510 octets + CRLF: a command that is merely wrong; 511: too long, closed */
+	memset(in, 'x', sizeof(in));
+	memcpy(in, "NOOP ", 5);
+	memcpy(in + 510, "\r\n", 2);
+	memcpy(in + 512, "LIST ", 5);
+	memcpy(in + 512 + 511, "\r\nQUIT\r\n", 9);
+	int st = transcript(&p, session_child, NULL, in);
+	CHECK(st == 0);
+	CHECK_STR(p.out, "+OK Logged in.\r\n-ERR Syntax error\r\n-ERR Line too long.\r\n");
+	peer_free(&p);
+	char *log = read_file(logpath);
+	CHECK(strstr(log, "logout: user=<") != NULL && strstr(log, "reason=line-too-long, top=0") != NULL);
+	char want[256];
+	snprintf(want, sizeof(want), "bad-input: user=<%s>, reason=line-too-long, rip=127.0.0.1",
+		 pw->pw_name);
+	CHECK(strstr(log, want) != NULL);
+	free(log);
+
+	/* a NUL or a lone CR in a command */
+	static const char bad[] = "NO\0OP\r\nNO\rOP\r\nQUIT\r\n";
+	peer_start(&p, session_child, NULL);
+	CHECK(util_write_all(p.fd, bad, sizeof(bad) - 1) == 0);
+	shutdown(p.fd, SHUT_WR);
+	peer_read(&p, NULL);
+	CHECK(peer_finish(&p) == 0);
+	CHECK_STR(p.out, "+OK Logged in.\r\n-ERR Invalid characters in command.\r\n"
+		  "-ERR Invalid characters in command.\r\n+OK Logging out, 0 messages deleted.\r\n");
+	peer_free(&p);
+	log = read_file(logpath);
+	CHECK(strstr(log, "reason=bad-bytes, rip=127.0.0.1") != NULL);
+	free(log);
+}
+
+/* A message deleted by someone else after login. */
+static void test_session_vanished(void)
+{
+	struct peer p;
+	char path[1024];
+
+	make_maildir();
+	peer_start(&p, session_child, NULL);
+	peer_send(&p, "STAT\r\n");
+	CHECK(peer_read(&p, "+OK 3 ") == 0);
+	snprintf(path, sizeof(path), "%s/%s", maildir, names[0]);
+	CHECK(unlink(path) == 0);
+	peer_send(&p, "RETR 1\r\nTOP 1 0\r\nLIST 1\r\nDELE 1\r\nRETR 2\r\nQUIT\r\n");
+	shutdown(p.fd, SHUT_WR);
+	peer_read(&p, NULL);
+	CHECK(peer_finish(&p) == 0);
+	CHECK(strstr(p.out, "-ERR [SYS/TEMP] Message is no longer available.\r\n"
+			    "-ERR [SYS/TEMP] Message is no longer available.\r\n") != NULL);
+	char want[128];
+	snprintf(want, sizeof(want), "+OK 1 %zu\r\n+OK Marked to be deleted.\r\n+OK %zu octets\r\n"
+		 "Subject: two", crlf_len(msg1), crlf_len(msg2));
+	CHECK(strstr(p.out, want) != NULL);
+	CHECK(strstr(p.out, "+OK Logging out, 1 messages deleted.\r\n") != NULL);
+	CHECK(!msg_exists(0) && msg_exists(1) && msg_exists(2));
+	peer_free(&p);
+
+	/* the whole Maildir gone: an empty mailbox, or an error, never a crash */
+	rm_rf(maildir);
+	int st = transcript(&p, session_child, NULL, "STAT\r\nQUIT\r\n");
+	CHECK(strncmp(p.out, "+OK Logged in.\r\n+OK 0 0\r\n", 25) == 0 ||
+	      strncmp(p.out, "-ERR [SYS/TEMP]", 15) == 0);
+	CHECK(st == 0 || st == 1);
+	peer_free(&p);
+}
+
+/* A message bigger than every buffer, all '.' lines and bare LFs. */
+static void test_session_large(void)
+{
+	struct peer p;
+	const size_t lines = 300000;  /* 300000 * 4 bytes = 1.2 MB on disk */
+	char *big = xmalloc(lines * 4 + 32);
+	size_t n = 0;
+
+	make_maildir();
+	n += (size_t)snprintf(big, 32, "Subject: big\n\n");
+	for (size_t i = 0; i < lines; i++) {
+		memcpy(big + n, ".ab\n", 4);
+		n += 4;
+	}
+	write_file(maildir, "new/1000000004.M4P1.test", big, n);
+	free(big);
+	int st = transcript(&p, session_child, NULL, "RETR 4\r\nTOP 4 3\r\nQUIT\r\n");
+	CHECK(st == 0);
+	size_t size = n + lines + 2;                     /* CRLF form */
+	char head[128];
+	snprintf(head, sizeof(head), "+OK Logged in.\r\n+OK %zu octets\r\nSubject: big\r\n\r\n"
+		 "..ab\r\n", size);
+	CHECK(strncmp(p.out, head, strlen(head)) == 0);
+	size_t want = strlen("+OK Logged in.\r\n") + strlen(head) - strlen("+OK Logged in.\r\n")
+		- strlen("Subject: big\r\n\r\n..ab\r\n") + size + lines + strlen(".\r\n") +
+		strlen("+OK\r\nSubject: big\r\n\r\n..ab\r\n..ab\r\n..ab\r\n.\r\n") +
+		strlen("+OK Logging out, 0 messages deleted.\r\n");
+	CHECK(p.len == want);
+	CHECK(strstr(p.out, "\r\n..ab\r\n.\r\n+OK\r\nSubject: big\r\n\r\n..ab\r\n..ab\r\n..ab\r\n"
+			    ".\r\n+OK Logging out") != NULL);
+	peer_free(&p);
+}
+
+/* The client vanishes in the middle of a pipelined RETR, DELE, QUIT. */
+static void test_session_gone(void)
+{
+	struct peer p;
+	const size_t size = 4 << 20;
+	char *big = xmalloc(size);
+
+	make_maildir();
+	memset(big, 'x', size);
+	memcpy(big, "Subject: big\n\n", 14);
+	for (size_t i = 100; i < size; i += 100)
+		big[i] = '\n';
+	write_file(maildir, "new/1000000004.M4P1.test", big, size);
+	free(big);
+	peer_start(&p, session_child, NULL);
+	peer_send(&p, "RETR 4\r\nDELE 4\r\nQUIT\r\n");
+	CHECK(peer_read(&p, "+OK Logged in.\r\n") == 0);
+	int st = peer_finish(&p); /* closes our end before reading the message */
+	CHECK(st == 0 || st == 1);
+	char path[1024];
+	struct stat sb;
+	snprintf(path, sizeof(path), "%s/new/1000000004.M4P1.test", maildir);
+	CHECK(stat(path, &sb) == 0);
+	peer_free(&p);
+	char *log = read_file(logpath);
+	CHECK(strstr(log, "reason=error, top=0, retr=1, del=0") != NULL);
+	free(log);
+}
+
+/* ---- pre-login ------------------------------------------------------------------- */
+
+struct pre_arg {
+	bool plaintext_ok;
+	bool tls_ctx;
+};
+static SSL_CTX *test_ctx;
+
+static enum server_login stub_login(struct server_worker *w, const char *method,
+				    const char *user, char *pass)
+{
+	enum server_login r = LOGIN_FAIL;
+
+	log_info("stub-login: method=%s, user=%s, pass=%s", method, user, pass);
+	if (strcmp(user, "ned") == 0 && strcmp(pass, "secret") == 0)
+		r = LOGIN_OK;
+	else if (strcmp(user, "spacey") == 0 && strcmp(pass, " two words ") == 0)
+		r = LOGIN_OK;
+	else if (strcmp(pass, "tempfail") == 0)
+		r = LOGIN_TEMPFAIL;
+	else if (strcmp(pass, "throttled") == 0)
+		r = LOGIN_THROTTLED;
+	else if (strcmp(pass, "inuse") == 0)
+		r = LOGIN_INUSE;
+	util_wipe(pass, strlen(pass));
+	return r;
+}
+
+static int stub_starttls(struct server_worker *w)
+{
+	linebuf_reset(w->c->lb); /* as conn_starttls() does */
+	w->plaintext_ok = true;
+	return 0;
+}
+
+static const struct pop3_login_ops stub_ops = { stub_login, stub_starttls };
+
+static int pre_child(int fd, void *varg)
+{
+	const struct pre_arg *a = varg;
+	struct conn c;
+	struct server_worker w = { 0 };
+
+	conn_init(&c, fd, fd, SASL_MAX_LINE, 10);
+	w.c = &c;
+	w.cfg = &cfg;
+	w.ssl_ctx = a->tls_ctx ? test_ctx : NULL;
+	w.plaintext_ok = a->plaintext_ok;
+	snprintf(w.rip_str, sizeof(w.rip_str), "192.0.2.7");
+	int r = pop3_prelogin_run(&w, &stub_ops);
+	conn_flush(&c);
+	conn_deinit(&c);
+	return r;
+}
+
+#define GREET "+OK postern POP3 server ready\r\n"
+
+static void pre_case(bool plain_ok, bool tls, const char *in, const char *want, int want_st)
+{
+	struct peer p;
+	struct pre_arg a = { plain_ok, tls };
+
+	int st = transcript(&p, pre_child, &a, in);
+	CHECK(st == want_st);
+	CHECK_STR(p.out, want);
+	peer_free(&p);
+}
+
+static void test_prelogin(void)
+{
+	/* insecure connection, STLS available */
+	pre_case(false, true, "CAPA\r\nUSER ned\r\nPASS secret\r\nAUTH PLAIN AG5lZABzZWNyZXQ=\r\n"
+		 "AUTH\r\nQUIT\r\n",
+		 GREET "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
+		 "AUTH-RESP-CODE\r\nPIPELINING\r\nSTLS\r\nIMPLEMENTATION postern\r\n.\r\n"
+		 "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections, use STLS\r\n"
+		 "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections, use STLS\r\n"
+		 "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections, use STLS\r\n"
+		 "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections, use STLS\r\n"
+		 "+OK Logging out.\r\n", 0);
+	/* insecure, no TLS at all */
+	pre_case(false, false, "CAPA\r\nUSER ned\r\nSTLS\r\nQUIT\r\n",
+		 GREET "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
+		 "AUTH-RESP-CODE\r\nPIPELINING\r\nIMPLEMENTATION postern\r\n.\r\n"
+		 "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections.\r\n"
+		 "-ERR [SYS/PERM] TLS is not available.\r\n"
+		 "+OK Logging out.\r\n", 0);
+	/* trusted: CAPA offers USER and SASL; pipelined USER/PASS logs in, nothing after */
+	pre_case(true, true, "CAPA\r\nUSER ned\r\nPASS secret\r\nSTAT\r\n",
+		 GREET "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
+		 "AUTH-RESP-CODE\r\nPIPELINING\r\nUSER\r\nSASL PLAIN LOGIN\r\nSTLS\r\n"
+		 "IMPLEMENTATION postern\r\n.\r\n+OK\r\n", 1);
+	/* a password with spaces, leading and trailing */
+	pre_case(true, false, "USER spacey\r\nPASS  two words \r\n", GREET "+OK\r\n", 1);
+	/* failures: three and out */
+	pre_case(true, false, "PASS secret\r\nUSER ned\r\nPASS wrong\r\nPASS secret\r\n"
+		 "USER ned\r\nPASS tempfail\r\nUSER ned\r\nPASS wrong\r\nUSER ned\r\nPASS secret\r\n",
+		 GREET "-ERR No username given.\r\n+OK\r\n-ERR [AUTH] Authentication failed.\r\n"
+		 "-ERR No username given.\r\n+OK\r\n"
+		 "-ERR [SYS/TEMP] Temporary authentication failure, try again later.\r\n"
+		 "+OK\r\n-ERR [AUTH] Authentication failed.\r\n", 0);
+	char *log = read_file(logpath);
+	CHECK(strstr(log, "disconnect: reason=auth-failures, auth_failures=3, rip=192.0.2.7") != NULL);
+	free(log);
+	pre_case(true, false, "USER ned\r\nPASS throttled\r\nUSER ned\r\nPASS secret\r\n",
+		 GREET "+OK\r\n-ERR [SYS/TEMP] Too many failed logins, try again later.\r\n", 0);
+	pre_case(true, false, "USER ned\r\nPASS inuse\r\nNOOP\r\n",
+		 GREET "+OK\r\n-ERR [IN-USE] Mailbox is in use by another POP3 session.\r\n", 0);
+	/* AUTH PLAIN: initial response, continuation, empty "=", cancel, bad base64 */
+	pre_case(true, false, "AUTH PLAIN AG5lZABzZWNyZXQ=\r\n", GREET, 1);
+	pre_case(true, false, "AUTH PLAIN\r\nbmVkAG5lZABzZWNyZXQ=\r\n", GREET "+ \r\n", 1);
+	pre_case(true, false, "AUTH PLAIN =\r\nAUTH PLAIN\r\n*\r\nAUTH PLAIN\r\nAG5lZA\r\n"
+		 "AUTH PLAIN AG5lZABzZWNyZXQ\r\nAUTH PLAIN AG5lZABzZWNyZXQ=x\r\n"
+		 "AUTH PLAIN YQBiAGM=\r\nauth plain AG5lZABzZWNyZXQ=\r\n",
+		 GREET "-ERR [AUTH] Authentication failed.\r\n"
+		 "+ \r\n-ERR Authentication cancelled.\r\n"
+		 "+ \r\n-ERR Invalid base64 data.\r\n"
+		 "-ERR Invalid base64 data.\r\n"
+		 "-ERR Invalid base64 data.\r\n"
+		 "-ERR [AUTH] Authentication failed.\r\n", 1);
+	/* AUTH LOGIN with and without initial response */
+	pre_case(true, false, "AUTH LOGIN\r\nbmVk\r\nc2VjcmV0\r\n",
+		 GREET "+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\n", 1);
+	pre_case(true, false, "AUTH LOGIN bmVk\r\nc2VjcmV0\r\n", GREET "+ UGFzc3dvcmQ6\r\n", 1);
+	pre_case(true, false, "AUTH LOGIN bmVk\r\n*\r\nAUTH LOGIN\r\n=\r\nAUTH LOGIN\r\nbmVk\r\nd3Jvbmc=\r\nQUIT\r\n",
+		 GREET "+ UGFzc3dvcmQ6\r\n-ERR Authentication cancelled.\r\n"
+		 "+ VXNlcm5hbWU6\r\n-ERR [AUTH] Authentication failed.\r\n"
+		 "+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\n-ERR [AUTH] Authentication failed.\r\n"
+		 "+OK Logging out.\r\n", 0);
+	log = read_file(logpath);
+	CHECK(strstr(log, "stub-login: method=LOGIN, user=ned, pass=wrong") != NULL);
+	CHECK(strstr(log, "stub-login: method=PLAIN, user=ned, pass=secret") != NULL);
+	CHECK(strstr(log, "stub-login: method=USER, user=spacey, pass= two words ") != NULL);
+	free(log);
+	/* mechanism list, unknown mechanism, APOP, unknown commands, wrong state */
+	pre_case(true, false, "AUTH\r\nAUTH CRAM-MD5\r\nAPOP ned 0123\r\nSTAT\r\nRETR 1\r\n"
+		 "USER\r\nFOO\r\nQUIT\r\n",
+		 GREET "+OK\r\nPLAIN\r\nLOGIN\r\n.\r\n-ERR Unsupported authentication mechanism.\r\n"
+		 "-ERR APOP is not supported.\r\n-ERR Unknown command\r\n-ERR Unknown command\r\n"
+		 "-ERR Syntax error\r\n-ERR Unknown command\r\n+OK Logging out.\r\n", 0);
+	/* STLS: +OK, then USER is forgotten and CAPA changes; no second STLS */
+	{
+		struct peer p;
+		struct pre_arg a = { false, true };
+		peer_start(&p, pre_child, &a);
+		peer_send(&p, "USER ned\r\nSTLS\r\n");
+		CHECK(peer_read(&p, "+OK Begin TLS negotiation.\r\n") == 0);
+		peer_send(&p, "PASS secret\r\nCAPA\r\nSTLS\r\nUSER ned\r\nPASS secret\r\n");
+		shutdown(p.fd, SHUT_WR);
+		peer_read(&p, NULL);
+		CHECK(peer_finish(&p) == 1);
+		CHECK_STR(p.out, GREET
+			  "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections, use STLS\r\n"
+			  "+OK Begin TLS negotiation.\r\n"
+			  "-ERR No username given.\r\n"
+			  "+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\n"
+			  "AUTH-RESP-CODE\r\nPIPELINING\r\nUSER\r\nSASL PLAIN LOGIN\r\n"
+			  "IMPLEMENTATION postern\r\n.\r\n"
+			  "-ERR Command not permitted when TLS active.\r\n+OK\r\n");
+		peer_free(&p);
+	}
+	/* bad commands: the 20th closes */
+	{
+		char in[1024] = "";
+		char want[2048] = GREET;
+		for (int i = 0; i < MAX_BAD_COMMANDS; i++) {
+			append(in, "XYZZY\r\n");
+			append(want, "-ERR Unknown command\r\n");
+		}
+		append(in, "QUIT\r\n");
+		append(want, "-ERR Too many bad commands.\r\n");
+		pre_case(true, false, in, want, 0);
+		log = read_file(logpath);
+		CHECK(strstr(log, "bad-input: reason=too-many-errors, rip=192.0.2.7") != NULL);
+		CHECK(strstr(log, "disconnect: reason=too-many-errors") != NULL);
+		free(log);
+	}
+	/* a line too long: 511 octets before CRLF */
+	{
+		static char in[600];
+		memset(in, 'a', sizeof(in));
+		memcpy(in, "USER ", 5);
+		memcpy(in + 511, "\r\nQUIT\r\n", 9);
+		pre_case(true, false, in, GREET "-ERR Line too long.\r\n", 0);
+		log = read_file(logpath);
+		CHECK(strstr(log, "bad-input: reason=line-too-long, rip=192.0.2.7") != NULL);
+		free(log);
+		in[510] = '\r';
+		in[511] = '\n';
+		/* then "\nQUIT\r\n": an empty line, and QUIT */
+		pre_case(true, false, in, GREET "-ERR Username too long.\r\n"
+			 "-ERR Unknown command\r\n+OK Logging out.\r\n", 0);
+	}
+	/* a SASL line may be long; past SASL_MAX_LINE it is not */
+	{
+		static char in[2 * SASL_MAX_LINE + 64];
+		size_t n = 0;
+		memcpy(in, "AUTH PLAIN\r\n", 12);
+		n = 12;
+		/* at the limit (12286 octets + CRLF): read and decoded, but 12286 is no
+		 * multiple of 4 */
+		memset(in + n, 'A', SASL_MAX_LINE - 4);
+		n += SASL_MAX_LINE - 4;
+		memcpy(in + n, "==", 2);
+		n += 2;
+		memcpy(in + n, "\r\nAUTH PLAIN\r\n", 14);
+		n += 14;
+		memset(in + n, 'A', SASL_MAX_LINE - 1);
+		n += SASL_MAX_LINE - 1;
+		memcpy(in + n, "\r\n", 3);
+		pre_case(true, false, in, GREET "+ \r\n-ERR Invalid base64 data.\r\n"
+			 "+ \r\n-ERR Line too long.\r\n", 0);
+		/* 12284 octets of valid base64: 9213 NULs, an empty user name */
+		n = 12;
+		memset(in + n, 'A', SASL_MAX_LINE - 6);
+		n += SASL_MAX_LINE - 6;
+		memcpy(in + n, "==\r\n", 5);
+		pre_case(true, false, in, GREET "+ \r\n-ERR [AUTH] Authentication failed.\r\n", 0);
+	}
+	/* EOF in the middle of AUTH */
+	pre_case(true, false, "AUTH LOGIN\r\n", GREET "+ VXNlcm5hbWU6\r\n", 0);
+	log = read_file(logpath);
+	CHECK(strstr(log, "disconnect: reason=eof") != NULL);
+	free(log);
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	log_init("test", false);
+	pw = getpwuid(getuid());
+	if (pw == NULL) {
+		fprintf(stderr, "no passwd entry for uid %u\n", (unsigned)getuid());
+		return 1;
+	}
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_pop3_session.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(maildir, sizeof(maildir), "%s/Maildir", tmpdir);
+	snprintf(logpath, sizeof(logpath), "%s/log", tmpdir);
+	config_defaults(&cfg, "ipop3d");
+	char loc[600];
+	snprintf(loc, sizeof(loc), "maildir:%s", maildir);
+	free(cfg.mail_location);
+	cfg.mail_location = xstrdup(loc);
+	test_ctx = SSL_CTX_new(TLS_server_method());
+
+	test_session_basic();
+	test_session_errors();
+	test_session_dele();
+	test_session_limits();
+	test_session_vanished();
+	test_session_large();
+	test_session_gone();
+	test_prelogin();
+
+	SSL_CTX_free(test_ctx);
+	config_free(&cfg);
+	rm_rf(tmpdir);
+	return unit_done("pop3_session");
+}
