@@ -412,6 +412,9 @@ void pop3_prelogin_refuse(struct conn *c, enum server_refusal why)
 	case REFUSE_CONFIG:
 		text = "-ERR [SYS/TEMP] Server configuration error, try again later.";
 		break;
+	case REFUSE_TOO_MANY:
+		text = "-ERR [SYS/TEMP] Too many connections from your address, try again later.";
+		break;
 	default:
 		text = "-ERR [SYS/TEMP] Server error, try again later.";
 		break;

@@ -47,6 +47,7 @@ static const struct cfg_key cfg_keys[] = {
 	K(throttle_net_max, CFG_UINT, 1000000),
 	K(throttle_user_max, CFG_UINT, 1000000),
 	K(throttle_trust_days, CFG_UINT, 3650),
+	K(throttle_conn_max, CFG_UINT, 100000),
 	K(tls_ticket_rotate, CFG_UINT, 86400 * 7),
 };
 #undef K
@@ -164,6 +165,7 @@ void config_defaults(struct config *cfg, const char *section)
 	cfg->throttle_net_max = 30;
 	cfg->throttle_user_max = 10;
 	cfg->throttle_trust_days = 30;
+	cfg->throttle_conn_max = 32;
 	cfg->tls_ticket_rotate = 43200;
 }
 

@@ -32,10 +32,12 @@ struct config {
 	unsigned login_fail_delay_max_ms;
 	unsigned throttle_window;       /* seconds a failure counts */
 	unsigned throttle_ip_max;       /* failures per address before temporary refusal */
-	unsigned throttle_net_max;      /* per /24 or /56 */
+	unsigned throttle_net_max;      /* per IPv4 /24, IPv6 /56 (and 4 times for a /48) */
 	unsigned throttle_user_max;     /* per user name */
 	unsigned throttle_trust_days;   /* a recent good login from an address exempts it
 	                                   from that user's lockout */
+	unsigned throttle_conn_max;     /* connections before login at once per IPv4 address
+	                                   or IPv6 /64; 0 = no cap */
 	unsigned tls_ticket_rotate;     /* seconds between session ticket key rotations */
 };
 

@@ -26,14 +26,36 @@
 #define POP3_UIDL_MAX 70
 /* Config file: a line and a value longer than this are errors (libinih's own limit). */
 #define CONFIG_MAX_LINE 1024
-/* Entries kept in the login throttle file; the oldest are dropped past this. */
-#define THROTTLE_MAX_ENTRIES 4096
-/* Longest wait for the throttle file's lock (held for a read and a small write); past it
- * the login goes on without the throttle, logged, rather than hang. */
+/* The login throttle's shared table (common/privsep/throttle.c) has fixed regions, so
+ * that the file has one size, preallocated: a full disk can never hit it later.
+ * Failure counters: an attempt from a new source needs 2 (IPv4) or 3 (IPv6) of them,
+ * plus 2 for the user name; live ones are never evicted, so this is how many distinct
+ * keys may fail within throttle_window before new sources are refused (fails closed). */
+#define THROTTLE_COUNT_SLOTS 16384
+/* Trusted devices (user, /24 or /64): one per good login from a new place; when full,
+ * a new one is not recorded (its only effect is to skip the user-limit delay). */
+#define THROTTLE_TRUST_SLOTS 4096
+/* Login attempts in flight (between the check and the outcome, about PAM's time) and
+ * connections before login, over all sources: far above any MaxConnections. */
+#define THROTTLE_FLIGHT_SLOTS 1024
+#define THROTTLE_CONN_SLOTS 2048
+/* An IPv6 /48 is a site of 256 /56s: it may fail this many times throttle_net_max. */
+#define THROTTLE_NET48_FACTOR 4
+/* Longest wait for the table's lock (held for a scan of the table, well under 1 ms);
+ * past it the attempt is decided from the table read without the lock and slowed to
+ * the maximum delay, rather than hang. */
 #define THROTTLE_LOCK_TIMEOUT_MS 3000
 #define THROTTLE_LOCK_POLL_MS 5
-/* Size of the throttle file we read at most. */
-#define THROTTLE_MAX_FILE (THROTTLE_MAX_ENTRIES * 160)
+/* Longest an attempt waits for attempts in flight from its source to end (they take
+ * PAM's time) before it is refused; a client's own timeout is 30-60 s. */
+#define THROTTLE_WAIT_MS 20000
+#define THROTTLE_WAIT_POLL_MS 10
+/* An attempt in flight longer than this is taken for a dead monitor whose pid was
+ * reused, and counted as a failure. */
+#define THROTTLE_FLIGHT_MAX_S 300
+/* A pre-login connection entry older than this is taken for a reused pid and dropped
+ * (login_timeout and the pre-login deadlines end a connection long before). */
+#define THROTTLE_CONN_MAX_S 3600
 /* I/O buffer for relaying and streaming messages. */
 #define IO_CHUNK 16384
 /* Messages in one mailbox: a hard ceiling so an index cannot grow without bound. */

@@ -49,6 +49,7 @@ static struct throttle_policy monitor_policy(const struct config *cfg)
 		.trust_days = cfg->throttle_trust_days,
 		.delay_ms = cfg->login_fail_delay_ms,
 		.delay_max_ms = cfg->login_fail_delay_max_ms,
+		.conn_max = cfg->throttle_conn_max,
 	};
 	return p;
 }
@@ -77,6 +78,14 @@ static int monitor_lock_user(const struct server_conn *sc, const struct passwd *
 	return fd;
 }
 
+/* Sleep until ms have passed since start. */
+static void monitor_hold(uint64_t start, unsigned ms)
+{
+	uint64_t spent = util_now_ms() - start;
+	if (ms > spent)
+		util_sleep_ms(ms - spent);
+}
+
 /* Answer one login request.  Returns the reply; on LOGIN_OK *pw_r is the account. */
 static enum server_login monitor_auth(struct server_conn *sc, struct authmsg *m,
 				      struct passwd **pw_r, int *lock_fd_r)
@@ -85,16 +94,16 @@ static enum server_login monitor_auth(struct server_conn *sc, struct authmsg *m,
 	char tpath[4200], ubuf[LOG_MAX_FIELD + 1], mbuf[LOG_MAX_FIELD + 1];
 	const char *reason = "password";
 	uint64_t start = util_now_ms();
-	time_t now = time(NULL);
 	struct passwd *pw = NULL;
+	struct throttle_ticket tk;
 	enum auth_result res;
 
 	log_sanitize(m->method, strlen(m->method), mbuf);
-	if (util_snprintf(tpath, sizeof(tpath), "%s/throttle", sc->cfg.state_dir) == -1)
+	if (util_snprintf(tpath, sizeof(tpath), "%s/" THROTTLE_FILE_NAME,
+			  sc->cfg.state_dir) == -1)
 		return LOGIN_TEMPFAIL;
-	unsigned fail_delay;
-	if (throttle_attempt(tpath, &pol, &sc->rip, m->user, now, &fail_delay) ==
-	    THROTTLE_REFUSE) {
+	/* refused over a limit; waits while attempts in flight from the address decide it */
+	if (throttle_begin(tpath, &pol, &sc->rip, m->user, &tk) == THROTTLE_REFUSE) {
 		log_info("auth-throttled: user=<%s>, method=%s, rip=%s",
 			 monitor_logname(m->user, ubuf), mbuf, sc->rip_str);
 		return LOGIN_THROTTLED;
@@ -111,13 +120,16 @@ static enum server_login monitor_auth(struct server_conn *sc, struct authmsg *m,
 		}
 	}
 	if (res == AUTH_TEMPFAIL) {
-		/* not the client's doing: the attempt's advance failure is taken back */
-		throttle_finish(tpath, &pol, &sc->rip, m->user, false, now);
+		/* not the client's doing: not counted */
+		unsigned hold = throttle_end(tpath, &pol, &sc->rip, m->user, &tk, THROTTLE_TEMP);
 		log_warn("auth-tempfail: user=<%s>, method=%s, reason=%s, rip=%s",
 			 monitor_logname(m->user, ubuf), mbuf, reason, sc->rip_str);
+		monitor_hold(start, hold);
 		return LOGIN_TEMPFAIL;
 	}
 	if (res == AUTH_FAIL) {
+		unsigned fail_delay = throttle_end(tpath, &pol, &sc->rip, m->user, &tk,
+						   THROTTLE_FAIL);
 		/* pam_unix answers PAM_AUTH_ERR for a name that is no account; say which it was
 		 * in the log (never to the client). */
 		if (strcmp(reason, "password") == 0 && getpwnam(m->user) == NULL)
@@ -126,30 +138,45 @@ static enum server_login monitor_auth(struct server_conn *sc, struct authmsg *m,
 		log_info("auth-failed: user=<%s>, method=%s, reason=%s, rip=%s",
 			 monitor_logname(m->user, ubuf), mbuf, reason, sc->rip_str);
 		/* Every failure takes the same time from the request, whatever PAM did. */
-		uint64_t spent = util_now_ms() - start;
-		if (fail_delay > spent)
-			util_sleep_ms(fail_delay - spent);
+		monitor_hold(start, fail_delay);
 		return LOGIN_FAIL;
 	}
-	throttle_finish(tpath, &pol, &sc->rip, m->user, true, now);
+	/* a hold (the user's failures, a throttle that cannot count) delays a success as
+	 * much as a failure: no answer comes sooner for the right password */
+	unsigned hold = throttle_end(tpath, &pol, &sc->rip, m->user, &tk, THROTTLE_OK);
 	log_sanitize(m->user, strlen(m->user), ubuf);
 	if (sc->p->exclusive) {
 		int fd = monitor_lock_user(sc, pw);
 		if (fd == -1) {
 			log_info("login-inuse: user=<%s>, rip=%s", ubuf, sc->rip_str);
+			monitor_hold(start, hold);
 			return LOGIN_INUSE;
 		}
 		if (fd == -2) {
 			log_err("lock-failed: user=<%s>, dir=%s/lock, error=%s", ubuf,
 				sc->cfg.state_dir, strerror(errno));
+			monitor_hold(start, hold);
 			return LOGIN_TEMPFAIL;
 		}
 		*lock_fd_r = fd;
 	}
+	monitor_hold(start, hold);
 	log_info("login: user=<%s>, method=%s, rip=%s, lip=%s, tls=%s", ubuf, mbuf,
 		 sc->rip_str, sc->lip_str, m->tls[0] != '\0' ? m->tls : "no");
 	*pw_r = pw;
 	return LOGIN_OK;
+}
+
+/* The connection is no longer before login (throttle_conn_max). */
+static void monitor_conn_leave(struct server_conn *sc)
+{
+	char tpath[4200];
+
+	if (sc->conn_slot >= 0 &&
+	    util_snprintf(tpath, sizeof(tpath), "%s/" THROTTLE_FILE_NAME,
+			  sc->cfg.state_dir) != -1)
+		throttle_conn_leave(tpath, sc->conn_slot);
+	sc->conn_slot = -1;
 }
 
 /* Read one request frame from the worker: a 4-byte length, then the message.
@@ -194,11 +221,13 @@ void monitor_main(struct server_conn *sc, int sock, pid_t worker)
 			char user[AUTH_MAX_USER + 1];
 			memcpy(user, m.user, sizeof(user));
 			util_wipe(&m, sizeof(m));
+			monitor_conn_leave(sc);
 			session_start(sc, sock, pw, user);
 		}
 		util_wipe(&m, sizeof(m));
 	}
 	util_wipe(&m, sizeof(m));
+	monitor_conn_leave(sc);
 	close(sock);
 	int status;
 	while (waitpid(worker, &status, 0) == -1 && errno == EINTR)

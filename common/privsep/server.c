@@ -77,6 +77,20 @@ static bool server_is_listener(void)
 	return getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on != 0;
 }
 
+/* A slowloris from a few addresses must not fill the launcher's MaxConnections: this
+ * process counts as one of its source's connections before login until the monitor
+ * lets go (at login or the end; a dead pid's entry is reclaimed). */
+static enum throttle_verdict server_conn_cap(struct server_conn *sc)
+{
+	struct throttle_policy pol = { .conn_max = sc->cfg.throttle_conn_max };
+	char tpath[4200];
+
+	if (util_snprintf(tpath, sizeof(tpath), "%s/" THROTTLE_FILE_NAME,
+			  sc->cfg.state_dir) == -1)
+		return THROTTLE_ALLOW;
+	return throttle_conn_enter(tpath, &pol, &sc->rip, &sc->conn_slot);
+}
+
 static void __attribute__((noreturn))
 server_fork(struct server_conn *sc, int why)
 {
@@ -111,7 +125,7 @@ server_fork(struct server_conn *sc, int why)
 
 void server_run(const struct server_proto *p, const char *config_path, bool implicit_tls)
 {
-	struct server_conn sc = { .p = p, .implicit_tls = implicit_tls };
+	struct server_conn sc = { .p = p, .implicit_tls = implicit_tls, .conn_slot = -1 };
 	const char *err = NULL;
 	int why = -1;
 
@@ -156,6 +170,10 @@ void server_run(const struct server_proto *p, const char *config_path, bool impl
 	if (why < 0 && !wrap_allowed(&sc.cfg, p->name, 0)) {
 		log_info("refused: reason=hosts-deny, rip=%s", sc.rip_str);
 		why = REFUSE_HOSTS_DENY;
+	}
+	if (why < 0 && server_conn_cap(&sc) == THROTTLE_REFUSE) {
+		log_info("refused: reason=too-many-connections, rip=%s", sc.rip_str);
+		why = REFUSE_TOO_MANY;
 	}
 	sc.ssl_ctx = tls_ctx_new(&sc.cfg, &err);
 	if (sc.ssl_ctx == NULL) {

@@ -16,6 +16,7 @@
 enum server_refusal {
 	REFUSE_HOSTS_DENY,    /* libwrap said no */
 	REFUSE_CONFIG,        /* config file unreadable or invalid */
+	REFUSE_TOO_MANY,      /* throttle_conn_max connections before login from the source */
 };
 
 /* Result of one login attempt as the worker sees it. */

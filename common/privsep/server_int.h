@@ -18,6 +18,7 @@ struct server_conn {
 	SSL_CTX *ssl_ctx;
 	struct passwd unpriv;        /* copy of the worker's account */
 	char unpriv_name[64];
+	int conn_slot;               /* throttle_conn_enter()'s slot, -1 if none */
 };
 
 /* worker.c: the unprivileged pre-login process.  why < 0: serve; else send that refusal. */
