@@ -50,6 +50,10 @@
  * PAM's time) before it is refused; a client's own timeout is 30-60 s. */
 #define THROTTLE_WAIT_MS 20000
 #define THROTTLE_WAIT_POLL_MS 10
+/* A connection over its source's cap waits this long for one of the source's others to
+ * log in or end (a client that closes and at once reconnects overlaps its own old
+ * connection for a moment) before it is refused. */
+#define THROTTLE_CONN_WAIT_MS 2000
 /* An attempt in flight longer than this is taken for a dead monitor whose pid was
  * reused, and counted as a failure. */
 #define THROTTLE_FLIGHT_MAX_S 300

@@ -214,6 +214,8 @@ void monitor_main(struct server_conn *sc, int sock, pid_t worker)
 		struct passwd *pw = NULL;
 		int lock_fd = -1;
 		enum server_login res = monitor_auth(sc, &m, &pw, &lock_fd);
+		if (res == LOGIN_OK)
+			monitor_conn_leave(sc);  /* before the client hears it and comes back */
 		unsigned char reply = (unsigned char)res;
 		if (util_write_all(sock, &reply, 1) == -1)
 			break;
@@ -221,7 +223,6 @@ void monitor_main(struct server_conn *sc, int sock, pid_t worker)
 			char user[AUTH_MAX_USER + 1];
 			memcpy(user, m.user, sizeof(user));
 			util_wipe(&m, sizeof(m));
-			monitor_conn_leave(sc);
 			session_start(sc, sock, pw, user);
 		}
 		util_wipe(&m, sizeof(m));

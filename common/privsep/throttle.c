@@ -947,21 +947,26 @@ unsigned throttle_end(const char *path, const struct throttle_policy *p,
 enum throttle_verdict throttle_conn_enter(const char *path, const struct throttle_policy *p,
 		const struct netaddr *ip, int *slot_r)
 {
-	struct throttle_map m;
-	struct throttle_err err;
+	uint64_t deadline = util_now_ms() + THROTTLE_CONN_WAIT_MS;
 
 	*slot_r = -1;
 	if (p->conn_max == 0)
 		return THROTTLE_ALLOW;
-	if (throttle_map(path, &m, &err) != MAP_OK) {
+	for (;;) {
+		struct throttle_map m;
+		struct throttle_err err;
+		if (throttle_map(path, &m, &err) != MAP_OK) {
+			throttle_unmap(&m);
+			log_err("throttle-error: error=<%s>, action=no-connection-cap", err.text);
+			return THROTTLE_ALLOW;
+		}
+		struct throttle_clock c = { time(NULL), getpid(), throttle_alive };
+		enum throttle_verdict v = throttle_table_conn_enter(m.t, p, ip, &c, slot_r);
 		throttle_unmap(&m);
-		log_err("throttle-error: error=<%s>, action=no-connection-cap", err.text);
-		return THROTTLE_ALLOW;
+		if (v == THROTTLE_ALLOW || util_now_ms() >= deadline)
+			return v;
+		util_sleep_ms(THROTTLE_WAIT_POLL_MS + (unsigned)(getpid() % THROTTLE_WAIT_POLL_MS));
 	}
-	struct throttle_clock c = { time(NULL), getpid(), throttle_alive };
-	enum throttle_verdict v = throttle_table_conn_enter(m.t, p, ip, &c, slot_r);
-	throttle_unmap(&m);
-	return v;
 }
 
 void throttle_conn_leave(const char *path, int slot)

@@ -154,8 +154,8 @@ enum throttle_verdict throttle_begin(const char *path, const struct throttle_pol
 unsigned throttle_end(const char *path, const struct throttle_policy *p,
 		const struct netaddr *ip, const char *user, const struct throttle_ticket *tk,
 		enum throttle_outcome o);
-/* REFUSE when the source has conn_max pre-login connections already (logged by the
- * caller).  On a file error: ALLOW, logged (a cap that cannot be kept must not shut
+/* REFUSE when the source has conn_max pre-login connections already and none of them
+ * ends within THROTTLE_CONN_WAIT_MS (logged by the caller).  On a file error: ALLOW, logged (a cap that cannot be kept must not shut
  * everybody out).  *slot_r: pass it to throttle_conn_leave() at login or the end. */
 enum throttle_verdict throttle_conn_enter(const char *path, const struct throttle_policy *p,
 		const struct netaddr *ip, int *slot_r);
