@@ -37,11 +37,13 @@ struct config {
 	unsigned throttle_trust_days;   /* a recent good login from an address exempts it
 	                                   from that user's lockout */
 	unsigned tls_ticket_rotate;     /* seconds between session ticket key rotations */
+	char error[200];                /* the last load error, owned by this config */
 };
 
 /* Fill cfg with the defaults, then read path (NULL: CONFIG_DEFAULT_PATH) for the
  * daemon `section` ("ipop3d").  A missing file is an error only if must_exist.
- * On error: -1 and *error_r says which line and why; cfg holds defaults. */
+ * On error: -1 and *error_r (cfg->error, owned by cfg) says which line and why; cfg
+ * holds defaults. */
 int config_load(struct config *cfg, const char *path, const char *section,
 		bool must_exist, const char **error_r);
 void config_defaults(struct config *cfg, const char *section);
