@@ -217,10 +217,10 @@ static int config_validate(struct cfg_parse *cp)
 	return 0;
 }
 
-static int config_parse(struct config *cfg, const char *section, const char **error_r,
-			int (*parse)(const void *src, ini_handler h, void *user), const void *src)
+static int config_parse(struct config *cfg, const char *section, char *error,
+			size_t esize, int (*parse)(const void *src, ini_handler h, void *user),
+			const void *src)
 {
-	static char error[200];
 	struct cfg_parse cp = { .cfg = cfg };
 	const char *passes[] = { "global", section };
 
@@ -230,22 +230,20 @@ static int config_parse(struct config *cfg, const char *section, const char **er
 		int rc = parse(src, cfg_handler, &cp);
 		if (rc != 0) {
 			if (rc == -1)
-				snprintf(error, sizeof(error), "cannot read: %s", strerror(errno));
+				snprintf(error, esize, "cannot read: %s", strerror(errno));
 			else if (rc == -2)
-				snprintf(error, sizeof(error), "out of memory");
+				snprintf(error, esize, "out of memory");
 			else if (cp.error[0] != '\0')
-				snprintf(error, sizeof(error), "line %d: %s", rc, cp.error);
+				snprintf(error, esize, "line %d: %s", rc, cp.error);
 			else
-				snprintf(error, sizeof(error),
+				snprintf(error, esize,
 					 "line %d: syntax error (expected key = value, "
 					 "[section], or a line too long)", rc);
-			*error_r = error;
 			return -1;
 		}
 	}
 	if (config_validate(&cp) == -1) {
-		snprintf(error, sizeof(error), "%s", cp.error);
-		*error_r = error;
+		snprintf(error, esize, "%s", cp.error);
 		return -1;
 	}
 	return 0;
@@ -287,14 +285,17 @@ int config_load(struct config *cfg, const char *path, const char *section,
 	if (f == NULL) {
 		if (errno == ENOENT && !must_exist)
 			return 0;
-		static char error[200];
-		snprintf(error, sizeof(error), "cannot open %s: %s", path, strerror(errno));
-		*error_r = error;
+		snprintf(cfg->error, sizeof(cfg->error), "cannot open %s: %s", path,
+			 strerror(errno));
+		*error_r = cfg->error;
 		return -1;
 	}
 	fclose(f);
-	if (config_parse(cfg, section, error_r, parse_file, path) == -1) {
+	char error[sizeof(cfg->error)];
+	if (config_parse(cfg, section, error, sizeof(error), parse_file, path) == -1) {
 		config_reset_keep_log(cfg, section);
+		memcpy(cfg->error, error, sizeof(error));
+		*error_r = cfg->error;
 		return -1;
 	}
 	return 0;
@@ -304,8 +305,11 @@ int config_load_string(struct config *cfg, const char *text, const char *section
 		       const char **error_r)
 {
 	config_defaults(cfg, section);
-	if (config_parse(cfg, section, error_r, parse_string, text) == -1) {
+	char error[sizeof(cfg->error)];
+	if (config_parse(cfg, section, error, sizeof(error), parse_string, text) == -1) {
 		config_reset_keep_log(cfg, section);
+		memcpy(cfg->error, error, sizeof(error));
+		*error_r = cfg->error;
 		return -1;
 	}
 	return 0;

@@ -39,11 +39,13 @@ struct config {
 	unsigned throttle_conn_max;     /* connections before login at once per IPv4 address
 	                                   or IPv6 /64; 0 = no cap */
 	unsigned tls_ticket_rotate;     /* seconds between session ticket key rotations */
+	char error[200];                /* the last load error, owned by this config */
 };
 
 /* Fill cfg with the defaults, then read path (NULL: CONFIG_DEFAULT_PATH) for the
  * daemon `section` ("ipop3d").  A missing file is an error only if must_exist.
- * On error: -1 and *error_r says which line and why; cfg holds defaults. */
+ * On error: -1 and *error_r (cfg->error, owned by cfg) says which line and why; cfg
+ * holds defaults. */
 int config_load(struct config *cfg, const char *path, const char *section,
 		bool must_exist, const char **error_r);
 void config_defaults(struct config *cfg, const char *section);

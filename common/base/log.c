@@ -16,6 +16,25 @@ static bool log_stderr;
 static bool log_debug_on;
 static int log_fd = -1;        /* file target */
 static bool log_syslog;
+static void (*log_sink)(enum log_level, const char *, void *);
+static void *log_sink_ctx;
+
+void log_set_sink(void (*sink)(enum log_level lvl, const char *line, void *ctx), void *ctx)
+{
+	log_sink = sink;
+	log_sink_ctx = ctx;
+}
+
+void log_close(void)
+{
+	if (log_syslog)
+		closelog();
+	log_syslog = false;
+	if (log_fd != -1)
+		close(log_fd);
+	log_fd = -1;
+	log_stderr = false;
+}
 
 void log_init(const char *ident, bool to_stderr)
 {
@@ -56,6 +75,10 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 	if (lvl == LOG_LVL_DEBUG && !log_debug_on)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap); /* a cut log line is acceptable */
+	if (log_sink != NULL) {
+		log_sink(lvl, msg, log_sink_ctx);
+		return;
+	}
 	if (log_syslog)
 		syslog(prio[lvl], "%s", msg);
 	if (log_fd != -1) {

@@ -1,5 +1,5 @@
 /* The monitor: root, after the fork.  It holds no copy of the client socket and reads
- * only the worker's requests (authmsg.c parses them as hostile); it runs the throttle,
+ * only the worker's messages (msg.c parses them as hostile); it runs the throttle,
  * PAM and the account policy, then becomes the session (session.c). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include "base/log.h"
 #include "privsep/priv.h"
+#include "privsep/msg.h"
 #include "privsep/server_int.h"
 #include "privsep/throttle.h"
 #include "privsep/tls.h"
@@ -30,6 +31,8 @@
 /* Most login requests the monitor answers on one connection; a worker that asks for
  * more is misbehaving. */
 #define MONITOR_MAX_REQUESTS (MAX_AUTH_ATTEMPTS + 2)
+/* Log lines a worker may send on one connection before it counts as flooding. */
+#define MONITOR_MAX_LOG_LINES 1000
 
 static const char *monitor_logname(const char *user, char *buf)
 {
@@ -87,7 +90,15 @@ static void monitor_hold(uint64_t start, unsigned ms)
 }
 
 /* Answer one login request.  Returns the reply; on LOGIN_OK *pw_r is the account. */
-static enum server_login monitor_auth(struct server_conn *sc, struct authmsg *m,
+/* One AUTH request, its fields copied out of the message (and wiped after use). */
+struct monitor_auth_req {
+	char method[17];
+	char user[AUTH_MAX_USER + 1];
+	char pass[AUTH_MAX_PASS + 1];
+	const char *tls;            /* a constant from monitor_tls_version() */
+};
+
+static enum server_login monitor_auth(struct server_conn *sc, struct monitor_auth_req *m,
 				      struct passwd **pw_r, int *lock_fd_r)
 {
 	struct throttle_policy pol = monitor_policy(&sc->cfg);
@@ -162,7 +173,7 @@ static enum server_login monitor_auth(struct server_conn *sc, struct authmsg *m,
 	}
 	monitor_hold(start, hold);
 	log_info("login: user=<%s>, method=%s, rip=%s, lip=%s, tls=%s", ubuf, mbuf,
-		 sc->rip_str, sc->lip_str, m->tls[0] != '\0' ? m->tls : "no");
+		 sc->rip_str, sc->lip_str, m->tls);
 	*pw_r = pw;
 	return LOGIN_OK;
 }
@@ -179,60 +190,170 @@ static void monitor_conn_leave(struct server_conn *sc)
 	sc->conn_slot = -1;
 }
 
-/* Read one request frame from the worker: a 4-byte length, then the message.
- * 1 request, 0 worker gone, -1 a malformed request (the worker is not to be trusted). */
-static int monitor_read(int sock, struct authmsg *m)
+/* The TLS version as the worker reported it, mapped onto a fixed set: the worker is not
+ * trusted to put free text into the login line. */
+static const char *monitor_tls_version(const char *v)
 {
-	unsigned char buf[AUTHMSG_MAX];
-	uint32_t len;
+	static const char *const known[] = { "TLSv1.2", "TLSv1.3" };
 
-	int rc = util_read_full(sock, &len, 4);
-	if (rc != 1)
-		return rc == 0 ? 0 : -1;
-	len = ntohl(len);
-	if (len == 0 || len > sizeof(buf))
-		return -1;
-	if (util_read_full(sock, buf, len) != 1)
-		return -1;
-	rc = authmsg_decode(buf, len, m);
-	util_wipe(buf, sizeof(buf));
-	return rc == 0 ? 1 : -1;
+	if (v[0] == '\0')
+		return "no";
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(v, known[i]) == 0)
+			return known[i];
+	return "unknown";
 }
 
-void monitor_main(struct server_conn *sc, int sock, pid_t worker)
+static bool monitor_known_method(const char *method)
 {
-	struct authmsg m;
+	static const char *const known[] = { "USER", "PLAIN", "LOGIN" };
 
-	for (int i = 0; i < MONITOR_MAX_REQUESTS; i++) {
-		int rc = monitor_read(sock, &m);
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(method, known[i]) == 0)
+			return true;
+	return false;
+}
+
+struct monitor_state {
+	struct server_conn *sc;
+	int ctl, data;
+	pid_t worker;
+};
+
+/* MSG_AUTH: one login attempt.  Answers with MSG_AUTH_REPLY; on LOGIN_OK becomes the
+ * session and does not return.  0 or -1 (stop serving this worker). */
+static int monitor_on_auth(struct monitor_state *ms, struct msg *m)
+{
+	struct monitor_auth_req req;
+	char tls[33];
+	int rc = 0;
+
+	memset(&req, 0, sizeof(req));
+	if (msg_get_str(m, MSG_AUTH_MECH, req.method, sizeof(req.method)) == -1 ||
+	    msg_get_str(m, MSG_AUTH_AUTHCID, req.user, sizeof(req.user)) == -1 ||
+	    msg_get_str(m, MSG_AUTH_SECRET, req.pass, sizeof(req.pass)) == -1 ||
+	    msg_get_str(m, MSG_AUTH_TLS_VERSION, tls, sizeof(tls)) == -1 ||
+	    !monitor_known_method(req.method) || req.user[0] == '\0') {
+		util_wipe(&req, sizeof(req));
+		log_err("monitor: malformed AUTH from worker, rip=%s", ms->sc->rip_str);
+		return -1;
+	}
+	req.tls = monitor_tls_version(tls);
+	msg_wipe(m);
+	struct passwd *pw = NULL;
+	int lock_fd = -1;
+	enum server_login res = monitor_auth(ms->sc, &req, &pw, &lock_fd);
+	util_wipe(req.pass, sizeof(req.pass));
+	if (res == LOGIN_OK)
+		monitor_conn_leave(ms->sc);  /* before the client hears it and comes back */
+	struct msg r;
+	msg_init(&r, MSG_AUTH_REPLY);
+	if (msg_add_u8(&r, MSG_AUTH_REPLY_RESULT, (uint8_t)res) == -1 ||
+	    (res == LOGIN_OK && msg_add_str(&r, MSG_AUTH_REPLY_USER, pw->pw_name) == -1) ||
+	    msg_send(ms->ctl, &r) == -1)
+		rc = -1;
+	if (rc == 0 && res == LOGIN_OK) {
+		char user[AUTH_MAX_USER + 1];
+		util_snprintf(user, sizeof(user), "%s", pw->pw_name);
+		util_wipe(&req, sizeof(req));
+		close(ms->ctl);
+		session_start(ms->sc, ms->data, pw, user);
+	}
+	if (lock_fd != -1)
+		close(lock_fd);
+	util_wipe(&req, sizeof(req));
+	return rc;
+}
+
+/* Events only the monitor may log: a worker that sends one is lying (fail2ban acts on
+ * auth-failed and auth-throttled). */
+static bool monitor_event_reserved(const char *ev)
+{
+	static const char *const reserved[] = {
+		"auth-failed", "auth-throttled", "auth-tempfail", "login", "login-inuse",
+		"logout", "refused", "connect", "config-error", "lock-failed", "monitor",
+	};
+
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (strcmp(ev, reserved[i]) == 0)
+			return true;
+	return false;
+}
+
+/* MSG_LOG: a line from the worker.  The event is a lower-case word not reserved to the
+ * monitor; the text has every control byte replaced, so one message is one line. */
+static int monitor_on_log(struct monitor_state *ms, struct msg *m)
+{
+	char event[33], text[1025];
+	uint8_t lvl;
+
+	if (msg_get_u8(m, MSG_LOG_LEVEL, &lvl) == -1 || lvl > LOG_LVL_DEBUG ||
+	    msg_get_str(m, MSG_LOG_EVENT, event, sizeof(event)) == -1 ||
+	    msg_get_str(m, MSG_LOG_TEXT, text, sizeof(text)) == -1)
+		return -1;
+	bool ok = event[0] >= 'a' && event[0] <= 'z';
+	for (const char *p = event; ok && *p != '\0'; p++)
+		ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-';
+	if (!ok || monitor_event_reserved(event)) {
+		char ebuf[LOG_MAX_FIELD + 1];
+		log_warn("monitor: worker-log-refused, event=<%s>, rip=%s",
+			 log_sanitize(event, strlen(event), ebuf), ms->sc->rip_str);
+		return 0;
+	}
+	for (char *p = text; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	log_msg((enum log_level)lvl, "%s: %s", event, text);
+	return 0;
+}
+
+/* What the worker may send, and how often on one connection. */
+static const struct monitor_handler {
+	enum msg_type type;
+	unsigned max;
+	int (*handle)(struct monitor_state *ms, struct msg *m);
+} monitor_handlers[] = {
+	{ MSG_AUTH, MONITOR_MAX_REQUESTS, monitor_on_auth },
+	{ MSG_LOG, MONITOR_MAX_LOG_LINES, monitor_on_log },
+};
+
+void monitor_main(struct server_conn *sc, int ctl, int data, pid_t worker)
+{
+	struct monitor_state ms = { .sc = sc, .ctl = ctl, .data = data, .worker = worker };
+	unsigned count[sizeof(monitor_handlers) / sizeof(monitor_handlers[0])] = { 0 };
+	struct msg m;
+	const char *err;
+
+	for (;;) {
+		int rc = msg_recv(ctl, &m, -1, &err);
 		if (rc == 0)
 			break;
 		if (rc == -1) {
-			log_err("monitor: malformed request from worker, rip=%s", sc->rip_str);
+			log_err("monitor: malformed message from worker, error=%s, rip=%s", err,
+				sc->rip_str);
 			break;
 		}
-		struct passwd *pw = NULL;
-		int lock_fd = -1;
-		enum server_login res = monitor_auth(sc, &m, &pw, &lock_fd);
-		if (res == LOGIN_OK)
-			monitor_conn_leave(sc);  /* before the client hears it and comes back */
-		unsigned char reply = (unsigned char)res;
-		if (util_write_all(sock, &reply, 1) == -1)
+		size_t i;
+		for (i = 0; i < sizeof(monitor_handlers) / sizeof(monitor_handlers[0]); i++)
+			if (monitor_handlers[i].type == m.type)
+				break;
+		if (i == sizeof(monitor_handlers) / sizeof(monitor_handlers[0]) ||
+		    ++count[i] > monitor_handlers[i].max) {
+			log_err("monitor: unexpected or too many messages from worker, type=%u, "
+				"rip=%s", (unsigned)m.type, sc->rip_str);
 			break;
-		if (res == LOGIN_OK) {
-			char user[AUTH_MAX_USER + 1];
-			memcpy(user, m.user, sizeof(user));
-			util_wipe(&m, sizeof(m));
-			session_start(sc, sock, pw, user);
 		}
-		util_wipe(&m, sizeof(m));
+		rc = monitor_handlers[i].handle(&ms, &m);
+		msg_wipe(&m);
+		if (rc == -1)
+			break;
 	}
-	util_wipe(&m, sizeof(m));
+	msg_wipe(&m);
 	monitor_conn_leave(sc);
-	close(sock);
+	close(ctl);
+	close(data);
 	int status;
 	while (waitpid(worker, &status, 0) == -1 && errno == EINTR)
 		;
 	exit(0);
 }
-

@@ -6,7 +6,7 @@
  * that gains a root caller is added here and to docs/architecture.md.
  *   common/privsep/server.c    start-up, libwrap, the fork (this file)
  *   common/privsep/monitor.c   the worker's requests, throttle, PAM, policy, user lock
- *   common/privsep/authmsg.c   parses the worker's requests (hostile input)
+ *   common/privsep/msg.c       parses the worker's messages (hostile input)
  *   common/privsep/auth.c      PAM and the account policy
  *   common/privsep/throttle.c  the shared login-failure table
  *   common/privsep/tls.c       loading certificate and key, the ticket-key file
@@ -94,18 +94,23 @@ static enum throttle_verdict server_conn_cap(struct server_conn *sc)
 static void __attribute__((noreturn))
 server_fork(struct server_conn *sc, int why)
 {
-	int sv[2];
+	int sv[2], ctl[2];
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1)
+	/* ctl carries typed messages (msg.h), one packet each; sv becomes the byte stream
+	 * between the worker's relay and the session after a login. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) == -1)
 		fatal("socketpair: %s", strerror(errno));
 	pid_t pid = fork();
 	if (pid == -1)
 		fatal("fork: %s", strerror(errno));
 	if (pid == 0) {
 		close(sv[0]);
-		worker_main(sc, sv[1], why);
+		close(ctl[0]);
+		worker_main(sc, ctl[1], sv[1], why);
 	}
 	close(sv[1]);
+	close(ctl[1]);
 	/* The monitor keeps no copy of the client socket: from here on it cannot read a
 	 * network byte even by mistake. */
 	int null = open("/dev/null", O_RDWR);
@@ -114,13 +119,8 @@ server_fork(struct server_conn *sc, int why)
 	if (null > 2)
 		close(null);
 	tls_ctx_free(&sc->ssl_ctx);
-	if (why >= 0) {
-		close(sv[0]);
-		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
-			;
-		exit(0);
-	}
-	monitor_main(sc, sv[0], pid);
+	/* Also for a refusal: the worker's log lines come through the monitor. */
+	monitor_main(sc, ctl[0], sv[0], pid);
 }
 
 void server_run(const struct server_proto *p, const char *config_path, bool implicit_tls)

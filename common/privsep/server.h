@@ -36,7 +36,9 @@ struct server_worker {
 	bool plaintext_ok;              /* a password may be sent now (TLS, or trusted net) */
 	struct netaddr rip;
 	char rip_str[64];
-	int monitor_fd;
+	int ctl_fd;                     /* typed messages to and from the monitor (msg.h) */
+	int data_fd;                    /* after login: the byte stream to the session */
+	char user[AUTH_MAX_USER + 1];   /* after LOGIN_OK: the canonical user name */
 };
 
 struct server_session {
@@ -66,23 +68,11 @@ void server_run(const struct server_proto *p, const char *config_path, bool impl
 	__attribute__((noreturn));
 
 /* Worker: ask the monitor to authenticate.  method: "USER", "PLAIN", "LOGIN".
- * Wipes pass.  On LOGIN_OK the caller returns 1 from prelogin at once. */
+ * Wipes pass.  On LOGIN_OK w->user is the canonical name (the account's pw_name, which
+ * may differ from what was typed) and the caller returns 1 from prelogin at once. */
 enum server_login worker_login(struct server_worker *w, const char *method,
 			       const char *user, char *pass);
 /* Worker: STLS/STARTTLS on the client connection; updates plaintext_ok.  0 or -1. */
 int worker_starttls(struct server_worker *w);
-
-/* The worker -> monitor request, in a small fixed format the root side parses as hostile:
- *   u8 version(1) u8 method_len u16 user_len u16 pass_len u8 tls_len, then the four
- *   strings without NULs.  Exposed for unit tests and fuzzing. */
-struct authmsg {
-	char method[16];
-	char user[AUTH_MAX_USER + 1];
-	char pass[AUTH_MAX_PASS + 1];
-	char tls[48];
-};
-#define AUTHMSG_MAX (7 + 15 + AUTH_MAX_USER + AUTH_MAX_PASS + 47)
-long authmsg_encode(const struct authmsg *m, unsigned char *buf, size_t size);
-int authmsg_decode(const unsigned char *buf, size_t len, struct authmsg *m);
 
 #endif

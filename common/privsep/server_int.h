@@ -22,11 +22,11 @@ struct server_conn {
 };
 
 /* worker.c: the unprivileged pre-login process.  why < 0: serve; else send that refusal. */
-void worker_main(struct server_conn *sc, int monitor_fd, int why) __attribute__((noreturn));
+void worker_main(struct server_conn *sc, int ctl_fd, int data_fd, int why) __attribute__((noreturn));
 /* relay.c: after login, client <-> session bytes until either side ends.  0 or -1. */
 int relay_run(struct conn *c, int sock, unsigned timeout_s);
 /* monitor.c: root, answers the worker's requests until a login or the worker's end. */
-void monitor_main(struct server_conn *sc, int sock, pid_t worker) __attribute__((noreturn));
+void monitor_main(struct server_conn *sc, int ctl, int data, pid_t worker) __attribute__((noreturn));
 /* session.c: drop to the mail user and run the daemon's session on sock. */
 void session_start(struct server_conn *sc, int sock, struct passwd *pw, const char *user)
 	__attribute__((noreturn));

@@ -125,8 +125,24 @@ static void test_file(void)
 	config_free(&cfg);
 }
 
+/* Each config owns its error: a second failing load does not overwrite the first's. */
+static void test_error_owned(void)
+{
+	struct config a, b;
+	const char *ea = NULL, *eb = NULL;
+
+	CHECK(config_load_string(&a, "[global]\nmin_uid = x\n", "ipop3d", &ea) == -1);
+	CHECK(config_load_string(&b, "[global]\nno_such_key = 1\n", "ipop3d", &eb) == -1);
+	CHECK(ea != NULL && eb != NULL && ea != eb);
+	CHECK(ea != NULL && strstr(ea, "line 2") != NULL && strstr(ea, "min_uid") != NULL);
+	CHECK(eb != NULL && strstr(eb, "no_such_key") != NULL);
+	config_free(&a);
+	config_free(&b);
+}
+
 int main(void)
 {
+	test_error_owned();
 	test_valid();
 	test_invalid();
 	test_error_keeps_log();
