@@ -482,13 +482,16 @@ static void throttle_reclaim_flights(struct throttle_table *t, const struct thro
 			continue;
 		bool old = throttle_future(f->start, c->now) ||
 			   throttle_age(f->start, c->now) > THROTTLE_FLIGHT_MAX_S;
-		if (!old && c->alive((pid_t)f->pid))
+		/* a monitor has one attempt in flight at most: one of ours here is the
+		 * leftover of an attempt whose end could not be written */
+		bool ours = f->pid == (int32_t)c->self;
+		if (!old && !ours && c->alive((pid_t)f->pid))
 			continue;
 		struct throttle_flight copy = *f;
 		memset(f, 0, sizeof(*f));
 		throttle_flight_fail(t, p, &copy, c->now);
 		log_warn("throttle-reclaim: pid=%ld, reason=%s, action=counted-as-failure",
-			 (long)copy.pid, old ? "too-old" : "process-gone");
+			 (long)copy.pid, old ? "too-old" : ours ? "left-by-us" : "process-gone");
 	}
 }
 

@@ -339,6 +339,19 @@ static void test_reclaim(void)
 		      THROTTLE_TEMP, NULL) == THROTTLE_ALLOW);
 	CHECK(failures(t, "192.0.2.60", NULL, THR_A4, T0 + THROTTLE_FLIGHT_MAX_S + 1) == 1);
 	free(t);
+
+	/* our own attempt whose end was never written: counted at our next begin, and it
+	 * does not make us wait for ourselves */
+	t = new_table();
+	struct throttle_policy p1 = P;
+	p1.ip_max = 1;
+	struct throttle_clock me = clk(T0, 402);
+	CHECK(throttle_table_begin(t, &P, &a, "ned", &me, &tk, &reason) == THROTTLE_ALLOW);
+	CHECK(throttle_table_begin(t, &P, &a, "ned", &me, &tk, &reason) == THROTTLE_ALLOW);
+	CHECK(failures(t, "192.0.2.60", NULL, THR_A4, T0) == 1);
+	throttle_table_end(t, &P, &a, "ned", &me, &tk, THROTTLE_TEMP);
+	CHECK(throttle_table_begin(t, &p1, &a, "ned", &me, &tk, &reason) == THROTTLE_REFUSE);
+	free(t);
 }
 
 /* ---- users ------------------------------------------------------------------------ */
