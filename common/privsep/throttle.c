@@ -1,7 +1,7 @@
 /* Login throttle and pre-login connection cap, shared by all per-connection processes
  * through one table file (state_dir/throttle.map).
  *
- * The file has one fixed size (struct throttle_table, about 1 MiB), preallocated with
+ * The file has one fixed size (struct throttle_table, 768 KiB), preallocated with
  * posix_fallocate() when it is created, so a full disk can only stop its creation, never
  * a later write; it is mmap'd and changed under an fcntl lock on the whole file, with a
  * bounded wait.  Nothing is fsync'd: the counts need not survive a reboot.  The header

@@ -115,7 +115,7 @@ def test_stuck_lock_does_not_open_the_gate(pop3d, user):
 
 @pytest.fixture
 def tiny_state_dir(pop3d):
-    """state_dir on a 64 KiB tmpfs: the throttle table (about 1 MiB, preallocated)
+    """state_dir on a 64 KiB tmpfs: the throttle table (768 KiB, preallocated)
     cannot be made."""
     mnt = pop3d.workdir / "tinystate"
     mnt.mkdir()
