@@ -272,6 +272,7 @@ static bool monitor_event_reserved(const char *ev)
 	static const char *const reserved[] = {
 		"auth-failed", "auth-throttled", "auth-tempfail", "login", "login-inuse",
 		"logout", "refused", "connect", "config-error", "lock-failed", "monitor",
+		"throttle-refused", "throttle-slow", "throttle-error", "throttle-full",
 	};
 
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
