@@ -272,13 +272,12 @@ static bool monitor_event_reserved(const char *ev)
 	static const char *const reserved[] = {
 		"auth-failed", "auth-throttled", "auth-tempfail", "login", "login-inuse",
 		"logout", "refused", "connect", "config-error", "lock-failed", "monitor",
-		"throttle-refused", "throttle-slow", "throttle-error", "throttle-full",
 	};
 
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
 		if (strcmp(ev, reserved[i]) == 0)
 			return true;
-	return false;
+	return strncmp(ev, "throttle", 8) == 0;   /* throttle-refused, -slow, -error, ... */
 }
 
 /* MSG_LOG: a line from the worker.  The event is a lower-case word not reserved to the
