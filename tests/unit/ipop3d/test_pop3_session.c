@@ -770,6 +770,7 @@ int main(void)
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tmpdir);
 	snprintf(logpath, sizeof(logpath), "%s/log", tmpdir);
 	config_defaults(&cfg, "ipop3d");
+	cfg.login_fail_delay_ms = 0;   /* a refused user name waits this long */
 	char loc[600];
 	snprintf(loc, sizeof(loc), "maildir:%s", maildir);
 	free(cfg.mail_location);
