@@ -746,6 +746,26 @@ static void test_prelogin(void)
 		memcpy(in + n, "==\r\n", 5);
 		pre_case(true, false, in, GREET "+ \r\n-ERR [AUTH] Authentication failed.\r\n", 0);
 	}
+	/* user names with a byte outside username_chars: the monitor (here the stub) is never
+	 * asked, the answer is a wrong password's, each counts as a failed login */
+	pre_case(true, false, "USER ned%x\r\nPASS secret\r\nAUTH PLAIN AC4uL3gAc2VjcmV0\r\n"
+		 "QUIT\r\n",
+		 GREET "+OK\r\n-ERR [AUTH] Authentication failed.\r\n"
+		 "-ERR [AUTH] Authentication failed.\r\n+OK Logging out.\r\n", 0);
+	pre_case(true, false, "AUTH LOGIN bmVkfw==\r\nc2VjcmV0\r\nUSER a/b\r\nPASS secret\r\n"
+		 "USER ned+x\r\nPASS secret\r\nUSER ned\r\nPASS secret\r\n",
+		 GREET "+ UGFzc3dvcmQ6\r\n-ERR [AUTH] Authentication failed.\r\n"
+		 "+OK\r\n-ERR [AUTH] Authentication failed.\r\n"
+		 "+OK\r\n-ERR [AUTH] Authentication failed.\r\n", 0);
+	log = read_file(logpath);
+	CHECK(strstr(log, "auth-failed: user=<?>, method=USER, reason=bad-username, "
+		      "rip=192.0.2.7") != NULL);
+	CHECK(strstr(log, "auth-failed: user=<?>, method=PLAIN, reason=bad-username") != NULL);
+	CHECK(strstr(log, "auth-failed: user=<?>, method=LOGIN, reason=bad-username") != NULL);
+	CHECK(strstr(log, "user=ned%x") == NULL && strstr(log, "user=../x") == NULL &&
+	      strstr(log, "user=ned\x7f") == NULL && strstr(log, "user=a/b") == NULL);
+	CHECK(strstr(log, "disconnect: reason=auth-failures, auth_failures=3") != NULL);
+	free(log);
 	/* EOF in the middle of AUTH */
 	pre_case(true, false, "AUTH LOGIN\r\n", GREET "+ VXNlcm5hbWU6\r\n", 0);
 	log = read_file(logpath);
