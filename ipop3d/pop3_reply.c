@@ -34,8 +34,9 @@ static const char *code_text(enum pop3_code code)
 void pop3_reply(struct conn *c, enum pop3_reply_kind kind, enum pop3_code code,
 		const char *fmt, ...)
 {
-	/* RFC 2449: a response line is at most 512 octets with its CRLF; ours are short,
-	 * and one that is not is cut (logged: it is our bug, not the client's) */
+	/* RFC 2449: a response line is at most 512 octets with its CRLF.  The text gets
+	 * what the longest lead and code ("-ERR [SYS/TEMP] ", 16) leave; ours are short,
+	 * and one that is not is cut (logged: it is our bug, not the client's). */
 	char text[POP3_MAX_REPLY_LINE - 2 - 16];
 	const char *lead = "", *sep = "";
 
