@@ -11,6 +11,7 @@
  * dot-stuffing converter (common/mail/crlf.c) in pop3_session.c. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include "base/log.h"
 #include "pop3.h"
 
@@ -74,7 +75,9 @@ void pop3_reply(struct conn *c, enum pop3_reply_kind kind, enum pop3_code code,
 		text[0] = '\0';
 		break;
 	}
-	conn_printf(c, "%s%s%s%s\r\n", lead, code_text(code), sep, text);
+	const char *parts[] = { lead, code_text(code), sep, text, "\r\n" };
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		conn_write(c, parts[i], strlen(parts[i]));
 }
 
 void pop3_reply_error(struct cmdloop *l, int err, const void *cmd)

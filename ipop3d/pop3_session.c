@@ -97,7 +97,7 @@ static enum pop3_result cmd_noop(struct sess *ss, const struct pop3_cmd *cmd)
 static enum pop3_result cmd_stat(struct sess *ss, const struct pop3_cmd *cmd)
 {
 	pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "%zu %" PRIu64, ss->count - ss->ndel,
-		    ss->box_size - ss->del_size);
+		   ss->box_size - ss->del_size);
 	return RES_OK;
 }
 
