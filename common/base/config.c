@@ -11,6 +11,14 @@
 #include "base/plimits.h"
 #include "base/util.h"
 
+/* Login names: the letters, digits and "._-@" of Dovecot's auth_username_chars.  That
+ * covers Debian's account names (useradd: [a-z_][-a-z0-9_]*) and user@domain names from
+ * a directory (SSSD, LDAP), and keeps out what means something to the modules behind PAM
+ * and NSS: '*', '(', ')' and '\\' in LDAP filters, '%' in SQL modules' expansions, '/' in
+ * paths, '+' and a leading '-' in NSS compat entries, quotes, spaces and control bytes. */
+#define CONFIG_USERNAME_CHARS \
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@"
+
 enum cfg_type { CFG_STR, CFG_UINT, CFG_BOOL, CFG_NETS };
 
 struct cfg_key {
@@ -32,6 +40,7 @@ static const struct cfg_key cfg_keys[] = {
 	K(min_uid, CFG_UINT, 4294967294U),
 	K(allow_group, CFG_STR, 0),
 	K(deny_users, CFG_STR, 0),
+	K(username_chars, CFG_STR, 0),
 	K(plaintext_auth_from, CFG_NETS, 0),
 	K(state_dir, CFG_STR, 0),
 	K(mail_location, CFG_STR, 0),
@@ -149,6 +158,7 @@ void config_defaults(struct config *cfg, const char *section)
 	cfg->hosts_allow = xstrdup("/etc/hosts.allow");
 	cfg->hosts_deny = xstrdup("/etc/hosts.deny");
 	cfg->min_uid = 1000;
+	cfg->username_chars = xstrdup(CONFIG_USERNAME_CHARS);
 	if (netlist_parse("127.0.0.0/8 ::1", &cfg->plaintext_auth_from, &err) == -1)
 		abort();
 	cfg->state_dir = xstrdup("/var/lib/postern");
@@ -205,6 +215,14 @@ static int config_validate(struct cfg_parse *cp)
 		snprintf(cp->error, sizeof(cp->error),
 			 "state_dir, unpriv_user and pam_service may not be empty");
 		return -1;
+	}
+	for (const char *u = cfg->username_chars; u != NULL && *u != '\0'; u++) {
+		unsigned char ch = (unsigned char)*u;
+		if (ch <= ' ' || ch == 0x7f) {
+			snprintf(cp->error, sizeof(cp->error),
+				 "username_chars may not hold spaces or control bytes");
+			return -1;
+		}
 	}
 	if (cfg->login_timeout == 0 || cfg->idle_timeout == 0) {
 		snprintf(cp->error, sizeof(cp->error), "timeouts must be at least 1 second");
@@ -313,4 +331,18 @@ int config_load_string(struct config *cfg, const char *text, const char *section
 		return -1;
 	}
 	return 0;
+}
+
+bool config_username_ok(const struct config *cfg, const char *name, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (ch <= ' ' || ch == 0x7f)
+			return false;   /* never allowed, whatever username_chars says */
+		if (cfg->username_chars != NULL && strchr(cfg->username_chars, ch) == NULL)
+			return false;
+	}
+	return true;
 }

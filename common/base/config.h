@@ -3,6 +3,7 @@
 #ifndef POSTERN_CONFIG_H
 #define POSTERN_CONFIG_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "base/netaddr.h"
 
@@ -19,6 +20,7 @@ struct config {
 	unsigned min_uid;
 	char *allow_group;       /* NULL: any group */
 	char *deny_users;        /* space/comma separated user names; never log in */
+	char *username_chars;    /* the bytes a login name may have; NULL: any printable */
 	struct netlist plaintext_auth_from;
 	char *state_dir;
 	char *mail_location;     /* NULL: ~/Maildir if it exists, else mbox /var/mail/%u */
@@ -50,6 +52,9 @@ int config_load(struct config *cfg, const char *path, const char *section,
 		bool must_exist, const char **error_r);
 void config_defaults(struct config *cfg, const char *section);
 void config_free(struct config *cfg);
+/* May a login name (counted) be handed to PAM?  Not empty, and every byte in
+ * username_chars (or, when that is empty, no control byte and no space). */
+bool config_username_ok(const struct config *cfg, const char *name, size_t len);
 /* Parse from memory (tests, fuzz). */
 int config_load_string(struct config *cfg, const char *text, const char *section,
 		       const char **error_r);

@@ -8,9 +8,19 @@
 /* RFC 2449 section 4: a POP3 command line is at most 255 octets; STYLE.md allows 512
  * including CRLF so that long user names still fit. */
 #define POP3_MAX_CMD_LINE 512
+/* RFC 2449 section 4: a POP3 response line is at most 512 octets including CRLF. */
+#define POP3_MAX_REPLY_LINE 512
 /* RFC 5034 section 4: an AUTH line (initial response) may reach 255 octets per the
  * base spec, but clients send larger base64 blobs; 12 KiB as SMTP (RFC 4954). */
 #define SASL_MAX_LINE 12288
+/* One SASL response as the client sends it: the base64 text of a SASL_MAX_LINE line
+ * without its CRLF (common/sasl refuses longer ones whatever the daemon's line reader
+ * allowed), and its decoded size. */
+#define SASL_MAX_RESPONSE (SASL_MAX_LINE - 2)
+#define SASL_MAX_DECODED (SASL_MAX_RESPONSE / 4 * 3)
+/* A server challenge before base64: LOGIN's prompts are 9 octets; a SCRAM server-first
+ * message (RFC 5802: nonce, salt, iteration count) stays well below this. */
+#define SASL_MAX_CHALLENGE 512
 /* Longest user name and password that we pass to PAM. */
 #define AUTH_MAX_USER 256
 #define AUTH_MAX_PASS 1024

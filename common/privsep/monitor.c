@@ -110,6 +110,15 @@ static enum server_login monitor_auth(struct server_conn *sc, struct monitor_aut
 	enum auth_result res;
 
 	log_sanitize(m->method, strlen(m->method), mbuf);
+	/* The worker refuses such names already; a worker that sends one anyway is not to be
+	 * trusted: the name goes neither to the throttle nor to PAM. */
+	if (!config_username_ok(&sc->cfg, m->user, strlen(m->user))) {
+		util_wipe(m->pass, sizeof(m->pass));
+		log_info("auth-failed: user=<?>, method=%s, reason=bad-username, rip=%s", mbuf,
+			 sc->rip_str);
+		util_sleep_ms(sc->cfg.login_fail_delay_ms);
+		return LOGIN_FAIL;
+	}
 	if (util_snprintf(tpath, sizeof(tpath), "%s/" THROTTLE_FILE_NAME,
 			  sc->cfg.state_dir) == -1)
 		return LOGIN_TEMPFAIL;

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "base/config.h"
+#include "base/plimits.h"
 #include "unit.h"
 
 struct bad_case { const char *text; const char *error_part; };
@@ -140,11 +141,72 @@ static void test_error_owned(void)
 	config_free(&b);
 }
 
+/* username_chars: the default list, a list of one's own, and an empty one. */
+static void test_username_chars(void)
+{
+	struct config cfg;
+	const char *err = NULL;
+	static const char *const good[] = { "ned", "Ned.Flanders", "ned_f-1", "ned@example.org",
+					    "a", "0", "_", "." };
+	static const char *const bad[] = { "ned%x", "ned\x7f", "../x", "ned/x", "ned+tag",
+					   "ned x", "ned\t", "ned*", "ned(uid=0)", "ned\\",
+					   "n\xc3\xa9" "d", "ned'", "ned\"", "ned,x", "ned:x",
+					   "ned$", "\x01", "" };
+
+	CHECK(config_load_string(&cfg, "", "ipop3d", &err) == 0);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CHECK(config_username_ok(&cfg, good[i], strlen(good[i])));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(!config_username_ok(&cfg, bad[i], strlen(bad[i])));
+		if (config_username_ok(&cfg, bad[i], strlen(bad[i])))
+			fprintf(stderr, "  allowed: \"%s\"\n", bad[i]);
+	}
+	/* counted: a NUL inside, or one past the end, is seen */
+	CHECK(!config_username_ok(&cfg, "ned\0x", 5));
+	CHECK(config_username_ok(&cfg, "ned%x", 3));
+	/* the longest name PAM gets: every byte is looked at */
+	char longname[AUTH_MAX_USER + 1];
+	memset(longname, 'a', sizeof(longname));
+	CHECK(config_username_ok(&cfg, longname, sizeof(longname)));
+	longname[sizeof(longname) - 1] = '%';
+	CHECK(!config_username_ok(&cfg, longname, sizeof(longname)));
+	config_free(&cfg);
+
+	/* a list of one's own: '+' allowed, digits not */
+	CHECK(config_load_string(&cfg, "[ipop3d]\nusername_chars = abcdefghijklmnopqrstuvwxyz+\n",
+				 "ipop3d", &err) == 0);
+	CHECK(config_username_ok(&cfg, "ned+tag", 7));
+	CHECK(!config_username_ok(&cfg, "ned1", 4));
+	CHECK(!config_username_ok(&cfg, "Ned", 3));
+	config_free(&cfg);
+
+	/* empty: any byte but spaces and control bytes */
+	CHECK(config_load_string(&cfg, "[global]\nusername_chars =\n", "ipop3d", &err) == 0);
+	CHECK(cfg.username_chars == NULL);
+	CHECK(config_username_ok(&cfg, "n\xc3\xa9" "d%+/", 7));
+	CHECK(!config_username_ok(&cfg, "ned x", 5));
+	CHECK(!config_username_ok(&cfg, "ned\x7f", 4));
+	CHECK(!config_username_ok(&cfg, "ned\x1b", 4));
+	CHECK(!config_username_ok(&cfg, "", 0));
+	config_free(&cfg);
+
+	/* a list that holds a space or a control byte is an error */
+	CHECK(config_load_string(&cfg, "[global]\nusername_chars = abc def\n", "ipop3d",
+				 &err) == -1);
+	CHECK(strstr(err, "username_chars") != NULL);
+	CHECK(cfg.username_chars != NULL && strchr(cfg.username_chars, ' ') == NULL);
+	config_free(&cfg);
+	CHECK(config_load_string(&cfg, "[global]\nusername_chars = abc\x01\n", "ipop3d",
+				 &err) == -1);
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	test_error_owned();
 	test_valid();
 	test_invalid();
+	test_username_chars();
 	test_error_keeps_log();
 	test_file();
 	return unit_done("test_config");
