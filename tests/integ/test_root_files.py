@@ -14,8 +14,8 @@ assertions are skipped and the rest still runs.
 """
 
 import os
-import select
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -27,23 +27,44 @@ CONFIG_ERROR = b"-ERR [SYS/TEMP] Server configuration error, try again later.\r\
 
 
 class Syslog:
+    """Reads /dev/log in a thread for as long as it exists: a socket nobody drains would
+    block every syslog() on the machine once its queue is full (pam_unix logs too)."""
+
     def __init__(self, sock):
         self.sock = sock
         self.lines = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self):
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self.lock:
+                self.lines.append(data.decode(errors="replace"))
 
     def wait(self, needle, timeout=10.0):
         deadline = time.monotonic() + timeout
         while True:
-            for line in self.lines:
-                if needle in line:
-                    return line
-            left = deadline - time.monotonic()
-            if left <= 0:
+            with self.lock:
+                for line in self.lines:
+                    if needle in line:
+                        return line
+                seen = list(self.lines)
+            if time.monotonic() > deadline:
                 raise AssertionError("no syslog line with %r; got:\n%s"
-                                     % (needle, "\n".join(self.lines)))
-            r, _, _ = select.select([self.sock], [], [], min(left, 0.2))
-            if r:
-                self.lines.append(self.sock.recv(65536).decode(errors="replace"))
+                                     % (needle, "\n".join(seen[-40:])))
+            time.sleep(0.05)
+
+    def close(self):
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        self.thread.join(5)
 
 
 @pytest.fixture
@@ -61,14 +82,15 @@ def syslog():
         yield None
         return
     os.chmod(path, 0o666)
+    log = Syslog(s)
     try:
-        yield Syslog(s)
+        yield log
     finally:
-        s.close()
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
+        log.close()
 
 
 def test_fifo_as_log_does_not_hang(daemon, user, syslog):

@@ -282,3 +282,69 @@ def test_session_id_on_connect_login_logout(pop3d, user):
         c.quit()
     ids = [e["session"] for e in pop3d.log.events("logout", user=user.name)]
     assert len(ids) == 2 and ids[0] != ids[1]
+
+
+TESTD_SRC = h.REPO / "tests" / "integ" / "testd" / "testd.c"
+
+
+@pytest.fixture
+def testd(daemon):
+    """The test-only daemon (tests/integ/testd/testd.c) built against this tree's release
+    archives into the test's temp dir."""
+    h.run(["make", "-s", "-C", str(h.REPO), "build/rel/libprivsep.a", "build/rel/libbase.a"],
+          timeout=600)
+    out = daemon.workdir / "testd"
+    h.run(["cc", "-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-iquote",
+           str(h.REPO / "common"), "-O1", "-o", str(out), str(TESTD_SRC),
+           str(h.REPO / "build/rel/libprivsep.a"), str(h.REPO / "build/rel/libbase.a"),
+           "-lssl", "-lcrypto", "-lpam", "-lwrap", "-linih", "-llockfile"], timeout=120)
+    return out
+
+
+def _lines(sock, n, timeout=15.0):
+    sock.settimeout(timeout)
+    buf = b""
+    while buf.count(b"\r\n") < n:
+        data = sock.recv(4096)
+        if not data:
+            break
+        buf += data
+    return buf.decode(errors="replace").split("\r\n")[:n]
+
+
+@pytest.mark.parametrize("identity", ["login", "spool", "none"])
+def test_identity_policy(daemon, make_user, testd, identity):
+    """The three identity policies, on a test-only protocol: the session runs as the login
+    user, as spool_user with the login name in its session_info, or as spool_user with no
+    login at all (it starts at connect, without a pre-login protocol)."""
+    login = make_user("maildir")
+    spool = make_user(None)
+    conf = daemon.workdir / "testd.conf"
+    conf.write_text(daemon.config_text().replace("[ipop3d]", "[smtp-submit]")
+                    + "spool_user = %s\n" % spool.name)
+    os.chmod(conf, 0o600)
+    port = h.free_port()
+    daemon.launchers.append(h.socket_activate(testd, ["-i", identity, "-c", str(conf)], port,
+                                              daemon.workdir / "ssa-testd.out"))
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+        if identity != "none":
+            assert _lines(s, 1) == ["+OK testd"]
+            s.sendall(("LOGIN %s %s\r\n" % (login.name, login.password)).encode())
+        line = _lines(s, 1)[0]
+        fields = dict(kv.split("=", 1) for kv in line.split()[2:])
+        want = {"login": (login.uid, login.name, "<%s>" % login.name, "PLAIN"),
+                "spool": (spool.uid, spool.name, "<%s>" % login.name, "PLAIN"),
+                "none": (spool.uid, spool.name, "<>", "-")}[identity]
+        assert line.startswith("+OK session "), line
+        assert (int(fields["uid"]), fields["pw"], fields["user"], fields["mech"]) == want
+        assert int(fields["euid"]) == want[0]
+        assert fields["rip"] == "127.0.0.1" and fields["lip"] == "127.0.0.1"
+        assert int(fields["rport"]) == s.getsockname()[1]
+        assert int(fields["lport"]) == port
+        assert re.fullmatch(r"[0-9a-f]{12}", fields["id"])
+        s.sendall(b"bye\r\n")
+    text = daemon.log.text()
+    assert re.search(r"smtp-submit\[\d+\]: connect: .*session=%s" % fields["id"], text), text
+    if identity != "none":
+        assert re.search(r"smtp-submit\[\d+\]: login: user=<%s>.*session=%s"
+                         % (login.name, fields["id"]), text), text
