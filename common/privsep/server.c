@@ -1,21 +1,26 @@
-/* One connection, three roles (DESIGN.md "One connection, three roles"): server_run()
- * sets up as root and forks the worker (worker.c), the monitor (monitor.c) answers its
- * requests as root, and after a login the monitor becomes the session (session.c).
+/* One connection, three roles (DESIGN.md "One connection, three roles"): server_setup()
+ * and server_serve() set up as root and fork the worker (worker.c); the monitor
+ * (monitor.c) answers its requests as root, runs PAM's authentication in a short-lived
+ * child (auth.c), and after a login forks the session (session.c), waits for it and
+ * closes the PAM session.
  *
  * ROOT FILES: the complete list of code that runs as root.  Keep it complete: a file
  * that gains a root caller is added here and to docs/architecture.md.
- *   common/privsep/server.c    start-up, libwrap, the fork (this file)
- *   common/privsep/monitor.c   the worker's requests, throttle, PAM, policy, user lock
- *   common/privsep/msg.c       parses the worker's messages (hostile input)
- *   common/privsep/auth.c      PAM and the account policy
+ *   common/privsep/server.c    start-up, file checks, libwrap, the fork (this file)
+ *   common/privsep/monitor.c   the worker's and the session's messages, throttle, policy,
+ *                              user lock, the session's fork and end
+ *   common/privsep/msg.c       parses the worker's and the session's messages (hostile)
+ *   common/privsep/auth.c      PAM (authentication in a child; the PAM session in the
+ *                              monitor) and the account policy
  *   common/privsep/throttle.c  the shared login-failure table
  *   common/privsep/tls.c       loading certificate and key, the ticket-key file
  *   common/privsep/wrap.c      hosts_access()
  *   common/privsep/priv.c      the empty chroot, dropping privileges
- *   common/privsep/session.c   up to priv_drop_user()
+ *   common/privsep/session.c   session_main() up to priv_drop_user(); session_info_to_msg()
  *   common/privsep/check.c     -t
  *   common/base/config.c, log.c, util.c, netaddr.c
  *   <daemon>/main.c            option parsing, then server_run()
+ *   PAM modules of the service (in the PAM child and, for the session stack, the monitor)
  * None of it reads a byte from the client: the monitor closes its copies of the client
  * socket before it reads the worker's first request. */
 #include <arpa/inet.h>
