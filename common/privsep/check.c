@@ -103,6 +103,24 @@ static void check_unpriv(const struct config *cfg)
 	}
 }
 
+/* The session's account of the spool identities (smtp-submit). */
+static void check_spool_user(const struct config *cfg)
+{
+	struct passwd *pw = cfg->spool_user != NULL ? getpwnam(cfg->spool_user) : NULL;
+	char msg[300], fix[300];
+
+	if (pw == NULL || pw->pw_uid == 0) {
+		snprintf(msg, sizeof(msg), "spool_user %s %s", cfg->spool_user != NULL ?
+			 cfg->spool_user : "(empty)", pw == NULL ? "does not exist" : "is root");
+		snprintf(fix, sizeof(fix), "useradd --system --no-create-home --home-dir "
+			 "/nonexistent --shell /usr/sbin/nologin %s", cfg->spool_user != NULL ?
+			 cfg->spool_user : "postern-spool");
+		check_fail(msg, fix);
+	} else {
+		check_ok("spool user", cfg->spool_user);
+	}
+}
+
 static void check_state_dir(const struct config *cfg)
 {
 	struct stat st;
@@ -203,6 +221,8 @@ int check_run(const struct server_proto *p, const char *config_path)
 	check_tls(&cfg);
 	check_pam(&cfg);
 	check_unpriv(&cfg);
+	if (p->identity != SERVER_ID_LOGIN_USER)
+		check_spool_user(&cfg);
 	check_state_dir(&cfg);
 	check_wrap(&cfg);
 	check_log(&cfg);

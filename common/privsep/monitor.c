@@ -385,7 +385,7 @@ monitor_run_session(struct monitor_state *ms, struct monitor_login *lg, const ch
 	if (pid == 0) {
 		close(sp[0]);
 		close(ms->ctl);
-		session_main(sc, ms->data, sp[1], &acct.pw);
+		session_main(sc, ms->data, sp[1], lg->lock_fd, &acct.pw);
 	}
 	close(sp[1]);
 	close(ms->data);

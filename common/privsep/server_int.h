@@ -35,9 +35,10 @@ void monitor_main(struct server_conn *sc, int ctl, int data, pid_t worker, int w
 	__attribute__((noreturn));
 /* session.c, in the child the monitor forked: close what root holds, drop to pw, take the
  * session_info from MSG_START_SESSION on ctl, log through ctl, and run the daemon's
- * session on sock.  The read-only user lock (exclusive protocols) is inherited and kept. */
-void session_main(struct server_conn *sc, int sock, int ctl, const struct passwd *pw)
-	__attribute__((noreturn));
+ * session on sock.  Every other descriptor is closed but lock_fd (-1: none), the
+ * read-only user lock of exclusive protocols. */
+void session_main(struct server_conn *sc, int sock, int ctl, int lock_fd,
+		  const struct passwd *pw) __attribute__((noreturn));
 /* session.c: the info as a message and back (the session parses it as the user). */
 int session_info_to_msg(const struct session_info *si, struct msg *m);
 int session_info_from_msg(const struct msg *m, struct session_info *si);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <linux/close_range.h>
 #include <unistd.h>
 #include "base/log.h"
 #include "privsep/msg.h"
@@ -89,7 +90,29 @@ static void session_log_sink(enum log_level lvl, const char *line, void *ctx)
 	(void)msg_send(*fd, &m);
 }
 
-void session_main(struct server_conn *sc, int sock, int ctl, const struct passwd *pw)
+/* Close every descriptor but 0-2 and the ones named (what PAM modules or the monitor
+ * opened stays with root). */
+static void session_close_fds(const int *keep, size_t n)
+{
+	int lo = 3;
+
+	for (;;) {
+		int next = -1;
+		for (size_t i = 0; i < n; i++)
+			if (keep[i] >= lo && (next == -1 || keep[i] < next))
+				next = keep[i];
+		if (next == -1) {
+			close_range((unsigned)lo, ~0U, 0);
+			return;
+		}
+		if (next > lo)
+			close_range((unsigned)lo, (unsigned)next - 1, 0);
+		lo = next + 1;
+	}
+}
+
+void session_main(struct server_conn *sc, int sock, int ctl, int lock_fd,
+		  const struct passwd *pw)
 {
 	static int log_fd;             /* the sink's context: lives until exit */
 	struct session_info si;
@@ -102,6 +125,8 @@ void session_main(struct server_conn *sc, int sock, int ctl, const struct passwd
 	log_fd = ctl;
 	log_set_sink(session_log_sink, &log_fd);
 	log_close();
+	const int keep[] = { sock, ctl, lock_fd };
+	session_close_fds(keep, sizeof(keep) / sizeof(keep[0]));
 	if (priv_drop_user(pw, &err) == -1) {
 		log_err("session: cannot become user=<%s>: %s", pw->pw_name, err);
 		exit(1);
