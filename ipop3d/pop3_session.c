@@ -363,9 +363,10 @@ int pop3_session(struct server_session *s)
 	if (getrusage(RUSAGE_SELF, &ru) < 0)
 		ru.ru_maxrss = 0;
 	log_info("logout: user=<%s>, reason=%s, top=%u, retr=%u, del=%zu, size=%" PRIu64
-		 ", in=%" PRIu64 ", out=%" PRIu64 ", maxrss_kb=%ld",
+		 ", in=%" PRIu64 ", out=%" PRIu64 ", maxrss_kb=%ld, session=%s",
 		 ss.ubuf, ss.reason != NULL ? ss.reason : "error", ss.n_top, ss.n_retr,
-		 ss.deleted, ss.box_size, ss.c->in_bytes, ss.c->out_bytes, (long)ru.ru_maxrss);
+		 ss.deleted, ss.box_size, ss.c->in_bytes, ss.c->out_bytes, (long)ru.ru_maxrss,
+		 s->info != NULL ? s->info->session_id : "-");
 	mstore_close(&ss.ms);
 	free(ss.inbuf);
 	free(ss.outbuf);

@@ -46,6 +46,7 @@ static const struct cfg_key cfg_keys[] = {
 	K(mail_location, CFG_STR, 0),
 	K(spool_dir, CFG_STR, 0),
 	K(unpriv_user, CFG_STR, 0),
+	K(spool_user, CFG_STR, 0),
 	K(pam_service, CFG_STR, 0),
 	K(login_timeout, CFG_UINT, 3600),
 	K(idle_timeout, CFG_UINT, 86400),
@@ -164,6 +165,7 @@ void config_defaults(struct config *cfg, const char *section)
 	cfg->state_dir = xstrdup("/var/lib/postern");
 	cfg->spool_dir = xstrdup("/var/spool/postern");
 	cfg->unpriv_user = xstrdup("postern");
+	cfg->spool_user = xstrdup("postern-spool");
 	cfg->pam_service = xstrdup(strcmp(section, "imapd") == 0 ? "imap" :
 				   strcmp(section, "smtp-submit") == 0 ? "smtp" : "pop3");
 	cfg->login_timeout = LOGIN_TIMEOUT_DEFAULT;

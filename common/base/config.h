@@ -26,6 +26,7 @@ struct config {
 	char *mail_location;     /* NULL: ~/Maildir if it exists, else mbox /var/mail/%u */
 	char *spool_dir;
 	char *unpriv_user;
+	char *spool_user;        /* the session of smtp-submit (identity SPOOL_USER, NONE) */
 	char *pam_service;       /* default per daemon: pop3, imap, smtp */
 	unsigned login_timeout;  /* seconds of silence allowed before login */
 	unsigned idle_timeout;   /* seconds of silence allowed after login */

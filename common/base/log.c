@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "base/plimits.h"
@@ -55,9 +56,20 @@ int log_open(const char *target, bool debug, const char **error_r)
 		*error_r = "log must be \"syslog\" or an absolute file path";
 		return -1;
 	}
-	int fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	/* Opened by root: O_NONBLOCK so that a FIFO put there cannot hang the open (and
+	 * with it every connection), O_NOFOLLOW against a planted link, and then it must be
+	 * a regular file of ours that nobody else can write. */
+	int fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+			      O_NONBLOCK | O_NOCTTY, 0640);
 	if (fd == -1) {
 		*error_r = strerror(errno);
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022) != 0) {
+		*error_r = "not a regular file owned by this user and writable by it alone";
+		close(fd);
 		return -1;
 	}
 	if (log_fd != -1)

@@ -32,6 +32,11 @@
 #define LOGIN_TIMEOUT_DEFAULT 60
 /* Pre-login the client may try this many logins on one connection. */
 #define MAX_AUTH_ATTEMPTS 3
+/* Longest wait for PAM's authentication child (yescrypt takes ~0.1 s; an LDAP or RADIUS
+ * module may wait on the network): past it the login fails temporarily. */
+#define AUTH_PAM_TIMEOUT_MS 30000
+/* Longest wait of the session for its MSG_START_SESSION (the monitor sends it at once). */
+#define SESSION_START_TIMEOUT_MS 10000
 /* RFC 1939 section 7: a unique-id is 1 to 70 characters in 0x21..0x7E. */
 #define POP3_UIDL_MAX 70
 /* Config file: a line and a value longer than this are errors (libinih's own limit). */

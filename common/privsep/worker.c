@@ -159,7 +159,8 @@ void worker_main(struct server_conn *sc, int ctl_fd, int data_fd, int why)
 		conn_flush(&c);
 		_exit(0);
 	}
-	if (sc->p->prelogin(&w) == 1)
+	/* SERVER_ID_NONE: no login, the session (started by the monitor) has it all. */
+	if (sc->p->identity == SERVER_ID_NONE || sc->p->prelogin(&w) == 1)
 		relay_run(&c, data_fd, sc->cfg.idle_timeout + 30);
 	conn_flush(&c);
 	conn_deinit(&c);

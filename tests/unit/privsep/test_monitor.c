@@ -67,7 +67,7 @@ static int ask_monitor(const char *user, const char *pass)
 		close(sv[0]);
 		if (log_open(logpath, false, &err) < 0)
 			_exit(99);
-		monitor_main(&sc, sv[1], data[1], worker);
+		monitor_main(&sc, sv[1], data[1], worker, -1);
 	}
 	close(sv[1]);
 	close(data[1]);
