@@ -74,6 +74,17 @@ static uint64_t conn_wait_until(const struct conn *c)
 	return conn_earliest(conn_earliest(until, c->deadline_ms), c->hs_deadline_ms);
 }
 
+/* True (errno ETIMEDOUT) if a deadline has passed: checked before every read too, so that
+ * a client that never lets us wait (a steady stream of commands) is cut off as well. */
+static bool conn_past_deadline(const struct conn *c)
+{
+	uint64_t d = conn_earliest(c->deadline_ms, c->hs_deadline_ms);
+	if (d == 0 || util_now_ms() < d)
+		return false;
+	errno = ETIMEDOUT;
+	return true;
+}
+
 /* poll() ms argument for a wait until `until` (0: for ever); -1 with ETIMEDOUT if past. */
 static int conn_poll_ms(uint64_t until, int *ms_r)
 {
@@ -260,6 +271,8 @@ static ssize_t conn_fill(struct conn *c, void *buf, size_t n, bool wait)
 {
 	if (c->failed && c->ssl == NULL && c->flags_saved)
 		return -1; /* the TLS handshake failed: what follows is not plaintext */
+	if (conn_past_deadline(c))
+		return -1;
 	ssize_t r = c->ssl != NULL ? conn_tls_read(c, buf, n, wait) :
 		conn_plain_read(c, buf, n, wait);
 	if (r > 0)
@@ -487,6 +500,13 @@ static int conn_tls_handshake(struct conn *c, SSL *ssl, bool client, const char 
 	for (;;) {
 		ERR_clear_error();
 		errno = 0;
+		if (conn_past_deadline(c)) {
+			*error_r = "timeout";
+			SSL_free(ssl);
+			c->hs_deadline_ms = 0;
+			c->failed = true;
+			return -1;
+		}
 		int r = client ? SSL_connect(ssl) : SSL_accept(ssl);
 		if (r == 1)
 			break;

@@ -426,6 +426,27 @@ static void test_deadline(void)
 	close(sv[0]);
 	close(sv[1]);
 
+	/* a client that never lets us wait: a steady stream of commands */
+	pair(sv);
+	conn_init(&c, sv[0], sv[0], POP3_MAX_CMD_LINE, 5);
+	conn_set_deadline(&c, util_now_ms() + 500);
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		while (send(sv[1], "NOOP\r\n", 6, MSG_NOSIGNAL) == 6)
+			;
+		_exit(0);
+	}
+	int r, lines = 0;
+	while ((r = conn_read_line(&c, &line, &len)) == 1)
+		lines++;
+	CHECK(r == -1 && errno == ETIMEDOUT);
+	CHECK(lines > 0);
+	conn_deinit(&c);
+	close(sv[0]);
+	close(sv[1]);
+	waitpid(pid, NULL, 0);
+
 	/* the same during a TLS handshake: a ClientHello dribbled a byte at a time */
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	pair(sv);
