@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -532,8 +533,8 @@ static void test_raw(void)
 	close(sv[1]);
 }
 
-/* conn_wait_event(): client input, an extra descriptor (as inotify for IDLE), a timer,
- * the idle timeout and the deadline, each in turn. */
+/* conn_wait_event(): client input, an extra descriptor (a pipe, then inotify as IMAP IDLE
+ * will use it), a timer, the idle timeout and the deadline, each in turn. */
 static void test_wait_event(void)
 {
 	struct conn c;
@@ -570,6 +571,21 @@ static void test_wait_event(void)
 	/* the timer before the deadline */
 	conn_set_deadline(&c, util_now_ms() + 10000);
 	CHECK(conn_wait_event(&c, p[0], util_now_ms() + 50) == CONN_EV_TIMER);
+	/* a real inotify descriptor, as IMAP IDLE will use: a new file in a watched folder */
+	char tdir[] = "/tmp/postern-idle-XXXXXX";
+	CHECK(mkdtemp(tdir) != NULL);
+	int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	CHECK(ino >= 0 && inotify_add_watch(ino, tdir, IN_CREATE | IN_MOVED_TO) >= 0);
+	CHECK(conn_wait_event(&c, ino, util_now_ms() + 50) == CONN_EV_TIMER);
+	char fpath[64];
+	CHECK(util_snprintf(fpath, sizeof(fpath), "%s/new-mail", tdir) > 0);
+	int fd = open(fpath, O_CREAT | O_WRONLY, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(conn_wait_event(&c, ino, util_now_ms() + 5000) == CONN_EV_EXTRA);
+	unlink(fpath);
+	rmdir(tdir);
+	close(ino);
 	/* EOF counts as input: the read that follows says 0 */
 	shutdown(sv[1], SHUT_WR);
 	CHECK(conn_wait_event(&c, p[0], 0) == CONN_EV_INPUT);
