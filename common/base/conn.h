@@ -74,7 +74,8 @@ int conn_connect_tls(struct conn *c, SSL_CTX *ctx, const char *host, bool verify
 		     const char **error_r);
 /* A client context: TLS 1.2 or later, trusting cafile (NULL: the system's CAs). */
 SSL_CTX *conn_client_ctx_new(const char *cafile, const char **error_r);
-/* True if the peer presented a certificate that verified. */
+/* True if the peer presented a certificate whose chain verified (and whose name matched,
+ * when conn_connect_tls() was asked to verify). */
 bool conn_tls_verified(const struct conn *c);
 /* "TLSv1.3" and cipher name, or NULL if plain. */
 const char *conn_tls_version(const struct conn *c);
