@@ -49,6 +49,7 @@ static const struct cfg_key cfg_keys[] = {
 	K(spool_user, CFG_STR, 0),
 	K(pam_service, CFG_STR, 0),
 	K(login_timeout, CFG_UINT, 3600),
+	K(login_deadline, CFG_UINT, 3600),
 	K(idle_timeout, CFG_UINT, 86400),
 	K(login_fail_delay_ms, CFG_UINT, 60000),
 	K(login_fail_delay_max_ms, CFG_UINT, 600000),
@@ -169,6 +170,7 @@ void config_defaults(struct config *cfg, const char *section)
 	cfg->pam_service = xstrdup(strcmp(section, "imapd") == 0 ? "imap" :
 				   strcmp(section, "smtp-submit") == 0 ? "smtp" : "pop3");
 	cfg->login_timeout = LOGIN_TIMEOUT_DEFAULT;
+	cfg->login_deadline = LOGIN_DEADLINE_DEFAULT;
 	cfg->idle_timeout = POP3_IDLE_TIMEOUT_DEFAULT;
 	cfg->login_fail_delay_ms = 1000;
 	cfg->login_fail_delay_max_ms = 15000;
@@ -226,7 +228,7 @@ static int config_validate(struct cfg_parse *cp)
 			return -1;
 		}
 	}
-	if (cfg->login_timeout == 0 || cfg->idle_timeout == 0) {
+	if (cfg->login_timeout == 0 || cfg->idle_timeout == 0 || cfg->login_deadline == 0) {
 		snprintf(cp->error, sizeof(cp->error), "timeouts must be at least 1 second");
 		return -1;
 	}

@@ -29,6 +29,7 @@ struct config {
 	char *spool_user;        /* the session of smtp-submit (identity SPOOL_USER, NONE) */
 	char *pam_service;       /* default per daemon: pop3, imap, smtp */
 	unsigned login_timeout;  /* seconds of silence allowed before login */
+	unsigned login_deadline; /* seconds from connect to login, however active */
 	unsigned idle_timeout;   /* seconds of silence allowed after login */
 	/* login throttle (see throttle.h) */
 	unsigned login_fail_delay_ms;   /* base delay after a failure, doubled per failure */

@@ -10,6 +10,18 @@
 #define POP3_MAX_CMD_LINE 512
 /* RFC 2449 section 4: a POP3 response line is at most 512 octets including CRLF. */
 #define POP3_MAX_REPLY_LINE 512
+/* Line limits per protocol state (STYLE.md), set with conn_set_line_max() as the state
+ * changes.  IMAP (RFC 9051 section 4 sets no limit; RFC 7162 section 4 asks for at least
+ * 8192 octets): 8 KiB before login, where only small commands make sense and every byte
+ * is an unauthenticated client's; 64 KiB after (long UID sets, SEARCH). */
+#define IMAP_MAX_LINE_PRELOGIN 8192
+#define IMAP_MAX_LINE 65536
+/* SMTP, RFC 5321 section 4.5.3.1: a command line is at most 512 octets with CRLF
+ * (4.5.3.1.4), a text line of DATA at most 1000 with CRLF (4.5.3.1.6); an AUTH line
+ * 12 KiB (RFC 4954 section 4: 12288 octets for the base64 initial response). */
+#define SMTP_MAX_CMD_LINE 512
+#define SMTP_MAX_TEXT_LINE 1000
+#define SMTP_MAX_AUTH_LINE 12288
 /* RFC 5034 section 4: an AUTH line (initial response) may reach 255 octets per the
  * base spec, but clients send larger base64 blobs; 12 KiB as SMTP (RFC 4954). */
 #define SASL_MAX_LINE 12288
@@ -30,6 +42,16 @@
 #define POP3_IDLE_TIMEOUT_DEFAULT 600
 /* Before login a client gets less time: it holds a process and a throttle slot. */
 #define LOGIN_TIMEOUT_DEFAULT 60
+/* Absolute deadlines, against slowloris clients that send one byte just before every idle
+ * timeout.  A TLS handshake is one or two round trips and a few KiB: well under a second
+ * even on a slow mobile link, so 10 s from its first byte is generous, and one ClientHello
+ * dribbled a byte at a time can no longer hold a process for minutes. */
+#define TLS_HANDSHAKE_DEADLINE_MS 10000
+/* login_deadline (config): seconds from connect to a successful login.  120 s covers a
+ * slow handshake, MAX_AUTH_ATTEMPTS tries each with the longest default failure delay
+ * (15 s) and a slow PAM backend, and still frees a pre-login process after 2 minutes
+ * whatever the client does; login_timeout stays the idle limit inside it. */
+#define LOGIN_DEADLINE_DEFAULT 120
 /* Pre-login the client may try this many logins on one connection. */
 #define MAX_AUTH_ATTEMPTS 3
 /* Longest wait for PAM's authentication child (yescrypt takes ~0.1 s; an LDAP or RADIUS

@@ -142,6 +142,9 @@ void worker_main(struct server_conn *sc, int ctl_fd, int data_fd, int why)
 	(void)setsockopt(0, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	(void)setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	conn_init(&c, 0, 1, sc->p->line_max, sc->cfg.login_timeout);
+	/* login_timeout is the idle limit; login_deadline bounds the whole pre-login phase
+	 * (handshake included) from connect, however the client paces its bytes */
+	conn_set_deadline(&c, util_now_ms() + (uint64_t)sc->cfg.login_deadline * 1000);
 	w.c = &c;
 	w.cfg = &sc->cfg;
 	w.ssl_ctx = sc->ssl_ctx;

@@ -19,6 +19,7 @@ static void test_valid(void)
 	CHECK_STR(cfg.log, "syslog");
 	CHECK(cfg.plaintext_auth_from.count == 2);
 	CHECK(cfg.login_timeout == 60 && cfg.idle_timeout == 600);
+	CHECK(cfg.login_deadline == 120);
 	config_free(&cfg);
 
 	CHECK(config_load_string(&cfg, "", "imapd", &err) == 0);
@@ -54,6 +55,9 @@ static void test_valid(void)
 	CHECK(config_load_string(&cfg, "[global]\nlogin_timeout = 3600\n", "ipop3d", &err) == 0);
 	CHECK(cfg.login_timeout == 3600);
 	config_free(&cfg);
+	CHECK(config_load_string(&cfg, "[ipop3d]\nlogin_deadline = 3600\n", "ipop3d", &err) == 0);
+	CHECK(cfg.login_deadline == 3600);
+	config_free(&cfg);
 }
 
 static void test_invalid(void)
@@ -64,6 +68,8 @@ static void test_invalid(void)
 		{ "[global]\nmin_uid = 99999999999999999999999\n", "min_uid" },
 		{ "[global]\nlogin_timeout = 3601\n", "login_timeout" },
 		{ "[global]\nlogin_timeout = 0\n", "at least 1 second" },
+		{ "[global]\nlogin_deadline = 0\n", "at least 1 second" },
+		{ "[global]\nlogin_deadline = 3601\n", "login_deadline" },
 		{ "[global]\nlog_debug = maybe\n", "yes or no" },
 		{ "[global]\nno_such_key = 1\n", "line 2: unknown key" },
 		{ "[nosuch]\nmin_uid = 1\n", "unknown section" },
