@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <stdbool.h>
 #include <sys/types.h>
+#include "privsep/sandbox.h"
 #include "privsep/server.h"
 
 struct server_conn {
@@ -18,6 +19,7 @@ struct server_conn {
 	SSL_CTX *ssl_ctx;
 	struct passwd unpriv;        /* copy of the worker's account */
 	char unpriv_name[64];
+	struct sandbox sandbox;      /* what of the worker's sandbox is in force */
 };
 
 /* worker.c: the unprivileged pre-login process.  why < 0: serve; else send that refusal. */
