@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "privsep/check.h"
+#include "privsep/sandbox.h"
 #include "privsep/tls.h"
 #include "base/util.h"
 
@@ -126,6 +127,31 @@ static void check_state_dir(const struct config *cfg)
 	}
 }
 
+/* What of the worker's sandbox this host allows (sandbox.c), tried in a throwaway child
+ * as a connection would.  A refused feature is a warning, not an error: the worker then
+ * runs without it, and every connection logs which (`sandbox: ...`). */
+static void check_sandbox(void)
+{
+	struct sandbox sb;
+	char desc[160];
+
+	sandbox_probe(&sb);
+	sandbox_describe(&sb, desc, sizeof(desc));
+	if (sandbox_complete(&sb)) {
+		check_ok("worker sandbox", desc);
+		return;
+	}
+	printf("warning: worker sandbox: %s\n", desc);
+	if (geteuid() != 0)
+		printf("  note: -t ran as a non-root user, who may not make namespaces; run it as "
+		       "root to see what a connection gets\n");
+	else
+		printf("  the worker runs without what is unavailable.  Namespaces need a kernel "
+		       "with CONFIG_PID_NS, CONFIG_NET_NS, CONFIG_IPC_NS and, in a container, "
+		       "CAP_SYS_ADMIN and a seccomp profile that allows clone/unshare of "
+		       "CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC\n");
+}
+
 static void check_wrap(const struct config *cfg)
 {
 	const char *files[] = { cfg->hosts_allow, cfg->hosts_deny };
@@ -157,6 +183,7 @@ int check_run(const struct server_proto *p, const char *config_path)
 	check_unpriv(&cfg);
 	check_state_dir(&cfg);
 	check_wrap(&cfg);
+	check_sandbox();
 	if (strcmp(cfg.log, "syslog") != 0) {
 		int fd = open(cfg.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 		if (fd == -1) {
