@@ -59,6 +59,12 @@ static int probe_fcntl_getfl(void) { return fcntl(1, F_GETFL) >= 0 ? 0 : -1; }
 static int probe_fcntl_dupfd(void) { return fcntl(1, F_DUPFD, 0); }
 static int probe_dup(void) { return dup(1); }
 static int probe_pipe(void) { int p[2]; return pipe(p); }
+static int probe_sendmsg(void)
+{
+	/* descriptor passing needs sendmsg(): not allowed */
+	struct msghdr mh = { 0 };
+	return (int)sendmsg(1, &mh, 0);
+}
 static int probe_mmap_rw(void)
 {
 	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -133,8 +139,8 @@ static void test_filter(void)
 	};
 	/* release: fatal; sanitizer builds: EPERM */
 	int (*const other[])(void) = {
-		probe_fcntl_dupfd, probe_dup, probe_pipe, probe_mmap_exec, probe_mprotect_exec,
-		probe_fork, probe_unshare,
+		probe_fcntl_dupfd, probe_dup, probe_pipe, probe_sendmsg, probe_mmap_exec,
+		probe_mprotect_exec, probe_fork, probe_unshare,
 	};
 
 	int r = run_probe(probe_getpid);
