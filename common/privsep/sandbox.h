@@ -11,7 +11,8 @@
  *   sandbox_lock()    worker, unprivileged: rlimits, not dumpable, the seccomp filter;
  *                     the last step before the first network byte is parsed
  * A feature the kernel or the container refuses is skipped, and recorded with the errno
- * in struct sandbox, for the log line (sandbox_describe()) and for `-t` (sandbox_probe()). */
+ * in struct sandbox, for the log line (sandbox_describe()) and for `-t`
+ * (sandbox_probe()). */
 #ifndef POSTERN_SANDBOX_H
 #define POSTERN_SANDBOX_H
 #include <stdbool.h>

@@ -13,7 +13,6 @@ namespace is refused.
 
 Uses gdb (tests/install-deps.sh), setpriv (util-linux) and fail2ban-regex."""
 
-import ctypes
 import os
 import pwd
 import re
@@ -384,8 +383,11 @@ def test_forged_log_lines_are_not_logged(sbx):
     text = w.daemon.log.text()
     assert FORGED_RIP in text          # it is there, but never as an auth-failed line
     assert not w.daemon.log.events("auth-failed", rip=FORGED_RIP)
-    r = subprocess.run(["fail2ban-regex", "-o", "<ip>", str(w.daemon.log.path), str(FILTER)],
-                       capture_output=True, text=True, timeout=120)
+    if shutil.which("fail2ban-regex") is None:
+        pytest.skip("could not prove it with fail2ban's filter: fail2ban-regex is missing "
+                    "(tests/install-deps.sh); the log holds no forged auth-failed line")
+    r = subprocess.run(["fail2ban-regex", "-o", "<ip>", str(w.daemon.log.path),
+                        str(FILTER)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert [l for l in r.stdout.splitlines() if l.strip()] == ["127.0.0.1"], r.stdout
 

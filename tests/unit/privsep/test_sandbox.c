@@ -44,7 +44,10 @@ static int probe_connect(void)
 }
 static int probe_kill(void) { return kill(parent, 0); }
 static int probe_tgkill_other(void) { return (int)syscall(SYS_tgkill, parent, parent, 0); }
-static int probe_ptrace(void) { return (int)syscall(SYS_ptrace, 2 /* PEEKDATA */, parent, 0, 0); }
+static int probe_ptrace(void)
+{
+	return (int)syscall(SYS_ptrace, 2 /* PTRACE_PEEKDATA */, parent, 0, 0);
+}
 static int probe_execve(void)
 {
 	char *const argv[] = { "/bin/true", NULL };
@@ -52,7 +55,10 @@ static int probe_execve(void)
 }
 static int probe_open(void) { return open("/etc/passwd", O_RDONLY); }
 static int probe_openat(void) { return openat(AT_FDCWD, "/etc/passwd", O_RDONLY); }
-static int probe_creat_file(void) { return open("/tmp/postern-sandbox-unit", O_WRONLY | O_CREAT, 0600); }
+static int probe_creat_file(void)
+{
+	return open("/tmp/postern-sandbox-unit", O_WRONLY | O_CREAT, 0600);
+}
 static int probe_write(void) { return (int)write(1, "", 0); }
 static int probe_getpid(void) { return getpid() > 0 ? 0 : -1; }
 static int probe_fcntl_getfl(void) { return fcntl(1, F_GETFL) >= 0 ? 0 : -1; }
@@ -96,7 +102,10 @@ static int probe_raise_self(void)
 	return raise(SIGUSR1) == 0 && got_usr1 ? 0 : -1;
 }
 static int probe_fork(void) { return (int)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }
-static int probe_unshare(void) { return (int)syscall(SYS_unshare, 0x40000000 /* NEWNET */); }
+static int probe_unshare(void)
+{
+	return (int)syscall(SYS_unshare, 0x40000000 /* CLONE_NEWNET */);
+}
 
 /* Run probe in a child after loading the filter. */
 static int run_probe(int (*probe)(void))
