@@ -226,17 +226,31 @@ static const int sandbox_forbid[] = {
 	SCMP_SYS(ptrace), SCMP_SYS(process_vm_readv), SCMP_SYS(process_vm_writev),
 	SCMP_SYS(execve), SCMP_SYS(execveat),
 };
-#define SANDBOX_DEFAULT SCMP_ACT_ERRNO(EPERM)
-#else
-#define SANDBOX_DEFAULT SCMP_ACT_KILL_PROCESS
 #endif
+
+/* SECCOMP_RET_KILL_PROCESS needs Linux >= 4.14, and libseccomp sees it only where the
+ * seccomp() system call is allowed (API level 3); else SECCOMP_RET_KILL_THREAD, the same
+ * for the single-threaded worker. */
+static uint32_t sandbox_kill(void)
+{
+	return seccomp_api_get() >= 3 ? SCMP_ACT_KILL_PROCESS : SCMP_ACT_KILL_THREAD;
+}
+
+static uint32_t sandbox_default(void)
+{
+#ifdef SANDBOX_SANITIZER
+	return SCMP_ACT_ERRNO(EPERM);
+#else
+	return sandbox_kill();
+#endif
+}
 
 /* A rule for a system call this architecture does not have (a negative pseudo number,
  * e.g. open on arm64) is no error. */
 static int sandbox_rule(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned n,
 			const struct scmp_arg_cmp *cmp)
 {
-	if (action == SANDBOX_DEFAULT)
+	if (action == sandbox_default())
 		return 0;               /* libseccomp refuses a rule that repeats the default */
 	int rc = seccomp_rule_add_array(ctx, action, nr, n, cmp);
 	return rc < 0 && nr < 0 ? 0 : rc;
@@ -274,10 +288,10 @@ static int sandbox_rules(scmp_filter_ctx ctx, pid_t self)
 #ifdef SANDBOX_SANITIZER
 	struct scmp_arg_cmp other = SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)self);
 	if (rc == 0)
-		rc = sandbox_rule(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(tgkill), 1, &other);
+		rc = sandbox_rule(ctx, sandbox_kill(), SCMP_SYS(tgkill), 1, &other);
 	for (size_t i = 0; rc == 0 && i < sizeof(sandbox_forbid) / sizeof(sandbox_forbid[0]);
 	     i++)
-		rc = sandbox_rule(ctx, SCMP_ACT_KILL_PROCESS, sandbox_forbid[i], 0, NULL);
+		rc = sandbox_rule(ctx, sandbox_kill(), sandbox_forbid[i], 0, NULL);
 #endif
 	return rc;
 }
@@ -289,12 +303,12 @@ int sandbox_filter_load(struct sandbox *sb, const char **error_r)
 		sb->err[SANDBOX_SECCOMP] = errno;
 		return 1;
 	}
-	scmp_filter_ctx ctx = seccomp_init(SANDBOX_DEFAULT);
+	scmp_filter_ctx ctx = seccomp_init(sandbox_default());
 	if (ctx == NULL) {
 		*error_r = "seccomp_init failed";
 		return -1;
 	}
-	int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+	int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, sandbox_kill());
 	if (rc == 0)
 		rc = seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
 	if (rc == 0)

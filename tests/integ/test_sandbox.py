@@ -495,7 +495,7 @@ def test_not_dumpable(sbx, procs):
 # Where the host refuses: the fallback, the log line, -t
 
 
-def _activate_without_sys_admin(daemon):
+def _activate_without_sys_admin(daemon, bounding="-sys_admin"):
     """systemd-socket-activate under setpriv without CAP_SYS_ADMIN in the bounding set:
     root that may not make namespaces, as in many containers."""
     port = h.free_port()
@@ -503,7 +503,7 @@ def _activate_without_sys_admin(daemon):
     for k in h.SANITIZER_ENV:
         if k in os.environ:
             keep += ["-E", k]
-    argv = [SETPRIV, "--bounding-set", "-sys_admin", "systemd-socket-activate", "--inetd",
+    argv = [SETPRIV, "--bounding-set", bounding, "systemd-socket-activate", "--inetd",
             "-a", "-l", "127.0.0.1:%d" % port] + keep + \
         [str(daemon.binary), "-c", str(daemon.config_path)]
     daemon.launchers.append(h.Launcher(argv, [port], daemon.workdir / "noadmin.out"))
@@ -531,6 +531,37 @@ def test_fallback_without_namespaces(daemon, user):
         w.conn.quit()
     finally:
         w.close()
+
+
+def test_unit_capabilities_suffice(daemon, user):
+    """With only the capabilities the systemd units keep (CapabilityBoundingSet=), the
+    worker gets its whole sandbox and a login works."""
+    require_setpriv()
+    host = _host_sandbox(daemon)
+    if any(v != "yes" for v in host.values()):
+        pytest.skip("could not prove it: this host refuses part of the sandbox even to "
+                    "full root (%s)" % host)
+    unit = (h.REPO / "systemd" / "postern-pop3@.service").read_text()
+    caps = re.search(r"^CapabilityBoundingSet=(.*)$", unit, re.M).group(1).split()
+    bounding = "-all," + ",".join("+" + c[len("CAP_"):].lower() for c in caps)
+    daemon.configure(log_debug="yes")
+    port = _activate_without_sys_admin(daemon, bounding)
+    w = Worker(daemon, port)
+    try:
+        sb = w.sandbox()
+        assert sb == {"pidns": "yes", "netns": "yes", "ipcns": "yes", "seccomp": "yes"}, sb
+        assert w.conn.login(user.name, user.password) == h.LOGGED_IN
+        assert w.conn.stat()[0] == 3
+        w.conn.quit()
+    finally:
+        w.close()
+
+
+def _host_sandbox(daemon):
+    """What -t says this host allows, {feature: state}."""
+    rc, out = daemon.check()
+    m = re.search(r"worker sandbox: (.*)$", out, re.M)
+    return h.parse_fields(m.group(1))
 
 
 def test_check_reports_sandbox(daemon):
