@@ -137,6 +137,15 @@ static void check_sandbox(void)
 
 	sandbox_probe(&sb);
 	sandbox_describe(&sb, desc, sizeof(desc));
+	if (sb.broken) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "worker sandbox: %s; the seccomp filter cannot be "
+			 "set up, so no worker would run", desc);
+		check_fail(msg, "run -t as root; check that libseccomp2 matches the kernel and "
+			   "that nothing (a container profile) refuses both seccomp() and "
+			   "prctl(PR_SET_SECCOMP)");
+		return;
+	}
 	if (sandbox_complete(&sb)) {
 		check_ok("worker sandbox", desc);
 		return;

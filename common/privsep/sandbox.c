@@ -65,6 +65,7 @@ void sandbox_init(struct sandbox *sb)
 {
 	for (size_t i = 0; i < SANDBOX_FEATURES; i++)
 		sb->err[i] = -1;
+	sb->broken = false;
 }
 
 /* The worker alone gets the new PID namespace: clone() with CLONE_NEWPID, not
@@ -376,6 +377,7 @@ void sandbox_probe(struct sandbox *sb)
 	if (pipe(p) == -1) {
 		for (size_t i = 0; i < SANDBOX_FEATURES; i++)
 			sb->err[i] = errno;
+		sb->broken = true;
 		return;
 	}
 	pid_t pid = sandbox_fork(sb);
@@ -383,23 +385,31 @@ void sandbox_probe(struct sandbox *sb)
 		const char *err;
 		close(p[0]);
 		sandbox_unshare(sb);
+		errno = 0;
 		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
-		    sandbox_filter_load(sb, &err) == -1)
-			sb->err[SANDBOX_SECCOMP] = EINVAL;
-		ssize_t w = write(p[1], sb->err, sizeof(sb->err));
-		_exit(w == (ssize_t)sizeof(sb->err) ? 0 : 1);
+		    sandbox_filter_load(sb, &err) == -1) {
+			sb->err[SANDBOX_SECCOMP] = errno != 0 ? errno : EINVAL;
+			sb->broken = true;
+		}
+		ssize_t w = write(p[1], sb, sizeof(*sb));
+		_exit(w == (ssize_t)sizeof(*sb) ? 0 : 1);
 	}
 	close(p[1]);
 	int e = pid == -1 ? errno : 0;
-	int got[SANDBOX_FEATURES];
+	struct sandbox got;
 	ssize_t n = -1;
 	if (pid != -1) {
-		while ((n = read(p[0], got, sizeof(got))) == -1 && errno == EINTR)
+		while ((n = read(p[0], &got, sizeof(got))) == -1 && errno == EINTR)
 			;
 		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
 			;
 	}
 	close(p[0]);
+	if (n == (ssize_t)sizeof(got)) {
+		*sb = got;
+		return;
+	}
 	for (size_t i = 0; i < SANDBOX_FEATURES; i++)
-		sb->err[i] = n == (ssize_t)sizeof(got) ? got[i] : (e != 0 ? e : EIO);
+		sb->err[i] = e != 0 ? e : EIO;
+	sb->broken = true;
 }

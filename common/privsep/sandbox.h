@@ -36,6 +36,9 @@ struct sandbox {
 	/* 0: in force; > 0: the errno the kernel (or the container) refused it with;
 	 * -1: not tried (yet). */
 	int err[SANDBOX_FEATURES];
+	/* sandbox_probe(): the filter could not be built or loaded for another reason than
+	 * a refusal (err[SANDBOX_SECCOMP] holds the errno): a worker would not run. */
+	bool broken;
 };
 
 void sandbox_init(struct sandbox *sb);
