@@ -5,7 +5,8 @@
  * What a worker may do once sandbox_lock() returned (docs/architecture.md):
  *   - read, write, send and receive on the descriptors it holds (0 and 1 the client,
  *     SANDBOX_FD_CTL and SANDBOX_FD_DATA to the monitor; no other exists and no new one
- *     can be made: socket(), pipe(), dup() are not allowed, RLIMIT_NOFILE is full)
+ *     can be made: socket(), pipe(), dup(), sendmsg() are not allowed, open() fails, and
+ *     RLIMIT_NOFILE ends at the highest kept descriptor)
  *   - poll, shutdown, getsockopt on them; fcntl F_GETFL/F_SETFL/F_GETFD/F_SETFD only
  *   - memory: brk, mmap and mprotect without PROT_EXEC, munmap, mremap, madvise, below
  *     RLIMIT_AS
@@ -169,7 +170,7 @@ int sandbox_lock(struct sandbox *sb, const char **error_r)
 #ifndef SANDBOX_SANITIZER
 		{ RLIMIT_AS, WORKER_MAX_AS },
 #endif
-		{ RLIMIT_NOFILE, SANDBOX_FD_DATA + 1 },  /* every slot is taken: no new fd */
+		{ RLIMIT_NOFILE, SANDBOX_FD_DATA + 1 },  /* nothing above the highest it keeps */
 		{ RLIMIT_FSIZE, 0 },                     /* it writes no file */
 		{ RLIMIT_CORE, 0 },                      /* a core file would hold the TLS key */
 		{ RLIMIT_NPROC, 0 },                     /* it never forks */
