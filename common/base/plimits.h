@@ -103,6 +103,9 @@
 #define MSTORE_MAX_MESSAGES 1000000
 /* Sanitized client strings in log lines are cut here (STYLE.md). */
 #define LOG_MAX_FIELD 64
+/* The pre-login worker's address space (RLIMIT_AS, common/privsep/sandbox.c): its peak
+ * measured through a TLS handshake and a login, times four (docs/architecture.md). */
+#define WORKER_MAX_AS (48UL * 1024 * 1024)
 
 /* mstore (common/mstore.c, maildir.c, mbox.c). */
 /* mbox dotlock: lockfile_create() retries; liblockfile sleeps 5 s more before each retry

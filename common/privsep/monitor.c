@@ -509,6 +509,7 @@ static bool monitor_event_reserved(const char *ev)
 	static const char *const reserved[] = {
 		"auth-failed", "auth-throttled", "auth-tempfail", "login", "login-inuse",
 		"logout", "refused", "connect", "config-error", "lock-failed", "monitor",
+		"sandbox-violation",
 	};
 
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
@@ -613,7 +614,12 @@ void monitor_main(struct server_conn *sc, int ctl, int data, pid_t worker, int w
 	close(ctl);
 	close(data);
 	int status;
-	while (waitpid(worker, &status, 0) == -1 && errno == EINTR)
+	pid_t w;
+	while ((w = waitpid(worker, &status, 0)) == -1 && errno == EINTR)
 		;
+	/* The seccomp filter kills a worker that makes a forbidden system call with SIGSYS
+	 * (sandbox.c); the kernel's audit log names the call. */
+	if (w == worker && WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		log_warn("sandbox-violation: reason=forbidden-syscall, rip=%s", sc->rip_str);
 	exit(0);
 }

@@ -16,6 +16,7 @@
  *   common/privsep/tls.c       loading certificate and key, the ticket-key file
  *   common/privsep/wrap.c      hosts_access()
  *   common/privsep/priv.c      the empty chroot, dropping privileges
+ *   common/privsep/sandbox.c   the worker's fork, namespaces and descriptors (root part)
  *   common/privsep/session.c   session_main() up to priv_drop_user(); session_info_to_msg()
  *   common/privsep/check.c     -t
  *   common/base/config.c, log.c, util.c, netaddr.c
@@ -44,6 +45,7 @@
 #include <unistd.h>
 #include "base/log.h"
 #include "privsep/priv.h"
+#include "privsep/sandbox.h"
 #include "privsep/server_int.h"
 #include "privsep/throttle.h"
 #include "privsep/tls.h"
@@ -113,7 +115,9 @@ server_fork(struct server_conn *sc, int why)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1 ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) == -1)
 		fatal("socketpair: %s", strerror(errno));
-	pid_t pid = fork();
+	/* the worker in a PID namespace of its own where the kernel allows (sandbox.c) */
+	sandbox_init(&sc->sandbox);
+	pid_t pid = sandbox_fork(&sc->sandbox);
 	if (pid == -1)
 		fatal("fork: %s", strerror(errno));
 	if (pid == 0) {
