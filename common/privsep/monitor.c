@@ -228,6 +228,7 @@ static int monitor_on_auth(struct monitor_state *ms, struct msg *m)
 		util_snprintf(user, sizeof(user), "%s", pw->pw_name);
 		util_wipe(&req, sizeof(req));
 		close(ms->ctl);
+		tls_key_free(&ms->sc->tls_key);   /* the session never holds the key */
 		session_start(ms->sc, ms->data, pw, user);
 	}
 	if (lock_fd != -1)
@@ -278,6 +279,39 @@ static int monitor_on_log(struct monitor_state *ms, struct msg *m)
 	return 0;
 }
 
+/* MSG_KEY_OP: one private-key operation of the worker's TLS handshake.  tls_key_answer()
+ * checks that it is one TLS needs; monitor_handlers[] allows TLS_MAX_KEY_OPS. */
+static int monitor_on_key_op(struct monitor_state *ms, struct msg *m)
+{
+	struct msg r;
+	const char *err = "";
+
+	if (tls_key_answer(ms->sc->tls_key, m, &r, &err) == -1) {
+		log_err("monitor: key operation refused, error=%s, rip=%s", err, ms->sc->rip_str);
+		return -1;
+	}
+	int rc = msg_send(ms->ctl, &r);
+	msg_wipe(&r);
+	return rc;
+}
+
+/* MSG_TLS_SESS_PUT / GET: resumable TLS 1.3 sessions, kept here and not in the worker. */
+static int monitor_on_sess_put(struct monitor_state *ms, struct msg *m)
+{
+	return tls_sess_put(&ms->sc->cfg, m, time(NULL));
+}
+
+static int monitor_on_sess_get(struct monitor_state *ms, struct msg *m)
+{
+	struct msg r;
+
+	if (tls_sess_get(&ms->sc->cfg, m, time(NULL), &r) == -1)
+		return -1;
+	int rc = msg_send(ms->ctl, &r);
+	msg_wipe(&r);
+	return rc;
+}
+
 /* What the worker may send, and how often on one connection. */
 static const struct monitor_handler {
 	enum msg_type type;
@@ -286,6 +320,9 @@ static const struct monitor_handler {
 } monitor_handlers[] = {
 	{ MSG_AUTH, MONITOR_MAX_REQUESTS, monitor_on_auth },
 	{ MSG_LOG, MONITOR_MAX_LOG_LINES, monitor_on_log },
+	{ MSG_KEY_OP, TLS_MAX_KEY_OPS, monitor_on_key_op },
+	{ MSG_TLS_SESS_PUT, TLS_MAX_SESSION_PUTS, monitor_on_sess_put },
+	{ MSG_TLS_SESS_GET, TLS_MAX_SESSION_GETS, monitor_on_sess_get },
 };
 
 void monitor_main(struct server_conn *sc, int ctl, int data, pid_t worker)
@@ -320,6 +357,7 @@ void monitor_main(struct server_conn *sc, int ctl, int data, pid_t worker)
 			break;
 	}
 	msg_wipe(&m);
+	tls_key_free(&sc->tls_key);
 	close(ctl);
 	close(data);
 	int status;

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "base/log.h"
+#include "privsep/keyop.h"
 #include "privsep/priv.h"
 #include "privsep/msg.h"
 #include "privsep/server_int.h"
@@ -116,7 +117,7 @@ static void worker_limits(void)
 {
 	struct rlimit none = { 0, 0 };
 
-	setrlimit(RLIMIT_CORE, &none);      /* a core file would hold the TLS key */
+	setrlimit(RLIMIT_CORE, &none);      /* a core file would hold the client's password */
 	setrlimit(RLIMIT_NPROC, &none);     /* the worker never forks */
 }
 
@@ -131,6 +132,8 @@ void worker_main(struct server_conn *sc, int ctl_fd, int data_fd, int why)
 	 * of syslog or of the log file to write forged lines into. */
 	log_set_sink(worker_log_sink, &w);
 	log_close();
+	/* The TLS key's operations and the resumable sessions are the monitor's. */
+	keyop_set_channel(ctl_fd);
 	if (priv_drop_unpriv(&sc->unpriv, sc->cfg.state_dir, &err) == -1) {
 		log_err("worker: cannot drop privileges: %s", err);
 		_exit(1);
