@@ -36,7 +36,7 @@ struct config {
 	unsigned throttle_user_max;     /* per user name */
 	unsigned throttle_trust_days;   /* a recent good login from an address exempts it
 	                                   from that user's lockout */
-	unsigned tls_ticket_rotate;     /* seconds between session ticket key rotations */
+	unsigned tls_ticket_rotate;     /* seconds a TLS 1.3 session may be resumed */
 };
 
 /* Fill cfg with the defaults, then read path (NULL: CONFIG_DEFAULT_PATH) for the
