@@ -191,7 +191,78 @@ struct monitor_state {
 	struct server_conn *sc;
 	int ctl, data;
 	pid_t worker;
+	pid_t keyproc;              /* the key process, once forked; else -1 */
+	int keyfd;                  /* its end of our socketpair */
 };
+
+/* The key process: forked from the monitor at the first key operation; it alone reads
+ * the private key file, and answers the key operations the monitor has checked (it
+ * checks them again) until the monitor closes the socket or kills it.  The monitor
+ * itself never holds the key, so neither does the session it becomes after a login,
+ * running as the mail user. */
+static void __attribute__((noreturn)) monitor_keyproc(struct monitor_state *ms, int fd)
+{
+	const char *err = "";
+	struct msg m, r;
+
+	close(ms->ctl);
+	close(ms->data);
+	EVP_PKEY *key = tls_key_load(&ms->sc->cfg, ms->sc->ssl_ctx, &err);
+	if (key == NULL)
+		log_err("tls-config: error=%s, cert=%s, key=%s", err, ms->sc->cfg.tls_cert,
+			ms->sc->cfg.tls_key);
+	while (msg_recv(fd, &m, -1, &err) == 1 && m.type == MSG_KEY_OP) {
+		int rc = tls_key_answer(key, &m, &r, &err);
+		if (rc == -1 || msg_send(fd, &r) == -1)
+			break;
+		msg_wipe(&r);
+	}
+	tls_key_free(&key);
+	_exit(0);
+}
+
+static void monitor_keyproc_end(struct monitor_state *ms)
+{
+	if (ms->keyproc <= 0)
+		return;
+	close(ms->keyfd);
+	(void)kill(ms->keyproc, SIGKILL);   /* it holds nothing to save */
+	while (waitpid(ms->keyproc, NULL, 0) == -1 && errno == EINTR)
+		;
+	ms->keyproc = -1;
+	ms->keyfd = -1;
+}
+
+/* The key process's answer to m (already checked), or "failed". */
+static void monitor_keyproc_ask(struct monitor_state *ms, struct msg *m, struct msg *r)
+{
+	const char *err;
+
+	if (ms->keyproc <= 0) {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(sv[0]);
+				monitor_keyproc(ms, sv[1]);
+			}
+			close(sv[1]);
+			if (pid > 0) {
+				ms->keyproc = pid;
+				ms->keyfd = sv[0];
+			} else {
+				close(sv[0]);
+			}
+		}
+	}
+	if (ms->keyproc > 0 && msg_send(ms->keyfd, m) == 0 &&
+	    msg_recv(ms->keyfd, r, TLS_MONITOR_TIMEOUT_MS, &err) == 1 &&
+	    r->type == MSG_KEY_OP_REPLY)
+		return;
+	log_err("monitor: no answer from the key process, rip=%s", ms->sc->rip_str);
+	msg_init(r, MSG_KEY_OP_REPLY);
+	(void)msg_add_u8(r, MSG_KEY_OP_REPLY_STATUS, 1);
+}
 
 /* MSG_AUTH: one login attempt.  Answers with MSG_AUTH_REPLY; on LOGIN_OK becomes the
  * session and does not return.  0 or -1 (stop serving this worker). */
@@ -228,7 +299,8 @@ static int monitor_on_auth(struct monitor_state *ms, struct msg *m)
 		util_snprintf(user, sizeof(user), "%s", pw->pw_name);
 		util_wipe(&req, sizeof(req));
 		close(ms->ctl);
-		tls_key_free(&ms->sc->tls_key);   /* the session never holds the key */
+		monitor_keyproc_end(ms);
+		tls_ctx_free(&ms->sc->ssl_ctx);
 		session_start(ms->sc, ms->data, pw, user);
 	}
 	if (lock_fd != -1)
@@ -285,10 +357,17 @@ static int monitor_on_key_op(struct monitor_state *ms, struct msg *m)
 {
 	struct msg r;
 	const char *err = "";
+	X509 *cert = ms->sc->ssl_ctx != NULL ? SSL_CTX_get0_certificate(ms->sc->ssl_ctx) : NULL;
 
-	if (tls_key_answer(ms->sc->tls_key, m, &r, &err) == -1) {
+	if (tls_key_check(cert != NULL ? X509_get0_pubkey(cert) : NULL, m, &err) == -1) {
 		log_err("monitor: key operation refused, error=%s, rip=%s", err, ms->sc->rip_str);
 		return -1;
+	}
+	if (cert == NULL) {
+		msg_init(&r, MSG_KEY_OP_REPLY);
+		(void)msg_add_u8(&r, MSG_KEY_OP_REPLY_STATUS, 1);
+	} else {
+		monitor_keyproc_ask(ms, m, &r);
 	}
 	int rc = msg_send(ms->ctl, &r);
 	msg_wipe(&r);
@@ -327,7 +406,8 @@ static const struct monitor_handler {
 
 void monitor_main(struct server_conn *sc, int ctl, int data, pid_t worker)
 {
-	struct monitor_state ms = { .sc = sc, .ctl = ctl, .data = data, .worker = worker };
+	struct monitor_state ms = { .sc = sc, .ctl = ctl, .data = data, .worker = worker,
+				    .keyproc = -1, .keyfd = -1 };
 	unsigned count[sizeof(monitor_handlers) / sizeof(monitor_handlers[0])] = { 0 };
 	struct msg m;
 	const char *err;
@@ -357,7 +437,8 @@ void monitor_main(struct server_conn *sc, int ctl, int data, pid_t worker)
 			break;
 	}
 	msg_wipe(&m);
-	tls_key_free(&sc->tls_key);
+	monitor_keyproc_end(&ms);
+	tls_ctx_free(&sc->ssl_ctx);
 	close(ctl);
 	close(data);
 	int status;

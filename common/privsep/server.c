@@ -9,7 +9,7 @@
  *   common/privsep/msg.c       parses the worker's messages (hostile input)
  *   common/privsep/auth.c      PAM and the account policy
  *   common/privsep/throttle.c  the shared login-failure table
- *   common/privsep/tls.c       certificate, the private key's operations, sessions
+ *   common/privsep/tls.c       certificate, the key process's signatures, sessions
  *   common/privsep/keyop.c     builds the worker's remote key (before the fork)
  *   common/privsep/tlscache.c  the resumable TLS sessions (state_dir/tls-sessions)
  *   common/privsep/wrap.c      hosts_access()
@@ -106,16 +106,9 @@ server_fork(struct server_conn *sc, int why)
 		fatal("cannot close the client socket: %s", strerror(errno));
 	if (null > 2)
 		close(null);
-	/* The private key is read only now, in the monitor: the worker was forked from a
-	 * process that never held it. */
-	if (sc->ssl_ctx != NULL) {
-		const char *err;
-		sc->tls_key = tls_key_load(&sc->cfg, sc->ssl_ctx, &err);
-		if (sc->tls_key == NULL)
-			log_err("tls-config: error=%s, cert=%s, key=%s", err, sc->cfg.tls_cert,
-				sc->cfg.tls_key);
-	}
-	tls_ctx_free(&sc->ssl_ctx);
+	/* No private key was read so far, and the monitor never reads it: a key process
+	 * forked from it does (monitor.c), so neither the worker nor the session (the
+	 * monitor after login) ever shares an address space with the key. */
 	/* Also for a refusal: the worker's log lines come through the monitor. */
 	monitor_main(sc, ctl[0], sv[0], pid);
 }

@@ -15,9 +15,8 @@ struct server_conn {
 	char rip_str[64];
 	char lip_str[64];
 	unsigned lport;
-	SSL_CTX *ssl_ctx;            /* before the fork; its key is the remote one (keyop.h) */
-	EVP_PKEY *tls_key;           /* monitor only, loaded after the fork; freed before
-				      * the session starts */
+	SSL_CTX *ssl_ctx;            /* its key is the remote one (keyop.h): no secret.  The
+				      * monitor keeps it for the certificate until the session */
 	struct passwd unpriv;        /* copy of the worker's account */
 	char unpriv_name[64];
 };

@@ -350,33 +350,29 @@ static bool tls_pss_well_formed(int modbits, const unsigned char *block, size_t 
 	return false;
 }
 
-int tls_key_answer(EVP_PKEY *key, const struct msg *req, struct msg *reply,
-		   const char **error_r)
+/* The request's own fields: a kind TLS needs, and for the digest kinds SHA-256/384/512
+ * with a digest of exactly that length.  0 or -1. */
+static int tls_key_parse(const struct msg *req, uint8_t *kind_r, const EVP_MD **md_r,
+			 const struct msg_field **data_r, const char **error_r)
 {
 	const struct msg_field *d = msg_get(req, MSG_KEY_OP_DATA);
-	const EVP_MD *md = NULL;
-	unsigned char sig[1024];      /* MSG_KEY_OP_REPLY_DATA's maximum: RSA-8192 */
-	size_t siglen = sizeof(sig);
-	uint8_t kind;
 	uint32_t nid;
-	int keytype = EVP_PKEY_NONE;
 
-	if (msg_get_u8(req, MSG_KEY_OP_KIND, &kind) == -1 || d == NULL || d->len == 0) {
+	*md_r = NULL;
+	if (msg_get_u8(req, MSG_KEY_OP_KIND, kind_r) == -1 || d == NULL || d->len == 0) {
 		*error_r = "malformed";
 		return -1;
 	}
-	switch (kind) {
+	switch (*kind_r) {
 	case KEYOP_ECDSA_SIGN:
 	case KEYOP_RSA_PKCS1_SIGN:
-		keytype = kind == KEYOP_ECDSA_SIGN ? EVP_PKEY_EC : EVP_PKEY_RSA;
-		if (msg_get_u32(req, MSG_KEY_OP_ARG, &nid) == -1 || (md = tls_key_md(nid)) == NULL ||
-		    d->len != (size_t)EVP_MD_get_size(md)) {
+		if (msg_get_u32(req, MSG_KEY_OP_ARG, &nid) == -1 || (*md_r = tls_key_md(nid)) == NULL ||
+		    d->len != (size_t)EVP_MD_get_size(*md_r)) {
 			*error_r = "digest not SHA-256/384/512 or not of its length";
 			return -1;
 		}
 		break;
 	case KEYOP_RSA_PSS_BLOCK:
-		keytype = EVP_PKEY_RSA;
 		if (msg_get(req, MSG_KEY_OP_ARG) != NULL) {
 			*error_r = "malformed";
 			return -1;
@@ -386,11 +382,16 @@ int tls_key_answer(EVP_PKEY *key, const struct msg *req, struct msg *reply,
 		*error_r = "unknown operation";
 		return -1;
 	}
-	msg_init(reply, MSG_KEY_OP_REPLY);
-	if (key == NULL) {          /* not the worker's fault: the key file is broken */
-		return msg_add_u8(reply, MSG_KEY_OP_REPLY_STATUS, 1);
-	}
-	if (EVP_PKEY_get_base_id(key) != keytype) {
+	*data_r = d;
+	return 0;
+}
+
+/* Does the request fit key (the private key, or the certificate's public key: the same
+ * type, size and bits)?  0 or -1. */
+static int tls_key_fits(EVP_PKEY *key, uint8_t kind, const struct msg_field *d,
+			const char **error_r)
+{
+	if (EVP_PKEY_get_base_id(key) != (kind == KEYOP_ECDSA_SIGN ? EVP_PKEY_EC : EVP_PKEY_RSA)) {
 		*error_r = "operation does not fit the key";
 		return -1;
 	}
@@ -400,10 +401,40 @@ int tls_key_answer(EVP_PKEY *key, const struct msg *req, struct msg *reply,
 		*error_r = "not a PSS-encoded block";
 		return -1;
 	}
+	return 0;
+}
+
+int tls_key_check(EVP_PKEY *pub, const struct msg *req, const char **error_r)
+{
+	const struct msg_field *d;
+	const EVP_MD *md;
+	uint8_t kind;
+
+	if (tls_key_parse(req, &kind, &md, &d, error_r) == -1)
+		return -1;
+	return pub == NULL ? 0 : tls_key_fits(pub, kind, d, error_r);
+}
+
+int tls_key_answer(EVP_PKEY *key, const struct msg *req, struct msg *reply,
+		   const char **error_r)
+{
+	const struct msg_field *d;
+	const EVP_MD *md;
+	unsigned char sig[1024];      /* MSG_KEY_OP_REPLY_DATA's maximum: RSA-8192 */
+	size_t siglen = sizeof(sig);
+	uint8_t kind;
+
+	if (tls_key_parse(req, &kind, &md, &d, error_r) == -1)
+		return -1;
+	msg_init(reply, MSG_KEY_OP_REPLY);
+	if (key == NULL)            /* not the worker's fault: the key file is broken */
+		return msg_add_u8(reply, MSG_KEY_OP_REPLY_STATUS, 1);
+	if (tls_key_fits(key, kind, d, error_r) == -1)
+		return -1;
 	ERR_clear_error();
 	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
 	bool ok = pctx != NULL && EVP_PKEY_sign_init(pctx) == 1 &&
-		  (keytype != EVP_PKEY_RSA ||
+		  (kind == KEYOP_ECDSA_SIGN ||
 		   EVP_PKEY_CTX_set_rsa_padding(pctx, kind == KEYOP_RSA_PSS_BLOCK ?
 						RSA_NO_PADDING : RSA_PKCS1_PADDING) == 1) &&
 		  (md == NULL || EVP_PKEY_CTX_set_signature_md(pctx, md) == 1) &&

@@ -16,11 +16,15 @@
 SSL_CTX *tls_ctx_new(const struct config *cfg, const char **error_r);
 void tls_ctx_free(SSL_CTX **ctx);
 
-/* Monitor, after the fork: read the private key and check that it matches ctx's
- * certificate.  NULL with *error_r set. */
+/* The key process (monitor.c), after the fork: read the private key and check that it
+ * matches ctx's certificate.  NULL with *error_r set. */
 EVP_PKEY *tls_key_load(const struct config *cfg, SSL_CTX *ctx, const char **error_r);
 void tls_key_free(EVP_PKEY **key);
-/* Monitor: answer one MSG_KEY_OP from the worker with key (NULL: answer "failed").
+/* Monitor, before it passes a MSG_KEY_OP on to the key process: is it an operation TLS
+ * needs, that fits pub (the certificate's key; NULL: the fields alone)?  0, or -1 with
+ * *error_r: the worker is hostile. */
+int tls_key_check(EVP_PKEY *pub, const struct msg *req, const char **error_r);
+/* Key process: answer one MSG_KEY_OP with key (NULL: answer "failed"), checked again.
  * 0 and the answer in *reply; -1 with *error_r: the request breaks the rules (an
  * operation TLS does not need, a digest of the wrong length, a block that is no PSS
  * encoding): the worker is hostile. */

@@ -1,14 +1,15 @@
 """The pre-login worker holds no TLS secret that outlives its own connection: neither the
-private key (its operations are done by the monitor, common/privsep/keyop.c and tls.c)
-nor a session-ticket key (there is none: TLS 1.3 sessions are kept by the monitor, and
-TLS 1.2 gets no ticket).
+private key (its operations are done for it by the monitor's key process,
+common/privsep/keyop.c, tls.c, monitor.c) nor a session-ticket key (there is none: TLS 1.3
+sessions are kept by the monitor, and TLS 1.2 gets no ticket).  Nor does the monitor, or
+the session it becomes after login.
 
 The attack reproduced: somebody who runs code in a worker reads its memory.  As root we
 read a live worker's whole address space (/proc/PID/maps + /proc/PID/mem) while it waits
 for a command before login, and search it for the private key's secret numbers (the EC
 scalar; RSA p, q, d), big- and little-endian (OpenSSL keeps BIGNUMs as little-endian
-words).  The same search over the monitor, which holds the key, must find them: that is
-what shows the search works and the test is not vacuous."""
+words).  The same search over the key process, which holds the key, must find them: that
+is what shows the search works and the test is not vacuous."""
 
 import re
 
@@ -82,8 +83,9 @@ def search(pid, needles):
 
 
 def _worker_and_monitor(c):
-    """(worker pid, monitor pid) of connection c: the worker holds the client socket as
-    postern; the monitor is its parent, root."""
+    """(worker pid, monitor pid, key process pid or None) of connection c: the worker
+    holds the client socket as postern; the monitor is its parent, root; the key process
+    is the monitor's other child, root."""
     inode = h.server_socket_inode(c.server_port, c.client_port)
     assert inode
     import pwd
@@ -93,7 +95,10 @@ def _worker_and_monitor(c):
     worker = workers[0]
     monitor = h.proc_stat(worker)[0]
     assert h.proc_uids(monitor) == (0, 0), "the worker's parent is not the root monitor"
-    return worker, monitor
+    keyproc = [p for p in h.children_map().get(monitor, [])
+               if p != worker and h.proc_uids(p) == (0, 0)]
+    assert len(keyproc) <= 1, keyproc
+    return worker, monitor, (keyproc[0] if keyproc else None)
 
 
 @pytest.mark.parametrize("kind", ["ecdsa", "rsa"])
@@ -116,12 +121,15 @@ def test_worker_memory_holds_no_private_key(daemon, certs, kind):
         with c:
             assert c.greeting == h.GREETING
             assert c.capa()
-            worker, monitor = _worker_and_monitor(c)
+            worker, monitor, keyproc = _worker_and_monitor(c)
+            assert keyproc, "no key process after a full handshake"
             in_worker = search(worker, secrets)
             in_monitor = search(monitor, secrets)
+            in_keyproc = search(keyproc, secrets)
             assert not in_worker, "%s: the worker's memory holds %s" % (how, sorted(in_worker))
-            assert in_monitor, ("%s: the search found no key number in the monitor either: "
-                                "it proves nothing" % how)
+            assert not in_monitor, "%s: the monitor's memory holds %s" % (how, sorted(in_monitor))
+            assert in_keyproc, ("%s: the search found no key number in the key process "
+                                "either: it proves nothing" % how)
             assert c.cmd("QUIT").startswith("+OK")
     tls = daemon.log.events("tls")
     assert len(tls) == 2 and {e["resumed"] for e in tls} == {"no"}
@@ -184,6 +192,29 @@ def test_worker_memory_holds_no_other_session(daemon, user, certs):
     with h.Pop3(daemon.tls_port, tls=ctx) as c:          # another client, no resumption
         assert not c.sock.session_reused
         assert c.capa()
-        worker, monitor = _worker_and_monitor(c)
+        worker, monitor, _ = _worker_and_monitor(c)
         assert not search(worker, {"resumption-secret": [secret]})
+        c.quit()
+
+
+@pytest.mark.parametrize("kind", ["ecdsa", "rsa"])
+def test_session_memory_holds_no_private_key(daemon, user, certs, kind):
+    """After login the monitor becomes the session, as the mail user: it never read the
+    key (its key process did, and is gone), so a user who took over their own session
+    finds no key either."""
+    d = certs.dir if kind == "ecdsa" else certs.rsa_dir
+    ca = certs.ca if kind == "ecdsa" else certs.rsa_ca
+    daemon.configure(tls_cert=d / "postern.crt", tls_key=d / "postern.key")
+    daemon.start()
+    secrets = key_secrets(d / "postern.key")
+    with h.Pop3(daemon.tls_port, tls=h.client_context(ca)) as c:
+        worker, monitor, keyproc = _worker_and_monitor(c)
+        assert search(keyproc, secrets), "the key process holds no key number: proves nothing"
+        assert c.login(user.name, user.password) == h.LOGGED_IN
+        assert c.stat()[0] == 3
+        assert h.proc_uids(monitor) == (user.uid, user.uid), "the monitor is not the session"
+        in_session = search(monitor, secrets)
+        assert not in_session, "the session's memory holds %s" % sorted(in_session)
+        assert not search(worker, secrets)
+        assert keyproc not in h.children_map().get(monitor, []), "the key process lives on"
         c.quit()

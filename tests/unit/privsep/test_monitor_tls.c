@@ -1,6 +1,6 @@
 /* The monitor as a signing oracle and session store for a hostile worker: the real
- * monitor_main() in a child, with a real key, and this process playing the worker on the
- * ctl socket.  Checks: one key operation per connection and no second; a request TLS does
+ * monitor_main() in a child (which forks its key process), with a real key, and this
+ * process playing the worker on the ctl socket.  Checks: one key operation per connection and no second; a request TLS does
  * not need cuts the worker off; two session lookups and no third; a kept session is
  * handed to another connection once; a message type the worker may not send cuts it off. */
 #include <signal.h>
@@ -51,10 +51,8 @@ static pid_t monitor_start(int *fd_r)
 		sc.p = &proto;
 		cfg_fill(&sc.cfg);
 		memcpy(sc.rip_str, "192.0.2.9", sizeof("192.0.2.9"));
-		SSL_CTX *ctx = tls_ctx_new(&sc.cfg, &err);
-		sc.tls_key = ctx != NULL ? tls_key_load(&sc.cfg, ctx, &err) : NULL;
-		tls_ctx_free(&ctx);
-		if (sc.tls_key == NULL)
+		sc.ssl_ctx = tls_ctx_new(&sc.cfg, &err);   /* the monitor's: no private key */
+		if (sc.ssl_ctx == NULL)
 			_exit(9);
 		monitor_main(&sc, ctl[1], data[1], 1);   /* pid 1: no worker of its own */
 	}
