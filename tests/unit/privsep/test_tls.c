@@ -101,6 +101,7 @@ struct cli {
 	int expect_chain;               /* certificates the server sends; 0: not checked */
 	const char *sess_in, *sess_out; /* PEM session files */
 	int expect_reuse;               /* 1, 0, or -1: not checked */
+	const char *sigalgs;            /* signature algorithms offered, e.g. only PKCS#1 */
 	bool offer_psk_ke;              /* also offer psk_ke; a resumption must still use ECDHE */
 	bool expect_no_ticket;          /* the session must have no ticket */
 };
@@ -142,6 +143,8 @@ static int cli_main(int fd, const struct cli *o)
 	}
 	if (o->offer_psk_ke)
 		SSL_CTX_set_options(ctx, SSL_OP_ALLOW_NO_DHE_KEX);
+	if (o->sigalgs != NULL && SSL_CTX_set1_sigalgs_list(ctx, o->sigalgs) != 1)
+		return 5;
 	if ((o->min_version != 0 && SSL_CTX_set_min_proto_version(ctx, o->min_version) != 1) ||
 	    (o->max_version != 0 && SSL_CTX_set_max_proto_version(ctx, o->max_version) != 1) ||
 	    (o->ciphers != NULL && SSL_CTX_set_cipher_list(ctx, o->ciphers) != 1))
@@ -416,12 +419,40 @@ static void test_handshakes(void)
 	CHECK(r.rc == 0 && r.client_status == 0);
 	CHECK_STR(r.version, "TLSv1.2");
 	CHECK(strncmp(r.cipher, "ECDHE-RSA-", 10) == 0 && strstr(r.cipher, "GCM") != NULL);
+	/* the key's three operations through the monitor: TLS 1.2 with only PKCS#1 v1.5
+	 * (each digest), TLS 1.3 with RSA-PSS (each digest) */
+	const char *pkcs1[] = { "RSA+SHA256", "RSA+SHA384", "RSA+SHA512" };
+	const char *pss[] = { "rsa_pss_rsae_sha256", "rsa_pss_rsae_sha384", "rsa_pss_rsae_sha512" };
+	for (int i = 0; i < 3; i++) {
+		struct cli op1 = { .max_version = TLS1_2_VERSION, .sigalgs = pkcs1[i],
+				   .expect_reuse = -1 };
+		serve(ctx, &op1, &r);
+		CHECK(r.rc == 0 && r.client_status == 0);
+		CHECK_STR(r.version, "TLSv1.2");
+		struct cli opss = { .sigalgs = pss[i], .expect_reuse = -1 };
+		serve(ctx, &opss, &r);
+		CHECK(r.rc == 0 && r.client_status == 0);
+		CHECK_STR(r.version, "TLSv1.3");
+	}
 	/* a client that prefers ChaCha20 gets it: the client's order wins */
 	struct cli ocha = { .max_version = TLS1_2_VERSION, .expect_reuse = -1,
 			    .ciphers = "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384" };
 	serve(ctx, &ocha, &r);
 	CHECK(r.rc == 0 && r.client_status == 0);
 	CHECK_STR(r.cipher, "ECDHE-RSA-CHACHA20-POLY1305");
+	ctx_done(&ctx);
+
+	/* ECDSA P-384 (the test CA's key) with ecdsa_secp384r1_sha384, TLS 1.3 and 1.2 */
+	cfg_set(&cfg, tpath("ca.crt"), tpath("ca.key"), NULL, tpath("state"));
+	ctx = ctx_for(&cfg);
+	CHECK(ctx != NULL);
+	struct cli o384 = { .sigalgs = "ECDSA+SHA384", .expect_reuse = -1 };
+	serve(ctx, &o384, &r);
+	CHECK(r.rc == 0 && r.client_status == 0);
+	struct cli o384b = { .max_version = TLS1_2_VERSION, .sigalgs = "ECDSA+SHA512",
+			     .expect_reuse = -1 };
+	serve(ctx, &o384b, &r);
+	CHECK(r.rc == 0 && r.client_status == 0);
 	ctx_done(&ctx);
 
 	/* the chain: in the certificate file, or in tls_chain */
