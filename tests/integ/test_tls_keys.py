@@ -217,6 +217,7 @@ def test_session_memory_holds_no_private_key(daemon, user, certs, kind):
     secrets = key_secrets(d / "postern.key")
     with h.Pop3(daemon.tls_port, tls=h.client_context(ca)) as c:
         worker, monitor, keyproc = _worker_and_monitor(c)
+        assert keyproc, "no key process after a full handshake"
         assert search(keyproc, secrets), "the key process holds no key number: proves nothing"
         assert c.login(user.name, user.password) == h.LOGGED_IN
         assert c.stat()[0] == 3
