@@ -68,7 +68,7 @@ static int keyop_ask(enum keyop_kind kind, int nid, const unsigned char *data, s
 	    msg_get_u8(&rep, MSG_KEY_OP_REPLY_STATUS, &status) == 0 && status == 0) {
 		const struct msg_field *f = msg_get(&rep, MSG_KEY_OP_REPLY_DATA);
 		if (f != NULL && f->len > 0 && f->len <= size) {
-			memcpy(out, f->data, f->len);
+			memcpy(out, f->data, f->len);   /* BOUNDS: f->len <= size */
 			*len_r = f->len;
 			rc = 0;
 		}

@@ -251,12 +251,7 @@ EVP_PKEY *tls_key_load(const struct config *cfg, SSL_CTX *ctx, const char **erro
 	if (X509_check_private_key(leaf, key) != 1) {
 		ERR_clear_error();
 		EVP_PKEY_free(key);
-		if (util_snprintf(tls_errbuf, sizeof(tls_errbuf),
-				  "tls_key %s does not match tls_cert %s", cfg->tls_key,
-				  cfg->tls_cert) < 0)
-			*error_r = "tls_key does not match tls_cert";
-		else
-			*error_r = tls_errbuf;
+		*error_r = "tls_key does not match tls_cert";   /* the caller logs both paths */
 		return NULL;
 	}
 	return key;

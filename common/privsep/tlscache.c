@@ -196,7 +196,8 @@ int tlscache_take(const char *path, const unsigned char *id, size_t idlen, time_
 	} else if (r == 1 && slot[0] == idlen && CRYPTO_memcmp(slot + SLOT_ID, id, idlen) == 0) {
 		size_t len = ((size_t)slot[SLOT_LEN] << 8) | slot[SLOT_LEN + 1];
 		if (tlscache_live(slot, now, lifetime) && len <= size) {
-			memcpy(out, slot + SLOT_DATA, len);
+			memcpy(out, slot + SLOT_DATA, len);   /* BOUNDS: len <= size, and <=
+							       * TLS_SESSION_MAX (tlscache_read) */
 			*len_r = len;
 			rc = 1;
 		}
