@@ -53,7 +53,7 @@ POP3_OBJ   = $(POP3_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   = $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all check unit integ san fuzz fuzz-smoke install uninstall demo bench clean help deps layers
+.PHONY: print-libs all check unit integ san fuzz fuzz-smoke install uninstall demo bench clean help deps layers
 all: ipop3d/ipop3d
 
 $(BUILD)/%.o: %.c $(HDRS)
@@ -145,6 +145,10 @@ bench: deps all
 
 clean:
 	rm -rf build ipop3d/ipop3d
+
+# The libraries every daemon links with (tests that build a test-only daemon use it).
+print-libs:
+	@echo $(LIBS)
 
 help:
 	@echo "targets: all check unit integ fuzz fuzz-smoke install uninstall demo bench clean"

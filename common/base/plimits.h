@@ -131,4 +131,27 @@
  * another client renames (flag changes) under us. */
 #define MAILDIR_RELIST_MAX 8
 
+/* TLS: the private key and the resumable sessions live with the monitor (root), never in
+ * the worker (common/privsep/keyop.c, tls.c, tlscache.c). */
+/* Longest wait of the worker for the monitor's answer to a key operation or a session
+ * lookup; the monitor answers these at once, so past it something is stuck and the
+ * handshake fails rather than hang. */
+#define TLS_MONITOR_TIMEOUT_MS 5000
+/* Private-key operations the monitor does for one connection: one handshake (implicit
+ * TLS, or STLS once; renegotiation is off) needs one signature, a resumed one none.  The
+ * worker is a signing oracle only this often. */
+#define TLS_MAX_KEY_OPS 1
+/* Session lookups per connection: one per PSK identity of a ClientHello (clients send
+ * one), again after a HelloRetryRequest. */
+#define TLS_MAX_SESSION_GETS 2
+/* Sessions the worker may hand over for keeping: one ticket per handshake. */
+#define TLS_MAX_SESSION_PUTS 1
+/* A serialized TLS 1.3 session (i2d_SSL_SESSION: secrets, times, SNI, ALPN; no client
+ * certificate) is a few hundred bytes; a longer one is not kept. */
+#define TLS_SESSION_MAX 1536
+/* The session cache file (state_dir/tls-sessions): this many fixed slots, each holding
+ * one session and its header (tlscache.c); a new session may evict an older one. */
+#define TLSCACHE_SLOTS 2048
+#define TLSCACHE_SLOT_SIZE 1664
+
 #endif

@@ -13,7 +13,9 @@
  *   common/privsep/auth.c      PAM (authentication in a child; the PAM session in the
  *                              monitor) and the account policy
  *   common/privsep/throttle.c  the shared login-failure table
- *   common/privsep/tls.c       loading certificate and key, the ticket-key file
+ *   common/privsep/tls.c       certificate, the key process's signatures, sessions
+ *   common/privsep/keyop.c     builds the worker's remote key (before the fork)
+ *   common/privsep/tlscache.c  the resumable TLS sessions (state_dir/tls-sessions)
  *   common/privsep/wrap.c      hosts_access()
  *   common/privsep/priv.c      the empty chroot, dropping privileges
  *   common/privsep/sandbox.c   the worker's fork, namespaces and descriptors (root part)
@@ -134,7 +136,9 @@ server_fork(struct server_conn *sc, int why)
 		fatal("cannot close the client socket: %s", strerror(errno));
 	if (null > 2)
 		close(null);
-	tls_ctx_free(&sc->ssl_ctx);
+	/* No private key was read so far, and the monitor never reads it: a key process
+	 * forked from it does (monitor.c), so neither the worker nor the session (the
+	 * monitor after login) ever shares an address space with the key. */
 	/* Also for a refusal: the worker's log lines come through the monitor. */
 	monitor_main(sc, ctl[0], sv[0], pid, why);
 }

@@ -21,7 +21,8 @@ struct server_conn {
 	char lip_str[64];
 	unsigned rport, lport;
 	char session_id[SESSION_ID_LEN + 1];
-	SSL_CTX *ssl_ctx;
+	SSL_CTX *ssl_ctx;            /* its key is the remote one (keyop.h): no secret.  The
+				      * monitor keeps it for the certificate until the session */
 	struct passwd unpriv;        /* copy of the worker's account */
 	char unpriv_name[64];
 	int conn_slot;               /* throttle_conn_enter()'s slot, -1 if none */

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "base/log.h"
+#include "privsep/keyop.h"
 #include "privsep/priv.h"
 #include "privsep/msg.h"
 #include "privsep/sandbox.h"
@@ -132,6 +133,8 @@ void worker_main(struct server_conn *sc, int ctl_fd, int data_fd, int why)
 		_exit(1);
 	}
 	data_fd = w.data_fd;
+	/* The TLS key's operations and the resumable sessions are the monitor's. */
+	keyop_set_channel(w.ctl_fd);
 	if (priv_drop_unpriv(&sc->unpriv, sc->cfg.state_dir, &err) == -1) {
 		log_err("worker: cannot drop privileges: %s", err);
 		_exit(1);
