@@ -155,12 +155,9 @@ static const struct cmdloop_ops fz_ops = {
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *err;
-
 	signal(SIGPIPE, SIG_IGN);
 	log_init("fuzz", false);
-	if (log_open("/dev/null", false, &err) < 0)
-		abort();
+	/* no log_open(): lines go nowhere (a log file must be a regular file of root's) */
 	return 0;
 }
 
