@@ -75,9 +75,11 @@ ipop3d/ipop3d: $(BUILD)/ipop3d/ipop3d
 $(foreach l,$(LIBDIRS),$(eval $(BUILD)/tests/unit/$(l)/%: tests/unit/$(l)/%.c tests/unit/unit.h $$(call libs_for,$(l)) ; \
 	@mkdir -p $$(dir $$@) && $$(CC) $$(CPPFLAGS) -iquote tests/unit $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $$< $$(call libs_for,$(l)) $$(LIBS)))
 POP3_LIBOBJ = $(filter-out $(BUILD)/ipop3d/main.o,$(POP3_OBJ))
-$(BUILD)/tests/unit/ipop3d/%: tests/unit/ipop3d/%.c tests/unit/unit.h $(POP3_LIBOBJ) $(ARCHIVES)
+# tests/stub/: the stub monitor the daemons' unit tests and fuzz targets share.
+STUB_SRC = tests/stub/stub_monitor.c
+$(BUILD)/tests/unit/ipop3d/%: tests/unit/ipop3d/%.c tests/unit/unit.h $(STUB_SRC) tests/stub/stub_monitor.h $(POP3_LIBOBJ) $(ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -iquote ipop3d -iquote tests/unit $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(POP3_LIBOBJ) $(ARCHIVES) $(LIBS)
+	$(CC) $(CPPFLAGS) -iquote ipop3d -iquote tests/unit -iquote tests/stub $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STUB_SRC) $(POP3_LIBOBJ) $(ARCHIVES) $(LIBS)
 
 deps:
 	@sh tests/install-deps.sh
@@ -93,8 +95,8 @@ FUZZ_CC  = clang -std=c17 -D_GNU_SOURCE -DFUZZING -iquote common -g -O1 -fsaniti
 fuzz_libsrc = $(foreach d,$(LIBDEPS_$(1)),$(SRC_$(d)))
 $(foreach l,$(LIBDIRS),$(foreach f,$(wildcard fuzz/$(l)/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)): $(f) $$(call fuzz_libsrc,$(l)) $$(HDRS) ; \
 	@mkdir -p build/fuzz && $$(FUZZ_CC) -o $$@ $$< $$(call fuzz_libsrc,$(l)) $$(LIBS))))
-$(foreach f,$(wildcard fuzz/ipop3d/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)): $(f) $$(filter-out ipop3d/main.c,$$(POP3_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(HDRS) ; \
-	@mkdir -p build/fuzz && $$(FUZZ_CC) -iquote ipop3d -o $$@ $$< $$(filter-out ipop3d/main.c,$$(POP3_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(LIBS)))
+$(foreach f,$(wildcard fuzz/ipop3d/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)): $(f) $$(STUB_SRC) $$(filter-out ipop3d/main.c,$$(POP3_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(HDRS) ; \
+	@mkdir -p build/fuzz && $$(FUZZ_CC) -iquote ipop3d -iquote tests/stub -o $$@ $$< $$(STUB_SRC) $$(filter-out ipop3d/main.c,$$(POP3_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(LIBS)))
 fuzz: $(FUZZ_BIN)
 fuzz-smoke: $(FUZZ_BIN)
 	@sh fuzz/smoke.sh $(FUZZ_BIN)

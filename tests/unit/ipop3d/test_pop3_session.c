@@ -25,6 +25,7 @@
 #include "base/plimits.h"
 #include "base/log.h"
 #include "pop3.h"
+#include "stub_monitor.h"
 #include "unit.h"
 #include "base/util.h"
 
@@ -535,34 +536,7 @@ struct pre_arg {
 };
 static SSL_CTX *test_ctx;
 
-static enum server_login stub_login(struct server_worker *w, const char *method,
-				    const char *user, char *pass)
-{
-	enum server_login r = LOGIN_FAIL;
-
-	log_info("stub-login: method=%s, user=%s, pass=%s", method, user, pass);
-	if (strcmp(user, "ned") == 0 && strcmp(pass, "secret") == 0)
-		r = LOGIN_OK;
-	else if (strcmp(user, "spacey") == 0 && strcmp(pass, " two words ") == 0)
-		r = LOGIN_OK;
-	else if (strcmp(pass, "tempfail") == 0)
-		r = LOGIN_TEMPFAIL;
-	else if (strcmp(pass, "throttled") == 0)
-		r = LOGIN_THROTTLED;
-	else if (strcmp(pass, "inuse") == 0)
-		r = LOGIN_INUSE;
-	util_wipe(pass, strlen(pass));
-	return r;
-}
-
-static int stub_starttls(struct server_worker *w)
-{
-	linebuf_reset(w->c->lb); /* as conn_starttls() does */
-	w->plaintext_ok = true;
-	return 0;
-}
-
-static const struct pop3_login_ops stub_ops = { stub_login, stub_starttls };
+static const struct pop3_login_ops stub_ops = { stub_monitor_login, stub_monitor_starttls };
 
 static int pre_child(int fd, void *varg)
 {
