@@ -28,11 +28,12 @@ static void check_fail(const char *what, const char *fix)
 
 static void check_tls(const struct config *cfg)
 {
+	struct tls_error eb;
 	struct tls_cert_info info;
 	const char *err;
 	char msg[512];
 
-	if (tls_cert_check(cfg, &info, &err) == -1) {
+	if (tls_cert_check(&eb, cfg, &info, &err) == -1) {
 		snprintf(msg, sizeof(msg), "certificate %s / key %s: %s", cfg->tls_cert,
 			 cfg->tls_key, err);
 		check_fail(msg, "make one with `postern-mkcert NAME...` (mkcert.sh), or set "

@@ -333,12 +333,13 @@ struct monitor_state {
  * running as the mail user. */
 static void __attribute__((noreturn)) monitor_keyproc(struct monitor_state *ms, int fd)
 {
+	struct tls_error eb;
 	const char *err = "";
 	struct msg m, r;
 
 	close(ms->ctl);
 	close(ms->data);
-	EVP_PKEY *key = tls_key_load(&ms->sc->cfg, ms->sc->ssl_ctx, &err);
+	EVP_PKEY *key = tls_key_load(&eb, &ms->sc->cfg, ms->sc->ssl_ctx, &err);
 	if (key == NULL)
 		log_err("tls-config: error=%s, cert=%s, key=%s", err, ms->sc->cfg.tls_cert,
 			ms->sc->cfg.tls_key);

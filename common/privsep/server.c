@@ -307,6 +307,7 @@ static bool server_tables_safe(struct server_conn *sc)
 
 void server_serve(struct server_conn *sc, bool implicit_tls)
 {
+	struct tls_error eb;
 	const char *err = NULL;
 	int why = -1;
 
@@ -340,7 +341,7 @@ void server_serve(struct server_conn *sc, bool implicit_tls)
 		log_info("refused: reason=too-many-connections, rip=%s", sc->rip_str);
 		why = REFUSE_TOO_MANY;
 	}
-	sc->ssl_ctx = tls_ctx_new(&sc->cfg, &err);
+	sc->ssl_ctx = tls_ctx_new(&eb, &sc->cfg, &err);
 	if (sc->ssl_ctx == NULL) {
 		log_err("tls-config: error=%s, cert=%s, key=%s", err, sc->cfg.tls_cert,
 			sc->cfg.tls_key);

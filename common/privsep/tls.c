@@ -68,12 +68,11 @@
 
 static int tls_ex_index = -1;
 static EVP_PKEY *tls_read_key(const char *path);
-static char tls_errbuf[512];
 
 /* error_r text: "what path: reason".  The reason is the last error in OpenSSL's queue
  * that is not a generic wrapper ("PEM lib", "system lib"): "no start line", "bad password
  * read", "key values mismatch".  Empties the queue. */
-static const char *tls_error(const char *what, const char *path)
+static const char *tls_error(struct tls_error *eb, const char *what, const char *path)
 {
 	unsigned long e, best = 0, last = 0;
 	const char *reason = NULL;
@@ -91,23 +90,24 @@ static const char *tls_error(const char *what, const char *path)
 		reason = ERR_reason_error_string(best);
 	if (reason == NULL)
 		reason = "unknown error";
-	if (util_snprintf(tls_errbuf, sizeof(tls_errbuf), "%s%s%s: %s", what,
+	if (util_snprintf(eb->text, sizeof(eb->text), "%s%s%s: %s", what,
 			  path != NULL ? " " : "", path != NULL ? path : "", reason) < 0)
 		return what;
-	return tls_errbuf;
+	return eb->text;
 }
 
 /* A file we are about to hand to OpenSSL: say plainly if it cannot be read. */
-static int tls_readable(const char *what, const char *path, const char **error_r)
+static int tls_readable(struct tls_error *eb, const char *what, const char *path,
+			const char **error_r)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd == -1) {
-		if (util_snprintf(tls_errbuf, sizeof(tls_errbuf), "%s %s: %s", what, path,
+		if (util_snprintf(eb->text, sizeof(eb->text), "%s %s: %s", what, path,
 				  strerror(errno)) < 0)
 			*error_r = what;
 		else
-			*error_r = tls_errbuf;
+			*error_r = eb->text;
 		return -1;
 	}
 	close(fd);
@@ -232,7 +232,8 @@ static void tls_ctx_sessions(SSL_CTX *ctx, const struct config *cfg)
 
 /* ---- monitor: the private key ---- */
 
-EVP_PKEY *tls_key_load(const struct config *cfg, SSL_CTX *ctx, const char **error_r)
+EVP_PKEY *tls_key_load(struct tls_error *eb, const struct config *cfg, SSL_CTX *ctx,
+		       const char **error_r)
 {
 	X509 *leaf = ctx != NULL ? SSL_CTX_get0_certificate(ctx) : NULL;
 
@@ -240,12 +241,12 @@ EVP_PKEY *tls_key_load(const struct config *cfg, SSL_CTX *ctx, const char **erro
 		*error_r = "no certificate";
 		return NULL;
 	}
-	if (tls_readable("tls_key", cfg->tls_key, error_r) < 0)
+	if (tls_readable(eb, "tls_key", cfg->tls_key, error_r) < 0)
 		return NULL;
 	ERR_clear_error();
 	EVP_PKEY *key = tls_read_key(cfg->tls_key);
 	if (key == NULL) {
-		*error_r = tls_error("tls_key", cfg->tls_key);
+		*error_r = tls_error(eb, "tls_key", cfg->tls_key);
 		return NULL;
 	}
 	if (X509_check_private_key(leaf, key) != 1) {
@@ -435,8 +436,10 @@ int tls_key_answer(EVP_PKEY *key, const struct msg *req, struct msg *reply,
 		  (md == NULL || EVP_PKEY_CTX_set_signature_md(pctx, md) == 1) &&
 		  EVP_PKEY_sign(pctx, sig, &siglen, d->data, d->len) == 1;
 	EVP_PKEY_CTX_free(pctx);
-	if (!ok)
-		log_err("tls-key: error=%s", tls_error("signing failed", NULL));
+	if (!ok) {
+		struct tls_error eb;
+		log_err("tls-key: error=%s", tls_error(&eb, "signing failed", NULL));
+	}
 	ERR_clear_error();
 	if (msg_add_u8(reply, MSG_KEY_OP_REPLY_STATUS, ok ? 0 : 1) == -1 ||
 	    (ok && msg_add(reply, MSG_KEY_OP_REPLY_DATA, sig, siglen) == -1)) {
@@ -496,35 +499,36 @@ int tls_sess_get(const struct config *cfg, const struct msg *req, time_t now,
 	return 0;
 }
 /* Extra chain certificates from a separate file. */
-static int tls_ctx_chain(SSL_CTX *ctx, const char *path, const char **error_r)
+static int tls_ctx_chain(struct tls_error *eb, SSL_CTX *ctx, const char *path,
+			 const char **error_r)
 {
 	BIO *bio = BIO_new_file(path, "r");
 	int n = 0;
 	X509 *x;
 
 	if (bio == NULL) {
-		*error_r = tls_error("tls_chain", path);
+		*error_r = tls_error(eb, "tls_chain", path);
 		return -1;
 	}
 	while ((x = PEM_read_bio_X509(bio, NULL, tls_no_passphrase, NULL)) != NULL) {
 		if (SSL_CTX_add0_chain_cert(ctx, x) != 1) {
 			X509_free(x);
 			BIO_free(bio);
-			*error_r = tls_error("tls_chain", path);
+			*error_r = tls_error(eb, "tls_chain", path);
 			return -1;
 		}
 		n++;
 	}
 	BIO_free(bio);
 	if (n == 0) {
-		*error_r = tls_error("tls_chain (no certificate)", path);
+		*error_r = tls_error(eb, "tls_chain (no certificate)", path);
 		return -1;
 	}
 	ERR_clear_error(); /* the "no start line" that ended the loop */
 	return 0;
 }
 
-SSL_CTX *tls_ctx_new(const struct config *cfg, const char **error_r)
+SSL_CTX *tls_ctx_new(struct tls_error *eb, const struct config *cfg, const char **error_r)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -543,30 +547,30 @@ SSL_CTX *tls_ctx_new(const struct config *cfg, const char **error_r)
 	ERR_clear_error();
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
 	if (ctx == NULL) {
-		*error_r = tls_error("SSL_CTX_new", NULL);
+		*error_r = tls_error(eb, "SSL_CTX_new", NULL);
 		return NULL;
 	}
 	SSL_CTX_set_default_passwd_cb(ctx, tls_no_passphrase);
 	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
 	    SSL_CTX_set_cipher_list(ctx, TLS12_CIPHERS) != 1) {
-		*error_r = tls_error("TLS settings", NULL);
+		*error_r = tls_error(eb, "TLS settings", NULL);
 		goto fail;
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 			    SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_clear_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
 
-	if (tls_readable("tls_cert", cfg->tls_cert, error_r) < 0 ||
-	    tls_readable("tls_key", cfg->tls_key, error_r) < 0 ||
+	if (tls_readable(eb, "tls_cert", cfg->tls_cert, error_r) < 0 ||
+	    tls_readable(eb, "tls_key", cfg->tls_key, error_r) < 0 ||
 	    (cfg->tls_chain != NULL && cfg->tls_chain[0] != '\0' &&
-	     tls_readable("tls_chain", cfg->tls_chain, error_r) < 0))
+	     tls_readable(eb, "tls_chain", cfg->tls_chain, error_r) < 0))
 		goto fail;
 	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->tls_cert) != 1) {
-		*error_r = tls_error("tls_cert", cfg->tls_cert);
+		*error_r = tls_error(eb, "tls_cert", cfg->tls_cert);
 		goto fail;
 	}
 	if (cfg->tls_chain != NULL && cfg->tls_chain[0] != '\0' &&
-	    tls_ctx_chain(ctx, cfg->tls_chain, error_r) < 0)
+	    tls_ctx_chain(eb, ctx, cfg->tls_chain, error_r) < 0)
 		goto fail;
 	/* Not the key itself: its public half, whose private operations the monitor does
 	 * (keyop.c).  The monitor reads the key file after the fork (tls_key_load) and
@@ -575,12 +579,12 @@ SSL_CTX *tls_ctx_new(const struct config *cfg, const char **error_r)
 	EVP_PKEY *pub = cert != NULL ? X509_get0_pubkey(cert) : NULL;
 	EVP_PKEY *remote = pub != NULL ? keyop_remote_key(pub, error_r) : NULL;
 	if (pub == NULL)
-		*error_r = tls_error("tls_cert (no public key)", cfg->tls_cert);
+		*error_r = tls_error(eb, "tls_cert (no public key)", cfg->tls_cert);
 	if (remote == NULL)
 		goto fail;
 	if (SSL_CTX_use_PrivateKey(ctx, remote) != 1) {
 		EVP_PKEY_free(remote);
-		*error_r = tls_error("remote key", NULL);
+		*error_r = tls_error(eb, "remote key", NULL);
 		goto fail;
 	}
 	EVP_PKEY_free(remote);
@@ -589,7 +593,7 @@ SSL_CTX *tls_ctx_new(const struct config *cfg, const char **error_r)
 	if (leaf == NULL || X509_digest(leaf, EVP_sha256(), md, &mdlen) != 1 ||
 	    mdlen > SSL_MAX_SID_CTX_LENGTH ||
 	    SSL_CTX_set_session_id_context(ctx, md, mdlen) != 1) {
-		*error_r = tls_error("session id context", NULL);
+		*error_r = tls_error(eb, "session id context", NULL);
 		goto fail;
 	}
 	tls_ctx_sessions(ctx, cfg);
@@ -661,7 +665,8 @@ static EVP_PKEY *tls_read_key(const char *path)
 	return pk;
 }
 
-int tls_cert_check(const struct config *cfg, struct tls_cert_info *info, const char **error_r)
+int tls_cert_check(struct tls_error *eb, const struct config *cfg, struct tls_cert_info *info,
+		   const char **error_r)
 {
 	int day = 0, sec = 0;
 
@@ -670,12 +675,12 @@ int tls_cert_check(const struct config *cfg, struct tls_cert_info *info, const c
 		*error_r = "tls_cert and tls_key must be set";
 		return -1;
 	}
-	if (tls_readable("tls_cert", cfg->tls_cert, error_r) < 0)
+	if (tls_readable(eb, "tls_cert", cfg->tls_cert, error_r) < 0)
 		return -1;
 	ERR_clear_error();
 	X509 *cert = tls_read_cert(cfg->tls_cert);
 	if (cert == NULL) {
-		*error_r = tls_error("tls_cert", cfg->tls_cert);
+		*error_r = tls_error(eb, "tls_cert", cfg->tls_cert);
 		return -1;
 	}
 	if (ASN1_TIME_diff(&day, &sec, NULL, X509_get0_notAfter(cert)) == 1)
@@ -697,14 +702,14 @@ int tls_cert_check(const struct config *cfg, struct tls_cert_info *info, const c
 	}
 	tls_key_type(X509_get0_pubkey(cert), info->key_type, sizeof(info->key_type));
 
-	if (tls_readable("tls_key", cfg->tls_key, error_r) < 0) {
+	if (tls_readable(eb, "tls_key", cfg->tls_key, error_r) < 0) {
 		X509_free(cert);
 		return -1;
 	}
 	ERR_clear_error();
 	EVP_PKEY *key = tls_read_key(cfg->tls_key);
 	if (key == NULL) {
-		*error_r = tls_error("tls_key", cfg->tls_key);
+		*error_r = tls_error(eb, "tls_key", cfg->tls_key);
 		X509_free(cert);
 		return -1;
 	}

@@ -9,16 +9,24 @@
 #include "base/config.h"
 #include "privsep/msg.h"
 
+/* Where a function of this file writes its error text: owned by the caller, so two
+ * contexts built at once (a check and a connection, two certificates) keep their own.
+ * *error_r then points into it (or at a constant). */
+struct tls_error {
+	char text[512];
+};
+
 /* Build a server context from cfg: certificate and chain read now (called for every
  * connection, so a renewed certificate needs no restart), the private key NOT read: its
  * operations are sent to the monitor.  Runs as root before the fork.
  * NULL on error with *error_r set. */
-SSL_CTX *tls_ctx_new(const struct config *cfg, const char **error_r);
+SSL_CTX *tls_ctx_new(struct tls_error *eb, const struct config *cfg, const char **error_r);
 void tls_ctx_free(SSL_CTX **ctx);
 
 /* The key process (monitor.c), after the fork: read the private key and check that it
  * matches ctx's certificate.  NULL with *error_r set. */
-EVP_PKEY *tls_key_load(const struct config *cfg, SSL_CTX *ctx, const char **error_r);
+EVP_PKEY *tls_key_load(struct tls_error *eb, const struct config *cfg, SSL_CTX *ctx,
+		       const char **error_r);
 void tls_key_free(EVP_PKEY **key);
 /* Monitor, before it passes a MSG_KEY_OP on to the key process: is it an operation TLS
  * needs, that fits pub (the certificate's key; NULL: the fields alone)?  0, or -1 with
@@ -44,6 +52,7 @@ struct tls_cert_info {
 	char subject[256];
 	char key_type[32];       /* "ECDSA P-256", "RSA 3072" */
 };
-int tls_cert_check(const struct config *cfg, struct tls_cert_info *info, const char **error_r);
+int tls_cert_check(struct tls_error *eb, const struct config *cfg, struct tls_cert_info *info,
+		   const char **error_r);
 
 #endif

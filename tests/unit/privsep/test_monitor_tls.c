@@ -19,6 +19,8 @@
 #include "privsep/tls.h"
 #include "unit.h"
 
+static struct tls_error tls_eb;   /* the tests' error texts */
+
 static char dir[64];
 static char cert[128], key[128], state[128], logpath[128];
 
@@ -51,7 +53,7 @@ static pid_t monitor_start(int *fd_r)
 		sc.p = &proto;
 		cfg_fill(&sc.cfg);
 		memcpy(sc.rip_str, "192.0.2.9", sizeof("192.0.2.9"));
-		sc.ssl_ctx = tls_ctx_new(&sc.cfg, &err);   /* the monitor's: no private key */
+		sc.ssl_ctx = tls_ctx_new(&tls_eb, &sc.cfg, &err);   /* the monitor's: no private key */
 		if (sc.ssl_ctx == NULL)
 			_exit(9);
 		sc.conn_slot = -1;                      /* no connection-cap place */

@@ -31,6 +31,8 @@
 #include "base/util.h"
 #include "unit.h"
 
+static struct tls_error tls_eb;   /* the tests' error texts */
+
 static char dir[64];
 
 /* dir/name; the same name always gives the same buffer, which stays valid. */
@@ -268,7 +270,7 @@ static int monitor_fd = -1;
 static void monitor_child(int fd, SSL_CTX *ctx, const struct config *cfg)
 {
 	const char *err = NULL;
-	EVP_PKEY *key = tls_key_load(cfg, ctx, &err);
+	EVP_PKEY *key = tls_key_load(&tls_eb, cfg, ctx, &err);
 	struct msg m, r;
 
 	if (key == NULL)
@@ -325,7 +327,7 @@ static void monitor_start(SSL_CTX *ctx, const struct config *cfg)
 static SSL_CTX *ctx_for(const struct config *cfg)
 {
 	const char *error = NULL;
-	SSL_CTX *ctx = tls_ctx_new(cfg, &error);
+	SSL_CTX *ctx = tls_ctx_new(&tls_eb, cfg, &error);
 	if (ctx == NULL)
 		fprintf(stderr, "tls_ctx_new: %s\n", error);
 	else
@@ -497,10 +499,10 @@ static void test_ctx_errors(void)
 		cfg_set(&cfg, tpath(bad[i].cert), tpath(bad[i].key),
 			bad[i].chain != NULL ? tpath(bad[i].chain) : NULL, tpath("state"));
 		error = NULL;
-		SSL_CTX *ctx = tls_ctx_new(&cfg, &error);
+		SSL_CTX *ctx = tls_ctx_new(&tls_eb, &cfg, &error);
 		CHECK((ctx == NULL) == (bad[i].stage == 0));
 		if (ctx != NULL) {
-			EVP_PKEY *key = tls_key_load(&cfg, ctx, &error);
+			EVP_PKEY *key = tls_key_load(&tls_eb, &cfg, ctx, &error);
 			CHECK(key == NULL);
 			tls_key_free(&key);
 		}
@@ -509,7 +511,7 @@ static void test_ctx_errors(void)
 		tls_ctx_free(&ctx);
 	}
 	cfg_set(&cfg, NULL, NULL, NULL, NULL);
-	CHECK(tls_ctx_new(&cfg, &error) == NULL);
+	CHECK(tls_ctx_new(&tls_eb, &cfg, &error) == NULL);
 
 	/* a key that does not match: the monitor answers "failed", the handshake fails */
 	cfg_set(&cfg, tpath("ec.crt"), tpath("rsa.key"), NULL, tpath("state"));
@@ -562,8 +564,8 @@ static EVP_PKEY *load_key(const char *name)
 	struct config cfg;
 	const char *err = NULL;
 	cfg_set(&cfg, tpath(name[0] == 'e' ? "ec.crt" : "rsa.crt"), tpath(name), NULL, NULL);
-	SSL_CTX *ctx = tls_ctx_new(&cfg, &err);
-	EVP_PKEY *key = ctx != NULL ? tls_key_load(&cfg, ctx, &err) : NULL;
+	SSL_CTX *ctx = tls_ctx_new(&tls_eb, &cfg, &err);
+	EVP_PKEY *key = ctx != NULL ? tls_key_load(&tls_eb, &cfg, ctx, &err) : NULL;
 	CHECK(key != NULL);
 	tls_ctx_free(&ctx);
 	return key;
@@ -684,46 +686,46 @@ static void test_cert_check(void)
 	const char *error = NULL;
 
 	cfg_set(&cfg, tpath("ec.crt"), tpath("ec.key"), NULL, NULL);
-	CHECK(tls_cert_check(&cfg, &info, &error) == 0);
+	CHECK(tls_cert_check(&tls_eb, &cfg, &info, &error) == 0);
 	CHECK(info.key_matches);
 	CHECK(info.days_left == 29 || info.days_left == 30);
 	CHECK_STR(info.subject, "CN=localhost");
 	CHECK_STR(info.key_type, "ECDSA P-256");
 
 	cfg_set(&cfg, tpath("rsa.crt"), tpath("rsa.key"), NULL, NULL);
-	CHECK(tls_cert_check(&cfg, &info, &error) == 0);
+	CHECK(tls_cert_check(&tls_eb, &cfg, &info, &error) == 0);
 	CHECK(info.key_matches);
 	CHECK(info.days_left == 399 || info.days_left == 400);
 	CHECK_STR(info.key_type, "RSA 2048");
 
 	cfg_set(&cfg, tpath("ca.crt"), tpath("ca.key"), NULL, NULL);
-	CHECK(tls_cert_check(&cfg, &info, &error) == 0);
+	CHECK(tls_cert_check(&tls_eb, &cfg, &info, &error) == 0);
 	CHECK_STR(info.key_type, "ECDSA P-384");
 	CHECK_STR(info.subject, "CN=Postern Test CA");
 
 	cfg_set(&cfg, tpath("full.crt"), tpath("leaf.key"), NULL, NULL);
-	CHECK(tls_cert_check(&cfg, &info, &error) == 0);
+	CHECK(tls_cert_check(&tls_eb, &cfg, &info, &error) == 0);
 	CHECK(info.key_matches); /* the leaf is the first certificate */
 	CHECK_STR(info.subject, "CN=leaf.localhost");
 
 	cfg_set(&cfg, tpath("old.crt"), tpath("ec.key"), NULL, NULL);
-	CHECK(tls_cert_check(&cfg, &info, &error) == 0);
+	CHECK(tls_cert_check(&tls_eb, &cfg, &info, &error) == 0);
 	CHECK(info.days_left == -1);
 	CHECK(info.key_matches);
 
 	cfg_set(&cfg, tpath("ec.crt"), tpath("rsa.key"), NULL, NULL);
-	CHECK(tls_cert_check(&cfg, &info, &error) == 0);
+	CHECK(tls_cert_check(&tls_eb, &cfg, &info, &error) == 0);
 	CHECK(!info.key_matches);
 
 	cfg_set(&cfg, tpath("missing.crt"), tpath("ec.key"), NULL, NULL);
 	error = NULL;
-	CHECK(tls_cert_check(&cfg, &info, &error) == -1);
+	CHECK(tls_cert_check(&tls_eb, &cfg, &info, &error) == -1);
 	CHECK(error != NULL && strstr(error, "missing.crt") != NULL);
 	printf("  cert_check missing: %s\n", error ? error : "(null)");
 
 	cfg_set(&cfg, tpath("ec.crt"), tpath("enc.key"), NULL, NULL);
 	error = NULL;
-	CHECK(tls_cert_check(&cfg, &info, &error) == -1);
+	CHECK(tls_cert_check(&tls_eb, &cfg, &info, &error) == -1);
 	CHECK(error != NULL);
 	CHECK_STR(info.key_type, "ECDSA P-256"); /* what the certificate says is still there */
 }
@@ -924,6 +926,22 @@ static void test_resumption(void)
 	CHECK(strstr(buf, "resumption disabled") != NULL);
 }
 
+/* Each caller owns its error text: a second failure does not overwrite the first's. */
+static void test_errors_owned(void)
+{
+	struct tls_error e1, e2;
+	struct config c1, c2;
+	const char *err1 = NULL, *err2 = NULL;
+
+	cfg_set(&c1, tpath("missing.crt"), tpath("ec.key"), NULL, NULL);
+	cfg_set(&c2, tpath("ec.crt"), tpath("missing.key"), NULL, NULL);
+	CHECK(tls_ctx_new(&e1, &c1, &err1) == NULL);
+	CHECK(tls_ctx_new(&e2, &c2, &err2) == NULL);
+	CHECK(err1 != NULL && strstr(err1, "missing.crt") != NULL);
+	CHECK(err2 != NULL && strstr(err2, "missing.key") != NULL);
+	CHECK(err1 != NULL && strstr(err1, "missing.key") == NULL);
+}
+
 int main(void)
 {
 	const char *error;
@@ -945,6 +963,7 @@ int main(void)
 	}
 	test_handshakes();
 	test_ctx_errors();
+	test_errors_owned();
 	test_cert_check();
 	test_key_answer();
 	test_cache();
