@@ -65,4 +65,23 @@
  * another client renames (flag changes) under us. */
 #define MAILDIR_RELIST_MAX 8
 
+/* The folder index (common/index/).  A message's backend key (a Maildir file name, an
+ * mbox UIDL) longer than this makes the index file bad: Maildir names are at most 255
+ * bytes (NAME_MAX) plus "cur/". */
+#define INDEX_KEY_MAX 512
+/* Largest index snapshot or log we read: 1,000,000 records of ~150 bytes fit. */
+#define INDEX_MAX_FILE (512ULL * 1024 * 1024)
+/* The log is folded into a new snapshot when it passes this size and a quarter of the
+ * snapshot's (so a flag change costs a small append, and a huge folder is rewritten
+ * only after many changes). */
+#define INDEX_LOG_COMPACT (256 * 1024)
+/* Longest wait for the index write lock (held for a scan and one write), and the poll. */
+#define INDEX_LOCK_TIMEOUT_MS 15000
+#define INDEX_LOCK_POLL_MS 10
+/* A directory or mbox mtime younger than this is not trusted as "unchanged" next time:
+ * a change within the same timestamp tick would not move it. */
+#define STORAGE_MTIME_SLACK_NS 2000000000ULL
+/* Keywords a folder may define (one bit each in the index record). */
+#define INDEX_MAX_KEYWORDS 32
+
 #endif
