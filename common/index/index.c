@@ -57,7 +57,9 @@ struct index {
 	size_t tx_len, tx_alloc;
 	bool dirty;              /* something to commit (the header at least) */
 	bool need_snap;          /* reset: the next commit writes a whole snapshot */
-	struct index_changes *ch;
+	struct index_changes *ch;      /* where apply_* report (NULL: nowhere) */
+	struct index_changes *collect; /* the lock holder's changes */
+	uint32_t collect_next;         /* UIDNEXT before the lock */
 	struct index_stats stats;
 	char err[160];
 };
@@ -563,6 +565,30 @@ static bool same_file(int dfd, const char *name, dev_t dev, ino_t ino, bool have
 	return have && st.st_dev == dev && st.st_ino == ino;
 }
 
+/* Keep what a holder of the old state can use: expunged UIDs it could know, added UIDs
+ * still present, changed UIDs it knew and still present. */
+static void changes_final(struct index *ix, struct index_changes *c, uint32_t old_next)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < c->n_expunged; i++)
+		if (c->expunged[i] < old_next)
+			c->expunged[k++] = c->expunged[i];
+	c->n_expunged = k;
+	k = 0;
+	for (size_t i = 0; i < c->n_added; i++)
+		if (index_find(ix, c->added[i], NULL) != NULL)
+			c->added[k++] = c->added[i];
+	c->n_added = k;
+	k = 0;
+	for (size_t i = 0; i < c->n_changed; i++)
+		if (c->changed[i] < old_next && index_find(ix, c->changed[i], NULL) != NULL)
+			c->changed[k++] = c->changed[i];
+	c->n_changed = k;
+	ulist_norm(c->added, &c->n_added);
+	ulist_norm(c->expunged, &c->n_expunged);
+	ulist_norm(c->changed, &c->n_changed);
+}
+
 static int refresh(struct index *ix, struct index_changes *ch, const char **error_r)
 {
 	struct index_changes local = { 0 };
@@ -610,25 +636,7 @@ static int refresh(struct index *ix, struct index_changes *ch, const char **erro
 		sweep(ix);
 	}
 	if (ch != NULL) {
-		/* a UID added and expunged in one refresh was never seen: neither */
-		size_t k = 0;
-		for (size_t i = 0; i < local.n_expunged; i++)
-			if (local.expunged[i] < old_next)
-				local.expunged[k++] = local.expunged[i];
-		local.n_expunged = k;
-		k = 0;
-		for (size_t i = 0; i < local.n_added; i++)
-			if (index_find(ix, local.added[i], NULL) != NULL)
-				local.added[k++] = local.added[i];
-		local.n_added = k;
-		k = 0;
-		for (size_t i = 0; i < local.n_changed; i++)
-			if (local.changed[i] < old_next && index_find(ix, local.changed[i], NULL))
-				local.changed[k++] = local.changed[i];
-		local.n_changed = k;
-		ulist_norm(local.added, &local.n_added);
-		ulist_norm(local.expunged, &local.n_expunged);
-		ulist_norm(local.changed, &local.n_changed);
+		changes_final(ix, &local, old_next);
 		*ch = local;
 	} else {
 		index_changes_free(&local);
@@ -689,6 +697,11 @@ int index_refresh(struct index *ix, struct index_changes *ch, const char **error
 	if (ch != NULL)
 		memset(ch, 0, sizeof(*ch));
 	return refresh(ix, ch, error_r);
+}
+
+void index_sweep(struct index *ix)
+{
+	sweep(ix);
 }
 
 size_t index_count(const struct index *ix)
@@ -757,10 +770,13 @@ int index_lock(struct index *ix, struct index_changes *ch, const char **error_r)
 	}
 	ix->locked = true;
 	ix->tx_len = 0;
+	uint32_t old_next = ix->hdr.uidnext;
 	if (refresh(ix, ch, error_r) == -1) {
 		index_unlock(ix);
 		return -1;
 	}
+	ix->collect = ch;
+	ix->collect_next = old_next;
 	if (ix->hdr.uidnext == 0) { /* new or rebuilt */
 		uint32_t v = (uint32_t)time(NULL);
 		index_reset(ix, v == 0 ? 1 : v);
@@ -800,7 +816,10 @@ static int put_rec(struct index *ix, struct index_rec *rec, const char **error_r
 	unsigned char *p = tx_grow(ix, len);
 	p[0] = 'P';
 	rec_encode(p + 1, rec);
-	if (apply_put(ix, rec) == -1) {
+	ix->ch = ix->collect;
+	int r = apply_put(ix, rec);
+	ix->ch = NULL;
+	if (r == -1) {
 		ix->tx_len -= len;
 		*error_r = "index: no such record";
 		return -1;
@@ -838,7 +857,9 @@ int index_expunge(struct index *ix, uint32_t uid, const char **error_r)
 		*error_r = "index not locked";
 		return -1;
 	}
+	ix->ch = ix->collect;
 	apply_expunge(ix, uid);
+	ix->ch = NULL;
 	ix->hdr.highestmodseq++;
 	unsigned char *p = tx_grow(ix, 5);
 	p[0] = 'X';
@@ -1056,6 +1077,13 @@ void index_unlock(struct index *ix)
 		ix->dirty = false;
 		if (ix->dfd != -1)
 			ix->bad = true;
+	}
+	if (ix->collect != NULL) {
+		if (ix->bad) /* what we did is not on disk: nobody saw it */
+			index_changes_free(ix->collect);
+		else
+			changes_final(ix, ix->collect, ix->collect_next);
+		ix->collect = NULL;
 	}
 	if (ix->lock_fd != -1) {
 		struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };

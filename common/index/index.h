@@ -79,6 +79,9 @@ void index_close(struct index **ix);
  * refresh.  0 or -1. */
 int index_refresh(struct index *ix, struct index_changes *ch, const char **error_r);
 
+/* After index_expunge() a position may hold a removed record (index_get() gives NULL)
+ * until the commit; index_sweep() drops them at once (O(count)). */
+void index_sweep(struct index *ix);
 size_t index_count(const struct index *ix);
 const struct index_rec *index_get(const struct index *ix, size_t i);
 /* The record of uid, with its position; NULL if none. */
@@ -86,7 +89,8 @@ const struct index_rec *index_find(const struct index *ix, uint32_t uid, size_t 
 const struct index_hdr *index_hdr(const struct index *ix);
 const struct index_stats *index_stats(const struct index *ix);
 
-/* Writing: lock (waits at most INDEX_LOCK_TIMEOUT_MS; refreshes, reporting into ch),
+/* Writing: lock (waits at most INDEX_LOCK_TIMEOUT_MS; refreshes, reporting into ch, and
+ * ch goes on collecting the holder's own changes until unlock),
  * change, commit (one transaction: written, fdatasync'd; visible to others only then),
  * unlock.  Changes not committed are lost at unlock. */
 int index_lock(struct index *ix, struct index_changes *ch, const char **error_r);
