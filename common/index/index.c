@@ -458,6 +458,15 @@ static int open_in(struct index *ix, const char *suffix, int flags)
 	return openat(ix->dfd, path, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 }
 
+/* Every value in the line sanitized: the name comes from a folder name, the error may
+ * carry one. */
+static void log_bad(const struct index *ix, const char *what)
+{
+	char name[LOG_MAX_FIELD + 1], w[LOG_MAX_FIELD + 1];
+	log_warn("index: name=<%s>, error=<%s>", log_sanitize(ix->name, strlen(ix->name), name),
+		 log_sanitize(what, strlen(what), w));
+}
+
 static void close_log(struct index *ix)
 {
 	if (ix->log_fd != -1)
@@ -498,7 +507,7 @@ static int load(struct index *ix, const char **error_r)
 		ix->snap_ino = st.st_ino;
 		ix->snap_size = len;
 		if (index_parse_snapshot(ix, buf, len) == -1) {
-			log_warn("index: bad snapshot, rebuilding, name=%s", ix->name);
+			log_bad(ix, "bad snapshot, rebuilding");
 			ix->bad = true;
 		}
 		free(buf);
@@ -526,7 +535,7 @@ static int load(struct index *ix, const char **error_r)
 		size_t valid;
 		ix->stats.log_bytes_read += len;
 		if (index_parse_log(ix, buf + LOG_HDR_LEN, len - LOG_HDR_LEN, &valid) == -1) {
-			log_warn("index: bad log, rebuilding, name=%s", ix->name);
+			log_bad(ix, "bad log, rebuilding");
 			ix->bad = true;
 			recs_clear(ix);
 			memset(&ix->hdr, 0, sizeof(ix->hdr));
@@ -1053,7 +1062,7 @@ int index_commit(struct index *ix, const char **error_r)
 	ret = 0;
 	if (ix->log_off > INDEX_LOG_COMPACT && ix->log_off > ix->snap_size / 4 &&
 	    compact(ix, error_r) == -1)
-		log_warn("index: compaction failed, name=%s, error=%s", ix->name, *error_r);
+		log_bad(ix, *error_r);
 out:
 	if (ret == -1) {
 		/* what we applied in memory is not on disk: read the disk state again */

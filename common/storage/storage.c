@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include "base/log.h"
 #include "base/util.h"
 #include "mail/crlf.h"
 #include "storage/storage_int.h"
@@ -209,11 +210,34 @@ static int sync_locked_begin(struct mailbox *box, struct index_changes *ch, bool
 	return 0;
 }
 
-static int sync_locked_end(struct mailbox *box, const char **error_r)
+/* The index cannot be written (a full disk, a read-only folder): go on with an index in
+ * memory for this session, under a UIDVALIDITY of its own (so that no UID it hands out
+ * can be mistaken for one of the index on disk), built by a full scan. */
+static int fallback_memory(struct mailbox *box, const char *why, const char **error_r)
 {
-	int ret = index_commit(box->ix, error_r);
+	char name[LOG_MAX_FIELD + 1], err[LOG_MAX_FIELD + 1];
+	log_warn("index-failed: folder=<%s>, error=<%s>, index kept in memory",
+		 log_sanitize(box->name, strlen(box->name), name),
+		 log_sanitize(why, strlen(why), err));
+	index_close(&box->ix);
+	box->ix = index_new_memory();
+	if (index_lock(box->ix, NULL, error_r) == -1)
+		return -1;
+	int ret = box->v->scan(box, true, error_r);
+	if (ret == 0)
+		ret = index_commit(box->ix, error_r);
 	index_unlock(box->ix);
 	return ret;
+}
+
+static int sync_locked_end(struct mailbox *box, const char **error_r)
+{
+	const char *why;
+	int ret = index_commit(box->ix, &why);
+	index_unlock(box->ix);
+	if (ret == -1)
+		return fallback_memory(box, why, error_r);
+	return 0;
 }
 
 int mailbox_sync(struct mailbox *box, struct index_changes *ch, const char **error_r)
