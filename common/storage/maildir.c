@@ -378,6 +378,16 @@ static void log_name(const char *event, const char *name, const char *error)
 	log_warn("%s: file=<%s>, error=%s", event, safe, error);
 }
 
+/* "new/NAME" or "cur/NAME", NAME a message file name */
+static bool md_key_ok(const struct index_rec *rec)
+{
+	struct maildir_name mn;
+	return rec->key_len > 4 && (memcmp(rec->key, "new/", 4) == 0 ||
+				    memcmp(rec->key, "cur/", 4) == 0) &&
+		strlen(rec->key) == rec->key_len &&
+		maildir_parse_name(rec->key + 4, rec->key_len - 4, &mn) == 0;
+}
+
 static size_t key_base_len(const char *key)
 {
 	const char *colon = strchr(key + 4, ':');
@@ -475,15 +485,24 @@ static int md_scan(struct mailbox *box, bool force, const char **error_r)
 		return -1;
 	size_t nrec = index_count(box->ix);
 	struct rec_ref *refs = xmalloc(nrec * sizeof(*refs) + 1); /* BOUNDS: <= MAX */
+	size_t nref = 0;
+	int ret = 0;
 	for (size_t i = 0; i < nrec; i++) {
 		const struct index_rec *r = index_get(box->ix, i);
-		refs[i] = (struct rec_ref){ r->key + 4, key_base_len(r->key), r->uid };
+		if (r == NULL)
+			continue;
+		if (!md_key_ok(r)) { /* not a name we wrote: drop it, the file comes back new */
+			if (ret == 0)
+				ret = index_expunge(box->ix, r->uid, error_r);
+			continue;
+		}
+		refs[nref++] = (struct rec_ref){ r->key + 4, key_base_len(r->key), r->uid };
 	}
+	nrec = nref;
 	qsort(refs, nrec, sizeof(*refs), cmp_ref);
 
 	struct ent **fresh = xmalloc(n * sizeof(*fresh) + 1); /* BOUNDS: n <= 2 * MAX */
 	size_t nfresh = 0, i = 0, j = 0;
-	int ret = 0;
 	while (ret == 0 && (i < n || j < nrec)) {
 		int c = i == n ? 1 : j == nrec ? -1 :
 			cmp_bytes(e[i].name + 4, e[i].base_len, refs[j].base, refs[j].len);
@@ -594,6 +613,10 @@ static int md_msg_open(struct mailbox *box, const struct index_rec *rec,
 	struct stat st;
 	uint32_t uid = rec->uid;
 
+	if (md->dfd == -1 || !md_key_ok(rec)) {
+		*error_r = "no such message";
+		return -1;
+	}
 	int fd = open_msg_file(md->dfd, rec->key, &st);
 	if (fd == -1 && errno == ENOENT) {
 		rec = md_relocate(box, uid, false, error_r);
@@ -959,6 +982,7 @@ static const struct mailbox_vfuncs md_box = {
 	.save_abort = md_save_abort,
 	.watch = md_watch,
 	.pop3_uidl = md_pop3_uidl,
+	.key_ok = md_key_ok,
 };
 
 const struct storage_vfuncs maildir_storage = {

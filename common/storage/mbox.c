@@ -490,6 +490,22 @@ static void hex_digest(const unsigned char *d, char *out)
 
 #define HEXLEN (2 * MBOX_DIGEST_LEN)
 
+/* 32 lowercase hex digits, then nothing or "-N" (N 2..MSTORE_MAX_MESSAGES) */
+static bool mb_key_ok(const struct index_rec *rec)
+{
+	const char *k = rec->key;
+	if (rec->key_len < HEXLEN || rec->key_len > POP3_UIDL_MAX || strlen(k) != rec->key_len)
+		return false;
+	for (size_t i = 0; i < HEXLEN; i++)
+		if (!((k[i] >= '0' && k[i] <= '9') || (k[i] >= 'a' && k[i] <= 'f')))
+			return false;
+	uint64_t n;
+	return rec->key_len == HEXLEN ||
+		(k[HEXLEN] == '-' && util_parse_uint(k + HEXLEN + 1, rec->key_len - HEXLEN - 1,
+						      MSTORE_MAX_MESSAGES, &n) == 0 && n >= 2);
+}
+
+
 struct scanned {
 	const struct mbox_msginfo *m;
 	size_t pos;              /* in file order */
@@ -607,7 +623,7 @@ static int scan_impl(struct mailbox *box, bool force, bool have_lock, const char
 	size_t nref = 0;
 	for (size_t i = 0; i < nrec; i++) {
 		const struct index_rec *r = index_get(box->ix, i);
-		if (r->key_len < HEXLEN)
+		if (!mb_key_ok(r))
 			continue; /* not ours: expunged below */
 		memcpy(refs[nref].digest, r->key, HEXLEN);
 		refs[nref++].uid = r->uid;
@@ -647,7 +663,7 @@ static int scan_impl(struct mailbox *box, bool force, bool have_lock, const char
 	/* records without a digest key */
 	for (size_t k = index_count(box->ix); ret == 0 && k-- > 0;) {
 		const struct index_rec *r = index_get(box->ix, k);
-		if (r != NULL && r->key_len < HEXLEN)
+		if (r != NULL && !mb_key_ok(r))
 			ret = index_expunge(box->ix, r->uid, error_r);
 	}
 	if (ret == 0 && nfresh > 0) {
@@ -1365,6 +1381,7 @@ static const struct mailbox_vfuncs mb_box = {
 	.save_abort = mb_save_abort,
 	.watch = mb_watch,
 	.pop3_uidl = mb_pop3_uidl,
+	.key_ok = mb_key_ok,
 };
 
 const struct storage_vfuncs mbox_storage = {

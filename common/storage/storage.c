@@ -277,6 +277,17 @@ int mailbox_open(struct mail_storage *st, const char *name, struct mailbox **r,
 		mailbox_close(&box);
 		return -1;
 	}
+	/* an index with a key we cannot have written: rescan (bad keys are dropped) */
+	for (size_t i = 0; i < index_count(box->ix); i++) {
+		if (box->v->key_ok(index_get(box->ix, i)))
+			continue;
+		if (sync_locked_begin(box, NULL, true, error_r) == -1 ||
+		    sync_locked_end(box, error_r) == -1) {
+			mailbox_close(&box);
+			return -1;
+		}
+		break;
+	}
 	*r = box;
 	return 0;
 }

@@ -50,6 +50,9 @@ struct mailbox_vfuncs {
 	int (*watch)(struct mailbox *box, int ifd);
 	void (*pop3_uidl)(const struct mailbox *box, const struct index_rec *rec,
 			  char out[POP3_UIDL_MAX + 1]);
+	/* Could the backend have written this key?  (The index is read as untrusted: a
+	 * folder whose index holds another key is scanned again from scratch.) */
+	bool (*key_ok)(const struct index_rec *rec);
 };
 
 struct mail_storage {

@@ -477,7 +477,8 @@ static void test_unchanged(size_t n, bool report)
 {
 	char md[256], loc[300], p[512];
 	const char *err;
-	snprintf(md, sizeof(md), "%s/big%zu", tmpdir, n);
+	static unsigned runs;
+	snprintf(md, sizeof(md), "%s/big%zu.%u", tmpdir, n, ++runs);
 	make_maildir(md);
 	for (size_t i = 0; i < n; i++) {
 		/* ",W=" sizes: the first sync need not read the files either */
@@ -575,6 +576,38 @@ static void test_log_injection(void)
 	}
 }
 
+/* The index is read as untrusted: a key the backend cannot have written (a path out of
+ * the Maildir, a UIDL with CR LF in it) is dropped and the folder scanned again. */
+static void test_hostile_index(void)
+{
+	char md[256], loc[300];
+	const char *err;
+	snprintf(md, sizeof(md), "%s/hostile", tmpdir);
+	make_maildir(md);
+	put(md, "cur/1.a:2,S", "Subject: a\n\nA\n");
+	int dfd = open(md, O_RDONLY | O_DIRECTORY);
+	struct index *ix;
+	CHECK(index_open(dfd, "postern-index", &ix, &err) == 0);
+	CHECK(index_lock(ix, NULL, &err) == 0);
+	struct index_rec r = { .key = "cur/../../../etc/passwd", .key_len = 23, .size = 5 };
+	CHECK(index_append(ix, &r, &err) == 0);
+	struct index_rec r2 = { .key = "0123\r\n+OK", .key_len = 9 };
+	CHECK(index_append(ix, &r2, &err) == 0);
+	CHECK(index_commit(ix, &err) == 0);
+	index_unlock(ix);
+	index_close(&ix);
+	close(dfd);
+	snprintf(loc, sizeof(loc), "maildir:%s", md);
+	struct mail_storage *st = locate(loc);
+	struct mailbox *box;
+	CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+	CHECK(mailbox_count(box) == 1);
+	CHECK(mailbox_count(box) == 1 && strcmp(mailbox_get(box, 0)->key, "cur/1.a:2,S") == 0);
+	CHECK(mailbox_find(box, 1, NULL) == NULL && mailbox_find(box, 2, NULL) == NULL);
+	mailbox_close(&box);
+	storage_free(&st);
+}
+
 static void test_locate(void)
 {
 	struct mail_storage *st;
@@ -632,6 +665,7 @@ int main(void)
 	const char *big = getenv("POSTERN_TEST_MESSAGES");
 	test_unchanged(big != NULL ? (size_t)strtoul(big, NULL, 10) : 100000, true);
 	test_log_injection();
+	test_hostile_index();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
