@@ -81,6 +81,9 @@
 /* A directory or mbox mtime younger than this is not trusted as "unchanged" next time:
  * a change within the same timestamp tick would not move it. */
 #define STORAGE_MTIME_SLACK_NS 2000000000ULL
+/* One cached item of a message (an envelope, a body structure): larger ones are not
+ * cached (they are computed again when needed). */
+#define INDEX_CACHE_ENTRY_MAX (64 * 1024)
 /* Keywords a folder may define (one bit each in the index record). */
 #define INDEX_MAX_KEYWORDS 32
 

@@ -2,13 +2,16 @@
  *
  * Encoding (little-endian):
  *   snapshot: "PSTIDX1\n", u64 generation, u32 uidvalidity, u32 uidnext,
- *             u64 highestmodseq, u64 stamp[4], u64 count, count records, u32 CRC-32
+ *             u64 highestmodseq, u64 stamp[4], u64 count, count records,
+ *             u64 cache count, cache entries (u32 uid, u32 field, u32 length, bytes) in
+ *             (uid, field) order, u32 CRC-32
  *   record:   u32 uid, flags, keywords, key_len, u64 modseq, size, raw, date, off, aux,
  *             key_len bytes of key
  *   log:      "PSTLOG1\n", u64 generation, then entries: u32 length, u32 CRC-32 of the
  *             payload, payload = operations, the last one always 'H':
  *             'P' record (add, or replace the record with that UID)
  *             'X' u32 uid (expunge)
+ *             'C' u32 uid, u32 field, u32 length, bytes (a cache entry, replaced whole)
  *             'R' (drop every record: a new UIDVALIDITY follows in 'H')
  *             'H' u32 uidvalidity, u32 uidnext, u64 highestmodseq, u64 stamp[4]
  * In memory the records are one array sorted by UID; an expunge leaves a tombstone that
@@ -37,12 +40,22 @@
 
 void (*index_test_hook)(int step);
 
+struct cache_ent {
+	uint32_t uid;
+	uint32_t field;
+	uint32_t len;
+	unsigned char *data;
+};
+
 struct index {
 	int dfd;                 /* -1: memory only */
 	char name[64];
 	struct index_rec *recs;
 	size_t n, alloc;
 	bool tombs;
+	struct cache_ent *cache;  /* sorted by (uid, field) */
+	size_t ncache, cache_alloc;
+	uint64_t cache_bytes;
 	struct index_hdr hdr;
 	uint64_t gen, log_gen;
 	bool have_snap, have_log;
@@ -172,6 +185,72 @@ static void recs_clear(struct index *ix)
 		rec_free(&ix->recs[i]);
 	ix->n = 0;
 	ix->tombs = false;
+	for (size_t i = 0; i < ix->ncache; i++)
+		free(ix->cache[i].data);
+	ix->ncache = 0;
+	ix->cache_bytes = 0;
+}
+
+/* ---- the cache: (uid, field) -> bytes ---- */
+
+static size_t cache_pos(const struct index *ix, uint32_t uid, uint32_t field, bool *found_r)
+{
+	size_t lo = 0, hi = ix->ncache;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct cache_ent *c = &ix->cache[mid];
+		if (c->uid < uid || (c->uid == uid && c->field < field))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found_r = lo < ix->ncache && ix->cache[lo].uid == uid && ix->cache[lo].field == field;
+	return lo;
+}
+
+/* For a record that exists; bounded per entry and in all.  0, or -1 bad. */
+static int apply_cache(struct index *ix, uint32_t uid, uint32_t field, const void *data,
+		       uint32_t len)
+{
+	bool found;
+	if (field == 0 || field >= INDEX_CACHE_FIELDS || len > INDEX_CACHE_ENTRY_MAX)
+		return -1;
+	if (index_find(ix, uid, NULL) == NULL)
+		return 0; /* expunged meanwhile: nothing to keep */
+	size_t pos = cache_pos(ix, uid, field, &found);
+	if (found) {
+		ix->cache_bytes -= ix->cache[pos].len;
+		free(ix->cache[pos].data);
+	} else {
+		if (ix->ncache >= 2 * (size_t)INDEX_CACHE_FIELDS * MSTORE_MAX_MESSAGES)
+			return -1;
+		if (ix->ncache == ix->cache_alloc) {
+			ix->cache_alloc = ix->cache_alloc == 0 ? 64 : ix->cache_alloc * 2;
+			ix->cache = xrealloc(ix->cache, ix->cache_alloc * sizeof(*ix->cache));
+		}
+		memmove(&ix->cache[pos + 1], &ix->cache[pos],
+			(ix->ncache - pos) * sizeof(*ix->cache)); /* BOUNDS: pos <= ncache */
+		ix->ncache++;
+	}
+	ix->cache[pos] = (struct cache_ent){ uid, field, len, xmalloc(len + 1) };
+	memcpy(ix->cache[pos].data, data, len);
+	ix->cache_bytes += len;
+	return 0;
+}
+
+static void cache_drop_uid(struct index *ix, uint32_t uid)
+{
+	bool found;
+	size_t a = cache_pos(ix, uid, 0, &found), b = a;
+	while (b < ix->ncache && ix->cache[b].uid == uid) {
+		ix->cache_bytes -= ix->cache[b].len;
+		free(ix->cache[b].data);
+		b++;
+	}
+	if (b > a) {
+		memmove(&ix->cache[a], &ix->cache[b], (ix->ncache - b) * sizeof(*ix->cache));
+		ix->ncache -= b - a;
+	}
 }
 
 static size_t find_pos(const struct index *ix, uint32_t uid, bool *found_r)
@@ -243,6 +322,7 @@ static void apply_expunge(struct index *ix, uint32_t uid)
 	rec_free(&ix->recs[pos]);
 	ix->recs[pos].flags |= TOMB;
 	ix->tombs = true;
+	cache_drop_uid(ix, uid);
 	if (ix->ch != NULL)
 		ulist_add(&ix->ch->expunged, &ix->ch->n_expunged, uid);
 }
@@ -338,7 +418,26 @@ int index_parse_snapshot(struct index *ix, const unsigned char *buf, size_t len)
 			goto bad;
 		off += used;
 	}
-	if (off != end || apply_hdr(ix, &h) == -1)
+	if (apply_hdr(ix, &h) == -1 || end - off < 8)
+		goto bad;
+	uint64_t ncache = get64(buf + off);
+	off += 8;
+	for (uint64_t i = 0; i < ncache; i++) {
+		if (end - off < 12)
+			goto bad;
+		uint32_t uid = get32(buf + off), field = get32(buf + off + 4),
+			clen = get32(buf + off + 8);
+		off += 12;
+		if (clen > end - off || (ix->ncache > 0 &&
+		    (ix->cache[ix->ncache - 1].uid > uid ||
+		     (ix->cache[ix->ncache - 1].uid == uid &&
+		      ix->cache[ix->ncache - 1].field >= field))) ||
+		    index_find(ix, uid, NULL) == NULL ||
+		    apply_cache(ix, uid, field, buf + off, clen) == -1)
+			goto bad;
+		off += clen;
+	}
+	if (off != end)
 		goto bad;
 	return 0;
 bad:
@@ -372,6 +471,17 @@ static int apply_ops(struct index *ix, const unsigned char *p, size_t len)
 			apply_expunge(ix, get32(p + off));
 			off += 4;
 			break;
+		case 'C': {
+			if (len - off < 12)
+				return -1;
+			uint32_t uid = get32(p + off), field = get32(p + off + 4),
+				clen = get32(p + off + 8);
+			off += 12;
+			if (clen > len - off || apply_cache(ix, uid, field, p + off, clen) == -1)
+				return -1;
+			off += clen;
+			break;
+		}
 		case 'R':
 			if (ix->ch != NULL)
 				for (size_t i = 0; i < ix->n; i++)
@@ -693,6 +803,7 @@ void index_close(struct index **ixp)
 	index_unlock(ix);
 	recs_clear(ix);
 	free(ix->recs);
+	free(ix->cache);
 	free(ix->tx);
 	close_log(ix);
 	if (ix->lock_fd != -1)
@@ -876,6 +987,41 @@ int index_expunge(struct index *ix, uint32_t uid, const char **error_r)
 	return 0;
 }
 
+int index_cache_set(struct index *ix, uint32_t uid, uint32_t field, const void *data,
+		    size_t len, const char **error_r)
+{
+	if (!ix->locked) {
+		*error_r = "index not locked";
+		return -1;
+	}
+	if (index_find(ix, uid, NULL) == NULL) {
+		*error_r = "index: no such message";
+		return -1;
+	}
+	if (len > INDEX_CACHE_ENTRY_MAX || apply_cache(ix, uid, field, data, (uint32_t)len) == -1) {
+		*error_r = "index: cache entry refused";
+		return -1;
+	}
+	unsigned char *p = tx_grow(ix, 13 + len);
+	p[0] = 'C';
+	put32(p + 1, uid);
+	put32(p + 5, field);
+	put32(p + 9, (uint32_t)len);
+	memcpy(p + 13, data, len);
+	return 0;
+}
+
+const void *index_cache_get(const struct index *ix, uint32_t uid, uint32_t field,
+			    size_t *len_r)
+{
+	bool found;
+	size_t pos = cache_pos(ix, uid, field, &found);
+	if (!found)
+		return NULL;
+	*len_r = ix->cache[pos].len;
+	return ix->cache[pos].data;
+}
+
 void index_set_stamp(struct index *ix, const uint64_t stamp[INDEX_STAMP_WORDS])
 {
 	memcpy(ix->hdr.stamp, stamp, sizeof(ix->hdr.stamp));
@@ -968,7 +1114,7 @@ static int new_log(struct index *ix, const char **error_r)
 /* Fold everything into a new snapshot (generation + 1), then start a new log. */
 static int compact(struct index *ix, const char **error_r)
 {
-	size_t len = SNAP_HDR_LEN + 4;
+	size_t len = SNAP_HDR_LEN + 4 + 8 + 12 * ix->ncache + (size_t)ix->cache_bytes;
 	for (size_t i = 0; i < ix->n; i++)
 		len += REC_FIXED + ix->recs[i].key_len; /* BOUNDS: n, key_len bounded */
 	unsigned char *buf = xmalloc(len);
@@ -979,6 +1125,16 @@ static int compact(struct index *ix, const char **error_r)
 	size_t off = SNAP_HDR_LEN;
 	for (size_t i = 0; i < ix->n; i++)
 		off += rec_encode(buf + off, &ix->recs[i]);
+	put64(buf + off, ix->ncache);
+	off += 8;
+	for (size_t i = 0; i < ix->ncache; i++) {
+		const struct cache_ent *c = &ix->cache[i];
+		put32(buf + off, c->uid);
+		put32(buf + off + 4, c->field);
+		put32(buf + off + 8, c->len);
+		memcpy(buf + off + 12, c->data, c->len);
+		off += 12 + c->len;
+	}
 	put32(buf + off, crc32_buf(buf, off));
 	int ret = write_replace(ix, "", buf, len, error_r);
 	free(buf);

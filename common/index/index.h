@@ -106,6 +106,23 @@ void index_reset(struct index *ix, uint32_t uidvalidity);
 int index_commit(struct index *ix, const char **error_r);
 void index_unlock(struct index *ix);
 
+/* The cache of what IMAP FETCH and SEARCH need, filled when first needed: bytes per
+ * (message, field), kept with the index (so shared, and crash-safe like the rest), dropped
+ * with the message.  The storage layer does not interpret them. */
+enum index_cache_field {
+	INDEX_CACHE_ENVELOPE = 1,
+	INDEX_CACHE_BODYSTRUCTURE = 2,
+	INDEX_CACHE_HEADERS = 3,     /* chosen header fields */
+	INDEX_CACHE_SENTDATE = 4,
+	INDEX_CACHE_FIELDS           /* one past the last */
+};
+/* Under the lock; replaces an entry whole.  len <= INDEX_CACHE_ENTRY_MAX. */
+int index_cache_set(struct index *ix, uint32_t uid, uint32_t field, const void *data,
+		    size_t len, const char **error_r);
+/* The entry, valid until the next change of the index; NULL if none. */
+const void *index_cache_get(const struct index *ix, uint32_t uid, uint32_t field,
+			    size_t *len_r);
+
 /* Parsers, exposed for the fuzz targets: a snapshot image and a log image.  0 or -1. */
 int index_parse_snapshot(struct index *ix, const unsigned char *buf, size_t len);
 int index_parse_log(struct index *ix, const unsigned char *buf, size_t len,

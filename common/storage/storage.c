@@ -465,6 +465,24 @@ int mailbox_expunge(struct mailbox *box, const uint32_t *uids, size_t n,
 	return sync_locked_end(box, error_r);
 }
 
+const void *mailbox_cache_get(const struct mailbox *box, uint32_t uid, uint32_t field,
+			      size_t *len_r)
+{
+	return index_cache_get(box->ix, uid, field, len_r);
+}
+
+int mailbox_cache_set(struct mailbox *box, uint32_t uid, uint32_t field, const void *data,
+		      size_t len, const char **error_r)
+{
+	if (index_lock(box->ix, NULL, error_r) == -1)
+		return -1;
+	if (index_cache_set(box->ix, uid, field, data, len, error_r) == -1) {
+		index_unlock(box->ix);
+		return -1;
+	}
+	return sync_locked_end(box, error_r);
+}
+
 /* ---- saving ---- */
 
 int mailbox_save_begin(struct mailbox *box, int64_t date, uint32_t flags,

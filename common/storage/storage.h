@@ -110,6 +110,13 @@ int mailbox_copy(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_
 int mailbox_move(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_t *uid_r,
 		 const char **error_r);
 
+/* The FETCH/SEARCH cache (index_cache_field): what the daemon computed once from the
+ * message (an envelope, a body structure, header fields), shared with every session. */
+const void *mailbox_cache_get(const struct mailbox *box, uint32_t uid, uint32_t field,
+			      size_t *len_r);
+int mailbox_cache_set(struct mailbox *box, uint32_t uid, uint32_t field, const void *data,
+		      size_t len, const char **error_r);
+
 /* Counters for tests: what a sync cost. */
 struct storage_stats {
 	uint64_t dir_scans;      /* Maildir: directories listed; mbox: full parses */

@@ -29,6 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (index_count(ix) > 0) {
 			r = *index_get(ix, 0);
 			(void)index_update(ix, &r, &err);
+			(void)index_cache_set(ix, r.uid, INDEX_CACHE_ENVELOPE, "e", 1, &err);
+			size_t clen;
+			(void)index_cache_get(ix, r.uid, INDEX_CACHE_ENVELOPE, &clen);
 			(void)index_expunge(ix, r.uid, &err);
 		}
 		(void)index_commit(ix, &err);

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include "base/util.h"
+#include "base/plimits.h"
 #include "index/index.h"
 #include "unit.h"
 
@@ -318,6 +319,71 @@ static void test_bad_files(void)
 	close(dfd);
 }
 
+/* The cache: set under the lock, seen by another process, kept across a compaction and
+ * a reopen, dropped with its message, bounded. */
+static void test_cache(void)
+{
+	int dfd = opendir_fd("cache");
+	struct index *a, *b;
+	const char *err;
+	size_t len;
+	uint32_t u1, u2;
+
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_open(dfd, "idx", &b, &err) == 0);
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(add(a, "one", &u1) == 0 && add(a, "two", &u2) == 0);
+	CHECK(index_cache_set(a, u1, INDEX_CACHE_ENVELOPE, "(env 1)", 7, &err) == 0);
+	CHECK(index_cache_set(a, u2, INDEX_CACHE_ENVELOPE, "(env 2)", 7, &err) == 0);
+	CHECK(index_cache_set(a, u2, INDEX_CACHE_BODYSTRUCTURE, "(bs 2)", 6, &err) == 0);
+	CHECK(index_cache_set(a, 99, INDEX_CACHE_ENVELOPE, "x", 1, &err) == -1);
+	CHECK(index_cache_set(a, u1, 0, "x", 1, &err) == -1);
+	CHECK(index_cache_set(a, u1, INDEX_CACHE_FIELDS, "x", 1, &err) == -1);
+	static char big[INDEX_CACHE_ENTRY_MAX + 1];
+	CHECK(index_cache_set(a, u1, INDEX_CACHE_HEADERS, big, sizeof(big) - 1, &err) == 0);
+	CHECK(index_cache_set(a, u1, INDEX_CACHE_HEADERS, big, sizeof(big), &err) == -1);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	CHECK(index_refresh(b, NULL, &err) == 0);
+	const char *v = index_cache_get(b, u2, INDEX_CACHE_BODYSTRUCTURE, &len);
+	CHECK(v != NULL && len == 6 && memcmp(v, "(bs 2)", 6) == 0);
+	CHECK(index_cache_get(b, u1, INDEX_CACHE_BODYSTRUCTURE, &len) == NULL);
+
+	/* replaced, then expunged with its message */
+	CHECK(index_lock(b, NULL, &err) == 0);
+	CHECK(index_cache_set(b, u1, INDEX_CACHE_ENVELOPE, "(env 1b)", 8, &err) == 0);
+	CHECK(index_expunge(b, u2, &err) == 0);
+	CHECK(index_commit(b, &err) == 0);
+	index_unlock(b);
+	CHECK(index_refresh(a, NULL, &err) == 0);
+	v = index_cache_get(a, u1, INDEX_CACHE_ENVELOPE, &len);
+	CHECK(v != NULL && len == 8 && memcmp(v, "(env 1b)", 8) == 0);
+	CHECK(index_cache_get(a, u2, INDEX_CACHE_ENVELOPE, &len) == NULL);
+
+	/* through compactions (many commits) and a reopen */
+	for (int i = 0; i < 600; i++) {
+		char key[300];
+		memset(key, 'k', sizeof(key));
+		snprintf(key, 16, "%08d", i);
+		key[8] = 'k';
+		key[299] = '\0';
+		CHECK(index_lock(a, NULL, &err) == 0);
+		CHECK(add(a, key, NULL) == 0);
+		CHECK(index_commit(a, &err) == 0);
+		index_unlock(a);
+	}
+	CHECK(index_stats(a)->compactions >= 1);
+	index_close(&a);
+	index_close(&b);
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	v = index_cache_get(a, u1, INDEX_CACHE_ENVELOPE, &len);
+	CHECK(v != NULL && len == 8 && memcmp(v, "(env 1b)", 8) == 0);
+	v = index_cache_get(a, u1, INDEX_CACHE_HEADERS, &len);
+	CHECK(v != NULL && len == INDEX_CACHE_ENTRY_MAX);
+	index_close(&a);
+	close(dfd);
+}
+
 /* Hostile images: the parsers refuse them without reading out of bounds. */
 static void test_parse(void)
 {
@@ -358,6 +424,7 @@ int main(void)
 	test_compaction();
 	test_crash();
 	test_bad_files();
+	test_cache();
 	test_parse();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);

@@ -250,6 +250,13 @@ static void test_maildir_shared(void)
 	text = read_all(b, 4, &len);
 	CHECK(text != NULL && len == 14);
 	free(text);
+
+	/* the FETCH cache: filled by one session, used by the other */
+	size_t clen;
+	CHECK(mailbox_cache_set(b, 4, INDEX_CACHE_ENVELOPE, "(NIL \"d\")", 9, &err) == 0);
+	CHECK(mailbox_sync(a, NULL, &err) == 0);
+	const char *cv = mailbox_cache_get(a, 4, INDEX_CACHE_ENVELOPE, &clen);
+	CHECK(cv != NULL && clen == 9 && memcmp(cv, "(NIL \"d\")", 9) == 0);
 	mailbox_close(&a);
 	mailbox_close(&b);
 
