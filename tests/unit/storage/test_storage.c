@@ -354,11 +354,16 @@ static void test_mbox_shared(void)
 	index_changes_free(&ch);
 	CHECK(mailbox_find(b, 2, NULL)->flags == (INDEX_FLAG_SEEN | INDEX_FLAG_ANSWERED));
 
-	/* an MTA appends */
+	/* an MTA appends; b's notify fd wakes up */
+	int nfd = mailbox_notify_fd(b);
+	CHECK(nfd != -1);
 	int fd = open(path, O_WRONLY | O_APPEND);
 	const char *add = "From z@y Tue Jan  2 00:00:00 2024\nSubject: new\n\nnew mail\n\n";
 	CHECK(write(fd, add, strlen(add)) == (ssize_t)strlen(add));
 	close(fd);
+	struct pollfd pfd = { .fd = nfd, .events = POLLIN };
+	CHECK(poll(&pfd, 1, 5000) == 1);
+	mailbox_notify_clear(b);
 	CHECK(mailbox_sync(b, &ch, &err) == 0);
 	CHECK(ch.n_added == 1 && ch.added[0] == 5 && ch.n_expunged == 0 && ch.n_changed == 0);
 	index_changes_free(&ch);
