@@ -825,9 +825,9 @@ static int md_watch(struct mailbox *box, int ifd)
 }
 
 static void md_pop3_uidl(const struct mailbox *box, const struct index_rec *rec,
-			 char out[POP3_UIDL_MAX + 1])
+			 char uidl_r[POP3_UIDL_MAX + 1])
 {
-	maildir_uid(rec->key + 4, key_base_len(rec->key), out);
+	maildir_uid(rec->key + 4, key_base_len(rec->key), uidl_r);
 }
 
 /* ---- folders (Maildir++: ".NAME") ---- */

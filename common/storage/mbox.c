@@ -1256,11 +1256,11 @@ static int mb_watch(struct mailbox *box, int ifd)
 }
 
 static void mb_pop3_uidl(const struct mailbox *box, const struct index_rec *rec,
-			 char out[POP3_UIDL_MAX + 1])
+			 char uidl_r[POP3_UIDL_MAX + 1])
 {
 	size_t n = rec->key_len > POP3_UIDL_MAX ? POP3_UIDL_MAX : rec->key_len;
-	memcpy(out, rec->key, n);
-	out[n] = '\0';
+	memcpy(uidl_r, rec->key, n);
+	uidl_r[n] = '\0';
 }
 
 /* ---- folders: files in ~/mail ---- */

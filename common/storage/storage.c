@@ -331,14 +331,15 @@ const struct storage_stats *mailbox_stats(const struct mailbox *box)
 	return &box->stats;
 }
 
-void mailbox_pop3_uidl(const struct mailbox *box, size_t i, char out[POP3_UIDL_MAX + 1])
+void mailbox_pop3_uidl(const struct mailbox *box, size_t i,
+		       char uidl_r[POP3_UIDL_MAX + 1])
 {
 	const struct index_rec *rec = index_get(box->ix, i);
 	if (rec == NULL) {
-		out[0] = '\0';
+		uidl_r[0] = '\0';
 		return;
 	}
-	box->v->pop3_uidl(box, rec, out);
+	box->v->pop3_uidl(box, rec, uidl_r);
 }
 
 int mailbox_notify_fd(struct mailbox *box)

@@ -75,7 +75,8 @@ const struct index_hdr *mailbox_hdr(const struct mailbox *box);
 /* The POP3 UIDL of message i (unchanged from before the index: Maildir: the base name,
  * or 32 hex digits of its SHA-256; mbox: 32 hex digits of the SHA-256 of the From line
  * and header, "-N" for the Nth identical one). */
-void mailbox_pop3_uidl(const struct mailbox *box, size_t i, char out[POP3_UIDL_MAX + 1]);
+void mailbox_pop3_uidl(const struct mailbox *box, size_t i,
+		       char uidl_r[POP3_UIDL_MAX + 1]);
 
 /* Read a message's raw bytes (as stored: LF or CRLF; mbox without the From line).
  * mbox: every chunk is read under the fcntl read lock, after checking that the message

@@ -49,7 +49,7 @@ struct mailbox_vfuncs {
 	/* paths to watch for the notify fd */
 	int (*watch)(struct mailbox *box, int ifd);
 	void (*pop3_uidl)(const struct mailbox *box, const struct index_rec *rec,
-			  char out[POP3_UIDL_MAX + 1]);
+			  char uidl_r[POP3_UIDL_MAX + 1]);
 	/* Could the backend have written this key?  (The index is read as untrusted: a
 	 * folder whose index holds another key is scanned again from scratch.) */
 	bool (*key_ok)(const struct index_rec *rec);
