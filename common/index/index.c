@@ -998,7 +998,8 @@ int index_cache_set(struct index *ix, uint32_t uid, uint32_t field, const void *
 		*error_r = "index: no such message";
 		return -1;
 	}
-	if (len > INDEX_CACHE_ENTRY_MAX || apply_cache(ix, uid, field, data, (uint32_t)len) == -1) {
+	if (len > INDEX_CACHE_ENTRY_MAX ||
+	    apply_cache(ix, uid, field, data, (uint32_t)len) == -1) {
 		*error_r = "index: cache entry refused";
 		return -1;
 	}

@@ -145,7 +145,8 @@ static void test_compaction(void)
 /* ---- crash safety ---- */
 
 static int kill_step, kill_at, hook_calls;
-#define BAD() do { bad++; fprintf(stderr, "crash: bad state, line %d, step %d, at %d\n", __LINE__, kill_step, kill_at); } while (0)
+#define BAD() do { bad++; fprintf(stderr, "crash: bad state, line %d, step %d, at %d\n", \
+				 __LINE__, kill_step, kill_at); } while (0)
 
 static void killer(int step)
 {

@@ -465,8 +465,8 @@ static void test_mbox_rewrite(void)
 	/* same size, other bytes (mutt changed a Status header of message 3 in place) */
 	CHECK(mailbox_msg_open(box, 3, &r, &err) == 0);
 	fd = open(path, O_RDWR);
-	CHECK(pwrite(fd, "X", 1, (off_t)(strlen(m2) + strlen("From c Mon Jan  1 00:00:00 2024\nS")))
-	      == 1);
+	off_t at = (off_t)(strlen(m2) + strlen("From c Mon Jan  1 00:00:00 2024\nS"));
+	CHECK(pwrite(fd, "X", 1, at) == 1);
 	close(fd);
 	struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_sec = 1600000000 } };
 	CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0);
