@@ -546,6 +546,69 @@ static uint64_t ts_ns(const struct timespec *t)
 	return (uint64_t)t->tv_sec * 1000000000ULL + (uint64_t)t->tv_nsec;
 }
 
+static int verify_msg(struct mailbox *box, const struct index_rec *rec, const char *key,
+		      const char **error_r);
+
+/* Under the locks: if the file only grew since the last parse (same inode, the last
+ * message still verifies where it was, and a new message starts at the old end), parse
+ * only what was added.  1 done, 0 not so (parse it all), -1 error. */
+static int scan_appended(struct mailbox *box, uint64_t stamp[INDEX_STAMP_WORDS],
+			 const struct timespec *now, const char **error_r)
+{
+	struct mbx *mb = box->be;
+	const uint64_t *old = index_hdr(box->ix)->stamp;
+	size_t nrec = index_count(box->ix);
+
+	if (old[3] == 0 || old[2] != stamp[2] || nrec == 0 || stamp[0] <= old[3] - 1 ||
+	    nrec >= mb->opts.max_messages)
+		return 0;
+	uint64_t old_end = old[3] - 1;
+	const struct index_rec *last = NULL;
+	for (size_t i = 0; i < nrec; i++) {
+		const struct index_rec *r = index_get(box->ix, i);
+		if (!mb_key_ok(r))
+			return 0;
+		if (last == NULL || r->aux > last->aux)
+			last = r;
+	}
+	char head[5];
+	const char *e2;
+	if (verify_msg(box, last, last->key, &e2) == -1 ||
+	    pread_full(mb->fd, head, 5, old_end) != 5 || memcmp(head, "From ", 5) != 0)
+		return 0;
+
+	struct mbox_parser *p = mbox_parser_new(old_end, mb->opts.max_messages - nrec, false);
+	int ret = feed_file(box, mb->fd, p, old_end, UINT64_MAX, error_r);
+	size_t n = 0;
+	const struct mbox_msginfo *m = ret == 0 ? mbox_parser_msgs(p, &n) : NULL;
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		char key[POP3_UIDL_MAX + 1];
+		hex_digest(m[i].digest, key);
+		size_t dup = 1;
+		for (size_t k = 0; k < index_count(box->ix); k++) /* earlier and new ones */
+			if (memcmp(index_get(box->ix, k)->key, key, HEXLEN) == 0)
+				dup++;
+		if (dup > 1 && util_snprintf(key + HEXLEN, sizeof(key) - HEXLEN, "-%zu", dup) < 0)
+			fatal("mbox: uid suffix does not fit");
+		struct index_rec rec = {
+			.flags = INDEX_FLAG_RECENT, .size = m[i].size, .raw = m[i].raw_len,
+			.date = (int64_t)now->tv_sec, .off = m[i].body_off, .aux = m[i].from_off,
+			.key = key, .key_len = (uint32_t)strlen(key),
+		};
+		ret = index_append(box->ix, &rec, error_r);
+	}
+	if (ret == 0) {
+		mb->end = mbox_parser_end(p);
+		stamp[3] = mb->end + 1;
+		if (stamp[1] + STORAGE_MTIME_SLACK_NS > ts_ns(now))
+			stamp[1] = 0;
+		index_set_stamp(box->ix, stamp);
+		box->stats.appends_parsed++;
+	}
+	mbox_parser_free(&p);
+	return ret == 0 ? 1 : -1;
+}
+
 /* Bring the index up to date with the file.  have_lock: the mbox locks are held. */
 static int scan_impl(struct mailbox *box, bool force, bool have_lock, const char **error_r)
 {
@@ -577,12 +640,11 @@ static int scan_impl(struct mailbox *box, bool force, bool have_lock, const char
 	stamp[0] = (uint64_t)st.st_size;
 	stamp[1] = ts_ns(&st.st_mtim);
 	stamp[2] = (uint64_t)st.st_ino;
-	if (!force && old[3] != 0 && memcmp(stamp, old, 3 * sizeof(stamp[0])) == 0)
+	if (!force && old[1] != 0 && memcmp(stamp, old, 3 * sizeof(stamp[0])) == 0)
 		return 0; /* unchanged: nothing read */
 
 	if (!have_lock && lock(box, error_r) == -1)
 		return -1;
-	box->stats.dir_scans++;
 	if (fstat(mb->fd, &st) == -1) {
 		*error_r = BOX_ERRF(box, "fstat mailbox", errno);
 		if (!have_lock)
@@ -591,6 +653,15 @@ static int scan_impl(struct mailbox *box, bool force, bool have_lock, const char
 	}
 	stamp[0] = (uint64_t)st.st_size;
 	stamp[1] = ts_ns(&st.st_mtim);
+	if (!force) {
+		int r = scan_appended(box, stamp, &now, error_r);
+		if (r != 0) {
+			if (!have_lock)
+				unlock(box);
+			return r < 0 ? -1 : 0;
+		}
+	}
+	box->stats.dir_scans++;
 	struct mbox_parser *p = mbox_parser_new(0, mb->opts.max_messages, false);
 	int ret = feed_file(box, mb->fd, p, 0, UINT64_MAX, error_r);
 	if (!have_lock)
@@ -684,7 +755,7 @@ static int scan_impl(struct mailbox *box, bool force, bool have_lock, const char
 	mbox_parser_free(&p);
 	if (ret == 0) {
 		if (stamp[1] + STORAGE_MTIME_SLACK_NS > ts_ns(&now))
-			stamp[3] = 0; /* too recent to be trusted next time */
+			stamp[1] = 0; /* too recent to be trusted next time */
 		index_set_stamp(box->ix, stamp);
 	}
 	return ret;

@@ -123,6 +123,7 @@ struct storage_stats {
 	uint64_t dir_scans;      /* Maildir: directories listed; mbox: full parses */
 	uint64_t files_read;     /* message files opened to compute a size */
 	uint64_t entries_seen;   /* directory entries looked at */
+	uint64_t appends_parsed; /* mbox: syncs that parsed only what was appended */
 };
 const struct storage_stats *mailbox_stats(const struct mailbox *box);
 

@@ -364,8 +364,11 @@ static void test_mbox_shared(void)
 	struct pollfd pfd = { .fd = nfd, .events = POLLIN };
 	CHECK(poll(&pfd, 1, 5000) == 1);
 	mailbox_notify_clear(b);
+	uint64_t full = mailbox_stats(b)->dir_scans;
 	CHECK(mailbox_sync(b, &ch, &err) == 0);
 	CHECK(ch.n_added == 1 && ch.added[0] == 5 && ch.n_expunged == 0 && ch.n_changed == 0);
+	/* only the appended bytes were parsed */
+	CHECK(mailbox_stats(b)->appends_parsed == 1 && mailbox_stats(b)->dir_scans == full);
 	index_changes_free(&ch);
 	size_t len;
 	char *text = read_all(b, 5, &len);
@@ -411,6 +414,44 @@ static void test_mbox_shared(void)
 	index_changes_free(&ch);
 	mailbox_close(&a);
 	mailbox_close(&b);
+	storage_free(&st);
+}
+
+/* Mail appended to an mbox is parsed alone, and gets the UIDLs a full parse gives. */
+static void test_mbox_append_uidls(void)
+{
+	char path[256], loc[300];
+	const char *err;
+	snprintf(path, sizeof(path), "%s/spool-append", tmpdir);
+	put_file(path, mbox_fixture, strlen(mbox_fixture));
+	snprintf(loc, sizeof(loc), "mbox:%s", path);
+	struct mail_storage *st = locate(loc);
+	struct mailbox *box;
+	CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+	int fd = open(path, O_WRONLY | O_APPEND);
+	const char *again = "From a@b Mon Jan  1 00:00:00 2024\nSubject: m1\n\nthird\n\n"
+		"From q@r Mon Jan  1 00:00:00 2024\nSubject: q\n\nq\n\n";
+	CHECK(write(fd, again, strlen(again)) == (ssize_t)strlen(again));
+	close(fd);
+	CHECK(mailbox_sync(box, NULL, &err) == 0);
+	CHECK(mailbox_stats(box)->appends_parsed == 1);
+	struct mail_storage *st2 = locate(loc); /* another home: no index, a full parse */
+	struct mailbox *fresh;
+	CHECK(mailbox_open(st2, "INBOX", &fresh, &err) == 0);
+	CHECK(mailbox_count(box) == 6 && mailbox_count(fresh) == 6);
+	for (size_t i = 0; i < 6 && i < mailbox_count(box); i++) {
+		char u1[POP3_UIDL_MAX + 1], u2[POP3_UIDL_MAX + 1];
+		mailbox_pop3_uidl(box, i, u1);
+		mailbox_pop3_uidl(fresh, i, u2);
+		CHECK_STR(u1, u2);
+		CHECK(mailbox_get(box, i)->size == mailbox_get(fresh, i)->size);
+	}
+	char u[POP3_UIDL_MAX + 1];
+	mailbox_pop3_uidl(box, 4, u);
+	CHECK_STR(u, "aedea2094ae4af839268b1825d25671f-3");
+	mailbox_close(&fresh);
+	mailbox_close(&box);
+	storage_free(&st2);
 	storage_free(&st);
 }
 
@@ -672,6 +713,7 @@ int main(void)
 	test_folders("maildir");
 	test_folders("mbox");
 	test_mbox_shared();
+	test_mbox_append_uidls();
 	test_mbox_rewrite();
 	test_unchanged(1000, false);
 	const char *big = getenv("POSTERN_TEST_MESSAGES");
