@@ -25,6 +25,7 @@ static const struct server_proto pop3_proto = {
 	 * POP3_MAX_CMD_LINE by pop3_parse() */
 	.line_max = SASL_MAX_LINE,
 	.exclusive = true,
+	.identity = SERVER_ID_LOGIN_USER,   /* the session runs as the login user */
 	.refuse = pop3_prelogin_refuse,
 	.prelogin = pop3_prelogin,
 	.session = pop3_session,

@@ -1,6 +1,7 @@
 /* ipop3d: the POP3 protocol (RFC 1939, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 AUTH).
  *
  *   pop3_cmd.c       command table and line parser (no I/O), state names
+ *   pop3_reply.c     the one function that writes replies (pop3_reply())
  *   pop3_prelogin.c  AUTHORIZATION state, in the unprivileged worker
  *   pop3_session.c   TRANSACTION and UPDATE states, as the mail user
  *   main.c           options, struct server_proto, server_run() */
@@ -9,13 +10,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "base/cmdloop.h"
 #include "base/plimits.h"
 #include "privsep/server.h"
 
-#define POP3_GREETING "+OK postern POP3 server ready"
+#define POP3_GREETING_TEXT "postern POP3 server ready"
 
 enum pop3_state { POP3_AUTHORIZATION, POP3_TRANSACTION, POP3_UPDATE };
-#define POP3_IN(st) (1u << (st))
+#define POP3_IN(st) CMDLOOP_IN(st)
 
 enum pop3_cmd_id {
 	POP3_CMD_USER, POP3_CMD_PASS, POP3_CMD_APOP, POP3_CMD_AUTH, POP3_CMD_STLS,
@@ -24,19 +26,17 @@ enum pop3_cmd_id {
 	POP3_CMD_COUNT
 };
 
-/* Negative results of pop3_parse() / pop3_cmd_check(). */
+/* Negative results of pop3_parse() / pop3_cmd_check(): the command loop's. */
 enum pop3_parse_error {
-	POP3_E_UNKNOWN = -1,   /* no such command, or not in this state */
-	POP3_E_SYNTAX = -2,    /* wrong number of arguments */
-	POP3_E_TOO_LONG = -3,  /* longer than the command allows: reply and disconnect */
-	POP3_E_BAD_CHAR = -4,  /* NUL, CR or LF inside the line */
+	POP3_E_UNKNOWN = CMDLOOP_E_UNKNOWN,   /* no such command, or not in this state */
+	POP3_E_SYNTAX = CMDLOOP_E_SYNTAX,     /* wrong number of arguments */
+	POP3_E_TOO_LONG = CMDLOOP_E_TOO_LONG, /* longer than the command allows: reply and
+	                                         disconnect */
+	POP3_E_BAD_CHAR = CMDLOOP_E_BAD_CHAR, /* NUL, CR or LF inside the line */
 };
 
 struct pop3_cmd_def {
-	const char *name;
-	enum pop3_cmd_id id;
-	unsigned states;       /* POP3_IN(state) bits */
-	unsigned min_args, max_args;
+	struct cmdloop_def loop; /* name, id, states (POP3_IN bits), min and max args */
 	bool rest;             /* the one argument is the rest of the line, spaces and all
 	                          (RFC 1939 PASS) */
 	size_t line_max;       /* longest line without its CRLF */
@@ -65,8 +65,11 @@ int pop3_parse(const char *line, size_t len, struct pop3_cmd *cmd);
 int pop3_cmd_check(const struct pop3_cmd *cmd, enum pop3_state st);
 /* Both of the above. */
 int pop3_parse_check(const char *line, size_t len, enum pop3_state st, struct pop3_cmd *cmd);
-/* The -ERR reply line (without CRLF) for a negative parse result. */
-const char *pop3_error_reply(int err);
+/* The command loop's parse hook: pop3_parse() into a struct pop3_cmd. */
+int pop3_loop_parse(const char *line, size_t len, void *cmd, const struct cmdloop_def **def_r,
+		    size_t *nargs_r);
+/* The text of the -ERR reply to bad input (a cmdloop_error). */
+const char *pop3_error_text(int err);
 /* A message number: strict decimal, 1..UINT32_MAX (range against the mailbox is the
  * caller's).  0 or -1. */
 int pop3_parse_msgnum(const struct pop3_arg *a, uint32_t *r);
@@ -77,38 +80,35 @@ const char *pop3_state_name(enum pop3_state st);
 /* The only place a state changes; logs both names at debug level. */
 void pop3_set_state(enum pop3_state *cur, enum pop3_state next);
 
-/* What a command handler tells its dispatcher (STYLE.md's R_OK, ... renamed: <unistd.h>
+/* What a command handler tells the command loop (STYLE.md's R_OK, ... renamed: <unistd.h>
  * owns R_OK).  Every handler writes its own reply (success or -ERR) before it returns,
  * except for RES_LOGIN. */
 enum pop3_result {
-	RES_OK,     /* done; the bad-command count starts over */
-	RES_ERR,    /* a well-formed command failed (no such message, ...) */
-	RES_BAD,    /* a malformed argument: counts as a bad command */
-	RES_QUIT,   /* QUIT answered: the client is done */
-	RES_DROP,   /* close the connection now (the reply, if any, is written) */
-	RES_LOGIN,  /* prelogin only: worker_login() said LOGIN_OK; write nothing more */
+	RES_OK = CMDLOOP_OK,     /* done; the bad-command count starts over */
+	RES_ERR = CMDLOOP_ERR,   /* a well-formed command failed (no such message, ...) */
+	RES_BAD = CMDLOOP_BAD,   /* a malformed argument: counts as a bad command */
+	RES_QUIT = CMDLOOP_STOP, /* QUIT answered: the client is done */
+	RES_DROP,                /* close the connection now (the reply, if any, is written) */
+	RES_LOGIN,               /* prelogin only: worker_login() said LOGIN_OK; write nothing
+	                            more */
 };
 
-/* pop3_input.c: client input for both states, with every kind of bad input handled the
- * same way (answered, logged as bad-input, counted; the connection ends after
- * MAX_BAD_COMMANDS in a row or an over-long line). */
-struct pop3_input {
-	struct conn *c;
-	unsigned handled;          /* bit (1 << id): commands this process implements */
-	unsigned bad;              /* bad commands in a row */
-	const char *log_user;      /* "" or "user=<name>, " for the bad-input log line */
-	const char *rip;
-	const char *reason;        /* why the input ended (log) */
+/* pop3_reply.c: every reply line ipop3d writes, but message bodies, goes through
+ * pop3_reply(): "+OK text", "-ERR [CODE] text" (RFC 2449 / RFC 3206 response codes),
+ * "+ challenge" (RFC 5034), a line of a multi-line response (dot-stuffed) and its
+ * final ".".  fmt may be NULL (no text: "+OK" alone). */
+enum pop3_reply_kind { POP3_OK, POP3_ERR, POP3_CONT, POP3_DATA, POP3_END };
+enum pop3_code {
+	POP3_CODE_NONE,
+	POP3_CODE_AUTH,        /* [AUTH]: the credentials are wrong (RFC 3206) */
+	POP3_CODE_SYS_TEMP,    /* [SYS/TEMP]: our trouble, try again later (RFC 3206) */
+	POP3_CODE_SYS_PERM,    /* [SYS/PERM]: our refusal, do not retry (RFC 3206) */
+	POP3_CODE_IN_USE,      /* [IN-USE]: another session holds the mailbox (RFC 2449) */
 };
-/* One line: 1 a line, -1 a line with bad bytes (answered and logged; the caller counts
- * it with pop3_input_result(RES_BAD)), 0 the connection ends (in->reason). */
-int pop3_input_line(struct pop3_input *in, const char **line_r, size_t *len_r);
-/* The next command this process handles in state st: 1, or 0 when the connection ends
- * (in->reason).  Unknown, malformed and misplaced commands are answered here. */
-int pop3_input_command(struct pop3_input *in, enum pop3_state st, struct pop3_cmd *cmd);
-/* Count a handler's result: RES_BAD counts, anything else starts over.  0 when that was
- * the last bad command allowed (answered; in->reason set), else 1. */
-int pop3_input_result(struct pop3_input *in, enum pop3_result res);
+void pop3_reply(struct conn *c, enum pop3_reply_kind kind, enum pop3_code code,
+		const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* The command loop's reply_error hook, for both processes. */
+void pop3_reply_error(struct cmdloop *l, int err, const void *cmd);
 
 /* pop3_prelogin.c: the AUTHORIZATION state.  pop3_prelogin() is the server_proto hook;
  * pop3_prelogin_run() takes the two framework calls as parameters so that tests and the

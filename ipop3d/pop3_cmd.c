@@ -22,28 +22,28 @@
 #define AUTH_LINE_MAX (SASL_MAX_LINE - 2)
 
 static const struct pop3_cmd_def pop3_cmds[] = {
-	/* name    id              states          min max rest  line_max */
-	{ "USER", POP3_CMD_USER, AUTHZ,          1, 1, false, CMD_MAX },
-	{ "PASS", POP3_CMD_PASS, AUTHZ,          1, 1, true,  CMD_MAX },
-	{ "APOP", POP3_CMD_APOP, AUTHZ,          2, 2, false, CMD_MAX },
-	{ "AUTH", POP3_CMD_AUTH, AUTHZ,          0, 2, false, AUTH_LINE_MAX },
-	{ "STLS", POP3_CMD_STLS, AUTHZ,          0, 0, false, CMD_MAX },
-	{ "CAPA", POP3_CMD_CAPA, AUTHZ | TRANS,  0, 0, false, CMD_MAX },
-	{ "QUIT", POP3_CMD_QUIT, AUTHZ | TRANS,  0, 0, false, CMD_MAX },
-	{ "STAT", POP3_CMD_STAT, TRANS,          0, 0, false, CMD_MAX },
-	{ "LIST", POP3_CMD_LIST, TRANS,          0, 1, false, CMD_MAX },
-	{ "RETR", POP3_CMD_RETR, TRANS,          1, 1, false, CMD_MAX },
-	{ "DELE", POP3_CMD_DELE, TRANS,          1, 1, false, CMD_MAX },
-	{ "NOOP", POP3_CMD_NOOP, TRANS,          0, 0, false, CMD_MAX },
-	{ "RSET", POP3_CMD_RSET, TRANS,          0, 0, false, CMD_MAX },
-	{ "TOP",  POP3_CMD_TOP,  TRANS,          2, 2, false, CMD_MAX },
-	{ "UIDL", POP3_CMD_UIDL, TRANS,          0, 1, false, CMD_MAX },
+	/*  name    id              states          min max  rest  line_max */
+	{ { "USER", POP3_CMD_USER, AUTHZ,          1, 1 }, false, CMD_MAX },
+	{ { "PASS", POP3_CMD_PASS, AUTHZ,          1, 1 }, true,  CMD_MAX },
+	{ { "APOP", POP3_CMD_APOP, AUTHZ,          2, 2 }, false, CMD_MAX },
+	{ { "AUTH", POP3_CMD_AUTH, AUTHZ,          0, 2 }, false, AUTH_LINE_MAX },
+	{ { "STLS", POP3_CMD_STLS, AUTHZ,          0, 0 }, false, CMD_MAX },
+	{ { "CAPA", POP3_CMD_CAPA, AUTHZ | TRANS,  0, 0 }, false, CMD_MAX },
+	{ { "QUIT", POP3_CMD_QUIT, AUTHZ | TRANS,  0, 0 }, false, CMD_MAX },
+	{ { "STAT", POP3_CMD_STAT, TRANS,          0, 0 }, false, CMD_MAX },
+	{ { "LIST", POP3_CMD_LIST, TRANS,          0, 1 }, false, CMD_MAX },
+	{ { "RETR", POP3_CMD_RETR, TRANS,          1, 1 }, false, CMD_MAX },
+	{ { "DELE", POP3_CMD_DELE, TRANS,          1, 1 }, false, CMD_MAX },
+	{ { "NOOP", POP3_CMD_NOOP, TRANS,          0, 0 }, false, CMD_MAX },
+	{ { "RSET", POP3_CMD_RSET, TRANS,          0, 0 }, false, CMD_MAX },
+	{ { "TOP",  POP3_CMD_TOP,  TRANS,          2, 2 }, false, CMD_MAX },
+	{ { "UIDL", POP3_CMD_UIDL, TRANS,          0, 1 }, false, CMD_MAX },
 };
 
 const struct pop3_cmd_def *pop3_cmd_lookup(const char *name, size_t len)
 {
 	for (size_t i = 0; i < sizeof(pop3_cmds) / sizeof(pop3_cmds[0]); i++)
-		if (util_token_eq(name, len, pop3_cmds[i].name))
+		if (util_token_eq(name, len, pop3_cmds[i].loop.name))
 			return &pop3_cmds[i];
 	return NULL;
 }
@@ -72,7 +72,7 @@ int pop3_parse(const char *line, size_t len, struct pop3_cmd *cmd)
 			cmd->args[0].len = len - i - 1;
 			cmd->nargs = 1;
 		}
-		return (int)def->id;
+		return (int)def->loop.id;
 	}
 	for (;;) {
 		while (i < len && line[i] == ' ')
@@ -88,16 +88,15 @@ int pop3_parse(const char *line, size_t len, struct pop3_cmd *cmd)
 		}
 		cmd->nargs++; /* BOUNDS: at most len / 2 + 1 arguments */
 	}
-	return (int)def->id;
+	return (int)def->loop.id;
 }
 
 int pop3_cmd_check(const struct pop3_cmd *cmd, enum pop3_state st)
 {
-	if (cmd->def == NULL || (cmd->def->states & POP3_IN(st)) == 0)
-		return POP3_E_UNKNOWN;
-	if (cmd->nargs < cmd->def->min_args || cmd->nargs > cmd->def->max_args)
-		return POP3_E_SYNTAX;
-	return 0;
+	int r = cmdloop_check(cmd->def != NULL ? &cmd->def->loop : NULL, cmd->nargs,
+			      (unsigned)st);
+	/* POP3 answers a command of another state as an unknown one */
+	return r == CMDLOOP_E_STATE ? POP3_E_UNKNOWN : r;
 }
 
 int pop3_parse_check(const char *line, size_t len, enum pop3_state st, struct pop3_cmd *cmd)
@@ -109,18 +108,32 @@ int pop3_parse_check(const char *line, size_t len, enum pop3_state st, struct po
 	return c < 0 ? c : r;
 }
 
-const char *pop3_error_reply(int err)
+int pop3_loop_parse(const char *line, size_t len, void *cmd, const struct cmdloop_def **def_r,
+		    size_t *nargs_r)
+{
+	struct pop3_cmd *pc = cmd;
+	int r = pop3_parse(line, len, pc);
+
+	*def_r = pc->def != NULL ? &pc->def->loop : NULL;
+	*nargs_r = pc->nargs;
+	return r < 0 ? r : 0;
+}
+
+const char *pop3_error_text(int err)
 {
 	switch (err) {
-	case POP3_E_SYNTAX:
-		return "-ERR Syntax error";
-	case POP3_E_TOO_LONG:
-		return "-ERR Line too long.";
-	case POP3_E_BAD_CHAR:
-		return "-ERR Invalid characters in command.";
-	case POP3_E_UNKNOWN:
+	case CMDLOOP_E_SYNTAX:
+		return "Syntax error";
+	case CMDLOOP_E_TOO_LONG:
+		return "Line too long.";
+	case CMDLOOP_E_BAD_CHAR:
+		return "Invalid characters in command.";
+	case CMDLOOP_E_TOO_MANY:
+		return "Too many bad commands.";
+	case CMDLOOP_E_UNKNOWN:
+	case CMDLOOP_E_STATE:   /* RFC 1939 has one answer for both */
 	default:
-		return "-ERR Unknown command";
+		return "Unknown command";
 	}
 }
 

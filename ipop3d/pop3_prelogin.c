@@ -14,11 +14,12 @@
  * a generic message, while after [AUTH] they show our text (which says what to do) and
  * let the user change settings.  Thunderbird, Outlook and mobile clients already meet
  * this exact behaviour at every Dovecot site, so it is the one they handle best. */
-#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include "base/cmdloop.h"
+#include "base/config.h"
 #include "base/conn.h"
 #include "base/plimits.h"
 #include "base/log.h"
@@ -26,28 +27,19 @@
 #include "sasl/sasl.h"
 #include "base/util.h"
 
-/* Decoded SASL data: base64 of a SASL_MAX_LINE line. */
-#define PRE_SASL_DECODED (SASL_MAX_LINE / 4 * 3)
-
 struct pre {
 	struct server_worker *w;
 	struct conn *c;
 	const struct pop3_login_ops *ops;
 	enum pop3_state state;
-	struct pop3_input in;
+	struct cmdloop loop;
+	struct pop3_cmd cmd;       /* the command being run (the loop parses into it) */
 	unsigned failures;         /* refused logins on this connection */
 	bool have_user;            /* USER given, waiting for PASS */
 	bool stls_done;
 	const char *reason;        /* why the connection ends (log) */
 	char user[AUTH_MAX_USER + 1];
 };
-
-typedef enum pop3_result pre_handler(struct pre *p, const struct pop3_cmd *cmd);
-
-static void reply(struct pre *p, const char *line)
-{
-	conn_printf(p->c, "%s\r\n", line);
-}
 
 static bool tls_active(const struct pre *p)
 {
@@ -59,43 +51,75 @@ static bool stls_offered(const struct pre *p)
 	return !tls_active(p) && p->w->ssl_ctx != NULL;
 }
 
+/* A mechanism may be used now: one that sends the password as it is needs TLS or a
+ * trusted network. */
+static bool mech_offered(const struct pre *p, const struct sasl_mech *m)
+{
+	return !m->plaintext || p->w->plaintext_ok;
+}
+
+static bool any_mech_offered(const struct pre *p)
+{
+	const struct sasl_mech *m;
+
+	for (size_t i = 0; (m = sasl_mech_at(i)) != NULL; i++)
+		if (mech_offered(p, m))
+			return true;
+	return false;
+}
+
 /* A password may not travel now: say so. */
 static enum pop3_result plaintext_refused(struct pre *p)
 {
 	if (stls_offered(p))
-		reply(p, "-ERR [AUTH] Plaintext authentication disallowed on non-secure "
-		      "connections, use STLS");
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_AUTH, "Plaintext authentication "
+			   "disallowed on non-secure connections, use STLS");
 	else
-		reply(p, "-ERR [AUTH] Plaintext authentication disallowed on non-secure "
-		      "connections.");
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_AUTH, "Plaintext authentication "
+			   "disallowed on non-secure connections.");
 	return RES_ERR;
 }
 
-/* One login attempt through the monitor; wipes pass. */
+/* One login attempt through the monitor; wipes pass.  With a user name that has a byte
+ * outside username_chars, the password never leaves the worker: the monitor gets the
+ * name alone, refuses it before the throttle and PAM, and writes the auth-failed line
+ * (the worker may not: fail2ban trusts those lines), with the delay of a wrong password. */
 static enum pop3_result do_login(struct pre *p, const char *method, const char *user,
 				 char *pass)
 {
-	enum server_login r = p->ops->login(p->w, method, user, pass);
+	enum server_login r;
 
-	util_wipe(pass, strlen(pass));
+	if (!config_username_ok(p->w->cfg, user, strlen(user))) {
+		char none[1] = "";
+		util_wipe(pass, strlen(pass));
+		r = p->ops->login(p->w, method, user, none);
+		if (r == LOGIN_OK)
+			r = LOGIN_TEMPFAIL;   /* a monitor that let it in is broken */
+	} else {
+		r = p->ops->login(p->w, method, user, pass);
+		util_wipe(pass, strlen(pass));
+	}
 	switch (r) {
 	case LOGIN_OK:
 		return RES_LOGIN;
 	case LOGIN_INUSE:
-		reply(p, "-ERR [IN-USE] Mailbox is in use by another POP3 session.");
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_IN_USE,
+			   "Mailbox is in use by another POP3 session.");
 		p->reason = "in-use";
 		return RES_DROP;
 	case LOGIN_THROTTLED:
 		/* not "wrong password": the client must come back later */
-		reply(p, "-ERR [SYS/TEMP] Too many failed logins, try again later.");
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_SYS_TEMP,
+			   "Too many failed logins, try again later.");
 		p->reason = "throttled";
 		return RES_DROP;
 	case LOGIN_TEMPFAIL:
-		reply(p, "-ERR [SYS/TEMP] Temporary authentication failure, try again later.");
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_SYS_TEMP,
+			   "Temporary authentication failure, try again later.");
 		break;
 	case LOGIN_FAIL:
 	default:
-		reply(p, "-ERR [AUTH] Authentication failed.");
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_AUTH, "Authentication failed.");
 		break;
 	}
 	if (++p->failures >= MAX_AUTH_ATTEMPTS) {
@@ -107,26 +131,39 @@ static enum pop3_result do_login(struct pre *p, const char *method, const char *
 
 static enum pop3_result cmd_capa(struct pre *p, const struct pop3_cmd *cmd)
 {
-	reply(p, "+OK Capability list follows");
-	reply(p, "TOP");
-	reply(p, "UIDL");
-	reply(p, "RESP-CODES");
-	reply(p, "AUTH-RESP-CODE");
-	reply(p, "PIPELINING");
-	if (p->w->plaintext_ok) {
-		reply(p, "USER");
-		reply(p, "SASL PLAIN LOGIN");
+	pop3_reply(p->c, POP3_OK, POP3_CODE_NONE, "Capability list follows");
+	pop3_reply(p->c, POP3_DATA, POP3_CODE_NONE, "TOP");
+	pop3_reply(p->c, POP3_DATA, POP3_CODE_NONE, "UIDL");
+	pop3_reply(p->c, POP3_DATA, POP3_CODE_NONE, "RESP-CODES");
+	pop3_reply(p->c, POP3_DATA, POP3_CODE_NONE, "AUTH-RESP-CODE");
+	pop3_reply(p->c, POP3_DATA, POP3_CODE_NONE, "PIPELINING");
+	if (p->w->plaintext_ok)
+		pop3_reply(p->c, POP3_DATA, POP3_CODE_NONE, "USER");
+	if (any_mech_offered(p)) {
+		/* "SASL PLAIN LOGIN": the mechanisms usable now, in the table's order */
+		char line[128] = "SASL";
+		size_t n = 4;
+		const struct sasl_mech *m;
+		for (size_t i = 0; (m = sasl_mech_at(i)) != NULL; i++) {
+			if (!mech_offered(p, m))
+				continue;
+			int k = snprintf(line + n, sizeof(line) - n, " %s", m->name);
+			if (k < 0 || (size_t)k >= sizeof(line) - n)
+				break;   /* BOUNDS: a name that does not fit is left out */
+			n += (size_t)k;
+		}
+		pop3_reply(p->c, POP3_DATA, POP3_CODE_NONE, "%s", line);
 	}
 	if (stls_offered(p))
-		reply(p, "STLS");
-	reply(p, "IMPLEMENTATION postern");
-	reply(p, ".");
+		pop3_reply(p->c, POP3_DATA, POP3_CODE_NONE, "STLS");
+	pop3_reply(p->c, POP3_DATA, POP3_CODE_NONE, "IMPLEMENTATION postern");
+	pop3_reply(p->c, POP3_END, POP3_CODE_NONE, NULL);
 	return RES_OK;
 }
 
 static enum pop3_result cmd_quit(struct pre *p, const struct pop3_cmd *cmd)
 {
-	reply(p, "+OK Logging out.");
+	pop3_reply(p->c, POP3_OK, POP3_CODE_NONE, "Logging out.");
 	p->reason = "quit";
 	return RES_QUIT;
 }
@@ -134,14 +171,14 @@ static enum pop3_result cmd_quit(struct pre *p, const struct pop3_cmd *cmd)
 static enum pop3_result cmd_stls(struct pre *p, const struct pop3_cmd *cmd)
 {
 	if (tls_active(p)) {
-		reply(p, "-ERR Command not permitted when TLS active.");
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_NONE, "Command not permitted when TLS active.");
 		return RES_ERR;
 	}
 	if (p->w->ssl_ctx == NULL) {
-		reply(p, "-ERR [SYS/PERM] TLS is not available.");
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_SYS_PERM, "TLS is not available.");
 		return RES_ERR;
 	}
-	reply(p, "+OK Begin TLS negotiation.");
+	pop3_reply(p->c, POP3_OK, POP3_CODE_NONE, "Begin TLS negotiation.");
 	if (conn_flush(p->c) < 0) {
 		p->reason = "error";
 		return RES_DROP;
@@ -166,14 +203,15 @@ static enum pop3_result cmd_user(struct pre *p, const struct pop3_cmd *cmd)
 	if (!p->w->plaintext_ok)
 		return plaintext_refused(p);
 	if (a->len > AUTH_MAX_USER) {
-		reply(p, "-ERR Username too long.");
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_NONE, "Username too long.");
 		return RES_BAD;
 	}
 	memcpy(p->user, a->p, a->len);
 	p->user[a->len] = '\0';
 	p->have_user = true;
-	/* never say whether the user exists (RFC 1939 allows either) */
-	reply(p, "+OK");
+	/* never say whether the user exists (RFC 1939 allows either), nor whether the name
+	 * has a byte that no name may have: that shows at PASS, as a wrong password */
+	pop3_reply(p->c, POP3_OK, POP3_CODE_NONE, NULL);
 	return RES_OK;
 }
 
@@ -187,13 +225,13 @@ static enum pop3_result cmd_pass(struct pre *p, const struct pop3_cmd *cmd)
 		return plaintext_refused(p);
 	}
 	if (!p->have_user) {
-		reply(p, "-ERR No username given.");
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_NONE, "No username given.");
 		return RES_ERR;
 	}
 	/* RFC 1939: after PASS, successful or not, USER must come again */
 	p->have_user = false;
 	if (a->len > AUTH_MAX_PASS) {
-		reply(p, "-ERR [AUTH] Authentication failed.");
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_AUTH, "Authentication failed.");
 		return RES_BAD;
 	}
 	memcpy(pass, a->p, a->len);
@@ -206,184 +244,144 @@ static enum pop3_result cmd_pass(struct pre *p, const struct pop3_cmd *cmd)
 static enum pop3_result cmd_apop(struct pre *p, const struct pop3_cmd *cmd)
 {
 	/* APOP needs the plaintext password on the server side: we have none */
-	reply(p, "-ERR APOP is not supported.");
+	pop3_reply(p->c, POP3_ERR, POP3_CODE_NONE, "APOP is not supported.");
 	return RES_ERR;
 }
 
-/* One SASL client response: after the challenge (base64, or "" for an empty one), read a
- * line and decode it.  0 with *len_r set, or -1 with *res_r (reply written). */
-static int sasl_response(struct pre *p, const char *challenge, unsigned char *out,
-			 size_t out_size, size_t *len_r, enum pop3_result *res_r)
+/* A finished or failed SASL exchange: log in, or answer why not. */
+static enum pop3_result auth_result(struct pre *p, struct sasl_server *s, int st)
 {
-	const char *line;
-	size_t len;
+	const char *method = sasl_server_mech(s)->name;
 
-	conn_printf(p->c, "+ %s\r\n", challenge);
-	if (conn_flush(p->c) < 0) {
-		p->reason = "error";
-		*res_r = RES_DROP;
-		return -1;
-	}
-	int r = pop3_input_line(&p->in, &line, &len);
-	if (r == 0) {
-		p->reason = p->in.reason;
-		*res_r = RES_DROP;
-		return -1;
-	}
-	if (r < 0) {
-		*res_r = RES_BAD;
-		return -1;
-	}
-	if (len == 1 && line[0] == '*') {
-		reply(p, "-ERR Authentication cancelled.");
-		*res_r = RES_ERR;
-		return -1;
-	}
-	long n = sasl_b64_decode(line, len, out, out_size);
-	if (n < 0) {
-		reply(p, "-ERR Invalid base64 data.");
-		*res_r = RES_BAD;
-		return -1;
-	}
-	*len_r = (size_t)n;
-	return 0;
-}
-
-/* The initial response on the AUTH line ("=" is an empty one).  0 or -1 with *res_r. */
-static int sasl_initial(struct pre *p, const struct pop3_arg *a, unsigned char *out,
-			size_t out_size, size_t *len_r, enum pop3_result *res_r)
-{
-	long n = sasl_b64_decode(a->p, a->len, out, out_size);
-	if (n < 0) {
-		reply(p, "-ERR Invalid base64 data.");
-		*res_r = RES_BAD;
-		return -1;
-	}
-	*len_r = (size_t)n;
-	return 0;
-}
-
-static enum pop3_result auth_plain(struct pre *p, const struct pop3_cmd *cmd,
-				   unsigned char *buf, size_t size)
-{
-	struct sasl_creds cr;
-	enum pop3_result res;
-	const char *error;
-	size_t len;
-	int r;
-
-	if (cmd->nargs == 2)
-		r = sasl_initial(p, &cmd->args[1], buf, size, &len, &res);
-	else
-		r = sasl_response(p, "", buf, size, &len, &res);
-	if (r < 0)
-		return res;
-	if (sasl_plain_parse(buf, len, &cr, &error) < 0) {
-		log_debug("auth-invalid: method=PLAIN, error=%s, rip=%s", error, p->w->rip_str);
-		reply(p, "-ERR [AUTH] Authentication failed.");
-		return RES_BAD;
-	}
-	res = do_login(p, "PLAIN", cr.user, cr.pass);
-	sasl_creds_wipe(&cr);
-	return res;
-}
-
-static enum pop3_result auth_login(struct pre *p, const struct pop3_cmd *cmd,
-				   unsigned char *buf, size_t size)
-{
-	struct sasl_creds cr;
-	enum pop3_result res;
-	size_t len;
-	int r;
-
-	memset(&cr, 0, sizeof(cr));
-	/* "Username:" and "Password:" */
-	if (cmd->nargs == 2)
-		r = sasl_initial(p, &cmd->args[1], buf, size, &len, &res);
-	else
-		r = sasl_response(p, "VXNlcm5hbWU6", buf, size, &len, &res);
-	if (r < 0)
-		return res;
-	if (sasl_login_value(buf, len, cr.user, sizeof(cr.user)) < 0) {
-		reply(p, "-ERR [AUTH] Authentication failed.");
-		return RES_BAD;
-	}
-	if (sasl_response(p, "UGFzc3dvcmQ6", buf, size, &len, &res) < 0) {
-		sasl_creds_wipe(&cr);
+	switch (st) {
+	case SASL_DONE: {
+		const struct sasl_creds *cr = sasl_server_creds(s);
+		char pass[AUTH_MAX_PASS + 1];
+		memcpy(pass, cr->secret, sizeof(pass));
+		enum pop3_result res = do_login(p, method, cr->authcid, pass);
+		util_wipe(pass, sizeof(pass));
 		return res;
 	}
-	if (sasl_login_value(buf, len, cr.pass, sizeof(cr.pass)) < 0) {
-		sasl_creds_wipe(&cr);
-		reply(p, "-ERR [AUTH] Authentication failed.");
+	case SASL_E_CANCEL:
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_NONE, "Authentication cancelled.");
+		return RES_ERR;
+	case SASL_E_BASE64:
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_NONE, "Invalid base64 data.");
+		return RES_BAD;
+	default:
+		log_debug("auth-invalid: method=%s, error=%s, rip=%s", method,
+			  sasl_server_error(s), p->w->rip_str);
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_AUTH, "Authentication failed.");
 		return RES_BAD;
 	}
-	res = do_login(p, "LOGIN", cr.user, cr.pass);
-	sasl_creds_wipe(&cr);
-	return res;
+}
+
+/* RFC 5034: the exchange, "+ challenge" and a response line at a time, until the
+ * mechanism is done, fails, or the client cancels with "*". */
+static enum pop3_result auth_exchange(struct pre *p, struct sasl_server *s,
+				      const struct pop3_cmd *cmd)
+{
+	const struct pop3_arg *ir = cmd->nargs == 2 ? &cmd->args[1] : NULL;
+	int st = sasl_server_start(s, ir != NULL ? ir->p : NULL, ir != NULL ? ir->len : 0);
+
+	while (st == SASL_CONTINUE) {
+		const char *line;
+		size_t len;
+
+		pop3_reply(p->c, POP3_CONT, POP3_CODE_NONE, "%s", sasl_server_challenge(s));
+		if (conn_flush(p->c) < 0) {
+			p->reason = "error";
+			return RES_DROP;
+		}
+		int r = cmdloop_line(&p->loop, &line, &len);
+		if (r == 0) {
+			p->reason = p->loop.reason;
+			return RES_DROP;
+		}
+		if (r < 0)
+			return RES_BAD;   /* bad bytes: answered; the exchange is over */
+		st = sasl_server_step(s, line, len);
+	}
+	return auth_result(p, s, st);
 }
 
 static enum pop3_result cmd_auth(struct pre *p, const struct pop3_cmd *cmd)
 {
-	if (!p->w->plaintext_ok)
-		return plaintext_refused(p); /* PLAIN and LOGIN are all we have */
+	if (!any_mech_offered(p))
+		return plaintext_refused(p);
 	p->have_user = false;
 	if (cmd->nargs == 0) {
 		/* not in RFC 5034, but older clients (RFC 1734 era) list mechanisms so */
-		reply(p, "+OK");
-		reply(p, "PLAIN");
-		reply(p, "LOGIN");
-		reply(p, ".");
+		const struct sasl_mech *m;
+		pop3_reply(p->c, POP3_OK, POP3_CODE_NONE, NULL);
+		for (size_t i = 0; (m = sasl_mech_at(i)) != NULL; i++)
+			if (mech_offered(p, m))
+				pop3_reply(p->c, POP3_DATA, POP3_CODE_NONE, "%s", m->name);
+		pop3_reply(p->c, POP3_END, POP3_CODE_NONE, NULL);
 		return RES_OK;
 	}
 
-	enum sasl_mech mech = sasl_mech_parse(cmd->args[0].p, cmd->args[0].len);
-	if (mech == SASL_NONE) {
-		reply(p, "-ERR Unsupported authentication mechanism.");
+	const struct sasl_mech *mech = sasl_mech_find(cmd->args[0].p, cmd->args[0].len);
+	if (mech != NULL && !mech_offered(p, mech))
+		return plaintext_refused(p);
+	if (mech == NULL) {
+		pop3_reply(p->c, POP3_ERR, POP3_CODE_NONE, "Unsupported authentication mechanism.");
 		return RES_ERR;
 	}
-	unsigned char *buf = xmalloc(PRE_SASL_DECODED);
-	enum pop3_result res = mech == SASL_PLAIN ?
-		auth_plain(p, cmd, buf, PRE_SASL_DECODED) :
-		auth_login(p, cmd, buf, PRE_SASL_DECODED);
-	util_wipe(buf, PRE_SASL_DECODED);
-	free(buf);
+	struct sasl_server *s = sasl_server_new(mech);
+	enum pop3_result res = auth_exchange(p, s, cmd);
+	sasl_server_free(&s);
 	return res;
 }
 
-static pre_handler *const pre_handlers[POP3_CMD_COUNT] = {
-	[POP3_CMD_USER] = cmd_user,
-	[POP3_CMD_PASS] = cmd_pass,
-	[POP3_CMD_APOP] = cmd_apop,
-	[POP3_CMD_AUTH] = cmd_auth,
-	[POP3_CMD_STLS] = cmd_stls,
-	[POP3_CMD_CAPA] = cmd_capa,
-	[POP3_CMD_QUIT] = cmd_quit,
+/* The command loop's handlers: typed handlers above, called through one signature. */
+#define PRE_HANDLER(name) \
+	static int loop_##name(void *ctx, const void *cmd) { return (int)name(ctx, cmd); }
+PRE_HANDLER(cmd_user)
+PRE_HANDLER(cmd_pass)
+PRE_HANDLER(cmd_apop)
+PRE_HANDLER(cmd_auth)
+PRE_HANDLER(cmd_stls)
+PRE_HANDLER(cmd_capa)
+PRE_HANDLER(cmd_quit)
+
+static cmdloop_handler *const pre_handlers[POP3_CMD_COUNT] = {
+	[POP3_CMD_USER] = loop_cmd_user,
+	[POP3_CMD_PASS] = loop_cmd_pass,
+	[POP3_CMD_APOP] = loop_cmd_apop,
+	[POP3_CMD_AUTH] = loop_cmd_auth,
+	[POP3_CMD_STLS] = loop_cmd_stls,
+	[POP3_CMD_CAPA] = loop_cmd_capa,
+	[POP3_CMD_QUIT] = loop_cmd_quit,
+};
+
+static unsigned pre_state(const struct cmdloop *l)
+{
+	const struct pre *p = l->ctx;
+	return (unsigned)p->state;
+}
+
+static const struct cmdloop_ops pre_loop_ops = {
+	.parse = pop3_loop_parse,
+	.state = pre_state,
+	.reply_error = pop3_reply_error,
 };
 
 int pop3_prelogin_run(struct server_worker *w, const struct pop3_login_ops *ops)
 {
 	struct pre p = { .w = w, .c = w->c, .ops = ops, .state = POP3_AUTHORIZATION };
-	enum pop3_result res = RES_OK;
 
-	p.in = (struct pop3_input){ .c = p.c, .log_user = "", .rip = w->rip_str };
-	for (int id = 0; id < POP3_CMD_COUNT; id++)
-		if (pre_handlers[id] != NULL)
-			p.in.handled |= 1u << id;
-	reply(&p, POP3_GREETING);
-	while (res != RES_QUIT && res != RES_DROP && res != RES_LOGIN) {
-		struct pop3_cmd cmd;
-
-		if (pop3_input_command(&p.in, p.state, &cmd) == 0) {
-			p.reason = p.in.reason;
-			break;
-		}
-		res = pre_handlers[cmd.def->id](&p, &cmd);
-		if (pop3_input_result(&p.in, res) == 0) {
-			p.reason = p.in.reason;
-			break;
-		}
-	}
+	p.loop = (struct cmdloop){
+		.c = p.c, .ops = &pre_loop_ops, .ctx = &p, .cmd = &p.cmd,
+		.handlers = pre_handlers, .nhandlers = POP3_CMD_COUNT,
+		.max_bad = MAX_BAD_COMMANDS, .log_user = "", .rip = w->rip_str,
+	};
+	pop3_reply(p.c, POP3_OK, POP3_CODE_NONE, "%s", POP3_GREETING_TEXT);
+	int res = cmdloop_run(&p.loop);
+	if (res == CMDLOOP_END)
+		p.reason = p.loop.reason;
 	util_wipe(p.user, sizeof(p.user));
+	util_wipe(&p.cmd, sizeof(p.cmd));
 	if (res == RES_LOGIN)
 		return 1;
 	conn_flush(p.c);
@@ -403,19 +401,21 @@ int pop3_prelogin(struct server_worker *w)
 
 void pop3_prelogin_refuse(struct conn *c, enum server_refusal why)
 {
-	const char *text;
-
 	switch (why) {
 	case REFUSE_HOSTS_DENY:
-		text = "-ERR [SYS/PERM] Access denied.";
+		pop3_reply(c, POP3_ERR, POP3_CODE_SYS_PERM, "Access denied.");
 		break;
 	case REFUSE_CONFIG:
-		text = "-ERR [SYS/TEMP] Server configuration error, try again later.";
+		pop3_reply(c, POP3_ERR, POP3_CODE_SYS_TEMP,
+			   "Server configuration error, try again later.");
+		break;
+	case REFUSE_TOO_MANY:
+		pop3_reply(c, POP3_ERR, POP3_CODE_SYS_TEMP,
+			   "Too many connections from your address, try again later.");
 		break;
 	default:
-		text = "-ERR [SYS/TEMP] Server error, try again later.";
+		pop3_reply(c, POP3_ERR, POP3_CODE_SYS_TEMP, "Server error, try again later.");
 		break;
 	}
-	conn_printf(c, "%s\r\n", text);
 	conn_flush(c);
 }

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include "base/cmdloop.h"
 #include "base/conn.h"
 #include "mail/crlf.h"
 #include "base/plimits.h"
@@ -27,6 +28,14 @@
 #include "storage/storage.h"
 #include "pop3.h"
 #include "base/util.h"
+
+/* A message as POP3 sees it: fixed at login. */
+struct pmsg {
+	uint32_t uid;
+	uint64_t size;
+	bool deleted;
+	char uidl[POP3_UIDL_MAX + 1];
+};
 
 struct sess {
 	struct server_session *s;
@@ -36,7 +45,8 @@ struct sess {
 	struct pmsg *msgs;         /* the list at login */
 	size_t count;
 	enum pop3_state state;
-	struct pop3_input in;
+	struct cmdloop loop;
+	struct pop3_cmd cmd;       /* the command being run (the loop parses into it) */
 	char log_user[LOG_MAX_FIELD + 16];   /* "user=<name>, " */
 	uint64_t box_size;         /* octets of all messages at login */
 	size_t ndel;               /* messages marked deleted */
@@ -50,21 +60,6 @@ struct sess {
 	char ubuf[LOG_MAX_FIELD + 1];
 };
 
-/* A message as POP3 sees it: fixed at login. */
-struct pmsg {
-	uint32_t uid;
-	uint64_t size;
-	bool deleted;
-	char uidl[POP3_UIDL_MAX + 1];
-};
-
-typedef enum pop3_result sess_handler(struct sess *ss, const struct pop3_cmd *cmd);
-
-static void reply(struct sess *ss, const char *line)
-{
-	conn_printf(ss->c, "%s\r\n", line);
-}
-
 /* A message-number argument that names a message not marked deleted.  0 and *i_r set, or
  * -1 with the reply written and *res_r set. */
 static int msg_arg(struct sess *ss, const struct pop3_arg *a, size_t *i_r,
@@ -73,17 +68,17 @@ static int msg_arg(struct sess *ss, const struct pop3_arg *a, size_t *i_r,
 	uint32_t n;
 
 	if (pop3_parse_msgnum(a, &n) < 0) {
-		reply(ss, "-ERR Invalid message number.");
+		pop3_reply(ss->c, POP3_ERR, POP3_CODE_NONE, "Invalid message number.");
 		*res_r = RES_BAD;
 		return -1;
 	}
 	if (n == 0 || n > ss->count) {
-		reply(ss, "-ERR No such message.");
+		pop3_reply(ss->c, POP3_ERR, POP3_CODE_NONE, "No such message.");
 		*res_r = RES_ERR;
 		return -1;
 	}
 	if (ss->msgs[n - 1].deleted) {
-		conn_printf(ss->c, "-ERR Message %" PRIu32 " is deleted.\r\n", n);
+		pop3_reply(ss->c, POP3_ERR, POP3_CODE_NONE, "Message %" PRIu32 " is deleted.", n);
 		*res_r = RES_ERR;
 		return -1;
 	}
@@ -94,27 +89,27 @@ static int msg_arg(struct sess *ss, const struct pop3_arg *a, size_t *i_r,
 static enum pop3_result cmd_capa(struct sess *ss, const struct pop3_cmd *cmd)
 {
 	/* RFC 2449: after login no USER, SASL or STLS */
-	reply(ss, "+OK Capability list follows");
-	reply(ss, "TOP");
-	reply(ss, "UIDL");
-	reply(ss, "RESP-CODES");
-	reply(ss, "AUTH-RESP-CODE");
-	reply(ss, "PIPELINING");
-	reply(ss, "IMPLEMENTATION postern");
-	reply(ss, ".");
+	pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "Capability list follows");
+	pop3_reply(ss->c, POP3_DATA, POP3_CODE_NONE, "TOP");
+	pop3_reply(ss->c, POP3_DATA, POP3_CODE_NONE, "UIDL");
+	pop3_reply(ss->c, POP3_DATA, POP3_CODE_NONE, "RESP-CODES");
+	pop3_reply(ss->c, POP3_DATA, POP3_CODE_NONE, "AUTH-RESP-CODE");
+	pop3_reply(ss->c, POP3_DATA, POP3_CODE_NONE, "PIPELINING");
+	pop3_reply(ss->c, POP3_DATA, POP3_CODE_NONE, "IMPLEMENTATION postern");
+	pop3_reply(ss->c, POP3_END, POP3_CODE_NONE, NULL);
 	return RES_OK;
 }
 
 static enum pop3_result cmd_noop(struct sess *ss, const struct pop3_cmd *cmd)
 {
-	reply(ss, "+OK");
+	pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, NULL);
 	return RES_OK;
 }
 
 static enum pop3_result cmd_stat(struct sess *ss, const struct pop3_cmd *cmd)
 {
-	conn_printf(ss->c, "+OK %zu %" PRIu64 "\r\n", ss->count - ss->ndel,
-		    ss->box_size - ss->del_size);
+	pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "%zu %" PRIu64, ss->count - ss->ndel,
+		   ss->box_size - ss->del_size);
 	return RES_OK;
 }
 
@@ -126,17 +121,18 @@ static enum pop3_result cmd_list(struct sess *ss, const struct pop3_cmd *cmd)
 	if (cmd->nargs == 1) {
 		if (msg_arg(ss, &cmd->args[0], &i, &res) < 0)
 			return res;
-		conn_printf(ss->c, "+OK %zu %" PRIu64 "\r\n", i + 1, ss->msgs[i].size);
+		pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "%zu %" PRIu64, i + 1,
+			   ss->msgs[i].size);
 		return RES_OK;
 	}
-	conn_printf(ss->c, "+OK %zu messages (%" PRIu64 " octets)\r\n", ss->count - ss->ndel,
-		    ss->box_size - ss->del_size);
+	pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "%zu messages (%" PRIu64 " octets)",
+		   ss->count - ss->ndel, ss->box_size - ss->del_size);
 	for (i = 0; i < ss->count; i++) {
 		const struct pmsg *m = &ss->msgs[i];
 		if (!m->deleted)
-			conn_printf(ss->c, "%zu %" PRIu64 "\r\n", i + 1, m->size);
+			pop3_reply(ss->c, POP3_DATA, POP3_CODE_NONE, "%zu %" PRIu64, i + 1, m->size);
 	}
-	reply(ss, ".");
+	pop3_reply(ss->c, POP3_END, POP3_CODE_NONE, NULL);
 	return RES_OK;
 }
 
@@ -148,16 +144,16 @@ static enum pop3_result cmd_uidl(struct sess *ss, const struct pop3_cmd *cmd)
 	if (cmd->nargs == 1) {
 		if (msg_arg(ss, &cmd->args[0], &i, &res) < 0)
 			return res;
-		conn_printf(ss->c, "+OK %zu %s\r\n", i + 1, ss->msgs[i].uidl);
+		pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "%zu %s", i + 1, ss->msgs[i].uidl);
 		return RES_OK;
 	}
-	reply(ss, "+OK");
+	pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, NULL);
 	for (i = 0; i < ss->count; i++) {
 		const struct pmsg *m = &ss->msgs[i];
 		if (!m->deleted)
-			conn_printf(ss->c, "%zu %s\r\n", i + 1, m->uidl);
+			pop3_reply(ss->c, POP3_DATA, POP3_CODE_NONE, "%zu %s", i + 1, m->uidl);
 	}
-	reply(ss, ".");
+	pop3_reply(ss->c, POP3_END, POP3_CODE_NONE, NULL);
 	return RES_OK;
 }
 
@@ -181,13 +177,14 @@ static enum pop3_result send_message(struct sess *ss, size_t i, bool top, uint64
 			 log_sanitize(error, strlen(error), safe));
 		if (r != NULL)
 			mail_reader_close(&r);
-		reply(ss, "-ERR [SYS/TEMP] Message is no longer available.");
+		pop3_reply(ss->c, POP3_ERR, POP3_CODE_SYS_TEMP,
+			   "Message is no longer available.");
 		return RES_ERR;
 	}
 	if (top)
-		reply(ss, "+OK");
+		pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, NULL);
 	else
-		conn_printf(ss->c, "+OK %" PRIu64 " octets\r\n", m->size);
+		pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "%" PRIu64 " octets", m->size);
 	crlf_init(&st, true);
 	if (top)
 		st.body_limit = lines;
@@ -213,7 +210,7 @@ static enum pop3_result send_message(struct sess *ss, size_t i, bool top, uint64
 	}
 	const char *fin = crlf_finish(&st);
 	conn_write(ss->c, fin, strlen(fin));
-	reply(ss, ".");
+	pop3_reply(ss->c, POP3_END, POP3_CODE_NONE, NULL);
 	return RES_OK;
 }
 
@@ -237,7 +234,7 @@ static enum pop3_result cmd_top(struct sess *ss, const struct pop3_cmd *cmd)
 	if (msg_arg(ss, &cmd->args[0], &i, &res) < 0)
 		return res;
 	if (pop3_parse_lines(&cmd->args[1], &lines) < 0) {
-		reply(ss, "-ERR Invalid number of lines.");
+		pop3_reply(ss->c, POP3_ERR, POP3_CODE_NONE, "Invalid number of lines.");
 		return RES_BAD;
 	}
 	ss->n_top++;
@@ -255,7 +252,7 @@ static enum pop3_result cmd_dele(struct sess *ss, const struct pop3_cmd *cmd)
 	m->deleted = true;
 	ss->ndel++;
 	ss->del_size += m->size;
-	reply(ss, "+OK Marked to be deleted.");
+	pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "Marked to be deleted.");
 	return RES_OK;
 }
 
@@ -265,7 +262,8 @@ static enum pop3_result cmd_rset(struct sess *ss, const struct pop3_cmd *cmd)
 		ss->msgs[i].deleted = false;
 	ss->ndel = 0;
 	ss->del_size = 0;
-	conn_printf(ss->c, "+OK maildrop has %zu messages (%" PRIu64 " octets)\r\n", ss->count,
+	pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "maildrop has %zu messages (%" PRIu64
+		   " octets)", ss->count,
 		    ss->box_size);
 	return RES_OK;
 }
@@ -294,50 +292,65 @@ static enum pop3_result cmd_quit(struct sess *ss, const struct pop3_cmd *cmd)
 		char safe[LOG_MAX_FIELD + 1];
 		log_err("delete-failed: user=<%s>, error=<%s>", ss->ubuf,
 			log_sanitize(error, strlen(error), safe));
-		reply(ss, "-ERR [SYS/TEMP] Deletion failed, no messages were lost.");
+		pop3_reply(ss->c, POP3_ERR, POP3_CODE_SYS_TEMP,
+			   "Deletion failed, no messages were lost.");
 		ss->status = 1;
 		return RES_QUIT;
 	}
 	ss->deleted = ss->ndel;
-	conn_printf(ss->c, "+OK Logging out, %zu messages deleted.\r\n", ss->ndel);
+	pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "Logging out, %zu messages deleted.", ss->ndel);
 	return RES_QUIT;
 }
 
-static sess_handler *const sess_handlers[POP3_CMD_COUNT] = {
-	[POP3_CMD_CAPA] = cmd_capa,
-	[POP3_CMD_QUIT] = cmd_quit,
-	[POP3_CMD_STAT] = cmd_stat,
-	[POP3_CMD_LIST] = cmd_list,
-	[POP3_CMD_RETR] = cmd_retr,
-	[POP3_CMD_DELE] = cmd_dele,
-	[POP3_CMD_NOOP] = cmd_noop,
-	[POP3_CMD_RSET] = cmd_rset,
-	[POP3_CMD_TOP] = cmd_top,
-	[POP3_CMD_UIDL] = cmd_uidl,
+/* The command loop's handlers: typed handlers above, called through one signature. */
+#define SESS_HANDLER(name) \
+	static int loop_##name(void *ctx, const void *cmd) { return (int)name(ctx, cmd); }
+SESS_HANDLER(cmd_capa)
+SESS_HANDLER(cmd_quit)
+SESS_HANDLER(cmd_stat)
+SESS_HANDLER(cmd_list)
+SESS_HANDLER(cmd_retr)
+SESS_HANDLER(cmd_dele)
+SESS_HANDLER(cmd_noop)
+SESS_HANDLER(cmd_rset)
+SESS_HANDLER(cmd_top)
+SESS_HANDLER(cmd_uidl)
+
+static cmdloop_handler *const sess_handlers[POP3_CMD_COUNT] = {
+	[POP3_CMD_CAPA] = loop_cmd_capa,
+	[POP3_CMD_QUIT] = loop_cmd_quit,
+	[POP3_CMD_STAT] = loop_cmd_stat,
+	[POP3_CMD_LIST] = loop_cmd_list,
+	[POP3_CMD_RETR] = loop_cmd_retr,
+	[POP3_CMD_DELE] = loop_cmd_dele,
+	[POP3_CMD_NOOP] = loop_cmd_noop,
+	[POP3_CMD_RSET] = loop_cmd_rset,
+	[POP3_CMD_TOP] = loop_cmd_top,
+	[POP3_CMD_UIDL] = loop_cmd_uidl,
+};
+
+static unsigned sess_state(const struct cmdloop *l)
+{
+	const struct sess *ss = l->ctx;
+	return (unsigned)ss->state;
+}
+
+static const struct cmdloop_ops sess_loop_ops = {
+	.parse = pop3_loop_parse,
+	.state = sess_state,
+	.reply_error = pop3_reply_error,
 };
 
 static void sess_loop(struct sess *ss)
 {
-	enum pop3_result res = RES_OK;
-
 	snprintf(ss->log_user, sizeof(ss->log_user), "user=<%s>, ", ss->ubuf);
-	ss->in = (struct pop3_input){ .c = ss->c, .log_user = ss->log_user, .rip = ss->s->rip };
-	for (int id = 0; id < POP3_CMD_COUNT; id++)
-		if (sess_handlers[id] != NULL)
-			ss->in.handled |= 1u << id;
-	while (res != RES_QUIT && res != RES_DROP) {
-		struct pop3_cmd cmd;
-
-		if (pop3_input_command(&ss->in, ss->state, &cmd) == 0) {
-			ss->reason = ss->in.reason;
-			return;
-		}
-		res = sess_handlers[cmd.def->id](ss, &cmd);
-		if (pop3_input_result(&ss->in, res) == 0) {
-			ss->reason = ss->in.reason;
-			return;
-		}
-	}
+	ss->loop = (struct cmdloop){
+		.c = ss->c, .ops = &sess_loop_ops, .ctx = ss, .cmd = &ss->cmd,
+		.handlers = sess_handlers, .nhandlers = POP3_CMD_COUNT,
+		.max_bad = MAX_BAD_COMMANDS, .log_user = ss->log_user, .rip = ss->s->rip,
+	};
+	if (cmdloop_run(&ss->loop) == CMDLOOP_END)
+		ss->reason = ss->loop.reason;
 }
 
 int pop3_session(struct server_session *s)
@@ -351,7 +364,8 @@ int pop3_session(struct server_session *s)
 		char safe[LOG_MAX_FIELD + 1];
 		log_err("mailbox-failed: user=<%s>, error=<%s>", ss.ubuf,
 			log_sanitize(error, strlen(error), safe));
-		reply(&ss, "-ERR [SYS/TEMP] Cannot open the mailbox, try again later.");
+		pop3_reply(ss.c, POP3_ERR, POP3_CODE_SYS_TEMP,
+			   "Cannot open the mailbox, try again later.");
 		conn_flush(ss.c);
 		storage_free(&ss.st);
 		return 1;
@@ -369,7 +383,7 @@ int pop3_session(struct server_session *s)
 	ss.outbuf = xmalloc(2 * IO_CHUNK + 1); /* BOUNDS: crlf_convert() needs 2 * len + 1 */
 
 	pop3_set_state(&ss.state, POP3_TRANSACTION);
-	reply(&ss, "+OK Logged in.");
+	pop3_reply(ss.c, POP3_OK, POP3_CODE_NONE, "Logged in.");
 	sess_loop(&ss);
 	conn_flush(ss.c);
 
@@ -380,9 +394,10 @@ int pop3_session(struct server_session *s)
 	if (getrusage(RUSAGE_SELF, &ru) < 0)
 		ru.ru_maxrss = 0;
 	log_info("logout: user=<%s>, reason=%s, top=%u, retr=%u, del=%zu, size=%" PRIu64
-		 ", in=%" PRIu64 ", out=%" PRIu64 ", maxrss_kb=%ld",
+		 ", in=%" PRIu64 ", out=%" PRIu64 ", maxrss_kb=%ld, session=%s",
 		 ss.ubuf, ss.reason != NULL ? ss.reason : "error", ss.n_top, ss.n_retr,
-		 ss.deleted, ss.box_size, ss.c->in_bytes, ss.c->out_bytes, (long)ru.ru_maxrss);
+		 ss.deleted, ss.box_size, ss.c->in_bytes, ss.c->out_bytes, (long)ru.ru_maxrss,
+		 s->info != NULL ? s->info->session_id : "-");
 	mailbox_close(&ss.box);
 	storage_free(&ss.st);
 	free(ss.msgs);

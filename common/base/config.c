@@ -11,6 +11,14 @@
 #include "base/plimits.h"
 #include "base/util.h"
 
+/* Login names: the letters, digits and "._-@" of Dovecot's auth_username_chars.  That
+ * covers Debian's account names (useradd: [a-z_][-a-z0-9_]*) and user@domain names from
+ * a directory (SSSD, LDAP), and keeps out what means something to the modules behind PAM
+ * and NSS: '*', '(', ')' and '\\' in LDAP filters, '%' in SQL modules' expansions, '/' in
+ * paths, '+' and a leading '-' in NSS compat entries, quotes, spaces and control bytes. */
+#define CONFIG_USERNAME_CHARS \
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@"
+
 enum cfg_type { CFG_STR, CFG_UINT, CFG_BOOL, CFG_NETS };
 
 struct cfg_key {
@@ -32,13 +40,16 @@ static const struct cfg_key cfg_keys[] = {
 	K(min_uid, CFG_UINT, 4294967294U),
 	K(allow_group, CFG_STR, 0),
 	K(deny_users, CFG_STR, 0),
+	K(username_chars, CFG_STR, 0),
 	K(plaintext_auth_from, CFG_NETS, 0),
 	K(state_dir, CFG_STR, 0),
 	K(mail_location, CFG_STR, 0),
 	K(spool_dir, CFG_STR, 0),
 	K(unpriv_user, CFG_STR, 0),
+	K(spool_user, CFG_STR, 0),
 	K(pam_service, CFG_STR, 0),
 	K(login_timeout, CFG_UINT, 3600),
+	K(login_deadline, CFG_UINT, 3600),
 	K(idle_timeout, CFG_UINT, 86400),
 	K(login_fail_delay_ms, CFG_UINT, 60000),
 	K(login_fail_delay_max_ms, CFG_UINT, 600000),
@@ -47,6 +58,7 @@ static const struct cfg_key cfg_keys[] = {
 	K(throttle_net_max, CFG_UINT, 1000000),
 	K(throttle_user_max, CFG_UINT, 1000000),
 	K(throttle_trust_days, CFG_UINT, 3650),
+	K(throttle_conn_max, CFG_UINT, 100000),
 	K(tls_ticket_rotate, CFG_UINT, 86400 * 7),
 };
 #undef K
@@ -148,14 +160,17 @@ void config_defaults(struct config *cfg, const char *section)
 	cfg->hosts_allow = xstrdup("/etc/hosts.allow");
 	cfg->hosts_deny = xstrdup("/etc/hosts.deny");
 	cfg->min_uid = 1000;
+	cfg->username_chars = xstrdup(CONFIG_USERNAME_CHARS);
 	if (netlist_parse("127.0.0.0/8 ::1", &cfg->plaintext_auth_from, &err) == -1)
 		abort();
 	cfg->state_dir = xstrdup("/var/lib/postern");
 	cfg->spool_dir = xstrdup("/var/spool/postern");
 	cfg->unpriv_user = xstrdup("postern");
+	cfg->spool_user = xstrdup("postern-spool");
 	cfg->pam_service = xstrdup(strcmp(section, "imapd") == 0 ? "imap" :
 				   strcmp(section, "smtp-submit") == 0 ? "smtp" : "pop3");
 	cfg->login_timeout = LOGIN_TIMEOUT_DEFAULT;
+	cfg->login_deadline = LOGIN_DEADLINE_DEFAULT;
 	cfg->idle_timeout = POP3_IDLE_TIMEOUT_DEFAULT;
 	cfg->login_fail_delay_ms = 1000;
 	cfg->login_fail_delay_max_ms = 15000;
@@ -164,6 +179,7 @@ void config_defaults(struct config *cfg, const char *section)
 	cfg->throttle_net_max = 30;
 	cfg->throttle_user_max = 10;
 	cfg->throttle_trust_days = 30;
+	cfg->throttle_conn_max = 32;
 	cfg->tls_ticket_rotate = 43200;
 }
 
@@ -204,7 +220,15 @@ static int config_validate(struct cfg_parse *cp)
 			 "state_dir, unpriv_user and pam_service may not be empty");
 		return -1;
 	}
-	if (cfg->login_timeout == 0 || cfg->idle_timeout == 0) {
+	for (const char *u = cfg->username_chars; u != NULL && *u != '\0'; u++) {
+		unsigned char ch = (unsigned char)*u;
+		if (ch <= ' ' || ch == 0x7f) {
+			snprintf(cp->error, sizeof(cp->error),
+				 "username_chars may not hold spaces or control bytes");
+			return -1;
+		}
+	}
+	if (cfg->login_timeout == 0 || cfg->idle_timeout == 0 || cfg->login_deadline == 0) {
 		snprintf(cp->error, sizeof(cp->error), "timeouts must be at least 1 second");
 		return -1;
 	}
@@ -215,10 +239,10 @@ static int config_validate(struct cfg_parse *cp)
 	return 0;
 }
 
-static int config_parse(struct config *cfg, const char *section, const char **error_r,
-			int (*parse)(const void *src, ini_handler h, void *user), const void *src)
+static int config_parse(struct config *cfg, const char *section, char *error,
+			size_t esize, int (*parse)(const void *src, ini_handler h, void *user),
+			const void *src)
 {
-	static char error[200];
 	struct cfg_parse cp = { .cfg = cfg };
 	const char *passes[] = { "global", section };
 
@@ -228,22 +252,20 @@ static int config_parse(struct config *cfg, const char *section, const char **er
 		int rc = parse(src, cfg_handler, &cp);
 		if (rc != 0) {
 			if (rc == -1)
-				snprintf(error, sizeof(error), "cannot read: %s", strerror(errno));
+				snprintf(error, esize, "cannot read: %s", strerror(errno));
 			else if (rc == -2)
-				snprintf(error, sizeof(error), "out of memory");
+				snprintf(error, esize, "out of memory");
 			else if (cp.error[0] != '\0')
-				snprintf(error, sizeof(error), "line %d: %s", rc, cp.error);
+				snprintf(error, esize, "line %d: %s", rc, cp.error);
 			else
-				snprintf(error, sizeof(error),
+				snprintf(error, esize,
 					 "line %d: syntax error (expected key = value, "
 					 "[section], or a line too long)", rc);
-			*error_r = error;
 			return -1;
 		}
 	}
 	if (config_validate(&cp) == -1) {
-		snprintf(error, sizeof(error), "%s", cp.error);
-		*error_r = error;
+		snprintf(error, esize, "%s", cp.error);
 		return -1;
 	}
 	return 0;
@@ -285,14 +307,17 @@ int config_load(struct config *cfg, const char *path, const char *section,
 	if (f == NULL) {
 		if (errno == ENOENT && !must_exist)
 			return 0;
-		static char error[200];
-		snprintf(error, sizeof(error), "cannot open %s: %s", path, strerror(errno));
-		*error_r = error;
+		snprintf(cfg->error, sizeof(cfg->error), "cannot open %s: %s", path,
+			 strerror(errno));
+		*error_r = cfg->error;
 		return -1;
 	}
 	fclose(f);
-	if (config_parse(cfg, section, error_r, parse_file, path) == -1) {
+	char error[sizeof(cfg->error)];
+	if (config_parse(cfg, section, error, sizeof(error), parse_file, path) == -1) {
 		config_reset_keep_log(cfg, section);
+		memcpy(cfg->error, error, sizeof(error));
+		*error_r = cfg->error;
 		return -1;
 	}
 	return 0;
@@ -302,9 +327,26 @@ int config_load_string(struct config *cfg, const char *text, const char *section
 		       const char **error_r)
 {
 	config_defaults(cfg, section);
-	if (config_parse(cfg, section, error_r, parse_string, text) == -1) {
+	char error[sizeof(cfg->error)];
+	if (config_parse(cfg, section, error, sizeof(error), parse_string, text) == -1) {
 		config_reset_keep_log(cfg, section);
+		memcpy(cfg->error, error, sizeof(error));
+		*error_r = cfg->error;
 		return -1;
 	}
 	return 0;
+}
+
+bool config_username_ok(const struct config *cfg, const char *name, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)name[i];
+		if (ch <= ' ' || ch == 0x7f)
+			return false;   /* never allowed, whatever username_chars says */
+		if (cfg->username_chars != NULL && strchr(cfg->username_chars, ch) == NULL)
+			return false;
+	}
+	return true;
 }

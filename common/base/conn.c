@@ -3,6 +3,10 @@
  *
  * Waiting: every read or write that cannot proceed waits in poll() for up to timeout_s
  * seconds (0: for ever); the clock restarts whenever bytes move, so it is an idle timeout.
+ * Two absolute deadlines bound every wait as well, whatever the client sends: the one the
+ * daemon sets with conn_set_deadline() (the worker: login_deadline from connect), and,
+ * during a TLS handshake, TLS_HANDSHAKE_DEADLINE_MS from its start.  Without them a client
+ * sending one byte just before each idle timeout (slowloris) holds the process for ever.
  * Output is buffered in c->obuf and flushed when a read finds nothing to read, before it
  * waits: a client that pipelines its commands gets its answers in few packets, and a
  * client that waits for an answer always gets it.
@@ -25,7 +29,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include "base/plimits.h"
 #include "base/conn.h"
 #include "base/util.h"
 
@@ -39,22 +46,70 @@ void conn_init(struct conn *c, int rfd, int wfd, size_t line_max, unsigned timeo
 	c->timeout_s = timeout_s;
 }
 
+void conn_set_line_max(struct conn *c, size_t line_max)
+{
+	linebuf_set_max(c->lb, line_max);
+}
+
+void conn_set_deadline(struct conn *c, uint64_t at_ms)
+{
+	c->deadline_ms = at_ms;
+}
+
+/* The earliest of a (0: none) and b (0: none). */
+static uint64_t conn_earliest(uint64_t a, uint64_t b)
+{
+	if (a == 0)
+		return b;
+	if (b == 0)
+		return a;
+	return a < b ? a : b;
+}
+
+/* The time a wait that starts now must end: idle timeout and both deadlines.  0: never. */
+static uint64_t conn_wait_until(const struct conn *c)
+{
+	uint64_t until = c->timeout_s != 0 ?
+		util_now_ms() + (uint64_t)c->timeout_s * 1000 : 0;
+	return conn_earliest(conn_earliest(until, c->deadline_ms), c->hs_deadline_ms);
+}
+
+/* True (errno ETIMEDOUT) if a deadline has passed: checked before every read too, so that
+ * a client that never lets us wait (a steady stream of commands) is cut off as well. */
+static bool conn_past_deadline(const struct conn *c)
+{
+	uint64_t d = conn_earliest(c->deadline_ms, c->hs_deadline_ms);
+	if (d == 0 || util_now_ms() < d)
+		return false;
+	errno = ETIMEDOUT;
+	return true;
+}
+
+/* poll() ms argument for a wait until `until` (0: for ever); -1 with ETIMEDOUT if past. */
+static int conn_poll_ms(uint64_t until, int *ms_r)
+{
+	*ms_r = -1;
+	if (until == 0)
+		return 0;
+	uint64_t now = util_now_ms();
+	if (now >= until) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	uint64_t left = until - now;
+	*ms_r = left > 1000000000 ? 1000000000 : (int)left;
+	return 0;
+}
+
 /* Wait until fd is ready for events.  1 ready, -1 timeout (errno ETIMEDOUT) or error. */
 static int conn_wait(struct conn *c, int fd, short events)
 {
-	uint64_t deadline = util_now_ms() + (uint64_t)c->timeout_s * 1000;
+	uint64_t until = conn_wait_until(c);
 
 	for (;;) {
-		int ms = -1;
-		if (c->timeout_s != 0) {
-			uint64_t now = util_now_ms();
-			if (now >= deadline) {
-				errno = ETIMEDOUT;
-				return -1;
-			}
-			uint64_t left = deadline - now;
-			ms = left > 1000000000 ? 1000000000 : (int)left;
-		}
+		int ms;
+		if (conn_poll_ms(until, &ms) < 0)
+			return -1;
 		struct pollfd pfd = { .fd = fd, .events = events };
 		int n = poll(&pfd, 1, ms);
 		if (n > 0)
@@ -73,8 +128,8 @@ static int conn_wait_input(struct conn *c)
 	return conn_wait(c, c->rfd, POLLIN);
 }
 
-/* One plain read that may wait.  >0, 0 EOF, -1 error/timeout. */
-static ssize_t conn_plain_read(struct conn *c, void *buf, size_t n)
+/* One plain read that may wait (wait) or not.  >0, 0 EOF, -1 error/timeout, CONN_AGAIN. */
+static ssize_t conn_plain_read(struct conn *c, void *buf, size_t n, bool wait)
 {
 	for (;;) {
 		ssize_t r;
@@ -86,8 +141,13 @@ static ssize_t conn_plain_read(struct conn *c, void *buf, size_t n)
 			}
 		} else {
 			/* read() on a pipe or file may block: only after poll() said so */
-			if (conn_wait_input(c) < 0)
+			if (!wait) {
+				struct pollfd pfd = { .fd = c->rfd, .events = POLLIN };
+				if (poll(&pfd, 1, 0) == 0)
+					return CONN_AGAIN;
+			} else if (conn_wait_input(c) < 0) {
 				return -1;
+			}
 			r = read(c->rfd, buf, n);
 		}
 		if (r >= 0)
@@ -96,6 +156,8 @@ static ssize_t conn_plain_read(struct conn *c, void *buf, size_t n)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
 			return -1;
+		if (!wait)
+			return CONN_AGAIN;
 		if (!c->rnotsock && conn_wait_input(c) < 0)
 			return -1;
 	}
@@ -143,7 +205,7 @@ static int conn_ssl_wait(struct conn *c, int err)
 	return -1;
 }
 
-static ssize_t conn_tls_read(struct conn *c, void *buf, size_t n)
+static ssize_t conn_tls_read(struct conn *c, void *buf, size_t n, bool wait)
 {
 	for (;;) {
 		size_t got = 0;
@@ -157,6 +219,8 @@ static ssize_t conn_tls_read(struct conn *c, void *buf, size_t n)
 		if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && errno == 0)
 			return 0; /* EOF without close_notify */
 		if (err == SSL_ERROR_WANT_READ) {
+			if (!wait)
+				return CONN_AGAIN;
 			/* SSL_write() while a read waits is fine: no renegotiation */
 			if (conn_wait_input(c) < 0)
 				return -1;
@@ -203,11 +267,14 @@ int conn_flush(struct conn *c)
 }
 
 /* Read from the network into buf; output is flushed only if we have to wait. */
-static ssize_t conn_fill(struct conn *c, void *buf, size_t n)
+static ssize_t conn_fill(struct conn *c, void *buf, size_t n, bool wait)
 {
 	if (c->failed && c->ssl == NULL && c->flags_saved)
 		return -1; /* the TLS handshake failed: what follows is not plaintext */
-	ssize_t r = c->ssl != NULL ? conn_tls_read(c, buf, n) : conn_plain_read(c, buf, n);
+	if (conn_past_deadline(c))
+		return -1;
+	ssize_t r = c->ssl != NULL ? conn_tls_read(c, buf, n, wait) :
+		conn_plain_read(c, buf, n, wait);
 	if (r > 0)
 		c->in_bytes += (uint64_t)r;
 	return r;
@@ -223,7 +290,7 @@ int conn_read_line(struct conn *c, const char **line_r, size_t *len_r)
 		char *p = linebuf_fill_ptr(c->lb, &room);
 		if (room == 0)
 			return -1; /* cannot happen: linebuf_next() said a line can complete */
-		ssize_t n = conn_fill(c, p, room);
+		ssize_t n = conn_fill(c, p, room, true);
 		if (n <= 0)
 			return (int)n;
 		linebuf_filled(c->lb, (size_t)n);
@@ -244,7 +311,67 @@ ssize_t conn_read(struct conn *c, void *buf, size_t n)
 		linebuf_consume(c->lb, have);
 		return (ssize_t)have;
 	}
-	return conn_fill(c, buf, n);
+	return conn_fill(c, buf, n, true);
+}
+
+ssize_t conn_read_more(struct conn *c, bool wait)
+{
+	size_t room;
+	char *p = linebuf_fill_ptr(c->lb, &room);
+
+	if (room == 0) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	ssize_t n = conn_fill(c, p, room, wait);
+	if (n > 0)
+		linebuf_filled(c->lb, (size_t)n);
+	return n;
+}
+
+size_t conn_pending(struct conn *c, const char **data_r)
+{
+	return linebuf_pending(c->lb, data_r);
+}
+
+void conn_consume(struct conn *c, size_t n)
+{
+	linebuf_consume(c->lb, n);
+}
+
+int conn_wait_event(struct conn *c, int extra_fd, uint64_t timer_ms)
+{
+	const char *data;
+
+	if (c->olen > 0 && conn_flush(c) < 0)
+		return -1;
+	if (linebuf_pending(c->lb, &data) > 0 || (c->ssl != NULL && SSL_pending(c->ssl) > 0))
+		return CONN_EV_INPUT;
+	uint64_t until = conn_wait_until(c);
+	bool timer_first = timer_ms != 0 && (until == 0 || timer_ms <= until);
+	if (timer_first)
+		until = timer_ms;
+	for (;;) {
+		int ms;
+		if (conn_poll_ms(until, &ms) < 0) {
+			if (timer_first)
+				return CONN_EV_TIMER;
+			return -1; /* errno ETIMEDOUT: the idle timeout or a deadline */
+		}
+		struct pollfd pfd[2] = {
+			{ .fd = c->rfd, .events = POLLIN },
+			{ .fd = extra_fd, .events = POLLIN }, /* fd < 0: poll() skips it */
+		};
+		int n = poll(pfd, 2, ms);
+		if (n < 0 && errno != EINTR)
+			return -1;
+		if (n <= 0)
+			continue;
+		if (pfd[0].revents != 0)
+			return CONN_EV_INPUT; /* input, or EOF/error: the next read tells */
+		if (pfd[1].revents != 0)
+			return CONN_EV_EXTRA;
+	}
 }
 
 bool conn_has_input(struct conn *c)
@@ -339,7 +466,8 @@ static const char *conn_ssl_reason(int err, const char *fallback)
 	return fallback;
 }
 
-int conn_starttls(struct conn *c, SSL_CTX *ctx, const char **error_r)
+/* Common to both ends: set the fds non-blocking, and the handshake's absolute deadline. */
+static int conn_tls_prepare(struct conn *c, const char **error_r)
 {
 	if (c->ssl != NULL) {
 		*error_r = "TLS already active";
@@ -361,19 +489,25 @@ int conn_starttls(struct conn *c, SSL_CTX *ctx, const char **error_r)
 		return -1;
 	}
 	c->flags_saved = true;
+	return 0;
+}
 
-	ERR_clear_error();
-	SSL *ssl = SSL_new(ctx);
-	if (ssl == NULL || SSL_set_rfd(ssl, c->rfd) != 1 || SSL_set_wfd(ssl, c->wfd) != 1) {
-		*error_r = conn_ssl_reason(SSL_ERROR_SSL, "SSL_new failed");
-		SSL_free(ssl);
-		c->failed = true;
-		return -1;
-	}
+/* Run the handshake on ssl (server or client end) until done, an error, the idle timeout
+ * or TLS_HANDSHAKE_DEADLINE_MS from now.  Takes ssl: on success it is c->ssl. */
+static int conn_tls_handshake(struct conn *c, SSL *ssl, bool client, const char **error_r)
+{
+	c->hs_deadline_ms = util_now_ms() + TLS_HANDSHAKE_DEADLINE_MS;
 	for (;;) {
 		ERR_clear_error();
 		errno = 0;
-		int r = SSL_accept(ssl);
+		if (conn_past_deadline(c)) {
+			*error_r = "timeout";
+			SSL_free(ssl);
+			c->hs_deadline_ms = 0;
+			c->failed = true;
+			return -1;
+		}
+		int r = client ? SSL_connect(ssl) : SSL_accept(ssl);
 		if (r == 1)
 			break;
 		int err = SSL_get_error(ssl, r);
@@ -382,13 +516,89 @@ int conn_starttls(struct conn *c, SSL_CTX *ctx, const char **error_r)
 			      err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT) == 1)
 			continue;
 		*error_r = conn_ssl_reason(err, "handshake failed");
+		if (client && SSL_get_verify_result(ssl) != X509_V_OK)
+			*error_r = X509_verify_cert_error_string(SSL_get_verify_result(ssl));
 		SSL_free(ssl);
-		/* the client is no longer speaking plaintext: say nothing more */
+		c->hs_deadline_ms = 0;
+		/* the peer is no longer speaking plaintext: say nothing more */
 		c->failed = true;
 		return -1;
 	}
+	c->hs_deadline_ms = 0;
 	c->ssl = ssl;
 	return 0;
+}
+
+int conn_starttls(struct conn *c, SSL_CTX *ctx, const char **error_r)
+{
+	if (conn_tls_prepare(c, error_r) < 0)
+		return -1;
+	ERR_clear_error();
+	SSL *ssl = SSL_new(ctx);
+	if (ssl == NULL || SSL_set_rfd(ssl, c->rfd) != 1 || SSL_set_wfd(ssl, c->wfd) != 1) {
+		*error_r = conn_ssl_reason(SSL_ERROR_SSL, "SSL_new failed");
+		SSL_free(ssl);
+		c->failed = true;
+		return -1;
+	}
+	return conn_tls_handshake(c, ssl, false, error_r);
+}
+
+SSL_CTX *conn_client_ctx_new(const char *cafile, const char **error_r)
+{
+	ERR_clear_error();
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL) {
+		*error_r = conn_ssl_reason(SSL_ERROR_SSL, "SSL_CTX_new failed");
+		return NULL;
+	}
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    (cafile != NULL ? SSL_CTX_load_verify_locations(ctx, cafile, NULL) :
+	     SSL_CTX_set_default_verify_paths(ctx)) != 1) {
+		*error_r = conn_ssl_reason(SSL_ERROR_SSL, "cannot load the CA certificates");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+int conn_connect_tls(struct conn *c, SSL_CTX *ctx, const char *host, bool verify,
+		     const char **error_r)
+{
+	if (verify && (host == NULL || host[0] == '\0')) {
+		*error_r = "verification needs a host name";
+		return -1;
+	}
+	if (conn_tls_prepare(c, error_r) < 0)
+		return -1;
+	ERR_clear_error();
+	SSL *ssl = SSL_new(ctx);
+	bool ok = ssl != NULL && SSL_set_rfd(ssl, c->rfd) == 1 && SSL_set_wfd(ssl, c->wfd) == 1;
+	/* SNI (RFC 6066 section 3) is a DNS name, never an address literal */
+	struct in6_addr a6;
+	if (ok && host != NULL && host[0] != '\0' && inet_pton(AF_INET, host, &a6) != 1 &&
+	    inet_pton(AF_INET6, host, &a6) != 1)
+		ok = SSL_set_tlsext_host_name(ssl, host) == 1;
+	if (ok && verify) {
+		/* the chain must lead to a trusted CA and the leaf must name host (RFC 6125);
+		 * SSL_set1_host() matches IP addresses too */
+		SSL_set_verify(ssl, SSL_VERIFY_PEER, NULL);
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		ok = SSL_set1_host(ssl, host) == 1;
+	}
+	if (!ok) {
+		*error_r = conn_ssl_reason(SSL_ERROR_SSL, "SSL_new failed");
+		SSL_free(ssl);
+		c->failed = true;
+		return -1;
+	}
+	return conn_tls_handshake(c, ssl, true, error_r);
+}
+
+bool conn_tls_verified(const struct conn *c)
+{
+	return c->ssl != NULL && SSL_get0_peer_certificate(c->ssl) != NULL &&
+		SSL_get_verify_result(c->ssl) == X509_V_OK;
 }
 
 const char *conn_tls_version(const struct conn *c)

@@ -1,10 +1,12 @@
-/* A client connection: fd 0/1 (or a socketpair end), plain or TLS, with an idle timeout
- * and a bounded line reader.  All network reads and writes go through here. */
+/* A connection: fd 0/1 (or a socketpair end), plain or TLS (server end, or client end for
+ * outbound SMTP), with an idle timeout, absolute deadlines and a bounded line reader.  All
+ * network reads and writes go through here. */
 #ifndef POSTERN_CONN_H
 #define POSTERN_CONN_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <openssl/ssl.h>
 #include "base/linebuf.h"
 
@@ -13,6 +15,7 @@ struct conn {
 	SSL *ssl;               /* NULL: plain */
 	struct linebuf *lb;
 	unsigned timeout_s;     /* idle timeout for reads; 0 = none */
+	uint64_t deadline_ms;   /* absolute end of every wait (util_now_ms()); 0 = none */
 	uint64_t in_bytes, out_bytes;
 	char obuf[16384];       /* output buffer, flushed by conn_flush() */
 	size_t olen;
@@ -20,17 +23,40 @@ struct conn {
 	/* private to conn.c */
 	bool rnotsock, wnotsock; /* the fd is a pipe or file: read()/write() after poll() */
 	bool flags_saved;       /* TLS set O_NONBLOCK; conn_deinit() restores these */
+	uint64_t hs_deadline_ms; /* during a TLS handshake: TLS_HANDSHAKE_DEADLINE_MS */
 	int rflags, wflags;
 };
 
 /* line_max: longest command line (plimits.h). */
 void conn_init(struct conn *c, int rfd, int wfd, size_t line_max, unsigned timeout_s);
 void conn_deinit(struct conn *c);
+/* The longest line from now on, as the protocol state changes (plimits.h: IMAP 8 KiB
+ * before login and 64 KiB after; SMTP 512, 1000, 12 KiB).  Buffered input is kept. */
+void conn_set_line_max(struct conn *c, size_t line_max);
+/* An absolute deadline (util_now_ms() clock, 0: none) for every wait from now on, on top
+ * of the idle timeout: a wait past it fails with errno ETIMEDOUT. */
+void conn_set_deadline(struct conn *c, uint64_t at_ms);
 /* Read one line.  1 line (valid until the next call), 0 EOF, -1 error or timeout,
  * LINEBUF_TOO_LONG, LINEBUF_BAD_BYTE. */
 int conn_read_line(struct conn *c, const char **line_r, size_t *len_r);
 /* Raw read of up to n bytes, taking buffered input first.  >0, 0 EOF, -1 error/timeout. */
 ssize_t conn_read(struct conn *c, void *buf, size_t n);
+/* Raw input, for readers that are not line-based (the SMTP DATA reader, the relay):
+ * conn_read_more() reads once into the input buffer: >0 bytes, 0 EOF, -1 error or timeout,
+ * or, without wait, CONN_AGAIN when nothing is there yet.  conn_pending() shows what is
+ * buffered (also what the line reader has not returned yet), conn_consume() drops it. */
+#define CONN_AGAIN (-2)
+ssize_t conn_read_more(struct conn *c, bool wait);
+size_t conn_pending(struct conn *c, const char **data_r);
+void conn_consume(struct conn *c, size_t n);
+/* Flush, then wait for the first of: client input (CONN_EV_INPUT, also when input is
+ * already buffered, or EOF), extra_fd readable (CONN_EV_EXTRA; -1: none; e.g. inotify for
+ * IMAP IDLE), the time timer_ms (util_now_ms() clock, 0: none; CONN_EV_TIMER).  -1 on an
+ * error, or ETIMEDOUT when the idle timeout or a deadline comes first. */
+#define CONN_EV_INPUT 1
+#define CONN_EV_EXTRA 2
+#define CONN_EV_TIMER 3
+int conn_wait_event(struct conn *c, int extra_fd, uint64_t timer_ms);
 /* True if input is already buffered (pipelining: don't flush yet). */
 bool conn_has_input(struct conn *c);
 /* Buffered writes; conn_flush() sends.  Return 0 or -1 (peer gone). */
@@ -40,6 +66,17 @@ int conn_flush(struct conn *c);
 /* Server-side TLS handshake on this connection (implicit TLS or after STLS).  Discards
  * any buffered plaintext input (RFC 2595 / RFC 3207 injection defence).  0 or -1. */
 int conn_starttls(struct conn *c, SSL_CTX *ctx, const char **error_r);
+/* Client-side TLS (outbound SMTP, after our STARTTLS).  host is sent as SNI (unless it is
+ * an address literal); with verify, the handshake fails unless the peer's chain leads to
+ * a CA of ctx and its certificate names host (RFC 6125, no partial wildcards).  Shares
+ * conn_starttls()'s rules: buffered plaintext dropped, handshake deadline.  0 or -1. */
+int conn_connect_tls(struct conn *c, SSL_CTX *ctx, const char *host, bool verify,
+		     const char **error_r);
+/* A client context: TLS 1.2 or later, trusting cafile (NULL: the system's CAs). */
+SSL_CTX *conn_client_ctx_new(const char *cafile, const char **error_r);
+/* True if the peer presented a certificate whose chain verified (and whose name matched,
+ * when conn_connect_tls() was asked to verify). */
+bool conn_tls_verified(const struct conn *c);
 /* "TLSv1.3" and cipher name, or NULL if plain. */
 const char *conn_tls_version(const struct conn *c);
 const char *conn_tls_cipher(const struct conn *c);

@@ -12,7 +12,11 @@
  * complete, fewer than max bytes are unreturned: a compaction moves fewer than max bytes
  * and frees more than max, so the cost per input byte stays constant.
  *
- * A returned line is NUL-terminated in place, over its CR or LF. */
+ * A returned line is NUL-terminated in place, over its CR or LF.
+ *
+ * linebuf_set_max() moves the unreturned bytes into a new buffer of 2 * max bytes, or of
+ * as many bytes as are unreturned if that is more (a smaller max with much pipelined
+ * input): nothing buffered is ever dropped, and cap >= 2 * max still holds. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,14 +36,20 @@ struct linebuf {
 /* Smallest max we accept: room for CRLF and at least one byte. */
 #define LINEBUF_MIN_MAX 3
 
+static size_t linebuf_clamp(size_t max)
+{
+	if (max < LINEBUF_MIN_MAX)
+		return LINEBUF_MIN_MAX;
+	if (max > SIZE_MAX / 4)
+		return SIZE_MAX / 4;
+	return max;
+}
+
 struct linebuf *linebuf_new(size_t max)
 {
 	struct linebuf *lb = xcalloc(1, sizeof(*lb));
 
-	if (max < LINEBUF_MIN_MAX)
-		max = LINEBUF_MIN_MAX;
-	if (max > SIZE_MAX / 4)
-		max = SIZE_MAX / 4;
+	max = linebuf_clamp(max);
 	lb->max = max;
 	lb->cap = max * 2; /* BOUNDS: max <= SIZE_MAX / 4 just above */
 	lb->buf = xmalloc(lb->cap);
@@ -171,6 +181,34 @@ bool linebuf_has_line(const struct linebuf *lb)
 	if (lb->end - lb->start >= lb->max)
 		return true; /* a line or LINEBUF_TOO_LONG */
 	return lb->scan < lb->end && memchr(lb->buf + lb->scan, '\n', lb->end - lb->scan) != NULL;
+}
+
+void linebuf_set_max(struct linebuf *lb, size_t max)
+{
+	max = linebuf_clamp(max);
+	if (max == lb->max)
+		return;
+	size_t pending = lb->end - lb->start;
+	size_t cap = max * 2; /* BOUNDS: max <= SIZE_MAX / 4 (linebuf_clamp) */
+	if (cap < pending)
+		cap = pending;
+	char *nbuf = xmalloc(cap);
+	memcpy(nbuf, lb->buf + lb->start, pending);
+	util_wipe(lb->buf, lb->cap);
+	free(lb->buf);
+	lb->buf = nbuf;
+	lb->cap = cap;
+	lb->max = max;
+	/* [start, scan) held no LF; scan may now lie past start + max: linebuf_next()
+	 * then finds the line too long, which it is */
+	lb->scan -= lb->start;
+	lb->end = pending;
+	lb->start = 0;
+}
+
+size_t linebuf_max(const struct linebuf *lb)
+{
+	return lb->max;
 }
 
 void linebuf_reset(struct linebuf *lb)

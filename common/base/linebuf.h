@@ -28,6 +28,10 @@ size_t linebuf_pending(const struct linebuf *lb, const char **data_r);
 void linebuf_consume(struct linebuf *lb, size_t n);
 /* True if linebuf_next() would answer without more input (a line or an error). */
 bool linebuf_has_line(const struct linebuf *lb);
+/* Change the longest line (a new protocol state: IMAP after login, SMTP DATA).  Bytes
+ * already buffered are kept; a line already found too long stays so. */
+void linebuf_set_max(struct linebuf *lb, size_t max);
+size_t linebuf_max(const struct linebuf *lb);
 /* Drop everything buffered (STLS: RFC 2595 discards pre-TLS input). */
 void linebuf_reset(struct linebuf *lb);
 

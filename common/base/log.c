@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "base/plimits.h"
@@ -16,6 +17,25 @@ static bool log_stderr;
 static bool log_debug_on;
 static int log_fd = -1;        /* file target */
 static bool log_syslog;
+static void (*log_sink)(enum log_level, const char *, void *);
+static void *log_sink_ctx;
+
+void log_set_sink(void (*sink)(enum log_level lvl, const char *line, void *ctx), void *ctx)
+{
+	log_sink = sink;
+	log_sink_ctx = ctx;
+}
+
+void log_close(void)
+{
+	if (log_syslog)
+		closelog();
+	log_syslog = false;
+	if (log_fd != -1)
+		close(log_fd);
+	log_fd = -1;
+	log_stderr = false;
+}
 
 void log_init(const char *ident, bool to_stderr)
 {
@@ -36,9 +56,20 @@ int log_open(const char *target, bool debug, const char **error_r)
 		*error_r = "log must be \"syslog\" or an absolute file path";
 		return -1;
 	}
-	int fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	/* Opened by root: O_NONBLOCK so that a FIFO put there cannot hang the open (and
+	 * with it every connection), O_NOFOLLOW against a planted link, and then it must be
+	 * a regular file of ours that nobody else can write. */
+	int fd = open(target, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+			      O_NONBLOCK | O_NOCTTY, 0640);
 	if (fd == -1) {
 		*error_r = strerror(errno);
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 022) != 0) {
+		*error_r = "not a regular file owned by this user and writable by it alone";
+		close(fd);
 		return -1;
 	}
 	if (log_fd != -1)
@@ -56,6 +87,10 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap)
 	if (lvl == LOG_LVL_DEBUG && !log_debug_on)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap); /* a cut log line is acceptable */
+	if (log_sink != NULL) {
+		log_sink(lvl, msg, log_sink_ctx);
+		return;
+	}
 	if (log_syslog)
 		syslog(prio[lvl], "%s", msg);
 	if (log_fd != -1) {

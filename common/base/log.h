@@ -10,8 +10,16 @@ enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* ident: "ipop3d".  Before log_open() lines go to stderr only if to_stderr (used by -t).  */
 void log_init(const char *ident, bool to_stderr);
-/* target: "syslog" or an absolute file path.  Opens now (before chroot).  0 or -1. */
+/* target: "syslog" or an absolute file path.  Opens now (before chroot).  A file must be
+ * a regular file (not a FIFO, a device or a symlink) owned by the caller and writable by
+ * nobody else; it is opened without blocking.  0 or -1. */
 int log_open(const char *target, bool debug, const char **error_r);
+/* Send every line to sink instead of syslog or the file: the worker holds no log
+ * descriptor and logs through the monitor.  NULL: back to the target. */
+void log_set_sink(void (*sink)(enum log_level lvl, const char *line, void *ctx), void *ctx);
+/* Close the syslog socket and the log file (a process that logs through a sink keeps
+ * neither).  Lines after this go to the sink, or nowhere. */
+void log_close(void);
 /* Remember the role of this process, shown as part of nothing but used for debug. */
 void log_msg(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum log_level lvl, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

@@ -8,9 +8,31 @@
 /* RFC 2449 section 4: a POP3 command line is at most 255 octets; STYLE.md allows 512
  * including CRLF so that long user names still fit. */
 #define POP3_MAX_CMD_LINE 512
+/* RFC 2449 section 4: a POP3 response line is at most 512 octets including CRLF. */
+#define POP3_MAX_REPLY_LINE 512
+/* Line limits per protocol state (STYLE.md), set with conn_set_line_max() as the state
+ * changes.  IMAP (RFC 9051 section 4 sets no limit; RFC 7162 section 4 asks for at least
+ * 8192 octets): 8 KiB before login, where only small commands make sense and every byte
+ * is an unauthenticated client's; 64 KiB after (long UID sets, SEARCH). */
+#define IMAP_MAX_LINE_PRELOGIN 8192
+#define IMAP_MAX_LINE 65536
+/* SMTP, RFC 5321 section 4.5.3.1: a command line is at most 512 octets with CRLF
+ * (4.5.3.1.4), a text line of DATA at most 1000 with CRLF (4.5.3.1.6); an AUTH line
+ * 12 KiB (RFC 4954 section 4: 12288 octets for the base64 initial response). */
+#define SMTP_MAX_CMD_LINE 512
+#define SMTP_MAX_TEXT_LINE 1000
+#define SMTP_MAX_AUTH_LINE 12288
 /* RFC 5034 section 4: an AUTH line (initial response) may reach 255 octets per the
  * base spec, but clients send larger base64 blobs; 12 KiB as SMTP (RFC 4954). */
 #define SASL_MAX_LINE 12288
+/* One SASL response as the client sends it: the base64 text of a SASL_MAX_LINE line
+ * without its CRLF (common/sasl refuses longer ones whatever the daemon's line reader
+ * allowed), and its decoded size. */
+#define SASL_MAX_RESPONSE (SASL_MAX_LINE - 2)
+#define SASL_MAX_DECODED (SASL_MAX_RESPONSE / 4 * 3)
+/* A server challenge before base64: LOGIN's prompts are 9 octets; a SCRAM server-first
+ * message (RFC 5802: nonce, salt, iteration count) stays well below this. */
+#define SASL_MAX_CHALLENGE 512
 /* Longest user name and password that we pass to PAM. */
 #define AUTH_MAX_USER 256
 #define AUTH_MAX_PASS 1024
@@ -20,20 +42,61 @@
 #define POP3_IDLE_TIMEOUT_DEFAULT 600
 /* Before login a client gets less time: it holds a process and a throttle slot. */
 #define LOGIN_TIMEOUT_DEFAULT 60
+/* Absolute deadlines, against slowloris clients that send one byte just before every idle
+ * timeout.  A TLS handshake is one or two round trips and a few KiB: well under a second
+ * even on a slow mobile link, so 10 s from its first byte is generous, and one ClientHello
+ * dribbled a byte at a time can no longer hold a process for minutes. */
+#define TLS_HANDSHAKE_DEADLINE_MS 10000
+/* login_deadline (config): seconds from connect to a successful login.  120 s covers a
+ * slow handshake, MAX_AUTH_ATTEMPTS tries each with the longest default failure delay
+ * (15 s) and a slow PAM backend, and still frees a pre-login process after 2 minutes
+ * whatever the client does; login_timeout stays the idle limit inside it. */
+#define LOGIN_DEADLINE_DEFAULT 120
 /* Pre-login the client may try this many logins on one connection. */
 #define MAX_AUTH_ATTEMPTS 3
+/* Longest wait for PAM's authentication child (yescrypt takes ~0.1 s; an LDAP or RADIUS
+ * module may wait on the network): past it the login fails temporarily. */
+#define AUTH_PAM_TIMEOUT_MS 30000
+/* Longest wait of the session for its MSG_START_SESSION (the monitor sends it at once). */
+#define SESSION_START_TIMEOUT_MS 10000
 /* RFC 1939 section 7: a unique-id is 1 to 70 characters in 0x21..0x7E. */
 #define POP3_UIDL_MAX 70
 /* Config file: a line and a value longer than this are errors (libinih's own limit). */
 #define CONFIG_MAX_LINE 1024
-/* Entries kept in the login throttle file; the oldest are dropped past this. */
-#define THROTTLE_MAX_ENTRIES 4096
-/* Longest wait for the throttle file's lock (held for a read and a small write); past it
- * the login goes on without the throttle, logged, rather than hang. */
+/* The login throttle's shared table (common/privsep/throttle.c) has fixed regions, so
+ * that the file has one size, preallocated: a full disk can never hit it later.
+ * Failure counters: an attempt from a new source needs 2 (IPv4) or 3 (IPv6) of them,
+ * plus 2 for the user name; live ones are never evicted, so this is how many distinct
+ * keys may fail within throttle_window before new sources are refused (fails closed). */
+#define THROTTLE_COUNT_SLOTS 16384
+/* Trusted devices (user, /24 or /64): one per good login from a new place; when full,
+ * a new one is not recorded (its only effect is to skip the user-limit delay). */
+#define THROTTLE_TRUST_SLOTS 4096
+/* Login attempts in flight (between the check and the outcome, about PAM's time) and
+ * connections before login, over all sources: far above any MaxConnections. */
+#define THROTTLE_FLIGHT_SLOTS 1024
+#define THROTTLE_CONN_SLOTS 2048
+/* An IPv6 /48 is a site of 256 /56s: it may fail this many times throttle_net_max. */
+#define THROTTLE_NET48_FACTOR 4
+/* Longest wait for the table's lock (held for a scan of the table, well under 1 ms);
+ * past it the attempt is decided from the table read without the lock and slowed to
+ * the maximum delay, rather than hang. */
 #define THROTTLE_LOCK_TIMEOUT_MS 3000
 #define THROTTLE_LOCK_POLL_MS 5
-/* Size of the throttle file we read at most. */
-#define THROTTLE_MAX_FILE (THROTTLE_MAX_ENTRIES * 160)
+/* Longest an attempt waits for attempts in flight from its source to end (they take
+ * PAM's time) before it is refused; a client's own timeout is 30-60 s. */
+#define THROTTLE_WAIT_MS 20000
+#define THROTTLE_WAIT_POLL_MS 10
+/* A connection over its source's cap waits this long for one of the source's others to
+ * log in or end (a client that closes and at once reconnects overlaps its own old
+ * connection for a moment) before it is refused. */
+#define THROTTLE_CONN_WAIT_MS 2000
+/* An attempt in flight longer than this is taken for a dead monitor whose pid was
+ * reused, and counted as a failure. */
+#define THROTTLE_FLIGHT_MAX_S 300
+/* A pre-login connection entry older than this is taken for a reused pid and dropped
+ * (login_timeout and the pre-login deadlines end a connection long before). */
+#define THROTTLE_CONN_MAX_S 3600
 /* I/O buffer for relaying and streaming messages. */
 #define IO_CHUNK 16384
 /* Messages in one mailbox: a hard ceiling so an index cannot grow without bound. */
@@ -41,7 +104,7 @@
 /* Sanitized client strings in log lines are cut here (STYLE.md). */
 #define LOG_MAX_FIELD 64
 
-/* mstore (common/mstore.c, maildir.c, mbox.c). */
+/* The mail store (common/storage/: maildir.c, mbox.c). */
 /* mbox dotlock: lockfile_create() retries; liblockfile sleeps 5 s more before each retry
  * (5 + 10 = 15 s in all), like a patient MTA but within a POP3 client's timeout. */
 #define MBOX_DOTLOCK_RETRIES 2
@@ -55,15 +118,6 @@
 #define MBOX_SCAN_CHUNK 65536
 /* mbox compaction: fdatasync() barriers at most (see mbox.c compact()). */
 #define MBOX_COMPACT_MAX_SYNCS 1024
-/* Maildir size cache ("postern-sizes"): the file is read only up to this size, and a
- * line longer than MAILDIR_CACHE_LINE_MAX is ignored. */
-#define MAILDIR_CACHE_MAX_FILE (64 * 1024 * 1024)
-#define MAILDIR_CACHE_LINE_MAX 512
-/* Maildir base names longer than this are not cached (their size is recomputed). */
-#define MAILDIR_CACHE_NAME_MAX 255
-/* Maildir: times we list new/ and cur/ again in one session to follow messages that
- * another client renames (flag changes) under us. */
-#define MAILDIR_RELIST_MAX 8
 
 /* The folder index (common/index/).  A message's backend key (a Maildir file name, an
  * mbox UIDL) longer than this makes the index file bad: Maildir names are at most 255

@@ -3,7 +3,9 @@
  *
  * Rules (one byte at a time, so any chunking gives the same output):
  * - LF not preceded by CR becomes CRLF; an existing CRLF stays; a lone CR (not followed
- *   by LF) is passed on as it is and does not end a line.
+ *   by LF) is passed on as it is and does not end a line, or, strict (cr_ends_line),
+ *   gets an LF after it and ends its line like any other: a line that follows it may
+ *   then be a '.' line, and is dot-stuffed.
  * - A line ends at LF.  An empty line is "\n" or "\r\n"; the first one ends the header.
  * - dotstuff: a line whose first byte is '.' gets one more '.' in front.
  *
@@ -38,12 +40,32 @@ static void line_done(struct crlf_state *st, bool empty)
 		st->done = true;
 }
 
+void crlf_init_strict(struct crlf_state *st, bool dotstuff)
+{
+	crlf_init(st, dotstuff);
+	st->cr_ends_line = true;
+}
+
 size_t crlf_convert(struct crlf_state *st, const char *in, size_t len, char *out)
 {
 	size_t o = 0;
 
 	for (size_t i = 0; i < len && !st->done; i++) {
 		char c = in[i];
+
+		if (st->cr_ends_line && st->prev_cr && c != '\n') {
+			/* the CR already written was lone: end its line.  BOUNDS: with the CR
+			 * that came before, 4 output bytes ("\r\n..") for 2 input bytes; only
+			 * the first byte of a call may pair with a CR of the call before
+			 * (2 * len + 1) */
+			bool empty = st->at_bol; /* the line was that CR alone */
+			out[o++] = '\n';
+			st->prev_cr = false;
+			st->at_bol = true;
+			line_done(st, empty);
+			if (st->done)
+				break;
+		}
 
 		if (c == '\n') {
 			bool empty = st->at_bol; /* "\n" alone, or "\r\n" (at_bol && prev_cr) */
@@ -80,6 +102,8 @@ const char *crlf_finish(const struct crlf_state *st)
 	/* at_bol && prev_cr: the last line is a lone CR, not ended. */
 	if (st->done || (st->at_bol && !st->prev_cr))
 		return "";
+	if (st->cr_ends_line && st->prev_cr)
+		return "\n"; /* a final lone CR: its line is ended like the others */
 	return "\r\n";
 }
 

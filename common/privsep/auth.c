@@ -1,8 +1,18 @@
 /* PAM and the account policy.  Runs in the root monitor only: the worker hands over a
- * user name and password, which we treat as hostile input. */
+ * user name and password, which we treat as hostile input.  pam_authenticate and
+ * pam_acct_mgmt run in a short-lived child of the monitor (auth_pam): what they leave in
+ * memory (pam_unix's buffer of /etc/shadow, yescrypt's megabytes) dies with it, and the
+ * session, forked from the monitor later, never holds it.  The monitor itself opens and
+ * closes the PAM session (auth_session_*) around the session process. */
+#include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <security/pam_appl.h>
 #include "privsep/auth.h"
@@ -89,8 +99,24 @@ static enum auth_result auth_map(int rc, const char *fail_reason, const char **r
 	}
 }
 
-enum auth_result auth_pam(const char *service, const char *user, const char *pass,
-			  const char *rhost, const char **reason_r)
+/* Reasons the PAM child can report, by index (the pipe carries a number, not a text). */
+static const char *const auth_reasons[] = {
+	"password", "unknown-user", "account", "pam-error", "no-passwd-entry",
+};
+
+static uint8_t auth_reason_index(const char *reason)
+{
+	for (size_t i = 0; i < sizeof(auth_reasons) / sizeof(auth_reasons[0]); i++)
+		if (strcmp(reason, auth_reasons[i]) == 0)
+			return (uint8_t)i;
+	return 3;  /* pam-error */
+}
+
+/* The PAM conversation and stack, in the child.  canon_r: PAM_USER after the stack
+ * (a module may have changed it), through getpwnam, as pw_name. */
+static enum auth_result auth_pam_run(const char *service, const char *user,
+				     const char *pass, const char *rhost, char *canon_r,
+				     size_t canon_size, const char **reason_r)
 {
 	struct auth_conv_data data = { user, pass };
 	struct pam_conv conv = { auth_conv, &data };
@@ -115,11 +141,160 @@ enum auth_result auth_pam(const char *service, const char *user, const char *pas
 		res = auth_map(rc, "account", reason_r);
 	}
 	if (res == AUTH_OK) {
-		rc = pam_setcred(pamh, PAM_ESTABLISH_CRED | PAM_SILENT);
-		res = auth_map(rc, "account", reason_r);
+		/* The name the stack settled on: a module may map what was typed onto the
+		 * account (case, aliases).  From here on only the account's own pw_name. */
+		const void *item = NULL;
+		struct passwd *pw;
+		if (pam_get_item(pamh, PAM_USER, &item) != PAM_SUCCESS || item == NULL ||
+		    (pw = getpwnam(item)) == NULL ||
+		    util_snprintf(canon_r, canon_size, "%s", pw->pw_name) == -1) {
+			res = AUTH_TEMPFAIL;
+			*reason_r = "no-passwd-entry";
+		}
 	}
 	pam_end(pamh, rc | PAM_DATA_SILENT);
 	return res;
+}
+
+enum auth_result auth_pam(const char *service, const char *user, const char *pass,
+			  const char *rhost, char *canon_r, size_t canon_size,
+			  const char **reason_r)
+{
+	int p[2];
+
+	*reason_r = "pam-error";
+	canon_r[0] = '\0';
+	if (canon_size < 2 || pipe2(p, O_CLOEXEC) == -1)
+		return AUTH_TEMPFAIL;
+	pid_t pid = fork();
+	if (pid == -1) {
+		close(p[0]);
+		close(p[1]);
+		return AUTH_TEMPFAIL;
+	}
+	if (pid == 0) {
+		/* The child: PAM reads /etc/shadow (its buffers hold other accounts' hashes)
+		 * and yescrypt takes megabytes; all of it ends with this process. */
+		unsigned char out[2 + AUTH_MAX_USER];
+		char canon[AUTH_MAX_USER + 1];
+		const char *reason;
+		close(p[0]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		enum auth_result r = auth_pam_run(service, user, pass, rhost, canon,
+						  sizeof(canon), &reason);
+		size_t n = r == AUTH_OK ? strlen(canon) : 0;
+		out[0] = (uint8_t)r;
+		out[1] = auth_reason_index(reason);
+		memcpy(out + 2, canon, n);        /* BOUNDS: n <= AUTH_MAX_USER */
+		_exit(util_write_all(p[1], out, 2 + n) == 0 ? 0 : 1);
+	}
+	close(p[1]);
+	/* Bounded: a PAM module that hangs (a dead LDAP server) costs a temporary failure,
+	 * never a monitor stuck for good. */
+	unsigned char in[2 + AUTH_MAX_USER + 1];
+	size_t got = 0;
+	uint64_t deadline = util_now_ms() + AUTH_PAM_TIMEOUT_MS;
+	bool timed_out = false;
+	for (;;) {
+		uint64_t now = util_now_ms();
+		if (now >= deadline) {
+			timed_out = true;
+			break;
+		}
+		struct pollfd pfd = { .fd = p[0], .events = POLLIN };
+		int rc = poll(&pfd, 1, (int)(deadline - now));
+		if (rc == -1 && errno == EINTR)
+			continue;
+		if (rc <= 0) {
+			timed_out = rc == 0;
+			break;
+		}
+		ssize_t r = read(p[0], in + got, sizeof(in) - got);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+		if (got == sizeof(in))
+			break;
+	}
+	close(p[0]);
+	if (timed_out)
+		kill(pid, SIGKILL);
+	int status;
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (timed_out) {
+		*reason_r = "pam-timeout";
+		return AUTH_TEMPFAIL;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got < 2 ||
+	    got > 2 + AUTH_MAX_USER || in[0] > AUTH_TEMPFAIL ||
+	    in[1] >= sizeof(auth_reasons) / sizeof(auth_reasons[0]))
+		return AUTH_TEMPFAIL;
+	*reason_r = auth_reasons[in[1]];
+	enum auth_result res = (enum auth_result)in[0];
+	if (res == AUTH_OK) {
+		size_t n = got - 2;
+		if (n == 0 || n >= canon_size || memchr(in + 2, '\0', n) != NULL) {
+			*reason_r = "pam-error";
+			return AUTH_TEMPFAIL;
+		}
+		memcpy(canon_r, in + 2, n);
+		canon_r[n] = '\0';
+	}
+	return res;
+}
+
+struct auth_session {
+	pam_handle_t *pamh;
+	int rc;
+	bool cred;
+};
+
+int auth_session_open(const char *service, const char *user, const char *rhost,
+		      struct auth_session **as_r, const char **error_r)
+{
+	struct auth_session *as = xcalloc(1, sizeof(*as));
+	/* No password: the session stack and setcred need none.  A module that prompts
+	 * gets an empty answer. */
+	static const struct auth_conv_data nodata = { "", "" };
+	struct pam_conv conv = { auth_conv, (void *)&nodata };
+
+	as->rc = pam_start(service, user, &conv, &as->pamh);
+	if (as->rc == PAM_SUCCESS)
+		as->rc = pam_set_item(as->pamh, PAM_RHOST, rhost);
+	if (as->rc == PAM_SUCCESS) {
+		as->rc = pam_setcred(as->pamh, PAM_ESTABLISH_CRED | PAM_SILENT);
+		as->cred = as->rc == PAM_SUCCESS;
+	}
+	if (as->rc == PAM_SUCCESS)
+		as->rc = pam_open_session(as->pamh, PAM_SILENT);
+	if (as->rc != PAM_SUCCESS) {
+		*error_r = as->pamh != NULL ? pam_strerror(as->pamh, as->rc) : "pam_start";
+		if (as->pamh != NULL && as->cred)
+			pam_setcred(as->pamh, PAM_DELETE_CRED | PAM_SILENT);
+		if (as->pamh != NULL)
+			pam_end(as->pamh, as->rc);
+		free(as);
+		return -1;
+	}
+	*as_r = as;
+	return 0;
+}
+
+void auth_session_close(struct auth_session **asp)
+{
+	struct auth_session *as = *asp;
+
+	if (as == NULL)
+		return;
+	*asp = NULL;
+	as->rc = pam_close_session(as->pamh, PAM_SILENT);
+	if (as->cred)
+		pam_setcred(as->pamh, PAM_DELETE_CRED | PAM_SILENT);
+	pam_end(as->pamh, as->rc);
+	free(as);
 }
 
 static bool auth_in_list(const char *list, const char *user)

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "privsep/check.h"
+#include "privsep/server_int.h"
 #include "privsep/tls.h"
 #include "base/util.h"
 
@@ -102,6 +103,24 @@ static void check_unpriv(const struct config *cfg)
 	}
 }
 
+/* The session's account of the spool identities (smtp-submit). */
+static void check_spool_user(const struct config *cfg)
+{
+	struct passwd *pw = cfg->spool_user != NULL ? getpwnam(cfg->spool_user) : NULL;
+	char msg[300], fix[300];
+
+	if (pw == NULL || pw->pw_uid == 0) {
+		snprintf(msg, sizeof(msg), "spool_user %s %s", cfg->spool_user != NULL ?
+			 cfg->spool_user : "(empty)", pw == NULL ? "does not exist" : "is root");
+		snprintf(fix, sizeof(fix), "useradd --system --no-create-home --home-dir "
+			 "/nonexistent --shell /usr/sbin/nologin %s", cfg->spool_user != NULL ?
+			 cfg->spool_user : "postern-spool");
+		check_fail(msg, fix);
+	} else {
+		check_ok("spool user", cfg->spool_user);
+	}
+}
+
 static void check_state_dir(const struct config *cfg)
 {
 	struct stat st;
@@ -126,16 +145,61 @@ static void check_state_dir(const struct config *cfg)
 	}
 }
 
+/* A file root reads and obeys: owned by root, writable by nobody else, and so is every
+ * directory above it (server_check_root_file).  0 fine, -1 reported. */
+static int check_root_file(const char *what, const char *path, bool missing_ok)
+{
+	char bad[4096], msg[4400], fix[8300];
+	const char *err;
+
+	if (server_check_root_file(path, missing_ok, bad, sizeof(bad), &err) == 0)
+		return 0;
+	snprintf(msg, sizeof(msg), "%s %s is unsafe: %s: %s (connections are refused)", what,
+		 path, bad, err);
+	snprintf(fix, sizeof(fix), "chown root:root %s && chmod go-w %s", bad, bad);
+	check_fail(msg, fix);
+	return -1;
+}
+
 static void check_wrap(const struct config *cfg)
 {
 	const char *files[] = { cfg->hosts_allow, cfg->hosts_deny };
 
 	for (size_t i = 0; i < 2; i++) {
+		/* spawn and twist run commands as root */
+		if (check_root_file("libwrap table", files[i], true) == -1)
+			continue;
 		if (access(files[i], R_OK) == 0)
 			check_ok("libwrap table", files[i]);
 		else
 			printf("note: %s is missing: libwrap treats it as empty\n", files[i]);
 	}
+}
+
+/* The log file as the daemon opens it: without blocking (a FIFO would hang), no symlink,
+ * a regular file of root's that nobody else can write. */
+static void check_log(const struct config *cfg)
+{
+	char msg[4400];
+	struct stat st;
+
+	if (strcmp(cfg->log, "syslog") == 0)
+		return;
+	int fd = open(cfg->log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+				O_NONBLOCK | O_NOCTTY, 0640);
+	if (fd == -1) {
+		snprintf(msg, sizeof(msg), "log file %s: %s", cfg->log, strerror(errno));
+		check_fail(msg, "create its directory, or set log = syslog");
+		return;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & 022) != 0) {
+		snprintf(msg, sizeof(msg), "log file %s must be a regular file owned by root "
+			 "and writable by root only (lines go to syslog instead)", cfg->log);
+		check_fail(msg, "remove it (the daemon creates it), or chown root and chmod "
+			   "go-w it");
+	}
+	close(fd);
 }
 
 int check_run(const struct server_proto *p, const char *config_path)
@@ -146,7 +210,9 @@ int check_run(const struct server_proto *p, const char *config_path)
 	char msg[400];
 
 	check_problems = 0;
-	if (config_load(&cfg, config_path, p->name, config_path != NULL, &err) == -1) {
+	if (check_root_file("config", path, config_path == NULL) == -1) {
+		config_defaults(&cfg, p->name);
+	} else if (config_load(&cfg, config_path, p->name, config_path != NULL, &err) == -1) {
 		snprintf(msg, sizeof(msg), "config %s: %s", path, err);
 		check_fail(msg, "correct that line; postern.conf.sample lists every key");
 	} else {
@@ -155,17 +221,11 @@ int check_run(const struct server_proto *p, const char *config_path)
 	check_tls(&cfg);
 	check_pam(&cfg);
 	check_unpriv(&cfg);
+	if (p->identity != SERVER_ID_LOGIN_USER)
+		check_spool_user(&cfg);
 	check_state_dir(&cfg);
 	check_wrap(&cfg);
-	if (strcmp(cfg.log, "syslog") != 0) {
-		int fd = open(cfg.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-		if (fd == -1) {
-			snprintf(msg, sizeof(msg), "log file %s: %s", cfg.log, strerror(errno));
-			check_fail(msg, "create its directory, or set log = syslog");
-		} else {
-			close(fd);
-		}
-	}
+	check_log(&cfg);
 	config_free(&cfg);
 	if (check_problems > 0)
 		printf("%d problem%s found\n", check_problems, check_problems == 1 ? "" : "s");

@@ -1,5 +1,5 @@
 /* The monitor: root, after the fork.  It holds no copy of the client socket and reads
- * only the worker's requests (authmsg.c parses them as hostile); it runs the throttle,
+ * only the worker's messages (msg.c parses them as hostile); it runs the throttle,
  * PAM and the account policy, then becomes the session (session.c). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 #include "base/log.h"
 #include "privsep/priv.h"
+#include "privsep/msg.h"
 #include "privsep/server_int.h"
 #include "privsep/throttle.h"
 #include "privsep/tls.h"
@@ -30,6 +32,8 @@
 /* Most login requests the monitor answers on one connection; a worker that asks for
  * more is misbehaving. */
 #define MONITOR_MAX_REQUESTS (MAX_AUTH_ATTEMPTS + 2)
+/* Log lines a worker may send on one connection before it counts as flooding. */
+#define MONITOR_MAX_LOG_LINES 1000
 
 static const char *monitor_logname(const char *user, char *buf)
 {
@@ -49,13 +53,16 @@ static struct throttle_policy monitor_policy(const struct config *cfg)
 		.trust_days = cfg->throttle_trust_days,
 		.delay_ms = cfg->login_fail_delay_ms,
 		.delay_max_ms = cfg->login_fail_delay_max_ms,
+		.conn_max = cfg->throttle_conn_max,
 	};
 	return p;
 }
 
-/* One session per user at a time for exclusive protocols: an fcntl lock on a file in
- * state_dir, taken by root and kept open (and locked) by the session after it drops
- * privileges.  Returns the fd, -1 if in use, -2 on error. */
+/* One session per user at a time for exclusive protocols: a flock() on a file in
+ * state_dir, through a read-only descriptor (flock needs no write access, and the
+ * session, which inherits the descriptor, gets none to a root-owned file).  The monitor
+ * and the session both keep it: the lock lasts while either lives.  Returns the fd, -1
+ * if in use, -2 on error. */
 static int monitor_lock_user(const struct server_conn *sc, const struct passwd *pw)
 {
 	char dir[4096], path[4200];
@@ -66,143 +73,547 @@ static int monitor_lock_user(const struct server_conn *sc, const struct passwd *
 		return -2;
 	if (mkdir(dir, 0700) == -1 && errno != EEXIST)
 		return -2;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
 	if (fd == -1)
 		return -2;
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-	if (fcntl(fd, F_SETLK, &fl) == -1) {
+	struct stat st;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		close(fd);
-		return (errno == EACCES || errno == EAGAIN) ? -1 : -2;
+		return -2;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return e == EWOULDBLOCK ? -1 : -2;
 	}
 	return fd;
 }
 
-/* Answer one login request.  Returns the reply; on LOGIN_OK *pw_r is the account. */
-static enum server_login monitor_auth(struct server_conn *sc, struct authmsg *m,
-				      struct passwd **pw_r, int *lock_fd_r)
+/* Sleep until ms have passed since start. */
+static void monitor_hold(uint64_t start, unsigned ms)
+{
+	uint64_t spent = util_now_ms() - start;
+	if (ms > spent)
+		util_sleep_ms(ms - spent);
+}
+
+/* A passwd entry copied out of getpwnam's static storage, which the next lookup
+ * overwrites. */
+struct monitor_pw {
+	struct passwd pw;
+	char name[AUTH_MAX_USER + 1];
+	char dir[4096];
+	char shell[256];
+};
+
+static int monitor_pw_copy(const struct passwd *pw, struct monitor_pw *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->pw = *pw;
+	if (util_snprintf(out->name, sizeof(out->name), "%s", pw->pw_name) == -1 ||
+	    util_snprintf(out->dir, sizeof(out->dir), "%s", pw->pw_dir) == -1 ||
+	    util_snprintf(out->shell, sizeof(out->shell), "%s",
+			  pw->pw_shell != NULL ? pw->pw_shell : "") == -1)
+		return -1;
+	out->pw.pw_name = out->name;
+	out->pw.pw_dir = out->dir;
+	out->pw.pw_shell = out->shell;
+	out->pw.pw_passwd = (char *)"x";
+	out->pw.pw_gecos = (char *)"";
+	return 0;
+}
+
+/* One AUTH request, its fields copied out of the message (and wiped after use). */
+struct monitor_auth_req {
+	char method[17];
+	char user[AUTH_MAX_USER + 1];
+	char pass[AUTH_MAX_PASS + 1];
+	const char *tls;            /* a constant from monitor_tls_version() */
+	char cipher[65];            /* checked: [A-Za-z0-9_-] only */
+};
+
+/* What a successful login leaves for the session: the account (copied), the lock, the
+ * PAM session. */
+struct monitor_login {
+	struct monitor_pw user;         /* the login account (canonical) */
+	int lock_fd;
+	struct auth_session *pam;
+};
+
+/* Answer one login request.  Returns the reply; on LOGIN_OK *lg is filled. */
+static enum server_login monitor_auth(struct server_conn *sc, struct monitor_auth_req *m,
+				      struct monitor_login *lg)
 {
 	struct throttle_policy pol = monitor_policy(&sc->cfg);
 	char tpath[4200], ubuf[LOG_MAX_FIELD + 1], mbuf[LOG_MAX_FIELD + 1];
+	char canon[AUTH_MAX_USER + 1];
 	const char *reason = "password";
 	uint64_t start = util_now_ms();
-	time_t now = time(NULL);
 	struct passwd *pw = NULL;
+	struct throttle_ticket tk;
 	enum auth_result res;
 
 	log_sanitize(m->method, strlen(m->method), mbuf);
-	if (util_snprintf(tpath, sizeof(tpath), "%s/throttle", sc->cfg.state_dir) == -1)
+	/* The worker refuses such names already; a worker that sends one anyway is not to be
+	 * trusted: the name goes neither to the throttle nor to PAM. */
+	if (!config_username_ok(&sc->cfg, m->user, strlen(m->user))) {
+		util_wipe(m->pass, sizeof(m->pass));
+		log_info("auth-failed: user=<?>, method=%s, reason=bad-username, rip=%s", mbuf,
+			 sc->rip_str);
+		util_sleep_ms(sc->cfg.login_fail_delay_ms);
+		return LOGIN_FAIL;
+	}
+	if (util_snprintf(tpath, sizeof(tpath), "%s/" THROTTLE_FILE_NAME,
+			  sc->cfg.state_dir) == -1)
 		return LOGIN_TEMPFAIL;
-	unsigned fail_delay;
-	if (throttle_attempt(tpath, &pol, &sc->rip, m->user, now, &fail_delay) ==
-	    THROTTLE_REFUSE) {
+	/* The throttle's user key: the account's own name when the typed one already names
+	 * it (a case-insensitive NSS maps "NED" to "ned"), else what was typed (a name only
+	 * PAM maps is not known before PAM). */
+	char tkey[AUTH_MAX_USER + 1];
+	pw = getpwnam(m->user);
+	util_snprintf(tkey, sizeof(tkey), "%s", pw != NULL ? pw->pw_name : m->user);
+	/* refused over a limit; waits while attempts in flight from the address decide it */
+	if (throttle_begin(tpath, &pol, &sc->rip, tkey, &tk) == THROTTLE_REFUSE) {
 		log_info("auth-throttled: user=<%s>, method=%s, rip=%s",
-			 monitor_logname(m->user, ubuf), mbuf, sc->rip_str);
+			 monitor_logname(tkey, ubuf), mbuf, sc->rip_str);
 		return LOGIN_THROTTLED;
 	}
-	res = auth_pam(sc->cfg.pam_service, m->user, m->pass, sc->rip_str, &reason);
+	res = auth_pam(sc->cfg.pam_service, m->user, m->pass, sc->rip_str, canon,
+		       sizeof(canon), &reason);
 	util_wipe(m->pass, sizeof(m->pass));
+	pw = NULL;
 	if (res == AUTH_OK) {
-		pw = getpwnam(m->user);
-		if (pw == NULL) {
+		/* From here on the account's name, never the typed one: the mailbox path,
+		 * %u, the throttle's good-login memory, the log lines. */
+		pw = getpwnam(canon);
+		if (pw == NULL || monitor_pw_copy(pw, &lg->user) == -1) {
 			res = AUTH_TEMPFAIL;
 			reason = "no-passwd-entry";
 		} else {
-			res = auth_policy(&sc->cfg, pw, &reason);
+			res = auth_policy(&sc->cfg, &lg->user.pw, &reason);
 		}
 	}
 	if (res == AUTH_TEMPFAIL) {
-		/* not the client's doing: the attempt's advance failure is taken back */
-		throttle_finish(tpath, &pol, &sc->rip, m->user, false, now);
+		/* not the client's doing: not counted */
+		unsigned hold = throttle_end(tpath, &pol, &sc->rip, tkey, &tk, THROTTLE_TEMP);
 		log_warn("auth-tempfail: user=<%s>, method=%s, reason=%s, rip=%s",
-			 monitor_logname(m->user, ubuf), mbuf, reason, sc->rip_str);
+			 monitor_logname(tkey, ubuf), mbuf, reason, sc->rip_str);
+		monitor_hold(start, hold);
 		return LOGIN_TEMPFAIL;
 	}
 	if (res == AUTH_FAIL) {
+		unsigned fail_delay = throttle_end(tpath, &pol, &sc->rip, tkey, &tk,
+						   THROTTLE_FAIL);
 		/* pam_unix answers PAM_AUTH_ERR for a name that is no account; say which it was
 		 * in the log (never to the client). */
 		if (strcmp(reason, "password") == 0 && getpwnam(m->user) == NULL)
 			reason = "unknown-user";
 		/* Logged now, before the delay, so fail2ban sees it at once. */
 		log_info("auth-failed: user=<%s>, method=%s, reason=%s, rip=%s",
-			 monitor_logname(m->user, ubuf), mbuf, reason, sc->rip_str);
+			 monitor_logname(tkey, ubuf), mbuf, reason, sc->rip_str);
 		/* Every failure takes the same time from the request, whatever PAM did. */
-		uint64_t spent = util_now_ms() - start;
-		if (fail_delay > spent)
-			util_sleep_ms(fail_delay - spent);
+		monitor_hold(start, fail_delay);
 		return LOGIN_FAIL;
 	}
-	throttle_finish(tpath, &pol, &sc->rip, m->user, true, now);
-	log_sanitize(m->user, strlen(m->user), ubuf);
+	/* a hold (the user's failures, a throttle that cannot count) delays a success as
+	 * much as a failure: no answer comes sooner for the right password */
+	unsigned hold = throttle_end(tpath, &pol, &sc->rip, tkey, &tk, THROTTLE_OK);
+	const char *user = lg->user.name;
+	if (strcmp(tkey, user) != 0) {
+		/* PAM mapped the name: the good login is remembered for the account too, and
+		 * clears the account's own failures from this address */
+		struct throttle_ticket tk2;
+		if (throttle_begin(tpath, &pol, &sc->rip, user, &tk2) != THROTTLE_REFUSE) {
+			unsigned h2 = throttle_end(tpath, &pol, &sc->rip, user, &tk2, THROTTLE_OK);
+			hold = h2 > hold ? h2 : hold;
+		}
+	}
+	log_sanitize(user, strlen(user), ubuf);
 	if (sc->p->exclusive) {
-		int fd = monitor_lock_user(sc, pw);
+		int fd = monitor_lock_user(sc, &lg->user.pw);
 		if (fd == -1) {
 			log_info("login-inuse: user=<%s>, rip=%s", ubuf, sc->rip_str);
+			monitor_hold(start, hold);
 			return LOGIN_INUSE;
 		}
 		if (fd == -2) {
 			log_err("lock-failed: user=<%s>, dir=%s/lock, error=%s", ubuf,
 				sc->cfg.state_dir, strerror(errno));
+			monitor_hold(start, hold);
 			return LOGIN_TEMPFAIL;
 		}
-		*lock_fd_r = fd;
+		lg->lock_fd = fd;
 	}
-	log_info("login: user=<%s>, method=%s, rip=%s, lip=%s, tls=%s", ubuf, mbuf,
-		 sc->rip_str, sc->lip_str, m->tls[0] != '\0' ? m->tls : "no");
-	*pw_r = pw;
+	monitor_hold(start, hold);
+	/* The PAM session (pam_limits, pam_systemd, lastlog, ...) of a session that runs as
+	 * the login user; opened here, in the monitor, which outlives the session and
+	 * closes it. */
+	const char *perr;
+	if (sc->p->identity == SERVER_ID_LOGIN_USER &&
+	    auth_session_open(sc->cfg.pam_service, user, sc->rip_str, &lg->pam, &perr) == -1) {
+		log_warn("auth-tempfail: user=<%s>, method=%s, reason=pam-session, error=%s, "
+			 "rip=%s", ubuf, mbuf, perr, sc->rip_str);
+		if (lg->lock_fd != -1)
+			close(lg->lock_fd);
+		lg->lock_fd = -1;
+		return LOGIN_TEMPFAIL;
+	}
+	log_info("login: user=<%s>, method=%s, rip=%s, lip=%s, tls=%s, session=%s", ubuf,
+		 mbuf, sc->rip_str, sc->lip_str, m->tls, sc->session_id);
 	return LOGIN_OK;
 }
 
-/* Read one request frame from the worker: a 4-byte length, then the message.
- * 1 request, 0 worker gone, -1 a malformed request (the worker is not to be trusted). */
-static int monitor_read(int sock, struct authmsg *m)
+/* The connection is no longer before login (throttle_conn_max). */
+static void monitor_conn_leave(struct server_conn *sc)
 {
-	unsigned char buf[AUTHMSG_MAX];
-	uint32_t len;
+	char tpath[4200];
 
-	int rc = util_read_full(sock, &len, 4);
-	if (rc != 1)
-		return rc == 0 ? 0 : -1;
-	len = ntohl(len);
-	if (len == 0 || len > sizeof(buf))
-		return -1;
-	if (util_read_full(sock, buf, len) != 1)
-		return -1;
-	rc = authmsg_decode(buf, len, m);
-	util_wipe(buf, sizeof(buf));
-	return rc == 0 ? 1 : -1;
+	if (sc->conn_slot >= 0 &&
+	    util_snprintf(tpath, sizeof(tpath), "%s/" THROTTLE_FILE_NAME,
+			  sc->cfg.state_dir) != -1)
+		throttle_conn_leave(tpath, sc->conn_slot);
+	sc->conn_slot = -1;
 }
 
-void monitor_main(struct server_conn *sc, int sock, pid_t worker)
+/* The TLS version as the worker reported it, mapped onto a fixed set: the worker is not
+ * trusted to put free text into the login line. */
+static const char *monitor_tls_version(const char *v)
 {
-	struct authmsg m;
+	static const char *const known[] = { "TLSv1.2", "TLSv1.3" };
 
-	for (int i = 0; i < MONITOR_MAX_REQUESTS; i++) {
-		int rc = monitor_read(sock, &m);
+	if (v[0] == '\0')
+		return "no";
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(v, known[i]) == 0)
+			return known[i];
+	return "unknown";
+}
+
+static bool monitor_known_method(const char *method)
+{
+	static const char *const known[] = { "USER", "PLAIN", "LOGIN" };
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(method, known[i]) == 0)
+			return true;
+	return false;
+}
+
+/* The cipher name as the worker reported it: only for the session's info (and later a
+ * Received: header), so only the characters of OpenSSL's names pass. */
+static void monitor_cipher(const char *in, char *out, size_t size)
+{
+	size_t n = strlen(in);
+	bool ok = n > 0 && n < size;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = (in[i] >= 'A' && in[i] <= 'Z') || (in[i] >= 'a' && in[i] <= 'z') ||
+		     (in[i] >= '0' && in[i] <= '9') || in[i] == '_' || in[i] == '-';
+	if (ok)
+		memcpy(out, in, n + 1);   /* BOUNDS: n < size */
+	else
+		out[0] = '\0';
+}
+
+struct monitor_state {
+	struct server_conn *sc;
+	int ctl, data;
+	pid_t worker;
+	bool worker_done;               /* its ctl reached EOF or misbehaved */
+	unsigned worker_logs, session_logs;
+};
+
+static int monitor_on_log(struct monitor_state *ms, struct msg *m, bool from_session);
+
+/* The account the session runs as, by the daemon's identity policy. */
+static int monitor_session_account(const struct server_conn *sc, const struct monitor_login *lg,
+				   struct monitor_pw *out)
+{
+	if (sc->p->identity == SERVER_ID_LOGIN_USER) {
+		*out = lg->user;
+		out->pw.pw_name = out->name;
+		out->pw.pw_dir = out->dir;
+		out->pw.pw_shell = out->shell;
+		return 0;
+	}
+	struct passwd *pw = sc->cfg.spool_user != NULL ? getpwnam(sc->cfg.spool_user) : NULL;
+	if (pw == NULL || pw->pw_uid == 0 || monitor_pw_copy(pw, out) == -1) {
+		log_err("session: spool_user=%s: %s", sc->cfg.spool_user != NULL ?
+			sc->cfg.spool_user : "", pw == NULL ? "no such user" : "must not be root");
+		return -1;
+	}
+	return 0;
+}
+
+/* Read what the worker and the session send while the session runs: log lines only.
+ * Returns when the session's ctl closes (it ended). */
+static void monitor_supervise(struct monitor_state *ms, int sctl)
+{
+	struct msg m;
+	const char *err;
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = sctl, .events = POLLIN },
+			{ .fd = ms->worker_done ? -1 : ms->ctl, .events = POLLIN },
+		};
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (pfd[1].revents != 0) {
+			int rc = msg_recv(ms->ctl, &m, -1, &err);
+			if (rc != 1 || m.type != MSG_LOG ||
+			    monitor_on_log(ms, &m, false) == -1)
+				ms->worker_done = true;
+			msg_wipe(&m);
+		}
+		if (pfd[0].revents != 0) {
+			int rc = msg_recv(sctl, &m, -1, &err);
+			if (rc == 0)
+				return;           /* the session ended */
+			if (rc == -1 || m.type != MSG_LOG) {
+				log_err("monitor: malformed message from session, error=%s, "
+					"rip=%s", rc == -1 ? err : "unexpected type",
+					ms->sc->rip_str);
+				return;           /* it is killed below */
+			}
+			(void)monitor_on_log(ms, &m, true);
+			msg_wipe(&m);
+		}
+	}
+}
+
+/* After LOGIN_OK (or at connect, for SERVER_ID_NONE): fork the session, give it its
+ * session_info, relay its log lines, wait for it, close the PAM session.  Never returns. */
+static void __attribute__((noreturn))
+monitor_run_session(struct monitor_state *ms, struct monitor_login *lg, const char *method,
+		    const char *tls, const char *cipher)
+{
+	struct server_conn *sc = ms->sc;
+	struct monitor_pw acct;
+	struct session_info si;
+	int sp[2];
+	int code = 1;
+
+	memset(&si, 0, sizeof(si));
+	util_snprintf(si.user, sizeof(si.user), "%s", lg->user.name);
+	util_snprintf(si.rip, sizeof(si.rip), "%s", sc->rip_str);
+	util_snprintf(si.lip, sizeof(si.lip), "%s", sc->lip_str);
+	si.rport = sc->rport;
+	si.lport = sc->lport;
+	util_snprintf(si.tls_version, sizeof(si.tls_version), "%s", tls);
+	util_snprintf(si.tls_cipher, sizeof(si.tls_cipher), "%s", cipher);
+	util_snprintf(si.auth_mech, sizeof(si.auth_mech), "%s", method);
+	memcpy(si.session_id, sc->session_id, sizeof(si.session_id));
+
+	if (monitor_session_account(sc, lg, &acct) == -1)
+		goto end;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == -1) {
+		log_err("monitor: socketpair: %s", strerror(errno));
+		goto end;
+	}
+	pid_t pid = fork();
+	if (pid == -1) {
+		log_err("monitor: fork: %s", strerror(errno));
+		close(sp[0]);
+		close(sp[1]);
+		goto end;
+	}
+	if (pid == 0) {
+		close(sp[0]);
+		close(ms->ctl);
+		session_main(sc, ms->data, sp[1], lg->lock_fd, &acct.pw);
+	}
+	close(sp[1]);
+	close(ms->data);
+	ms->data = -1;
+	struct msg m;
+	if (session_info_to_msg(&si, &m) == -1 || msg_send(sp[0], &m) == -1)
+		log_err("monitor: cannot start the session, rip=%s", sc->rip_str);
+	else
+		monitor_supervise(ms, sp[0]);
+	close(sp[0]);
+	int status;
+	/* The session ended (or broke its protocol and is ended here). */
+	if (waitpid(pid, &status, WNOHANG) == 0) {
+		kill(pid, SIGTERM);
+		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+			;
+	}
+	code = 0;
+end:
+	/* pam_close_session as root, after the session process is gone */
+	auth_session_close(&lg->pam);
+	if (lg->lock_fd != -1)
+		close(lg->lock_fd);
+	close(ms->ctl);
+	if (ms->data != -1)
+		close(ms->data);
+	while (waitpid(ms->worker, &status, 0) == -1 && errno == EINTR)
+		;
+	exit(code);
+}
+
+/* MSG_AUTH: one login attempt.  Answers with MSG_AUTH_REPLY; on LOGIN_OK runs the
+ * session and does not return.  0 or -1 (stop serving this worker). */
+static int monitor_on_auth(struct monitor_state *ms, struct msg *m)
+{
+	struct monitor_auth_req req;
+	char tls[33], cipher[65];
+	int rc = 0;
+
+	memset(&req, 0, sizeof(req));
+	if (msg_get_str(m, MSG_AUTH_MECH, req.method, sizeof(req.method)) == -1 ||
+	    msg_get_str(m, MSG_AUTH_AUTHCID, req.user, sizeof(req.user)) == -1 ||
+	    msg_get_str(m, MSG_AUTH_SECRET, req.pass, sizeof(req.pass)) == -1 ||
+	    msg_get_str(m, MSG_AUTH_TLS_VERSION, tls, sizeof(tls)) == -1 ||
+	    msg_get_str(m, MSG_AUTH_TLS_CIPHER, cipher, sizeof(cipher)) == -1 ||
+	    !monitor_known_method(req.method) || req.user[0] == '\0') {
+		util_wipe(&req, sizeof(req));
+		log_err("monitor: malformed AUTH from worker, rip=%s", ms->sc->rip_str);
+		return -1;
+	}
+	req.tls = monitor_tls_version(tls);
+	monitor_cipher(cipher, req.cipher, sizeof(req.cipher));
+	msg_wipe(m);
+	struct monitor_login lg = { .lock_fd = -1 };
+	enum server_login res = monitor_auth(ms->sc, &req, &lg);
+	util_wipe(req.pass, sizeof(req.pass));
+	if (res == LOGIN_OK)
+		monitor_conn_leave(ms->sc);  /* before the client hears it and comes back */
+	struct msg r;
+	msg_init(&r, MSG_AUTH_REPLY);
+	if (msg_add_u8(&r, MSG_AUTH_REPLY_RESULT, (uint8_t)res) == -1 ||
+	    (res == LOGIN_OK && msg_add_str(&r, MSG_AUTH_REPLY_USER, lg.user.name) == -1) ||
+	    msg_send(ms->ctl, &r) == -1)
+		rc = -1;
+	if (rc == 0 && res == LOGIN_OK) {
+		util_wipe(req.pass, sizeof(req.pass));
+		monitor_run_session(ms, &lg, req.method, strcmp(req.tls, "no") == 0 ? "" :
+				    req.tls, req.cipher);
+	}
+	auth_session_close(&lg.pam);
+	if (lg.lock_fd != -1)
+		close(lg.lock_fd);
+	util_wipe(&req, sizeof(req));
+	return rc;
+}
+
+/* Events only the monitor may log: a worker that sends one is lying (fail2ban acts on
+ * auth-failed and auth-throttled). */
+static bool monitor_event_reserved(const char *ev)
+{
+	static const char *const reserved[] = {
+		"auth-failed", "auth-throttled", "auth-tempfail", "login", "login-inuse",
+		"logout", "refused", "connect", "config-error", "lock-failed", "monitor",
+	};
+
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (strcmp(ev, reserved[i]) == 0)
+			return true;
+	return strncmp(ev, "throttle", 8) == 0;   /* throttle-refused, -slow, -error, ... */
+}
+
+/* MSG_LOG: a line from the worker.  The event is a lower-case word not reserved to the
+ * monitor; the text has every control byte replaced, so one message is one line. */
+static int monitor_on_log(struct monitor_state *ms, struct msg *m, bool from_session)
+{
+	char event[33], text[1025];
+	uint8_t lvl;
+
+	if (msg_get_u8(m, MSG_LOG_LEVEL, &lvl) == -1 || lvl > LOG_LVL_DEBUG ||
+	    msg_get_str(m, MSG_LOG_EVENT, event, sizeof(event)) == -1 ||
+	    msg_get_str(m, MSG_LOG_TEXT, text, sizeof(text)) == -1)
+		return -1;
+	bool ok = event[0] >= 'a' && event[0] <= 'z';
+	for (const char *p = event; ok && *p != '\0'; p++)
+		ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-';
+	/* The session may write its logout line; nothing else of the monitor's. */
+	if (!ok || (monitor_event_reserved(event) &&
+		    !(from_session && strcmp(event, "logout") == 0))) {
+		char ebuf[LOG_MAX_FIELD + 1];
+		log_warn("monitor: %s-log-refused, event=<%s>, rip=%s",
+			 from_session ? "session" : "worker",
+			 log_sanitize(event, strlen(event), ebuf), ms->sc->rip_str);
+		return 0;
+	}
+	unsigned *count = from_session ? &ms->session_logs : &ms->worker_logs;
+	if (++*count > MONITOR_MAX_LOG_LINES) {
+		if (*count == MONITOR_MAX_LOG_LINES + 1)
+			log_warn("monitor: %s-log-flood, rip=%s, action=drop",
+				 from_session ? "session" : "worker", ms->sc->rip_str);
+		return 0;
+	}
+	for (char *p = text; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	log_msg((enum log_level)lvl, "%s: %s", event, text);
+	return 0;
+}
+
+/* What the worker may send, and how often on one connection. */
+static int monitor_on_worker_log(struct monitor_state *ms, struct msg *m)
+{
+	return monitor_on_log(ms, m, false);
+}
+
+static const struct monitor_handler {
+	enum msg_type type;
+	unsigned max;
+	int (*handle)(struct monitor_state *ms, struct msg *m);
+} monitor_handlers[] = {
+	{ MSG_AUTH, MONITOR_MAX_REQUESTS, monitor_on_auth },
+	{ MSG_LOG, MONITOR_MAX_LOG_LINES + 1, monitor_on_worker_log },
+};
+
+void monitor_main(struct server_conn *sc, int ctl, int data, pid_t worker, int why)
+{
+	struct monitor_state ms = { .sc = sc, .ctl = ctl, .data = data, .worker = worker };
+	unsigned count[sizeof(monitor_handlers) / sizeof(monitor_handlers[0])] = { 0 };
+	struct msg m;
+	const char *err;
+
+	if (sc->p->identity == SERVER_ID_NONE && why < 0) {
+		/* No login at all: the session starts at connect, as spool_user, and the
+		 * worker only does TLS and relays. */
+		struct monitor_login lg = { .lock_fd = -1 };
+		monitor_conn_leave(sc);
+		monitor_run_session(&ms, &lg, "", "", "");
+	}
+
+	for (;;) {
+		int rc = msg_recv(ctl, &m, -1, &err);
 		if (rc == 0)
 			break;
 		if (rc == -1) {
-			log_err("monitor: malformed request from worker, rip=%s", sc->rip_str);
+			log_err("monitor: malformed message from worker, error=%s, rip=%s", err,
+				sc->rip_str);
 			break;
 		}
-		struct passwd *pw = NULL;
-		int lock_fd = -1;
-		enum server_login res = monitor_auth(sc, &m, &pw, &lock_fd);
-		unsigned char reply = (unsigned char)res;
-		if (util_write_all(sock, &reply, 1) == -1)
+		size_t i;
+		for (i = 0; i < sizeof(monitor_handlers) / sizeof(monitor_handlers[0]); i++)
+			if (monitor_handlers[i].type == m.type)
+				break;
+		if (i == sizeof(monitor_handlers) / sizeof(monitor_handlers[0]) ||
+		    ++count[i] > monitor_handlers[i].max) {
+			log_err("monitor: unexpected or too many messages from worker, type=%u, "
+				"rip=%s", (unsigned)m.type, sc->rip_str);
 			break;
-		if (res == LOGIN_OK) {
-			char user[AUTH_MAX_USER + 1];
-			memcpy(user, m.user, sizeof(user));
-			util_wipe(&m, sizeof(m));
-			session_start(sc, sock, pw, user);
 		}
-		util_wipe(&m, sizeof(m));
+		rc = monitor_handlers[i].handle(&ms, &m);
+		msg_wipe(&m);
+		if (rc == -1)
+			break;
 	}
-	util_wipe(&m, sizeof(m));
-	close(sock);
+	msg_wipe(&m);
+	monitor_conn_leave(sc);
+	close(ctl);
+	close(data);
 	int status;
 	while (waitpid(worker, &status, 0) == -1 && errno == EINTR)
 		;
 	exit(0);
 }
-

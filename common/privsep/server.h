@@ -16,6 +16,7 @@
 enum server_refusal {
 	REFUSE_HOSTS_DENY,    /* libwrap said no */
 	REFUSE_CONFIG,        /* config file unreadable or invalid */
+	REFUSE_TOO_MANY,      /* throttle_conn_max connections before login from the source */
 };
 
 /* Result of one login attempt as the worker sees it. */
@@ -35,15 +36,42 @@ struct server_worker {
 	bool plaintext_ok;              /* a password may be sent now (TLS, or trusted net) */
 	struct netaddr rip;
 	char rip_str[64];
-	int monitor_fd;
+	int ctl_fd;                     /* typed messages to and from the monitor (msg.h) */
+	int data_fd;                    /* after login: the byte stream to the session */
+	char user[AUTH_MAX_USER + 1];   /* after LOGIN_OK: the canonical user name */
+};
+
+/* Who the session runs as (DESIGN.md "identity policy"). */
+enum server_identity {
+	SERVER_ID_LOGIN_USER,  /* the login user (imapd, ipop3d) */
+	SERVER_ID_SPOOL_USER,  /* spool_user, with the login name as an attribute
+	                          (smtp-submit on 587/465) */
+	SERVER_ID_NONE,        /* spool_user and no login at all: the session starts at
+	                          connect, without a pre-login protocol (smtp-submit on 25) */
+};
+
+/* Hex digits of a session id: 48 random bits, also a queue-id prefix later. */
+#define SESSION_ID_LEN 12
+
+/* What the monitor tells the session about its connection (MSG_START_SESSION).  The
+ * session logs it and, in smtp-submit, writes it into Received: headers. */
+struct session_info {
+	char user[AUTH_MAX_USER + 1];   /* canonical login name (pw_name); "" if no login */
+	char rip[64], lip[64];          /* addresses as text */
+	unsigned rport, lport;
+	char tls_version[33];           /* "TLSv1.3"; "" without TLS at login */
+	char tls_cipher[65];
+	char auth_mech[17];             /* "PLAIN", "LOGIN", "USER"; "" if no login */
+	char session_id[SESSION_ID_LEN + 1];
 };
 
 struct server_session {
 	struct conn *c;                 /* the client, through the worker's relay */
 	const struct config *cfg;
-	const struct passwd *pw;
-	const char *user;
-	const char *rip;
+	const struct passwd *pw;        /* the account the session runs as */
+	const char *user;               /* = info->user: the canonical login name */
+	const char *rip;                /* = info->rip */
+	const struct session_info *info;
 };
 
 struct server_proto {
@@ -51,6 +79,7 @@ struct server_proto {
 	const char *pam_service;        /* default PAM service: "pop3" */
 	size_t line_max;                /* longest pre-login command line */
 	bool exclusive;                 /* one session per user at a time (POP3) */
+	enum server_identity identity;  /* who the session runs as */
 	/* Send the refusal and return. c is plain or TLS as far as the handshake got. */
 	void (*refuse)(struct conn *c, enum server_refusal why);
 	/* Worker: the pre-login protocol (greeting included).  Returns 1 after
@@ -60,28 +89,29 @@ struct server_proto {
 	int (*session)(struct server_session *s);
 };
 
-/* main() of every daemon after option parsing.  Never returns. */
+/* main() of every daemon after option parsing: server_setup() then server_serve().
+ * Never returns. */
 void server_run(const struct server_proto *p, const char *config_path, bool implicit_tls)
 	__attribute__((noreturn));
 
+/* The set-up, usable without a connection (smtp-submit -q, -bp): fd 2 to /dev/null,
+ * the config (and its owner and mode), the log.  Never fails: a bad config is kept as
+ * *error_r (NULL when fine) for server_serve() to refuse with, or for the caller to
+ * report.  The result lives until exit. */
+struct server_conn;
+struct server_conn *server_setup(const struct server_proto *p, const char *config_path,
+				 const char **error_r);
+const struct config *server_config(const struct server_conn *sc);
+/* Serve the one connection on fd 0/1: libwrap, TLS context, the worker, the monitor.
+ * Never returns. */
+void server_serve(struct server_conn *sc, bool implicit_tls) __attribute__((noreturn));
+
 /* Worker: ask the monitor to authenticate.  method: "USER", "PLAIN", "LOGIN".
- * Wipes pass.  On LOGIN_OK the caller returns 1 from prelogin at once. */
+ * Wipes pass.  On LOGIN_OK w->user is the canonical name (the account's pw_name, which
+ * may differ from what was typed) and the caller returns 1 from prelogin at once. */
 enum server_login worker_login(struct server_worker *w, const char *method,
 			       const char *user, char *pass);
 /* Worker: STLS/STARTTLS on the client connection; updates plaintext_ok.  0 or -1. */
 int worker_starttls(struct server_worker *w);
-
-/* The worker -> monitor request, in a small fixed format the root side parses as hostile:
- *   u8 version(1) u8 method_len u16 user_len u16 pass_len u8 tls_len, then the four
- *   strings without NULs.  Exposed for unit tests and fuzzing. */
-struct authmsg {
-	char method[16];
-	char user[AUTH_MAX_USER + 1];
-	char pass[AUTH_MAX_PASS + 1];
-	char tls[48];
-};
-#define AUTHMSG_MAX (7 + 15 + AUTH_MAX_USER + AUTH_MAX_PASS + 47)
-long authmsg_encode(const struct authmsg *m, unsigned char *buf, size_t size);
-int authmsg_decode(const unsigned char *buf, size_t len, struct authmsg *m);
 
 #endif

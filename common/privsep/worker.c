@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include "base/log.h"
 #include "privsep/priv.h"
+#include "privsep/msg.h"
 #include "privsep/server_int.h"
 #include "privsep/throttle.h"
 #include "privsep/tls.h"
@@ -49,36 +50,66 @@ int worker_starttls(struct server_worker *w)
 enum server_login worker_login(struct server_worker *w, const char *method,
 			       const char *user, char *pass)
 {
-	struct authmsg m;
-	unsigned char buf[4 + AUTHMSG_MAX];
-	unsigned char reply;
-	long n;
+	struct msg m;
+	const char *err;
+	size_t ulen = strlen(user), plen = strlen(pass);
 
-	memset(&m, 0, sizeof(m));
-	if (util_snprintf(m.method, sizeof(m.method), "%s", method) == -1 ||
-	    util_snprintf(m.user, sizeof(m.user), "%s", user) == -1 ||
-	    util_snprintf(m.pass, sizeof(m.pass), "%s", pass) == -1) {
-		util_wipe(pass, strlen(pass));
-		util_wipe(&m, sizeof(m));
+	if (ulen == 0 || ulen > AUTH_MAX_USER || plen > AUTH_MAX_PASS) {
+		util_wipe(pass, plen);
 		return LOGIN_FAIL;    /* too long to be anybody's name or password */
 	}
-	util_wipe(pass, strlen(pass));
+	msg_init(&m, MSG_AUTH);
+	int bad = msg_add_str(&m, MSG_AUTH_MECH, method) |
+		  msg_add_str(&m, MSG_AUTH_AUTHCID, user) |
+		  msg_add(&m, MSG_AUTH_SECRET, pass, plen);
+	util_wipe(pass, plen);
 	if (w->c->ssl != NULL)
-		util_snprintf(m.tls, sizeof(m.tls), "%s", conn_tls_version(w->c));
-	n = authmsg_encode(&m, buf + 4, sizeof(buf) - 4);
-	util_wipe(&m, sizeof(m));
-	if (n < 0)
-		return LOGIN_FAIL;
-	uint32_t len = htonl((uint32_t)n);
-	memcpy(buf, &len, 4);
+		bad |= msg_add_str(&m, MSG_AUTH_TLS_VERSION, conn_tls_version(w->c)) |
+		       msg_add_str(&m, MSG_AUTH_TLS_CIPHER, conn_tls_cipher(w->c));
 	conn_flush(w->c);
-	int rc = util_write_all(w->monitor_fd, buf, (size_t)n + 4);
-	util_wipe(buf, sizeof(buf));
-	if (rc == -1 || util_read_full(w->monitor_fd, &reply, 1) != 1)
+	int rc = bad != 0 ? -1 : msg_send(w->ctl_fd, &m);
+	msg_wipe(&m);
+	if (bad != 0)
+		return LOGIN_FAIL;
+	/* The monitor answers every AUTH; it takes as long as PAM and the failure delay. */
+	if (rc == -1 || msg_recv(w->ctl_fd, &m, -1, &err) != 1 || m.type != MSG_AUTH_REPLY)
 		return LOGIN_TEMPFAIL;
-	if (reply > LOGIN_INUSE)
+	uint8_t res;
+	if (msg_get_u8(&m, MSG_AUTH_REPLY_RESULT, &res) == -1 || res > LOGIN_INUSE)
 		return LOGIN_TEMPFAIL;
-	return (enum server_login)reply;
+	if (res == LOGIN_OK &&
+	    (msg_get_str(&m, MSG_AUTH_REPLY_USER, w->user, sizeof(w->user)) == -1 ||
+	     w->user[0] == '\0'))
+		return LOGIN_TEMPFAIL;
+	return (enum server_login)res;
+}
+
+/* The worker has no log descriptor: each line goes to the monitor as a MSG_LOG, which
+ * checks the event name and sanitizes the text (monitor.c).  A line that would block
+ * (the monitor busy in PAM with a full socket buffer) is dropped, never waited for. */
+static void worker_log_sink(enum log_level lvl, const char *line, void *ctx)
+{
+	const struct server_worker *w = ctx;
+	const char *sep = strstr(line, ": ");
+	char event[33];
+	size_t elen = sep != NULL ? (size_t)(sep - line) : 0;
+	struct msg m;
+
+	if (elen == 0 || elen >= sizeof(event)) {
+		memcpy(event, "worker", sizeof("worker"));
+		sep = NULL;
+	} else {
+		memcpy(event, line, elen);
+		event[elen] = '\0';
+	}
+	msg_init(&m, MSG_LOG);
+	if (msg_add_u8(&m, MSG_LOG_LEVEL, (uint8_t)lvl) == -1 ||
+	    msg_add_str(&m, MSG_LOG_EVENT, event) == -1 ||
+	    msg_add(&m, MSG_LOG_TEXT, sep != NULL ? sep + 2 : line,
+		    strnlen(sep != NULL ? sep + 2 : line, 1024)) == -1)
+		return;
+	/* ctl is a SOCK_SEQPACKET pair: the line goes whole or not at all. */
+	(void)msg_send_flags(w->ctl_fd, &m, MSG_DONTWAIT);
 }
 
 static void worker_limits(void)
@@ -90,12 +121,16 @@ static void worker_limits(void)
 }
 
 /* The worker: unprivileged, chrooted.  why < 0: normal; else send that refusal. */
-void worker_main(struct server_conn *sc, int monitor_fd, int why)
+void worker_main(struct server_conn *sc, int ctl_fd, int data_fd, int why)
 {
 	const char *err;
 	struct conn c;
-	struct server_worker w = { 0 };
+	struct server_worker w = { .ctl_fd = ctl_fd, .data_fd = data_fd };
 
+	/* From here on every line goes through the monitor: the worker keeps no descriptor
+	 * of syslog or of the log file to write forged lines into. */
+	log_set_sink(worker_log_sink, &w);
+	log_close();
 	if (priv_drop_unpriv(&sc->unpriv, sc->cfg.state_dir, &err) == -1) {
 		log_err("worker: cannot drop privileges: %s", err);
 		_exit(1);
@@ -107,13 +142,15 @@ void worker_main(struct server_conn *sc, int monitor_fd, int why)
 	(void)setsockopt(0, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	(void)setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	conn_init(&c, 0, 1, sc->p->line_max, sc->cfg.login_timeout);
+	/* login_timeout is the idle limit; login_deadline bounds the whole pre-login phase
+	 * (handshake included) from connect, however the client paces its bytes */
+	conn_set_deadline(&c, util_now_ms() + (uint64_t)sc->cfg.login_deadline * 1000);
 	w.c = &c;
 	w.cfg = &sc->cfg;
 	w.ssl_ctx = sc->ssl_ctx;
 	w.implicit_tls = sc->implicit_tls;
 	w.rip = sc->rip;
 	memcpy(w.rip_str, sc->rip_str, sizeof(w.rip_str));
-	w.monitor_fd = monitor_fd;
 	if (sc->implicit_tls) {
 		if (worker_starttls(&w) == -1)
 			_exit(0);
@@ -125,8 +162,9 @@ void worker_main(struct server_conn *sc, int monitor_fd, int why)
 		conn_flush(&c);
 		_exit(0);
 	}
-	if (sc->p->prelogin(&w) == 1)
-		relay_run(&c, monitor_fd, sc->cfg.idle_timeout + 30);
+	/* SERVER_ID_NONE: no login, the session (started by the monitor) has it all. */
+	if (sc->p->identity == SERVER_ID_NONE || sc->p->prelogin(&w) == 1)
+		relay_run(&c, data_fd, sc->cfg.idle_timeout + 30);
 	conn_flush(&c);
 	conn_deinit(&c);
 	_exit(0);

@@ -1,6 +1,7 @@
-/* libFuzzer: the line reader.  The first two bytes choose max and a chunk size; the rest
- * is fed whole and then in chunks, and both runs must return the same lines, codes and
- * leftovers.  Checked on every step: linebuf_has_line() predicts linebuf_next() exactly,
+/* libFuzzer: the line reader.  The first three bytes choose max, a chunk size and a second
+ * max that linebuf_set_max() sets after the first line (a new protocol state, with input
+ * pipelined behind that line); the rest is fed whole and then in chunks, and both runs
+ * must return the same lines, codes and leftovers.  Checked on every step: linebuf_has_line() predicts linebuf_next() exactly,
  * a returned line fits max with its terminator, is NUL-terminated and holds no NUL or
  * CR, and LINEBUF_TOO_LONG is sticky. */
 #include <stdint.h>
@@ -25,8 +26,9 @@ static void trace_add(struct trace *t, const void *p, size_t n)
 	t->len += n;
 }
 
-/* Take what the reader has; false once it is broken. */
-static int drain(struct linebuf *lb, size_t max, struct trace *t)
+/* Take what the reader has; false once it is broken.  After the first line the limit
+ * becomes *max2 (0: unchanged). */
+static int drain(struct linebuf *lb, size_t *max, size_t *max2, struct trace *t)
 {
 	for (;;) {
 		const char *line;
@@ -46,7 +48,7 @@ static int drain(struct linebuf *lb, size_t max, struct trace *t)
 		}
 		if (r != 1 && r != LINEBUF_BAD_BYTE)
 			__builtin_trap();
-		if (line == NULL || line[len] != '\0' || len + 1 > max)
+		if (line == NULL || line[len] != '\0' || len + 1 > *max)
 			__builtin_trap();
 		if (r == 1 && (memchr(line, '\0', len) != NULL || memchr(line, '\r', len) != NULL))
 			__builtin_trap();
@@ -55,10 +57,21 @@ static int drain(struct linebuf *lb, size_t max, struct trace *t)
 			__builtin_trap();
 		trace_add(t, &len, sizeof(len));
 		trace_add(t, line, len);
+		if (*max2 != 0) {
+			const char *before;
+			size_t pending = linebuf_pending(lb, &before);
+			linebuf_set_max(lb, *max2);
+			const char *after;
+			if (linebuf_pending(lb, &after) != pending || linebuf_max(lb) != *max2)
+				__builtin_trap(); /* nothing buffered is lost */
+			*max = *max2;
+			*max2 = 0;
+		}
 	}
 }
 
-static void run(const uint8_t *data, size_t size, size_t max, size_t chunk, struct trace *t)
+static void run(const uint8_t *data, size_t size, size_t max, size_t max2, size_t chunk,
+		struct trace *t)
 {
 	struct linebuf *lb = linebuf_new(max);
 	size_t off = 0;
@@ -75,7 +88,7 @@ static void run(const uint8_t *data, size_t size, size_t max, size_t chunk, stru
 		memcpy(p, data + off, n);
 		linebuf_filled(lb, n);
 		off += n;
-		alive = drain(lb, max, t);
+		alive = drain(lb, &max, &max2, t);
 	}
 	if (alive) {
 		const char *rest;
@@ -90,7 +103,7 @@ static void run(const uint8_t *data, size_t size, size_t max, size_t chunk, stru
 			if (linebuf_pending(lb, &again) != n - n / 2)
 				__builtin_trap();
 			struct trace scratch = { 0 };
-			drain(lb, max, &scratch);
+			drain(lb, &max, &max2, &scratch);
 			free(scratch.buf);
 		}
 	}
@@ -104,14 +117,15 @@ static void run(const uint8_t *data, size_t size, size_t max, size_t chunk, stru
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	if (size < 2)
+	if (size < 3)
 		return 0;
 	size_t max = 3 + data[0] % 64;
 	size_t chunk = 1 + data[1] % 17;
+	size_t max2 = data[2] < 128 ? 0 : 3 + data[2] % 100;
 	struct trace whole = { 0 }, pieces = { 0 };
 
-	run(data + 2, size - 2, max, 0, &whole);
-	run(data + 2, size - 2, max, chunk, &pieces);
+	run(data + 3, size - 3, max, max2, 0, &whole);
+	run(data + 3, size - 3, max, max2, chunk, &pieces);
 	if (whole.len != pieces.len || (whole.len > 0 && memcmp(whole.buf, pieces.buf, whole.len) != 0))
 		__builtin_trap();
 	free(whole.buf);

@@ -16,11 +16,11 @@ static void check_one(const char *line, size_t len)
 	if (id < 0) {
 		if (id < POP3_E_BAD_CHAR)
 			abort();
-		if (pop3_error_reply(id) == NULL)
+		if (pop3_error_text(id) == NULL)
 			abort();
 		return;
 	}
-	if (cmd.def == NULL || (int)cmd.def->id != id || id >= POP3_CMD_COUNT)
+	if (cmd.def == NULL || (int)cmd.def->loop.id != id || id >= POP3_CMD_COUNT)
 		abort();
 	if (len > cmd.def->line_max)
 		abort();
@@ -42,7 +42,7 @@ static void check_one(const char *line, size_t len)
 	}
 	for (int st = POP3_AUTHORIZATION; st <= POP3_UPDATE; st++) {
 		int c = pop3_cmd_check(&cmd, (enum pop3_state)st);
-		if (c == 0 && (cmd.nargs < cmd.def->min_args || cmd.nargs > cmd.def->max_args))
+		if (c == 0 && (cmd.nargs < cmd.def->loop.min_args || cmd.nargs > cmd.def->loop.max_args))
 			abort();
 		if (c == 0 && st == POP3_UPDATE)
 			abort(); /* nothing is allowed in UPDATE */

@@ -81,6 +81,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	snprintf(fz_maildir, sizeof(fz_maildir), "%s/Maildir", fz_dir);
 	config_defaults(&fz_cfg, "ipop3d");
+	fz_cfg.login_fail_delay_ms = 0;   /* a refused user name waits this long */
 	char loc[600];
 	snprintf(loc, sizeof(loc), "maildir:%s", fz_maildir);
 	free(fz_cfg.mail_location);

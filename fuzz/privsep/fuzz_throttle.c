@@ -1,80 +1,93 @@
-/* fuzz_throttle: the throttle file parser.  Arbitrary bytes -> throttle_parse -> format ->
- * parse again must give the same table and the same text; then the policy functions run
- * on the table (pruning, eviction) and the result must round-trip too. */
+/* fuzz_throttle: the shared throttle table as hostile bytes.  The input is laid over the
+ * start of each region of a table (behind a valid header), then sanitized; every
+ * operation then runs on it, driven by the input's first bytes, and must leave a table
+ * that needs no more sanitizing, with the bookkeeping it promised (a flight or
+ * connection slot owned by the caller, freed again at the end). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "base/netaddr.h"
 #include "privsep/throttle.h"
 #include "base/util.h"
 
-static void same_table(const struct throttle_table *a, const struct throttle_table *b)
-{
-	if (a->count != b->count)
-		abort();
-	for (size_t i = 0; i < a->count; i++) {
-		const struct throttle_entry *x = &a->e[i], *y = &b->e[i];
-		if (x->kind != y->kind || strcmp(x->key, y->key) != 0 || x->count != y->count ||
-		    x->last != y->last)
-			abort();
-	}
-}
+static bool odd_alive(pid_t pid) { return (pid & 1) != 0; }
 
-/* format t, parse the text: nothing skipped, same table, same text again */
-static void round_trip(const struct throttle_table *t)
+static void lay(void *region, size_t region_size, const uint8_t *data, size_t size)
 {
-	struct throttle_table t2;
-	size_t len, len2;
-	char *text = throttle_format(t, &len);
-
-	if (throttle_parse(text, len, &t2) != 0)
-		abort();
-	same_table(t, &t2);
-	char *text2 = throttle_format(&t2, &len2);
-	if (len != len2 || memcmp(text, text2, len) != 0)
-		abort();
-	free(text2);
-	free(text);
-	throttle_table_free(&t2);
+	memcpy(region, data, size < region_size ? size : region_size);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct throttle_table t;
-	/* an exact-size copy, so any read past the end is caught */
-	char *copy = xmalloc(size);
-	if (size > 0)
-		memcpy(copy, data, size);
-	throttle_parse(copy, size, &t);
-	free(copy);
-	if (t.count > 4096)
-		abort();
-	round_trip(&t);
+	static struct throttle_table *t;
+	static const uint8_t secret[THROTTLE_SECRET] = { 7 };
 
-	/* the policy on whatever the file held, at a time taken from the input */
-	static const struct throttle_policy p = {
-		.window = 600, .ip_max = 5, .net_max = 20, .user_max = 10, .trust_days = 30,
-		.delay_ms = 100, .delay_max_ms = 1000,
+	if (t == NULL)
+		t = xmalloc(sizeof(*t));
+	throttle_table_init(t, secret);
+	lay(t->count, sizeof(t->count), data, size);
+	lay(t->trust, sizeof(t->trust), data, size);
+	lay(t->flight, sizeof(t->flight), data, size);
+	lay(t->conn, sizeof(t->conn), data, size);
+	throttle_table_sanitize(t);
+	if (throttle_table_sanitize(t) != 0 || !throttle_table_valid(t))
+		abort();
+
+	uint8_t k0 = size > 0 ? data[0] : 0, k1 = size > 1 ? data[1] : 0;
+	struct throttle_policy p = {
+		.window = 600, .ip_max = k0 % 8, .net_max = k1 % 32, .user_max = 3,
+		.trust_days = 30, .delay_ms = 100, .delay_max_ms = 1000, .conn_max = k0 % 5,
 	};
+	/* a time near the slots' own, so that windows are hit and missed */
 	time_t now = 1700000000;
-	if (t.count > 0)
-		now = t.e[t.count / 2].last;
-	struct netaddr a4, a6;
-	netaddr_parse("192.0.2.7", &a4);
-	netaddr_parse("2001:db8::7", &a6);
-	(void)throttle_table_check(&t, &p, &a4, "ned", now);
-	unsigned d = throttle_table_record(&t, &p, &a4, "ned", false, now);
-	if (d < p.delay_ms || d > p.delay_max_ms)
+	if (t->count[0].kind != THR_FREE)
+		now = (time_t)(t->count[0].last > INT32_MAX * 4LL ? INT32_MAX :
+			       t->count[0].last < 0 ? 0 : t->count[0].last);
+	struct throttle_clock c = { now, 1001, odd_alive };
+	struct netaddr addrs[3];
+	netaddr_parse("192.0.2.7", &addrs[0]);
+	netaddr_parse("2001:db8::7", &addrs[1]);
+	memset(&addrs[2], 0, sizeof(addrs[2]));          /* unknown peer */
+	static const char *const users[] = { "ned", "root", NULL };
+
+	for (size_t i = 0; i < 12; i++) {
+		uint8_t op = size > i + 2 ? data[i + 2] : (uint8_t)i;
+		const struct netaddr *a = &addrs[op % 3];
+		const char *user = users[(op >> 2) % 3];
+		const char *reason = NULL;
+		struct throttle_ticket tk;
+
+		(void)throttle_table_peek(t, &p, a, user, now, &reason);
+		enum throttle_verdict v = throttle_table_begin(t, &p, a, user, &c, &tk, &reason);
+		if (v == THROTTLE_ALLOW) {
+			if (tk.flight < 0 || tk.flight >= THROTTLE_FLIGHT_SLOTS ||
+			    t->flight[tk.flight].pid != c.self)
+				abort();
+			enum throttle_outcome o = (enum throttle_outcome)((op >> 4) % 3);
+			unsigned d = throttle_table_end(t, &p, a, user, &c, &tk, o);
+			if (d < tk.hold_ms || d > 1000 ||
+			    (o == THROTTLE_FAIL && d < p.delay_ms))
+				abort();
+			if (t->flight[tk.flight].pid == c.self)
+				abort();
+		} else if (reason == NULL) {
+			abort();
+		}
+		int slot;
+		if (throttle_table_conn_enter(t, &p, a, &c, &slot) == THROTTLE_ALLOW && slot >= 0) {
+			if (slot >= THROTTLE_CONN_SLOTS || t->conn[slot].pid != c.self)
+				abort();
+			if (op & 0x40) {
+				throttle_table_conn_leave(t, slot, c.self);
+				if (t->conn[slot].pid != 0)
+					abort();
+			}
+		}
+		c.now += op & 0x80 ? 700 : 1;
+		c.self += 2;                                    /* odd: alive */
+	}
+	if (throttle_table_sanitize(t) != 0)
 		abort();
-	throttle_table_record(&t, &p, &a6, "root", false, now);
-	throttle_table_record(&t, &p, &a6, "root", true, now);
-	(void)throttle_table_check(&t, &p, &a6, "root", now);
-	unsigned fd;
-	if (throttle_table_attempt(&t, &p, &a4, "x", now, &fd) == THROTTLE_ALLOW)
-		throttle_table_undo(&t, &p, &a4, "x", now);
-	if (t.count > 4096)
-		abort();
-	round_trip(&t);
-	throttle_table_free(&t);
 	return 0;
 }

@@ -6,7 +6,7 @@ import helpers as h
 
 
 def _keys():
-    src = (h.REPO / "common" / "config.c").read_text()
+    src = (h.REPO / "common" / "base" / "config.c").read_text()
     keys = re.findall(r"^\s*K\((\w+),", src, re.M)
     assert len(keys) >= 20, keys
     return keys

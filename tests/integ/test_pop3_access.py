@@ -137,26 +137,32 @@ def test_throttle_holds_against_parallel_connections(pop3d, user):
 
 
 def test_good_login_exempts_address_from_user_lockout(pop3d, user):
+    """Past throttle_user_max failures for a name, every answer for it is slowed to the
+    maximum delay (never refused: test_throttle_attacks.py), except from the /24 of a
+    recent good login."""
     pop3d.configure(throttle_ip_max=100, throttle_net_max=100, throttle_user_max=3,
-                    throttle_trust_days=30, login_fail_delay_ms=0,
-                    login_fail_delay_max_ms=0, plaintext_auth_from="127.0.0.0/8")
+                    throttle_trust_days=30, login_fail_delay_ms=1,
+                    login_fail_delay_max_ms=20, plaintext_auth_from="127.0.0.0/8")
     with h.Pop3(pop3d.port) as c:
         assert c.login(user.name, user.password) == h.LOGGED_IN
         c.quit()
-    # someone at 127.0.0.9 guesses the password
+    # someone at 127.0.1.9 guesses the password
     for i in range(3):
-        with h.Pop3(pop3d.port, source="127.0.0.9") as c:
+        with h.Pop3(pop3d.port, source="127.0.1.9") as c:
             assert c.login(user.name, "guess-%d" % i) == h.AUTH_FAILED
             c.quit()
-    # the user is now locked out for addresses without a good login ...
-    with h.Pop3(pop3d.port, source="127.0.0.9") as c:
-        assert c.login(user.name, user.password) == h.THROTTLED
-    with h.Pop3(pop3d.port, source="127.0.0.10") as c:
-        assert c.login(user.name, user.password) == h.THROTTLED
-    # ... but not for the address the user really uses
+    # the user is now slowed down from addresses without a good login ...
+    with h.Pop3(pop3d.port, source="127.0.1.9") as c:
+        assert c.login(user.name, user.password) == h.LOGGED_IN
+        c.quit()
+    ev = pop3d.log.wait("throttle-slow", rip="127.0.1.9")
+    assert ev["reason"] == "user-limit"
+    # ... but not from the address the user really uses
     with h.Pop3(pop3d.port) as c:
         assert c.login(user.name, user.password) == h.LOGGED_IN
         c.quit()
+    assert not pop3d.log.events("throttle-slow", rip="127.0.0.1")
+    assert not pop3d.log.events("auth-throttled")
 
 
 def test_broken_config_is_a_temporary_error(pop3d, user):

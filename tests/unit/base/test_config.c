@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "base/config.h"
+#include "base/plimits.h"
 #include "unit.h"
 
 struct bad_case { const char *text; const char *error_part; };
@@ -18,6 +19,7 @@ static void test_valid(void)
 	CHECK_STR(cfg.log, "syslog");
 	CHECK(cfg.plaintext_auth_from.count == 2);
 	CHECK(cfg.login_timeout == 60 && cfg.idle_timeout == 600);
+	CHECK(cfg.login_deadline == 120);
 	config_free(&cfg);
 
 	CHECK(config_load_string(&cfg, "", "imapd", &err) == 0);
@@ -53,6 +55,9 @@ static void test_valid(void)
 	CHECK(config_load_string(&cfg, "[global]\nlogin_timeout = 3600\n", "ipop3d", &err) == 0);
 	CHECK(cfg.login_timeout == 3600);
 	config_free(&cfg);
+	CHECK(config_load_string(&cfg, "[ipop3d]\nlogin_deadline = 3600\n", "ipop3d", &err) == 0);
+	CHECK(cfg.login_deadline == 3600);
+	config_free(&cfg);
 }
 
 static void test_invalid(void)
@@ -63,6 +68,8 @@ static void test_invalid(void)
 		{ "[global]\nmin_uid = 99999999999999999999999\n", "min_uid" },
 		{ "[global]\nlogin_timeout = 3601\n", "login_timeout" },
 		{ "[global]\nlogin_timeout = 0\n", "at least 1 second" },
+		{ "[global]\nlogin_deadline = 0\n", "at least 1 second" },
+		{ "[global]\nlogin_deadline = 3601\n", "login_deadline" },
 		{ "[global]\nlog_debug = maybe\n", "yes or no" },
 		{ "[global]\nno_such_key = 1\n", "line 2: unknown key" },
 		{ "[nosuch]\nmin_uid = 1\n", "unknown section" },
@@ -125,10 +132,87 @@ static void test_file(void)
 	config_free(&cfg);
 }
 
+/* Each config owns its error: a second failing load does not overwrite the first's. */
+static void test_error_owned(void)
+{
+	struct config a, b;
+	const char *ea = NULL, *eb = NULL;
+
+	CHECK(config_load_string(&a, "[global]\nmin_uid = x\n", "ipop3d", &ea) == -1);
+	CHECK(config_load_string(&b, "[global]\nno_such_key = 1\n", "ipop3d", &eb) == -1);
+	CHECK(ea != NULL && eb != NULL && ea != eb);
+	CHECK(ea != NULL && strstr(ea, "line 2") != NULL && strstr(ea, "min_uid") != NULL);
+	CHECK(eb != NULL && strstr(eb, "no_such_key") != NULL);
+	config_free(&a);
+	config_free(&b);
+}
+
+/* username_chars: the default list, a list of one's own, and an empty one. */
+static void test_username_chars(void)
+{
+	struct config cfg;
+	const char *err = NULL;
+	static const char *const good[] = { "ned", "Ned.Flanders", "ned_f-1", "ned@example.org",
+					    "a", "0", "_", "." };
+	static const char *const bad[] = { "ned%x", "ned\x7f", "../x", "ned/x", "ned+tag",
+					   "ned x", "ned\t", "ned*", "ned(uid=0)", "ned\\",
+					   "n\xc3\xa9" "d", "ned'", "ned\"", "ned,x", "ned:x",
+					   "ned$", "\x01", "" };
+
+	CHECK(config_load_string(&cfg, "", "ipop3d", &err) == 0);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		CHECK(config_username_ok(&cfg, good[i], strlen(good[i])));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK(!config_username_ok(&cfg, bad[i], strlen(bad[i])));
+		if (config_username_ok(&cfg, bad[i], strlen(bad[i])))
+			fprintf(stderr, "  allowed: \"%s\"\n", bad[i]);
+	}
+	/* counted: a NUL inside, or one past the end, is seen */
+	CHECK(!config_username_ok(&cfg, "ned\0x", 5));
+	CHECK(config_username_ok(&cfg, "ned%x", 3));
+	/* the longest name PAM gets: every byte is looked at */
+	char longname[AUTH_MAX_USER + 1];
+	memset(longname, 'a', sizeof(longname));
+	CHECK(config_username_ok(&cfg, longname, sizeof(longname)));
+	longname[sizeof(longname) - 1] = '%';
+	CHECK(!config_username_ok(&cfg, longname, sizeof(longname)));
+	config_free(&cfg);
+
+	/* a list of one's own: '+' allowed, digits not */
+	CHECK(config_load_string(&cfg, "[ipop3d]\nusername_chars = abcdefghijklmnopqrstuvwxyz+\n",
+				 "ipop3d", &err) == 0);
+	CHECK(config_username_ok(&cfg, "ned+tag", 7));
+	CHECK(!config_username_ok(&cfg, "ned1", 4));
+	CHECK(!config_username_ok(&cfg, "Ned", 3));
+	config_free(&cfg);
+
+	/* empty: any byte but spaces and control bytes */
+	CHECK(config_load_string(&cfg, "[global]\nusername_chars =\n", "ipop3d", &err) == 0);
+	CHECK(cfg.username_chars == NULL);
+	CHECK(config_username_ok(&cfg, "n\xc3\xa9" "d%+/", 7));
+	CHECK(!config_username_ok(&cfg, "ned x", 5));
+	CHECK(!config_username_ok(&cfg, "ned\x7f", 4));
+	CHECK(!config_username_ok(&cfg, "ned\x1b", 4));
+	CHECK(!config_username_ok(&cfg, "", 0));
+	config_free(&cfg);
+
+	/* a list that holds a space or a control byte is an error */
+	CHECK(config_load_string(&cfg, "[global]\nusername_chars = abc def\n", "ipop3d",
+				 &err) == -1);
+	CHECK(strstr(err, "username_chars") != NULL);
+	CHECK(cfg.username_chars != NULL && strchr(cfg.username_chars, ' ') == NULL);
+	config_free(&cfg);
+	CHECK(config_load_string(&cfg, "[global]\nusername_chars = abc\x01\n", "ipop3d",
+				 &err) == -1);
+	config_free(&cfg);
+}
+
 int main(void)
 {
+	test_error_owned();
 	test_valid();
 	test_invalid();
+	test_username_chars();
 	test_error_keeps_log();
 	test_file();
 	return unit_done("test_config");

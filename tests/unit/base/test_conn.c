@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -370,6 +371,232 @@ static void test_tls_garbage(void)
 	close(sv[1]);
 }
 
+/* A byte every 200 ms, 30 of them, never a whole line: each byte comes well within the
+ * idle timeout (5 s), so only an absolute deadline can end the wait (slowloris). */
+static pid_t dribbler(int fd, const unsigned char *bytes, size_t n)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (size_t i = 0; i < 30 && i < n; i++) {
+			if (send(fd, bytes + i, 1, MSG_NOSIGNAL) != 1)
+				_exit(0);
+			util_sleep_ms(200);
+		}
+		_exit(0);
+	}
+	return pid;
+}
+
+/* The first bytes of a real ClientHello, from a client SSL on memory BIOs. */
+static size_t client_hello(unsigned char *buf, size_t size)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl = SSL_new(ctx);
+	BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+	SSL_set_bio(ssl, rb, wb);
+	(void)SSL_connect(ssl);
+	int n = BIO_read(wb, buf, (int)size);
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	return n > 0 ? (size_t)n : 0;
+}
+
+static void test_deadline(void)
+{
+	struct conn c;
+	int sv[2];
+	const char *line;
+	size_t len;
+
+	pair(sv);
+	conn_init(&c, sv[0], sv[0], POP3_MAX_CMD_LINE, 5);
+	conn_set_deadline(&c, util_now_ms() + 1000);
+	pid_t pid = dribbler(sv[1], (const unsigned char *)"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", 30);
+	CHECK(conn_read_line(&c, &line, &len) == -1);
+	CHECK(errno == ETIMEDOUT);
+	CHECK(c.in_bytes > 0 && c.in_bytes < 30);   /* the client was still sending */
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	/* a deadline already past: no wait at all, even with input on the way */
+	CHECK(conn_read_line(&c, &line, &len) == -1 && errno == ETIMEDOUT);
+	/* cleared: reading goes on */
+	conn_set_deadline(&c, 0);
+	put(sv[1], S("\r\n"));
+	CHECK(conn_read_line(&c, &line, &len) == 1);
+	conn_deinit(&c);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* a client that never lets us wait: a steady stream of commands */
+	pair(sv);
+	conn_init(&c, sv[0], sv[0], POP3_MAX_CMD_LINE, 5);
+	conn_set_deadline(&c, util_now_ms() + 500);
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		while (send(sv[1], "NOOP\r\n", 6, MSG_NOSIGNAL) == 6)
+			;
+		_exit(0);
+	}
+	int r, lines = 0;
+	while ((r = conn_read_line(&c, &line, &len)) == 1)
+		lines++;
+	CHECK(r == -1 && errno == ETIMEDOUT);
+	CHECK(lines > 0);
+	conn_deinit(&c);
+	close(sv[0]);
+	close(sv[1]);
+	waitpid(pid, NULL, 0);
+
+	/* the same during a TLS handshake: a ClientHello dribbled a byte at a time */
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	pair(sv);
+	conn_init(&c, sv[0], sv[0], POP3_MAX_CMD_LINE, 5);
+	conn_set_deadline(&c, util_now_ms() + 1000);
+	unsigned char hello[2048];
+	size_t hlen = client_hello(hello, sizeof(hello));
+	CHECK(hlen > 100 && hello[0] == 0x16);
+	pid = dribbler(sv[1], hello, hlen);
+	const char *error = NULL;
+	CHECK(conn_starttls(&c, ctx, &error) == -1);
+	CHECK(error != NULL && strcmp(error, "timeout") == 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	conn_deinit(&c);
+	close(sv[0]);
+	close(sv[1]);
+	SSL_CTX_free(ctx);
+}
+
+/* The line limit follows the protocol state; buffered input survives the change. */
+static void test_set_line_max(void)
+{
+	struct conn c;
+	int sv[2];
+	const char *line;
+	size_t len;
+	static char big[IMAP_MAX_LINE_PRELOGIN + 100];
+
+	pair(sv);
+	conn_init(&c, sv[0], sv[0], IMAP_MAX_LINE_PRELOGIN, 5);
+	memset(big, 'y', sizeof(big));
+	memcpy(big + sizeof(big) - 2, "\r\n", 2);
+	/* a login and, pipelined behind it, a line too long before login but not after */
+	put(sv[1], S("a LOGIN u p\r\n"));
+	pid_t pid = fork();
+	if (pid == 0) {
+		put(sv[1], big, sizeof(big));
+		_exit(0);
+	}
+	CHECK(conn_read_line(&c, &line, &len) == 1);
+	CHECK_STR(line, "a LOGIN u p");
+	conn_set_line_max(&c, IMAP_MAX_LINE);
+	CHECK(conn_read_line(&c, &line, &len) == 1);
+	CHECK(len == sizeof(big) - 2);
+	waitpid(pid, NULL, 0);
+	/* and back down: over the small limit again */
+	conn_set_line_max(&c, SMTP_MAX_CMD_LINE);
+	put(sv[1], big, SMTP_MAX_CMD_LINE + 1);
+	CHECK(conn_read_line(&c, &line, &len) == LINEBUF_TOO_LONG);
+	conn_deinit(&c);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* Raw input: non-blocking reads into the buffer, pending, consume. */
+static void test_raw(void)
+{
+	struct conn c;
+	int sv[2];
+	const char *data, *line;
+	size_t len;
+
+	pair(sv);
+	conn_init(&c, sv[0], sv[0], POP3_MAX_CMD_LINE, 5);
+	CHECK(conn_read_more(&c, false) == CONN_AGAIN);
+	CHECK(conn_pending(&c, &data) == 0);
+	put(sv[1], S("abc\r\ndef"));
+	CHECK(conn_read_more(&c, false) == 8);
+	CHECK(conn_pending(&c, &data) == 8 && memcmp(data, "abc\r\ndef", 8) == 0);
+	CHECK(conn_read_line(&c, &line, &len) == 1);
+	CHECK_STR(line, "abc");
+	CHECK(conn_pending(&c, &data) == 3);
+	conn_consume(&c, 2);
+	CHECK(conn_pending(&c, &data) == 1 && data[0] == 'f');
+	conn_consume(&c, 5);                            /* more than there is: all */
+	CHECK(conn_pending(&c, &data) == 0);
+	shutdown(sv[1], SHUT_WR);
+	CHECK(conn_read_more(&c, false) == 0);          /* EOF */
+	CHECK(conn_read_more(&c, true) == 0);
+	conn_deinit(&c);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+/* conn_wait_event(): client input, an extra descriptor (a pipe, then inotify as IMAP IDLE
+ * will use it), a timer, the idle timeout and the deadline, each in turn. */
+static void test_wait_event(void)
+{
+	struct conn c;
+	int sv[2], p[2];
+	const char *line;
+	size_t len;
+
+	pair(sv);
+	CHECK(pipe(p) == 0);
+	conn_init(&c, sv[0], sv[0], POP3_MAX_CMD_LINE, 1);
+	/* output is flushed before the wait */
+	CHECK(conn_write(&c, S("+ idling\r\n")) == 0);
+	CHECK(conn_wait_event(&c, p[0], util_now_ms() + 100) == CONN_EV_TIMER);
+	char buf[32];
+	CHECK(recv(sv[1], buf, sizeof(buf), MSG_DONTWAIT) == 10);
+	CHECK(write(p[1], "!", 1) == 1);
+	CHECK(conn_wait_event(&c, p[0], util_now_ms() + 5000) == CONN_EV_EXTRA);
+	CHECK(read(p[0], buf, 1) == 1);
+	put(sv[1], S("DONE\r\nNOOP\r\n"));
+	CHECK(conn_wait_event(&c, p[0], 0) == CONN_EV_INPUT);
+	CHECK(conn_read_line(&c, &line, &len) == 1);
+	CHECK_STR(line, "DONE");
+	/* buffered input: at once, even with the extra fd ready too */
+	CHECK(write(p[1], "!", 1) == 1);
+	CHECK(conn_wait_event(&c, p[0], 0) == CONN_EV_INPUT);
+	CHECK(conn_read_line(&c, &line, &len) == 1);
+	CHECK(read(p[0], buf, 1) == 1);
+	/* nothing: the idle timeout (1 s) before a timer 10 s away */
+	CHECK(conn_wait_event(&c, -1, util_now_ms() + 10000) == -1 && errno == ETIMEDOUT);
+	/* the deadline before the timer */
+	c.timeout_s = 0;
+	conn_set_deadline(&c, util_now_ms() + 100);
+	CHECK(conn_wait_event(&c, p[0], util_now_ms() + 10000) == -1 && errno == ETIMEDOUT);
+	/* the timer before the deadline */
+	conn_set_deadline(&c, util_now_ms() + 10000);
+	CHECK(conn_wait_event(&c, p[0], util_now_ms() + 50) == CONN_EV_TIMER);
+	/* a real inotify descriptor, as IMAP IDLE will use: a new file in a watched folder */
+	char tdir[] = "/tmp/postern-idle-XXXXXX";
+	CHECK(mkdtemp(tdir) != NULL);
+	int ino = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	CHECK(ino >= 0 && inotify_add_watch(ino, tdir, IN_CREATE | IN_MOVED_TO) >= 0);
+	CHECK(conn_wait_event(&c, ino, util_now_ms() + 50) == CONN_EV_TIMER);
+	char fpath[64];
+	CHECK(util_snprintf(fpath, sizeof(fpath), "%s/new-mail", tdir) > 0);
+	int fd = open(fpath, O_CREAT | O_WRONLY, 0600);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK(conn_wait_event(&c, ino, util_now_ms() + 5000) == CONN_EV_EXTRA);
+	unlink(fpath);
+	rmdir(tdir);
+	close(ino);
+	/* EOF counts as input: the read that follows says 0 */
+	shutdown(sv[1], SHUT_WR);
+	CHECK(conn_wait_event(&c, p[0], 0) == CONN_EV_INPUT);
+	CHECK(conn_read_line(&c, &line, &len) == 0);
+	conn_deinit(&c);
+	close(p[0]);
+	close(p[1]);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	test_lines();
@@ -379,5 +606,9 @@ int main(void)
 	test_peer_gone();
 	test_pipes();
 	test_tls_garbage();
+	test_deadline();
+	test_set_line_max();
+	test_raw();
+	test_wait_event();
 	return unit_done("test_conn");
 }

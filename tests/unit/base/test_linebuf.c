@@ -274,11 +274,64 @@ static void test_trickle(void)
 	linebuf_free(&lb);
 }
 
+/* linebuf_set_max(): the limit of each protocol state, with input already buffered. */
+static void test_set_max(void)
+{
+	struct linebuf *lb = linebuf_new(16);
+	const char *line;
+	size_t len;
+	char big[200];
+
+	CHECK(linebuf_max(lb) == 16);
+	/* "login" line, then a long line already buffered behind it */
+	memset(big, 'x', sizeof(big));
+	CHECK(linebuf_feed(lb, "LOGIN a b\r\n", 11) == 11);
+	CHECK(linebuf_feed(lb, big, 20) == 20);        /* no LF yet: 20 bytes pending */
+	CHECK(linebuf_next(lb, &line, &len) == 1);
+	CHECK_STR(line, "LOGIN a b");
+	/* at 16 the pending 20 bytes would be too long; a bigger limit keeps them */
+	linebuf_set_max(lb, 100);
+	CHECK(linebuf_max(lb) == 100);
+	CHECK(linebuf_next(lb, &line, &len) == 0);
+	CHECK(linebuf_feed(lb, big, 60) == 60);
+	CHECK(linebuf_feed(lb, "\r\n", 2) == 2);
+	CHECK(linebuf_next(lb, &line, &len) == 1);
+	CHECK(len == 80);
+	/* at the new limit: 98 + CRLF = 100 fits, 99 + CRLF does not */
+	CHECK(linebuf_feed(lb, big, 98) == 98);
+	CHECK(linebuf_feed(lb, "\r\n", 2) == 2);
+	CHECK(linebuf_next(lb, &line, &len) == 1 && len == 98);
+	CHECK(linebuf_feed(lb, big, 99) == 99);
+	CHECK(linebuf_feed(lb, "\r\n", 2) == 2);
+	CHECK(linebuf_next(lb, &line, &len) == LINEBUF_TOO_LONG);
+	linebuf_reset(lb);
+
+	/* smaller, with more pending than the new buffer: nothing is dropped */
+	CHECK(linebuf_feed(lb, "a\nb\n", 4) == 4);
+	CHECK(linebuf_feed(lb, big, 150) == 150);
+	linebuf_set_max(lb, 8);
+	const char *data;
+	CHECK(linebuf_pending(lb, &data) == 154);
+	CHECK(linebuf_next(lb, &line, &len) == 1);
+	CHECK_STR(line, "a");
+	CHECK(linebuf_next(lb, &line, &len) == 1);
+	CHECK_STR(line, "b");
+	CHECK(linebuf_next(lb, &line, &len) == LINEBUF_TOO_LONG); /* 150 x, no LF */
+	linebuf_reset(lb);
+	CHECK(linebuf_feed(lb, "1234567\n", 8) == 8);  /* 8 with LF: fits */
+	CHECK(linebuf_next(lb, &line, &len) == 1 && len == 7);
+	CHECK(linebuf_feed(lb, "12345678\n", 9) == 9);
+	CHECK(linebuf_next(lb, &line, &len) == LINEBUF_TOO_LONG);
+	linebuf_free(&lb);
+	CHECK(lb == NULL);
+}
+
 int main(void)
 {
 	run_tables();
 	test_fill_api();
 	test_pending();
 	test_trickle();
+	test_set_max();
 	return unit_done("test_linebuf");
 }

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include "base/conn.h"
 #include "base/plimits.h"
 #include "base/linebuf.h"
 #include "pop3.h"
@@ -261,10 +263,12 @@ static void test_numbers(void)
 
 static void test_misc(void)
 {
-	CHECK_STR(pop3_error_reply(POP3_E_UNKNOWN), "-ERR Unknown command");
-	CHECK_STR(pop3_error_reply(POP3_E_SYNTAX), "-ERR Syntax error");
-	CHECK_STR(pop3_error_reply(POP3_E_TOO_LONG), "-ERR Line too long.");
-	CHECK_STR(pop3_error_reply(POP3_E_BAD_CHAR), "-ERR Invalid characters in command.");
+	CHECK_STR(pop3_error_text(POP3_E_UNKNOWN), "Unknown command");
+	CHECK_STR(pop3_error_text(CMDLOOP_E_STATE), "Unknown command");
+	CHECK_STR(pop3_error_text(POP3_E_SYNTAX), "Syntax error");
+	CHECK_STR(pop3_error_text(POP3_E_TOO_LONG), "Line too long.");
+	CHECK_STR(pop3_error_text(POP3_E_BAD_CHAR), "Invalid characters in command.");
+	CHECK_STR(pop3_error_text(CMDLOOP_E_TOO_MANY), "Too many bad commands.");
 	CHECK_STR(pop3_state_name(POP3_AUTHORIZATION), "AUTHORIZATION");
 	CHECK_STR(pop3_state_name(POP3_TRANSACTION), "TRANSACTION");
 	CHECK_STR(pop3_state_name(POP3_UPDATE), "UPDATE");
@@ -273,7 +277,7 @@ static void test_misc(void)
 	pop3_set_state(&st, POP3_TRANSACTION);
 	CHECK(st == POP3_TRANSACTION);
 
-	CHECK(pop3_cmd_lookup("top", 3) != NULL && pop3_cmd_lookup("top", 3)->id == POP3_CMD_TOP);
+	CHECK(pop3_cmd_lookup("top", 3) != NULL && pop3_cmd_lookup("top", 3)->loop.id == POP3_CMD_TOP);
 	CHECK(pop3_cmd_lookup("TO", 2) == NULL);
 	CHECK(pop3_cmd_lookup("TOPS", 4) == NULL);
 	CHECK(pop3_cmd_lookup("", 0) == NULL);
@@ -282,13 +286,69 @@ static void test_misc(void)
 		"QUIT", "STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL" };
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		const struct pop3_cmd_def *d = pop3_cmd_lookup(names[i], strlen(names[i]));
-		CHECK(d != NULL && (size_t)d->id == i);
+		CHECK(d != NULL && (size_t)d->loop.id == i);
 	}
 	/* the command struct is cleared on every parse */
 	struct pop3_cmd cmd;
 	CHECK(pop3_parse("TOP 1 2", 7, &cmd) == POP3_CMD_TOP);
 	CHECK(pop3_parse("FOO 1 2", 7, &cmd) == POP3_E_UNKNOWN);
 	CHECK(cmd.def == NULL && cmd.nargs == 0);
+
+	/* the command loop's parse hook: the row and the argument count, or the error */
+	const struct cmdloop_def *def = NULL;
+	size_t nargs = 9;
+	CHECK(pop3_loop_parse("TOP 1 2", 7, &cmd, &def, &nargs) == 0);
+	CHECK(def != NULL && def->id == POP3_CMD_TOP && nargs == 2);
+	CHECK(pop3_loop_parse("TOP 1 2 3", 9, &cmd, &def, &nargs) == 0);
+	CHECK(nargs == 3 && cmdloop_check(def, nargs, POP3_TRANSACTION) == CMDLOOP_E_SYNTAX);
+	CHECK(cmdloop_check(def, 2, POP3_AUTHORIZATION) == CMDLOOP_E_STATE);
+	CHECK(pop3_loop_parse("FOO", 3, &cmd, &def, &nargs) == POP3_E_UNKNOWN && def == NULL);
+}
+
+/* The one reply writer: every kind of line, with and without response codes. */
+static void test_reply(void)
+{
+	int fds[2];
+	struct conn c;
+	char out[4096];
+
+	if (pipe(fds) < 0) {
+		CHECK(0);
+		return;
+	}
+	conn_init(&c, -1, fds[1], 512, 5);
+	pop3_reply(&c, POP3_OK, POP3_CODE_NONE, NULL);
+	pop3_reply(&c, POP3_OK, POP3_CODE_NONE, "%d messages", 3);
+	pop3_reply(&c, POP3_ERR, POP3_CODE_NONE, "No such message.");
+	pop3_reply(&c, POP3_ERR, POP3_CODE_AUTH, "Authentication failed.");
+	pop3_reply(&c, POP3_ERR, POP3_CODE_SYS_TEMP, "Later.");
+	pop3_reply(&c, POP3_ERR, POP3_CODE_SYS_PERM, "Never.");
+	pop3_reply(&c, POP3_ERR, POP3_CODE_IN_USE, "Busy.");
+	pop3_reply(&c, POP3_CONT, POP3_CODE_NONE, "%s", "");
+	pop3_reply(&c, POP3_CONT, POP3_CODE_NONE, "VXNlcm5hbWU6");
+	pop3_reply(&c, POP3_DATA, POP3_CODE_NONE, "TOP");
+	pop3_reply(&c, POP3_DATA, POP3_CODE_AUTH, ".dot");
+	pop3_reply(&c, POP3_END, POP3_CODE_AUTH, "ignored");
+	/* longer than RFC 2449's 512 octets: cut, still one line */
+	char big[600];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	pop3_reply(&c, POP3_ERR, POP3_CODE_SYS_TEMP, "%s", big);
+	CHECK(conn_flush(&c) == 0);
+	close(fds[1]);
+	ssize_t n = read(fds[0], out, sizeof(out) - 1);
+	close(fds[0]);
+	CHECK(n > 0);
+	out[n > 0 ? n : 0] = '\0';
+	const char *want = "+OK\r\n+OK 3 messages\r\n-ERR No such message.\r\n"
+		"-ERR [AUTH] Authentication failed.\r\n-ERR [SYS/TEMP] Later.\r\n"
+		"-ERR [SYS/PERM] Never.\r\n-ERR [IN-USE] Busy.\r\n+ \r\n+ VXNlcm5hbWU6\r\n"
+		"TOP\r\n..dot\r\n.\r\n-ERR [SYS/TEMP] xxx";
+	CHECK(strncmp(out, want, strlen(want)) == 0);
+	const char *last = out + strlen(want) - strlen("-ERR [SYS/TEMP] xxx");
+	CHECK(strlen(last) <= POP3_MAX_REPLY_LINE && strlen(last) > 400);
+	CHECK(strchr(last, '\n') == last + strlen(last) - 1);
+	conn_deinit(&c);
 }
 
 int main(void)
@@ -297,5 +357,6 @@ int main(void)
 	test_limits();
 	test_numbers();
 	test_misc();
+	test_reply();
 	return unit_done("pop3_cmd");
 }

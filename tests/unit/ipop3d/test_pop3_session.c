@@ -793,6 +793,29 @@ static void test_prelogin(void)
 		memcpy(in + n, "==\r\n", 5);
 		pre_case(true, false, in, GREET "+ \r\n-ERR [AUTH] Authentication failed.\r\n", 0);
 	}
+	/* user names with a byte outside username_chars: the monitor (here the stub) gets the
+	 * name without the password (it refuses the name and writes the auth-failed line);
+	 * the answer is a wrong password's, each counts as a failed login */
+	pre_case(true, false, "USER ned%x\r\nPASS secret\r\nAUTH PLAIN AC4uL3gAc2VjcmV0\r\n"
+		 "QUIT\r\n",
+		 GREET "+OK\r\n-ERR [AUTH] Authentication failed.\r\n"
+		 "-ERR [AUTH] Authentication failed.\r\n+OK Logging out.\r\n", 0);
+	pre_case(true, false, "AUTH LOGIN bmVkfw==\r\nc2VjcmV0\r\nUSER a/b\r\nPASS secret\r\n"
+		 "USER ned+x\r\nPASS secret\r\nUSER ned\r\nPASS secret\r\n",
+		 GREET "+ UGFzc3dvcmQ6\r\n-ERR [AUTH] Authentication failed.\r\n"
+		 "+OK\r\n-ERR [AUTH] Authentication failed.\r\n"
+		 "+OK\r\n-ERR [AUTH] Authentication failed.\r\n", 0);
+	log = read_file(logpath);
+	CHECK(strstr(log, "stub-login: method=USER, user=ned%x, pass=\n") != NULL);
+	CHECK(strstr(log, "stub-login: method=PLAIN, user=../x, pass=\n") != NULL);
+	CHECK(strstr(log, "stub-login: method=LOGIN, user=ned\x7f, pass=\n") != NULL);
+	CHECK(strstr(log, "stub-login: method=USER, user=a/b, pass=\n") != NULL);
+	CHECK(strstr(log, "user=ned%x, pass=secret") == NULL &&
+	      strstr(log, "user=../x, pass=secret") == NULL &&
+	      strstr(log, "user=ned\x7f, pass=secret") == NULL &&
+	      strstr(log, "user=a/b, pass=secret") == NULL);
+	CHECK(strstr(log, "disconnect: reason=auth-failures, auth_failures=3") != NULL);
+	free(log);
 	/* EOF in the middle of AUTH */
 	pre_case(true, false, "AUTH LOGIN\r\n", GREET "+ VXNlcm5hbWU6\r\n", 0);
 	log = read_file(logpath);
@@ -822,6 +845,7 @@ int main(void)
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tmpdir);
 	snprintf(logpath, sizeof(logpath), "%s/log", tmpdir);
 	config_defaults(&cfg, "ipop3d");
+	cfg.login_fail_delay_ms = 0;   /* a refused user name waits this long */
 	char loc[600];
 	snprintf(loc, sizeof(loc), "maildir:%s", maildir);
 	free(cfg.mail_location);

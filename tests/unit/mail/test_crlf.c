@@ -14,39 +14,55 @@ struct crlf_case {
 	const char *out;        /* conversion output followed by crlf_finish() */
 	size_t out_len;         /* 0: strlen(out) */
 	uint64_t lines, body_lines;
+	bool strict;            /* crlf_init_strict(): a lone CR ends its line */
 };
 
 #define ALL UINT64_MAX
 static const struct crlf_case cases[] = {
-	{ "", 0, false, ALL, "", 0, 0, 0 },
-	{ "a\nb\n", 0, false, ALL, "a\r\nb\r\n", 0, 2, 0 },
-	{ "a\r\nb\r\n", 0, false, ALL, "a\r\nb\r\n", 0, 2, 0 },
-	{ "a\rb\n", 0, false, ALL, "a\rb\r\n", 0, 1, 0 },          /* lone CR stays */
-	{ "abc", 0, false, ALL, "abc\r\n", 0, 0, 0 },              /* finish adds CRLF */
-	{ "a\r", 0, false, ALL, "a\r\r\n", 0, 0, 0 },
-	{ "\r", 0, false, ALL, "\r\r\n", 0, 0, 0 },
-	{ "\r\r\n", 0, false, ALL, "\r\r\n", 0, 1, 0 },
-	{ ".x\n..y\n", 0, true, ALL, "..x\r\n...y\r\n", 0, 2, 0 },
-	{ ".x\n..y\n", 0, false, ALL, ".x\r\n..y\r\n", 0, 2, 0 },
-	{ ".\n", 0, true, ALL, "..\r\n", 0, 1, 0 },
-	{ ".", 0, true, ALL, "..\r\n", 0, 0, 0 },
-	{ "\r.x\n", 0, true, ALL, "\r.x\r\n", 0, 1, 0 },            /* line starts with CR */
-	{ "a.\n.\r\n", 0, true, ALL, "a.\r\n..\r\n", 0, 2, 0 },
-	{ "a\0b\n", 4, false, ALL, "a\0b\r\n", 5, 1, 0 },           /* NUL passes */
+	{ "", 0, false, ALL, "", 0, 0, 0, false },
+	{ "a\nb\n", 0, false, ALL, "a\r\nb\r\n", 0, 2, 0, false },
+	{ "a\r\nb\r\n", 0, false, ALL, "a\r\nb\r\n", 0, 2, 0, false },
+	{ "a\rb\n", 0, false, ALL, "a\rb\r\n", 0, 1, 0, false },          /* lone CR stays */
+	{ "abc", 0, false, ALL, "abc\r\n", 0, 0, 0, false },              /* finish adds CRLF */
+	{ "a\r", 0, false, ALL, "a\r\r\n", 0, 0, 0, false },
+	{ "\r", 0, false, ALL, "\r\r\n", 0, 0, 0, false },
+	{ "\r\r\n", 0, false, ALL, "\r\r\n", 0, 1, 0, false },
+	{ ".x\n..y\n", 0, true, ALL, "..x\r\n...y\r\n", 0, 2, 0, false },
+	{ ".x\n..y\n", 0, false, ALL, ".x\r\n..y\r\n", 0, 2, 0, false },
+	{ ".\n", 0, true, ALL, "..\r\n", 0, 1, 0, false },
+	{ ".", 0, true, ALL, "..\r\n", 0, 0, 0, false },
+	{ "\r.x\n", 0, true, ALL, "\r.x\r\n", 0, 1, 0, false },            /* line starts with CR */
+	{ "a.\n.\r\n", 0, true, ALL, "a.\r\n..\r\n", 0, 2, 0, false },
+	{ "a\0b\n", 4, false, ALL, "a\0b\r\n", 5, 1, 0, false },           /* NUL passes */
 	{ "H: 1\n\nb1\nb2\nb3\n", 0, false, ALL,
-	  "H: 1\r\n\r\nb1\r\nb2\r\nb3\r\n", 0, 5, 3 },
+	  "H: 1\r\n\r\nb1\r\nb2\r\nb3\r\n", 0, 5, 3, false },
 	/* TOP */
-	{ "H: 1\n\nb1\nb2\nb3\n", 0, false, 2, "H: 1\r\n\r\nb1\r\nb2\r\n", 0, 4, 2 },
-	{ "H: 1\n\nb1\nb2\nb3\n", 0, false, 0, "H: 1\r\n\r\n", 0, 2, 0 },
-	{ "H: 1\r\n\r\nb1\r\nb2\r\n", 0, false, 1, "H: 1\r\n\r\nb1\r\n", 0, 3, 1 },
-	{ "H: 1\nH: 2\n", 0, false, 0, "H: 1\r\nH: 2\r\n", 0, 2, 0 }, /* all header */
-	{ "H: 1\nH: 2", 0, false, 0, "H: 1\r\nH: 2\r\n", 0, 1, 0 },
-	{ "H\n\r\r\nb\n", 0, false, 0, "H\r\n\r\r\nb\r\n", 0, 3, 0 }, /* "\r\r\n" not empty */
-	{ "H\n\nb1", 0, false, 5, "H\r\n\r\nb1\r\n", 0, 2, 0 },
-	{ "H\n\n.b1\n.b2\n", 0, true, 1, "H\r\n\r\n..b1\r\n", 0, 3, 1 },
-	{ "\n\nb\n", 0, false, 0, "\r\n", 0, 1, 0 },                 /* empty header */
-	{ "\r\n\r\nb\r\n", 0, false, 1, "\r\n\r\n", 0, 2, 1 },        /* body line "" */
-	{ "H\n\n\n\n", 0, false, 1, "H\r\n\r\n\r\n", 0, 3, 1 },
+	{ "H: 1\n\nb1\nb2\nb3\n", 0, false, 2, "H: 1\r\n\r\nb1\r\nb2\r\n", 0, 4, 2, false },
+	{ "H: 1\n\nb1\nb2\nb3\n", 0, false, 0, "H: 1\r\n\r\n", 0, 2, 0, false },
+	{ "H: 1\r\n\r\nb1\r\nb2\r\n", 0, false, 1, "H: 1\r\n\r\nb1\r\n", 0, 3, 1, false },
+	{ "H: 1\nH: 2\n", 0, false, 0, "H: 1\r\nH: 2\r\n", 0, 2, 0, false }, /* all header */
+	{ "H: 1\nH: 2", 0, false, 0, "H: 1\r\nH: 2\r\n", 0, 1, 0, false },
+	{ "H\n\r\r\nb\n", 0, false, 0, "H\r\n\r\r\nb\r\n", 0, 3, 0, false }, /* "\r\r\n" not empty */
+	{ "H\n\nb1", 0, false, 5, "H\r\n\r\nb1\r\n", 0, 2, 0, false },
+	{ "H\n\n.b1\n.b2\n", 0, true, 1, "H\r\n\r\n..b1\r\n", 0, 3, 1, false },
+	{ "\n\nb\n", 0, false, 0, "\r\n", 0, 1, 0, false },                 /* empty header */
+	{ "\r\n\r\nb\r\n", 0, false, 1, "\r\n\r\n", 0, 2, 1, false },        /* body line "" */
+	{ "H\n\n\n\n", 0, false, 1, "H\r\n\r\n\r\n", 0, 3, 1, false },
+	/* strict: a lone CR ends its line, and the line after it is dot-stuffed */
+	{ "a\rb\n", 0, false, ALL, "a\r\nb\r\n", 0, 2, 0, true },
+	{ "a\r.\rb", 0, true, ALL, "a\r\n..\r\nb\r\n", 0, 2, 0, true },
+	{ "a\r.\r", 0, true, ALL, "a\r\n..\r\n", 0, 1, 0, true },  /* final CR ended */
+	{ "\r", 0, false, ALL, "\r\n", 0, 0, 0, true },
+	{ "\r\r\n", 0, false, ALL, "\r\n\r\n", 0, 2, 1, true },
+	{ "x\r\n.\r\n", 0, true, ALL, "x\r\n..\r\n", 0, 2, 0, true },
+	{ "x\n.\n", 0, true, ALL, "x\r\n..\r\n", 0, 2, 0, true },
+	{ "x\r.\r\n", 0, true, ALL, "x\r\n..\r\n", 0, 2, 0, true },
+	/* the 2023 smuggling bytes in a stored message cannot end a DATA sent on */
+	{ "a\n.\r\nMAIL FROM:<x>\r\n", 0, true, ALL,
+	  "a\r\n..\r\nMAIL FROM:<x>\r\n", 0, 3, 0, true },
+	{ "a\r\n.\rMAIL\r\n", 0, true, ALL, "a\r\n..\r\nMAIL\r\n", 0, 3, 0, true },
+	/* TOP: "H\r\r" is a header line, then an empty line (the lone CR alone) */
+	{ "H\r\rb1\rb2\r", 0, false, 1, "H\r\n\r\nb1\r\n", 0, 3, 1, true },
 };
 
 /* Convert in with chunk sizes from a tiny PRNG (seed 0: whole, 1: bytes). */
@@ -57,7 +73,10 @@ static char *run(const struct crlf_case *c, const char *in, size_t len, unsigned
 	size_t o = 0, i = 0;
 	uint32_t x = seed * 2654435761u + 1;
 
-	crlf_init(st, c->dotstuff);
+	if (c->strict)
+		crlf_init_strict(st, c->dotstuff);
+	else
+		crlf_init(st, c->dotstuff);
 	st->body_limit = c->limit;
 	while (i < len) {
 		size_t n;
@@ -73,7 +92,7 @@ static char *run(const struct crlf_case *c, const char *in, size_t len, unsigned
 			n = len - i;
 		char *tmp = malloc(2 * n + 1);
 		size_t k = crlf_convert(st, in + i, n, tmp);
-		CHECK(k <= 2 * n);
+		CHECK(k <= 2 * n + (c->strict ? 1 : 0));
 		memcpy(out + o, tmp, k);
 		o += k;
 		free(tmp);
@@ -107,6 +126,22 @@ static void test_table(void)
 	}
 }
 
+/* Strict output: every CR is followed by LF and every LF preceded by CR, the output
+ * ends with CRLF when not empty, and (dot-stuffed) no line is "." alone. */
+static bool crlf_strict_ok(const char *o, size_t len, bool ds)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (o[i] == '\r' && (i + 1 == len || o[i + 1] != '\n'))
+			return false;
+		if (o[i] == '\n' && (i == 0 || o[i - 1] != '\r'))
+			return false;
+		bool bol = i == 0 || o[i - 1] == '\n';
+		if (ds && bol && i + 2 < len && o[i] == '.' && o[i + 1] == '\r')
+			return false;
+	}
+	return len == 0 || (len >= 2 && o[len - 2] == '\r' && o[len - 1] == '\n');
+}
+
 /* Every byte string over a small alphabet up to length 6: chunking never matters, and
  * the output is the input with bare LF -> CRLF (checked independently). */
 static void test_exhaustive(void)
@@ -125,8 +160,10 @@ static void test_exhaustive(void)
 				in[i] = alpha[v % 4];
 				v /= 4;
 			}
-			for (int ds = 0; ds < 2; ds++) {
-				struct crlf_case c = { .dotstuff = ds, .limit = ALL };
+			for (int mode = 0; mode < 4; mode++) {
+				int ds = mode & 1;
+				struct crlf_case c = { .dotstuff = ds, .limit = ALL,
+						       .strict = mode >= 2 };
 				struct crlf_state s0, s1, s2;
 				size_t l0, l1, l2;
 				char *o0 = run(&c, in, len, 0, &l0, &s0);
@@ -135,7 +172,9 @@ static void test_exhaustive(void)
 				if (l0 != l1 || l0 != l2 || memcmp(o0, o1, l0) != 0 ||
 				    memcmp(o0, o2, l0) != 0 || s0.lines != s1.lines)
 					bad++;
-				if (!ds) {
+				if (c.strict && !crlf_strict_ok(o0, l0, ds))
+					bad++;
+				if (!ds && !c.strict) {
 					bool cr = false;
 					uint64_t sz = crlf_size(in, len, &cr);
 					/* output without the finish CRLF has crlf_size bytes */
