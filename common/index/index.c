@@ -897,9 +897,17 @@ int index_lock(struct index *ix, struct index_changes *ch, const char **error_r)
 	}
 	ix->collect = ch;
 	ix->collect_next = old_next;
-	if (ix->hdr.uidnext == 0) { /* new or rebuilt */
+	/* new or rebuilt; or so near the end of the UIDs that a full folder of new mail
+	 * could not be numbered: start over under a new UIDVALIDITY (RFC 9051 2.3.1.1) */
+	if (ix->hdr.uidnext == 0 ||
+	    ix->hdr.uidnext > UINT32_MAX - (uint32_t)MSTORE_MAX_MESSAGES ||
+	    ix->hdr.highestmodseq > UINT64_MAX / 2) {
 		uint32_t v = (uint32_t)time(NULL);
-		index_reset(ix, v == 0 ? 1 : v);
+		if (ix->hdr.uidnext != 0)
+			log_bad(ix, "UIDs used up, new UIDVALIDITY");
+		if (v == ix->hdr.uidvalidity || v == 0)
+			v = ix->hdr.uidvalidity + 1 != 0 ? ix->hdr.uidvalidity + 1 : 1;
+		index_reset(ix, v);
 	}
 	return 0;
 }

@@ -385,6 +385,55 @@ static void test_cache(void)
 	close(dfd);
 }
 
+static uint32_t crc32_of(const unsigned char *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+	}
+	return c ^ 0xffffffffu;
+}
+
+static void le(unsigned char *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* UIDNEXT so near 2^32 that a full folder could not be numbered (a hostile file, or a
+ * folder with billions of deliveries): a writer starts over under a new UIDVALIDITY. */
+static void test_uids_used_up(void)
+{
+	int dfd = opendir_fd("usedup");
+	unsigned char b[8 + 8 + 4 + 4 + 8 + 32 + 8 + 8 + 4] = "PSTIDX1\n";
+	le(b + 8, 7, 8);                     /* generation */
+	le(b + 16, 1234, 4);                 /* uidvalidity */
+	le(b + 20, UINT32_MAX - 10, 4);      /* uidnext */
+	le(b + 24, 5, 8);                    /* highestmodseq */
+	le(b + 64, 0, 8);                    /* no records */
+	le(b + 72, 0, 8);                    /* no cache entries */
+	le(b + 80, crc32_of(b, 80), 4);
+	char p[160];
+	snprintf(p, sizeof(p), "%s/usedup/idx", tmpdir);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd != -1 && write(fd, b, sizeof(b)) == (ssize_t)sizeof(b));
+	close(fd);
+	struct index *ix;
+	const char *err;
+	uint32_t u;
+	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
+	CHECK(index_hdr(ix)->uidvalidity == 1234 && index_hdr(ix)->uidnext == UINT32_MAX - 10);
+	CHECK(index_lock(ix, NULL, &err) == 0);
+	CHECK(index_hdr(ix)->uidvalidity != 1234 && index_hdr(ix)->uidnext == 1);
+	CHECK(add(ix, "a", &u) == 0 && u == 1);
+	CHECK(index_commit(ix, &err) == 0);
+	index_unlock(ix);
+	index_close(&ix);
+	close(dfd);
+}
+
 /* Hostile images: the parsers refuse them without reading out of bounds. */
 static void test_parse(void)
 {
@@ -426,6 +475,7 @@ int main(void)
 	test_crash();
 	test_bad_files();
 	test_cache();
+	test_uids_used_up();
 	test_parse();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
