@@ -10,7 +10,7 @@ HARDEN    = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -fno-strict-overf
 WARN      = -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -iquote common
 LDHARDEN  = -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack
-LIBS      = -lssl -lcrypto -lpam -lwrap -linih -llockfile
+LIBS      = -lssl -lcrypto -lpam -lwrap -linih -llockfile -lseccomp
 
 # make SAN=1: the same build under AddressSanitizer + UndefinedBehaviorSanitizer.
 ifeq ($(SAN),1)
@@ -54,7 +54,7 @@ POP3_OBJ   = $(POP3_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   = $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:%.c=$(BUILD)/%)
 
-.PHONY: all check unit integ san fuzz fuzz-smoke install uninstall demo bench clean help deps layers
+.PHONY: print-libs all check unit integ san fuzz fuzz-smoke install uninstall demo bench clean help deps layers
 all: ipop3d/ipop3d
 
 $(BUILD)/%.o: %.c $(HDRS)
@@ -146,6 +146,10 @@ bench: deps all
 
 clean:
 	rm -rf build ipop3d/ipop3d
+
+# The libraries every daemon links with (tests that build a test-only daemon use it).
+print-libs:
+	@echo $(LIBS)
 
 help:
 	@echo "targets: all check unit integ fuzz fuzz-smoke install uninstall demo bench clean"

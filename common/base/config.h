@@ -42,7 +42,7 @@ struct config {
 	                                   from that user's lockout */
 	unsigned throttle_conn_max;     /* connections before login at once per IPv4 address
 	                                   or IPv6 /64; 0 = no cap */
-	unsigned tls_ticket_rotate;     /* seconds between session ticket key rotations */
+	unsigned tls_ticket_rotate;     /* seconds a TLS 1.3 session may be resumed */
 	char error[200];                /* the last load error, owned by this config */
 };
 

@@ -96,12 +96,15 @@ int evloop_once(struct evloop *l, int max_ms)
 	struct pollfd pfd[EVLOOP_MAX_IO];
 	bool any = false, ready = false;
 	uint64_t next = 0;
+	nfds_t nfds = 0;
 
 	for (size_t i = 0; i < EVLOOP_MAX_IO; i++) {
 		const struct evloop_io *io = &l->io[i];
 		bool on = io->fd != -1 && io->events != 0;
 		pfd[i] = (struct pollfd){ .fd = on ? io->fd : -1, .events = io->events };
 		any |= on;
+		if (io->fd != -1)
+			nfds = (nfds_t)i + 1;
 		ready |= on && io->ready && (io->events & POLLIN) != 0;
 	}
 	for (size_t i = 0; i < EVLOOP_MAX_TIMERS; i++) {
@@ -123,7 +126,9 @@ int evloop_once(struct evloop *l, int max_ms)
 		if (ms < 0 || (uint64_t)ms > left)
 			ms = (int)left;
 	}
-	int n = poll(pfd, EVLOOP_MAX_IO, ms);
+	/* Only up to the last slot in use: poll() refuses more entries than RLIMIT_NOFILE
+	 * (EINVAL), and the sandboxed worker's limit is just above its few descriptors. */
+	int n = poll(pfd, nfds, ms);
 	if (n < 0) {
 		if (errno == EINTR)
 			return 0;

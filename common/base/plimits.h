@@ -103,6 +103,9 @@
 #define MSTORE_MAX_MESSAGES 1000000
 /* Sanitized client strings in log lines are cut here (STYLE.md). */
 #define LOG_MAX_FIELD 64
+/* The pre-login worker's address space (RLIMIT_AS, common/privsep/sandbox.c): its peak
+ * measured through a TLS handshake and a login, times four (docs/architecture.md). */
+#define WORKER_MAX_AS (48UL * 1024 * 1024)
 
 /* The mail store (common/storage/: maildir.c, mbox.c). */
 /* mbox dotlock: lockfile_create() retries; liblockfile sleeps 5 s more before each retry
@@ -140,5 +143,28 @@
 #define INDEX_CACHE_ENTRY_MAX (64 * 1024)
 /* Keywords a folder may define (one bit each in the index record). */
 #define INDEX_MAX_KEYWORDS 32
+
+/* TLS: the private key and the resumable sessions live with the monitor (root), never in
+ * the worker (common/privsep/keyop.c, tls.c, tlscache.c). */
+/* Longest wait of the worker for the monitor's answer to a key operation or a session
+ * lookup; the monitor answers these at once, so past it something is stuck and the
+ * handshake fails rather than hang. */
+#define TLS_MONITOR_TIMEOUT_MS 5000
+/* Private-key operations the monitor does for one connection: one handshake (implicit
+ * TLS, or STLS once; renegotiation is off) needs one signature, a resumed one none.  The
+ * worker is a signing oracle only this often. */
+#define TLS_MAX_KEY_OPS 1
+/* Session lookups per connection: one per PSK identity of a ClientHello (clients send
+ * one), again after a HelloRetryRequest. */
+#define TLS_MAX_SESSION_GETS 2
+/* Sessions the worker may hand over for keeping: one ticket per handshake. */
+#define TLS_MAX_SESSION_PUTS 1
+/* A serialized TLS 1.3 session (i2d_SSL_SESSION: secrets, times, SNI, ALPN; no client
+ * certificate) is a few hundred bytes; a longer one is not kept. */
+#define TLS_SESSION_MAX 1536
+/* The session cache file (state_dir/tls-sessions): this many fixed slots, each holding
+ * one session and its header (tlscache.c); a new session may evict an older one. */
+#define TLSCACHE_SLOTS 2048
+#define TLSCACHE_SLOT_SIZE 1664
 
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include "privsep/check.h"
 #include "privsep/server_int.h"
+#include "privsep/sandbox.h"
 #include "privsep/tls.h"
 #include "base/util.h"
 
@@ -161,6 +162,40 @@ static int check_root_file(const char *what, const char *path, bool missing_ok)
 	return -1;
 }
 
+/* What of the worker's sandbox this host allows (sandbox.c), tried in a throwaway child
+ * as a connection would.  A refused feature is a warning, not an error: the worker then
+ * runs without it, and every connection logs which (`sandbox: ...`). */
+static void check_sandbox(void)
+{
+	struct sandbox sb;
+	char desc[160];
+
+	sandbox_probe(&sb);
+	sandbox_describe(&sb, desc, sizeof(desc));
+	if (sb.broken) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "worker sandbox: %s; the seccomp filter cannot be "
+			 "set up, so no worker would run", desc);
+		check_fail(msg, "run -t as root; check that libseccomp2 matches the kernel and "
+			   "that nothing (a container profile) refuses both seccomp() and "
+			   "prctl(PR_SET_SECCOMP)");
+		return;
+	}
+	if (sandbox_complete(&sb)) {
+		check_ok("worker sandbox", desc);
+		return;
+	}
+	printf("warning: worker sandbox: %s\n", desc);
+	if (geteuid() != 0)
+		printf("  note: -t ran as a non-root user, who may not make namespaces; run it as "
+		       "root to see what a connection gets\n");
+	else
+		printf("  the worker runs without what is unavailable.  Namespaces need a kernel "
+		       "with CONFIG_PID_NS, CONFIG_NET_NS, CONFIG_IPC_NS and, in a container, "
+		       "CAP_SYS_ADMIN and a seccomp profile that allows clone/unshare of "
+		       "CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC\n");
+}
+
 static void check_wrap(const struct config *cfg)
 {
 	const char *files[] = { cfg->hosts_allow, cfg->hosts_deny };
@@ -225,6 +260,7 @@ int check_run(const struct server_proto *p, const char *config_path)
 		check_spool_user(&cfg);
 	check_state_dir(&cfg);
 	check_wrap(&cfg);
+	check_sandbox();
 	check_log(&cfg);
 	config_free(&cfg);
 	if (check_problems > 0)

@@ -322,7 +322,79 @@ struct monitor_state {
 	pid_t worker;
 	bool worker_done;               /* its ctl reached EOF or misbehaved */
 	unsigned worker_logs, session_logs;
+	pid_t keyproc;              /* the key process, once forked; else -1 */
+	int keyfd;                  /* its end of our socketpair */
 };
+
+/* The key process: forked from the monitor at the first key operation; it alone reads
+ * the private key file, and answers the key operations the monitor has checked (it
+ * checks them again) until the monitor closes the socket or kills it.  The monitor
+ * itself never holds the key, so neither does the session it becomes after a login,
+ * running as the mail user. */
+static void __attribute__((noreturn)) monitor_keyproc(struct monitor_state *ms, int fd)
+{
+	const char *err = "";
+	struct msg m, r;
+
+	close(ms->ctl);
+	close(ms->data);
+	EVP_PKEY *key = tls_key_load(&ms->sc->cfg, ms->sc->ssl_ctx, &err);
+	if (key == NULL)
+		log_err("tls-config: error=%s, cert=%s, key=%s", err, ms->sc->cfg.tls_cert,
+			ms->sc->cfg.tls_key);
+	while (msg_recv(fd, &m, -1, &err) == 1 && m.type == MSG_KEY_OP) {
+		int rc = tls_key_answer(key, &m, &r, &err);
+		if (rc == -1 || msg_send(fd, &r) == -1)
+			break;
+		msg_wipe(&r);
+	}
+	tls_key_free(&key);
+	_exit(0);
+}
+
+static void monitor_keyproc_end(struct monitor_state *ms)
+{
+	if (ms->keyproc <= 0)
+		return;
+	close(ms->keyfd);
+	(void)kill(ms->keyproc, SIGKILL);   /* it holds nothing to save */
+	while (waitpid(ms->keyproc, NULL, 0) == -1 && errno == EINTR)
+		;
+	ms->keyproc = -1;
+	ms->keyfd = -1;
+}
+
+/* The key process's answer to m (already checked), or "failed". */
+static void monitor_keyproc_ask(struct monitor_state *ms, struct msg *m, struct msg *r)
+{
+	const char *err;
+
+	if (ms->keyproc <= 0) {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(sv[0]);
+				monitor_keyproc(ms, sv[1]);
+			}
+			close(sv[1]);
+			if (pid > 0) {
+				ms->keyproc = pid;
+				ms->keyfd = sv[0];
+			} else {
+				close(sv[0]);
+			}
+		}
+	}
+	if (ms->keyproc > 0 && msg_send(ms->keyfd, m) == 0 &&
+	    msg_recv(ms->keyfd, r, TLS_MONITOR_TIMEOUT_MS, &err) == 1 &&
+	    r->type == MSG_KEY_OP_REPLY)
+		return;
+	log_err("monitor: no answer from the key process, rip=%s", ms->sc->rip_str);
+	msg_init(r, MSG_KEY_OP_REPLY);
+	(void)msg_add_u8(r, MSG_KEY_OP_REPLY_STATUS, 1);
+}
+
 
 static int monitor_on_log(struct monitor_state *ms, struct msg *m, bool from_session);
 
@@ -397,6 +469,13 @@ monitor_run_session(struct monitor_state *ms, struct monitor_login *lg, const ch
 	struct session_info si;
 	int sp[2];
 	int code = 1;
+
+	/* No more handshakes after a login: the key process ends and the certificate's
+	 * context goes (for SERVER_ID_NONE the worker may still need them: kept). */
+	if (sc->p->identity != SERVER_ID_NONE) {
+		monitor_keyproc_end(ms);
+		tls_ctx_free(&sc->ssl_ctx);
+	}
 
 	memset(&si, 0, sizeof(si));
 	util_snprintf(si.user, sizeof(si.user), "%s", lg->user.name);
@@ -509,6 +588,7 @@ static bool monitor_event_reserved(const char *ev)
 	static const char *const reserved[] = {
 		"auth-failed", "auth-throttled", "auth-tempfail", "login", "login-inuse",
 		"logout", "refused", "connect", "config-error", "lock-failed", "monitor",
+		"sandbox-violation",
 	};
 
 	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
@@ -554,6 +634,46 @@ static int monitor_on_log(struct monitor_state *ms, struct msg *m, bool from_ses
 	return 0;
 }
 
+/* MSG_KEY_OP: one private-key operation of the worker's TLS handshake.  tls_key_answer()
+ * checks that it is one TLS needs; monitor_handlers[] allows TLS_MAX_KEY_OPS. */
+static int monitor_on_key_op(struct monitor_state *ms, struct msg *m)
+{
+	struct msg r;
+	const char *err = "";
+	X509 *cert = ms->sc->ssl_ctx != NULL ? SSL_CTX_get0_certificate(ms->sc->ssl_ctx) : NULL;
+
+	if (tls_key_check(cert != NULL ? X509_get0_pubkey(cert) : NULL, m, &err) == -1) {
+		log_err("monitor: key operation refused, error=%s, rip=%s", err, ms->sc->rip_str);
+		return -1;
+	}
+	if (cert == NULL) {
+		msg_init(&r, MSG_KEY_OP_REPLY);
+		(void)msg_add_u8(&r, MSG_KEY_OP_REPLY_STATUS, 1);
+	} else {
+		monitor_keyproc_ask(ms, m, &r);
+	}
+	int rc = msg_send(ms->ctl, &r);
+	msg_wipe(&r);
+	return rc;
+}
+
+/* MSG_TLS_SESS_PUT / GET: resumable TLS 1.3 sessions, kept here and not in the worker. */
+static int monitor_on_sess_put(struct monitor_state *ms, struct msg *m)
+{
+	return tls_sess_put(&ms->sc->cfg, m, time(NULL));
+}
+
+static int monitor_on_sess_get(struct monitor_state *ms, struct msg *m)
+{
+	struct msg r;
+
+	if (tls_sess_get(&ms->sc->cfg, m, time(NULL), &r) == -1)
+		return -1;
+	int rc = msg_send(ms->ctl, &r);
+	msg_wipe(&r);
+	return rc;
+}
+
 /* What the worker may send, and how often on one connection. */
 static int monitor_on_worker_log(struct monitor_state *ms, struct msg *m)
 {
@@ -567,11 +687,15 @@ static const struct monitor_handler {
 } monitor_handlers[] = {
 	{ MSG_AUTH, MONITOR_MAX_REQUESTS, monitor_on_auth },
 	{ MSG_LOG, MONITOR_MAX_LOG_LINES + 1, monitor_on_worker_log },
+	{ MSG_KEY_OP, TLS_MAX_KEY_OPS, monitor_on_key_op },
+	{ MSG_TLS_SESS_PUT, TLS_MAX_SESSION_PUTS, monitor_on_sess_put },
+	{ MSG_TLS_SESS_GET, TLS_MAX_SESSION_GETS, monitor_on_sess_get },
 };
 
 void monitor_main(struct server_conn *sc, int ctl, int data, pid_t worker, int why)
 {
-	struct monitor_state ms = { .sc = sc, .ctl = ctl, .data = data, .worker = worker };
+	struct monitor_state ms = { .sc = sc, .ctl = ctl, .data = data, .worker = worker,
+				    .keyproc = -1, .keyfd = -1 };
 	unsigned count[sizeof(monitor_handlers) / sizeof(monitor_handlers[0])] = { 0 };
 	struct msg m;
 	const char *err;
@@ -610,10 +734,17 @@ void monitor_main(struct server_conn *sc, int ctl, int data, pid_t worker, int w
 	}
 	msg_wipe(&m);
 	monitor_conn_leave(sc);
+	monitor_keyproc_end(&ms);
+	tls_ctx_free(&sc->ssl_ctx);
 	close(ctl);
 	close(data);
 	int status;
-	while (waitpid(worker, &status, 0) == -1 && errno == EINTR)
+	pid_t w;
+	while ((w = waitpid(worker, &status, 0)) == -1 && errno == EINTR)
 		;
+	/* The seccomp filter kills a worker that makes a forbidden system call with SIGSYS
+	 * (sandbox.c); the kernel's audit log names the call. */
+	if (w == worker && WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		log_warn("sandbox-violation: reason=forbidden-syscall, rip=%s", sc->rip_str);
 	exit(0);
 }

@@ -48,11 +48,21 @@ static const struct msg_schema msg_schemas[MSG_TYPE_END] = {
 	[MSG_KEY_OP] = { {
 		{ MSG_KEY_OP_KIND, 1, true, false },
 		{ MSG_KEY_OP_ARG, 4, false, false },
-		{ MSG_KEY_OP_DATA, 1024, true, false },
+		{ MSG_KEY_OP_DATA, 1024, true, false },  /* 1024: an RSA-8192 block */
 	} },
 	[MSG_KEY_OP_REPLY] = { {
 		{ MSG_KEY_OP_REPLY_STATUS, 1, true, false },
 		{ MSG_KEY_OP_REPLY_DATA, 1024, false, false },
+	} },
+	[MSG_TLS_SESS_PUT] = { {
+		{ MSG_TLS_SESS_ID, 32, true, false },
+		{ MSG_TLS_SESS_DATA, TLS_SESSION_MAX, true, false },
+	} },
+	[MSG_TLS_SESS_GET] = { {
+		{ MSG_TLS_SESS_ID, 32, true, false },
+	} },
+	[MSG_TLS_SESS_REPLY] = { {
+		{ MSG_TLS_SESS_DATA, TLS_SESSION_MAX, false, false },
 	} },
 	[MSG_START_SESSION] = { {
 		{ MSG_SESSION_USER, AUTH_MAX_USER, true, true },

@@ -31,6 +31,9 @@ enum msg_type {
 	MSG_KEY_OP,            /* worker -> monitor: a private-key operation (TLS) */
 	MSG_KEY_OP_REPLY,      /* monitor -> worker: its result */
 	MSG_START_SESSION,     /* monitor -> session: the session_info */
+	MSG_TLS_SESS_PUT,      /* worker -> monitor: a TLS 1.3 session to keep for resumption */
+	MSG_TLS_SESS_GET,      /* worker -> monitor: the kept session with this id (once) */
+	MSG_TLS_SESS_REPLY,    /* monitor -> worker: that session, or none */
 	MSG_TYPE_END
 };
 
@@ -53,13 +56,17 @@ enum msg_log_tag {
 	MSG_LOG_TEXT,           /* the rest of the line after "event: " */
 };
 enum msg_key_op_tag {
-	MSG_KEY_OP_KIND = 1,    /* u8: what to do (tls.c defines the kinds) */
-	MSG_KEY_OP_ARG,         /* u32 (e.g. padding mode or digest NID) */
-	MSG_KEY_OP_DATA,        /* the digest or block to sign/decrypt */
+	MSG_KEY_OP_KIND = 1,    /* u8: what to do (enum keyop_kind in keyop.h) */
+	MSG_KEY_OP_ARG,         /* u32: the digest's NID */
+	MSG_KEY_OP_DATA,        /* the digest, or the encoded block, to sign */
 };
 enum msg_key_op_reply_tag {
 	MSG_KEY_OP_REPLY_STATUS = 1, /* u8: 0 ok, 1 failed */
 	MSG_KEY_OP_REPLY_DATA,       /* the signature or result */
+};
+enum msg_tls_sess_tag {
+	MSG_TLS_SESS_ID = 1,    /* the session id (the TLS 1.3 ticket), at most 32 bytes */
+	MSG_TLS_SESS_DATA,      /* i2d_SSL_SESSION (PUT, REPLY) */
 };
 enum msg_session_tag {
 	MSG_SESSION_USER = 1,   /* canonical user name, or empty (no login: SMTP on 25) */

@@ -13,9 +13,12 @@
  *   common/privsep/auth.c      PAM (authentication in a child; the PAM session in the
  *                              monitor) and the account policy
  *   common/privsep/throttle.c  the shared login-failure table
- *   common/privsep/tls.c       loading certificate and key, the ticket-key file
+ *   common/privsep/tls.c       certificate, the key process's signatures, sessions
+ *   common/privsep/keyop.c     builds the worker's remote key (before the fork)
+ *   common/privsep/tlscache.c  the resumable TLS sessions (state_dir/tls-sessions)
  *   common/privsep/wrap.c      hosts_access()
  *   common/privsep/priv.c      the empty chroot, dropping privileges
+ *   common/privsep/sandbox.c   the worker's fork, namespaces and descriptors (root part)
  *   common/privsep/session.c   session_main() up to priv_drop_user(); session_info_to_msg()
  *   common/privsep/check.c     -t
  *   common/base/config.c, log.c, util.c, netaddr.c
@@ -44,6 +47,7 @@
 #include <unistd.h>
 #include "base/log.h"
 #include "privsep/priv.h"
+#include "privsep/sandbox.h"
 #include "privsep/server_int.h"
 #include "privsep/throttle.h"
 #include "privsep/tls.h"
@@ -113,7 +117,9 @@ server_fork(struct server_conn *sc, int why)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1 ||
 	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ctl) == -1)
 		fatal("socketpair: %s", strerror(errno));
-	pid_t pid = fork();
+	/* the worker in a PID namespace of its own where the kernel allows (sandbox.c) */
+	sandbox_init(&sc->sandbox);
+	pid_t pid = sandbox_fork(&sc->sandbox);
 	if (pid == -1)
 		fatal("fork: %s", strerror(errno));
 	if (pid == 0) {
@@ -130,7 +136,9 @@ server_fork(struct server_conn *sc, int why)
 		fatal("cannot close the client socket: %s", strerror(errno));
 	if (null > 2)
 		close(null);
-	tls_ctx_free(&sc->ssl_ctx);
+	/* No private key was read so far, and the monitor never reads it: a key process
+	 * forked from it does (monitor.c), so neither the worker nor the session (the
+	 * monitor after login) ever shares an address space with the key. */
 	/* Also for a refusal: the worker's log lines come through the monitor. */
 	monitor_main(sc, ctl[0], sv[0], pid, why);
 }

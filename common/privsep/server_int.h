@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 #include "privsep/msg.h"
+#include "privsep/sandbox.h"
 #include "privsep/server.h"
 
 struct server_conn {
@@ -20,10 +21,12 @@ struct server_conn {
 	char lip_str[64];
 	unsigned rport, lport;
 	char session_id[SESSION_ID_LEN + 1];
-	SSL_CTX *ssl_ctx;
+	SSL_CTX *ssl_ctx;            /* its key is the remote one (keyop.h): no secret.  The
+				      * monitor keeps it for the certificate until the session */
 	struct passwd unpriv;        /* copy of the worker's account */
 	char unpriv_name[64];
 	int conn_slot;               /* throttle_conn_enter()'s slot, -1 if none */
+	struct sandbox sandbox;      /* what of the worker's sandbox is in force */
 };
 
 /* worker.c: the unprivileged pre-login process.  why < 0: serve; else send that refusal. */

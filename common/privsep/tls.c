@@ -1,6 +1,24 @@
-/* OpenSSL server context, session ticket keys shared through a file, and the facts that
- * `-t` prints about the certificate.  Runs as root in the monitor, before the worker is
- * forked: the worker inherits the finished context and never reads the key files.
+/* OpenSSL server context, the private key's operations for the worker, resumable
+ * sessions kept by the monitor, and the facts that `-t` prints about the certificate.
+ *
+ * Who holds what (docs/architecture.md, "TLS"):
+ * - root, before the fork, builds the SSL_CTX with the certificate chain and a "remote"
+ *   key (keyop.c): the public half, whose private operations go to the monitor.  The
+ *   key file is not read there, so the forked worker has no copy of it, not even in
+ *   freed heap.
+ * - the monitor (root, after the fork) loads the key (tls_key_load) and answers the
+ *   worker's MSG_KEY_OP (tls_key_answer): it checks each request (the kind fits the key,
+ *   the digest is SHA-256/384/512 and has that length, a PSS block is well formed), and
+ *   monitor.c allows TLS_MAX_KEY_OPS per connection.  It frees the key before it becomes
+ *   the session.
+ * - resumption: TLS 1.3 only, in psk_dhe_ke mode (SSL_OP_ALLOW_NO_DHE_KEX stays off: a
+ *   resumed session still gets a fresh ECDHE secret, so a stolen resumption secret does
+ *   not decrypt a recorded connection).  No session tickets are encrypted at all: with
+ *   SSL_OP_NO_TICKET, TLS 1.2 gets no ticket and TLS 1.3 gets a "stateful" one (just a
+ *   random session id); the session itself goes to the monitor (MSG_TLS_SESS_PUT), which
+ *   keeps it in state_dir/tls-sessions (tlscache.c) and hands it back once, to the worker
+ *   that presents its id (MSG_TLS_SESS_GET).  There is no ticket key to steal.  TLS 1.2
+ *   sessions are not kept: no TLS 1.2 resumption.
  *
  * Choices (RFC 7525, RFC 8314):
  * - TLS 1.2 or newer.  TLS 1.2 suites: ECDHE key exchange with an AEAD cipher only (forward
@@ -11,22 +29,13 @@
  *   a key passphrase (there is no terminal; under inetd fd 2 is the client).
  * - SSL_OP_IGNORE_UNEXPECTED_EOF: a mail client that closes the socket without a
  *   close_notify after QUIT/LOGOUT is normal; the protocols frame their own end.
- * - Resumption across processes: each connection is its own process, so a server-side
- *   session cache is useless (SSL_SESS_CACHE_OFF).  Session tickets carry the state,
- *   encrypted with keys that every process reads from <state_dir>/tls-ticket.keys.  The
- *   session id context is a hash of the leaf certificate, so a session resumes only under
- *   the certificate it was made with.
- *
- * Ticket key file: 160 bytes, the current key set then the previous one (each 16 bytes
- * name, 32 HMAC-SHA256 key, 32 AES-256 key), mode 0600, owned by root.  It is read under
- * an fcntl lock on "<file>.lock"; when it is missing or older than tls_ticket_rotate
- * seconds, the current set becomes the previous one and a fresh current set is written to
- * a temporary file, fsync'd and renamed over it.  New tickets use the current set; a
- * ticket under the previous set is still accepted and renewed. */
+ * - The session id context is a hash of the leaf certificate, so a session resumes only
+ *   under the certificate it was made with. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,9 +48,12 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include "base/log.h"
+#include "privsep/keyop.h"
 #include "privsep/tls.h"
+#include "privsep/tlscache.h"
 #include "base/util.h"
 
 #define TLS12_CIPHERS \
@@ -49,19 +61,13 @@
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
 
-#define TLS_TICKET_FILE "tls-ticket.keys"
-#define TLS_KEYNAME_LEN 16
-#define TLS_HMAC_OFF 16
-#define TLS_AES_OFF 48
+/* The file of an earlier version's shared ticket keys: removed, nothing uses it. */
+#define TLS_OLD_TICKET_FILE "tls-ticket.keys"
 /* TLS 1.3 (RFC 8446 section 4.6.1): a ticket lives at most 7 days. */
 #define TLS_MAX_TICKET_LIFETIME 604800
 
-/* Keys attached to an SSL_CTX. */
-struct tls_tickets {
-	unsigned char keys[2][TLS_TICKET_KEYLEN];
-};
-
 static int tls_ex_index = -1;
+static EVP_PKEY *tls_read_key(const char *path);
 static char tls_errbuf[512];
 
 /* error_r text: "what path: reason".  The reason is the last error in OpenSSL's queue
@@ -114,251 +120,381 @@ static int tls_no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-static void tls_tickets_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
-			     void *argp)
+/* ---- worker: sessions kept by the monitor ---- */
+
+/* How many session lookups and hand-overs this SSL made: the worker keeps within the
+ * limits that monitor.c enforces, rather than be cut off by it. */
+#define TLS_COUNT_GETS 0
+#define TLS_COUNT_PUTS 8
+static unsigned tls_count(SSL *ssl, int which)
 {
-	if (ptr != NULL) {
-		util_wipe(ptr, sizeof(struct tls_tickets));
-		free(ptr);
-	}
+	uintptr_t v = (uintptr_t)SSL_get_ex_data(ssl, tls_ex_index);
+	unsigned n = (unsigned)((v >> which) & 0xff);
+	if (n < 0xff)
+		(void)SSL_set_ex_data(ssl, tls_ex_index, (void *)(v + ((uintptr_t)1 << which)));
+	return n;
 }
 
-static bool tls_all_zero(const unsigned char *p, size_t n)
+/* A new TLS 1.3 session (its id is the ticket the client gets): the monitor keeps it.
+ * TLS 1.2 sessions are kept nowhere.  Returns 0: OpenSSL keeps no extra reference. */
+static int tls_sess_new_cb(SSL *ssl, SSL_SESSION *sess)
 {
-	unsigned char acc = 0;
-	for (size_t i = 0; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
-}
+	unsigned char buf[TLS_SESSION_MAX], *p = buf;
+	unsigned int idlen = 0;
+	const unsigned char *id = SSL_SESSION_get_id(sess, &idlen);
+	struct msg m;
 
-static int tls_ticket_use(const unsigned char *set, unsigned char *iv, EVP_CIPHER_CTX *cctx,
-			  EVP_MAC_CTX *hctx, int enc)
-{
-	static char digest[] = "SHA256";
-	OSSL_PARAM params[3];
-
-	params[0] = OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY,
-						      (void *)(set + TLS_HMAC_OFF), 32);
-	params[1] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0);
-	params[2] = OSSL_PARAM_construct_end();
-	if (EVP_MAC_CTX_set_params(hctx, params) != 1)
-		return -1;
-	if (enc) {
-		if (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, set + TLS_AES_OFF, iv) != 1)
-			return -1;
-	} else {
-		if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, set + TLS_AES_OFF, iv) != 1)
-			return -1;
-	}
-	return 0;
-}
-
-/* OpenSSL's ticket key callback.  enc: 1 issue (current keys), -1 error.  Decrypt: 1 ok,
- * 2 ok but issue a new ticket (made under the previous keys), 0 unknown key (full
- * handshake), -1 error. */
-static int tls_ticket_cb(SSL *ssl, unsigned char *key_name, unsigned char *iv,
-			 EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
-{
-	const struct tls_tickets *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_ex_index);
-
-	if (t == NULL)
-		return enc ? -1 : 0;
-	if (enc) {
-		const int ivlen = EVP_CIPHER_get_iv_length(EVP_aes_256_cbc());
-		if (ivlen <= 0 || ivlen > EVP_MAX_IV_LENGTH || RAND_bytes(iv, ivlen) != 1)
-			return -1;
-		memcpy(key_name, t->keys[0], TLS_KEYNAME_LEN);
-		return tls_ticket_use(t->keys[0], iv, cctx, hctx, 1) < 0 ? -1 : 1;
-	}
-	for (int i = 0; i < 2; i++) {
-		if (tls_all_zero(t->keys[i], TLS_TICKET_KEYLEN))
-			continue;
-		if (CRYPTO_memcmp(key_name, t->keys[i], TLS_KEYNAME_LEN) != 0)
-			continue;
-		if (tls_ticket_use(t->keys[i], iv, cctx, hctx, 0) < 0)
-			return -1;
-		return i == 0 ? 1 : 2;
-	}
-	return 0;
-}
-
-/* Write keys to path atomically (temp file, fsync, rename, fsync of the directory). */
-static int tls_ticket_keys_write(const char *path, const unsigned char *keys, size_t len,
-				 const char **error_r)
-{
-	char tmp[PATH_MAX], dir[PATH_MAX];
-
-	if (util_snprintf(tmp, sizeof(tmp), "%s.tmp", path) < 0 ||
-	    util_snprintf(dir, sizeof(dir), "%s", path) < 0) {
-		*error_r = "path too long";
-		return -1;
-	}
-	(void)unlink(tmp); /* a leftover of a crash; we hold the lock */
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		*error_r = strerror(errno);
-		return -1;
-	}
-	if (fchmod(fd, 0600) == -1 || util_write_all(fd, keys, len) == -1 || fsync(fd) == -1) {
-		*error_r = strerror(errno);
-		close(fd);
-		(void)unlink(tmp);
-		return -1;
-	}
-	if (close(fd) == -1 || rename(tmp, path) == -1) {
-		*error_r = strerror(errno);
-		(void)unlink(tmp);
-		return -1;
-	}
-	char *slash = strrchr(dir, '/');
-	if (slash != NULL) {
-		if (slash == dir)
-			slash[1] = '\0';
-		else
-			*slash = '\0';
-		int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dfd != -1) {
-			(void)fsync(dfd); /* the rename survives a crash */
-			close(dfd);
-		}
-	}
-	return 0;
-}
-
-/* Read the key file if it is ours and sane.  1 read, 0 missing or unusable, -1 error.
- * *mtime_r: its modification time. */
-static int tls_ticket_keys_read(const char *path, unsigned char *keys, size_t len,
-				time_t *mtime_r, const char **error_r)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-
-	if (fd == -1) {
-		if (errno == ENOENT)
-			return 0;
-		if (errno == ELOOP) {
-			log_warn("tls-tickets: file=%s, reason=symlink, replaced", path);
-			return 0;
-		}
-		*error_r = strerror(errno);
-		return -1;
-	}
-	if (fstat(fd, &st) == -1) {
-		*error_r = strerror(errno);
-		close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0 ||
-	    st.st_nlink != 1 || st.st_size != (off_t)len) {
-		/* another owner, readable by others, a hard link: its keys may be known (or not
-		 * ours to use); start afresh, the rename replaces only the name */
-		log_warn("tls-tickets: file=%s, reason=bad-owner-mode-or-size, replaced", path);
-		close(fd);
+	if (SSL_SESSION_get_protocol_version(sess) != TLS1_3_VERSION || idlen == 0 ||
+	    idlen > TLSCACHE_ID_MAX || tls_count(ssl, TLS_COUNT_PUTS) >= TLS_MAX_SESSION_PUTS)
 		return 0;
-	}
-	int r = util_read_full(fd, keys, len);
-	close(fd);
-	if (r != 1) {
-		*error_r = "short read";
-		return -1;
-	}
-	*mtime_r = st.st_mtime;
-	return 1;
+	int n = i2d_SSL_SESSION(sess, NULL);
+	if (n <= 0 || n > (int)sizeof(buf) || i2d_SSL_SESSION(sess, &p) != n)
+		return 0;
+	msg_init(&m, MSG_TLS_SESS_PUT);
+	if (msg_add(&m, MSG_TLS_SESS_ID, id, idlen) == 0 &&
+	    msg_add(&m, MSG_TLS_SESS_DATA, buf, (size_t)n) == 0)
+		(void)keyop_send(&m);
+	msg_wipe(&m);
+	util_wipe(buf, sizeof(buf));
+	return 0;
 }
 
-int tls_ticket_keys_load(const char *path, unsigned rotate_s, time_t now,
-			 unsigned char keys_r[2][TLS_TICKET_KEYLEN], const char **error_r)
+/* A client presents a TLS 1.3 ticket: ask the monitor for that session (it hands it out
+ * once).  NULL: a full handshake. */
+static SSL_SESSION *tls_sess_get_cb(SSL *ssl, const unsigned char *id, int len, int *copy)
 {
-	unsigned char keys[2][TLS_TICKET_KEYLEN];
-	char lockpath[PATH_MAX];
-	time_t mtime = 0;
-	int ret = -1;
+	struct msg req, rep;
+	SSL_SESSION *sess = NULL;
 
-	if (util_snprintf(lockpath, sizeof(lockpath), "%s.lock", path) < 0) {
-		*error_r = "path too long";
-		return -1;
-	}
-	int lfd = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (lfd == -1) {
-		*error_r = strerror(errno);
-		return -1;
-	}
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-	while (fcntl(lfd, F_SETLKW, &fl) == -1) {
-		if (errno != EINTR) {
-			*error_r = strerror(errno);
-			close(lfd);
-			return -1;
+	*copy = 0;   /* the session made here is OpenSSL's */
+	if (SSL_version(ssl) != TLS1_3_VERSION || len <= 0 || len > TLSCACHE_ID_MAX ||
+	    tls_count(ssl, TLS_COUNT_GETS) >= TLS_MAX_SESSION_GETS)
+		return NULL;
+	msg_init(&req, MSG_TLS_SESS_GET);
+	if (msg_add(&req, MSG_TLS_SESS_ID, id, (size_t)len) == -1 ||
+	    keyop_call(&req, MSG_TLS_SESS_REPLY, &rep) == -1)
+		return NULL;
+	const struct msg_field *f = msg_get(&rep, MSG_TLS_SESS_DATA);
+	if (f != NULL && f->len > 0) {
+		const unsigned char *p = f->data;
+		sess = d2i_SSL_SESSION(NULL, &p, f->len);
+		if (sess != NULL && (p != f->data + f->len ||
+				     SSL_SESSION_get_protocol_version(sess) != TLS1_3_VERSION)) {
+			SSL_SESSION_free(sess);
+			sess = NULL;
 		}
 	}
-
-	int r = tls_ticket_keys_read(path, &keys[0][0], sizeof(keys), &mtime, error_r);
-	if (r < 0)
-		goto out;
-	bool rotate = r == 0;
-	if (r == 1 && rotate_s != 0) {
-		/* old, or far in the future (the clock went back): rotate */
-		if (now >= mtime ? (uint64_t)(now - mtime) >= rotate_s :
-		    (uint64_t)(mtime - now) >= rotate_s)
-			rotate = true;
-	}
-	if (rotate) {
-		if (r == 1)
-			memcpy(keys[1], keys[0], TLS_TICKET_KEYLEN);
-		else if (RAND_bytes(keys[1], TLS_TICKET_KEYLEN) != 1)
-			goto rand_fail;
-		if (RAND_bytes(keys[0], TLS_TICKET_KEYLEN) != 1)
-			goto rand_fail;
-		if (tls_ticket_keys_write(path, &keys[0][0], sizeof(keys), error_r) < 0)
-			goto out;
-	}
-	memcpy(keys_r, keys, sizeof(keys));
-	ret = 0;
-	goto out;
-rand_fail:
-	*error_r = "RAND_bytes failed";
-out:
-	util_wipe(keys, sizeof(keys));
-	close(lfd); /* releases the lock */
-	return ret;
+	msg_wipe(&rep);
+	ERR_clear_error();
+	return sess;
 }
 
-/* Tickets for this context from the shared key file, or none at all. */
-static void tls_ctx_tickets(SSL_CTX *ctx, const struct config *cfg)
+/* Seconds a session may be resumed: tls_ticket_rotate, at most 7 days. */
+static unsigned tls_sess_lifetime(const struct config *cfg)
+{
+	unsigned t = cfg->tls_ticket_rotate;
+	return t == 0 || t > TLS_MAX_TICKET_LIFETIME ? TLS_MAX_TICKET_LIFETIME : t;
+}
+
+/* Resumption as described at the top; without a usable state_dir, none at all. */
+static void tls_ctx_sessions(SSL_CTX *ctx, const struct config *cfg)
 {
 	char path[PATH_MAX];
-	const char *error = "state_dir not set";
-	struct tls_tickets *t = xcalloc(1, sizeof(*t));
 
-	if (cfg->state_dir != NULL && cfg->state_dir[0] != '\0') {
-		if (util_snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, TLS_TICKET_FILE) < 0)
-			error = "path too long";
-		else if (tls_ticket_keys_load(path, cfg->tls_ticket_rotate, time(NULL), t->keys,
-					      &error) == 0)
-			error = NULL;
-	}
-	if (error == NULL) {
-		if (SSL_CTX_set_ex_data(ctx, tls_ex_index, t) == 1) {
-			if (SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, tls_ticket_cb) == 1) {
-				long lifetime = cfg->tls_ticket_rotate;
-				if (lifetime <= 0 || lifetime > TLS_MAX_TICKET_LIFETIME)
-					lifetime = TLS_MAX_TICKET_LIFETIME;
-				SSL_CTX_set_timeout(ctx, lifetime);
-				return;
-			}
-			(void)SSL_CTX_set_ex_data(ctx, tls_ex_index, NULL);
-		}
-		error = "OpenSSL refused the ticket callback";
-	}
-	tls_tickets_free(NULL, t, NULL, 0, 0, NULL);
-	/* Not fatal: without shared keys a ticket could only be used by this one process,
-	 * so issue none and do full handshakes. */
-	log_warn("tls-tickets: dir=%s, reason=%s, resumption disabled",
-		 cfg->state_dir != NULL ? cfg->state_dir : "", error);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-	(void)SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_clear_options(ctx, SSL_OP_ALLOW_NO_DHE_KEX);
+	(void)SSL_CTX_set_max_early_data(ctx, 0);
+	(void)SSL_CTX_set_recv_max_early_data(ctx, 0);
+	if (cfg->state_dir == NULL || cfg->state_dir[0] != '/') {
+		log_warn("tls-sessions: dir=%s, reason=no state_dir, resumption disabled",
+			 cfg->state_dir != NULL ? cfg->state_dir : "");
+		SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+		(void)SSL_CTX_set_num_tickets(ctx, 0);
+		return;
+	}
+	/* The shared ticket keys of earlier versions: their tickets are refused now, and
+	 * the keys could still open recorded ones. */
+	if (util_snprintf(path, sizeof(path), "%s/%s", cfg->state_dir, TLS_OLD_TICKET_FILE) > 0 &&
+	    unlink(path) == 0) {
+		log_info("tls-sessions: removed=%s", path);
+		if (util_snprintf(path, sizeof(path), "%s/%s.lock", cfg->state_dir,
+				  TLS_OLD_TICKET_FILE) > 0)
+			(void)unlink(path);
+	}
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
+	SSL_CTX_sess_set_new_cb(ctx, tls_sess_new_cb);
+	SSL_CTX_sess_set_get_cb(ctx, tls_sess_get_cb);
+	SSL_CTX_set_timeout(ctx, (long)tls_sess_lifetime(cfg));
+	/* TLS 1.3: one ticket per handshake (OpenSSL sends two by default); a mail client
+	 * holds one connection at a time per account. */
+	(void)SSL_CTX_set_num_tickets(ctx, 1);
 }
 
+/* ---- monitor: the private key ---- */
+
+EVP_PKEY *tls_key_load(const struct config *cfg, SSL_CTX *ctx, const char **error_r)
+{
+	X509 *leaf = ctx != NULL ? SSL_CTX_get0_certificate(ctx) : NULL;
+
+	if (leaf == NULL || cfg->tls_key == NULL) {
+		*error_r = "no certificate";
+		return NULL;
+	}
+	if (tls_readable("tls_key", cfg->tls_key, error_r) < 0)
+		return NULL;
+	ERR_clear_error();
+	EVP_PKEY *key = tls_read_key(cfg->tls_key);
+	if (key == NULL) {
+		*error_r = tls_error("tls_key", cfg->tls_key);
+		return NULL;
+	}
+	if (X509_check_private_key(leaf, key) != 1) {
+		ERR_clear_error();
+		EVP_PKEY_free(key);
+		*error_r = "tls_key does not match tls_cert";   /* the caller logs both paths */
+		return NULL;
+	}
+	return key;
+}
+
+void tls_key_free(EVP_PKEY **key)
+{
+	EVP_PKEY_free(*key);   /* OpenSSL clears private numbers as it frees them */
+	*key = NULL;
+}
+
+/* The digests a TLS 1.2/1.3 signature may use here. */
+static const EVP_MD *tls_key_md(uint32_t nid)
+{
+	switch (nid) {
+	case NID_sha256:
+		return EVP_sha256();
+	case NID_sha384:
+		return EVP_sha384();
+	case NID_sha512:
+		return EVP_sha512();
+	default:
+		return NULL;
+	}
+}
+
+/* MGF1 (RFC 8017 B.2.1) of seed, XORed into out. */
+static int tls_mgf1_xor(const EVP_MD *md, const unsigned char *seed, size_t seedlen,
+			unsigned char *out, size_t len)
+{
+	unsigned char h[EVP_MAX_MD_SIZE];
+	size_t hlen = (size_t)EVP_MD_get_size(md), done = 0;
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int rc = -1;
+
+	for (uint32_t counter = 0; c != NULL && done < len; counter++) {
+		unsigned char cb[4] = { (unsigned char)(counter >> 24), (unsigned char)(counter >> 16),
+					(unsigned char)(counter >> 8), (unsigned char)counter };
+		if (EVP_DigestInit_ex(c, md, NULL) != 1 || EVP_DigestUpdate(c, seed, seedlen) != 1 ||
+		    EVP_DigestUpdate(c, cb, 4) != 1 || EVP_DigestFinal_ex(c, h, NULL) != 1)
+			goto out;
+		for (size_t i = 0; i < hlen && done < len; i++)
+			out[done++] ^= h[i];
+	}
+	rc = c != NULL ? 0 : -1;
+out:
+	EVP_MD_CTX_free(c);
+	return rc;
+}
+
+/* Is block (the modulus' length) an EMSA-PSS encoding (RFC 8017 9.1.1) with SHA-256, 384
+ * or 512, MGF1 with the same hash and a salt as long as the hash, as TLS uses?  What is
+ * signed is then a hash, never a chosen number: the monitor is no raw RSA oracle (a
+ * random block passes with odds below 2^-1000). */
+static bool tls_pss_well_formed(int modbits, const unsigned char *block, size_t k)
+{
+	static const int nids[] = { NID_sha256, NID_sha384, NID_sha512 };
+	unsigned char db[1024];
+	size_t embits = (size_t)modbits - 1, emlen = (embits + 7) / 8;
+	const unsigned char *em = block;
+
+	if (modbits < 1024 || k > sizeof(db) || emlen > k || k - emlen > 1)
+		return false;
+	if (k > emlen) {         /* modbits = 8n + 1: a leading zero byte */
+		if (block[0] != 0)
+			return false;
+		em++;
+	}
+	if (em[emlen - 1] != 0xbc)
+		return false;
+	for (size_t n = 0; n < sizeof(nids) / sizeof(nids[0]); n++) {
+		const EVP_MD *md = tls_key_md((uint32_t)nids[n]);
+		size_t hlen = (size_t)EVP_MD_get_size(md);
+		if (emlen < 2 * hlen + 2)
+			continue;
+		size_t dblen = emlen - hlen - 1;          /* BOUNDS: emlen >= 2 hlen + 2 */
+		memcpy(db, em, dblen);
+		if (tls_mgf1_xor(md, em + dblen, hlen, db, dblen) == -1)
+			return false;
+		if (embits % 8 != 0)
+			db[0] &= (unsigned char)(0xff >> (8 - embits % 8));
+		size_t ps = dblen - hlen - 1;             /* zeros, then 0x01, then the salt */
+		unsigned char acc = 0;
+		for (size_t i = 0; i < ps; i++)
+			acc |= db[i];
+		bool ok = acc == 0 && db[ps] == 0x01;
+		util_wipe(db, dblen);
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+/* The request's own fields: a kind TLS needs, and for the digest kinds SHA-256/384/512
+ * with a digest of exactly that length.  0 or -1. */
+static int tls_key_parse(const struct msg *req, uint8_t *kind_r, const EVP_MD **md_r,
+			 const struct msg_field **data_r, const char **error_r)
+{
+	const struct msg_field *d = msg_get(req, MSG_KEY_OP_DATA);
+	uint32_t nid;
+
+	*md_r = NULL;
+	if (msg_get_u8(req, MSG_KEY_OP_KIND, kind_r) == -1 || d == NULL || d->len == 0) {
+		*error_r = "malformed";
+		return -1;
+	}
+	switch (*kind_r) {
+	case KEYOP_ECDSA_SIGN:
+	case KEYOP_RSA_PKCS1_SIGN:
+		if (msg_get_u32(req, MSG_KEY_OP_ARG, &nid) == -1 || (*md_r = tls_key_md(nid)) == NULL ||
+		    d->len != (size_t)EVP_MD_get_size(*md_r)) {
+			*error_r = "digest not SHA-256/384/512 or not of its length";
+			return -1;
+		}
+		break;
+	case KEYOP_RSA_PSS_BLOCK:
+		if (msg_get(req, MSG_KEY_OP_ARG) != NULL) {
+			*error_r = "malformed";
+			return -1;
+		}
+		break;
+	default:
+		*error_r = "unknown operation";
+		return -1;
+	}
+	*data_r = d;
+	return 0;
+}
+
+/* Does the request fit key (the private key, or the certificate's public key: the same
+ * type, size and bits)?  0 or -1. */
+static int tls_key_fits(EVP_PKEY *key, uint8_t kind, const struct msg_field *d,
+			const char **error_r)
+{
+	if (EVP_PKEY_get_base_id(key) != (kind == KEYOP_ECDSA_SIGN ? EVP_PKEY_EC : EVP_PKEY_RSA)) {
+		*error_r = "operation does not fit the key";
+		return -1;
+	}
+	if (kind == KEYOP_RSA_PSS_BLOCK &&
+	    (d->len != (size_t)EVP_PKEY_get_size(key) ||
+	     !tls_pss_well_formed(EVP_PKEY_get_bits(key), d->data, d->len))) {
+		*error_r = "not a PSS-encoded block";
+		return -1;
+	}
+	return 0;
+}
+
+int tls_key_check(EVP_PKEY *pub, const struct msg *req, const char **error_r)
+{
+	const struct msg_field *d;
+	const EVP_MD *md;
+	uint8_t kind;
+
+	if (tls_key_parse(req, &kind, &md, &d, error_r) == -1)
+		return -1;
+	return pub == NULL ? 0 : tls_key_fits(pub, kind, d, error_r);
+}
+
+int tls_key_answer(EVP_PKEY *key, const struct msg *req, struct msg *reply,
+		   const char **error_r)
+{
+	const struct msg_field *d;
+	const EVP_MD *md;
+	unsigned char sig[1024];      /* MSG_KEY_OP_REPLY_DATA's maximum: RSA-8192 */
+	size_t siglen = sizeof(sig);
+	uint8_t kind;
+
+	if (tls_key_parse(req, &kind, &md, &d, error_r) == -1)
+		return -1;
+	msg_init(reply, MSG_KEY_OP_REPLY);
+	if (key == NULL)            /* not the worker's fault: the key file is broken */
+		return msg_add_u8(reply, MSG_KEY_OP_REPLY_STATUS, 1);
+	if (tls_key_fits(key, kind, d, error_r) == -1)
+		return -1;
+	ERR_clear_error();
+	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+	bool ok = pctx != NULL && EVP_PKEY_sign_init(pctx) == 1 &&
+		  (kind == KEYOP_ECDSA_SIGN ||
+		   EVP_PKEY_CTX_set_rsa_padding(pctx, kind == KEYOP_RSA_PSS_BLOCK ?
+						RSA_NO_PADDING : RSA_PKCS1_PADDING) == 1) &&
+		  (md == NULL || EVP_PKEY_CTX_set_signature_md(pctx, md) == 1) &&
+		  EVP_PKEY_sign(pctx, sig, &siglen, d->data, d->len) == 1;
+	EVP_PKEY_CTX_free(pctx);
+	if (!ok)
+		log_err("tls-key: error=%s", tls_error("signing failed", NULL));
+	ERR_clear_error();
+	if (msg_add_u8(reply, MSG_KEY_OP_REPLY_STATUS, ok ? 0 : 1) == -1 ||
+	    (ok && msg_add(reply, MSG_KEY_OP_REPLY_DATA, sig, siglen) == -1)) {
+		*error_r = "reply too long";
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- monitor: the session store ---- */
+
+static int tls_sess_path(const struct config *cfg, char *path, size_t size)
+{
+	if (cfg->state_dir == NULL || cfg->state_dir[0] != '/')
+		return -1;
+	return util_snprintf(path, size, "%s/%s", cfg->state_dir, TLSCACHE_FILE) < 0 ? -1 : 0;
+}
+
+int tls_sess_put(const struct config *cfg, const struct msg *req, time_t now)
+{
+	const struct msg_field *id = msg_get(req, MSG_TLS_SESS_ID);
+	const struct msg_field *data = msg_get(req, MSG_TLS_SESS_DATA);
+	char path[PATH_MAX];
+	const char *err = "no state_dir";
+
+	if (id == NULL || data == NULL || id->len == 0 || data->len == 0)
+		return -1;
+	/* Kept as bytes: root never parses the worker's session. */
+	if (tls_sess_path(cfg, path, sizeof(path)) == -1 ||
+	    tlscache_put(path, id->data, id->len, data->data, data->len, now,
+			 tls_sess_lifetime(cfg), &err) == -1)
+		log_warn("tls-sessions: put, error=%s", err);
+	return 0;
+}
+
+int tls_sess_get(const struct config *cfg, const struct msg *req, time_t now,
+		 struct msg *reply)
+{
+	const struct msg_field *id = msg_get(req, MSG_TLS_SESS_ID);
+	unsigned char buf[TLS_SESSION_MAX];
+	char path[PATH_MAX];
+	const char *err = "no state_dir";
+	size_t len = 0;
+	int r = -1;
+
+	if (id == NULL || id->len == 0)
+		return -1;
+	msg_init(reply, MSG_TLS_SESS_REPLY);
+	if (tls_sess_path(cfg, path, sizeof(path)) == 0)
+		r = tlscache_take(path, id->data, id->len, now, tls_sess_lifetime(cfg), buf,
+				  sizeof(buf), &len, &err);
+	if (r == -1)
+		log_warn("tls-sessions: get, error=%s", err);
+	if (r == 1 && msg_add(reply, MSG_TLS_SESS_DATA, buf, len) == -1)
+		r = 0;
+	util_wipe(buf, sizeof(buf));
+	return 0;
+}
 /* Extra chain certificates from a separate file. */
 static int tls_ctx_chain(SSL_CTX *ctx, const char *path, const char **error_r)
 {
@@ -398,9 +534,9 @@ SSL_CTX *tls_ctx_new(const struct config *cfg, const char **error_r)
 		return NULL;
 	}
 	if (tls_ex_index == -1) {
-		tls_ex_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, tls_tickets_free);
+		tls_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 		if (tls_ex_index == -1) {
-			*error_r = "SSL_CTX_get_ex_new_index failed";
+			*error_r = "SSL_get_ex_new_index failed";
 			return NULL;
 		}
 	}
@@ -432,22 +568,22 @@ SSL_CTX *tls_ctx_new(const struct config *cfg, const char **error_r)
 	if (cfg->tls_chain != NULL && cfg->tls_chain[0] != '\0' &&
 	    tls_ctx_chain(ctx, cfg->tls_chain, error_r) < 0)
 		goto fail;
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->tls_key, SSL_FILETYPE_PEM) != 1) {
-		*error_r = tls_error("tls_key", cfg->tls_key);
+	/* Not the key itself: its public half, whose private operations the monitor does
+	 * (keyop.c).  The monitor reads the key file after the fork (tls_key_load) and
+	 * checks there that it matches. */
+	X509 *cert = SSL_CTX_get0_certificate(ctx);
+	EVP_PKEY *pub = cert != NULL ? X509_get0_pubkey(cert) : NULL;
+	EVP_PKEY *remote = pub != NULL ? keyop_remote_key(pub, error_r) : NULL;
+	if (pub == NULL)
+		*error_r = tls_error("tls_cert (no public key)", cfg->tls_cert);
+	if (remote == NULL)
+		goto fail;
+	if (SSL_CTX_use_PrivateKey(ctx, remote) != 1) {
+		EVP_PKEY_free(remote);
+		*error_r = tls_error("remote key", NULL);
 		goto fail;
 	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
-		/* OpenSSL's reason may be "no certificate assigned" (an RSA key with an ECDSA
-		 * certificate): say what it means */
-		ERR_clear_error();
-		if (util_snprintf(tls_errbuf, sizeof(tls_errbuf),
-				  "tls_key %s does not match tls_cert %s", cfg->tls_key,
-				  cfg->tls_cert) < 0)
-			*error_r = "tls_key does not match tls_cert";
-		else
-			*error_r = tls_errbuf;
-		goto fail;
-	}
+	EVP_PKEY_free(remote);
 
 	X509 *leaf = SSL_CTX_get0_certificate(ctx);
 	if (leaf == NULL || X509_digest(leaf, EVP_sha256(), md, &mdlen) != 1 ||
@@ -456,11 +592,7 @@ SSL_CTX *tls_ctx_new(const struct config *cfg, const char **error_r)
 		*error_r = tls_error("session id context", NULL);
 		goto fail;
 	}
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	/* TLS 1.3: one ticket per handshake (OpenSSL sends two by default); a mail client
-	 * holds one connection at a time per account. */
-	(void)SSL_CTX_set_num_tickets(ctx, 1);
-	tls_ctx_tickets(ctx, cfg);
+	tls_ctx_sessions(ctx, cfg);
 	ERR_clear_error();
 	return ctx;
 fail:

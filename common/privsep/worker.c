@@ -1,4 +1,5 @@
-/* The pre-login worker: unprivileged user, empty chroot, no new privileges.  It does the
+/* The pre-login worker: unprivileged user, empty chroot, no new privileges, and the
+ * sandbox of sandbox.c (namespaces, descriptors, rlimits, seccomp).  It does the
  * TLS handshake and every pre-login command of the daemon (proto->prelogin), asks the
  * monitor to authenticate, and after a login relays the connection (relay.c). */
 #include <arpa/inet.h>
@@ -20,8 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 #include "base/log.h"
+#include "privsep/keyop.h"
 #include "privsep/priv.h"
 #include "privsep/msg.h"
+#include "privsep/sandbox.h"
 #include "privsep/server_int.h"
 #include "privsep/throttle.h"
 #include "privsep/tls.h"
@@ -112,14 +115,6 @@ static void worker_log_sink(enum log_level lvl, const char *line, void *ctx)
 	(void)msg_send_flags(w->ctl_fd, &m, MSG_DONTWAIT);
 }
 
-static void worker_limits(void)
-{
-	struct rlimit none = { 0, 0 };
-
-	setrlimit(RLIMIT_CORE, &none);      /* a core file would hold the TLS key */
-	setrlimit(RLIMIT_NPROC, &none);     /* the worker never forks */
-}
-
 /* The worker: unprivileged, chrooted.  why < 0: normal; else send that refusal. */
 void worker_main(struct server_conn *sc, int ctl_fd, int data_fd, int why)
 {
@@ -131,16 +126,36 @@ void worker_main(struct server_conn *sc, int ctl_fd, int data_fd, int why)
 	 * of syslog or of the log file to write forged lines into. */
 	log_set_sink(worker_log_sink, &w);
 	log_close();
+	/* Still root: every other descriptor closed (ctl and data move to fds 3 and 4),
+	 * new network and IPC namespaces, OpenSSL primed (sandbox.c). */
+	if (sandbox_enter(&sc->sandbox, &w.ctl_fd, &w.data_fd, &err) == -1) {
+		log_err("worker: cannot set up the sandbox: %s", err);
+		_exit(1);
+	}
+	data_fd = w.data_fd;
+	/* The TLS key's operations and the resumable sessions are the monitor's. */
+	keyop_set_channel(w.ctl_fd);
 	if (priv_drop_unpriv(&sc->unpriv, sc->cfg.state_dir, &err) == -1) {
 		log_err("worker: cannot drop privileges: %s", err);
 		_exit(1);
 	}
-	worker_limits();
 	/* Replies are whole lines written at once: without TCP_NODELAY, Nagle holds the
 	 * greeting back behind the TLS 1.3 ticket until the client's delayed ACK (~40 ms). */
 	int on = 1;
 	(void)setsockopt(0, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	(void)setsockopt(1, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	/* rlimits, not dumpable, and the seccomp allow-list: the last step before the first
+	 * byte from the network is parsed (the TLS handshake included). */
+	if (sandbox_lock(&sc->sandbox, &err) == -1) {
+		log_err("worker: cannot set up the sandbox: %s", err);
+		_exit(1);
+	}
+	char desc[160];
+	sandbox_describe(&sc->sandbox, desc, sizeof(desc));
+	if (sandbox_complete(&sc->sandbox))
+		log_debug("sandbox: %s", desc);
+	else
+		log_warn("sandbox: %s", desc);
 	conn_init(&c, 0, 1, sc->p->line_max, sc->cfg.login_timeout);
 	/* login_timeout is the idle limit; login_deadline bounds the whole pre-login phase
 	 * (handshake included) from connect, however the client paces its bytes */

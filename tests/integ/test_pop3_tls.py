@@ -12,9 +12,10 @@ import pytest
 import helpers as h
 
 
-@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3],
-                         ids=["TLSv1.2", "TLSv1.3"])
-def test_session_resumption(pop3d, user, certs, version):
+def test_session_resumption(pop3d, user, certs):
+    """TLS 1.3 resumes across connections (each one a new process): the session is kept
+    by the monitor, not in a ticket (common/privsep/tls.c)."""
+    version = ssl.TLSVersion.TLSv1_3
     ctx = h.client_context(certs.ca, version)
     with h.Pop3(pop3d.tls_port, tls=ctx) as c:
         assert c.sock.version() == c_version(version)
@@ -23,7 +24,7 @@ def test_session_resumption(pop3d, user, certs, version):
         assert c.cmd("QUIT").startswith("+OK")
         c.wait_closed()
         session = c.sock.session
-    assert session is not None
+    assert session is not None and session.has_ticket
     with h.Pop3(pop3d.tls_port, tls=ctx, session=session) as c:
         assert c.sock.session_reused, "the second handshake did not resume the session"
         assert c.login(user.name, user.password) == h.LOGGED_IN
@@ -31,6 +32,31 @@ def test_session_resumption(pop3d, user, certs, version):
     evs = pop3d.log.events("tls")
     assert [e["resumed"] for e in evs] == ["no", "yes"]
     assert {e["version"] for e in evs} == {c_version(version)}
+    # a ticket is good once: the server keeps each session for one resumption
+    with h.Pop3(pop3d.tls_port, tls=ctx, session=session) as c:
+        assert not c.sock.session_reused
+        assert c.capa()
+
+
+def test_tls12_gets_no_ticket(pop3d, user, certs):
+    """No TLS 1.2 session tickets (their key would let a recorder of the traffic decrypt
+    resumed sessions, PASS included), and no TLS 1.2 resumption at all."""
+    ctx = h.client_context(certs.ca, ssl.TLSVersion.TLSv1_2)
+    with h.Pop3(pop3d.tls_port, tls=ctx) as c:
+        assert c.sock.version() == "TLSv1.2"
+        assert c.login(user.name, user.password) == h.LOGGED_IN
+        assert c.cmd("QUIT").startswith("+OK")
+        c.wait_closed()
+        session = c.sock.session
+    assert session is not None
+    assert not session.has_ticket, "the server sent a TLS 1.2 session ticket"
+    with h.Pop3(pop3d.tls_port, tls=ctx, session=session) as c:
+        assert not c.sock.session_reused, "a TLS 1.2 session was resumed"
+        assert c.login(user.name, user.password) == h.LOGGED_IN
+        c.quit()
+    evs = pop3d.log.events("tls")
+    assert [(e["version"], e["resumed"]) for e in evs] == [("TLSv1.2", "no")] * 2
+    assert not (pop3d.state_dir / "tls-ticket.keys").exists()
 
 
 def c_version(version):
@@ -49,6 +75,8 @@ def test_session_resumption_after_stls(pop3d, user, certs):
         c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost", session=session)
         assert c.sock.session_reused
         assert c.login(user.name, user.password) == h.LOGGED_IN
+        c.quit()
+    assert [e["resumed"] for e in pop3d.log.events("tls")] == ["no", "yes"]
 
 
 def _tls11_context(cafile):

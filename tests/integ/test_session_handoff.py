@@ -297,10 +297,13 @@ def testd(daemon):
     h.run(["make", "-s", "-C", str(h.REPO), "build/rel/libprivsep.a", "build/rel/libbase.a"],
           timeout=600)
     out = daemon.workdir / "testd"
+    # the libraries the Makefile links every daemon with (make print-libs)
+    libs = subprocess.run(["make", "-s", "-C", str(h.REPO), "print-libs"], check=True,
+                          capture_output=True, text=True, timeout=60).stdout.split()
     h.run(["cc", "-std=c17", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-iquote",
            str(h.REPO / "common"), "-O1", "-o", str(out), str(TESTD_SRC),
            str(h.REPO / "build/rel/libprivsep.a"), str(h.REPO / "build/rel/libbase.a"),
-           "-lssl", "-lcrypto", "-lpam", "-lwrap", "-linih", "-llockfile"], timeout=120)
+           *libs], timeout=120)
     return out
 
 

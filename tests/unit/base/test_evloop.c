@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include "base/evloop.h"
 #include "base/util.h"
 #include "unit.h"
@@ -161,8 +163,41 @@ static void test_io(void)
 	close(sv[1]);
 }
 
+static void low_fd_cb(struct evloop *l, int fd, short rev, void *ctx)
+{
+	*(int *)ctx += (rev & POLLIN) != 0;
+}
+
+/* The sandboxed worker's RLIMIT_NOFILE is just above its descriptors; poll() refuses more
+ * entries than that limit with EINVAL, so the loop must pass only the slots in use. */
+static void test_low_nofile(void)
+{
+	int p[2];
+
+	CHECK(pipe(p) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct rlimit rl = { 5, 5 };
+		struct evloop l;
+		int hits = 0;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1 || write(p[1], "x", 1) != 1)
+			_exit(2);
+		evloop_init(&l);
+		if (evloop_io_add(&l, p[0], POLLIN, low_fd_cb, &hits) == -1)
+			_exit(3);
+		int rc = evloop_once(&l, 1000);
+		_exit(rc >= 0 && hits == 1 ? 0 : 1);
+	}
+	int status = -1;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
+	test_low_nofile();
 	test_timers();
 	test_io();
 	return unit_done("test_evloop");
