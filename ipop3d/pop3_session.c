@@ -2,9 +2,11 @@
  * section 7, CAPA from RFC 2449).  Runs as the mail user, after the monitor dropped to
  * it; the client reaches us through the worker's relay.
  *
- * The mailbox is a snapshot taken at login (mstore_open).  DELE only marks; the marks are
- * carried out by mstore_commit() in the UPDATE state, i.e. only after QUIT.  A connection
- * that ends any other way (EOF, timeout, error, too many bad commands) deletes nothing.
+ * The message list is the folder's index at login (mailbox_open): POP3 numbers them in
+ * UID order and does not see later changes (RFC 1939 wants a fixed list).  DELE only
+ * marks; the marks become one expunge (mailbox_expunge) in the UPDATE state, i.e. only
+ * after QUIT, which every other session on the folder sees.  A connection that ends any
+ * other way (EOF, timeout, error, too many bad commands) deletes nothing.
  *
  * Messages are streamed in IO_CHUNK pieces through the CRLF / dot-stuffing converter, so
  * a message of any size takes bounded memory.  Output is buffered in the conn and sent
@@ -23,15 +25,25 @@
 #include "mail/crlf.h"
 #include "base/plimits.h"
 #include "base/log.h"
-#include "storage/mstore.h"
+#include "storage/storage.h"
 #include "pop3.h"
 #include "base/util.h"
+
+/* A message as POP3 sees it: fixed at login. */
+struct pmsg {
+	uint32_t uid;
+	uint64_t size;
+	bool deleted;
+	char uidl[POP3_UIDL_MAX + 1];
+};
 
 struct sess {
 	struct server_session *s;
 	struct conn *c;
-	struct mstore *ms;
-	size_t count;              /* messages in the snapshot */
+	struct mail_storage *st;
+	struct mailbox *box;
+	struct pmsg *msgs;         /* the list at login */
+	size_t count;
 	enum pop3_state state;
 	struct cmdloop loop;
 	struct pop3_cmd cmd;       /* the command being run (the loop parses into it) */
@@ -65,7 +77,7 @@ static int msg_arg(struct sess *ss, const struct pop3_arg *a, size_t *i_r,
 		*res_r = RES_ERR;
 		return -1;
 	}
-	if (mstore_get(ss->ms, n - 1)->deleted) {
+	if (ss->msgs[n - 1].deleted) {
 		pop3_reply(ss->c, POP3_ERR, POP3_CODE_NONE, "Message %" PRIu32 " is deleted.", n);
 		*res_r = RES_ERR;
 		return -1;
@@ -110,13 +122,13 @@ static enum pop3_result cmd_list(struct sess *ss, const struct pop3_cmd *cmd)
 		if (msg_arg(ss, &cmd->args[0], &i, &res) < 0)
 			return res;
 		pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "%zu %" PRIu64, i + 1,
-			   mstore_get(ss->ms, i)->size);
+			   ss->msgs[i].size);
 		return RES_OK;
 	}
 	pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "%zu messages (%" PRIu64 " octets)",
 		   ss->count - ss->ndel, ss->box_size - ss->del_size);
 	for (i = 0; i < ss->count; i++) {
-		const struct mstore_msg *m = mstore_get(ss->ms, i);
+		const struct pmsg *m = &ss->msgs[i];
 		if (!m->deleted)
 			pop3_reply(ss->c, POP3_DATA, POP3_CODE_NONE, "%zu %" PRIu64, i + 1, m->size);
 	}
@@ -132,15 +144,14 @@ static enum pop3_result cmd_uidl(struct sess *ss, const struct pop3_cmd *cmd)
 	if (cmd->nargs == 1) {
 		if (msg_arg(ss, &cmd->args[0], &i, &res) < 0)
 			return res;
-		pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "%zu %s", i + 1,
-			   mstore_get(ss->ms, i)->uid);
+		pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "%zu %s", i + 1, ss->msgs[i].uidl);
 		return RES_OK;
 	}
 	pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, NULL);
 	for (i = 0; i < ss->count; i++) {
-		const struct mstore_msg *m = mstore_get(ss->ms, i);
+		const struct pmsg *m = &ss->msgs[i];
 		if (!m->deleted)
-			pop3_reply(ss->c, POP3_DATA, POP3_CODE_NONE, "%zu %s", i + 1, m->uid);
+			pop3_reply(ss->c, POP3_DATA, POP3_CODE_NONE, "%zu %s", i + 1, m->uidl);
 	}
 	pop3_reply(ss->c, POP3_END, POP3_CODE_NONE, NULL);
 	return RES_OK;
@@ -152,19 +163,20 @@ static enum pop3_result cmd_uidl(struct sess *ss, const struct pop3_cmd *cmd)
  * connection (the client sees a truncated reply, and nothing is deleted). */
 static enum pop3_result send_message(struct sess *ss, size_t i, bool top, uint64_t lines)
 {
-	const struct mstore_msg *m = mstore_get(ss->ms, i);
-	struct mstore_reader *r = NULL;
+	const struct pmsg *m = &ss->msgs[i];
+	struct mail_reader *r = NULL;
 	struct crlf_state st;
 	const char *error = "read error";
 	ssize_t n = -1;
 
-	if (mstore_reader_open(ss->ms, i, &r, &error) == 0)
-		n = mstore_reader_read(r, ss->inbuf, IO_CHUNK);
+	if (mailbox_msg_open(ss->box, m->uid, &r, &error) == 0)
+		n = mail_reader_read(r, ss->inbuf, IO_CHUNK, &error);
 	if (n < 0) {
-		log_warn("message-unavailable: user=<%s>, msg=%zu, error=%s", ss->ubuf, i + 1,
-			 error);
+		char safe[LOG_MAX_FIELD + 1];
+		log_warn("message-unavailable: user=<%s>, msg=%zu, error=<%s>", ss->ubuf, i + 1,
+			 log_sanitize(error, strlen(error), safe));
 		if (r != NULL)
-			mstore_reader_close(&r);
+			mail_reader_close(&r);
 		pop3_reply(ss->c, POP3_ERR, POP3_CODE_SYS_TEMP,
 			   "Message is no longer available.");
 		return RES_ERR;
@@ -179,17 +191,19 @@ static enum pop3_result send_message(struct sess *ss, size_t i, bool top, uint64
 	while (n > 0) {
 		size_t o = crlf_convert(&st, ss->inbuf, (size_t)n, ss->outbuf);
 		if (conn_write(ss->c, ss->outbuf, o) < 0) {
-			mstore_reader_close(&r);
+			mail_reader_close(&r);
 			ss->reason = "error"; /* the client is gone */
 			return RES_DROP;
 		}
 		if (st.done)
 			break;
-		n = mstore_reader_read(r, ss->inbuf, IO_CHUNK);
+		n = mail_reader_read(r, ss->inbuf, IO_CHUNK, &error);
 	}
-	mstore_reader_close(&r);
+	mail_reader_close(&r);
 	if (n < 0) {
-		log_err("message-read-failed: user=<%s>, msg=%zu", ss->ubuf, i + 1);
+		char safe[LOG_MAX_FIELD + 1];
+		log_err("message-read-failed: user=<%s>, msg=%zu, error=<%s>", ss->ubuf, i + 1,
+			log_sanitize(error, strlen(error), safe));
 		ss->reason = "error";
 		ss->status = 1;
 		return RES_DROP;
@@ -234,7 +248,7 @@ static enum pop3_result cmd_dele(struct sess *ss, const struct pop3_cmd *cmd)
 
 	if (msg_arg(ss, &cmd->args[0], &i, &res) < 0)
 		return res;
-	struct mstore_msg *m = mstore_get(ss->ms, i);
+	struct pmsg *m = &ss->msgs[i];
 	m->deleted = true;
 	ss->ndel++;
 	ss->del_size += m->size;
@@ -245,7 +259,7 @@ static enum pop3_result cmd_dele(struct sess *ss, const struct pop3_cmd *cmd)
 static enum pop3_result cmd_rset(struct sess *ss, const struct pop3_cmd *cmd)
 {
 	for (size_t i = 0; i < ss->count; i++)
-		mstore_get(ss->ms, i)->deleted = false;
+		ss->msgs[i].deleted = false;
 	ss->ndel = 0;
 	ss->del_size = 0;
 	pop3_reply(ss->c, POP3_OK, POP3_CODE_NONE, "maildrop has %zu messages (%" PRIu64
@@ -267,8 +281,17 @@ static enum pop3_result cmd_quit(struct sess *ss, const struct pop3_cmd *cmd)
 	}
 	ss->reason = "quit";
 	pop3_set_state(&ss->state, POP3_UPDATE);
-	if (ss->ndel > 0 && mstore_commit(ss->ms, &error) < 0) {
-		log_err("delete-failed: user=<%s>, error=%s", ss->ubuf, error);
+	uint32_t *uids = ss->ndel > 0 ? xmalloc(ss->ndel * sizeof(*uids)) : NULL;
+	size_t k = 0;
+	for (size_t i = 0; i < ss->count && k < ss->ndel; i++) /* BOUNDS: k < ndel */
+		if (ss->msgs[i].deleted)
+			uids[k++] = ss->msgs[i].uid;
+	int ret = k > 0 ? mailbox_expunge(ss->box, uids, k, &error) : 0;
+	free(uids);
+	if (ret < 0) {
+		char safe[LOG_MAX_FIELD + 1];
+		log_err("delete-failed: user=<%s>, error=<%s>", ss->ubuf,
+			log_sanitize(error, strlen(error), safe));
 		pop3_reply(ss->c, POP3_ERR, POP3_CODE_SYS_TEMP,
 			   "Deletion failed, no messages were lost.");
 		ss->status = 1;
@@ -333,21 +356,29 @@ static void sess_loop(struct sess *ss)
 int pop3_session(struct server_session *s)
 {
 	struct sess ss = { .s = s, .c = s->c, .state = POP3_AUTHORIZATION };
-	struct mstore_loc loc;
 	const char *error;
 
 	log_sanitize(s->user, strlen(s->user), ss.ubuf);
-	if (mstore_locate(s->cfg->mail_location, s->user, s->pw->pw_dir, &loc, &error) < 0 ||
-	    mstore_open(&loc, &ss.ms, &error) < 0) {
-		log_err("mailbox-failed: user=<%s>, error=%s", ss.ubuf, error);
+	if (storage_locate(s->cfg->mail_location, s->user, s->pw->pw_dir, &ss.st, &error) < 0 ||
+	    mailbox_open(ss.st, "INBOX", &ss.box, &error) < 0) {
+		char safe[LOG_MAX_FIELD + 1];
+		log_err("mailbox-failed: user=<%s>, error=<%s>", ss.ubuf,
+			log_sanitize(error, strlen(error), safe));
 		pop3_reply(ss.c, POP3_ERR, POP3_CODE_SYS_TEMP,
 			   "Cannot open the mailbox, try again later.");
 		conn_flush(ss.c);
+		storage_free(&ss.st);
 		return 1;
 	}
-	ss.count = mstore_count(ss.ms);
-	for (size_t i = 0; i < ss.count; i++)
-		ss.box_size += mstore_get(ss.ms, i)->size;
+	ss.count = mailbox_count(ss.box);
+	ss.msgs = xcalloc(ss.count + 1, sizeof(*ss.msgs)); /* BOUNDS: count <= MAX_MESSAGES */
+	for (size_t i = 0; i < ss.count; i++) {
+		const struct index_rec *rec = mailbox_get(ss.box, i);
+		ss.msgs[i].uid = rec->uid;
+		ss.msgs[i].size = rec->size;
+		mailbox_pop3_uidl(ss.box, i, ss.msgs[i].uidl);
+		ss.box_size += rec->size;
+	}
 	ss.inbuf = xmalloc(IO_CHUNK);
 	ss.outbuf = xmalloc(2 * IO_CHUNK + 1); /* BOUNDS: crlf_convert() needs 2 * len + 1 */
 
@@ -367,7 +398,9 @@ int pop3_session(struct server_session *s)
 		 ss.ubuf, ss.reason != NULL ? ss.reason : "error", ss.n_top, ss.n_retr,
 		 ss.deleted, ss.box_size, ss.c->in_bytes, ss.c->out_bytes, (long)ru.ru_maxrss,
 		 s->info != NULL ? s->info->session_id : "-");
-	mstore_close(&ss.ms);
+	mailbox_close(&ss.box);
+	storage_free(&ss.st);
+	free(ss.msgs);
 	free(ss.inbuf);
 	free(ss.outbuf);
 	return ss.status;

@@ -20,6 +20,8 @@ run "layers" make -s layers
 run "build" make -s all
 run "unit" make -s unit
 run "unit (ASan+UBSan)" make -s SAN=1 unit
+# the storage test at the size the index is built for (make unit uses 100,000: ~2 min)
+run "storage, 1,000,000 messages" env POSTERN_TEST_MESSAGES=1000000 build/rel/tests/unit/storage/test_storage
 run "fuzz smoke" make -s fuzz-smoke
 run "build (ASan+UBSan)" make -s SAN=1 build/san/ipop3d/ipop3d
 run "integration" sh tests/run-integ.sh

@@ -107,7 +107,7 @@
  * measured through a TLS handshake and a login, times four (docs/architecture.md). */
 #define WORKER_MAX_AS (48UL * 1024 * 1024)
 
-/* mstore (common/mstore.c, maildir.c, mbox.c). */
+/* The mail store (common/storage/: maildir.c, mbox.c). */
 /* mbox dotlock: lockfile_create() retries; liblockfile sleeps 5 s more before each retry
  * (5 + 10 = 15 s in all), like a patient MTA but within a POP3 client's timeout. */
 #define MBOX_DOTLOCK_RETRIES 2
@@ -121,15 +121,28 @@
 #define MBOX_SCAN_CHUNK 65536
 /* mbox compaction: fdatasync() barriers at most (see mbox.c compact()). */
 #define MBOX_COMPACT_MAX_SYNCS 1024
-/* Maildir size cache ("postern-sizes"): the file is read only up to this size, and a
- * line longer than MAILDIR_CACHE_LINE_MAX is ignored. */
-#define MAILDIR_CACHE_MAX_FILE (64 * 1024 * 1024)
-#define MAILDIR_CACHE_LINE_MAX 512
-/* Maildir base names longer than this are not cached (their size is recomputed). */
-#define MAILDIR_CACHE_NAME_MAX 255
-/* Maildir: times we list new/ and cur/ again in one session to follow messages that
- * another client renames (flag changes) under us. */
-#define MAILDIR_RELIST_MAX 8
+
+/* The folder index (common/index/).  A message's backend key (a Maildir file name, an
+ * mbox UIDL) longer than this makes the index file bad: Maildir names are at most 255
+ * bytes (NAME_MAX) plus "cur/". */
+#define INDEX_KEY_MAX 512
+/* Largest index snapshot or log we read: 1,000,000 records of ~150 bytes fit. */
+#define INDEX_MAX_FILE (512ULL * 1024 * 1024)
+/* The log is folded into a new snapshot when it passes this size and a quarter of the
+ * snapshot's (so a flag change costs a small append, and a huge folder is rewritten
+ * only after many changes). */
+#define INDEX_LOG_COMPACT (256 * 1024)
+/* Longest wait for the index write lock (held for a scan and one write), and the poll. */
+#define INDEX_LOCK_TIMEOUT_MS 15000
+#define INDEX_LOCK_POLL_MS 10
+/* A directory or mbox mtime younger than this is not trusted as "unchanged" next time:
+ * a change within the same timestamp tick would not move it. */
+#define STORAGE_MTIME_SLACK_NS 2000000000ULL
+/* One cached item of a message (an envelope, a body structure): larger ones are not
+ * cached (they are computed again when needed). */
+#define INDEX_CACHE_ENTRY_MAX (64 * 1024)
+/* Keywords a folder may define (one bit each in the index record). */
+#define INDEX_MAX_KEYWORDS 32
 
 /* TLS: the private key and the resumable sessions live with the monitor (root), never in
  * the worker (common/privsep/keyop.c, tls.c, tlscache.c). */

@@ -1,33 +1,39 @@
-/* Maildir backend: list new/ and cur/, sizes (from ",W=", the size cache, or by reading),
- * UIDLs from base names, reads that follow renames, and deletion by unlink.
+/* Maildir++ backend: folders are the Maildir (INBOX) and its ".NAME" subdirectories; a
+ * message is a regular file in new/ or cur/ whose name does not start with '.'.  Its
+ * base name (before the first ':') is its identity; the info part ":2,FLAGS" holds its
+ * flags (D F R S T: Draft, Flagged, Answered, Seen, Deleted; a-z: keywords 0-25; other
+ * letters are kept as they are).
  *
- * Everything is done relative to one directory fd for the Maildir, opened once (the
- * Maildir itself may be a symlink an administrator made; new/, cur/, the messages and
- * the cache are opened O_NOFOLLOW, and every file we read is fstat'ed as regular).
+ * The index ("postern-index" in the folder) keeps each message's current name
+ * ("cur/BASE:2,FLAGS") as its key, and as the folder's stamp the mtimes and inodes of
+ * new/ and cur/.  A sync whose stamp still matches lists nothing and opens nothing; a
+ * stamp younger than STORAGE_MTIME_SLACK_NS is not kept (a change in the same timestamp
+ * tick would not move it).  Otherwise both directories are listed (no stat for entries
+ * whose type readdir gives) and matched by base name: new files get UIDs in delivery
+ * order, vanished ones are expunged, renamed ones (flags, new/ -> cur/) are updated.
+ * Only a new message's file is read, and only if its name has no ",W=" size.
  *
- * Size cache "postern-sizes" in the Maildir: a first line "postern-sizes 1", then one
- * line per message "BASE CRLFSIZE RAWSIZE MTIME".  An entry is used only if the file
- * still has that raw size and mtime.  It is untrusted input: bad lines are skipped, the
- * file is read up to MAILDIR_CACHE_MAX_FILE.  It is rewritten (temporary file, then
- * rename) only when an open computed a size or found entries for messages that are
- * gone; a failure to write it is not an error.  Messages with ",W=" are not cached. */
+ * Everything goes through one directory fd for the folder (it may be a symlink an
+ * administrator made); new/, cur/ and messages are opened O_NOFOLLOW and fstat'ed. */
 #include <limits.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/inotify.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "mail/crlf.h"
 #include "base/log.h"
 #include "storage/maildir.h"
+#include "storage/storage_int.h"
 #include "base/util.h"
 
-#define CACHE_NAME "postern-sizes"
-#define CACHE_MAGIC "postern-sizes 1"
+#define INDEX_NAME "postern-index"
 
 /* ---- names ---- */
 
@@ -132,25 +138,93 @@ static int cmp_base(const char *a, size_t alen, const char *b, size_t blen)
 	return alen < blen ? -1 : alen > blen;
 }
 
+/* ---- flags in names ---- */
+
+static const struct {
+	char letter;
+	uint32_t flag;
+} md_flags[] = {
+	{ 'D', INDEX_FLAG_DRAFT }, { 'F', INDEX_FLAG_FLAGGED }, { 'R', INDEX_FLAG_ANSWERED },
+	{ 'S', INDEX_FLAG_SEEN }, { 'T', INDEX_FLAG_DELETED },
+};
+
+static void flags_of_info(const char *letters, size_t len, uint32_t *flags_r,
+			  uint32_t *kw_r)
+{
+	*flags_r = 0;
+	*kw_r = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = letters[i];
+		if (c >= 'a' && c <= 'z')
+			*kw_r |= 1u << (c - 'a');
+		for (size_t k = 0; k < sizeof(md_flags) / sizeof(md_flags[0]); k++)
+			if (md_flags[k].letter == c)
+				*flags_r |= md_flags[k].flag;
+	}
+}
+
+/* "cur/BASE:2,LETTERS": ours from flags and keywords, and the letters of the old name
+ * that we do not manage (P, and any other), all in ASCII order.  0 or -1 (too long). */
+static int name_with_flags(const char *key, size_t base_len, uint32_t flags, uint32_t kw,
+			   char *out, size_t size)
+{
+	bool on[128] = { false };
+	const char *info = memchr(key + 4, ':', strlen(key + 4));
+	if (info != NULL && info[1] == '2' && info[2] == ',')
+		for (const char *p = info + 3; *p != '\0'; p++)
+			if ((unsigned char)*p < 128 && *p > ' ')
+				on[(unsigned char)*p] = true;
+	for (size_t k = 0; k < sizeof(md_flags) / sizeof(md_flags[0]); k++)
+		on[(unsigned char)md_flags[k].letter] = (flags & md_flags[k].flag) != 0;
+	for (int c = 'a'; c <= 'z'; c++)
+		on[c] = (kw & (1u << (c - 'a'))) != 0;
+	if (base_len + 8 + 128 > size)
+		return -1;
+	size_t o = 0;
+	memcpy(out, "cur/", 4);
+	memcpy(out + 4, key + 4, base_len);
+	o = 4 + base_len;
+	memcpy(out + o, ":2,", 3);
+	o += 3;
+	for (int c = 33; c < 127; c++)
+		if (on[c] && c != '/')
+			out[o++] = (char)c; /* BOUNDS: at most 94 letters, checked above */
+	out[o] = '\0';
+	return 0;
+}
+
 /* ---- listing ---- */
 
 struct ent {
 	char *name;        /* "new/..." or "cur/..." */
 	size_t base_len;   /* base starts at name + 4 */
 	bool in_cur;
-	uint64_t raw;
-	int64_t mtime;
+	uint32_t flags, kw;
 	bool has_w;
 	uint64_t w;
 };
 
-static int cmp_ent(const void *x, const void *y)
+static int cmp_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+	if (c != 0)
+		return c;
+	return alen < blen ? -1 : alen > blen;
+}
+
+static int cmp_ent_bytes(const void *x, const void *y)
 {
 	const struct ent *a = x, *b = y;
-	int c = cmp_base(a->name + 4, a->base_len, b->name + 4, b->base_len);
+	int c = cmp_bytes(a->name + 4, a->base_len, b->name + 4, b->base_len);
 	if (c != 0)
 		return c;
 	return (int)b->in_cur - (int)a->in_cur; /* cur/ first among equal bases */
+}
+
+static int cmp_ent_delivery(const void *x, const void *y)
+{
+	const struct ent *a = *(struct ent *const *)x, *b = *(struct ent *const *)y;
+	return cmp_base(a->name + 4, a->base_len, b->name + 4, b->base_len);
 }
 
 static void free_ents(struct ent *e, size_t n)
@@ -160,46 +234,45 @@ static void free_ents(struct ent *e, size_t n)
 	free(e);
 }
 
-static char errbuf[256];
-
-static const char *errf(const char *what, int err)
-{
-	if (util_snprintf(errbuf, sizeof(errbuf), "%s: %s", what, strerror(err)) < 0)
-		return what;
-	return errbuf;
-}
+struct md {
+	int dfd;                 /* the folder; -1: a missing INBOX (empty) */
+	char newname[STORAGE_PATH_MAX]; /* set_flags: until the index copies it */
+};
 
 /* Append the messages of one subdirectory. */
-static int list_sub(int dfd, const char *sub, struct ent **e, size_t *n, size_t *alloc,
-		    size_t cap, const char **error_r)
+static int list_sub(struct mailbox *box, int dfd, const char *sub, struct ent **e,
+		    size_t *n, size_t *alloc, const char **error_r)
 {
 	int sfd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (sfd == -1) {
 		if (errno == ENOENT)
 			return 0;
-		*error_r = errf(sub, errno);
+		*error_r = BOX_ERRF(box, sub, errno);
 		return -1;
 	}
 	DIR *d = fdopendir(sfd);
 	if (d == NULL) {
-		*error_r = errf(sub, errno);
+		*error_r = BOX_ERRF(box, sub, errno);
 		close(sfd);
 		return -1;
 	}
+	box->stats.dir_scans++;
 	struct dirent *de = NULL;
 	struct maildir_name mn;
-	while (*n < cap && (errno = 0, de = readdir(d)) != NULL) {
+	while (*n < 2 * (size_t)MSTORE_MAX_MESSAGES && (errno = 0, de = readdir(d)) != NULL) {
 		size_t len = strlen(de->d_name);
+		box->stats.entries_seen++;
 		if (maildir_parse_name(de->d_name, len, &mn) == -1)
 			continue;
-		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
-			continue;
-		struct stat st;
-		if (fstatat(sfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-		    !S_ISREG(st.st_mode))
-			continue;
+		if (de->d_type != DT_REG) {
+			struct stat st;
+			if (de->d_type != DT_UNKNOWN ||
+			    fstatat(sfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+			    !S_ISREG(st.st_mode))
+				continue;
+		}
 		if (*n == *alloc) {
-			*alloc = *alloc == 0 ? 256 : *alloc * 2; /* BOUNDS: *n < cap */
+			*alloc = *alloc == 0 ? 256 : *alloc * 2; /* BOUNDS: n < 2 * MAX */
 			*e = xrealloc(*e, *alloc * sizeof(**e));
 		}
 		struct ent *x = &(*e)[(*n)++];
@@ -209,14 +282,13 @@ static int list_sub(int dfd, const char *sub, struct ent **e, size_t *n, size_t 
 		memcpy(x->name + 4, de->d_name, len + 1);
 		x->base_len = mn.base_len;
 		x->in_cur = sub[0] == 'c';
-		x->raw = (uint64_t)st.st_size;
-		x->mtime = (int64_t)st.st_mtim.tv_sec;
+		flags_of_info(mn.flags, mn.flags_len, &x->flags, &x->kw);
 		x->has_w = mn.has_w;
 		x->w = mn.w;
 	}
 	int ret = 0;
 	if (de == NULL && errno != 0) {
-		*error_r = errf(sub, errno);
+		*error_r = BOX_ERRF(box, sub, errno);
 		ret = -1;
 	}
 	closedir(d);
@@ -224,20 +296,20 @@ static int list_sub(int dfd, const char *sub, struct ent **e, size_t *n, size_t 
 }
 
 /* new/ first, then cur/: a file that another client moves new/ -> cur/ while we list is
- * seen at least once.  Sorted by base name, duplicates dropped (cur/ kept). */
-static int list_maildir(int dfd, size_t cap, struct ent **r, size_t *count_r,
+ * seen at least once.  Sorted by base name bytes, duplicates dropped (cur/ kept). */
+static int list_maildir(struct mailbox *box, int dfd, struct ent **r, size_t *count_r,
 			const char **error_r)
 {
 	struct ent *e = NULL;
 	size_t n = 0, alloc = 0;
 
-	if (list_sub(dfd, "new", &e, &n, &alloc, cap, error_r) == -1 ||
-	    list_sub(dfd, "cur", &e, &n, &alloc, cap, error_r) == -1) {
+	if (list_sub(box, dfd, "new", &e, &n, &alloc, error_r) == -1 ||
+	    list_sub(box, dfd, "cur", &e, &n, &alloc, error_r) == -1) {
 		free_ents(e, n);
 		return -1;
 	}
 	if (n > 0)
-		qsort(e, n, sizeof(*e), cmp_ent);
+		qsort(e, n, sizeof(*e), cmp_ent_bytes);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (k > 0 && e[k - 1].base_len == e[i].base_len &&
@@ -250,181 +322,6 @@ static int list_maildir(int dfd, size_t cap, struct ent **r, size_t *count_r,
 	*r = e;
 	*count_r = k;
 	return 0;
-}
-
-/* ---- the size cache ---- */
-
-struct cache_ent {
-	const char *base;
-	size_t len;
-	uint64_t crlf, raw, mtime;
-	bool used;
-};
-
-struct cache {
-	char *buf;
-	struct cache_ent *e;
-	size_t n;
-};
-
-static int cmp_bytes(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int c = memcmp(a, b, alen < blen ? alen : blen);
-	if (c != 0)
-		return c;
-	return alen < blen ? -1 : alen > blen;
-}
-
-static int cmp_cache(const void *x, const void *y)
-{
-	const struct cache_ent *a = x, *b = y;
-	return cmp_bytes(a->base, a->len, b->base, b->len);
-}
-
-static bool cacheable(const char *base, size_t len)
-{
-	return len >= 1 && len <= MAILDIR_CACHE_NAME_MAX && printable(base, len);
-}
-
-/* One line "BASE CRLF RAW MTIME" (no LF). */
-static bool cache_parse_line(const char *s, size_t len, struct cache_ent *r)
-{
-	const char *f[4];
-	size_t flen[4];
-	size_t k = 0;
-	const char *p = s, *end = s + len;
-
-	while (k < 4) {
-		const char *sp = memchr(p, ' ', (size_t)(end - p));
-		f[k] = p;
-		flen[k] = sp != NULL ? (size_t)(sp - p) : (size_t)(end - p);
-		k++;
-		if (sp == NULL)
-			break;
-		p = sp + 1;
-	}
-	if (k != 4 || f[3] + flen[3] != end || !cacheable(f[0], flen[0]))
-		return false;
-	if (util_parse_uint(f[1], flen[1], UINT64_MAX, &r->crlf) == -1 ||
-	    util_parse_uint(f[2], flen[2], UINT64_MAX, &r->raw) == -1 ||
-	    util_parse_uint(f[3], flen[3], UINT64_MAX, &r->mtime) == -1)
-		return false;
-	if (r->crlf < r->raw || r->crlf - r->raw > r->raw)
-		return false;
-	r->base = f[0];
-	r->len = flen[0];
-	r->used = false;
-	return true;
-}
-
-static void cache_load(int dfd, size_t max_entries, struct cache *c)
-{
-	memset(c, 0, sizeof(*c));
-	int fd = openat(dfd, CACHE_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
-			O_NOCTTY);
-	if (fd == -1)
-		return;
-	struct stat st;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
-		close(fd);
-		return;
-	}
-	size_t size = (uint64_t)st.st_size > MAILDIR_CACHE_MAX_FILE ?
-		MAILDIR_CACHE_MAX_FILE : (size_t)st.st_size;
-	c->buf = xmalloc(size + 1); /* BOUNDS: size <= MAILDIR_CACHE_MAX_FILE */
-	size_t got = 0;
-	while (got < size) {
-		ssize_t r = read(fd, c->buf + got, size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-
-	const char *p = c->buf, *end = c->buf + got;
-	size_t alloc = 0;
-	bool first = true;
-	while (p < end) {
-		const char *lf = memchr(p, '\n', (size_t)(end - p));
-		if (lf == NULL)
-			break; /* a last line without LF may be cut: ignore it */
-		size_t len = (size_t)(lf - p);
-		if (first) {
-			first = false;
-			if (len != strlen(CACHE_MAGIC) || memcmp(p, CACHE_MAGIC, len) != 0)
-				break;
-		} else if (len <= MAILDIR_CACHE_LINE_MAX && c->n < max_entries) {
-			struct cache_ent ce;
-			if (cache_parse_line(p, len, &ce)) {
-				if (c->n == alloc) {
-					alloc = alloc == 0 ? 256 : alloc * 2; /* BOUNDS: n < max */
-					c->e = xrealloc(c->e, alloc * sizeof(*c->e));
-				}
-				c->e[c->n++] = ce;
-			}
-		}
-		p = lf + 1;
-	}
-	if (c->n > 0)
-		qsort(c->e, c->n, sizeof(*c->e), cmp_cache);
-}
-
-/* The unused entry for base with this raw size and mtime (a hostile or stale cache may
- * hold several lines for one base). */
-static struct cache_ent *cache_find(struct cache *c, const char *base, size_t len,
-				    uint64_t raw, int64_t mtime)
-{
-	struct cache_ent key = { .base = base, .len = len };
-	if (c->n == 0 || mtime < 0)
-		return NULL;
-	struct cache_ent *e = bsearch(&key, c->e, c->n, sizeof(*c->e), cmp_cache);
-	if (e == NULL)
-		return NULL;
-	while (e > c->e && cmp_cache(e - 1, &key) == 0)
-		e--;
-	for (; e < c->e + c->n && cmp_cache(e, &key) == 0; e++)
-		if (!e->used && e->raw == raw && e->mtime == (uint64_t)mtime)
-			return e;
-	return NULL;
-}
-
-static void cache_free(struct cache *c)
-{
-	free(c->buf);
-	free(c->e);
-	memset(c, 0, sizeof(*c));
-}
-
-/* ---- the mailbox ---- */
-
-struct maildir {
-	int dfd;                 /* -1: no Maildir */
-	struct mstore_msg *msgs;
-	size_t *base_len;        /* base of msgs[i] is msgs[i].name + 4 */
-	size_t count;
-	bool use_cache;
-	bool committed;
-	struct ent *idx;         /* fresh listing used to follow renames (lazy) */
-	size_t idx_n;
-	unsigned idx_builds;
-};
-
-void maildir_opts_default(struct maildir_opts *o)
-{
-	o->max_messages = MSTORE_MAX_MESSAGES;
-	o->use_cache = true;
-}
-
-size_t maildir_count(const struct maildir *md)
-{
-	return md->count;
-}
-
-struct mstore_msg *maildir_msg(struct maildir *md, size_t i)
-{
-	return i < md->count ? &md->msgs[i] : NULL;
 }
 
 /* Open a message file for reading: no symlink, no FIFO, a regular file. */
@@ -444,68 +341,14 @@ static int open_msg_file(int dfd, const char *name, struct stat *st)
 	return fd;
 }
 
-/* Where is message i now?  Another client may have renamed it (flags, new/ -> cur/).
- * The listing used for that is made on the first need and made again when it turns out
- * to be older than the rename.  1 found (name updated), 0 gone, -1 error. */
-static int relocate(struct maildir *md, size_t i, const char **error_r)
-{
-	struct mstore_msg *m = &md->msgs[i];
-	size_t blen = md->base_len[i];
-
-	for (int pass = 0; pass < 2; pass++) {
-		bool fresh = false;
-		if (md->idx == NULL || pass == 1) {
-			if (md->idx_builds >= MAILDIR_RELIST_MAX) {
-				*error_r = "message keeps being renamed by another client";
-				return -1;
-			}
-			free_ents(md->idx, md->idx_n);
-			md->idx = NULL;
-			md->idx_n = 0;
-			md->idx_builds++;
-			if (list_maildir(md->dfd, SIZE_MAX, &md->idx, &md->idx_n, error_r) == -1)
-				return -1;
-			fresh = true;
-		}
-		struct ent *x = NULL;
-		size_t lo = 0, hi = md->idx_n;
-		while (lo < hi) {
-			size_t mid = lo + (hi - lo) / 2;
-			int c = cmp_base(md->idx[mid].name + 4, md->idx[mid].base_len,
-					 m->name + 4, blen);
-			if (c == 0) {
-				x = &md->idx[mid];
-				break;
-			}
-			if (c < 0)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		if (x == NULL) {
-			if (fresh)
-				return 0; /* not there after the failure: gone */
-			continue;
-		}
-		if (strcmp(x->name, m->name) == 0)
-			continue; /* the listing is older than the rename: list again */
-		free(m->name);
-		m->name = xstrdup(x->name);
-		return 1;
-	}
-	return 0;
-}
-
 /* Size in CRLF form by reading the file.  0, or -1 with errno. */
-static int compute_size(int dfd, const char *name, uint64_t *crlf_r, uint64_t *raw_r,
-			int64_t *mtime_r)
+static int compute_size(int dfd, const char *name, uint64_t *crlf_r, struct stat *st)
 {
-	struct stat st;
-	int fd = open_msg_file(dfd, name, &st);
+	int fd = open_msg_file(dfd, name, st);
 	if (fd == -1)
 		return -1;
 	char *buf = xmalloc(IO_CHUNK);
-	uint64_t crlf = 0, raw = 0;
+	uint64_t crlf = 0;
 	bool cr = false;
 	int ret = 0;
 	for (;;) {
@@ -519,235 +362,360 @@ static int compute_size(int dfd, const char *name, uint64_t *crlf_r, uint64_t *r
 		if (n == 0)
 			break;
 		crlf += crlf_size(buf, (size_t)n, &cr);
-		raw += (uint64_t)n;
 	}
 	int saved = errno;
 	free(buf);
 	close(fd);
 	errno = saved;
 	*crlf_r = crlf;
-	*raw_r = raw;
-	*mtime_r = (int64_t)st.st_mtim.tv_sec;
 	return ret;
 }
 
-static void cache_write(struct maildir *md, const int64_t *mtimes)
+static void log_name(const char *event, const char *name, const char *error)
 {
-	char tmp[64];
-	if (util_snprintf(tmp, sizeof(tmp), CACHE_NAME ".%ld.tmp", (long)getpid()) < 0)
-		return;
-	int fd = openat(md->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			0600);
-	if (fd == -1 && errno == EEXIST) {
-		(void)unlinkat(md->dfd, tmp, 0); /* left by a crashed process with our pid */
-		fd = openat(md->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			    0600);
-	}
-	if (fd == -1) {
-		log_debug("maildir: cannot write the size cache: %s", strerror(errno));
-		return;
-	}
-	size_t cap = 65536, len = 0;
-	char *out = xmalloc(cap);
-	bool ok = true;
-	len = strlen(CACHE_MAGIC "\n");
-	memcpy(out, CACHE_MAGIC "\n", len);
-	for (size_t i = 0; i < md->count && ok; i++) {
-		const struct mstore_msg *m = &md->msgs[i];
-		if (mtimes[i] < 0 || !cacheable(m->name + 4, md->base_len[i]))
+	char safe[LOG_MAX_FIELD + 1];
+	log_sanitize(name, strlen(name), safe);
+	log_warn("%s: file=<%s>, error=%s", event, safe, error);
+}
+
+/* "new/NAME" or "cur/NAME", NAME a message file name */
+static bool md_key_ok(const struct index_rec *rec)
+{
+	struct maildir_name mn;
+	return rec->key_len > 4 && (memcmp(rec->key, "new/", 4) == 0 ||
+				    memcmp(rec->key, "cur/", 4) == 0) &&
+		strlen(rec->key) == rec->key_len &&
+		maildir_parse_name(rec->key + 4, rec->key_len - 4, &mn) == 0;
+}
+
+static size_t key_base_len(const char *key)
+{
+	const char *colon = strchr(key + 4, ':');
+	return colon != NULL ? (size_t)(colon - (key + 4)) : strlen(key + 4);
+}
+
+struct rec_ref {
+	const char *base;
+	size_t len;
+	uint32_t uid;
+};
+
+static int cmp_ref(const void *x, const void *y)
+{
+	const struct rec_ref *a = x, *b = y;
+	return cmp_bytes(a->base, a->len, b->base, b->len);
+}
+
+static uint64_t ts_ns(const struct timespec *t)
+{
+	return (uint64_t)t->tv_sec * 1000000000ULL + (uint64_t)t->tv_nsec;
+}
+
+/* What the folder looks like, cheaply: mtimes and inodes of new/ and cur/. */
+static void md_stamp(int dfd, uint64_t stamp[INDEX_STAMP_WORDS], bool *recent_r)
+{
+	static const char *const subs[] = { "new", "cur" };
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	memset(stamp, 0, INDEX_STAMP_WORDS * sizeof(stamp[0]));
+	*recent_r = false;
+	for (int i = 0; i < 2; i++) {
+		struct stat st;
+		if (fstatat(dfd, subs[i], &st, AT_SYMLINK_NOFOLLOW) == -1)
 			continue;
-		char line[MAILDIR_CACHE_NAME_MAX + 80];
-		int n = util_snprintf(line, sizeof(line), "%.*s %llu %llu %lld\n",
-				      (int)md->base_len[i], m->name + 4,
-				      (unsigned long long)m->size,
-				      (unsigned long long)m->raw_len, (long long)mtimes[i]);
-		if (n < 0)
-			continue;
-		if (cap - len < (size_t)n) {
-			if (util_write_all(fd, out, len) == -1)
-				ok = false;
-			len = 0;
-		}
-		memcpy(out + len, line, (size_t)n); /* BOUNDS: n <= cap - len after flush */
-		len += (size_t)n;
-	}
-	if (ok && util_write_all(fd, out, len) == -1)
-		ok = false;
-	free(out);
-	if (close(fd) == -1)
-		ok = false;
-	if (!ok || renameat(md->dfd, tmp, md->dfd, CACHE_NAME) == -1) {
-		log_debug("maildir: cannot write the size cache: %s", strerror(errno));
-		(void)unlinkat(md->dfd, tmp, 0);
+		stamp[i] = ts_ns(&st.st_mtim);
+		stamp[2 + i] = (uint64_t)st.st_ino;
+		if (stamp[i] + STORAGE_MTIME_SLACK_NS > ts_ns(&now))
+			*recent_r = true;
 	}
 }
 
-/* Sizes of all messages: ",W=", then the cache, then reading the file.  Messages that
- * vanished (deleted by another client) or cannot be read are dropped from the list. */
-static void fill_sizes(struct maildir *md, struct ent *e)
+static int add_new(struct mailbox *box, int dfd, struct ent *x, const char **error_r)
 {
-	struct cache c = { 0 };
-	int64_t *mtimes = xmalloc(md->count * sizeof(*mtimes) + 1); /* BOUNDS: <= max */
-	size_t computed = 0, hits = 0, k = 0;
+	struct stat st;
+	struct index_rec rec = { .flags = x->flags, .keywords = x->kw };
+	uint64_t crlf;
+	int r;
 
-	if (md->use_cache)
-		cache_load(md->dfd, md->count, &c);
-	for (size_t i = 0; i < md->count; i++) {
-		struct mstore_msg *m = &md->msgs[k];
-		size_t blen = e[i].base_len;
-		*m = (struct mstore_msg){ .name = e[i].name, .raw_len = e[i].raw };
-		md->base_len[k] = blen;
-		e[i].name = NULL;
-		mtimes[k] = -1;
-		if (e[i].has_w && e[i].w >= e[i].raw && e[i].w - e[i].raw <= e[i].raw) {
-			m->size = e[i].w;
-		} else {
-			struct cache_ent *ce = md->use_cache ?
-				cache_find(&c, m->name + 4, blen, e[i].raw, e[i].mtime) : NULL;
-			if (ce != NULL) {
-				m->size = ce->crlf;
-				ce->used = true;
-				hits++;
-				mtimes[k] = e[i].mtime;
-			} else {
-				uint64_t crlf, raw;
-				int64_t mt;
-				int r = compute_size(md->dfd, m->name, &crlf, &raw, &mt);
-				const char *err;
-				if (r == -1 && errno == ENOENT && relocate(md, k, &err) == 1)
-					r = compute_size(md->dfd, m->name, &crlf, &raw, &mt);
-				if (r == -1) {
-					log_warn("maildir: message skipped, file=%s, error=%s",
-						 m->name, strerror(errno));
-					free(m->name);
-					continue;
-				}
-				m->size = crlf;
-				m->raw_len = raw;
-				mtimes[k] = mt;
-				if (cacheable(m->name + 4, blen))
-					computed++; /* worth a cache line */
-			}
-		}
-		maildir_uid(m->name + 4, blen, m->uid); /* name may have changed */
-		k++;
+	if (x->has_w) {
+		r = fstatat(dfd, x->name, &st, AT_SYMLINK_NOFOLLOW);
+		crlf = x->w;
+		if (r == 0 && (x->w < (uint64_t)st.st_size ||
+			       x->w - (uint64_t)st.st_size > (uint64_t)st.st_size))
+			r = 1; /* a ",W=" that cannot be right: read the file */
+	} else {
+		r = 1;
 	}
-	md->count = k;
-	if (md->use_cache && (computed > 0 || hits != c.n))
-		cache_write(md, mtimes);
-	free(mtimes);
-	cache_free(&c);
-}
-
-int maildir_open(const char *path, const struct maildir_opts *o, struct maildir **r,
-		 const char **error_r)
-{
-	struct maildir_opts def;
-	if (o == NULL) {
-		maildir_opts_default(&def);
-		o = &def;
+	if (r == 1) {
+		box->stats.files_read++;
+		r = compute_size(dfd, x->name, &crlf, &st);
 	}
-	struct maildir *md = xcalloc(1, sizeof(*md));
-	md->use_cache = o->use_cache;
-	md->dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (md->dfd == -1) {
-		if (errno != ENOENT) {
-			*error_r = errf("cannot open the Maildir", errno);
-			free(md);
-			return -1;
-		}
-		*r = md;
+	if (r == -1) {
+		if (errno != ENOENT) /* gone since the listing: next sync */
+			log_name("maildir-skip", x->name, strerror(errno));
 		return 0;
 	}
+	rec.size = crlf;
+	rec.raw = (uint64_t)st.st_size;
+	rec.date = (int64_t)st.st_mtim.tv_sec;
+	rec.key = x->name;
+	rec.key_len = (uint32_t)strlen(x->name);
+	if (x->in_cur == false)
+		rec.flags |= INDEX_FLAG_RECENT;
+	return index_append(box->ix, &rec, error_r);
+}
+
+static int md_scan(struct mailbox *box, bool force, const char **error_r)
+{
+	struct md *md = box->be;
+	uint64_t stamp[INDEX_STAMP_WORDS];
+	bool recent;
+
+	if (md->dfd == -1)
+		return 0;
+	index_sweep(box->ix);
+	md_stamp(md->dfd, stamp, &recent);
+	if (!force && stamp[0] != 0 &&
+	    memcmp(stamp, index_hdr(box->ix)->stamp, sizeof(stamp)) == 0)
+		return 0; /* unchanged: nothing listed, nothing opened */
+
 	struct ent *e;
 	size_t n;
-	/* A directory with more files than the limit: list at most twice the limit (new/
-	 * and cur/ may hold the same message once during a rename), keep the first. */
-	size_t cap = o->max_messages > SIZE_MAX / 2 ? SIZE_MAX : o->max_messages * 2;
-	if (list_maildir(md->dfd, cap, &e, &n, error_r) == -1) {
-		maildir_close(&md);
+	if (list_maildir(box, md->dfd, &e, &n, error_r) == -1)
+		return -1;
+	size_t nrec = index_count(box->ix);
+	struct rec_ref *refs = xmalloc(nrec * sizeof(*refs) + 1); /* BOUNDS: <= MAX */
+	size_t nref = 0;
+	int ret = 0;
+	for (size_t i = 0; i < nrec; i++) {
+		const struct index_rec *r = index_get(box->ix, i);
+		if (r == NULL)
+			continue;
+		if (!md_key_ok(r)) { /* not a name we wrote: drop it, the file comes back new */
+			if (ret == 0)
+				ret = index_expunge(box->ix, r->uid, error_r);
+			continue;
+		}
+		refs[nref++] = (struct rec_ref){ r->key + 4, key_base_len(r->key), r->uid };
+	}
+	nrec = nref;
+	qsort(refs, nrec, sizeof(*refs), cmp_ref);
+
+	struct ent **fresh = xmalloc(n * sizeof(*fresh) + 1); /* BOUNDS: n <= 2 * MAX */
+	size_t nfresh = 0, i = 0, j = 0;
+	while (ret == 0 && (i < n || j < nrec)) {
+		int c = i == n ? 1 : j == nrec ? -1 :
+			cmp_bytes(e[i].name + 4, e[i].base_len, refs[j].base, refs[j].len);
+		if (c < 0) {
+			fresh[nfresh++] = &e[i++];
+		} else if (c > 0) {
+			ret = index_expunge(box->ix, refs[j++].uid, error_r);
+		} else {
+			const struct index_rec *cur = index_find(box->ix, refs[j].uid, NULL);
+			if (strcmp(cur->key, e[i].name) != 0) {
+				struct index_rec rec = *cur;
+				rec.key = e[i].name;
+				rec.key_len = (uint32_t)strlen(e[i].name);
+				rec.flags = e[i].flags | (cur->flags & INDEX_FLAG_RECENT);
+				rec.keywords = e[i].kw;
+				ret = index_update(box->ix, &rec, error_r);
+				/* refs point into keys the update may free: not used again */
+			}
+			i++;
+			j++;
+		}
+	}
+	free(refs);
+	if (ret == 0 && nfresh > 0) {
+		qsort(fresh, nfresh, sizeof(*fresh), cmp_ent_delivery);
+		for (size_t k = 0; k < nfresh && ret == 0; k++)
+			ret = add_new(box, md->dfd, fresh[k], error_r);
+	}
+	free(fresh);
+	free_ents(e, n);
+	if (ret == 0) {
+		if (recent) /* not to be trusted next time */
+			memset(stamp, 0, sizeof(stamp));
+		index_set_stamp(box->ix, stamp);
+	}
+	return ret;
+}
+
+/* Rescan under the lock to follow a rename by another client.  The record of uid
+ * afterwards, or NULL if it is gone. */
+static const struct index_rec *md_relocate(struct mailbox *box, uint32_t uid, bool locked,
+					   const char **error_r)
+{
+	if (!locked) {
+		if (index_lock(box->ix, NULL, error_r) == -1)
+			return NULL;
+	}
+	int r = md_scan(box, true, error_r);
+	if (!locked) {
+		if (r == 0)
+			r = index_commit(box->ix, error_r);
+		index_unlock(box->ix);
+	}
+	if (r == -1)
+		return NULL;
+	const struct index_rec *rec = index_find(box->ix, uid, NULL);
+	if (rec == NULL)
+		*error_r = "message was deleted by another client";
+	return rec;
+}
+
+/* ---- the backend ---- */
+
+static int md_open(struct mailbox *box, const char **error_r)
+{
+	struct md *md = xcalloc(1, sizeof(*md));
+	box->be = md;
+	md->dfd = open(box->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (md->dfd == -1) {
+		if (errno == ENOENT && strcmp(box->name, "INBOX") == 0) {
+			box->ix = index_new_memory();
+			return 0;
+		}
+		*error_r = errno == ENOENT ? "no such folder" :
+			BOX_ERRF(box, "cannot open the Maildir", errno);
 		return -1;
 	}
-	md->count = n < o->max_messages ? n : o->max_messages;
-	md->msgs = xcalloc(md->count, sizeof(*md->msgs));
-	md->base_len = xcalloc(md->count, sizeof(*md->base_len));
-	fill_sizes(md, e);
-	free_ents(e, n); /* names moved to msgs are NULL */
-	*r = md;
+	if (index_open(md->dfd, INDEX_NAME, &box->ix, error_r) == -1)
+		return -1;
+	/* a folder we cannot write to keeps its index in memory */
+	int lfd = openat(md->dfd, INDEX_NAME ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+			 0600);
+	if (lfd == -1) {
+		log_warn("maildir: index kept in memory, error=%s", strerror(errno));
+		index_close(&box->ix);
+		box->ix = index_new_memory();
+	} else {
+		close(lfd);
+	}
 	return 0;
 }
 
-int maildir_msg_open(struct maildir *md, size_t i, int *fd_r, uint64_t *len_r,
-		     const char **error_r)
+static void md_close(struct mailbox *box)
 {
-	struct stat st;
+	struct md *md = box->be;
+	if (md == NULL)
+		return;
+	if (md->dfd != -1)
+		close(md->dfd);
+	free(md);
+	box->be = NULL;
+}
 
-	if (i >= md->count || md->committed) {
+static int md_msg_open(struct mailbox *box, const struct index_rec *rec,
+		       struct mail_reader *r, const char **error_r)
+{
+	struct md *md = box->be;
+	struct stat st;
+	uint32_t uid = rec->uid;
+
+	if (md->dfd == -1 || !md_key_ok(rec)) {
 		*error_r = "no such message";
 		return -1;
 	}
-	int fd = open_msg_file(md->dfd, md->msgs[i].name, &st);
+	int fd = open_msg_file(md->dfd, rec->key, &st);
 	if (fd == -1 && errno == ENOENT) {
-		int r = relocate(md, i, error_r);
-		if (r == -1)
+		rec = md_relocate(box, uid, false, error_r);
+		if (rec == NULL)
 			return -1;
-		if (r == 1)
-			fd = open_msg_file(md->dfd, md->msgs[i].name, &st);
-		else
-			errno = ENOENT;
+		fd = open_msg_file(md->dfd, rec->key, &st);
 	}
 	if (fd == -1) {
 		*error_r = errno == ENOENT ? "message was deleted by another client" :
-			errf("cannot open message", errno);
+			BOX_ERRF(box, "cannot open message", errno);
 		return -1;
 	}
-	*fd_r = fd;
-	*len_r = (uint64_t)st.st_size;
+	r->fd = fd;
+	r->own_fd = true;
+	r->left = (uint64_t)st.st_size;
 	return 0;
 }
 
-int maildir_commit(struct maildir *md, const char **error_r)
+static int md_set_flags(struct mailbox *box, struct index_rec *rec, const char **error_r)
 {
-	size_t failed = 0;
-	bool any = false;
+	struct md *md = box->be;
+	char *to = md->newname;
+	uint32_t flags = rec->flags, kw = rec->keywords;
 
-	for (size_t i = 0; i < md->count; i++) {
-		struct mstore_msg *m = &md->msgs[i];
-		if (!m->deleted)
+	if (md->dfd == -1) {
+		*error_r = "no such message";
+		return -1;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		if (name_with_flags(rec->key, key_base_len(rec->key), flags, kw, to,
+				    sizeof(md->newname)) == -1) {
+			*error_r = "message name too long";
+			return -1;
+		}
+		if (strcmp(to, rec->key) == 0 || renameat(md->dfd, rec->key, md->dfd, to) == 0) {
+			rec->key = to;
+			rec->key_len = (uint32_t)strlen(to);
+			rec->flags = flags | (rec->flags & INDEX_FLAG_RECENT);
+			return 0;
+		}
+		if (errno != ENOENT || pass == 1)
+			break;
+		const struct index_rec *cur = md_relocate(box, rec->uid, true, error_r);
+		if (cur == NULL)
+			return -1;
+		*rec = *cur;
+	}
+	*error_r = BOX_ERRF(box, "rename message", errno);
+	return -1;
+}
+
+static void fsync_subs(int dfd)
+{
+	static const char *const subs[] = { "new", "cur" };
+	for (size_t s = 0; s < 2; s++) {
+		int sfd = openat(dfd, subs[s], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sfd != -1) {
+			(void)fsync(sfd);
+			close(sfd);
+		}
+	}
+}
+
+static int md_expunge(struct mailbox *box, const uint32_t *uids, size_t n,
+		      const char **error_r)
+{
+	struct md *md = box->be;
+	size_t failed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct index_rec *rec = index_find(box->ix, uids[i], NULL);
+		int err = 0;
+		for (int pass = 0; rec != NULL && pass < 2; pass++) {
+			if (unlinkat(md->dfd, rec->key, 0) == 0)
+				break;
+			if (errno != ENOENT || pass == 1) {
+				err = errno;
+				break;
+			}
+			/* renamed by another client: find it (a rescan drops it if gone) */
+			const char *e2;
+			rec = md_relocate(box, uids[i], true, &e2);
+			if (rec == NULL && index_find(box->ix, uids[i], NULL) != NULL) {
+				err = EIO;
+				break;
+			}
+		}
+		if (err != 0 && err != ENOENT) {
+			log_name("maildir-delete-failed", rec != NULL ? rec->key : "?",
+				 strerror(err));
+			failed++;
 			continue;
-		any = true;
-		for (;;) {
-			if (unlinkat(md->dfd, m->name, 0) == 0)
-				break;
-			if (errno != ENOENT) {
-				log_err("maildir: cannot delete, file=%s, error=%s", m->name,
-					strerror(errno));
-				failed++;
-				break;
-			}
-			const char *err;
-			int r = relocate(md, i, &err);
-			if (r == 0)
-				break; /* already gone: fine */
-			if (r == -1) {
-				log_err("maildir: cannot delete, file=%s, error=%s", m->name, err);
-				failed++;
-				break;
-			}
 		}
+		if (index_find(box->ix, uids[i], NULL) != NULL &&
+		    index_expunge(box->ix, uids[i], error_r) == -1)
+			return -1;
 	}
-	if (any) {
-		static const char *const subs[] = { "new", "cur" };
-		for (size_t s = 0; s < 2; s++) {
-			int sfd = openat(md->dfd, subs[s], O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-					 O_CLOEXEC);
-			if (sfd != -1) {
-				(void)fsync(sfd);
-				close(sfd);
-			}
-		}
-	}
-	md->committed = true;
+	if (md->dfd != -1)
+		fsync_subs(md->dfd);
 	if (failed > 0) {
 		*error_r = "some messages could not be deleted";
 		return -1;
@@ -755,18 +723,274 @@ int maildir_commit(struct maildir *md, const char **error_r)
 	return 0;
 }
 
-void maildir_close(struct maildir **mdp)
+static int md_save_begin(struct mailbox *box, struct mail_save *s, const char **error_r)
 {
-	struct maildir *md = *mdp;
-	if (md == NULL)
-		return;
-	if (md->dfd != -1)
-		close(md->dfd);
-	for (size_t i = 0; i < md->count; i++)
-		free(md->msgs[i].name);
-	free(md->msgs);
-	free(md->base_len);
-	free_ents(md->idx, md->idx_n);
-	free(md);
-	*mdp = NULL;
+	struct md *md = box->be;
+	static unsigned counter;
+	struct timespec now;
+	char host[64];
+
+	if (md->dfd == -1) {
+		*error_r = "no such folder";
+		return -1;
+	}
+	if (gethostname(host, sizeof(host)) == -1)
+		memcpy(host, "localhost", 10);
+	host[sizeof(host) - 1] = '\0';
+	for (char *p = host; *p != '\0'; p++)
+		if (*p == '/' || *p == ':' || *p == ',' || (unsigned char)*p <= ' ' ||
+		    (unsigned char)*p > '~')
+			*p = '_';
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (util_snprintf(s->tmpname, sizeof(s->tmpname), "tmp/%lld.M%ldP%ldQ%u.%s",
+			  (long long)now.tv_sec, now.tv_nsec / 1000, (long)getpid(),
+			  ++counter, host) < 0) {
+		*error_r = "message name too long";
+		return -1;
+	}
+	s->fd = openat(md->dfd, s->tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		       O_CLOEXEC, 0600);
+	if (s->fd == -1) {
+		*error_r = BOX_ERRF(box, "create message in tmp/", errno);
+		return -1;
+	}
+	return 0;
 }
+
+static int md_save_finish(struct mailbox *box, struct mail_save *s, const char **error_r)
+{
+	struct md *md = box->be;
+	struct timespec ts[2] = { { .tv_sec = s->date }, { .tv_sec = s->date } };
+	char base[STORAGE_PATH_MAX];
+
+	(void)futimens(s->fd, ts); /* the internal date is the file's mtime */
+	if (util_snprintf(base, sizeof(base), "%s,S=%llu,W=%llu", s->tmpname + 4,
+			  (unsigned long long)s->raw, (unsigned long long)s->crlf) < 0) {
+		*error_r = "message name too long";
+		return -1;
+	}
+	int r;
+	if (s->flags == 0) {
+		r = util_snprintf(s->key, sizeof(s->key), "new/%s", base);
+	} else {
+		char tmp[STORAGE_PATH_MAX];
+		r = util_snprintf(tmp, sizeof(tmp), "cur/%s:2,", base);
+		if (r >= 0)
+			r = name_with_flags(tmp, strlen(base), s->flags, 0, s->key, sizeof(s->key));
+	}
+	if (r < 0) {
+		*error_r = "message name too long";
+		return -1;
+	}
+	if (renameat(md->dfd, s->tmpname, md->dfd, s->key) == -1) {
+		*error_r = BOX_ERRF(box, "rename message into place", errno);
+		return -1;
+	}
+	s->tmpname[0] = '\0';
+	fsync_subs(md->dfd);
+	if (md_scan(box, false, error_r) == -1)
+		return -1;
+	for (size_t i = index_count(box->ix); i-- > 0;) {
+		const struct index_rec *rec = index_get(box->ix, i);
+		if (strcmp(rec->key, s->key) == 0) {
+			s->uid = rec->uid;
+			break;
+		}
+	}
+	return 0;
+}
+
+static void md_save_abort(struct mailbox *box, struct mail_save *s)
+{
+	struct md *md = box->be;
+	if (s->tmpname[0] != '\0' && md->dfd != -1)
+		(void)unlinkat(md->dfd, s->tmpname, 0);
+	s->tmpname[0] = '\0';
+}
+
+static int md_watch(struct mailbox *box, int ifd)
+{
+	char p[STORAGE_PATH_MAX + 8];
+	static const char *const subs[] = { "new", "cur" };
+	uint32_t mask = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_MODIFY;
+
+	/* the folder itself: the index log grows or is replaced */
+	if (inotify_add_watch(ifd, box->path, mask | IN_DONT_FOLLOW) == -1)
+		return -1;
+	for (size_t i = 0; i < 2; i++)
+		if (util_snprintf(p, sizeof(p), "%s/%s", box->path, subs[i]) < 0 ||
+		    inotify_add_watch(ifd, p, mask | IN_DONT_FOLLOW | IN_ONLYDIR) == -1)
+			return -1;
+	return 0;
+}
+
+static void md_pop3_uidl(const struct mailbox *box, const struct index_rec *rec,
+			 char uidl_r[POP3_UIDL_MAX + 1])
+{
+	maildir_uid(rec->key + 4, key_base_len(rec->key), uidl_r);
+}
+
+/* ---- folders (Maildir++: ".NAME") ---- */
+
+static int md_folder_path(struct mail_storage *st, const char *name, char *out, size_t size)
+{
+	if (strcmp(name, "INBOX") == 0)
+		return util_snprintf(out, size, "%s", st->folders) < 0 ? -1 : 0;
+	return util_snprintf(out, size, "%s/.%s", st->folders, name) < 0 ? -1 : 0;
+}
+
+static int md_folder_list(struct mail_storage *st, void (*cb)(void *, const char *),
+			  void *ctx, const char **error_r)
+{
+	DIR *d = opendir(st->folders);
+	if (d == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		*error_r = storage_errf(st->err, sizeof(st->err), "list folders", errno);
+		return -1;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] != '.' || !storage_name_ok(de->d_name + 1))
+			continue;
+		char p[STORAGE_PATH_MAX + 80];
+		struct stat sb;
+		if (util_snprintf(p, sizeof(p), "%s/%s/cur", st->folders, de->d_name) >= 0 &&
+		    lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+			cb(ctx, de->d_name + 1);
+	}
+	closedir(d);
+	return 0;
+}
+
+static int md_folder_create(struct mail_storage *st, const char *name, const char **error_r)
+{
+	char p[STORAGE_PATH_MAX], q[STORAGE_PATH_MAX + 16];
+	static const char *const subs[] = { "tmp", "new", "cur" };
+
+	if (md_folder_path(st, name, p, sizeof(p)) == -1) {
+		*error_r = "folder path too long";
+		return -1;
+	}
+	if (mkdir(p, 0700) == -1) {
+		*error_r = errno == EEXIST ? "folder exists" :
+			storage_errf(st->err, sizeof(st->err), "create folder", errno);
+		return -1;
+	}
+	for (size_t i = 0; i < 3; i++)
+		if (util_snprintf(q, sizeof(q), "%s/%s", p, subs[i]) < 0 || mkdir(q, 0700) == -1) {
+			*error_r = storage_errf(st->err, sizeof(st->err), "create folder", errno);
+			return -1;
+		}
+	if (util_snprintf(q, sizeof(q), "%s/maildirfolder", p) >= 0) {
+		int fd = open(q, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd != -1)
+			close(fd);
+	}
+	return 0;
+}
+
+static int md_folder_rename(struct mail_storage *st, const char *from, const char *to,
+			    const char **error_r)
+{
+	char a[STORAGE_PATH_MAX], b[STORAGE_PATH_MAX];
+	struct stat sb;
+	if (md_folder_path(st, from, a, sizeof(a)) == -1 ||
+	    md_folder_path(st, to, b, sizeof(b)) == -1) {
+		*error_r = "folder path too long";
+		return -1;
+	}
+	if (lstat(b, &sb) == 0) {
+		*error_r = "folder exists";
+		return -1;
+	}
+	if (rename(a, b) == -1) {
+		*error_r = storage_errf(st->err, sizeof(st->err), "rename folder", errno);
+		return -1;
+	}
+	return 0;
+}
+
+/* Remove the files of one directory (no recursion: a Maildir folder is flat below its
+ * three subdirectories), then the directory. */
+static int rm_flat(int pfd, const char *name)
+{
+	int fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return errno == ENOENT ? 0 : -1;
+	DIR *d = fdopendir(fd);
+	if (d == NULL) {
+		close(fd);
+		return -1;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	return unlinkat(pfd, name, AT_REMOVEDIR);
+}
+
+static int md_folder_delete(struct mail_storage *st, const char *name, const char **error_r)
+{
+	char p[STORAGE_PATH_MAX];
+	if (md_folder_path(st, name, p, sizeof(p)) == -1) {
+		*error_r = "folder path too long";
+		return -1;
+	}
+	int fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		*error_r = errno == ENOENT ? "no such folder" :
+			storage_errf(st->err, sizeof(st->err), "delete folder", errno);
+		return -1;
+	}
+	int ret = 0;
+	static const char *const subs[] = { "tmp", "new", "cur" };
+	for (size_t i = 0; i < 3 && ret == 0; i++)
+		ret = rm_flat(fd, subs[i]);
+	if (ret == 0) {
+		DIR *d = fdopendir(fd);
+		if (d == NULL) {
+			close(fd);
+			ret = -1;
+		} else {
+			struct dirent *de;
+			while ((de = readdir(d)) != NULL)
+				if (de->d_type == DT_REG)
+					(void)unlinkat(dirfd(d), de->d_name, 0);
+			closedir(d);
+		}
+	} else {
+		close(fd);
+	}
+	if (ret == -1 || rmdir(p) == -1) {
+		*error_r = storage_errf(st->err, sizeof(st->err), "delete folder", errno);
+		return -1;
+	}
+	return 0;
+}
+
+static const struct mailbox_vfuncs md_box = {
+	.open = md_open,
+	.close = md_close,
+	.scan = md_scan,
+	.msg_open = md_msg_open,
+	.set_flags = md_set_flags,
+	.expunge = md_expunge,
+	.save_begin = md_save_begin,
+	.save_finish = md_save_finish,
+	.save_abort = md_save_abort,
+	.watch = md_watch,
+	.pop3_uidl = md_pop3_uidl,
+	.key_ok = md_key_ok,
+};
+
+const struct storage_vfuncs maildir_storage = {
+	.kind = "maildir",
+	.folder_path = md_folder_path,
+	.folder_list = md_folder_list,
+	.folder_create = md_folder_create,
+	.folder_rename = md_folder_rename,
+	.folder_delete = md_folder_delete,
+	.box = &md_box,
+};

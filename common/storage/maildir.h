@@ -1,15 +1,15 @@
-/* Maildir backend of mstore (private to common/: mstore.c, tests and fuzz targets).
+/* Maildir names (private to common/storage/: maildir.c, tests and fuzz targets).
  *
- * A message is a regular file in new/ or cur/ whose name does not start with '.'.  Its
- * base name is the part before the first ':' (the info part ":2,FLAGS" changes when
- * flags change; the base does not, nor does it when the file moves new/ -> cur/).  The
- * base may carry ",S=<size>" (size on disk) and ",W=<size>" (size in CRLF form). */
+ * A message's base name is the part before the first ':' (the info part ":2,FLAGS"
+ * changes when flags change; the base does not, nor does it when the file moves new/ ->
+ * cur/).  The base may carry ",S=<size>" (size on disk) and ",W=<size>" (size in CRLF
+ * form). */
 #ifndef POSTERN_MAILDIR_H
 #define POSTERN_MAILDIR_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "storage/mstore.h"
+#include "base/plimits.h"
 
 /* Standard flags of the ":2," info part. */
 #define MAILDIR_FLAG_DRAFT   0x01 /* D */
@@ -32,27 +32,9 @@ struct maildir_name {
 /* Parse a file name (not a path).  0, or -1 if it cannot be a message name (empty,
  * starts with '.', contains '/' or NUL, or an empty base). */
 int maildir_parse_name(const char *name, size_t len, struct maildir_name *r);
-/* UIDL of a base name: the base itself if it is 1..70 bytes of 0x21..0x7E, else the
- * first 32 hex digits of its SHA-256. */
+/* POP3 UIDL of a base name: the base itself if it is 1..70 bytes of 0x21..0x7E, else the
+ * first 32 hex digits of its SHA-256.  (Unchanged since the first release: clients that
+ * leave mail on the server depend on it.) */
 void maildir_uid(const char *base, size_t len, char out[POP3_UIDL_MAX + 1]);
-
-struct maildir_opts {
-	size_t max_messages;  /* MSTORE_MAX_MESSAGES */
-	bool use_cache;       /* read and write the "postern-sizes" cache */
-};
-void maildir_opts_default(struct maildir_opts *o);
-
-struct maildir;
-/* A missing Maildir (or missing new/, cur/) is an empty mailbox.  0 or -1. */
-int maildir_open(const char *path, const struct maildir_opts *o, struct maildir **r,
-		 const char **error_r);
-size_t maildir_count(const struct maildir *md);
-struct mstore_msg *maildir_msg(struct maildir *md, size_t i);
-/* Open message i (following a rename by another client); *fd_r is the caller's,
- * *len_r its size.  0 or -1. */
-int maildir_msg_open(struct maildir *md, size_t i, int *fd_r, uint64_t *len_r,
-		     const char **error_r);
-int maildir_commit(struct maildir *md, const char **error_r);
-void maildir_close(struct maildir **md);
 
 #endif

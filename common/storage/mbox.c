@@ -1,25 +1,39 @@
-/* mbox backend: the splitter (mbox_parser_*), locking, snapshot, reads and the in-place
- * compaction that POP3 UPDATE needs.  The format rules are in mbox.h.
+/* mbox backend: the splitter (mbox_parser_*), locking, scanning into the index, checked
+ * reads, saving, and the in-place compaction that an expunge needs.  The format rules
+ * are in mbox.h.
+ *
+ * UIDs and flags are kept beside the mbox, in the folder's index (~/mail/.postern/INBOX
+ * for the spool file, ~/mail/.postern/f-NAME for ~/mail/NAME): a flag change never
+ * rewrites the mbox, and several sessions share one mbox read-write.  A message's key in
+ * the index is its POP3 UIDL (32 hex digits of the SHA-256 of its From line and header,
+ * "-N" for the Nth identical one in the file); a rescan matches messages to records by
+ * that digest, in file order within equal digests.  The folder's stamp is the file's
+ * size, mtime and inode: a sync that finds them unchanged reads nothing.
  *
  * Locking, interoperable with Debian's MTAs (exim, postfix, procmail) and mutt:
  * a dotlock PATH.lock made by liblockfile (which runs the setgid-mail dotlockfile helper
  * when /var/mail is not writable by the user), then an fcntl write lock on the whole file
  * (F_SETLK retried for up to lock_timeout_ms: no alarm()).  Dotlock first, fcntl second,
- * as exim and Dovecot take them.  Both are held only while we scan (mbox_open) and while
- * we compact (mbox_commit); reads in between go by offset and check that the message's
- * From line is still in place. */
+ * as exim and Dovecot take them.  Both are held while we scan, append and compact.
+ * Message bytes are read in chunks, each under an fcntl read lock (which mutt's and the
+ * MTA's write lock excludes) after checking that the file is unchanged, or, if it
+ * changed, that the message's From line, header and end are still where the index says:
+ * a rewrite by mutt gives an error, never wrong bytes. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <lockfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 #include "base/log.h"
 #include "storage/mbox.h"
+#include "storage/storage_int.h"
 #include "base/util.h"
 
 /* ---- the splitter ---- */
@@ -267,63 +281,76 @@ uint64_t mbox_parser_end(const struct mbox_parser *p)
 
 /* ---- the mailbox ---- */
 
-struct mbox {
-	char path[4096];
-	char lockpath[4096 + 8];
-	int fd;                  /* -1: the file did not exist */
+struct mbx {
+	char lockpath[STORAGE_PATH_MAX + 8];
+	int fd;                  /* -1: the file does not exist (yet) */
 	dev_t dev;
 	ino_t ino;
 	struct mbox_opts opts;
-	bool locked, dotlocked, committed;
-	struct mstore_msg *msgs;
-	struct mbox_msginfo *info;
-	size_t count;
-	uint64_t end;            /* scanned end: mail after it arrived after the snapshot */
+	bool locked, dotlocked;
+	uint64_t end;            /* end of the last message at the last full parse */
+	int idx_dfd;             /* the index's directory (0: none) */
 };
 
-static char errbuf[256];
-
-static const char *errf(const char *what, int err)
-{
-	if (util_snprintf(errbuf, sizeof(errbuf), "%s: %s", what, strerror(err)) < 0)
-		return what;
-	return errbuf;
-}
+int mbox_test_dotlock_retries = -1;
+unsigned mbox_test_lock_timeout_ms;
 
 void mbox_opts_default(struct mbox_opts *o)
 {
 	o->max_messages = MSTORE_MAX_MESSAGES;
-	o->dotlock_retries = MBOX_DOTLOCK_RETRIES;
-	o->lock_timeout_ms = MBOX_LOCK_TIMEOUT_MS;
+	o->dotlock_retries = mbox_test_dotlock_retries >= 0 ? mbox_test_dotlock_retries :
+		MBOX_DOTLOCK_RETRIES;
+	o->lock_timeout_ms = mbox_test_lock_timeout_ms > 0 ? mbox_test_lock_timeout_ms :
+		MBOX_LOCK_TIMEOUT_MS;
 }
 
-size_t mbox_count(const struct mbox *mb)
+static void unlock(struct mailbox *box)
 {
-	return mb->count;
-}
-
-struct mstore_msg *mbox_msg(struct mbox *mb, size_t i)
-{
-	return i < mb->count ? &mb->msgs[i] : NULL;
-}
-
-static void unlock(struct mbox *mb)
-{
+	struct mbx *mb = box->be;
 	if (mb->locked) {
 		struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
 		(void)fcntl(mb->fd, F_SETLK, &fl);
 		mb->locked = false;
 	}
 	if (mb->dotlocked) {
-		if (lockfile_remove(mb->lockpath) != 0)
-			log_warn("mbox: cannot remove lock file, path=%s, error=%s",
-				 mb->lockpath, strerror(errno));
+		if (lockfile_remove(mb->lockpath) != 0) {
+			char safe[LOG_MAX_FIELD + 1];
+			log_sanitize(mb->lockpath, strlen(mb->lockpath), safe);
+			log_warn("mbox: cannot remove lock file, path=<%s>, error=%s", safe,
+				 strerror(errno));
+		}
 		mb->dotlocked = false;
 	}
 }
 
-static int lock(struct mbox *mb, const char **error_r)
+/* fcntl lock of type (F_RDLCK, F_WRLCK) on the whole file, waited for at most
+ * lock_timeout_ms.  0 or -1. */
+static int fcntl_lock(struct mailbox *box, short type, const char **error_r)
 {
+	struct mbx *mb = box->be;
+	uint64_t start = util_now_ms();
+	for (;;) {
+		struct flock fl = { .l_type = type, .l_whence = SEEK_SET };
+		if (fcntl(mb->fd, F_SETLK, &fl) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EACCES) {
+			*error_r = BOX_ERRF(box, "fcntl lock", errno);
+			return -1;
+		}
+		if (util_now_ms() - start >= (mbox_test_lock_timeout_ms > 0 ?
+					      mbox_test_lock_timeout_ms : mb->opts.lock_timeout_ms)) {
+			*error_r = "mailbox is locked by another program (fcntl)";
+			return -1;
+		}
+		util_sleep_ms(MBOX_LOCK_POLL_MS);
+	}
+}
+
+static int lock(struct mailbox *box, const char **error_r)
+{
+	struct mbx *mb = box->be;
 	int r = lockfile_create(mb->lockpath, mb->opts.dotlock_retries, L_PID);
 	if (r != L_SUCCESS) {
 		*error_r = r == L_MAXTRYS ?
@@ -332,66 +359,54 @@ static int lock(struct mbox *mb, const char **error_r)
 		return -1;
 	}
 	mb->dotlocked = true;
-
-	uint64_t start = util_now_ms();
-	for (;;) {
-		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-		if (fcntl(mb->fd, F_SETLK, &fl) == 0)
-			break;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EACCES) {
-			*error_r = errf("fcntl lock", errno);
-			unlock(mb);
-			return -1;
-		}
-		if (util_now_ms() - start >= mb->opts.lock_timeout_ms) {
-			*error_r = "mailbox is locked by another program (fcntl)";
-			unlock(mb);
-			return -1;
-		}
-		util_sleep_ms(MBOX_LOCK_POLL_MS);
+	if (fcntl_lock(box, F_WRLCK, error_r) == -1) {
+		unlock(box);
+		return -1;
 	}
 	mb->locked = true;
 
 	/* Is the path still this file?  Someone may have renamed a new one into place. */
 	struct stat st;
-	if (lstat(mb->path, &st) == -1 || st.st_dev != mb->dev || st.st_ino != mb->ino) {
+	if (lstat(box->path, &st) == -1 || st.st_dev != mb->dev || st.st_ino != mb->ino) {
 		*error_r = "mailbox was replaced by another program";
-		unlock(mb);
+		unlock(box);
 		return -1;
 	}
 	return 0;
 }
 
-/* Open the file: not a symlink, a regular file owned by us. */
-static int open_file(struct mbox *mb, const char **error_r)
+/* Open the file: not a symlink, a regular file owned by us.  A missing file is fine
+ * (fd -1) unless create. */
+static int open_file(struct mailbox *box, bool create, const char **error_r)
 {
+	struct mbx *mb = box->be;
 	struct stat st;
 
-	mb->fd = open(mb->path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (mb->fd != -1)
+		close(mb->fd);
+	mb->fd = open(box->path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC |
+		      (create ? O_CREAT : 0), 0600);
 	if (mb->fd == -1) {
-		if (errno == ENOENT)
+		if (errno == ENOENT && !create)
 			return 0;
 		*error_r = errno == ELOOP ? "mailbox is a symbolic link" :
-			errf("cannot open the mailbox", errno);
+			BOX_ERRF(box, "cannot open the mailbox", errno);
 		return -1;
 	}
-	if (fstat(mb->fd, &st) == -1) {
-		*error_r = errf("fstat mailbox", errno);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		*error_r = "mailbox is not a regular file";
-		return -1;
-	}
-	if (st.st_uid != geteuid()) {
-		*error_r = "mailbox is not owned by the user";
-		return -1;
-	}
-	int fl = fcntl(mb->fd, F_GETFL);
-	if (fl == -1 || fcntl(mb->fd, F_SETFL, fl & ~O_NONBLOCK) == -1) {
-		*error_r = errf("fcntl mailbox", errno);
+	const char *bad = NULL;
+	if (fstat(mb->fd, &st) == -1)
+		bad = BOX_ERRF(box, "fstat mailbox", errno);
+	else if (!S_ISREG(st.st_mode))
+		bad = "mailbox is not a regular file";
+	else if (st.st_uid != geteuid())
+		bad = "mailbox is not owned by the user";
+	int fl = bad == NULL ? fcntl(mb->fd, F_GETFL) : -1;
+	if (bad == NULL && (fl == -1 || fcntl(mb->fd, F_SETFL, fl & ~O_NONBLOCK) == -1))
+		bad = BOX_ERRF(box, "fcntl mailbox", errno);
+	if (bad != NULL) {
+		*error_r = bad;
+		close(mb->fd);
+		mb->fd = -1;
 		return -1;
 	}
 	mb->dev = st.st_dev;
@@ -432,8 +447,8 @@ static int pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
 }
 
 /* Feed [start, end) of the file (end: UINT64_MAX = to EOF) to the parser. */
-static int feed_file(int fd, struct mbox_parser *p, uint64_t start, uint64_t end,
-		     const char **error_r)
+static int feed_file(struct mailbox *box, int fd, struct mbox_parser *p, uint64_t start,
+		     uint64_t end, const char **error_r)
 {
 	char *buf = xmalloc(MBOX_SCAN_CHUNK);
 	uint64_t off = start;
@@ -445,15 +460,14 @@ static int feed_file(int fd, struct mbox_parser *p, uint64_t start, uint64_t end
 			want = (size_t)(end - off);
 		ssize_t n = pread_full(fd, buf, want, off);
 		if (n < 0) {
-			*error_r = errf("read mailbox", errno);
+			*error_r = BOX_ERRF(box, "read mailbox", errno);
 			ret = -1;
 			break;
 		}
 		if (n == 0)
 			break;
 		off += (uint64_t)n;
-		int r = mbox_parser_feed(p, buf, (size_t)n);
-		if (r != 0)
+		if (mbox_parser_feed(p, buf, (size_t)n) != 0)
 			break;
 	}
 	free(buf);
@@ -464,174 +478,421 @@ static int feed_file(int fd, struct mbox_parser *p, uint64_t start, uint64_t end
 	return ret;
 }
 
-static int cmp_digest_idx(const void *a, const void *b, void *ctx)
-{
-	const struct mbox_msginfo *info = ctx;
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int c = memcmp(info[x].digest, info[y].digest, MBOX_DIGEST_LEN);
-	if (c != 0)
-		return c;
-	return x < y ? -1 : x > y;
-}
-
-/* UIDL: the digest in hex; equal digests (identical From line and header) in file order
- * get "-2", "-3"... */
-static void make_uids(struct mbox *mb)
+static void hex_digest(const unsigned char *d, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t *idx = xmalloc(mb->count * sizeof(*idx) + 1); /* BOUNDS: count <= max_messages */
-
-	for (size_t i = 0; i < mb->count; i++) {
-		char *u = mb->msgs[i].uid;
-		for (size_t j = 0; j < MBOX_DIGEST_LEN; j++) {
-			u[2 * j] = hex[mb->info[i].digest[j] >> 4];
-			u[2 * j + 1] = hex[mb->info[i].digest[j] & 15];
-		}
-		u[2 * MBOX_DIGEST_LEN] = '\0';
-		idx[i] = i;
+	for (size_t j = 0; j < MBOX_DIGEST_LEN; j++) {
+		out[2 * j] = hex[d[j] >> 4];
+		out[2 * j + 1] = hex[d[j] & 15];
 	}
-	qsort_r(idx, mb->count, sizeof(*idx), cmp_digest_idx, mb->info);
-	size_t dup = 1;
-	for (size_t k = 1; k < mb->count; k++) {
-		if (memcmp(mb->info[idx[k]].digest, mb->info[idx[k - 1]].digest,
-			   MBOX_DIGEST_LEN) != 0) {
-			dup = 1;
-			continue;
-		}
-		dup++;
-		char *u = mb->msgs[idx[k]].uid;
-		/* 32 + '-' + at most 7 digits (count <= 1000000) fits POP3_UIDL_MAX */
-		if (util_snprintf(u + 2 * MBOX_DIGEST_LEN, sizeof(mb->msgs[0].uid) -
-				  2 * MBOX_DIGEST_LEN, "-%zu", dup) < 0)
-			fatal("mbox: uid suffix does not fit");
-	}
-	free(idx);
+	out[2 * MBOX_DIGEST_LEN] = '\0';
 }
 
-static int scan(struct mbox *mb, const char **error_r)
-{
-	struct mbox_parser *p = mbox_parser_new(0, mb->opts.max_messages, false);
-	int ret = feed_file(mb->fd, p, 0, UINT64_MAX, error_r);
+#define HEXLEN (2 * MBOX_DIGEST_LEN)
 
+/* 32 lowercase hex digits, then nothing or "-N" (N 2..MSTORE_MAX_MESSAGES) */
+static bool mb_key_ok(const struct index_rec *rec)
+{
+	const char *k = rec->key;
+	if (rec->key_len < HEXLEN || rec->key_len > POP3_UIDL_MAX || strlen(k) != rec->key_len)
+		return false;
+	for (size_t i = 0; i < HEXLEN; i++)
+		if (!((k[i] >= '0' && k[i] <= '9') || (k[i] >= 'a' && k[i] <= 'f')))
+			return false;
+	uint64_t n;
+	return rec->key_len == HEXLEN ||
+		(k[HEXLEN] == '-' && util_parse_uint(k + HEXLEN + 1, rec->key_len - HEXLEN - 1,
+						      MSTORE_MAX_MESSAGES, &n) == 0 && n >= 2);
+}
+
+
+struct scanned {
+	const struct mbox_msginfo *m;
+	size_t pos;              /* in file order */
+	char key[POP3_UIDL_MAX + 1];
+};
+
+static int cmp_scanned(const void *x, const void *y)
+{
+	const struct scanned *a = x, *b = y;
+	int c = memcmp(a->key, b->key, HEXLEN);
+	if (c != 0)
+		return c;
+	return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+struct ref {
+	char digest[HEXLEN];
+	uint32_t uid;
+};
+
+static int cmp_ref(const void *x, const void *y)
+{
+	const struct ref *a = x, *b = y;
+	int c = memcmp(a->digest, b->digest, HEXLEN);
+	if (c != 0)
+		return c;
+	return a->uid < b->uid ? -1 : a->uid > b->uid;
+}
+
+static int cmp_pos(const void *x, const void *y)
+{
+	const struct scanned *a = *(struct scanned *const *)x, *b = *(struct scanned *const *)y;
+	return a->pos < b->pos ? -1 : a->pos > b->pos;
+}
+
+static uint64_t ts_ns(const struct timespec *t)
+{
+	return (uint64_t)t->tv_sec * 1000000000ULL + (uint64_t)t->tv_nsec;
+}
+
+static int verify_msg(struct mailbox *box, const struct index_rec *rec, const char *key,
+		      const char **error_r);
+
+/* Under the locks: if the file only grew since the last parse (same inode, the last
+ * message still verifies where it was, and a new message starts at the old end), parse
+ * only what was added.  1 done, 0 not so (parse it all), -1 error. */
+static int scan_appended(struct mailbox *box, uint64_t stamp[INDEX_STAMP_WORDS],
+			 const struct timespec *now, const char **error_r)
+{
+	struct mbx *mb = box->be;
+	const uint64_t *old = index_hdr(box->ix)->stamp;
+	size_t nrec = index_count(box->ix);
+
+	if (old[3] == 0 || old[2] != stamp[2] || nrec == 0 || stamp[0] <= old[3] - 1 ||
+	    nrec >= mb->opts.max_messages)
+		return 0;
+	uint64_t old_end = old[3] - 1;
+	const struct index_rec *last = NULL;
+	for (size_t i = 0; i < nrec; i++) {
+		const struct index_rec *r = index_get(box->ix, i);
+		if (!mb_key_ok(r))
+			return 0;
+		if (last == NULL || r->aux > last->aux)
+			last = r;
+	}
+	char head[5];
+	const char *e2;
+	if (verify_msg(box, last, last->key, &e2) == -1 ||
+	    pread_full(mb->fd, head, 5, old_end) != 5 || memcmp(head, "From ", 5) != 0)
+		return 0;
+
+	struct mbox_parser *p = mbox_parser_new(old_end, mb->opts.max_messages - nrec, false);
+	int ret = feed_file(box, mb->fd, p, old_end, UINT64_MAX, error_r);
+	size_t n = 0;
+	const struct mbox_msginfo *m = ret == 0 ? mbox_parser_msgs(p, &n) : NULL;
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		char key[POP3_UIDL_MAX + 1];
+		hex_digest(m[i].digest, key);
+		size_t dup = 1;
+		for (size_t k = 0; k < index_count(box->ix); k++) /* earlier and new ones */
+			if (memcmp(index_get(box->ix, k)->key, key, HEXLEN) == 0)
+				dup++;
+		if (dup > 1 && util_snprintf(key + HEXLEN, sizeof(key) - HEXLEN, "-%zu", dup) < 0)
+			fatal("mbox: uid suffix does not fit");
+		struct index_rec rec = {
+			.flags = INDEX_FLAG_RECENT, .size = m[i].size, .raw = m[i].raw_len,
+			.date = (int64_t)now->tv_sec, .off = m[i].body_off, .aux = m[i].from_off,
+			.key = key, .key_len = (uint32_t)strlen(key),
+		};
+		ret = index_append(box->ix, &rec, error_r);
+	}
 	if (ret == 0) {
-		size_t n;
-		const struct mbox_msginfo *m = mbox_parser_msgs(p, &n);
-		mb->count = n;
 		mb->end = mbox_parser_end(p);
-		mb->info = xmalloc(n * sizeof(*mb->info) + 1); /* BOUNDS: n <= max_messages */
-		if (n > 0)
-			memcpy(mb->info, m, n * sizeof(*mb->info));
-		mb->msgs = xcalloc(n, sizeof(*mb->msgs));
-		for (size_t i = 0; i < n; i++) {
-			mb->msgs[i].size = m[i].size;
-			mb->msgs[i].offset = m[i].body_off;
-			mb->msgs[i].raw_len = m[i].raw_len;
-		}
-		make_uids(mb);
+		stamp[3] = mb->end + 1;
+		if (stamp[1] + STORAGE_MTIME_SLACK_NS > ts_ns(now))
+			stamp[1] = 0;
+		index_set_stamp(box->ix, stamp);
+		box->stats.appends_parsed++;
 	}
 	mbox_parser_free(&p);
+	return ret == 0 ? 1 : -1;
+}
+
+/* Bring the index up to date with the file.  have_lock: the mbox locks are held. */
+static int scan_impl(struct mailbox *box, bool force, bool have_lock, const char **error_r)
+{
+	struct mbx *mb = box->be;
+	struct stat st, pst;
+	uint64_t stamp[INDEX_STAMP_WORDS] = { 0 };
+	const uint64_t *old = index_hdr(box->ix)->stamp;
+
+	index_sweep(box->ix);
+	/* a file created, or replaced by rename, since we opened it */
+	if (!have_lock && (mb->fd == -1 ||
+			   (lstat(box->path, &pst) == 0 && pst.st_ino != mb->ino))) {
+		if (open_file(box, false, error_r) == -1)
+			return -1;
+	}
+	if (mb->fd == -1) {
+		for (size_t i = index_count(box->ix); i-- > 0;)
+			if (index_expunge(box->ix, index_get(box->ix, i)->uid, error_r) == -1)
+				return -1;
+		index_set_stamp(box->ix, stamp);
+		return 0;
+	}
+	if (fstat(mb->fd, &st) == -1) {
+		*error_r = BOX_ERRF(box, "fstat mailbox", errno);
+		return -1;
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	stamp[0] = (uint64_t)st.st_size;
+	stamp[1] = ts_ns(&st.st_mtim);
+	stamp[2] = (uint64_t)st.st_ino;
+	if (!force && old[1] != 0 && memcmp(stamp, old, 3 * sizeof(stamp[0])) == 0)
+		return 0; /* unchanged: nothing read */
+
+	if (!have_lock && lock(box, error_r) == -1)
+		return -1;
+	if (fstat(mb->fd, &st) == -1) {
+		*error_r = BOX_ERRF(box, "fstat mailbox", errno);
+		if (!have_lock)
+			unlock(box);
+		return -1;
+	}
+	stamp[0] = (uint64_t)st.st_size;
+	stamp[1] = ts_ns(&st.st_mtim);
+	if (!force) {
+		int r = scan_appended(box, stamp, &now, error_r);
+		if (r != 0) {
+			if (!have_lock)
+				unlock(box);
+			return r < 0 ? -1 : 0;
+		}
+	}
+	box->stats.dir_scans++;
+	struct mbox_parser *p = mbox_parser_new(0, mb->opts.max_messages, false);
+	int ret = feed_file(box, mb->fd, p, 0, UINT64_MAX, error_r);
+	if (!have_lock)
+		unlock(box);
+	if (ret == -1) {
+		mbox_parser_free(&p);
+		return -1;
+	}
+	size_t n, nrec = index_count(box->ix);
+	const struct mbox_msginfo *m = mbox_parser_msgs(p, &n);
+	mb->end = mbox_parser_end(p);
+	stamp[3] = mb->end + 1;
+
+	/* keys: digests in hex, "-N" for the Nth equal one in file order (as ever) */
+	struct scanned *sc = xmalloc(n * sizeof(*sc) + 1); /* BOUNDS: n <= max_messages */
+	for (size_t i = 0; i < n; i++) {
+		sc[i].m = &m[i];
+		sc[i].pos = i;
+		hex_digest(m[i].digest, sc[i].key);
+	}
+	qsort(sc, n, sizeof(*sc), cmp_scanned);
+	for (size_t i = 1, dup = 1; i < n; i++) {
+		dup = memcmp(sc[i].key, sc[i - 1].key, HEXLEN) == 0 ? dup + 1 : 1;
+		/* 32 + '-' + at most 7 digits (n <= 1000000) fits POP3_UIDL_MAX */
+		if (dup > 1 && util_snprintf(sc[i].key + HEXLEN, sizeof(sc[i].key) - HEXLEN,
+					     "-%zu", dup) < 0)
+			fatal("mbox: uid suffix does not fit");
+	}
+	struct ref *refs = xmalloc(nrec * sizeof(*refs) + 1); /* BOUNDS: <= max */
+	size_t nref = 0;
+	for (size_t i = 0; i < nrec; i++) {
+		const struct index_rec *r = index_get(box->ix, i);
+		if (!mb_key_ok(r))
+			continue; /* not ours: expunged below */
+		memcpy(refs[nref].digest, r->key, HEXLEN);
+		refs[nref++].uid = r->uid;
+	}
+	qsort(refs, nref, sizeof(*refs), cmp_ref);
+
+	/* pair equal digests in order; the rest are new or gone */
+	struct scanned **fresh = xmalloc(n * sizeof(*fresh) + 1); /* BOUNDS: as sc */
+	size_t nfresh = 0, i = 0, j = 0;
+	ret = 0;
+	while (ret == 0 && (i < n || j < nref)) {
+		int c = i == n ? 1 : j == nref ? -1 : memcmp(sc[i].key, refs[j].digest, HEXLEN);
+		if (c < 0) {
+			fresh[nfresh++] = &sc[i++];
+			continue;
+		}
+		if (c > 0) {
+			ret = index_expunge(box->ix, refs[j++].uid, error_r);
+			continue;
+		}
+		const struct index_rec *cur = index_find(box->ix, refs[j].uid, NULL);
+		const struct mbox_msginfo *x = sc[i].m;
+		if (cur->off != x->body_off || cur->aux != x->from_off || cur->raw != x->raw_len ||
+		    cur->size != x->size || strcmp(cur->key, sc[i].key) != 0) {
+			struct index_rec rec = *cur;
+			rec.off = x->body_off;
+			rec.aux = x->from_off;
+			rec.raw = x->raw_len;
+			rec.size = x->size;
+			rec.key = sc[i].key;
+			rec.key_len = (uint32_t)strlen(sc[i].key);
+			ret = index_update(box->ix, &rec, error_r);
+		}
+		i++;
+		j++;
+	}
+	/* records without a digest key */
+	for (size_t k = index_count(box->ix); ret == 0 && k-- > 0;) {
+		const struct index_rec *r = index_get(box->ix, k);
+		if (r != NULL && !mb_key_ok(r))
+			ret = index_expunge(box->ix, r->uid, error_r);
+	}
+	if (ret == 0 && nfresh > 0) {
+		qsort(fresh, nfresh, sizeof(*fresh), cmp_pos);
+		for (size_t k = 0; k < nfresh && ret == 0; k++) {
+			const struct mbox_msginfo *x = fresh[k]->m;
+			struct index_rec rec = {
+				.flags = INDEX_FLAG_RECENT, .size = x->size, .raw = x->raw_len,
+				.date = (int64_t)now.tv_sec, .off = x->body_off, .aux = x->from_off,
+				.key = fresh[k]->key, .key_len = (uint32_t)strlen(fresh[k]->key),
+			};
+			ret = index_append(box->ix, &rec, error_r);
+		}
+	}
+	free(fresh);
+	free(refs);
+	free(sc);
+	mbox_parser_free(&p);
+	if (ret == 0) {
+		if (stamp[1] + STORAGE_MTIME_SLACK_NS > ts_ns(&now))
+			stamp[1] = 0; /* too recent to be trusted next time */
+		index_set_stamp(box->ix, stamp);
+	}
 	return ret;
 }
 
-int mbox_open(const char *path, const struct mbox_opts *o, struct mbox **r,
-	      const char **error_r)
+static int mb_scan(struct mailbox *box, bool force, const char **error_r)
 {
-	struct mbox *mb = xcalloc(1, sizeof(*mb));
+	return scan_impl(box, force, false, error_r);
+}
 
-	mb->fd = -1;
-	if (o != NULL)
-		mb->opts = *o;
-	else
-		mbox_opts_default(&mb->opts);
-	if (util_snprintf(mb->path, sizeof(mb->path), "%s", path) < 0 ||
-	    util_snprintf(mb->lockpath, sizeof(mb->lockpath), "%s.lock", path) < 0) {
-		*error_r = "mailbox path too long";
-		free(mb);
+/* Is the message still where rec says?  Its From line and header hash to its key at
+ * the same offsets, and its content ends at a separator or at the end of the file. */
+static int verify_msg(struct mailbox *box, const struct index_rec *rec, const char *key,
+		      const char **error_r)
+{
+	struct mbx *mb = box->be;
+	const char *changed = "mailbox was changed by another program";
+	struct mbox_parser *p = mbox_parser_new(rec->aux, 1, true);
+	int ret = feed_file(box, mb->fd, p, rec->aux, rec->off + rec->raw, error_r);
+	size_t n = 0;
+	const struct mbox_msginfo *v = ret == 0 ? mbox_parser_msgs(p, &n) : NULL;
+	char hex[HEXLEN + 1];
+	if (n == 1)
+		hex_digest(v[0].digest, hex);
+	bool same = n == 1 && v[0].from_off == rec->aux && v[0].body_off == rec->off &&
+		memcmp(hex, key, HEXLEN) == 0;
+	mbox_parser_free(&p);
+	if (same) {
+		char tail[7];
+		ssize_t got = pread_full(mb->fd, tail, sizeof(tail), rec->off + rec->raw);
+		size_t sep = got >= 1 && tail[0] == '\n' ? 1 :
+			got >= 2 && tail[0] == '\r' && tail[1] == '\n' ? 2 : 0;
+		same = got == 0 || (sep > 0 && ((size_t)got == sep ||
+			((size_t)got >= sep + 5 && memcmp(tail + sep, "From ", 5) == 0)));
+	}
+	if (!same) {
+		if (ret == 0)
+			*error_r = changed;
 		return -1;
 	}
-	if (open_file(mb, error_r) == -1)
+	return 0;
+}
+
+static void seen_of(const struct stat *st, uint64_t seen[3])
+{
+	seen[0] = (uint64_t)st->st_size;
+	seen[1] = ts_ns(&st->st_mtim);
+	seen[2] = (uint64_t)st->st_ino;
+}
+
+/* Under the read lock: unchanged since the last check, or the message verifies. */
+static int mb_read_check(struct mail_reader *r, const char **error_r)
+{
+	struct mailbox *box = r->box;
+	struct mbx *mb = box->be;
+	struct stat st;
+	uint64_t seen[3];
+
+	if (mb->fd == -1 || fcntl_lock(box, F_RDLCK, error_r) == -1)
+		return -1;
+	if (fstat(mb->fd, &st) == -1) {
+		*error_r = BOX_ERRF(box, "fstat mailbox", errno);
 		goto fail;
-	if (mb->fd != -1) {
-		if (lock(mb, error_r) == -1)
-			goto fail;
-		int ret = scan(mb, error_r);
-		unlock(mb);
-		if (ret == -1)
-			goto fail;
 	}
-	*r = mb;
+	seen_of(&st, seen);
+	if (memcmp(seen, r->seen, sizeof(seen)) == 0)
+		return 0;
+	const struct index_rec *rec = index_find(box->ix, r->rec.uid, NULL);
+	if (rec == NULL || rec->off != r->rec.off || rec->aux != r->rec.aux ||
+	    rec->raw != r->rec.raw) {
+		*error_r = "mailbox was changed by another program";
+		goto fail;
+	}
+	if (verify_msg(box, rec, rec->key, error_r) == -1)
+		goto fail;
+	memcpy(r->seen, seen, sizeof(seen));
 	return 0;
 fail:
-	mbox_close(&mb);
+	{
+		struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+		(void)fcntl(mb->fd, F_SETLK, &fl);
+	}
 	return -1;
 }
 
-int mbox_msg_range(struct mbox *mb, size_t i, int *fd_r, uint64_t *off_r, uint64_t *len_r,
-		   const char **error_r)
+static void mb_read_done(struct mail_reader *r)
 {
-	char head[FROM_LEN];
-	struct stat st;
+	struct mbx *mb = r->box->be;
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+	if (mb->fd != -1)
+		(void)fcntl(mb->fd, F_SETLK, &fl);
+}
 
-	if (i >= mb->count || mb->fd == -1 || mb->committed) {
+static int mb_msg_open(struct mailbox *box, const struct index_rec *rec,
+		       struct mail_reader *r, const char **error_r)
+{
+	struct mbx *mb = box->be;
+	if (mb->fd == -1) {
 		*error_r = "no such message";
 		return -1;
 	}
-	const struct mbox_msginfo *m = &mb->info[i];
-	if (fstat(mb->fd, &st) == -1) {
-		*error_r = errf("fstat mailbox", errno);
-		return -1;
-	}
-	if ((uint64_t)st.st_size < m->body_off + m->raw_len ||
-	    pread_full(mb->fd, head, FROM_LEN, m->from_off) != FROM_LEN ||
-	    memcmp(head, from_word, FROM_LEN) != 0) {
-		*error_r = "mailbox was changed by another program";
-		return -1;
-	}
-	*fd_r = mb->fd;
-	*off_r = m->body_off;
-	*len_r = m->raw_len;
-	return 0;
-}
-
-/* Under the lock: is the file still what we scanned?  Every message's From line and
- * header must hash as before at the same offset, the file may only have grown, and
- * anything after the scanned end must start a new message. */
-static int verify(struct mbox *mb, uint64_t size, const char **error_r)
-{
-	const char *changed = "mailbox was changed by another program; nothing deleted";
-
-	if (size < mb->end) {
-		*error_r = changed;
-		return -1;
-	}
-	for (size_t i = 0; i < mb->count; i++) {
-		const struct mbox_msginfo *m = &mb->info[i];
-		uint64_t region_end = i + 1 < mb->count ? mb->info[i + 1].from_off : mb->end;
-		struct mbox_parser *p = mbox_parser_new(m->from_off, 1, true);
-		const char *err;
-		int ret = feed_file(mb->fd, p, m->from_off, region_end, &err);
-		size_t n = 0;
-		const struct mbox_msginfo *v = ret == 0 ? mbox_parser_msgs(p, &n) : NULL;
-		bool same = n == 1 && v[0].from_off == m->from_off &&
-			v[0].body_off == m->body_off &&
-			memcmp(v[0].digest, m->digest, MBOX_DIGEST_LEN) == 0;
-		mbox_parser_free(&p);
-		if (!same) {
-			*error_r = changed;
+	r->fd = mb->fd;
+	r->own_fd = false;
+	r->pos = rec->off;
+	r->left = rec->raw;
+	/* Check now, so that a message moved by another program is found again (one
+	 * rescan) or reported before any byte is sent. */
+	uint32_t uid = rec->uid;
+	for (int pass = 0; pass < 2; pass++) {
+		memset(r->seen, 0, sizeof(r->seen));
+		if (mb_read_check(r, error_r) == 0) {
+			mb_read_done(r);
+			return 0;
+		}
+		if (pass == 1)
+			break;
+		if (index_lock(box->ix, NULL, error_r) == -1)
+			return -1;
+		int ret = scan_impl(box, true, false, error_r);
+		if (ret == 0)
+			ret = index_commit(box->ix, error_r);
+		index_unlock(box->ix);
+		if (ret == -1)
+			return -1;
+		rec = index_find(box->ix, uid, NULL);
+		if (rec == NULL) {
+			*error_r = "message was deleted by another program";
 			return -1;
 		}
+		r->rec = *rec;
+		r->rec.key = NULL;
+		r->fd = mb->fd;
+		r->pos = rec->off;
+		r->left = rec->raw;
 	}
-	if (size > mb->end) {
-		char head[FROM_LEN];
-		if (pread_full(mb->fd, head, FROM_LEN, mb->end) != FROM_LEN ||
-		    memcmp(head, from_word, FROM_LEN) != 0) {
-			*error_r = changed;
-			return -1;
-		}
-	}
-	return 0;
+	return -1;
 }
-
 /* Compaction, in place, front to back.
  *
  * Every kept region (a kept message with its separator, and at the end everything from
@@ -651,8 +912,9 @@ static int verify(struct mbox *mb, uint64_t size, const char **error_r)
  *   MBOX_COMPACT_MAX_SYNCS barriers we stop adding them (then only a power loss in that
  *   window could cost data; a process crash still cannot).
  * At the end: fsync, then ftruncate (only bytes already copied are cut), then fsync. */
+
 struct compactor {
-	struct mbox *mb;
+	struct mailbox *box;
 	char *buf;
 	uint64_t wr;            /* write position */
 	uint64_t unsynced_lo;   /* lowest source offset whose copy is not yet synced */
@@ -662,6 +924,7 @@ struct compactor {
 
 static int copy_down(struct compactor *c, uint64_t from, uint64_t to, const char **error_r)
 {
+	struct mbx *mb = c->box->be;
 	while (from < to) {
 		uint64_t gap = from - c->wr; /* > 0: something before was deleted */
 		size_t n = MBOX_SCAN_CHUNK;
@@ -669,22 +932,26 @@ static int copy_down(struct compactor *c, uint64_t from, uint64_t to, const char
 			n = (size_t)(to - from);
 		if (gap < n)
 			n = (size_t)gap;
+		if (n == 0) { /* nothing deleted before: the bytes are in place */
+			c->wr = to;
+			return 0;
+		}
 		if (c->wr + n > c->unsynced_lo && c->syncs < MBOX_COMPACT_MAX_SYNCS) {
-			if (fdatasync(c->mb->fd) == -1) {
-				*error_r = errf("fdatasync mailbox", errno);
+			if (fdatasync(mb->fd) == -1) {
+				*error_r = BOX_ERRF(c->box, "fdatasync mailbox", errno);
 				return -1;
 			}
 			c->syncs++;
 			c->unsynced_lo = UINT64_MAX;
 		}
-		ssize_t got = pread_full(c->mb->fd, c->buf, n, from);
+		ssize_t got = pread_full(mb->fd, c->buf, n, from);
 		if (got != (ssize_t)n) {
-			*error_r = got < 0 ? errf("read mailbox", errno) :
+			*error_r = got < 0 ? BOX_ERRF(c->box, "read mailbox", errno) :
 				"mailbox shrank during compaction";
 			return -1;
 		}
-		if (pwrite_full(c->mb->fd, c->buf, n, c->wr) == -1) {
-			*error_r = errf("write mailbox", errno);
+		if (pwrite_full(mb->fd, c->buf, n, c->wr) == -1) {
+			*error_r = BOX_ERRF(c->box, "write mailbox", errno);
 			return -1;
 		}
 		if (c->unsynced_lo == UINT64_MAX)
@@ -693,90 +960,507 @@ static int copy_down(struct compactor *c, uint64_t from, uint64_t to, const char
 		c->wr += n;
 		uint64_t now = util_now_ms();
 		if (now - c->touched_ms >= MBOX_DOTLOCK_TOUCH_MS) {
-			(void)lockfile_touch(c->mb->lockpath);
+			(void)lockfile_touch(mb->lockpath);
 			c->touched_ms = now;
 		}
 	}
 	return 0;
 }
 
-static int compact(struct mbox *mb, const struct stat *st, const char **error_r)
+struct region {
+	uint64_t from_off;
+	bool deleted;
+};
+
+static int cmp_region(const void *x, const void *y)
 {
+	const struct region *a = x, *b = y;
+	return a->from_off < b->from_off ? -1 : a->from_off > b->from_off;
+}
+
+/* Regions sorted by offset; end: where the indexed messages end (mail after it is kept
+ * whole). */
+static int compact(struct mailbox *box, const struct region *rg, size_t n, uint64_t end,
+		   const struct stat *st, const char **error_r)
+{
+	struct mbx *mb = box->be;
 	uint64_t size = (uint64_t)st->st_size;
 	size_t first = 0;
 
-	while (first < mb->count && !mb->msgs[first].deleted)
+	while (first < n && !rg[first].deleted)
 		first++;
+	if (first == n)
+		return 0;
 	struct compactor c = {
-		.mb = mb, .buf = xmalloc(MBOX_SCAN_CHUNK), .wr = mb->info[first].from_off,
+		.box = box, .buf = xmalloc(MBOX_SCAN_CHUNK), .wr = rg[first].from_off,
 		.unsynced_lo = UINT64_MAX, .touched_ms = util_now_ms(),
 	};
 	int ret = 0;
-	for (size_t i = first; i < mb->count && ret == 0; i++) {
-		uint64_t region_end = i + 1 < mb->count ? mb->info[i + 1].from_off : mb->end;
-		if (!mb->msgs[i].deleted)
-			ret = copy_down(&c, mb->info[i].from_off, region_end, error_r);
+	for (size_t i = first; i < n && ret == 0; i++) {
+		uint64_t region_end = i + 1 < n ? rg[i + 1].from_off : end;
+		if (!rg[i].deleted)
+			ret = copy_down(&c, rg[i].from_off, region_end, error_r);
 	}
 	if (ret == 0)
-		ret = copy_down(&c, mb->end, size, error_r);
+		ret = copy_down(&c, end, size, error_r);
 	free(c.buf);
 	if (ret == -1)
 		return -1;
 	if (fsync(mb->fd) == -1 || ftruncate(mb->fd, (off_t)c.wr) == -1 ||
 	    fsync(mb->fd) == -1) {
-		*error_r = errf("truncate mailbox", errno);
+		*error_r = BOX_ERRF(box, "truncate mailbox", errno);
 		return -1;
 	}
 	/* Times, for mutt's "new mail" test (mtime > atime): mtime stays "now" from our
-	 * writes.  If mail arrived after the snapshot we keep the old atime, so it still
-	 * shows as new; otherwise atime = mtime: what is left has been seen. */
+	 * writes.  If mail arrived after the scan we keep the old atime, so it still shows
+	 * as new; otherwise atime = mtime: what is left has been seen. */
 	struct stat now_st;
 	if (fstat(mb->fd, &now_st) == 0) {
 		struct timespec ts[2] = { now_st.st_mtim, { .tv_nsec = UTIME_OMIT } };
-		if (size > mb->end)
+		if (size > end)
 			ts[0] = st->st_atim;
 		(void)futimens(mb->fd, ts);
 	}
 	return 0;
 }
 
-int mbox_commit(struct mbox *mb, const char **error_r)
+static int cmp_uid(const void *a, const void *b)
 {
-	size_t ndel = 0;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Under the index lock: take the mbox locks, rescan if the file changed (so the index is
+ * exact), compact the deleted messages away, expunge them, rescan (offsets moved). */
+static int mb_expunge(struct mailbox *box, const uint32_t *uids, size_t n,
+		      const char **error_r)
+{
+	struct mbx *mb = box->be;
 	struct stat st;
 
-	for (size_t i = 0; i < mb->count; i++)
-		if (mb->msgs[i].deleted)
-			ndel++;
-	if (ndel == 0)
+	if (mb->fd == -1)
 		return 0;
-	if (mb->committed) {
-		*error_r = "mailbox already committed";
+	if (lock(box, error_r) == -1)
 		return -1;
+	/* under the locks, the index is made exact: offsets and the end of the last message */
+	int ret = scan_impl(box, true, true, error_r);
+	if (ret == 0) {
+		uint64_t end = mb->end;
+		uint32_t *del = xmalloc(n * sizeof(*del) + 1); /* BOUNDS: n <= count */
+		memcpy(del, uids, n * sizeof(*del));
+		qsort(del, n, sizeof(*del), cmp_uid);
+		index_sweep(box->ix);
+		size_t nrec = index_count(box->ix);
+		struct region *rg = xmalloc(nrec * sizeof(*rg) + 1); /* BOUNDS: <= max */
+		for (size_t i = 0; i < nrec; i++) {
+			const struct index_rec *r = index_get(box->ix, i);
+			rg[i].from_off = r->aux;
+			rg[i].deleted = bsearch(&r->uid, del, n, sizeof(*del), cmp_uid) != NULL;
+		}
+		qsort(rg, nrec, sizeof(*rg), cmp_region);
+		if (fstat(mb->fd, &st) == -1) {
+			*error_r = BOX_ERRF(box, "fstat mailbox", errno);
+			ret = -1;
+		} else {
+			ret = compact(box, rg, nrec, end, &st, error_r);
+		}
+		for (size_t i = 0; ret == 0 && i < n; i++)
+			if (index_find(box->ix, del[i], NULL) != NULL)
+				ret = index_expunge(box->ix, del[i], error_r);
+		if (ret == 0)
+			ret = scan_impl(box, true, true, error_r);
+		free(rg);
+		free(del);
 	}
-	if (lock(mb, error_r) == -1)
-		return -1;
-	int ret = -1;
-	if (fstat(mb->fd, &st) == -1)
-		*error_r = errf("fstat mailbox", errno);
-	else if (verify(mb, (uint64_t)st.st_size, error_r) == 0)
-		ret = compact(mb, &st, error_r);
-	unlock(mb);
-	if (ret == 0)
-		mb->committed = true;
+	unlock(box);
 	return ret;
 }
 
-void mbox_close(struct mbox **mbp)
+/* ---- saving ---- */
+
+static int mb_save_begin(struct mailbox *box, struct mail_save *s, const char **error_r)
 {
-	struct mbox *mb = *mbp;
+	const char *dir = box->st->index_dir[0] != '\0' ? box->st->index_dir : "/tmp";
+	s->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (s->fd == -1 && strcmp(dir, "/tmp") != 0)
+		s->fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (s->fd == -1) {
+		*error_r = BOX_ERRF(box, "temporary file", errno);
+		return -1;
+	}
+	return 0;
+}
+
+/* Copy the saved bytes to the end of the mbox at off, quoting lines that start with
+ * "From " (">From "), ending with a line end and the separator.  Bytes written, or -1. */
+static int64_t append_quoted(struct mailbox *box, struct mail_save *s, uint64_t off,
+			     const char **error_r)
+{
+	struct mbx *mb = box->be;
+	char *in = xmalloc(IO_CHUNK);
+	char *out = xmalloc(2 * IO_CHUNK + 16); /* BOUNDS: each byte once, plus '>' per line */
+	uint64_t pos = 0, wr = off;
+	size_t held = 0;        /* bytes of "From " matched at a line start */
+	bool bol = true, last_lf = true;
+	int64_t ret = -1;
+
+	for (;;) {
+		ssize_t n = pread(s->fd, in, IO_CHUNK, (off_t)pos);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*error_r = BOX_ERRF(box, "read temporary file", errno);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		pos += (uint64_t)n;
+		size_t o = 0;
+		for (ssize_t i = 0; i < n; i++) {
+			char c = in[i];
+			if (bol || held > 0) {
+				if (c == "From "[held]) {
+					if (++held == 5) {
+						memcpy(out + o, ">From ", 6);
+						o += 6;
+						held = 0;
+						bol = false;
+					}
+					continue;
+				}
+				memcpy(out + o, "From ", held);
+				o += held;
+				held = 0;
+				bol = false;
+			}
+			out[o++] = c;
+			if (c == '\n')
+				bol = true;
+		}
+		if (n > 0)
+			last_lf = in[n - 1] == '\n' && held == 0;
+		if (pwrite_full(mb->fd, out, o, wr) == -1) {
+			*error_r = BOX_ERRF(box, "write mailbox", errno);
+			goto out;
+		}
+		wr += o;
+	}
+	size_t o = 0;
+	memcpy(out, "From ", held);
+	o = held;
+	if (held > 0 || !last_lf)
+		out[o++] = '\n';
+	out[o++] = '\n'; /* the separator */
+	if (pwrite_full(mb->fd, out, o, wr) == -1) {
+		*error_r = BOX_ERRF(box, "write mailbox", errno);
+		goto out;
+	}
+	ret = (int64_t)(wr + o - off);
+out:
+	free(in);
+	free(out);
+	return ret;
+}
+
+static int mb_save_finish(struct mailbox *box, struct mail_save *s, const char **error_r)
+{
+	struct mbx *mb = box->be;
+	struct stat st;
+	char from[96];
+	struct tm tm;
+	time_t t = (time_t)s->date;
+
+	if (mb->fd == -1 && open_file(box, true, error_r) == -1)
+		return -1;
+	if (lock(box, error_r) == -1)
+		return -1;
+	int ret = -1;
+	if (fstat(mb->fd, &st) == -1) {
+		*error_r = BOX_ERRF(box, "fstat mailbox", errno);
+		goto out;
+	}
+	uint64_t size = (uint64_t)st.st_size, off = size;
+	/* the new From line must follow an empty line */
+	char tail[2];
+	ssize_t got = size >= 2 ? pread_full(mb->fd, tail, 2, size - 2) :
+		size == 1 ? pread_full(mb->fd, tail + 1, 1, 0) : 0;
+	const char *pad = size == 0 ? "" :
+		got >= 1 && tail[1] == '\n' && (size == 1 || tail[0] == '\n') ? "" :
+		tail[1] == '\n' ? "\n" : "\n\n";
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(from, sizeof(from), "From MAILER-DAEMON %a %b %e %H:%M:%S %Y\n", &tm) == 0) {
+		*error_r = "bad internal date";
+		goto out;
+	}
+	if (pwrite_full(mb->fd, pad, strlen(pad), off) == -1 ||
+	    pwrite_full(mb->fd, from, strlen(from), off + strlen(pad)) == -1) {
+		*error_r = BOX_ERRF(box, "write mailbox", errno);
+		goto undo;
+	}
+	uint64_t from_off = off + strlen(pad);
+	if (append_quoted(box, s, from_off + strlen(from), error_r) < 0)
+		goto undo;
+	if (fsync(mb->fd) == -1) {
+		*error_r = BOX_ERRF(box, "fsync mailbox", errno);
+		goto undo;
+	}
+	if (scan_impl(box, true, true, error_r) == -1)
+		goto out;
+	for (size_t i = index_count(box->ix); i-- > 0;) {
+		const struct index_rec *rec = index_get(box->ix, i);
+		if (rec->aux == from_off) {
+			s->uid = rec->uid;
+			if (s->flags != 0) {
+				struct index_rec r2 = *rec;
+				r2.flags = s->flags | (rec->flags & INDEX_FLAG_RECENT);
+				r2.date = s->date;
+				if (index_update(box->ix, &r2, error_r) == -1)
+					goto out;
+			}
+			break;
+		}
+	}
+	ret = 0;
+	goto out;
+undo:
+	if (ftruncate(mb->fd, (off_t)size) == -1) /* a half-written message must not stay */
+		log_err("mbox: cannot cut a failed append, error=%s", strerror(errno));
+out:
+	unlock(box);
+	return ret;
+}
+
+static void mb_save_abort(struct mailbox *box, struct mail_save *s)
+{
+}
+
+/* ---- the rest of the table ---- */
+
+static int mb_open(struct mailbox *box, const char **error_r)
+{
+	struct mbx *mb = xcalloc(1, sizeof(*mb));
+	box->be = mb;
+	mb->fd = -1;
+	mbox_opts_default(&mb->opts);
+	if (util_snprintf(mb->lockpath, sizeof(mb->lockpath), "%s.lock", box->path) < 0) {
+		*error_r = "mailbox path too long";
+		return -1;
+	}
+	if (open_file(box, false, error_r) == -1)
+		return -1;
+	if (mb->fd == -1 && strcmp(box->name, "INBOX") != 0) {
+		*error_r = "no such folder";
+		return -1;
+	}
+	/* the index beside the mbox: ~/mail/.postern/INBOX or f-NAME */
+	const char *dir = box->st->index_dir;
+	char name[STORAGE_NAME_MAX + 3];
+	if (util_snprintf(name, sizeof(name), "%s%s", strcmp(box->name, "INBOX") == 0 ?
+			  "" : "f-", box->name) < 0) {
+		*error_r = "folder name too long";
+		return -1;
+	}
+	int dfd = -1;
+	if (dir[0] != '\0') {
+		(void)mkdir(box->st->folders, 0700);
+		(void)mkdir(dir, 0700);
+		dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (dfd != -1) {
+		struct stat st;
+		int lfd = -1;
+		char lname[STORAGE_NAME_MAX + 16];
+		if (fstat(dfd, &st) == 0 && st.st_uid == geteuid() &&
+		    util_snprintf(lname, sizeof(lname), "%s.lock", name) >= 0)
+			lfd = openat(dfd, lname, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (lfd != -1) {
+			close(lfd);
+			mb->idx_dfd = dfd;
+			return index_open(dfd, name, &box->ix, error_r);
+		}
+		close(dfd);
+	}
+	log_warn("mbox: index kept in memory (no writable ~/mail/.postern)");
+	box->ix = index_new_memory();
+	return 0;
+}
+
+static void mb_close(struct mailbox *box)
+{
+	struct mbx *mb = box->be;
 	if (mb == NULL)
 		return;
-	unlock(mb);
+	unlock(box);
 	if (mb->fd != -1)
 		close(mb->fd);
-	free(mb->msgs);
-	free(mb->info);
+	index_close(&box->ix); /* before its directory fd */
+	if (mb->idx_dfd > 0)
+		close(mb->idx_dfd);
 	free(mb);
-	*mbp = NULL;
+	box->be = NULL;
 }
+
+static int mb_set_flags(struct mailbox *box, struct index_rec *rec, const char **error_r)
+{
+	return 0; /* flags live in the index only: the mbox is not rewritten */
+}
+
+static int mb_watch(struct mailbox *box, int ifd)
+{
+	uint32_t mask = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE |
+		IN_DELETE;
+	char dir[STORAGE_PATH_MAX];
+	/* the spool directory (the file may be created or replaced) and the index's */
+	if (util_snprintf(dir, sizeof(dir), "%s", box->path) < 0)
+		return -1;
+	char *slash = strrchr(dir, '/');
+	if (slash != NULL && slash != dir)
+		*slash = '\0';
+	if (inotify_add_watch(ifd, box->path, mask) == -1 && errno != ENOENT)
+		return -1;
+	if (inotify_add_watch(ifd, dir, IN_CREATE | IN_MOVED_TO | IN_DELETE) == -1)
+		return -1;
+	if (box->st->index_dir[0] != '\0' &&
+	    inotify_add_watch(ifd, box->st->index_dir, mask | IN_DONT_FOLLOW) == -1)
+		return -1;
+	return 0;
+}
+
+static void mb_pop3_uidl(const struct mailbox *box, const struct index_rec *rec,
+			 char uidl_r[POP3_UIDL_MAX + 1])
+{
+	size_t n = rec->key_len > POP3_UIDL_MAX ? POP3_UIDL_MAX : rec->key_len;
+	memcpy(uidl_r, rec->key, n);
+	uidl_r[n] = '\0';
+}
+
+/* ---- folders: files in ~/mail ---- */
+
+static int mb_folder_path(struct mail_storage *st, const char *name, char *out, size_t size)
+{
+	if (strcmp(name, "INBOX") == 0)
+		return util_snprintf(out, size, "%s", st->inbox) < 0 ? -1 : 0;
+	if (st->folders[0] == '\0')
+		return -1;
+	return util_snprintf(out, size, "%s/%s", st->folders, name) < 0 ? -1 : 0;
+}
+
+static int mb_folder_list(struct mail_storage *st, void (*cb)(void *, const char *),
+			  void *ctx, const char **error_r)
+{
+	DIR *d = st->folders[0] != '\0' ? opendir(st->folders) : NULL;
+	if (d == NULL) {
+		if (st->folders[0] == '\0' || errno == ENOENT)
+			return 0;
+		*error_r = storage_errf(st->err, sizeof(st->err), "list folders", errno);
+		return -1;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		struct stat sb;
+		if (storage_name_ok(de->d_name) &&
+		    fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode))
+			cb(ctx, de->d_name);
+	}
+	closedir(d);
+	return 0;
+}
+
+static int mb_folder_create(struct mail_storage *st, const char *name, const char **error_r)
+{
+	char p[STORAGE_PATH_MAX];
+	if (mb_folder_path(st, name, p, sizeof(p)) == -1) {
+		*error_r = "folder path too long";
+		return -1;
+	}
+	(void)mkdir(st->folders, 0700);
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		*error_r = errno == EEXIST ? "folder exists" :
+			storage_errf(st->err, sizeof(st->err), "create folder", errno);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* The index files of a folder follow it: NAME, NAME.log, NAME.lock in index_dir. */
+static void index_files(struct mail_storage *st, const char *from, const char *to)
+{
+	static const char *const sfx[] = { "", ".log", ".lock" };
+	for (size_t i = 0; i < 3 && st->index_dir[0] != '\0'; i++) {
+		char a[STORAGE_PATH_MAX + 80], b[STORAGE_PATH_MAX + 80];
+		if (util_snprintf(a, sizeof(a), "%s/f-%s%s", st->index_dir, from, sfx[i]) < 0)
+			continue;
+		if (to == NULL)
+			(void)unlink(a);
+		else if (util_snprintf(b, sizeof(b), "%s/f-%s%s", st->index_dir, to, sfx[i]) >= 0)
+			(void)rename(a, b);
+	}
+}
+
+static int mb_folder_rename(struct mail_storage *st, const char *from, const char *to,
+			    const char **error_r)
+{
+	char a[STORAGE_PATH_MAX], b[STORAGE_PATH_MAX];
+	struct stat sb;
+	if (mb_folder_path(st, from, a, sizeof(a)) == -1 ||
+	    mb_folder_path(st, to, b, sizeof(b)) == -1) {
+		*error_r = "folder path too long";
+		return -1;
+	}
+	if (lstat(b, &sb) == 0) {
+		*error_r = "folder exists";
+		return -1;
+	}
+	if (rename(a, b) == -1) {
+		*error_r = storage_errf(st->err, sizeof(st->err), "rename folder", errno);
+		return -1;
+	}
+	index_files(st, from, to);
+	return 0;
+}
+
+static int mb_folder_delete(struct mail_storage *st, const char *name, const char **error_r)
+{
+	char p[STORAGE_PATH_MAX];
+	if (mb_folder_path(st, name, p, sizeof(p)) == -1) {
+		*error_r = "folder path too long";
+		return -1;
+	}
+	if (unlink(p) == -1) {
+		*error_r = errno == ENOENT ? "no such folder" :
+			storage_errf(st->err, sizeof(st->err), "delete folder", errno);
+		return -1;
+	}
+	index_files(st, name, NULL);
+	return 0;
+}
+
+static const struct mailbox_vfuncs mb_box = {
+	.open = mb_open,
+	.close = mb_close,
+	.scan = mb_scan,
+	.msg_open = mb_msg_open,
+	.read_check = mb_read_check,
+	.read_done = mb_read_done,
+	.set_flags = mb_set_flags,
+	.expunge = mb_expunge,
+	.save_begin = mb_save_begin,
+	.save_finish = mb_save_finish,
+	.save_abort = mb_save_abort,
+	.watch = mb_watch,
+	.pop3_uidl = mb_pop3_uidl,
+	.key_ok = mb_key_ok,
+};
+
+const struct storage_vfuncs mbox_storage = {
+	.kind = "mbox",
+	.folder_path = mb_folder_path,
+	.folder_list = mb_folder_list,
+	.folder_create = mb_folder_create,
+	.folder_rename = mb_folder_rename,
+	.folder_delete = mb_folder_delete,
+	.box = &mb_box,
+};

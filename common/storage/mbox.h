@@ -1,4 +1,4 @@
-/* mbox backend of mstore (private to common/: mstore.c, tests and fuzz targets use it).
+/* mbox format and splitter (private to common/storage/: mbox.c, tests and fuzz targets).
  *
  * Format (what Debian's exim, mutt and UW c-client write and read):
  * - A message starts at a line beginning "From " that is at offset 0 or follows an empty
@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "storage/mstore.h"
+#include "base/plimits.h"
 
 /* Bytes of SHA-256 kept as a message's identity (32 hex digits of UIDL). */
 #define MBOX_DIGEST_LEN 16
@@ -35,7 +35,7 @@ struct mbox_msginfo {
 struct mbox_parser;
 /* start_off: file offset of the first byte fed.  max_messages: stop before the message
  * past this many (its From line offset becomes the end).  header_only: stop as soon as
- * the first message's digest is known (commit uses it to re-check a message). */
+ * the first message's digest is known (reads use it to re-check a message). */
 struct mbox_parser *mbox_parser_new(uint64_t start_off, size_t max_messages,
 				    bool header_only);
 /* 0 feed more, 1 stopped (limit reached: further input is ignored), -1 not an mbox. */
@@ -53,18 +53,8 @@ struct mbox_opts {
 	unsigned lock_timeout_ms; /* how long to wait for the fcntl lock */
 };
 void mbox_opts_default(struct mbox_opts *o);
-
-struct mbox;
-/* A missing file is an empty mailbox.  0 or -1. */
-int mbox_open(const char *path, const struct mbox_opts *o, struct mbox **r,
-	      const char **error_r);
-size_t mbox_count(const struct mbox *mb);
-struct mstore_msg *mbox_msg(struct mbox *mb, size_t i);
-/* Where message i's bytes are: fd (owned by mb, use pread), offset and length.  Checks
- * that its From line is still where the snapshot saw it. */
-int mbox_msg_range(struct mbox *mb, size_t i, int *fd_r, uint64_t *off_r, uint64_t *len_r,
-		   const char **error_r);
-int mbox_commit(struct mbox *mb, const char **error_r);
-void mbox_close(struct mbox **mb);
+/* Tests: shorter waits than the defaults (0: the default). */
+extern int mbox_test_dotlock_retries;
+extern unsigned mbox_test_lock_timeout_ms;
 
 #endif

@@ -1,7 +1,7 @@
 /* libFuzzer: Maildir file names (base, ",S=", ",W=", ":2," flags) and the UIDL made from
- * the base.  When byte 0 is '#', the rest is instead a "postern-sizes" cache file, read
- * by maildir_open() on a small Maildir whose true sizes are known: a hostile cache may
- * only be believed for a file of the same raw size and mtime, and never crash us. */
+ * the base.  When byte 0 is '#', the rest is instead the folder's index file
+ * ("postern-index"), opened through the storage API on a small Maildir: whatever it
+ * says, the folder has its one message, readable, and nothing crashes. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "storage/maildir.h"
+#include "storage/storage.h"
 #include "base/util.h"
 
 static char dir[64];
@@ -40,32 +41,45 @@ static void setup(void)
 	atexit(cleanup);
 }
 
-static void fuzz_cache(const uint8_t *data, size_t size)
+static void fuzz_index(const uint8_t *data, size_t size)
 {
-	char p[128];
+	char p[128], loc[96];
 	if (dir[0] == '\0')
 		setup();
-	snprintf(p, sizeof(p), "%s/postern-sizes", dir);
+	static const char *const junk[] = { "postern-index.log", "postern-index.log.tmp",
+					    "postern-index.tmp" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(p, sizeof(p), "%s/%s", dir, junk[i]);
+		unlink(p);
+	}
+	snprintf(p, sizeof(p), "%s/postern-index", dir);
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	if (fd == -1 || util_write_all(fd, data, size) == -1)
 		abort();
 	close(fd);
-	struct maildir *md;
+	struct mail_storage *st;
+	struct mailbox *box;
 	const char *err;
-	if (maildir_open(dir, NULL, &md, &err) == -1)
+	snprintf(loc, sizeof(loc), "maildir:%s", dir);
+	if (storage_locate(loc, "fuzz", "/", &st, &err) == -1 ||
+	    mailbox_open(st, "INBOX", &box, &err) == -1)
 		abort();
-	if (maildir_count(md) != 1)
+	if (mailbox_count(box) != 1)
 		abort();
-	uint64_t s = maildir_msg(md, 0)->size;
-	if (s < 4 || s > 8) /* a cached size must be within [raw, 2*raw] */
+	struct mail_reader *r;
+	char buf[16];
+	if (mailbox_msg_open(box, mailbox_get(box, 0)->uid, &r, &err) == -1 ||
+	    mail_reader_read(r, buf, sizeof(buf), &err) != 4)
 		abort();
-	maildir_close(&md);
+	mail_reader_close(&r);
+	mailbox_close(&box);
+	storage_free(&st);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 0 && data[0] == '#') {
-		fuzz_cache(data + 1, size - 1);
+		fuzz_index(data + 1, size - 1);
 		return 0;
 	}
 	const char *name = (const char *)data;

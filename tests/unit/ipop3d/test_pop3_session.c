@@ -24,6 +24,7 @@
 #include "base/conn.h"
 #include "base/plimits.h"
 #include "base/log.h"
+#include "storage/storage.h"
 #include "pop3.h"
 #include "stub_monitor.h"
 #include "unit.h"
@@ -390,6 +391,52 @@ static void test_session_dele(void)
 	CHECK(strstr(p.out, "Too many bad commands") == NULL);
 	CHECK(strstr(p.out, "+OK Logging out, 0 messages deleted.\r\n") != NULL);
 	peer_free(&p);
+}
+
+/* DELE + QUIT is an expunge that another session open on the same folder sees (an
+ * IMAP session, later): on Maildir and on mbox. */
+static void test_session_dele_seen(void)
+{
+	static const char mbox_text[] =
+		"From a Mon Jan  1 00:00:00 2024\nSubject: one\n\n1\n\n"
+		"From b Mon Jan  1 00:00:00 2024\nSubject: two\n\n2\n\n"
+		"From c Mon Jan  1 00:00:00 2024\nSubject: three\n\n3\n\n";
+	char *saved = cfg.mail_location;
+	char mbox_loc[600], mbox_path[560];
+	snprintf(mbox_path, sizeof(mbox_path), "%s/spool", tmpdir);
+	snprintf(mbox_loc, sizeof(mbox_loc), "mbox:%s", mbox_path);
+	for (int kind = 0; kind < 2; kind++) {
+		struct mail_storage *st;
+		struct mailbox *other;
+		struct index_changes ch;
+		struct peer p;
+		const char *err;
+		if (kind == 0) {
+			make_maildir();
+		} else {
+			int fd = open(mbox_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+			CHECK(fd >= 0 && util_write_all(fd, mbox_text, strlen(mbox_text)) == 0);
+			close(fd);
+			cfg.mail_location = mbox_loc;
+		}
+		/* the same store as the session's: same home, so the same index */
+		CHECK(storage_locate(cfg.mail_location, pw->pw_name, pw->pw_dir, &st, &err) == 0);
+		CHECK(mailbox_open(st, "INBOX", &other, &err) == 0);
+		CHECK(mailbox_count(other) == 3);
+		uint32_t uid2 = mailbox_get(other, 1)->uid;
+		int r = transcript(&p, session_child, NULL, "DELE 2\r\nQUIT\r\n");
+		CHECK(r == 0);
+		CHECK(strstr(p.out, "+OK Logging out, 1 messages deleted.") != NULL);
+		peer_free(&p);
+		CHECK(mailbox_sync(other, &ch, &err) == 0);
+		CHECK(ch.n_expunged == 1 && ch.expunged[0] == uid2);
+		CHECK(ch.n_added == 0);
+		index_changes_free(&ch);
+		CHECK(mailbox_count(other) == 2 && mailbox_find(other, uid2, NULL) == NULL);
+		mailbox_close(&other);
+		storage_free(&st);
+	}
+	cfg.mail_location = saved;
 }
 
 static void test_session_limits(void)
@@ -764,6 +811,11 @@ int main(void)
 		perror("mkdtemp");
 		return 1;
 	}
+	/* home is the temporary directory: mbox indexes go to home/mail/.postern */
+	static struct passwd pw_copy;
+	pw_copy = *pw;
+	pw_copy.pw_dir = tmpdir;
+	pw = &pw_copy;
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tmpdir);
 	snprintf(logpath, sizeof(logpath), "%s/log", tmpdir);
 	config_defaults(&cfg, "ipop3d");
@@ -777,6 +829,7 @@ int main(void)
 	test_session_basic();
 	test_session_errors();
 	test_session_dele();
+	test_session_dele_seen();
 	test_session_limits();
 	test_session_vanished();
 	test_session_large();

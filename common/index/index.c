@@ -1,0 +1,1267 @@
+/* The per-folder index: formats and rules in index.h.
+ *
+ * Encoding (little-endian):
+ *   snapshot: "PSTIDX1\n", u64 generation, u32 uidvalidity, u32 uidnext,
+ *             u64 highestmodseq, u64 stamp[4], u64 count, count records,
+ *             u64 cache count, cache entries (u32 uid, u32 field, u32 length, bytes) in
+ *             (uid, field) order, u32 CRC-32
+ *   record:   u32 uid, flags, keywords, key_len, u64 modseq, size, raw, date, off, aux,
+ *             key_len bytes of key
+ *   log:      "PSTLOG1\n", u64 generation, then entries: u32 length, u32 CRC-32 of the
+ *             payload, payload = operations, the last one always 'H':
+ *             'P' record (add, or replace the record with that UID)
+ *             'X' u32 uid (expunge)
+ *             'C' u32 uid, u32 field, u32 length, bytes (a cache entry, replaced whole)
+ *             'R' (drop every record: a new UIDVALIDITY follows in 'H')
+ *             'H' u32 uidvalidity, u32 uidnext, u64 highestmodseq, u64 stamp[4]
+ * In memory the records are one array sorted by UID; an expunge leaves a tombstone that
+ * the next commit or refresh sweeps out. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "base/log.h"
+#include "base/plimits.h"
+#include "base/util.h"
+#include "index/index.h"
+
+#define SNAP_MAGIC "PSTIDX1\n"
+#define LOG_MAGIC "PSTLOG1\n"
+#define MAGIC_LEN 8
+#define SNAP_HDR_LEN (8 + 8 + 4 + 4 + 8 + 8 * INDEX_STAMP_WORDS + 8)
+#define LOG_HDR_LEN 16
+#define REC_FIXED 64
+#define OP_HDR_LEN (1 + 4 + 4 + 8 + 8 * INDEX_STAMP_WORDS)
+#define TOMB 0x80000000u
+
+void (*index_test_hook)(int step);
+
+struct cache_ent {
+	uint32_t uid;
+	uint32_t field;
+	uint32_t len;
+	unsigned char *data;
+};
+
+struct index {
+	int dfd;                 /* -1: memory only */
+	char name[64];
+	struct index_rec *recs;
+	size_t n, alloc;
+	bool tombs;
+	struct cache_ent *cache;  /* sorted by (uid, field) */
+	size_t ncache, cache_alloc;
+	uint64_t cache_bytes;
+	struct index_hdr hdr;
+	uint64_t gen, log_gen;
+	bool have_snap, have_log;
+	dev_t snap_dev, log_dev;
+	ino_t snap_ino, log_ino;
+	uint64_t snap_size;
+	int log_fd;
+	uint64_t log_off;        /* end of the last valid log entry */
+	int lock_fd;
+	bool locked, bad;
+	unsigned char *tx;       /* the open transaction's operations */
+	size_t tx_len, tx_alloc;
+	bool dirty;              /* something to commit (the header at least) */
+	bool need_snap;          /* reset: the next commit writes a whole snapshot */
+	struct index_changes *ch;      /* where apply_* report (NULL: nowhere) */
+	struct index_changes *collect; /* the lock holder's changes */
+	uint32_t collect_next;         /* UIDNEXT before the lock */
+	struct index_stats stats;
+	char err[160];
+};
+
+/* ---- bytes ---- */
+
+static uint32_t crc_table[256];
+
+static uint32_t crc32_buf(const unsigned char *p, size_t n)
+{
+	if (crc_table[1] == 0) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+			crc_table[i] = c;
+		}
+	}
+	uint32_t c = 0xffffffffu;
+	for (size_t i = 0; i < n; i++)
+		c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+	return c ^ 0xffffffffu;
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static const char *ixerr(struct index *ix, const char *what, int err)
+{
+	if (util_snprintf(ix->err, sizeof(ix->err), "index %s: %s: %s", ix->name, what,
+			  strerror(err)) < 0)
+		return what;
+	return ix->err;
+}
+
+/* ---- changes ---- */
+
+static void ulist_add(uint32_t **l, size_t *n, uint32_t uid)
+{
+	if ((*n & (*n + 1)) == 0 || *n == 0) /* grow at 0, 1, 3, 7, ... */
+		*l = xrealloc(*l, (*n * 2 + 2) * sizeof(**l)); /* BOUNDS: n <= ops applied */
+	(*l)[(*n)++] = uid;
+}
+
+void index_changes_free(struct index_changes *ch)
+{
+	if (ch == NULL)
+		return;
+	free(ch->added);
+	free(ch->expunged);
+	free(ch->changed);
+	memset(ch, 0, sizeof(*ch));
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Sort and drop duplicates. */
+static void ulist_norm(uint32_t *l, size_t *n)
+{
+	if (*n == 0)
+		return;
+	qsort(l, *n, sizeof(*l), cmp_u32);
+	size_t k = 1;
+	for (size_t i = 1; i < *n; i++)
+		if (l[i] != l[k - 1])
+			l[k++] = l[i];
+	*n = k;
+}
+
+/* ---- records in memory ---- */
+
+static void rec_free(struct index_rec *r)
+{
+	free(r->key);
+	r->key = NULL;
+}
+
+static void recs_clear(struct index *ix)
+{
+	for (size_t i = 0; i < ix->n; i++)
+		rec_free(&ix->recs[i]);
+	ix->n = 0;
+	ix->tombs = false;
+	for (size_t i = 0; i < ix->ncache; i++)
+		free(ix->cache[i].data);
+	ix->ncache = 0;
+	ix->cache_bytes = 0;
+}
+
+/* ---- the cache: (uid, field) -> bytes ---- */
+
+static size_t cache_pos(const struct index *ix, uint32_t uid, uint32_t field, bool *found_r)
+{
+	size_t lo = 0, hi = ix->ncache;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct cache_ent *c = &ix->cache[mid];
+		if (c->uid < uid || (c->uid == uid && c->field < field))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found_r = lo < ix->ncache && ix->cache[lo].uid == uid && ix->cache[lo].field == field;
+	return lo;
+}
+
+/* For a record that exists; bounded per entry and in all.  0, or -1 bad. */
+static int apply_cache(struct index *ix, uint32_t uid, uint32_t field, const void *data,
+		       uint32_t len)
+{
+	bool found;
+	if (field == 0 || field >= INDEX_CACHE_FIELDS || len > INDEX_CACHE_ENTRY_MAX)
+		return -1;
+	if (index_find(ix, uid, NULL) == NULL)
+		return 0; /* expunged meanwhile: nothing to keep */
+	size_t pos = cache_pos(ix, uid, field, &found);
+	if (found) {
+		ix->cache_bytes -= ix->cache[pos].len;
+		free(ix->cache[pos].data);
+	} else {
+		if (ix->ncache >= 2 * (size_t)INDEX_CACHE_FIELDS * MSTORE_MAX_MESSAGES)
+			return -1;
+		if (ix->ncache == ix->cache_alloc) {
+			ix->cache_alloc = ix->cache_alloc == 0 ? 64 : ix->cache_alloc * 2;
+			ix->cache = xrealloc(ix->cache, ix->cache_alloc * sizeof(*ix->cache));
+		}
+		memmove(&ix->cache[pos + 1], &ix->cache[pos],
+			(ix->ncache - pos) * sizeof(*ix->cache)); /* BOUNDS: pos <= ncache */
+		ix->ncache++;
+	}
+	ix->cache[pos] = (struct cache_ent){ uid, field, len, xmalloc(len + 1) };
+	memcpy(ix->cache[pos].data, data, len);
+	ix->cache_bytes += len;
+	return 0;
+}
+
+static void cache_drop_uid(struct index *ix, uint32_t uid)
+{
+	bool found;
+	size_t a = cache_pos(ix, uid, 0, &found), b = a;
+	while (b < ix->ncache && ix->cache[b].uid == uid) {
+		ix->cache_bytes -= ix->cache[b].len;
+		free(ix->cache[b].data);
+		b++;
+	}
+	if (b > a) {
+		memmove(&ix->cache[a], &ix->cache[b], (ix->ncache - b) * sizeof(*ix->cache));
+		ix->ncache -= b - a;
+	}
+}
+
+static size_t find_pos(const struct index *ix, uint32_t uid, bool *found_r)
+{
+	size_t lo = 0, hi = ix->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ix->recs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found_r = lo < ix->n && ix->recs[lo].uid == uid;
+	return lo;
+}
+
+static void sweep(struct index *ix)
+{
+	if (!ix->tombs)
+		return;
+	size_t k = 0;
+	for (size_t i = 0; i < ix->n; i++)
+		if ((ix->recs[i].flags & TOMB) == 0)
+			ix->recs[k++] = ix->recs[i];
+	ix->n = k;
+	ix->tombs = false;
+}
+
+/* Add (uid above every record) or replace.  The key is copied.  0, or -1 bad. */
+static int apply_put(struct index *ix, const struct index_rec *r)
+{
+	bool found;
+	if (r->uid == 0 || r->key_len > INDEX_KEY_MAX || (r->flags & ~INDEX_FLAG_MASK) != 0)
+		return -1;
+	size_t pos = find_pos(ix, r->uid, &found);
+	if (found) {
+		struct index_rec *o = &ix->recs[pos];
+		bool was_tomb = (o->flags & TOMB) != 0;
+		char *key = xstrndup(r->key != NULL ? r->key : "", r->key_len);
+		rec_free(o); /* after the copy: r->key may be o->key */
+		*o = *r;
+		o->key = key;
+		if (was_tomb) /* a replaced tombstone lives again: only in a bad file */
+			return -1;
+		if (ix->ch != NULL)
+			ulist_add(&ix->ch->changed, &ix->ch->n_changed, r->uid);
+		return 0;
+	}
+	if (pos != ix->n || ix->n >= MSTORE_MAX_MESSAGES)
+		return -1; /* UIDs only grow */
+	if (ix->n == ix->alloc) {
+		ix->alloc = ix->alloc == 0 ? 64 : ix->alloc * 2; /* BOUNDS: n < MAX_MESSAGES */
+		ix->recs = xrealloc(ix->recs, ix->alloc * sizeof(*ix->recs));
+	}
+	struct index_rec *o = &ix->recs[ix->n++];
+	*o = *r;
+	o->key = xstrndup(r->key != NULL ? r->key : "", r->key_len);
+	if (ix->ch != NULL)
+		ulist_add(&ix->ch->added, &ix->ch->n_added, r->uid);
+	return 0;
+}
+
+static void apply_expunge(struct index *ix, uint32_t uid)
+{
+	bool found;
+	size_t pos = find_pos(ix, uid, &found);
+	if (!found || (ix->recs[pos].flags & TOMB) != 0)
+		return;
+	rec_free(&ix->recs[pos]);
+	ix->recs[pos].flags |= TOMB;
+	ix->tombs = true;
+	cache_drop_uid(ix, uid);
+	if (ix->ch != NULL)
+		ulist_add(&ix->ch->expunged, &ix->ch->n_expunged, uid);
+}
+
+/* The header must agree with the records: UIDNEXT above every UID. */
+static int apply_hdr(struct index *ix, const struct index_hdr *h)
+{
+	if (h->uidnext == 0 || (ix->n > 0 && ix->recs[ix->n - 1].uid >= h->uidnext) ||
+	    h->uidnext < ix->hdr.uidnext || h->highestmodseq < ix->hdr.highestmodseq)
+		return -1;
+	ix->hdr = *h;
+	return 0;
+}
+
+/* ---- encoding ---- */
+
+static size_t rec_encode(unsigned char *p, const struct index_rec *r)
+{
+	put32(p, r->uid);
+	put32(p + 4, r->flags);
+	put32(p + 8, r->keywords);
+	put32(p + 12, r->key_len);
+	put64(p + 16, r->modseq);
+	put64(p + 24, r->size);
+	put64(p + 32, r->raw);
+	put64(p + 40, (uint64_t)r->date);
+	put64(p + 48, r->off);
+	put64(p + 56, r->aux);
+	memcpy(p + REC_FIXED, r->key, r->key_len);
+	return REC_FIXED + r->key_len;
+}
+
+/* A record at p (len bytes left).  Its key points into p.  Bytes used, or 0 if bad. */
+static size_t rec_decode(const unsigned char *p, size_t len, struct index_rec *r)
+{
+	if (len < REC_FIXED)
+		return 0;
+	r->uid = get32(p);
+	r->flags = get32(p + 4);
+	r->keywords = get32(p + 8);
+	r->key_len = get32(p + 12);
+	r->modseq = get64(p + 16);
+	r->size = get64(p + 24);
+	r->raw = get64(p + 32);
+	r->date = (int64_t)get64(p + 40);
+	r->off = get64(p + 48);
+	r->aux = get64(p + 56);
+	if (r->key_len > INDEX_KEY_MAX || len - REC_FIXED < r->key_len)
+		return 0;
+	r->key = (char *)(p + REC_FIXED);
+	return REC_FIXED + r->key_len;
+}
+
+static void hdr_encode(unsigned char *p, const struct index_hdr *h)
+{
+	put32(p, h->uidvalidity);
+	put32(p + 4, h->uidnext);
+	put64(p + 8, h->highestmodseq);
+	for (int i = 0; i < INDEX_STAMP_WORDS; i++)
+		put64(p + 16 + 8 * i, h->stamp[i]);
+}
+
+static void hdr_decode(const unsigned char *p, struct index_hdr *h)
+{
+	h->uidvalidity = get32(p);
+	h->uidnext = get32(p + 4);
+	h->highestmodseq = get64(p + 8);
+	for (int i = 0; i < INDEX_STAMP_WORDS; i++)
+		h->stamp[i] = get64(p + 16 + 8 * i);
+}
+
+/* ---- parsing ---- */
+
+int index_parse_snapshot(struct index *ix, const unsigned char *buf, size_t len)
+{
+	recs_clear(ix);
+	memset(&ix->hdr, 0, sizeof(ix->hdr));
+	if (len < SNAP_HDR_LEN + 4 || memcmp(buf, SNAP_MAGIC, MAGIC_LEN) != 0 ||
+	    crc32_buf(buf, len - 4) != get32(buf + len - 4))
+		return -1;
+	struct index_hdr h;
+	ix->gen = get64(buf + 8);
+	hdr_decode(buf + 16, &h);
+	uint64_t count = get64(buf + SNAP_HDR_LEN - 8);
+	if (count > MSTORE_MAX_MESSAGES)
+		return -1;
+	size_t off = SNAP_HDR_LEN, end = len - 4;
+	for (uint64_t i = 0; i < count; i++) {
+		struct index_rec r;
+		size_t used = rec_decode(buf + off, end - off, &r);
+		if (used == 0 || (ix->n > 0 && r.uid <= ix->recs[ix->n - 1].uid) ||
+		    apply_put(ix, &r) == -1)
+			goto bad;
+		off += used;
+	}
+	if (apply_hdr(ix, &h) == -1 || end - off < 8)
+		goto bad;
+	uint64_t ncache = get64(buf + off);
+	off += 8;
+	for (uint64_t i = 0; i < ncache; i++) {
+		if (end - off < 12)
+			goto bad;
+		uint32_t uid = get32(buf + off), field = get32(buf + off + 4),
+			clen = get32(buf + off + 8);
+		off += 12;
+		if (clen > end - off || (ix->ncache > 0 &&
+		    (ix->cache[ix->ncache - 1].uid > uid ||
+		     (ix->cache[ix->ncache - 1].uid == uid &&
+		      ix->cache[ix->ncache - 1].field >= field))) ||
+		    index_find(ix, uid, NULL) == NULL ||
+		    apply_cache(ix, uid, field, buf + off, clen) == -1)
+			goto bad;
+		off += clen;
+	}
+	if (off != end)
+		goto bad;
+	return 0;
+bad:
+	recs_clear(ix);
+	memset(&ix->hdr, 0, sizeof(ix->hdr));
+	return -1;
+}
+
+/* The operations of one entry, already checked by its CRC.  -1: bad operations (the
+ * entry was applied in part: the caller reloads). */
+static int apply_ops(struct index *ix, const unsigned char *p, size_t len)
+{
+	size_t off = 0;
+	bool ended = false;
+	while (off < len) {
+		if (ended)
+			return -1; /* 'H' must be last */
+		unsigned char op = p[off++];
+		struct index_rec r;
+		size_t used;
+		switch (op) {
+		case 'P':
+			used = rec_decode(p + off, len - off, &r);
+			if (used == 0 || apply_put(ix, &r) == -1)
+				return -1;
+			off += used;
+			break;
+		case 'X':
+			if (len - off < 4)
+				return -1;
+			apply_expunge(ix, get32(p + off));
+			off += 4;
+			break;
+		case 'C': {
+			if (len - off < 12)
+				return -1;
+			uint32_t uid = get32(p + off), field = get32(p + off + 4),
+				clen = get32(p + off + 8);
+			off += 12;
+			if (clen > len - off || apply_cache(ix, uid, field, p + off, clen) == -1)
+				return -1;
+			off += clen;
+			break;
+		}
+		case 'R':
+			if (ix->ch != NULL)
+				for (size_t i = 0; i < ix->n; i++)
+					if ((ix->recs[i].flags & TOMB) == 0)
+						ulist_add(&ix->ch->expunged, &ix->ch->n_expunged,
+							  ix->recs[i].uid);
+			recs_clear(ix);
+			memset(&ix->hdr, 0, sizeof(ix->hdr));
+			break;
+		case 'H': {
+			struct index_hdr h;
+			if (len - off < OP_HDR_LEN - 1)
+				return -1;
+			hdr_decode(p + off, &h);
+			sweep(ix);
+			if (apply_hdr(ix, &h) == -1)
+				return -1;
+			off += OP_HDR_LEN - 1;
+			ended = true;
+			break;
+		}
+		default:
+			return -1;
+		}
+	}
+	return ended ? 0 : -1;
+}
+
+int index_parse_log(struct index *ix, const unsigned char *buf, size_t len,
+		    size_t *valid_r)
+{
+	size_t off = 0;
+	*valid_r = 0;
+	while (len - off >= 8) {
+		uint32_t elen = get32(buf + off), crc = get32(buf + off + 4);
+		if (elen == 0 || elen > len - off - 8 || crc32_buf(buf + off + 8, elen) != crc)
+			break; /* torn or foreign: the valid log ends here */
+		if (apply_ops(ix, buf + off + 8, elen) == -1)
+			return -1;
+		off += 8 + (size_t)elen;
+		*valid_r = off;
+	}
+	return 0;
+}
+
+/* ---- files ---- */
+
+static int read_file(int fd, unsigned char **buf_r, size_t *len_r, uint64_t from)
+{
+	struct stat st;
+	if (fstat(fd, &st) == -1)
+		return -1;
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > INDEX_MAX_FILE) {
+		errno = EFBIG;
+		return -1;
+	}
+	size_t size = (uint64_t)st.st_size > from ? (size_t)((uint64_t)st.st_size - from) : 0;
+	unsigned char *buf = xmalloc(size + 1); /* BOUNDS: size <= INDEX_MAX_FILE */
+	size_t got = 0;
+	while (got < size) {
+		ssize_t r = pread(fd, buf + got, size - got, (off_t)(from + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			free(buf);
+			return -1;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	*buf_r = buf;
+	*len_r = got;
+	return 0;
+}
+
+static int open_in(struct index *ix, const char *suffix, int flags)
+{
+	char path[96];
+	if (util_snprintf(path, sizeof(path), "%s%s", ix->name, suffix) < 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return openat(ix->dfd, path, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+}
+
+/* Every value in the line sanitized: the name comes from a folder name, the error may
+ * carry one. */
+static void log_bad(const struct index *ix, const char *what)
+{
+	char name[LOG_MAX_FIELD + 1], w[LOG_MAX_FIELD + 1];
+	log_warn("index: name=<%s>, error=<%s>", log_sanitize(ix->name, strlen(ix->name), name),
+		 log_sanitize(what, strlen(what), w));
+}
+
+static void close_log(struct index *ix)
+{
+	if (ix->log_fd != -1)
+		close(ix->log_fd);
+	ix->log_fd = -1;
+	ix->have_log = false;
+}
+
+/* Read the snapshot and the log from scratch.  A bad snapshot is an empty index
+ * (uidvalidity 0: the next writer starts over); a bad log ends at its bad entry. */
+static int load(struct index *ix, const char **error_r)
+{
+	struct stat st;
+	unsigned char *buf;
+	size_t len;
+
+	ix->stats.full_loads++;
+	recs_clear(ix);
+	memset(&ix->hdr, 0, sizeof(ix->hdr));
+	ix->gen = 0;
+	ix->have_snap = false;
+	ix->bad = false;
+	close_log(ix);
+	int fd = open_in(ix, "", O_RDONLY);
+	if (fd == -1 && errno != ENOENT) {
+		*error_r = ixerr(ix, "open", errno);
+		return -1;
+	}
+	if (fd != -1) {
+		if (fstat(fd, &st) == -1 || read_file(fd, &buf, &len, 0) == -1) {
+			*error_r = ixerr(ix, "read", errno);
+			close(fd);
+			return -1;
+		}
+		close(fd);
+		ix->have_snap = true;
+		ix->snap_dev = st.st_dev;
+		ix->snap_ino = st.st_ino;
+		ix->snap_size = len;
+		if (index_parse_snapshot(ix, buf, len) == -1) {
+			log_bad(ix, "bad snapshot, rebuilding");
+			ix->bad = true;
+		}
+		free(buf);
+	}
+	ix->log_fd = open_in(ix, ".log", O_RDWR);
+	if (ix->log_fd == -1) {
+		if (errno == ENOENT)
+			return 0;
+		*error_r = ixerr(ix, "open log", errno);
+		return -1;
+	}
+	if (fstat(ix->log_fd, &st) == -1 || read_file(ix->log_fd, &buf, &len, 0) == -1) {
+		*error_r = ixerr(ix, "read log", errno);
+		close_log(ix);
+		return -1;
+	}
+	ix->have_log = true;
+	ix->log_dev = st.st_dev;
+	ix->log_ino = st.st_ino;
+	ix->log_off = len;
+	ix->log_gen = UINT64_MAX;
+	if (len >= LOG_HDR_LEN && memcmp(buf, LOG_MAGIC, MAGIC_LEN) == 0)
+		ix->log_gen = get64(buf + 8);
+	if (ix->log_gen == ix->gen && !ix->bad) {
+		size_t valid;
+		ix->stats.log_bytes_read += len;
+		if (index_parse_log(ix, buf + LOG_HDR_LEN, len - LOG_HDR_LEN, &valid) == -1) {
+			log_bad(ix, "bad log, rebuilding");
+			ix->bad = true;
+			recs_clear(ix);
+			memset(&ix->hdr, 0, sizeof(ix->hdr));
+		}
+		ix->log_off = LOG_HDR_LEN + valid;
+		sweep(ix);
+	}
+	free(buf);
+	return 0;
+}
+
+/* Changes between two states (both sorted by UID). */
+static void diff(const struct index_rec *a, size_t na, const struct index *ix,
+		 struct index_changes *ch)
+{
+	size_t i = 0, j = 0;
+	while (i < na || j < ix->n) {
+		if (j == ix->n || (i < na && a[i].uid < ix->recs[j].uid)) {
+			ulist_add(&ch->expunged, &ch->n_expunged, a[i++].uid);
+		} else if (i == na || ix->recs[j].uid < a[i].uid) {
+			ulist_add(&ch->added, &ch->n_added, ix->recs[j++].uid);
+		} else {
+			if (a[i].modseq != ix->recs[j].modseq)
+				ulist_add(&ch->changed, &ch->n_changed, a[i].uid);
+			i++;
+			j++;
+		}
+	}
+}
+
+static bool same_file(int dfd, const char *name, dev_t dev, ino_t ino, bool have)
+{
+	struct stat st;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return !have && errno == ENOENT;
+	return have && st.st_dev == dev && st.st_ino == ino;
+}
+
+/* Keep what a holder of the old state can use: expunged UIDs it could know, added UIDs
+ * still present, changed UIDs it knew and still present. */
+static void changes_final(struct index *ix, struct index_changes *c, uint32_t old_next)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < c->n_expunged; i++)
+		if (c->expunged[i] < old_next)
+			c->expunged[k++] = c->expunged[i];
+	c->n_expunged = k;
+	k = 0;
+	for (size_t i = 0; i < c->n_added; i++)
+		if (index_find(ix, c->added[i], NULL) != NULL)
+			c->added[k++] = c->added[i];
+	c->n_added = k;
+	k = 0;
+	for (size_t i = 0; i < c->n_changed; i++)
+		if (c->changed[i] < old_next && index_find(ix, c->changed[i], NULL) != NULL)
+			c->changed[k++] = c->changed[i];
+	c->n_changed = k;
+	ulist_norm(c->added, &c->n_added);
+	ulist_norm(c->expunged, &c->n_expunged);
+	ulist_norm(c->changed, &c->n_changed);
+}
+
+static int refresh(struct index *ix, struct index_changes *ch, const char **error_r)
+{
+	struct index_changes local = { 0 };
+	uint32_t old_next = ix->hdr.uidnext;
+	char logname[96];
+	int ret = 0;
+
+	if (ix->dfd == -1)
+		return 0;
+	if (util_snprintf(logname, sizeof(logname), "%s.log", ix->name) < 0) {
+		*error_r = "index name too long";
+		return -1;
+	}
+	if (ix->bad || !same_file(ix->dfd, ix->name, ix->snap_dev, ix->snap_ino, ix->have_snap) ||
+	    !same_file(ix->dfd, logname, ix->log_dev, ix->log_ino, ix->have_log)) {
+		/* replaced: read all again and compare */
+		struct index_rec *old = ix->recs;
+		size_t old_n = ix->n;
+		ix->recs = NULL;
+		ix->n = ix->alloc = 0;
+		ret = load(ix, error_r);
+		diff(old, old_n, ix, &local);
+		for (size_t i = 0; i < old_n; i++)
+			rec_free(&old[i]);
+		free(old);
+	} else if (ix->have_log && ix->log_gen == ix->gen) {
+		unsigned char *buf;
+		size_t len, valid;
+		if (read_file(ix->log_fd, &buf, &len, ix->log_off) == -1) {
+			*error_r = ixerr(ix, "read log", errno);
+			return -1;
+		}
+		ix->stats.log_bytes_read += len;
+		ix->ch = &local;
+		if (index_parse_log(ix, buf, len, &valid) == -1) {
+			ix->ch = NULL;
+			free(buf);
+			ix->bad = true;
+			index_changes_free(&local);
+			return refresh(ix, ch, error_r);
+		}
+		ix->ch = NULL;
+		ix->log_off += valid;
+		free(buf);
+		sweep(ix);
+	}
+	if (ch != NULL) {
+		changes_final(ix, &local, old_next);
+		*ch = local;
+	} else {
+		index_changes_free(&local);
+	}
+	return ret;
+}
+
+/* ---- public ---- */
+
+int index_open(int dfd, const char *name, struct index **r, const char **error_r)
+{
+	struct index *ix = xcalloc(1, sizeof(*ix));
+	ix->dfd = dfd;
+	ix->log_fd = -1;
+	ix->lock_fd = -1;
+	if (util_snprintf(ix->name, sizeof(ix->name), "%s", name) < 0 ||
+	    strchr(name, '/') != NULL || name[0] == '\0') {
+		*error_r = "bad index name";
+		free(ix);
+		return -1;
+	}
+	if (load(ix, error_r) == -1) {
+		index_close(&ix);
+		return -1;
+	}
+	*r = ix;
+	return 0;
+}
+
+struct index *index_new_memory(void)
+{
+	struct index *ix = xcalloc(1, sizeof(*ix));
+	ix->dfd = -1;
+	ix->log_fd = -1;
+	ix->lock_fd = -1;
+	memcpy(ix->name, "memory", 7);
+	return ix;
+}
+
+void index_close(struct index **ixp)
+{
+	struct index *ix = *ixp;
+	if (ix == NULL)
+		return;
+	index_unlock(ix);
+	recs_clear(ix);
+	free(ix->recs);
+	free(ix->cache);
+	free(ix->tx);
+	close_log(ix);
+	if (ix->lock_fd != -1)
+		close(ix->lock_fd);
+	free(ix);
+	*ixp = NULL;
+}
+
+int index_refresh(struct index *ix, struct index_changes *ch, const char **error_r)
+{
+	if (ch != NULL)
+		memset(ch, 0, sizeof(*ch));
+	return refresh(ix, ch, error_r);
+}
+
+void index_sweep(struct index *ix)
+{
+	sweep(ix);
+}
+
+size_t index_count(const struct index *ix)
+{
+	return ix->n;
+}
+
+const struct index_rec *index_get(const struct index *ix, size_t i)
+{
+	return i < ix->n && (ix->recs[i].flags & TOMB) == 0 ? &ix->recs[i] : NULL;
+}
+
+const struct index_rec *index_find(const struct index *ix, uint32_t uid, size_t *pos_r)
+{
+	bool found;
+	size_t pos = find_pos(ix, uid, &found);
+	if (!found || (ix->recs[pos].flags & TOMB) != 0)
+		return NULL;
+	if (pos_r != NULL)
+		*pos_r = pos;
+	return &ix->recs[pos];
+}
+
+const struct index_hdr *index_hdr(const struct index *ix)
+{
+	return &ix->hdr;
+}
+
+const struct index_stats *index_stats(const struct index *ix)
+{
+	return &ix->stats;
+}
+
+int index_lock(struct index *ix, struct index_changes *ch, const char **error_r)
+{
+	if (ch != NULL)
+		memset(ch, 0, sizeof(*ch));
+	if (ix->locked) {
+		*error_r = "index already locked";
+		return -1;
+	}
+	if (ix->dfd != -1) {
+		if (ix->lock_fd == -1) {
+			ix->lock_fd = open_in(ix, ".lock", O_RDWR | O_CREAT);
+			if (ix->lock_fd == -1) {
+				*error_r = ixerr(ix, "open lock", errno);
+				return -1;
+			}
+		}
+		uint64_t start = util_now_ms();
+		for (;;) {
+			struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+			if (fcntl(ix->lock_fd, F_SETLK, &fl) == 0)
+				break;
+			if (errno == EINTR)
+				continue;
+			if ((errno != EAGAIN && errno != EACCES) ||
+			    util_now_ms() - start >= INDEX_LOCK_TIMEOUT_MS) {
+				*error_r = errno == EAGAIN || errno == EACCES ?
+					"index is locked by another process" :
+					ixerr(ix, "lock", errno);
+				return -1;
+			}
+			util_sleep_ms(INDEX_LOCK_POLL_MS);
+		}
+	}
+	ix->locked = true;
+	ix->tx_len = 0;
+	uint32_t old_next = ix->hdr.uidnext;
+	if (refresh(ix, ch, error_r) == -1) {
+		index_unlock(ix);
+		return -1;
+	}
+	ix->collect = ch;
+	ix->collect_next = old_next;
+	/* new or rebuilt; or so near the end of the UIDs that a full folder of new mail
+	 * could not be numbered: start over under a new UIDVALIDITY (RFC 9051 2.3.1.1) */
+	if (ix->hdr.uidnext == 0 ||
+	    ix->hdr.uidnext > UINT32_MAX - (uint32_t)MSTORE_MAX_MESSAGES ||
+	    ix->hdr.highestmodseq > UINT64_MAX / 2) {
+		uint32_t v = (uint32_t)time(NULL);
+		if (ix->hdr.uidnext != 0)
+			log_bad(ix, "UIDs used up, new UIDVALIDITY");
+		if (v == ix->hdr.uidvalidity || v == 0)
+			v = ix->hdr.uidvalidity + 1 != 0 ? ix->hdr.uidvalidity + 1 : 1;
+		index_reset(ix, v);
+	}
+	return 0;
+}
+
+static unsigned char *tx_grow(struct index *ix, size_t n)
+{
+	if (ix->tx_alloc - ix->tx_len < n) {
+		size_t want = ix->tx_alloc == 0 ? 4096 : ix->tx_alloc;
+		while (want - ix->tx_len < n)
+			want *= 2; /* BOUNDS: n <= REC_FIXED + INDEX_KEY_MAX + 1 */
+		ix->tx = xrealloc(ix->tx, want);
+		ix->tx_alloc = want;
+	}
+	unsigned char *p = ix->tx + ix->tx_len;
+	ix->tx_len += n;
+	ix->dirty = true;
+	return p;
+}
+
+static int put_rec(struct index *ix, struct index_rec *rec, const char **error_r)
+{
+	if (!ix->locked) {
+		*error_r = "index not locked";
+		return -1;
+	}
+	if (rec->key_len > INDEX_KEY_MAX || ix->hdr.highestmodseq == UINT64_MAX) {
+		*error_r = "index record too large";
+		return -1;
+	}
+	rec->flags &= INDEX_FLAG_MASK;
+	rec->modseq = ix->hdr.highestmodseq + 1;
+	/* encoded before it is applied: rec->key may point to the key being replaced */
+	size_t len = 1 + REC_FIXED + rec->key_len;
+	unsigned char *p = tx_grow(ix, len);
+	p[0] = 'P';
+	rec_encode(p + 1, rec);
+	ix->ch = ix->collect;
+	int r = apply_put(ix, rec);
+	ix->ch = NULL;
+	if (r == -1) {
+		ix->tx_len -= len;
+		*error_r = "index: no such record";
+		return -1;
+	}
+	rec->key = NULL; /* it may be freed: the caller must not use it */
+	ix->hdr.highestmodseq++;
+	return 0;
+}
+
+int index_append(struct index *ix, struct index_rec *rec, const char **error_r)
+{
+	if (ix->hdr.uidnext == UINT32_MAX || ix->n >= MSTORE_MAX_MESSAGES) {
+		*error_r = "folder is full (no UID left)";
+		return -1;
+	}
+	rec->uid = ix->hdr.uidnext;
+	if (put_rec(ix, rec, error_r) == -1)
+		return -1;
+	ix->hdr.uidnext++;
+	return 0;
+}
+
+int index_update(struct index *ix, struct index_rec *rec, const char **error_r)
+{
+	if (index_find(ix, rec->uid, NULL) == NULL) {
+		*error_r = "index: no such message";
+		return -1;
+	}
+	return put_rec(ix, rec, error_r);
+}
+
+int index_expunge(struct index *ix, uint32_t uid, const char **error_r)
+{
+	if (!ix->locked) {
+		*error_r = "index not locked";
+		return -1;
+	}
+	ix->ch = ix->collect;
+	apply_expunge(ix, uid);
+	ix->ch = NULL;
+	ix->hdr.highestmodseq++;
+	unsigned char *p = tx_grow(ix, 5);
+	p[0] = 'X';
+	put32(p + 1, uid);
+	return 0;
+}
+
+int index_cache_set(struct index *ix, uint32_t uid, uint32_t field, const void *data,
+		    size_t len, const char **error_r)
+{
+	if (!ix->locked) {
+		*error_r = "index not locked";
+		return -1;
+	}
+	if (index_find(ix, uid, NULL) == NULL) {
+		*error_r = "index: no such message";
+		return -1;
+	}
+	if (len > INDEX_CACHE_ENTRY_MAX ||
+	    apply_cache(ix, uid, field, data, (uint32_t)len) == -1) {
+		*error_r = "index: cache entry refused";
+		return -1;
+	}
+	unsigned char *p = tx_grow(ix, 13 + len);
+	p[0] = 'C';
+	put32(p + 1, uid);
+	put32(p + 5, field);
+	put32(p + 9, (uint32_t)len);
+	memcpy(p + 13, data, len);
+	return 0;
+}
+
+const void *index_cache_get(const struct index *ix, uint32_t uid, uint32_t field,
+			    size_t *len_r)
+{
+	bool found;
+	size_t pos = cache_pos(ix, uid, field, &found);
+	if (!found)
+		return NULL;
+	*len_r = ix->cache[pos].len;
+	return ix->cache[pos].data;
+}
+
+void index_set_stamp(struct index *ix, const uint64_t stamp[INDEX_STAMP_WORDS])
+{
+	memcpy(ix->hdr.stamp, stamp, sizeof(ix->hdr.stamp));
+	if (ix->locked)
+		ix->dirty = true; /* the header goes with the next commit */
+}
+
+void index_reset(struct index *ix, uint32_t uidvalidity)
+{
+	recs_clear(ix);
+	memset(&ix->hdr, 0, sizeof(ix->hdr));
+	ix->hdr.uidvalidity = uidvalidity;
+	ix->hdr.uidnext = 1;
+	ix->hdr.highestmodseq = 1;
+	ix->bad = false;
+	if (ix->locked) {
+		unsigned char *p = tx_grow(ix, 1);
+		p[0] = 'R';
+		ix->need_snap = true;
+	}
+}
+
+static void hook(int step)
+{
+	if (index_test_hook != NULL)
+		index_test_hook(step);
+}
+
+static int fsync_dir(struct index *ix)
+{
+	return fsync(ix->dfd);
+}
+
+/* Write a whole file under a temporary name, then rename it to NAME+suffix. */
+static int write_replace(struct index *ix, const char *suffix, const unsigned char *buf,
+			 size_t len, const char **error_r)
+{
+	char tmp[96], dst[96];
+	if (util_snprintf(tmp, sizeof(tmp), "%s%s.tmp", ix->name, suffix) < 0 ||
+	    util_snprintf(dst, sizeof(dst), "%s%s", ix->name, suffix) < 0) {
+		*error_r = "index name too long";
+		return -1;
+	}
+	(void)unlinkat(ix->dfd, tmp, 0); /* left by a writer that died: we hold the lock */
+	int fd = openat(ix->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			0600);
+	if (fd == -1) {
+		*error_r = ixerr(ix, "create", errno);
+		return -1;
+	}
+	if (util_write_all(fd, buf, len) == -1 || fsync(fd) == -1) {
+		*error_r = ixerr(ix, "write", errno);
+		close(fd);
+		(void)unlinkat(ix->dfd, tmp, 0);
+		return -1;
+	}
+	close(fd);
+	hook(10);
+	if (renameat(ix->dfd, tmp, ix->dfd, dst) == -1) {
+		*error_r = ixerr(ix, "rename", errno);
+		(void)unlinkat(ix->dfd, tmp, 0);
+		return -1;
+	}
+	return 0;
+}
+
+static int new_log(struct index *ix, const char **error_r)
+{
+	unsigned char h[LOG_HDR_LEN];
+	memcpy(h, LOG_MAGIC, MAGIC_LEN);
+	put64(h + 8, ix->gen);
+	if (write_replace(ix, ".log", h, sizeof(h), error_r) == -1)
+		return -1;
+	close_log(ix);
+	struct stat st;
+	ix->log_fd = open_in(ix, ".log", O_RDWR);
+	if (ix->log_fd == -1 || fstat(ix->log_fd, &st) == -1) {
+		*error_r = ixerr(ix, "open log", errno);
+		close_log(ix);
+		return -1;
+	}
+	ix->have_log = true;
+	ix->log_dev = st.st_dev;
+	ix->log_ino = st.st_ino;
+	ix->log_gen = ix->gen;
+	ix->log_off = LOG_HDR_LEN;
+	return 0;
+}
+
+/* Fold everything into a new snapshot (generation + 1), then start a new log. */
+static int compact(struct index *ix, const char **error_r)
+{
+	size_t len = SNAP_HDR_LEN + 4 + 8 + 12 * ix->ncache + (size_t)ix->cache_bytes;
+	for (size_t i = 0; i < ix->n; i++)
+		len += REC_FIXED + ix->recs[i].key_len; /* BOUNDS: n, key_len bounded */
+	unsigned char *buf = xmalloc(len);
+	memcpy(buf, SNAP_MAGIC, MAGIC_LEN);
+	put64(buf + 8, ix->gen + 1);
+	hdr_encode(buf + 16, &ix->hdr);
+	put64(buf + SNAP_HDR_LEN - 8, ix->n);
+	size_t off = SNAP_HDR_LEN;
+	for (size_t i = 0; i < ix->n; i++)
+		off += rec_encode(buf + off, &ix->recs[i]);
+	put64(buf + off, ix->ncache);
+	off += 8;
+	for (size_t i = 0; i < ix->ncache; i++) {
+		const struct cache_ent *c = &ix->cache[i];
+		put32(buf + off, c->uid);
+		put32(buf + off + 4, c->field);
+		put32(buf + off + 8, c->len);
+		memcpy(buf + off + 12, c->data, c->len);
+		off += 12 + c->len;
+	}
+	put32(buf + off, crc32_buf(buf, off));
+	int ret = write_replace(ix, "", buf, len, error_r);
+	free(buf);
+	if (ret == -1)
+		return -1;
+	hook(11);
+	struct stat st;
+	ix->gen++;
+	if (fstatat(ix->dfd, ix->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		ix->have_snap = true;
+		ix->snap_dev = st.st_dev;
+		ix->snap_ino = st.st_ino;
+		ix->snap_size = len;
+	}
+	ix->stats.compactions++;
+	if (new_log(ix, error_r) == -1)
+		return -1;
+	(void)fsync_dir(ix);
+	return 0;
+}
+
+int index_commit(struct index *ix, const char **error_r)
+{
+	if (!ix->locked) {
+		*error_r = "index not locked";
+		return -1;
+	}
+	sweep(ix);
+	if (!ix->dirty)
+		return 0; /* nothing changed */
+	unsigned char *p = tx_grow(ix, OP_HDR_LEN);
+	p[0] = 'H';
+	hdr_encode(p + 1, &ix->hdr);
+	int ret = -1;
+	if (ix->dfd == -1) {
+		ret = 0;
+		goto out;
+	}
+	if (!ix->have_snap || ix->need_snap) {
+		ret = compact(ix, error_r); /* the first commit writes a snapshot */
+		if (ret == 0)
+			ix->need_snap = false;
+		goto out;
+	}
+	if ((!ix->have_log || ix->log_gen != ix->gen) && new_log(ix, error_r) == -1)
+		goto out;
+	/* a torn entry left by a writer that died is cut before we append */
+	if (ftruncate(ix->log_fd, (off_t)ix->log_off) == -1) {
+		*error_r = ixerr(ix, "truncate log", errno);
+		goto out;
+	}
+	hook(1);
+	size_t elen = ix->tx_len;
+	unsigned char h[8];
+	put32(h, (uint32_t)elen);
+	put32(h + 4, crc32_buf(ix->tx, elen));
+	if (pwrite(ix->log_fd, h, 8, (off_t)ix->log_off) != 8) {
+		*error_r = ixerr(ix, "write log", errno ? errno : EIO);
+		goto out;
+	}
+	hook(2);
+	size_t done = 0;
+	while (done < elen) {
+		size_t n = elen - done > 65536 ? 65536 : elen - done;
+		ssize_t w = pwrite(ix->log_fd, ix->tx + done, n, (off_t)(ix->log_off + 8 + done));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			*error_r = ixerr(ix, "write log", w < 0 ? errno : EIO);
+			goto out;
+		}
+		done += (size_t)w;
+		hook(3);
+	}
+	if (fdatasync(ix->log_fd) == -1) {
+		*error_r = ixerr(ix, "fdatasync log", errno);
+		goto out;
+	}
+	hook(4);
+	ix->log_off += 8 + elen;
+	ret = 0;
+	if (ix->log_off > INDEX_LOG_COMPACT && ix->log_off > ix->snap_size / 4 &&
+	    compact(ix, error_r) == -1)
+		log_bad(ix, *error_r);
+out:
+	if (ret == -1) {
+		/* what we applied in memory is not on disk: read the disk state again */
+		ix->bad = true;
+	}
+	free(ix->tx);
+	ix->tx = NULL;
+	ix->tx_len = ix->tx_alloc = 0;
+	ix->dirty = false;
+	return ret;
+}
+
+void index_unlock(struct index *ix)
+{
+	if (!ix->locked)
+		return;
+	if (ix->dirty) { /* uncommitted changes are dropped */
+		free(ix->tx);
+		ix->tx = NULL;
+		ix->tx_len = ix->tx_alloc = 0;
+		ix->dirty = false;
+		if (ix->dfd != -1)
+			ix->bad = true;
+	}
+	if (ix->collect != NULL) {
+		if (ix->bad) /* what we did is not on disk: nobody saw it */
+			index_changes_free(ix->collect);
+		else
+			changes_final(ix, ix->collect, ix->collect_next);
+		ix->collect = NULL;
+	}
+	if (ix->lock_fd != -1) {
+		struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+		(void)fcntl(ix->lock_fd, F_SETLK, &fl);
+	}
+	ix->locked = false;
+}

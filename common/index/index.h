@@ -1,0 +1,135 @@
+/* The per-folder index: UIDs, flags, MODSEQs and cached sizes of one folder's messages,
+ * shared by every process that has the folder open, crash-safe.  Used by the storage
+ * backends (common/storage/); it knows nothing of Maildir or mbox beyond an opaque key
+ * per message and an opaque "stamp" per folder.
+ *
+ * On disk, in the directory given to index_open(), three files named after NAME:
+ *   NAME        snapshot: header, every record, CRC-32 of all that; replaced by rename
+ *   NAME.log    transactions appended since the snapshot; each has its own length and
+ *               CRC-32 and is applied whole or not at all; the header names the
+ *               snapshot generation it continues
+ *   NAME.lock   the writers' fcntl lock (never replaced, so the lock outlives renames)
+ * A reader needs no lock: it reads the snapshot, then the log up to the first entry that
+ * is incomplete or fails its check.  A writer, under the lock, cuts such a torn tail
+ * before it appends, and folds the log into a new snapshot when the log grows past
+ * INDEX_LOG_COMPACT.  kill -9 at any instant leaves the old or the new state; UIDNEXT is
+ * in every transaction, so no UID is handed out twice.  Every byte read is untrusted:
+ * lengths and counts are bounded (plimits.h), a bad file is rebuilt, never trusted. */
+#ifndef POSTERN_INDEX_H
+#define POSTERN_INDEX_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* System flags (RFC 9051 2.3.2). */
+#define INDEX_FLAG_SEEN     0x01
+#define INDEX_FLAG_ANSWERED 0x02
+#define INDEX_FLAG_FLAGGED  0x04
+#define INDEX_FLAG_DELETED  0x08
+#define INDEX_FLAG_DRAFT    0x10
+#define INDEX_FLAG_RECENT   0x20
+#define INDEX_FLAG_MASK     0x3f
+
+#define INDEX_SIZE_UNKNOWN UINT64_MAX
+
+struct index_rec {
+	uint32_t uid;
+	uint32_t flags;      /* INDEX_FLAG_* */
+	uint32_t keywords;   /* bit i: keyword i of the folder's keyword table */
+	uint32_t key_len;
+	uint64_t modseq;
+	uint64_t size;       /* octets in CRLF form, or INDEX_SIZE_UNKNOWN */
+	uint64_t raw;        /* bytes on disk */
+	int64_t date;        /* internal date (seconds since the epoch) */
+	uint64_t off, aux;   /* backend data (mbox: body offset, From-line offset) */
+	char *key;           /* backend identity, key_len bytes + NUL (owned by the index) */
+};
+
+#define INDEX_STAMP_WORDS 4
+
+struct index_hdr {
+	uint32_t uidvalidity, uidnext;
+	uint64_t highestmodseq;
+	uint64_t stamp[INDEX_STAMP_WORDS]; /* backend: what the folder looked like when last
+	                                      synced (Maildir: directory mtimes) */
+};
+
+/* What changed in a refresh: UIDs (each list sorted). */
+struct index_changes {
+	uint32_t *added, *expunged, *changed;
+	size_t n_added, n_expunged, n_changed;
+};
+void index_changes_free(struct index_changes *ch);
+
+struct index_stats {
+	uint64_t full_loads;     /* snapshot reads */
+	uint64_t log_bytes_read;
+	uint64_t compactions;
+};
+
+struct index;
+/* Open (and create if missing) the index NAME in the directory dfd (dfd is kept, not
+ * owned).  0 or -1. */
+int index_open(int dfd, const char *name, struct index **r, const char **error_r);
+/* An index that lives only in memory (the folder's directory is not writable). */
+struct index *index_new_memory(void);
+void index_close(struct index **ix);
+
+/* Read what other processes committed.  ch (may be NULL) gets what changed since the last
+ * refresh.  0 or -1. */
+int index_refresh(struct index *ix, struct index_changes *ch, const char **error_r);
+
+/* After index_expunge() a position may hold a removed record (index_get() gives NULL)
+ * until the commit; index_sweep() drops them at once (O(count)). */
+void index_sweep(struct index *ix);
+size_t index_count(const struct index *ix);
+const struct index_rec *index_get(const struct index *ix, size_t i);
+/* The record of uid, with its position; NULL if none. */
+const struct index_rec *index_find(const struct index *ix, uint32_t uid, size_t *pos_r);
+const struct index_hdr *index_hdr(const struct index *ix);
+const struct index_stats *index_stats(const struct index *ix);
+
+/* Writing: lock (waits at most INDEX_LOCK_TIMEOUT_MS; refreshes, reporting into ch, and
+ * ch goes on collecting the holder's own changes until unlock),
+ * change, commit (one transaction: written, fdatasync'd; visible to others only then),
+ * unlock.  Changes not committed are lost at unlock. */
+int index_lock(struct index *ix, struct index_changes *ch, const char **error_r);
+/* rec->uid is set to UIDNEXT, which advances; modseq = ++HIGHESTMODSEQ. */
+int index_append(struct index *ix, struct index_rec *rec, const char **error_r);
+/* Replace the record with rec->uid (flags, key, size...); modseq = ++HIGHESTMODSEQ.
+ * Both: rec->key is copied, and set to NULL (it may have been the replaced key). */
+int index_update(struct index *ix, struct index_rec *rec, const char **error_r);
+int index_expunge(struct index *ix, uint32_t uid, const char **error_r);
+void index_set_stamp(struct index *ix, const uint64_t stamp[INDEX_STAMP_WORDS]);
+/* A new UIDVALIDITY: every record is dropped (the backend lost track of its UIDs). */
+void index_reset(struct index *ix, uint32_t uidvalidity);
+int index_commit(struct index *ix, const char **error_r);
+void index_unlock(struct index *ix);
+
+/* The cache of what IMAP FETCH and SEARCH need, filled when first needed: bytes per
+ * (message, field), kept with the index (so shared, and crash-safe like the rest), dropped
+ * with the message.  The storage layer does not interpret them. */
+enum index_cache_field {
+	INDEX_CACHE_ENVELOPE = 1,
+	INDEX_CACHE_BODYSTRUCTURE = 2,
+	INDEX_CACHE_HEADERS = 3,     /* chosen header fields */
+	INDEX_CACHE_SENTDATE = 4,
+	INDEX_CACHE_FIELDS           /* one past the last */
+};
+/* Under the lock; replaces an entry whole.  len <= INDEX_CACHE_ENTRY_MAX. */
+int index_cache_set(struct index *ix, uint32_t uid, uint32_t field, const void *data,
+		    size_t len, const char **error_r);
+/* The entry, valid until the next change of the index; NULL if none. */
+const void *index_cache_get(const struct index *ix, uint32_t uid, uint32_t field,
+			    size_t *len_r);
+
+/* Parsers, exposed for the fuzz targets: a snapshot image and a log image.  0 or -1. */
+int index_parse_snapshot(struct index *ix, const unsigned char *buf, size_t len);
+int index_parse_log(struct index *ix, const unsigned char *buf, size_t len,
+		    size_t *valid_r);
+
+/* Test hook: crash points.  When set, index_commit() calls it between its steps with a
+ * step number; a test kills itself there. */
+extern void (*index_test_hook)(int step);
+
+#endif

@@ -1,0 +1,597 @@
+/* Mail storage: find the user's store, and run storage.h over the backend's table
+ * (storage_int.h).  What every backend shares lives here: the sync step (index lock,
+ * backend scan, commit), chunked reads, saving through a temporary file, copy and move,
+ * and the change-notification descriptor. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include "base/log.h"
+#include "base/util.h"
+#include "mail/crlf.h"
+#include "storage/storage_int.h"
+
+const char *storage_errf(char *buf, size_t size, const char *what, int err)
+{
+	if (util_snprintf(buf, size, "%s: %s", what, strerror(err)) < 0)
+		return what;
+	return buf;
+}
+
+/* ---- locating ---- */
+
+static bool user_ok(const char *user)
+{
+	return user != NULL && user[0] != '\0' && user[0] != '.' &&
+		strchr(user, '/') == NULL && strlen(user) <= AUTH_MAX_USER;
+}
+
+/* Expand "~" (at the start) and "%u"/"%%" of spec into out.  0 or -1. */
+static int expand(const char *spec, const char *user, const char *home, char *out,
+		  size_t size, const char **error_r)
+{
+	size_t o = 0;
+	const char *p = spec;
+
+#define PUT(s, n) do { if ((n) >= size - o) goto too_long; \
+		memcpy(out + o, (s), (n)); o += (n); } while (0) /* BOUNDS: checked */
+	if (p[0] == '~' && (p[1] == '/' || p[1] == '\0')) {
+		if (home == NULL || home[0] != '/') {
+			*error_r = "mail_location uses ~ but the home directory is not absolute";
+			return -1;
+		}
+		PUT(home, strlen(home));
+		p++;
+	}
+	for (; *p != '\0'; p++) {
+		if (*p != '%') {
+			PUT(p, 1);
+			continue;
+		}
+		p++;
+		if (*p == 'u')
+			PUT(user, strlen(user));
+		else if (*p == '%')
+			PUT("%", 1);
+		else {
+			*error_r = "mail_location: unknown % sequence (only %u and %%)";
+			return -1;
+		}
+	}
+#undef PUT
+	out[o] = '\0';
+	if (out[0] != '/') {
+		*error_r = "mail_location: the path is not absolute";
+		return -1;
+	}
+	return 0;
+too_long:
+	*error_r = "mail_location: the path is too long";
+	return -1;
+}
+
+int storage_locate(const char *mail_location, const char *user, const char *home,
+		   struct mail_storage **r, const char **error_r)
+{
+	struct mail_storage *st = xcalloc(1, sizeof(*st));
+	bool home_ok = home != NULL && home[0] == '/';
+
+	if (!user_ok(user)) {
+		*error_r = "invalid user name for a mailbox path";
+		goto fail;
+	}
+	if (mail_location == NULL || mail_location[0] == '\0') {
+		struct stat s;
+		if (home_ok &&
+		    util_snprintf(st->inbox, sizeof(st->inbox), "%s/Maildir", home) >= 0 &&
+		    stat(st->inbox, &s) == 0 && S_ISDIR(s.st_mode)) {
+			st->v = &maildir_storage;
+		} else {
+			st->v = &mbox_storage;
+			if (util_snprintf(st->inbox, sizeof(st->inbox), "/var/mail/%s", user) < 0) {
+				*error_r = "mailbox path too long";
+				goto fail;
+			}
+		}
+	} else {
+		const char *spec;
+		if (strncmp(mail_location, "maildir:", 8) == 0) {
+			st->v = &maildir_storage;
+			spec = mail_location + 8;
+		} else if (strncmp(mail_location, "mbox:", 5) == 0) {
+			st->v = &mbox_storage;
+			spec = mail_location + 5;
+		} else {
+			*error_r = "mail_location must start with maildir: or mbox:";
+			goto fail;
+		}
+		if (expand(spec, user, home, st->inbox, sizeof(st->inbox), error_r) == -1)
+			goto fail;
+	}
+	if (st->v == &maildir_storage) {
+		memcpy(st->folders, st->inbox, sizeof(st->folders));
+	} else if (home_ok) {
+		/* mbox folders in ~/mail; their indexes (UIDs, flags) in ~/mail/.postern */
+		if (util_snprintf(st->folders, sizeof(st->folders), "%s/mail", home) < 0 ||
+		    util_snprintf(st->index_dir, sizeof(st->index_dir), "%s/mail/.postern",
+				  home) < 0) {
+			*error_r = "mailbox path too long";
+			goto fail;
+		}
+	}
+	*r = st;
+	return 0;
+fail:
+	free(st);
+	return -1;
+}
+
+const char *storage_kind(const struct mail_storage *st)
+{
+	return st->v->kind;
+}
+
+const char *storage_inbox_path(const struct mail_storage *st)
+{
+	return st->inbox;
+}
+
+void storage_free(struct mail_storage **stp)
+{
+	free(*stp);
+	*stp = NULL;
+}
+
+bool storage_name_ok(const char *name)
+{
+	size_t len = strlen(name);
+	if (len == 0 || len > STORAGE_NAME_MAX || name[0] == '.' ||
+	    strcmp(name, "INBOX") == 0)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] > 0x7e ||
+		    name[i] == '/')
+			return false;
+	return true;
+}
+
+int storage_folder_list(struct mail_storage *st, void (*cb)(void *, const char *),
+			void *ctx, const char **error_r)
+{
+	return st->v->folder_list(st, cb, ctx, error_r);
+}
+
+int storage_folder_create(struct mail_storage *st, const char *name, const char **error_r)
+{
+	if (!storage_name_ok(name)) {
+		*error_r = "invalid folder name";
+		return -1;
+	}
+	return st->v->folder_create(st, name, error_r);
+}
+
+int storage_folder_rename(struct mail_storage *st, const char *from, const char *to,
+			  const char **error_r)
+{
+	if (!storage_name_ok(from) || !storage_name_ok(to)) {
+		*error_r = "invalid folder name";
+		return -1;
+	}
+	return st->v->folder_rename(st, from, to, error_r);
+}
+
+int storage_folder_delete(struct mail_storage *st, const char *name, const char **error_r)
+{
+	if (!storage_name_ok(name)) {
+		*error_r = "invalid folder name";
+		return -1;
+	}
+	return st->v->folder_delete(st, name, error_r);
+}
+
+/* ---- mailboxes ---- */
+
+/* Lock the index, let the backend scan, commit.  ch collects every change. */
+static int sync_locked_begin(struct mailbox *box, struct index_changes *ch, bool force,
+			     const char **error_r)
+{
+	if (index_lock(box->ix, ch, error_r) == -1)
+		return -1;
+	if (box->v->scan(box, force, error_r) == -1) {
+		index_unlock(box->ix);
+		return -1;
+	}
+	return 0;
+}
+
+/* The index cannot be written (a full disk, a read-only folder): go on with an index in
+ * memory for this session, under a UIDVALIDITY of its own (so that no UID it hands out
+ * can be mistaken for one of the index on disk), built by a full scan. */
+static int fallback_memory(struct mailbox *box, const char *why, const char **error_r)
+{
+	char name[LOG_MAX_FIELD + 1], err[LOG_MAX_FIELD + 1];
+	log_warn("index-failed: folder=<%s>, error=<%s>, index kept in memory",
+		 log_sanitize(box->name, strlen(box->name), name),
+		 log_sanitize(why, strlen(why), err));
+	index_close(&box->ix);
+	box->ix = index_new_memory();
+	if (index_lock(box->ix, NULL, error_r) == -1)
+		return -1;
+	int ret = box->v->scan(box, true, error_r);
+	if (ret == 0)
+		ret = index_commit(box->ix, error_r);
+	index_unlock(box->ix);
+	return ret;
+}
+
+static int sync_locked_end(struct mailbox *box, const char **error_r)
+{
+	const char *why;
+	int ret = index_commit(box->ix, &why);
+	index_unlock(box->ix);
+	if (ret == -1)
+		return fallback_memory(box, why, error_r);
+	return 0;
+}
+
+int mailbox_sync(struct mailbox *box, struct index_changes *ch, const char **error_r)
+{
+	if (ch != NULL)
+		memset(ch, 0, sizeof(*ch));
+	if (sync_locked_begin(box, ch, false, error_r) == -1)
+		return -1;
+	return sync_locked_end(box, error_r);
+}
+
+int mailbox_open(struct mail_storage *st, const char *name, struct mailbox **r,
+		 const char **error_r)
+{
+	struct mailbox *box = xcalloc(1, sizeof(*box));
+
+	box->st = st;
+	box->v = st->v->box;
+	box->notify_fd = -1;
+	if (strcmp(name, "INBOX") != 0 && !storage_name_ok(name)) {
+		*error_r = "invalid folder name";
+		free(box);
+		return -1;
+	}
+	memcpy(box->name, name, strlen(name) + 1); /* BOUNDS: <= STORAGE_NAME_MAX */
+	if (st->v->folder_path(st, name, box->path, sizeof(box->path)) == -1) {
+		*error_r = "folder path too long";
+		free(box);
+		return -1;
+	}
+	if (box->v->open(box, error_r) == -1) {
+		box->v->close(box);
+		free(box);
+		return -1;
+	}
+	if (mailbox_sync(box, NULL, error_r) == -1) {
+		mailbox_close(&box);
+		return -1;
+	}
+	/* an index with a key we cannot have written: rescan (bad keys are dropped) */
+	for (size_t i = 0; i < index_count(box->ix); i++) {
+		if (box->v->key_ok(index_get(box->ix, i)))
+			continue;
+		if (sync_locked_begin(box, NULL, true, error_r) == -1 ||
+		    sync_locked_end(box, error_r) == -1) {
+			mailbox_close(&box);
+			return -1;
+		}
+		break;
+	}
+	*r = box;
+	return 0;
+}
+
+void mailbox_close(struct mailbox **boxp)
+{
+	struct mailbox *box = *boxp;
+	if (box == NULL)
+		return;
+	box->v->close(box);
+	index_close(&box->ix);
+	if (box->notify_fd != -1)
+		close(box->notify_fd);
+	free(box);
+	*boxp = NULL;
+}
+
+size_t mailbox_count(const struct mailbox *box)
+{
+	return index_count(box->ix);
+}
+
+const struct index_rec *mailbox_get(const struct mailbox *box, size_t i)
+{
+	return index_get(box->ix, i);
+}
+
+const struct index_rec *mailbox_find(const struct mailbox *box, uint32_t uid,
+				     size_t *pos_r)
+{
+	return index_find(box->ix, uid, pos_r);
+}
+
+const struct index_hdr *mailbox_hdr(const struct mailbox *box)
+{
+	return index_hdr(box->ix);
+}
+
+const struct storage_stats *mailbox_stats(const struct mailbox *box)
+{
+	return &box->stats;
+}
+
+void mailbox_pop3_uidl(const struct mailbox *box, size_t i,
+		       char uidl_r[POP3_UIDL_MAX + 1])
+{
+	const struct index_rec *rec = index_get(box->ix, i);
+	if (rec == NULL) {
+		uidl_r[0] = '\0';
+		return;
+	}
+	box->v->pop3_uidl(box, rec, uidl_r);
+}
+
+int mailbox_notify_fd(struct mailbox *box)
+{
+	if (box->notify_fd != -1)
+		return box->notify_fd;
+	int ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (ifd == -1)
+		return -1;
+	if (box->v->watch(box, ifd) == -1) {
+		close(ifd);
+		return -1;
+	}
+	box->notify_fd = ifd;
+	return ifd;
+}
+
+void mailbox_notify_clear(struct mailbox *box)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	if (box->notify_fd == -1)
+		return;
+	while (read(box->notify_fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* ---- reading ---- */
+
+int mailbox_msg_open(struct mailbox *box, uint32_t uid, struct mail_reader **r,
+		     const char **error_r)
+{
+	const struct index_rec *rec = index_find(box->ix, uid, NULL);
+	if (rec == NULL) {
+		*error_r = "no such message";
+		return -1;
+	}
+	struct mail_reader *rd = xcalloc(1, sizeof(*rd));
+	rd->box = box;
+	rd->fd = -1;
+	rd->rec = *rec;
+	rd->rec.key = NULL;
+	if (box->v->msg_open(box, rec, rd, error_r) == -1) {
+		mail_reader_close(&rd);
+		return -1;
+	}
+	*r = rd;
+	return 0;
+}
+
+ssize_t mail_reader_read(struct mail_reader *r, void *buf, size_t n, const char **error_r)
+{
+	if (r->left == 0)
+		return 0;
+	if (n > r->left)
+		n = (size_t)r->left;
+	if (n > SSIZE_MAX)
+		n = SSIZE_MAX;
+	if (r->box->v->read_check != NULL && r->box->v->read_check(r, error_r) == -1)
+		return -1;
+	ssize_t got;
+	do
+		got = pread(r->fd, buf, n, (off_t)r->pos);
+	while (got < 0 && errno == EINTR);
+	if (r->box->v->read_done != NULL)
+		r->box->v->read_done(r);
+	if (got <= 0) {
+		*error_r = got < 0 ? BOX_ERRF(r->box, "read message", errno) :
+			"message was changed by another program";
+		return -1;
+	}
+	r->pos += (uint64_t)got;
+	r->left -= (uint64_t)got;
+	return got;
+}
+
+void mail_reader_close(struct mail_reader **rp)
+{
+	struct mail_reader *r = *rp;
+	if (r == NULL)
+		return;
+	if (r->own_fd && r->fd != -1)
+		close(r->fd);
+	free(r);
+	*rp = NULL;
+}
+
+/* ---- changing ---- */
+
+int mailbox_set_flags(struct mailbox *box, uint32_t uid, uint32_t flags,
+		      uint32_t keywords, const char **error_r)
+{
+	if (sync_locked_begin(box, NULL, false, error_r) == -1)
+		return -1;
+	const struct index_rec *cur = index_find(box->ix, uid, NULL);
+	if (cur == NULL) {
+		index_unlock(box->ix);
+		*error_r = "message was expunged";
+		return -1;
+	}
+	struct index_rec rec = *cur;
+	rec.flags = flags & INDEX_FLAG_MASK & ~INDEX_FLAG_RECENT;
+	rec.keywords = keywords;
+	if (box->v->set_flags(box, &rec, error_r) == -1 ||
+	    index_update(box->ix, &rec, error_r) == -1) {
+		index_unlock(box->ix);
+		return -1;
+	}
+	return sync_locked_end(box, error_r);
+}
+
+int mailbox_expunge(struct mailbox *box, const uint32_t *uids, size_t n,
+		    const char **error_r)
+{
+	if (n == 0)
+		return 0;
+	if (sync_locked_begin(box, NULL, false, error_r) == -1)
+		return -1;
+	if (box->v->expunge(box, uids, n, error_r) == -1) {
+		/* what was removed is in the index already; commit it */
+		const char *e2;
+		(void)sync_locked_end(box, &e2);
+		return -1;
+	}
+	return sync_locked_end(box, error_r);
+}
+
+const void *mailbox_cache_get(const struct mailbox *box, uint32_t uid, uint32_t field,
+			      size_t *len_r)
+{
+	return index_cache_get(box->ix, uid, field, len_r);
+}
+
+int mailbox_cache_set(struct mailbox *box, uint32_t uid, uint32_t field, const void *data,
+		      size_t len, const char **error_r)
+{
+	if (index_lock(box->ix, NULL, error_r) == -1)
+		return -1;
+	if (index_cache_set(box->ix, uid, field, data, len, error_r) == -1) {
+		index_unlock(box->ix);
+		return -1;
+	}
+	return sync_locked_end(box, error_r);
+}
+
+/* ---- saving ---- */
+
+int mailbox_save_begin(struct mailbox *box, int64_t date, uint32_t flags,
+		       struct mail_save **r, const char **error_r)
+{
+	struct mail_save *s = xcalloc(1, sizeof(*s));
+	s->box = box;
+	s->fd = -1;
+	s->date = date > 0 ? date : (int64_t)time(NULL);
+	s->flags = flags & INDEX_FLAG_MASK & ~INDEX_FLAG_RECENT;
+	if (box->v->save_begin(box, s, error_r) == -1) {
+		free(s);
+		return -1;
+	}
+	*r = s;
+	return 0;
+}
+
+int mail_save_write(struct mail_save *s, const void *buf, size_t n, const char **error_r)
+{
+	if (util_write_all(s->fd, buf, n) == -1) {
+		*error_r = BOX_ERRF(s->box, "write message", errno);
+		return -1;
+	}
+	s->raw += n;
+	s->crlf += crlf_size(buf, n, &s->cr);
+	return 0;
+}
+
+int mail_save_finish(struct mail_save **sp, uint32_t *uid_r, const char **error_r)
+{
+	struct mail_save *s = *sp;
+	struct mailbox *box = s->box;
+	int ret = -1;
+
+	*sp = NULL;
+	if (fsync(s->fd) == -1) {
+		*error_r = BOX_ERRF(box, "fsync message", errno);
+		goto out;
+	}
+	if (index_lock(box->ix, NULL, error_r) == -1)
+		goto out;
+	if (box->v->save_finish(box, s, error_r) == -1) {
+		index_unlock(box->ix);
+		goto out;
+	}
+	if (sync_locked_end(box, error_r) == -1)
+		goto out;
+	if (uid_r != NULL)
+		*uid_r = s->uid;
+	ret = 0;
+out:
+	if (ret == -1)
+		box->v->save_abort(box, s);
+	if (s->fd != -1)
+		close(s->fd);
+	free(s);
+	return ret;
+}
+
+void mail_save_abort(struct mail_save **sp)
+{
+	struct mail_save *s = *sp;
+	if (s == NULL)
+		return;
+	s->box->v->save_abort(s->box, s);
+	if (s->fd != -1)
+		close(s->fd);
+	free(s);
+	*sp = NULL;
+}
+
+int mailbox_copy(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_t *uid_r,
+		 const char **error_r)
+{
+	const struct index_rec *rec = index_find(src->ix, uid, NULL);
+	if (rec == NULL) {
+		*error_r = "no such message";
+		return -1;
+	}
+	struct mail_reader *r;
+	struct mail_save *s;
+	if (mailbox_save_begin(dst, rec->date, rec->flags, &s, error_r) == -1)
+		return -1;
+	if (mailbox_msg_open(src, uid, &r, error_r) == -1) {
+		mail_save_abort(&s);
+		return -1;
+	}
+	char *buf = xmalloc(IO_CHUNK);
+	ssize_t n;
+	while ((n = mail_reader_read(r, buf, IO_CHUNK, error_r)) > 0)
+		if (mail_save_write(s, buf, (size_t)n, error_r) == -1) {
+			n = -1;
+			break;
+		}
+	free(buf);
+	mail_reader_close(&r);
+	if (n < 0) {
+		mail_save_abort(&s);
+		return -1;
+	}
+	return mail_save_finish(&s, uid_r, error_r);
+}
+
+int mailbox_move(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_t *uid_r,
+		 const char **error_r)
+{
+	if (mailbox_copy(src, uid, dst, uid_r, error_r) == -1)
+		return -1;
+	return mailbox_expunge(src, &uid, 1, error_r);
+}

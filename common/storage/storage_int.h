@@ -1,0 +1,106 @@
+/* Private to common/storage/: the backend tables and the objects they share. */
+#ifndef POSTERN_STORAGE_INT_H
+#define POSTERN_STORAGE_INT_H
+#include "storage/storage.h"
+
+#define STORAGE_PATH_MAX 4096
+
+struct mailbox_vfuncs;
+
+/* One backend: its folder operations and its mailbox operations. */
+struct storage_vfuncs {
+	const char *kind;
+	/* the path of folder name ("INBOX" included) */
+	int (*folder_path)(struct mail_storage *st, const char *name, char *out, size_t size);
+	int (*folder_list)(struct mail_storage *st, void (*cb)(void *, const char *),
+			   void *ctx, const char **error_r);
+	int (*folder_create)(struct mail_storage *st, const char *name, const char **error_r);
+	int (*folder_rename)(struct mail_storage *st, const char *from, const char *to,
+			     const char **error_r);
+	int (*folder_delete)(struct mail_storage *st, const char *name, const char **error_r);
+	const struct mailbox_vfuncs *box;
+};
+
+struct mailbox_vfuncs {
+	/* set up box->be and box->ix */
+	int (*open)(struct mailbox *box, const char **error_r);
+	void (*close)(struct mailbox *box);
+	/* Under the index lock: make the index match the folder.  force: even if the stamp
+	 * says nothing changed. */
+	int (*scan)(struct mailbox *box, bool force, const char **error_r);
+	int (*msg_open)(struct mailbox *box, const struct index_rec *rec,
+			struct mail_reader *r, const char **error_r);
+	/* mbox: check under the read lock before a chunk is read; NULL: none */
+	int (*read_check)(struct mail_reader *r, const char **error_r);
+	void (*read_done)(struct mail_reader *r);
+	/* Under the index lock, after a scan: change the message itself (Maildir: rename),
+	 * then the caller updates the index. */
+	int (*set_flags)(struct mailbox *box, struct index_rec *rec, const char **error_r);
+	/* Under the index lock, after a scan: remove messages, update the index. */
+	int (*expunge)(struct mailbox *box, const uint32_t *uids, size_t n,
+		       const char **error_r);
+	/* Save: the bytes go to s->fd (a temporary file) first. */
+	int (*save_begin)(struct mailbox *box, struct mail_save *s, const char **error_r);
+	/* Under the index lock: make the saved message part of the folder; then the caller
+	 * scans and looks up s->key to learn the UID (Maildir), or the backend sets
+	 * s->uid. */
+	int (*save_finish)(struct mailbox *box, struct mail_save *s, const char **error_r);
+	void (*save_abort)(struct mailbox *box, struct mail_save *s);
+	/* paths to watch for the notify fd */
+	int (*watch)(struct mailbox *box, int ifd);
+	void (*pop3_uidl)(const struct mailbox *box, const struct index_rec *rec,
+			  char uidl_r[POP3_UIDL_MAX + 1]);
+	/* Could the backend have written this key?  (The index is read as untrusted: a
+	 * folder whose index holds another key is scanned again from scratch.) */
+	bool (*key_ok)(const struct index_rec *rec);
+};
+
+struct mail_storage {
+	const struct storage_vfuncs *v;
+	char inbox[STORAGE_PATH_MAX];   /* Maildir root, or the mbox spool file */
+	char folders[STORAGE_PATH_MAX]; /* Maildir root, or ~/mail ("" if no home) */
+	char index_dir[STORAGE_PATH_MAX]; /* mbox: where indexes live ("" = memory only) */
+	char err[320];
+};
+
+struct mailbox {
+	struct mail_storage *st;
+	const struct mailbox_vfuncs *v;
+	char name[STORAGE_NAME_MAX + 1];
+	char path[STORAGE_PATH_MAX];
+	struct index *ix;
+	void *be;                   /* backend state */
+	int notify_fd;
+	struct storage_stats stats;
+	char err[320];
+};
+
+struct mail_reader {
+	struct mailbox *box;
+	int fd;
+	bool own_fd;
+	uint64_t pos, left;
+	struct index_rec rec;      /* a copy; key not kept */
+	uint64_t seen[3];          /* mbox: what the file looked like at the last check */
+};
+
+struct mail_save {
+	struct mailbox *box;
+	int fd;                    /* the bytes so far */
+	int64_t date;
+	uint32_t flags;
+	uint64_t raw, crlf;
+	bool cr;
+	char tmpname[STORAGE_PATH_MAX]; /* Maildir: tmp/ name */
+	char key[STORAGE_PATH_MAX];     /* Maildir: the name it got in cur/ or new/ */
+	uint32_t uid;
+};
+
+extern const struct storage_vfuncs maildir_storage;
+extern const struct storage_vfuncs mbox_storage;
+
+/* Error text owned by the object: "what: strerror(err)". */
+const char *storage_errf(char *buf, size_t size, const char *what, int err);
+#define BOX_ERRF(box, what, e) storage_errf((box)->err, sizeof((box)->err), (what), (e))
+
+#endif

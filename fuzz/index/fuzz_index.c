@@ -1,0 +1,42 @@
+/* The index file parsers: the input is a snapshot image, or (first byte odd) a log
+ * image, fed to a memory index; then the records are walked and a write transaction is
+ * made on top, as a backend would. */
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+#include "index/index.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct index *ix = index_new_memory();
+	const char *err;
+	size_t valid;
+
+	if (size > 0 && (data[0] & 1) != 0)
+		(void)index_parse_log(ix, data + 1, size - 1, &valid);
+	else
+		(void)index_parse_snapshot(ix, data, size);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < index_count(ix); i++) {
+		const struct index_rec *r = index_get(ix, i);
+		if (r != NULL)
+			sum += r->uid + strlen(r->key);
+	}
+	(void)sum;
+	if (index_lock(ix, NULL, &err) == 0) {
+		struct index_rec r = { .key = "k", .key_len = 1 };
+		(void)index_append(ix, &r, &err);
+		if (index_count(ix) > 0) {
+			r = *index_get(ix, 0);
+			(void)index_update(ix, &r, &err);
+			(void)index_cache_set(ix, r.uid, INDEX_CACHE_ENVELOPE, "e", 1, &err);
+			size_t clen;
+			(void)index_cache_get(ix, r.uid, INDEX_CACHE_ENVELOPE, &clen);
+			(void)index_expunge(ix, r.uid, &err);
+		}
+		(void)index_commit(ix, &err);
+		index_unlock(ix);
+	}
+	index_close(&ix);
+	return 0;
+}

@@ -1,0 +1,485 @@
+/* index.c: records, two processes sharing one index, change reporting, compaction,
+ * crash safety (a writer kill -9'd at every step of a commit leaves the old or the new
+ * state, never reuses a UID, never loses a committed record), bad files rebuilt. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "base/util.h"
+#include "base/plimits.h"
+#include "index/index.h"
+#include "unit.h"
+
+static char tmpdir[64];
+
+static int opendir_fd(const char *sub)
+{
+	char p[128];
+	snprintf(p, sizeof(p), "%s/%s", tmpdir, sub);
+	mkdir(p, 0700);
+	return open(p, O_RDONLY | O_DIRECTORY);
+}
+
+static int add(struct index *ix, const char *key, uint32_t *uid_r)
+{
+	const char *err;
+	struct index_rec r = { .key = (char *)key, .key_len = (uint32_t)strlen(key),
+			       .size = 100, .raw = 98, .date = 1700000000 };
+	if (index_append(ix, &r, &err) == -1)
+		return -1;
+	if (uid_r != NULL)
+		*uid_r = r.uid;
+	return 0;
+}
+
+static void test_basic(void)
+{
+	int dfd = opendir_fd("basic");
+	struct index *a, *b;
+	struct index_changes ch;
+	const char *err = NULL;
+	uint32_t u1, u2, u3;
+
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_open(dfd, "idx", &b, &err) == 0);
+	CHECK(index_count(a) == 0);
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(add(a, "one", &u1) == 0 && add(a, "two", &u2) == 0 && add(a, "three", &u3) == 0);
+	CHECK(u1 == 1 && u2 == 2 && u3 == 3);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	uint32_t uv = index_hdr(a)->uidvalidity;
+	CHECK(uv != 0);
+
+	/* b sees a's messages */
+	CHECK(index_refresh(b, &ch, &err) == 0);
+	CHECK(ch.n_added == 3 && ch.added[0] == 1 && ch.added[2] == 3);
+	CHECK(ch.n_expunged == 0 && ch.n_changed == 0);
+	index_changes_free(&ch);
+	CHECK(index_count(b) == 3);
+	CHECK_STR(index_get(b, 1)->key, "two");
+	CHECK(index_hdr(b)->uidvalidity == uv && index_hdr(b)->uidnext == 4);
+
+	/* a flag change and an expunge in b, seen by a */
+	CHECK(index_lock(b, NULL, &err) == 0);
+	struct index_rec r = *index_find(b, 2, NULL);
+	r.flags |= INDEX_FLAG_SEEN;
+	uint64_t ms = index_hdr(b)->highestmodseq;
+	CHECK(index_update(b, &r, &err) == 0);
+	CHECK(r.modseq == ms + 1);
+	CHECK(index_expunge(b, 1, &err) == 0);
+	CHECK(index_commit(b, &err) == 0);
+	index_unlock(b);
+	CHECK(index_refresh(a, &ch, &err) == 0);
+	CHECK(ch.n_changed == 1 && ch.changed[0] == 2);
+	CHECK(ch.n_expunged == 1 && ch.expunged[0] == 1);
+	CHECK(ch.n_added == 0);
+	index_changes_free(&ch);
+	CHECK(index_count(a) == 2);
+	CHECK(index_find(a, 1, NULL) == NULL);
+	CHECK((index_find(a, 2, NULL)->flags & INDEX_FLAG_SEEN) != 0);
+	CHECK(index_hdr(a)->highestmodseq == index_hdr(b)->highestmodseq);
+
+	/* an uncommitted change is dropped at unlock, in memory too */
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(add(a, "lost", NULL) == 0);
+	index_unlock(a);
+	CHECK(index_refresh(a, NULL, &err) == 0);
+	CHECK(index_count(a) == 2);
+	/* ...and its UID was never visible, so it may be handed out: the next is 4 */
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(add(a, "four", &u1) == 0 && u1 == 4);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	/* writes need the lock */
+	CHECK(add(a, "x", NULL) == -1);
+	index_close(&a);
+	index_close(&b);
+
+	/* a new process reads it all back */
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_count(a) == 3 && index_hdr(a)->uidvalidity == uv);
+	CHECK_STR(index_get(a, 2)->key, "four");
+	index_close(&a);
+	close(dfd);
+}
+
+/* Many commits: the log is folded into a new snapshot; another reader follows. */
+static void test_compaction(void)
+{
+	int dfd = opendir_fd("compact");
+	struct index *a, *b;
+	struct index_changes ch;
+	const char *err;
+	char key[300];
+
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_open(dfd, "idx", &b, &err) == 0);
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	for (int i = 0; i < 1200; i++) {
+		CHECK(index_lock(a, NULL, &err) == 0);
+		snprintf(key, 16, "%08d", i);
+		key[8] = 'k';
+		CHECK(add(a, key, NULL) == 0);
+		CHECK(index_commit(a, &err) == 0);
+		index_unlock(a);
+		if (i == 600)
+			CHECK(index_refresh(b, NULL, &err) == 0);
+	}
+	CHECK(index_stats(a)->compactions >= 1);
+	CHECK(index_refresh(b, &ch, &err) == 0);
+	CHECK(ch.n_added == 1200 - 601 && ch.n_expunged == 0);
+	index_changes_free(&ch);
+	CHECK(index_count(b) == 1200 && index_get(b, 1199)->uid == 1200);
+	index_close(&a);
+	index_close(&b);
+	close(dfd);
+}
+
+/* ---- crash safety ---- */
+
+static int kill_step, kill_at, hook_calls;
+#define BAD() do { bad++; fprintf(stderr, "crash: bad state, line %d, step %d, at %d\n", \
+				 __LINE__, kill_step, kill_at); } while (0)
+
+static void killer(int step)
+{
+	if ((step == kill_step || kill_step == 0) && ++hook_calls >= kill_at)
+		kill(getpid(), SIGKILL);
+}
+
+/* The child commits transactions of two appends and one flag change, reporting every
+ * committed UID on fd; it is killed at the kill_at-th call of the hook at kill_step. */
+static void crash_child(int dfd, int wfd)
+{
+	struct index *ix;
+	const char *err;
+	index_test_hook = killer;
+	if (index_open(dfd, "idx", &ix, &err) == -1)
+		_exit(2);
+	for (int i = 0; i < 400; i++) {
+		char key[32];
+		uint32_t u1, u2;
+		if (index_lock(ix, NULL, &err) == -1)
+			_exit(3);
+		snprintf(key, sizeof(key), "m%d", 2 * i);
+		if (add(ix, key, &u1) == -1)
+			_exit(4);
+		snprintf(key, sizeof(key), "m%d", 2 * i + 1);
+		if (add(ix, key, &u2) == -1)
+			_exit(4);
+		if (index_count(ix) > 2) {
+			struct index_rec r = *index_get(ix, 0);
+			r.flags ^= INDEX_FLAG_SEEN;
+			if (index_update(ix, &r, &err) == -1)
+				_exit(5);
+		}
+		if (index_commit(ix, &err) == -1)
+			_exit(6);
+		index_unlock(ix);
+		uint32_t both[2] = { u1, u2 };
+		if (write(wfd, both, sizeof(both)) != sizeof(both))
+			_exit(7);
+	}
+	_exit(0);
+}
+
+static void test_crash(void)
+{
+	static const int steps[] = { 1, 2, 3, 4, 10, 11, 0 };
+	int dfd = opendir_fd("crash");
+	int runs = 0, bad = 0;
+	uint32_t max_committed = 0, max_seen_next = 0;
+
+	for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+		for (int at = 1; at <= 60; at += 7) {
+			int pfd[2];
+			if (pipe(pfd) == -1)
+				return;
+			kill_step = steps[s];
+			kill_at = at;
+			hook_calls = 0;
+			pid_t pid = fork();
+			if (pid == 0) {
+				close(pfd[0]);
+				crash_child(dfd, pfd[1]);
+			}
+			close(pfd[1]);
+			uint32_t both[2];
+			while (read(pfd[0], both, sizeof(both)) == sizeof(both))
+				if (both[1] > max_committed)
+					max_committed = both[1];
+			close(pfd[0]);
+			int st;
+			waitpid(pid, &st, 0);
+			runs++;
+			if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) &&
+			    !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+				BAD();
+
+			/* old or new state: keys in pairs, UIDs ascending, every committed UID
+			 * present (none was expunged), UIDNEXT never going back */
+			struct index *ix;
+			const char *err;
+			if (index_open(dfd, "idx", &ix, &err) == -1) {
+				BAD();
+				continue;
+			}
+			size_t n = index_count(ix);
+			const struct index_hdr *h = index_hdr(ix);
+			if (n % 2 != 0 || h->uidnext <= max_committed || h->uidnext < max_seen_next)
+				BAD();
+			if (n > 0 && index_get(ix, n - 1)->uid < max_committed)
+				BAD();
+			for (size_t i = 0; i < n; i++) {
+				const struct index_rec *r = index_get(ix, i);
+				char want[32];
+				/* keys restart at m0 in every run; the pair is what matters */
+				snprintf(want, sizeof(want), "m%u", (unsigned)(i % 2));
+				if (r->uid != i + 1 || (strcmp(r->key, want) != 0 &&
+							(r->key[0] != 'm')))
+					BAD();
+				if (i % 2 == 1) {
+					int k0 = atoi(index_get(ix, i - 1)->key + 1);
+					int k1 = atoi(r->key + 1);
+					if (k1 != k0 + 1 || k0 % 2 != 0)
+						BAD();
+				}
+			}
+			max_seen_next = h->uidnext;
+			index_close(&ix);
+		}
+	}
+	CHECK(runs == 63);
+	CHECK(bad == 0);
+	CHECK(max_committed > 0);
+	close(dfd);
+}
+
+/* A torn entry at the end of the log is ignored by readers and cut by the next writer;
+ * a bad snapshot is rebuilt under a new UIDVALIDITY. */
+static void test_bad_files(void)
+{
+	int dfd = opendir_fd("bad");
+	struct index *a;
+	const char *err;
+	char p[160];
+
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(add(a, "a", NULL) == 0);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(add(a, "b", NULL) == 0);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	uint32_t uv = index_hdr(a)->uidvalidity;
+	index_close(&a);
+
+	snprintf(p, sizeof(p), "%s/bad/idx.log", tmpdir);
+	int fd = open(p, O_WRONLY | O_APPEND);
+	CHECK(write(fd, "\x40\0\0\0garbage", 11) == 11);
+	close(fd);
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_count(a) == 2);
+	CHECK(index_lock(a, NULL, &err) == 0);
+	uint32_t u;
+	CHECK(add(a, "c", &u) == 0 && u == 3);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	index_close(&a);
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_count(a) == 3);
+	index_close(&a);
+
+	/* a flipped byte in the snapshot */
+	snprintf(p, sizeof(p), "%s/bad/idx", tmpdir);
+	fd = open(p, O_RDWR);
+	CHECK(pwrite(fd, "X", 1, 20) == 1);
+	close(fd);
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_count(a) == 0);
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(index_hdr(a)->uidvalidity != 0);
+	CHECK(add(a, "z", &u) == 0 && u == 1);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	uint32_t uv2 = index_hdr(a)->uidvalidity;
+	index_close(&a);
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_count(a) == 1 && index_hdr(a)->uidvalidity == uv2);
+	index_close(&a);
+	(void)uv;
+	close(dfd);
+}
+
+/* The cache: set under the lock, seen by another process, kept across a compaction and
+ * a reopen, dropped with its message, bounded. */
+static void test_cache(void)
+{
+	int dfd = opendir_fd("cache");
+	struct index *a, *b;
+	const char *err;
+	size_t len;
+	uint32_t u1, u2;
+
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_open(dfd, "idx", &b, &err) == 0);
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(add(a, "one", &u1) == 0 && add(a, "two", &u2) == 0);
+	CHECK(index_cache_set(a, u1, INDEX_CACHE_ENVELOPE, "(env 1)", 7, &err) == 0);
+	CHECK(index_cache_set(a, u2, INDEX_CACHE_ENVELOPE, "(env 2)", 7, &err) == 0);
+	CHECK(index_cache_set(a, u2, INDEX_CACHE_BODYSTRUCTURE, "(bs 2)", 6, &err) == 0);
+	CHECK(index_cache_set(a, 99, INDEX_CACHE_ENVELOPE, "x", 1, &err) == -1);
+	CHECK(index_cache_set(a, u1, 0, "x", 1, &err) == -1);
+	CHECK(index_cache_set(a, u1, INDEX_CACHE_FIELDS, "x", 1, &err) == -1);
+	static char big[INDEX_CACHE_ENTRY_MAX + 1];
+	CHECK(index_cache_set(a, u1, INDEX_CACHE_HEADERS, big, sizeof(big) - 1, &err) == 0);
+	CHECK(index_cache_set(a, u1, INDEX_CACHE_HEADERS, big, sizeof(big), &err) == -1);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	CHECK(index_refresh(b, NULL, &err) == 0);
+	const char *v = index_cache_get(b, u2, INDEX_CACHE_BODYSTRUCTURE, &len);
+	CHECK(v != NULL && len == 6 && memcmp(v, "(bs 2)", 6) == 0);
+	CHECK(index_cache_get(b, u1, INDEX_CACHE_BODYSTRUCTURE, &len) == NULL);
+
+	/* replaced, then expunged with its message */
+	CHECK(index_lock(b, NULL, &err) == 0);
+	CHECK(index_cache_set(b, u1, INDEX_CACHE_ENVELOPE, "(env 1b)", 8, &err) == 0);
+	CHECK(index_expunge(b, u2, &err) == 0);
+	CHECK(index_commit(b, &err) == 0);
+	index_unlock(b);
+	CHECK(index_refresh(a, NULL, &err) == 0);
+	v = index_cache_get(a, u1, INDEX_CACHE_ENVELOPE, &len);
+	CHECK(v != NULL && len == 8 && memcmp(v, "(env 1b)", 8) == 0);
+	CHECK(index_cache_get(a, u2, INDEX_CACHE_ENVELOPE, &len) == NULL);
+
+	/* through compactions (many commits) and a reopen */
+	for (int i = 0; i < 600; i++) {
+		char key[300];
+		memset(key, 'k', sizeof(key));
+		snprintf(key, 16, "%08d", i);
+		key[8] = 'k';
+		key[299] = '\0';
+		CHECK(index_lock(a, NULL, &err) == 0);
+		CHECK(add(a, key, NULL) == 0);
+		CHECK(index_commit(a, &err) == 0);
+		index_unlock(a);
+	}
+	CHECK(index_stats(a)->compactions >= 1);
+	index_close(&a);
+	index_close(&b);
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	v = index_cache_get(a, u1, INDEX_CACHE_ENVELOPE, &len);
+	CHECK(v != NULL && len == 8 && memcmp(v, "(env 1b)", 8) == 0);
+	v = index_cache_get(a, u1, INDEX_CACHE_HEADERS, &len);
+	CHECK(v != NULL && len == INDEX_CACHE_ENTRY_MAX);
+	index_close(&a);
+	close(dfd);
+}
+
+static uint32_t crc32_of(const unsigned char *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+	for (size_t i = 0; i < n; i++) {
+		c ^= p[i];
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+	}
+	return c ^ 0xffffffffu;
+}
+
+static void le(unsigned char *p, uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* UIDNEXT so near 2^32 that a full folder could not be numbered (a hostile file, or a
+ * folder with billions of deliveries): a writer starts over under a new UIDVALIDITY. */
+static void test_uids_used_up(void)
+{
+	int dfd = opendir_fd("usedup");
+	unsigned char b[8 + 8 + 4 + 4 + 8 + 32 + 8 + 8 + 4] = "PSTIDX1\n";
+	le(b + 8, 7, 8);                     /* generation */
+	le(b + 16, 1234, 4);                 /* uidvalidity */
+	le(b + 20, UINT32_MAX - 10, 4);      /* uidnext */
+	le(b + 24, 5, 8);                    /* highestmodseq */
+	le(b + 64, 0, 8);                    /* no records */
+	le(b + 72, 0, 8);                    /* no cache entries */
+	le(b + 80, crc32_of(b, 80), 4);
+	char p[160];
+	snprintf(p, sizeof(p), "%s/usedup/idx", tmpdir);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd != -1 && write(fd, b, sizeof(b)) == (ssize_t)sizeof(b));
+	close(fd);
+	struct index *ix;
+	const char *err;
+	uint32_t u;
+	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
+	CHECK(index_hdr(ix)->uidvalidity == 1234 && index_hdr(ix)->uidnext == UINT32_MAX - 10);
+	CHECK(index_lock(ix, NULL, &err) == 0);
+	CHECK(index_hdr(ix)->uidvalidity != 1234 && index_hdr(ix)->uidnext == 1);
+	CHECK(add(ix, "a", &u) == 0 && u == 1);
+	CHECK(index_commit(ix, &err) == 0);
+	index_unlock(ix);
+	index_close(&ix);
+	close(dfd);
+}
+
+/* Hostile images: the parsers refuse them without reading out of bounds. */
+static void test_parse(void)
+{
+	struct index *m = index_new_memory();
+	size_t valid;
+	unsigned char buf[256];
+
+	memset(buf, 0, sizeof(buf));
+	CHECK(index_parse_snapshot(m, buf, 0) == -1);
+	CHECK(index_parse_snapshot(m, buf, sizeof(buf)) == -1);
+	memcpy(buf, "PSTIDX1\n", 8);
+	CHECK(index_parse_snapshot(m, buf, sizeof(buf)) == -1);
+	CHECK(index_parse_log(m, buf, 0, &valid) == 0 && valid == 0);
+	/* a length past the end */
+	buf[0] = 0xff;
+	buf[1] = 0xff;
+	CHECK(index_parse_log(m, buf, 16, &valid) == 0 && valid == 0);
+	CHECK(index_count(m) == 0);
+	index_close(&m);
+
+	/* memory index: the same API without files */
+	const char *err;
+	m = index_new_memory();
+	CHECK(index_lock(m, NULL, &err) == 0);
+	CHECK(add(m, "x", NULL) == 0);
+	CHECK(index_commit(m, &err) == 0);
+	index_unlock(m);
+	CHECK(index_count(m) == 1);
+	index_close(&m);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_index.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return 1;
+	test_basic();
+	test_compaction();
+	test_crash();
+	test_bad_files();
+	test_cache();
+	test_uids_used_up();
+	test_parse();
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	if (system(cmd) != 0)
+		return 1;
+	return unit_done("index");
+}
