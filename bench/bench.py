@@ -1207,10 +1207,14 @@ def write_report(R, path):
     if R.get("ipop3d_login_maxrss_kb"):
         w("")
         w("For scale: ipop3d's logout line reports maxrss_kb = %d (median) for the "
-          "sessions of section 1, which fetch nothing. After login the session is the "
-          "monitor process that ran PAM, and so the yescrypt verification, whose work "
-          "area is 16 MiB at Debian's cost (N = 4096, r = 32); Dovecot verifies in its "
-          "long-lived auth worker, outside the connection's processes."
+          "sessions of section 1, which fetch nothing. The session is a fresh child of "
+          "the monitor; PAM (and yescrypt's 16 MiB work area at Debian's cost, N = 4096, "
+          "r = 32) ran in a short-lived child that has exited. The monitor (root) stays "
+          "for the whole session: it holds the PAM session and, until login, the TLS "
+          "context. Before the hand-off rework the session was the monitor after PAM "
+          "(maxrss ~25 MB). "
+          "Dovecot verifies in its long-lived auth worker, outside the connection's "
+          "processes."
           % R["ipop3d_login_maxrss_kb"])
     if "ipop3d" in sums and "Dovecot" in sums:
         w("")
