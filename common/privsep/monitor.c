@@ -602,7 +602,7 @@ static bool monitor_event_reserved(const char *ev)
  * monitor; the text has every control byte replaced, so one message is one line. */
 static int monitor_on_log(struct monitor_state *ms, struct msg *m, bool from_session)
 {
-	char event[33], text[1025];
+	char event[MSG_LOG_EVENT_MAX + 1], text[MSG_LOG_TEXT_MAX + 1];
 	uint8_t lvl;
 
 	if (msg_get_u8(m, MSG_LOG_LEVEL, &lvl) == -1 || lvl > LOG_LVL_DEBUG ||

@@ -42,8 +42,8 @@ static const struct msg_schema msg_schemas[MSG_TYPE_END] = {
 	} },
 	[MSG_LOG] = { {
 		{ MSG_LOG_LEVEL, 1, true, false },
-		{ MSG_LOG_EVENT, 32, true, true },
-		{ MSG_LOG_TEXT, 1024, false, true },
+		{ MSG_LOG_EVENT, MSG_LOG_EVENT_MAX, true, true },
+		{ MSG_LOG_TEXT, MSG_LOG_TEXT_MAX, false, true },
 	} },
 	[MSG_KEY_OP] = { {
 		{ MSG_KEY_OP_KIND, 1, true, false },
@@ -256,6 +256,24 @@ int msg_send_flags(int fd, const struct msg *m, int flags)
 int msg_send(int fd, const struct msg *m)
 {
 	return msg_send_flags(fd, m, 0);
+}
+
+int msg_log_line(struct msg *m, uint8_t level, const char *line, const char *fallback_event)
+{
+	const char *sep = strstr(line, ": ");
+	size_t elen = sep != NULL ? (size_t)(sep - line) : 0;
+	const char *event = fallback_event, *text = line;
+
+	if (elen > 0 && elen <= MSG_LOG_EVENT_MAX) {
+		event = line;
+		text = sep + 2;
+	} else {
+		elen = strlen(fallback_event);
+	}
+	msg_init(m, MSG_LOG);
+	return msg_add_u8(m, MSG_LOG_LEVEL, level) == -1 ||
+	       msg_add(m, MSG_LOG_EVENT, event, elen) == -1 ||
+	       msg_add(m, MSG_LOG_TEXT, text, strnlen(text, MSG_LOG_TEXT_MAX)) == -1 ? -1 : 0;
 }
 
 void msg_wipe(struct msg *m)

@@ -23,6 +23,9 @@
  * TLS signature request, fits with room to spare. */
 #define MSG_MAX 8192
 #define MSG_MAX_FIELDS 16
+/* A MSG_LOG's event word and text (a log line is cut at 1024 bytes in log.c anyway). */
+#define MSG_LOG_EVENT_MAX 32
+#define MSG_LOG_TEXT_MAX 1024
 
 enum msg_type {
 	MSG_AUTH = 1,          /* worker -> monitor: one login attempt */
@@ -114,6 +117,11 @@ int msg_send(int fd, const struct msg *m);
 /* The same with send() flags, e.g. MSG_DONTWAIT: the frame goes whole or not at all. */
 int msg_send_flags(int fd, const struct msg *m, int flags);
 void msg_wipe(struct msg *m);
+
+/* Build m as a MSG_LOG of one formatted log line "event: text": the event is the word
+ * before the first ": " (fallback_event if there is none or it is too long for the
+ * schema), the text what follows, cut at the schema's length.  0 or -1. */
+int msg_log_line(struct msg *m, uint8_t level, const char *line, const char *fallback_event);
 
 /* Reading a parsed message's fields. */
 const struct msg_field *msg_get(const struct msg *m, uint8_t tag);

@@ -69,23 +69,9 @@ int session_info_from_msg(const struct msg *m, struct session_info *si)
 static void session_log_sink(enum log_level lvl, const char *line, void *ctx)
 {
 	const int *fd = ctx;
-	const char *sep = strstr(line, ": ");
-	char event[33];
-	size_t elen = sep != NULL ? (size_t)(sep - line) : 0;
 	struct msg m;
 
-	if (elen == 0 || elen >= sizeof(event)) {
-		memcpy(event, "session", sizeof("session"));
-		sep = NULL;
-	} else {
-		memcpy(event, line, elen);    /* BOUNDS: elen < sizeof(event) */
-		event[elen] = '\0';
-	}
-	const char *text = sep != NULL ? sep + 2 : line;
-	msg_init(&m, MSG_LOG);
-	if (msg_add_u8(&m, MSG_LOG_LEVEL, (uint8_t)lvl) == -1 ||
-	    msg_add_str(&m, MSG_LOG_EVENT, event) == -1 ||
-	    msg_add(&m, MSG_LOG_TEXT, text, strnlen(text, 1024)) == -1)
+	if (msg_log_line(&m, (uint8_t)lvl, line, "session") == -1)
 		return;
 	(void)msg_send(*fd, &m);
 }

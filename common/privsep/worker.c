@@ -93,23 +93,9 @@ enum server_login worker_login(struct server_worker *w, const char *method,
 static void worker_log_sink(enum log_level lvl, const char *line, void *ctx)
 {
 	const struct server_worker *w = ctx;
-	const char *sep = strstr(line, ": ");
-	char event[33];
-	size_t elen = sep != NULL ? (size_t)(sep - line) : 0;
 	struct msg m;
 
-	if (elen == 0 || elen >= sizeof(event)) {
-		memcpy(event, "worker", sizeof("worker"));
-		sep = NULL;
-	} else {
-		memcpy(event, line, elen);
-		event[elen] = '\0';
-	}
-	msg_init(&m, MSG_LOG);
-	if (msg_add_u8(&m, MSG_LOG_LEVEL, (uint8_t)lvl) == -1 ||
-	    msg_add_str(&m, MSG_LOG_EVENT, event) == -1 ||
-	    msg_add(&m, MSG_LOG_TEXT, sep != NULL ? sep + 2 : line,
-		    strnlen(sep != NULL ? sep + 2 : line, 1024)) == -1)
+	if (msg_log_line(&m, (uint8_t)lvl, line, "worker") == -1)
 		return;
 	/* ctl is a SOCK_SEQPACKET pair: the line goes whole or not at all. */
 	(void)msg_send_flags(w->ctl_fd, &m, MSG_DONTWAIT);

@@ -147,8 +147,54 @@ static void test_socket(void)
 	close(sv[1]);
 }
 
+/* The log sinks of the worker and the session: event word, text, fallback, cuts. */
+static void test_log_line(void)
+{
+	const char *err = NULL;
+	char ev[64], text[2048];
+	uint8_t lvl;
+
+	CHECK(msg_log_line(&m, 2, "tls: version=TLSv1.3, rip=192.0.2.7", "worker") == 0);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == 0 && d.type == MSG_LOG);
+	CHECK(msg_get_u8(&d, MSG_LOG_LEVEL, &lvl) == 0 && lvl == 2);
+	CHECK(msg_get_str(&d, MSG_LOG_EVENT, ev, sizeof(ev)) == 0);
+	CHECK_STR(ev, "tls");
+	CHECK(msg_get_str(&d, MSG_LOG_TEXT, text, sizeof(text)) == 0);
+	CHECK_STR(text, "version=TLSv1.3, rip=192.0.2.7");
+	/* no "event: ", or an event word too long for the schema: the fallback, whole line */
+	CHECK(msg_log_line(&m, 0, "cannot drop privileges", "worker") == 0);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == 0);
+	msg_get_str(&d, MSG_LOG_EVENT, ev, sizeof(ev));
+	msg_get_str(&d, MSG_LOG_TEXT, text, sizeof(text));
+	CHECK_STR(ev, "worker");
+	CHECK_STR(text, "cannot drop privileges");
+	char longev[MSG_LOG_EVENT_MAX + 8];
+	memset(longev, 'e', MSG_LOG_EVENT_MAX + 1);
+	memcpy(longev + MSG_LOG_EVENT_MAX + 1, ": x", 4);
+	CHECK(msg_log_line(&m, 1, longev, "session") == 0);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == 0);
+	msg_get_str(&d, MSG_LOG_EVENT, ev, sizeof(ev));
+	msg_get_str(&d, MSG_LOG_TEXT, text, sizeof(text));
+	CHECK_STR(ev, "session");
+	CHECK_STR(text, longev);
+	longev[MSG_LOG_EVENT_MAX] = ':';   /* exactly MSG_LOG_EVENT_MAX bytes of event */
+	longev[MSG_LOG_EVENT_MAX + 1] = ' ';
+	CHECK(msg_log_line(&m, 1, longev, "session") == 0);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == 0);
+	msg_get_str(&d, MSG_LOG_EVENT, ev, sizeof(ev));
+	CHECK(strlen(ev) == MSG_LOG_EVENT_MAX);
+	/* a text longer than the schema allows is cut, never refused */
+	static char big[3000];
+	memset(big, 'x', sizeof(big) - 1);
+	memcpy(big, "bad-input: ", 11);
+	CHECK(msg_log_line(&m, 2, big, "worker") == 0);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == 0);
+	CHECK(msg_get(&d, MSG_LOG_TEXT)->len == MSG_LOG_TEXT_MAX);
+}
+
 int main(void)
 {
+	test_log_line();
 	test_roundtrip();
 	test_hostile();
 	test_socket();
