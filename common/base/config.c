@@ -297,6 +297,23 @@ static int parse_string(const void *src, ini_handler h, void *user)
 	return ini_parse_string(src, h, user);
 }
 
+/* Parse src into cfg (already at its defaults).  On error cfg is reset to the defaults
+ * (keeping a usable log target) and *error_r points at cfg->error. */
+static int config_load_from(struct config *cfg, const char *section,
+			    int (*parse)(const void *src, ini_handler h, void *user),
+			    const void *src, const char **error_r)
+{
+	char error[sizeof(cfg->error)];
+
+	if (config_parse(cfg, section, error, sizeof(error), parse, src) == -1) {
+		config_reset_keep_log(cfg, section);
+		memcpy(cfg->error, error, sizeof(error));
+		*error_r = cfg->error;
+		return -1;
+	}
+	return 0;
+}
+
 int config_load(struct config *cfg, const char *path, const char *section,
 		bool must_exist, const char **error_r)
 {
@@ -313,28 +330,14 @@ int config_load(struct config *cfg, const char *path, const char *section,
 		return -1;
 	}
 	fclose(f);
-	char error[sizeof(cfg->error)];
-	if (config_parse(cfg, section, error, sizeof(error), parse_file, path) == -1) {
-		config_reset_keep_log(cfg, section);
-		memcpy(cfg->error, error, sizeof(error));
-		*error_r = cfg->error;
-		return -1;
-	}
-	return 0;
+	return config_load_from(cfg, section, parse_file, path, error_r);
 }
 
 int config_load_string(struct config *cfg, const char *text, const char *section,
 		       const char **error_r)
 {
 	config_defaults(cfg, section);
-	char error[sizeof(cfg->error)];
-	if (config_parse(cfg, section, error, sizeof(error), parse_string, text) == -1) {
-		config_reset_keep_log(cfg, section);
-		memcpy(cfg->error, error, sizeof(error));
-		*error_r = cfg->error;
-		return -1;
-	}
-	return 0;
+	return config_load_from(cfg, section, parse_string, text, error_r);
 }
 
 bool config_username_ok(const struct config *cfg, const char *name, size_t len)
