@@ -894,20 +894,14 @@ static int md_folder_rename(struct mail_storage *st, const char *from, const cha
 			    const char **error_r)
 {
 	char a[STORAGE_PATH_MAX], b[STORAGE_PATH_MAX];
-	struct stat sb;
+
 	if (md_folder_path(st, from, a, sizeof(a)) == -1 ||
 	    md_folder_path(st, to, b, sizeof(b)) == -1) {
 		*error_r = "folder path too long";
 		return -1;
 	}
-	if (lstat(b, &sb) == 0) {
-		*error_r = "folder exists";
+	if (storage_rename_folder_path(st, a, b, error_r) == -1)
 		return -1;
-	}
-	if (rename(a, b) == -1) {
-		*error_r = storage_errf(st->err, sizeof(st->err), "rename folder", errno);
-		return -1;
-	}
 	return 0;
 }
 

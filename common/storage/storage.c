@@ -24,6 +24,22 @@ const char *storage_errf(char *buf, size_t size, const char *what, int err)
 	return buf;
 }
 
+int storage_rename_folder_path(struct mail_storage *st, const char *from, const char *to,
+			       const char **error_r)
+{
+	struct stat sb;
+
+	if (lstat(to, &sb) == 0) {
+		*error_r = "folder exists";
+		return -1;
+	}
+	if (rename(from, to) == -1) {
+		*error_r = storage_errf(st->err, sizeof(st->err), "rename folder", errno);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- locating ---- */
 
 static bool user_ok(const char *user)

@@ -101,6 +101,10 @@ extern const struct storage_vfuncs mbox_storage;
 
 /* Error text owned by the object: "what: strerror(err)". */
 const char *storage_errf(char *buf, size_t size, const char *what, int err);
+/* Rename the folder at path from to path to, refusing if to exists (both backends'
+ * folder_rename after they computed their paths).  0 or -1 with *error_r set. */
+int storage_rename_folder_path(struct mail_storage *st, const char *from, const char *to,
+			       const char **error_r);
 #define BOX_ERRF(box, what, e) storage_errf((box)->err, sizeof((box)->err), (what), (e))
 
 #endif
