@@ -57,6 +57,12 @@
 /* Longest wait for PAM's authentication child (yescrypt takes ~0.1 s; an LDAP or RADIUS
  * module may wait on the network): past it the login fails temporarily. */
 #define AUTH_PAM_TIMEOUT_MS 30000
+/* Longest the root monitor may spend in pam_setcred + pam_open_session, and again in
+ * pam_close_session: the session stack runs in the monitor (it must outlive the session),
+ * and a module that waits on the network (LDAP, NFS home, systemd-logind) must not hold
+ * the connection's processes forever.  Past it SIGALRM ends the monitor; the worker sees
+ * the monitor gone and answers a temporary failure. */
+#define AUTH_SESSION_TIMEOUT_S 30
 /* Longest wait of the session for its MSG_START_SESSION (the monitor sends it at once). */
 #define SESSION_START_TIMEOUT_MS 10000
 /* RFC 1939 section 7: a unique-id is 1 to 70 characters in 0x21..0x7E. */

@@ -252,6 +252,15 @@ struct auth_session {
 	bool cred;
 };
 
+/* Every wait is bounded (AUTH_SESSION_TIMEOUT_S): a session module that hangs gets the
+ * monitor killed by SIGALRM's default action, not a process held forever. */
+static void auth_session_bound(bool on)
+{
+	if (on)
+		signal(SIGALRM, SIG_DFL);
+	alarm(on ? AUTH_SESSION_TIMEOUT_S : 0);
+}
+
 int auth_session_open(const char *service, const char *user, const char *rhost,
 		      struct auth_session **as_r, const char **error_r)
 {
@@ -261,6 +270,7 @@ int auth_session_open(const char *service, const char *user, const char *rhost,
 	static const struct auth_conv_data nodata = { "", "" };
 	struct pam_conv conv = { auth_conv, (void *)&nodata };
 
+	auth_session_bound(true);
 	as->rc = pam_start(service, user, &conv, &as->pamh);
 	if (as->rc == PAM_SUCCESS)
 		as->rc = pam_set_item(as->pamh, PAM_RHOST, rhost);
@@ -270,6 +280,7 @@ int auth_session_open(const char *service, const char *user, const char *rhost,
 	}
 	if (as->rc == PAM_SUCCESS)
 		as->rc = pam_open_session(as->pamh, PAM_SILENT);
+	auth_session_bound(false);
 	if (as->rc != PAM_SUCCESS) {
 		*error_r = as->pamh != NULL ? pam_strerror(as->pamh, as->rc) : "pam_start";
 		if (as->pamh != NULL && as->cred)
@@ -290,10 +301,12 @@ void auth_session_close(struct auth_session **asp)
 	if (as == NULL)
 		return;
 	*asp = NULL;
+	auth_session_bound(true);
 	as->rc = pam_close_session(as->pamh, PAM_SILENT);
 	if (as->cred)
 		pam_setcred(as->pamh, PAM_DELETE_CRED | PAM_SILENT);
 	pam_end(as->pamh, as->rc);
+	auth_session_bound(false);
 	free(as);
 }
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -74,8 +75,15 @@ enum server_login worker_login(struct server_worker *w, const char *method,
 	msg_wipe(&m);
 	if (bad != 0)
 		return LOGIN_FAIL;
-	/* The monitor answers every AUTH; it takes as long as PAM and the failure delay. */
-	if (rc == -1 || msg_recv(w->ctl_fd, &m, -1, &err) != 1 || m.type != MSG_AUTH_REPLY)
+	/* The monitor answers every AUTH; it takes as long as PAM and the failure delay,
+	 * but never past the pre-login deadline, which ends this process anyway. */
+	int wait_ms = w->c->deadline_ms == 0 ? -1 : 0;
+	uint64_t now = util_now_ms();
+	if (w->c->deadline_ms > now)
+		wait_ms = w->c->deadline_ms - now > INT_MAX ? INT_MAX
+							    : (int)(w->c->deadline_ms - now);
+	if (rc == -1 || msg_recv(w->ctl_fd, &m, wait_ms, &err) != 1 ||
+	    m.type != MSG_AUTH_REPLY)
 		return LOGIN_TEMPFAIL;
 	uint8_t res;
 	if (msg_get_u8(&m, MSG_AUTH_REPLY_RESULT, &res) == -1 || res > LOGIN_INUSE)

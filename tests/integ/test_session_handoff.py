@@ -200,6 +200,31 @@ def test_no_other_hash_in_session_memory(daemon, make_user, pam_service):
         c.quit()
 
 
+def test_hung_session_module_is_bounded(daemon, user, pam_service):
+    """A session module that never returns (a dead LDAP or NFS server) holds the
+    connection's processes for AUTH_SESSION_TIMEOUT_S (30 s), not forever: then the
+    client gets a temporary failure and every process of the connection is gone."""
+    pam_service([
+        "auth required pam_unix.so",
+        "account required pam_unix.so",
+        "session required {so} hang",
+    ])
+    daemon.start()
+    with h.Pop3(daemon.port, timeout=90) as c:
+        assert c.cmd("USER %s" % user.name).startswith("+OK")
+        c.send(("PASS %s\r\n" % user.password).encode())
+        # the monitor is inside pam_open_session now
+        time.sleep(1)
+        assert daemon.children(), "the connection's processes ended before the bound"
+        reply = c.line()
+        assert reply.startswith("-ERR [SYS/TEMP]"), reply
+    assert not daemon.log.events("login", user=user.name)
+    deadline = time.monotonic() + 60
+    while daemon.children() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not daemon.children(), "processes left: %r" % daemon.children()
+
+
 def _fdinfo_flags(pid, fd):
     for line in open("/proc/%d/fdinfo/%s" % (pid, fd)):
         if line.startswith("flags:"):

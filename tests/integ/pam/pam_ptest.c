@@ -4,6 +4,9 @@
  *                  does: the daemon must then use TO, the account, everywhere)
  *   pause=PATH     wait while PATH exists (at most 20 s), so a test can look at the
  *                  process that runs the stack while it runs
+ * In the session stack:
+ *   hang           never return from pam_open_session (a module waiting on a dead LDAP
+ *                  or NFS server): the daemon must bound the wait itself
  * Always answers PAM_IGNORE: it decides nothing. */
 #include <string.h>
 #include <unistd.h>
@@ -41,6 +44,22 @@ int pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **ar
 }
 
 int pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	(void)pamh; (void)flags; (void)argc; (void)argv;
+	return PAM_IGNORE;
+}
+
+int pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	(void)pamh; (void)flags;
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], "hang") == 0)
+			for (;;)
+				pause();
+	return PAM_IGNORE;
+}
+
+int pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	(void)pamh; (void)flags; (void)argc; (void)argv;
 	return PAM_IGNORE;
