@@ -157,8 +157,9 @@
 /* MIME nesting (multiparts and message/rfc822 parts inside each other): Dovecot allows
  * 100; real mail rarely passes 10.  A part deeper than this is one opaque leaf. */
 #define MIME_MAX_DEPTH 32
-/* Parts of one message: past this the rest of the message is one opaque leaf (the tree,
- * serialised, must stay near INDEX_CACHE_ENTRY_MAX to be cached). */
+/* Parts of one message: the last one is kept for the rest of the message, one opaque
+ * leaf, when a part more would start (the tree, serialised, must stay near
+ * INDEX_CACHE_ENTRY_MAX to be cached). */
 #define MIME_MAX_PARTS 1000
 /* RFC 2046 section 5.1.1: a boundary is 1 to 70 characters.  Up to 200 are accepted
  * (some mailers exceed 70); a multipart with a longer or no boundary is a leaf. */
