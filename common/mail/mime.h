@@ -9,6 +9,10 @@
  * the body before it.  body_lines counts the body's line ends, plus one for a last line
  * without one ("a\r\nb" and "a\r\nb\r\n" are 2 lines).
  *
+ * A multipart whose boundary never occurs has no children (IMAP's BODYSTRUCTURE wants at
+ * least one body: imapd must make one up, as Dovecot gives an empty text/plain).  Its
+ * preamble and epilogue are in its body; so are the boundary lines.
+ *
  * Limits (base/plimits.h): MIME_MAX_DEPTH, MIME_MAX_PARTS: beyond them the rest is one
  * leaf flagged MIME_PART_OPAQUE, never an error; MIME_MAX_PARAMS, MIME_VALUE_MAX,
  * MIME_MAX_LANGUAGES, ENVELOPE_FIELD_MAX: longer things are cut.  Memory is bounded by

@@ -294,6 +294,9 @@ static void test_cases(void)
 		struct mime_part *rc = parse(crlf, clen, 0, NULL);
 		CHECK(crlf_same(root, rc));
 		CHECK(root->hdr_size_crlf + root->body_size_crlf == clen);
+		struct mime_part *rc1 = parse(crlf, clen, 1, NULL);
+		CHECK(mimeser_parts_equal(rc, rc1));
+		mime_part_free(&rc1);
 		mime_part_free(&rc);
 		free(crlf);
 		roundtrip(root);
@@ -367,6 +370,24 @@ static void test_fields(void)
 	roundtrip(root);
 	mime_part_free(&root);
 	mime_envelope_free(&env);
+
+	/* an invalid Content-Type is the default; the first valid one counts */
+	root = parse("Content-Type: garbage\nContent-Type: text/html\n\nx", 48, 0, NULL);
+	CHECK_STR(root->type, "text");
+	CHECK_STR(root->subtype, "html");
+	CHECK((root->flags & MIME_PART_DEFAULT_TYPE) == 0);
+	mime_part_free(&root);
+	root = parse("Content-Type: garbage\n\nx", 24, 0, NULL);
+	CHECK_STR(root->subtype, "plain");
+	CHECK((root->flags & MIME_PART_DEFAULT_TYPE) != 0 && root->n_type_params == 1);
+	mime_part_free(&root);
+	/* a multipart whose boundary never appears has no children (imapd must still give
+	 * BODYSTRUCTURE a body: see mime.h) */
+	root = parse("Content-Type: multipart/mixed; boundary=q\n\nno parts\n", 52, 0, NULL);
+	CHECK((root->flags & MIME_PART_MULTIPART) != 0 && root->n_children == 0);
+	CHECK(root->body_size == 9 && root->body_lines == 1);
+	roundtrip(root);
+	mime_part_free(&root);
 }
 
 struct pcase {
