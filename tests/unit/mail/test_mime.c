@@ -257,8 +257,8 @@ static void roundtrip(const struct mime_part *root)
 	const char *error = NULL;
 	CHECK(mimeser_parts_read(ser, len, &back, &error) == 0);
 	CHECK(back != NULL && mimeser_parts_equal(root, back));
-	/* every truncation is refused */
-	for (size_t n = 0; n < len; n++) {
+	/* every truncation is refused (of a large form, about 1000 of them) */
+	for (size_t n = 0; n < len; n += len > 1000 ? len / 1000 : 1) {
 		struct mime_part *t = NULL;
 		if (mimeser_parts_read(ser, n, &t, &error) == 0) {
 			CHECK(0);
