@@ -150,6 +150,39 @@
 /* Keywords a folder may define (one bit each in the index record). */
 #define INDEX_MAX_KEYWORDS 32
 
+/* Message parsing (common/mail/header.c, mime.c). */
+/* One header field kept whole (its raw and unfolded value each): RFC 5322 section 2.1.1
+ * caps a line at 998 octets but a folded field (References, DKIM-Signature, a long To)
+ * may span many lines; 64 KiB holds any real one.  A longer field is truncated (flagged),
+ * its bytes still counted, so offsets and sizes stay right. */
+#define HEADER_FIELD_MAX (64 * 1024)
+/* Fields reported per header: no real message has near this many; past it the rest are
+ * consumed and counted but not reported (a header of a million one-byte fields cannot
+ * cost a million callbacks of work per FETCH). */
+#define HEADER_MAX_FIELDS 10000
+/* MIME nesting (multiparts and message/rfc822 parts inside each other): Dovecot allows
+ * 100; real mail rarely passes 10.  A part deeper than this is one opaque leaf. */
+#define MIME_MAX_DEPTH 32
+/* Parts of one message: the last one is kept for the rest of the message, one opaque
+ * leaf, when a part more would start (the tree, serialised, must stay near
+ * INDEX_CACHE_ENTRY_MAX to be cached). */
+#define MIME_MAX_PARTS 1000
+/* RFC 2046 section 5.1.1: a boundary is 1 to 70 characters.  Up to 200 are accepted
+ * (some mailers exceed 70); a multipart with a longer or no boundary is a leaf. */
+#define MIME_BOUNDARY_MAX 200
+/* Parameters kept per Content-Type / Content-Disposition (after RFC 2231 merging), and
+ * raw name=value pairs looked at before merging. */
+#define MIME_MAX_PARAMS 32
+#define MIME_MAX_RAW_PARAMS 128
+/* A kept MIME string (a parameter value, Content-ID, -Description, -Location, -MD5):
+ * longer values are cut here. */
+#define MIME_VALUE_MAX 1024
+/* Content-Language tags kept per part (RFC 3282). */
+#define MIME_MAX_LANGUAGES 16
+/* One envelope field (Date, Subject, From, ... Message-ID) kept for IMAP ENVELOPE: a To
+ * of a few hundred addresses fits; a longer one is cut (flagged). */
+#define ENVELOPE_FIELD_MAX (16 * 1024)
+
 /* TLS: the private key and the resumable sessions live with the monitor (root), never in
  * the worker (common/privsep/keyop.c, tls.c, tlscache.c). */
 /* Longest wait of the worker for the monitor's answer to a key operation or a session

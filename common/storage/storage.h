@@ -118,12 +118,34 @@ const void *mailbox_cache_get(const struct mailbox *box, uint32_t uid, uint32_t 
 int mailbox_cache_set(struct mailbox *box, uint32_t uid, uint32_t field, const void *data,
 		      size_t len, const char **error_r);
 
-/* Counters for tests: what a sync cost. */
+/* A message's MIME structure and envelope fields (mail/mime.h), from the cache, or
+ * parsed from the message (as the reader gives it: stored line ends; mbox without its
+ * From line, ">From " lines as stored) and then cached for every session.  Both are
+ * parsed in one pass and both cached whenever one is missing.  An entry that does not
+ * read back, or does not fit the message's sizes, is not trusted: the message is parsed
+ * again and the entry replaced.  A failed cache write (read-only folder, full disk, an
+ * entry over INDEX_CACHE_ENTRY_MAX) changes nothing else: the result is returned all the
+ * same.  Free with mime_part_free() / mime_envelope_free().  0 or -1. */
+struct mime_part;
+struct mail_envelope_fields;
+int mailbox_msg_parts(struct mailbox *box, uint32_t uid, struct mime_part **r,
+		      const char **error_r);
+int mailbox_msg_envelope(struct mailbox *box, uint32_t uid,
+			 struct mail_envelope_fields **r, const char **error_r);
+/* Both at once (either pointer may be NULL). */
+int mailbox_msg_parse(struct mailbox *box, uint32_t uid, struct mime_part **parts_r,
+		      struct mail_envelope_fields **env_r, const char **error_r);
+
+/* Counters for tests: what a sync cost, and what the message cache saved. */
 struct storage_stats {
 	uint64_t dir_scans;      /* Maildir: directories listed; mbox: full parses */
 	uint64_t files_read;     /* message files opened to compute a size */
 	uint64_t entries_seen;   /* directory entries looked at */
 	uint64_t appends_parsed; /* mbox: syncs that parsed only what was appended */
+	uint64_t msgs_parsed;    /* messages read and parsed for their MIME structure */
+	uint64_t cache_hits;     /* structures or envelopes taken from the cache */
+	uint64_t cache_bad;      /* cache entries refused (corrupt, not this message) */
+	uint64_t cache_fills;    /* cache writes that were committed */
 };
 const struct storage_stats *mailbox_stats(const struct mailbox *box);
 
