@@ -111,7 +111,7 @@ static void skip_comment(struct parser *ps, struct buf *text)
 		} else if (c == ')' && --depth == 0) {
 			return;
 		}
-		if (text != NULL && c != '\0')
+		if (text != NULL && c != '\0' && c != '\r' && c != '\n')
 			buf_addc(text, c);
 	}
 	ps->flags |= ADDRESS_F_INVALID; /* unterminated */
@@ -164,8 +164,8 @@ static void read_quoted(struct parser *ps, struct buf *out)
 		ps->p++;
 		if (c == '\\' && ps->p < ps->end)
 			c = *ps->p++;
-		if (c == '\0')
-			ps->flags |= ADDRESS_F_INVALID;
+		if (c == '\0' || c == '\r' || c == '\n')
+			ps->flags |= ADDRESS_F_INVALID; /* "\<CR>": never in a string */
 		else
 			buf_addc(out, c);
 	}
@@ -195,7 +195,7 @@ static void read_literal(struct parser *ps, struct buf *out)
 		}
 		if (c == '\\' && ps->p < ps->end)
 			c = *ps->p++;
-		if (c == ' ' || c == '\t')
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\0')
 			continue; /* FWS inside a literal is not part of it */
 		buf_addc(out, c);
 	}

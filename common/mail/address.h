@@ -17,7 +17,8 @@
  * - Folding (CRLF or LF followed by WSP) is removed anywhere; other CR/LF are skipped.
  * Strings are unquoted and unescaped (quoted-pairs resolved) but NOT RFC 2047 decoded:
  * ENVELOPE wants the raw form; address_name_decode() is the separate decoding helper.
- * A phrase's words are joined with one space where CFWS separated them. */
+ * A phrase's words are joined with one space where CFWS separated them.  No string
+ * holds CR, LF or NUL (an escaped one is dropped too). */
 #ifndef POSTERN_ADDRESS_H
 #define POSTERN_ADDRESS_H
 #include <stdbool.h>

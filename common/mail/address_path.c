@@ -138,7 +138,8 @@ static size_t scan_literal(struct cur *c)
 		memcpy(tmp, s + 5, n - 5);
 		tmp[n - 5] = '\0';
 		/* inet_pton's forms are RFC 5321's IPv6-full/comp/v4-full/v4-comp */
-		if (memchr(tmp, '%', n - 5) != NULL || inet_pton(AF_INET6, tmp, &a6) != 1)
+		if (strlen(tmp) != n - 5 || memchr(tmp, '%', n - 5) != NULL ||
+		    inet_pton(AF_INET6, tmp, &a6) != 1)
 			return 0;
 		c->flags |= ADDRESS_PATH_F_LITERAL_V6;
 	} else {

@@ -348,6 +348,8 @@ static void paths_run(void)
 	struct address_path p;
 	const char *err;
 	CHECK(address_path_parse("<a\0b@c>", 7, 0, &p, &err) < 0);
+	/* fuzz: a NUL inside an IPv6 literal made inet_pton() see only its head */
+	CHECK(address_path_parse("<a@[IPv6:::1\0x]>", 17, 0, &p, &err) < 0);
 
 	/* limits: local part 64 ok, 65 not; domain 255 ok, 256 not; path 256 */
 	char buf[600];
