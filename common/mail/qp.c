@@ -140,8 +140,9 @@ size_t qp_decode_update(struct qp_decoder *d, const char *in, size_t len, char *
 {
 	size_t i = 0, o = 0;
 
-	/* BOUNDS: one byte writes at most QP_MAX_PENDING_WS + 4 < QP_MIN_OUT */
-	for (; i < len && out_size - o >= QP_MIN_OUT; i++)
+	/* BOUNDS: one byte writes at most QP_MAX_PENDING_WS + 4 (held whitespace, "=", a
+	 * held CR and the byte): that much room before each byte */
+	for (; i < len && out_size - o >= QP_MAX_PENDING_WS + 4; i++)
 		o += qp_byte(d, (unsigned char)in[i], out + o);
 	*consumed_r = i;
 	return o;
