@@ -106,7 +106,7 @@ int main(void)
 	char tmp[QP_MIN_OUT];
 	size_t used = 99;
 	qp_decode_init(&d);
-	CHECK(qp_decode_update(&d, "abc", 3, tmp, QP_MIN_OUT - 1, &used) == 0 && used == 0);
+	CHECK(qp_decode_update(&d, "abc", 3, tmp, QP_MAX_PENDING_WS + 3, &used) == 0 && used == 0);
 	CHECK(qp_decode_update(&d, "abc", 3, tmp, QP_MIN_OUT, &used) == 3 && used == 3);
 	return unit_done("test_qp");
 }
