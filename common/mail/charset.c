@@ -3,8 +3,9 @@
  * A converter is an iconv_t (or none, for UTF-8 in) and a few pending bytes: an
  * incomplete sequence at the end of a chunk (iconv's EINVAL) waits there for the next
  * chunk.  iconv's EILSEQ becomes U+FFFD and one skipped byte; so does an incomplete
- * sequence at the end of all input.  Converting to UTF-8 never meets an unconvertible
- * character on the output side. */
+ * sequence at the end of all input.  iconv converts to UCS-4 and we write the UTF-8:
+ * glibc lets code points past U+10FFFF through (from UCS-4, or a name it takes for
+ * UTF-8 such as "utf&8"), and those become U+FFFD, so the output is always valid. */
 #include <errno.h>
 #include <iconv.h>
 #include <stdint.h>
@@ -95,6 +96,19 @@ static bool utf8_prefix(const unsigned char *p, size_t n)
 	return charset_utf8_seqlen(tmp, tmp + need) == need;
 }
 
+static size_t put_utf8(uint32_t c, char *o);
+
+/* One UCS-4LE code point from iconv, as UTF-8 (U+FFFD if it is no Unicode scalar). */
+static void put_cp(const unsigned char *b, char **out, size_t *left)
+{
+	uint32_t c = b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+	if (c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		c = 0xfffd;
+	size_t w = put_utf8(c, *out);
+	*out += w;
+	*left -= w;
+}
+
 /* One step: convert what fits.  Returns input consumed; *incomplete when it stopped at
  * a cut sequence (only when more input may follow). */
 static size_t step(struct charset_conv *conv, const unsigned char *in, size_t n, bool more,
@@ -121,16 +135,28 @@ static size_t step(struct charset_conv *conv, const unsigned char *in, size_t n,
 		}
 		return i;
 	}
-	while (i < n) {
-		char *ip = (char *)(uintptr_t)(in + i);
-		size_t ileft = n - i;
-		size_t r = iconv(conv->cd, &ip, &ileft, out, left);
+	while (i < n && *left >= 4) {
+		/* iconv writes UCS-4 code points; we encode them, so whatever iconv lets
+		 * through (glibc passes code points past U+10FFFF) the output is valid */
+		unsigned char cps[64 * 4];
+		size_t maxcp = *left / 4 < 64 ? *left / 4 : 64;
+		char *ip = (char *)(uintptr_t)(in + i), *cp = (char *)cps;
+		size_t ileft = n - i, cpleft = maxcp * 4;
+		size_t r = iconv(conv->cd, &ip, &ileft, &cp, &cpleft);
+		int err = errno;
 		i = n - ileft;
+		size_t ncp = (maxcp * 4 - cpleft) / 4;
+		/* BOUNDS: at most 4 bytes per code point, and maxcp <= *left / 4 */
+		for (size_t k = 0; k < ncp; k++)
+			put_cp(cps + 4 * k, out, left);
 		if (r != (size_t)-1)
 			break;
-		if (errno == E2BIG)
+		if (err == E2BIG) {
+			if (ncp > 0)
+				continue;
 			break;
-		if (errno == EINVAL && more) {
+		}
+		if (err == EINVAL && more) {
 			*incomplete = true;
 			break;
 		}
@@ -157,7 +183,7 @@ int charset_to_utf8_begin(const char *charset, struct charset_conv **conv_r,
 	if (strcmp(name, "UTF-8") != 0) {
 		/* "//" in a name would pass iconv options (TRANSLIT, IGNORE): not ours */
 		if (strchr(name, '/') != NULL || name[0] == '\0' ||
-		    (cd = iconv_open("UTF-8", name)) == (iconv_t)-1) {
+		    (cd = iconv_open("UCS-4LE", name)) == (iconv_t)-1) {
 			*error_r = "unknown charset";
 			return -1;
 		}
@@ -251,7 +277,14 @@ size_t charset_to_utf8_end(struct charset_conv **convp, char *out, size_t out_si
 		i += c;
 	}
 	if (conv->cd != (iconv_t)-1) {
-		iconv(conv->cd, NULL, NULL, &o, &left);
+		/* a converter may hold a character back (CP1255 waits for a combining
+		 * mark): the reset writes it */
+		unsigned char cps[4 * 4];
+		char *cp = (char *)cps;
+		size_t cpleft = left / 4 < 4 ? left / 4 * 4 : sizeof(cps);
+		iconv(conv->cd, NULL, NULL, &cp, &cpleft);
+		for (unsigned char *b = cps; b < (unsigned char *)cp; b += 4)
+			put_cp(b, &o, &left);
 		iconv_close(conv->cd);
 	}
 	free(conv);

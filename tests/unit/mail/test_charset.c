@@ -42,6 +42,10 @@ static const struct ccase cases[] = {
 	{ "gb18030", "a\x81", 0, "a" FFFD },                      /* cut at the end */
 	{ "shift_jis", "\x82\xa0x\xff", 0, "\xe3\x81\x82x" FFFD },
 	{ "utf-16le", "a\0b\0", 4, "ab" },
+	/* glibc lets code points past U+10FFFF through iconv: they become U+FFFD */
+	{ "ucs-4be", "\0\x11\0\0\0\0\0a", 8, FFFD "a" },
+	{ "utf&8", "\xf4\xbe\xbc\x8d!", 0, FFFD "!" },       /* iconv's UTF-8 (fuzz) */
+	{ "cp1255", "\xe0", 0, "\xd7\x90" },                   /* held back until the end */
 };
 
 static char *convert(const char *cs, const char *in, size_t len, size_t split, size_t step,

@@ -40,6 +40,7 @@ static const char *const cases[][2] = {
 	{ "=?utf-8?q?=FF?=", FFFD },
 	{ "=?utf-8?q?a?= ", "a " },
 	{ "=?=?utf-8?q?a?=", "=?a" },
+	{ "=?utf&8?q?=F4=BE=BC=8D?=", FFFD },                             /* fuzz */
 	{ "=?utf-8?q?=00?=", "" }, /* NUL: see main */
 };
 
