@@ -45,7 +45,8 @@ static const struct ccase cases[] = {
 	/* glibc lets code points past U+10FFFF through iconv: they become U+FFFD */
 	{ "ucs-4be", "\0\x11\0\0\0\0\0a", 8, FFFD "a" },
 	{ "utf&8", "\xf4\xbe\xbc\x8d!", 0, FFFD "!" },       /* iconv's UTF-8 (fuzz) */
-	{ "cp1255", "\xe0", 0, "\xd7\x90" },                   /* held back until the end */
+	{ "cp1255", "\xe0", 0, "\xd7\x90" },
+	{ "ks_c_5601-1987", "\xc7\xd1", 0, "\xed\x95\x9c" },                /* as CP949 */                   /* held back until the end */
 };
 
 static char *convert(const char *cs, const char *in, size_t len, size_t split, size_t step,
