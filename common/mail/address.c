@@ -356,10 +356,16 @@ static void read_angle(struct parser *ps, struct buf *route, struct buf *local,
 				break;
 			}
 		}
-		if (ps->p < ps->end && *ps->p == ':')
+		if (ps->p < ps->end && *ps->p == ':') {
 			ps->p++;
-		else
+		} else {
 			ps->flags |= ADDRESS_F_INVALID;
+			/* "<@b>": no route but an addr-spec without its local part */
+			if (route->len > 0 && memchr(route->d, ',', route->len) == NULL) {
+				buf_add(domain, route->d + 1, route->len - 1);
+				route->len = 0;
+			}
+		}
 	}
 	bool gap = false;
 	read_words(ps, &junk, local, &gap);
@@ -368,6 +374,7 @@ static void read_angle(struct parser *ps, struct buf *route, struct buf *local,
 	skip_cfws(ps, NULL);
 	if (ps->p < ps->end && *ps->p == '@') {
 		ps->p++;
+		domain->len = 0;
 		read_domain(ps, domain);
 	}
 	skip_cfws(ps, NULL);

@@ -98,6 +98,8 @@ static const struct acase cases[] = {
 	{ "<a@b, c@d", "(NIL NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")", 1 },
 	{ "a@", "(NIL NIL \"a\" \"MISSING_DOMAIN\")", 1 },
 	{ "@b", "(NIL NIL \"MISSING_MAILBOX\" \"b\")", 1 },
+	{ "<@b>", "(NIL NIL \"MISSING_MAILBOX\" \"b\")", 1 },
+	{ "<@a,@b>", "(NIL \"@a,@b\" \"MISSING_MAILBOX\" \"MISSING_DOMAIN\")", 1 },
 	{ "a@b>", "(NIL NIL \"a\" \"b\")", 1 },
 	{ "> a@b", "(NIL NIL \"a\" \"b\")", 1 },
 	{ "\"unterminated <a@b>", "(NIL NIL \"unterminated <a@b>\" \"MISSING_DOMAIN\")", 1 },
