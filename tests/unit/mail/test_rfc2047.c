@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/plimits.h"
 #include "base/util.h"
 #include "mail/charset.h"
 #include "mail/rfc2047.h"
@@ -91,6 +92,16 @@ int main(void)
 	memcpy(big + 2010, "?=", 2);
 	s = rfc2047_decode(big, 2012, &n);
 	CHECK(n == 2012 && memcmp(s, big, 2012) == 0); /* over RFC2047_MAX_WORD: as is */
+	free(s);
+	/* exactly RFC2047_MAX_WORD bytes of encoded text: decoded; one more: as is */
+	memcpy(big + 10 + RFC2047_MAX_WORD, "?=", 2);
+	s = rfc2047_decode(big, 12 + RFC2047_MAX_WORD, &n);
+	CHECK(n == RFC2047_MAX_WORD && s[0] == 'a');
+	free(s);
+	big[10 + RFC2047_MAX_WORD] = 'a';
+	memcpy(big + 11 + RFC2047_MAX_WORD, "?=", 2);
+	s = rfc2047_decode(big, 13 + RFC2047_MAX_WORD, &n);
+	CHECK(n == 13 + RFC2047_MAX_WORD && s[0] == '=');
 	free(s);
 	free(big);
 
