@@ -206,4 +206,27 @@
 #define TLSCACHE_SLOTS 2048
 #define TLSCACHE_SLOT_SIZE 1664
 
+/* Mail value parsers (common/mail/address.c, date.c, rfc2047.c, charset.c, qp.c, base64.c). */
+/* Entries (mailboxes and group markers) kept from one address header: IMAP ENVELOPE
+ * writes every one, so a 1 MB "To:" of "a@b," must not become a 250,000-entry reply; a
+ * real mailing list header has at most a few thousand.  Past it the list is cut and
+ * marked truncated. */
+#define ADDRESS_MAX_ENTRIES 2000
+/* Comments (RFC 5322 section 3.2.2) nest without limit in the grammar; deeper than this
+ * is hostile: the rest of the comment is skipped flatly (no recursion happens anyway). */
+#define ADDRESS_MAX_COMMENT_DEPTH 32
+/* RFC 5321 section 4.5.3.1.1-3: local-part 64 octets, domain 255, path 256 with "<>". */
+#define SMTP_MAX_LOCAL_PART 64
+#define SMTP_MAX_DOMAIN 255
+#define SMTP_MAX_PATH 256
+/* RFC 2047 section 2: an encoded-word is at most 75 characters; we accept longer ones
+ * (real mail breaks the rule) up to this, past which the text is left as it is. */
+#define RFC2047_MAX_WORD 1024
+/* Quoted-printable decoding (RFC 2045 section 6.7 rule 3): whitespace at the end of a
+ * line is deleted, so a run of it is held until the line goes on or ends; a run longer
+ * than a legal line (76) is passed on at once, as text. */
+#define QP_MAX_PENDING_WS 76
+/* A charset name (RFC 2978 section 2.3: mime-charset names are at most 40 characters). */
+#define CHARSET_MAX_NAME 64
+
 #endif
