@@ -390,11 +390,9 @@ static int parse_bare(struct imap_parser *p, const char *line, size_t len, size_
 		}
 		if (c == ' ' || c == ')')
 			break;
-		if (c == '[') {
-			if (had_bracket) {
-				p->error = "Invalid character in atom";
-				return -1;
-			}
+		/* the first '[' with a ']' after it on the line opens a section (spaces and
+		 * parentheses allowed up to the ']'); any other '[' is an atom character */
+		if (c == '[' && !had_bracket && memchr(line + j, ']', len - j) != NULL) {
 			bracket = had_bracket = true;
 			continue;
 		}
@@ -403,10 +401,6 @@ static int parse_bare(struct imap_parser *p, const char *line, size_t len, size_
 				"Invalid character in atom";
 			return -1;
 		}
-	}
-	if (bracket) {
-		p->error = "Missing ']'";
-		return -1;
 	}
 	size_t idx;
 	bool nil = j - *i == 3 && util_token_eq(line + *i, 3, "NIL");
@@ -544,7 +538,7 @@ static int parse_args(struct imap_parser *p, const char *line, size_t len, size_
 			return bad_line_end(p, line, len, IMAP_PARSE_BAD, "Unexpected ')'", NULL);
 		if (c == ' ')
 			return bad_line_end(p, line, len, IMAP_PARSE_BAD, "Unexpected space", NULL);
-		if (c == '{' || c == '~')
+		if (c == '{' || (c == '~' && i + 1 < len && line[i + 1] == '{'))
 			return parse_literal(p, line, len, i);
 		if (c == '"')
 			r = parse_quoted(p, line, len, &i);

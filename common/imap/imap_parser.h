@@ -7,10 +7,11 @@
  * strings, literals, NIL and parenthesized lists.  What an atom means depends on where
  * the command's grammar puts it (a number, a sequence set, a flag, a list-mailbox, a
  * fetch-att like BODY.PEEK[HEADER.FIELDS (A B)]<0.100>), so the lexer takes a "bare
- * token" (any printable ASCII but SP ( ) { " and, outside brackets, ]...[ nesting), and
- * the imap_arg_*() accessors check it strictly for the grammar position the command
- * handler asks for.  A bare token may hold a bracketed part with spaces and parentheses
- * in it ("BODY[HEADER.FIELDS (A B)]<0.100>" is one atom).
+ * token" (printable ASCII but SP ( ) { "), and the imap_arg_*() accessors check it
+ * strictly for the grammar position the command handler asks for.  A bare token's first
+ * '[' opens a bracketed part that may hold spaces and parentheses up to the next ']'
+ * ("BODY[HEADER.FIELDS (A B)]<0.100>" is one atom); a '[' with no ']' after it on the
+ * line is an ordinary atom character.
  *
  * A command's session with the parser:
  *

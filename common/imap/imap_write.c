@@ -155,7 +155,8 @@ int imap_write_astring(struct imap_buf *b, const char *s, size_t len, unsigned f
 	bool atom = len > 0 && !(len == 3 && util_token_eq(s, 3, "NIL"));
 	for (size_t i = 0; atom && i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\", c) != NULL)
+		/* '[' too: the command parser would take "a[b c]" for one section atom */
+		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\[", c) != NULL)
 			atom = false;
 	}
 	if (atom)

@@ -21,6 +21,7 @@ struct wcase {
 static const struct wcase wcases[] = {
 	{ ASTRING, "INBOX", 0, 0, "INBOX", 0 },
 	{ ASTRING, "a]b", 0, 0, "a]b", 0 },
+	{ ASTRING, "a[b", 0, 0, "\"a[b\"", 0 },
 	{ ASTRING, "", 0, 0, "\"\"", 0 },
 	{ ASTRING, "NIL", 0, 0, "\"NIL\"", 0 },
 	{ ASTRING, "nil", 0, 0, "\"nil\"", 0 },
