@@ -271,7 +271,8 @@ static int parse_head(struct imap_parser *p, const char *line, size_t len, size_
 			return -1;
 		}
 		size_t s = ++i;
-		while (i < len && line[i] != ' ' && i - s <= IMAP_MAX_CMD_NAME) {
+		/* BOUNDS: at most IMAP_MAX_CMD_NAME characters go into name[] */
+		while (i < len && line[i] != ' ' && i - s < IMAP_MAX_CMD_NAME) {
 			unsigned char c = (unsigned char)line[i];
 			if (!is_atom_char(c))
 				break;

@@ -324,6 +324,23 @@ static void run_limits(void)
 	CHECK(feed1(true, false, s, strlen(s)) == IMAP_PARSE_CLOSE);
 	free(s);
 
+	/* command name (IMAP_MAX_CMD_NAME) and tag (IMAP_MAX_TAG) lengths */
+	s = repeat("a ", 'N', IMAP_MAX_CMD_NAME, " x");
+	CHECK(feed1(true, false, s, strlen(s)) == IMAP_PARSE_DONE);
+	free(s);
+	s = repeat("a ", 'N', IMAP_MAX_CMD_NAME + 1, " x");
+	CHECK(feed1(true, false, s, strlen(s)) == IMAP_PARSE_BAD);
+	free(s);
+	s = repeat("a UID ", 'N', IMAP_MAX_CMD_NAME + 1, "");
+	CHECK(feed1(true, false, s, strlen(s)) == IMAP_PARSE_BAD);
+	free(s);
+	s = repeat("", 't', IMAP_MAX_TAG, " NOOP");
+	CHECK(feed1(true, false, s, strlen(s)) == IMAP_PARSE_DONE);
+	free(s);
+	s = repeat("", 't', IMAP_MAX_TAG + 1, " NOOP");
+	CHECK(feed1(true, false, s, strlen(s)) == IMAP_PARSE_BAD);
+	free(s);
+
 	/* list depth */
 	s = repeat("a SEARCH ", '(', IMAP_MAX_LIST_DEPTH, "");
 	char *t = repeat(s, ')', IMAP_MAX_LIST_DEPTH, "");
