@@ -785,7 +785,8 @@ int imap_arg_number64(const struct imap_arg *a, uint64_t *n_r)
 
 int imap_arg_flag(const struct imap_arg *a, const char **s_r)
 {
-	if (a->type != IMAP_ARG_ATOM || a->len == 0)
+	/* NIL too: a keyword may be spelt so */
+	if ((a->type != IMAP_ARG_ATOM && a->type != IMAP_ARG_NIL) || a->len == 0)
 		return -1;
 	size_t i = a->str[0] == '\\' ? 1 : 0;
 	if (i == a->len)

@@ -22,7 +22,8 @@
  *	  IMAP_PARSE_LITERAL   n = p->need.size bytes of literal follow; if p->need.sync, send
  *	                       "+ ..." first.  Feed them with imap_parser_feed_literal() (in
  *	                       pieces as they come); when all are in, the next line is fed
- *	                       with imap_parser_feed_line().
+ *	                       with imap_parser_feed_line().  (n may be 0: "+" is still
+ *	                       due if sync, then the next line.)
  *	  IMAP_PARSE_STREAM    the literal (p->need.size bytes, argument p->need.arg of the
  *	                       command so far) is an APPEND message: the daemon streams it to
  *	                       storage itself (after "+ ..." if p->need.sync), looking at

@@ -388,6 +388,23 @@ static void run_limits(void)
 	snprintf(buf, sizeof(buf), "a APPEND x {%d+}", IMAP_MAX_DISCARD + 1);
 	CHECK(feed1(true, false, buf, strlen(buf)) == IMAP_PARSE_CLOSE);
 
+	/* a 100 GiB APPEND message: streamed, never buffered (an allocation of that size
+	 * would end the test); the command completes with its size */
+	{
+		struct imap_parser_settings as = { .logged_in = true, .append_max = 1ULL << 40 };
+		struct imap_parser *ap = imap_parser_new(&as);
+		const char *l = "a APPEND INBOX (\\Seen) {107374182400+}";
+		CHECK(imap_parser_feed_line(ap, l, strlen(l)) == IMAP_PARSE_STREAM);
+		CHECK(imap_parser_need(ap)->size == 107374182400ULL && !imap_parser_need(ap)->sync);
+		CHECK(imap_parser_feed_literal(ap, "x", 1) == 0);   /* not the parser's bytes */
+		imap_parser_streamed(ap);
+		CHECK(imap_parser_feed_line(ap, "", 0) == IMAP_PARSE_DONE);
+		const struct imap_command *c = imap_parser_command(ap);
+		CHECK(c->count == 3 && c->args[2].type == IMAP_ARG_STREAMED &&
+		      c->args[2].size == 107374182400ULL);
+		imap_parser_free(&ap);
+	}
+
 	/* total command size: literals of IMAP_MAX_LITERAL_PRELOGIN until the command is
 	 * over IMAP_MAX_COMMAND_PRELOGIN: the connection closes, nothing grows further */
 	struct imap_parser_settings set = { .logged_in = false };
@@ -449,6 +466,7 @@ static void run_accessors(void)
 		CHECK(imap_arg_list_mailbox(&a[14], &s, &len) == -1);
 		CHECK(imap_arg_number(&a[13], &n) == -1);
 		CHECK(imap_arg_is_atom(&a[11], "nil"));
+		CHECK(imap_arg_flag(&a[11], &s) == 0 && strcmp(s, "NIL") == 0);
 	}
 	const char *l2 = "a STORE 1 FLAGS (\\Seen foo) (\\Seen \"x\") (\\Seen \\)";
 	imap_parser_begin(p);
