@@ -229,4 +229,40 @@
 /* A charset name (RFC 2978 section 2.3: mime-charset names are at most 40 characters). */
 #define CHARSET_MAX_NAME 64
 
+/* The IMAP command parser (common/imap/imap_parser.c).  Lines are IMAP_MAX_LINE_PRELOGIN /
+ * IMAP_MAX_LINE above; a command is one or more lines joined by literals. */
+/* A literal the parser collects (an astring: a password, a mailbox name, a SEARCH
+ * string).  Before login only LOGIN's user name and password need one: AUTH_MAX_PASS.
+ * After login 64 KiB, the line limit: nothing but an APPEND message (streamed, never
+ * collected; its limit is APPENDLIMIT from the config) needs more. */
+#define IMAP_MAX_LITERAL_PRELOGIN AUTH_MAX_PASS
+#define IMAP_MAX_LITERAL 65536
+/* One command's lines and collected literals together: a client cannot make the parser
+ * hold more than this.  Before login two lines' worth; after login 1 MiB (a SEARCH with a
+ * few long literals, a MULTIAPPEND's flags and dates; the messages are streamed). */
+#define IMAP_MAX_COMMAND_PRELOGIN (2 * IMAP_MAX_LINE_PRELOGIN)
+#define IMAP_MAX_COMMAND (1024 * 1024)
+/* RFC 7888 section 5: with LITERAL- a non-synchronizing literal is at most 4096 bytes. */
+#define IMAP_LITERAL_MINUS_MAX 4096
+/* A bad command's non-synchronizing literals (which the client sends without waiting)
+ * are read and dropped up to this many bytes in all, so that the command gets its tagged
+ * BAD and the session goes on (RFC 7888 section 4, choice 1); past it the connection
+ * closes with BYE [TOOBIG] (choice 2) rather than read a large upload for nothing.
+ * Before login the bound is IMAP_MAX_COMMAND_PRELOGIN. */
+#define IMAP_MAX_DISCARD (256 * 1024)
+/* Nesting depth of parenthesized lists in one command: SEARCH's parenthesized keys and
+ * OR, FETCH's lists, LIST-EXTENDED options; clients nest 3 or 4 deep.  Code that walks
+ * the tree recursively (SEARCH) can rely on it. */
+#define IMAP_MAX_LIST_DEPTH 32
+/* Argument nodes (atoms, strings, lists) in one command: a STORE of many keywords, a
+ * long SEARCH; each costs ~50 bytes of parser memory. */
+#define IMAP_MAX_ARGS 8192
+/* A command name or tag longer than this is refused (the longest command name is 16). */
+#define IMAP_MAX_TAG 64
+#define IMAP_MAX_CMD_NAME 32
+/* Sequence sets (common/imap/imap_seqset.c): ranges one set may hold after sorting and
+ * merging.  A 64 KiB line holds at most ~32,000 "n," items; clients send UID sets of
+ * ranges (mbsync, Thunderbird: a few thousand at most); 16 bytes each, 256 KiB at most. */
+#define IMAP_MAX_SEQSET_RANGES 16384
+
 #endif
