@@ -1,21 +1,27 @@
 /* The per-folder index: formats and rules in index.h.
  *
  * Encoding (little-endian):
- *   snapshot: "PSTIDX1\n", u64 generation, u32 uidvalidity, u32 uidnext,
- *             u64 highestmodseq, u64 stamp[4], u64 count, count records,
+ *   snapshot: "PSTIDX2\n", u64 generation, u32 uidvalidity, u32 uidnext,
+ *             u64 highestmodseq, u64 stamp[4], u64 count,
+ *             u32 keyword count, each keyword: u8 length, bytes (bit i = the i-th),
+ *             count records,
  *             u64 cache count, cache entries (u32 uid, u32 field, u32 length, bytes) in
  *             (uid, field) order, u32 CRC-32
  *   record:   u32 uid, flags, keywords, key_len, u64 modseq, size, raw, date, off, aux,
  *             key_len bytes of key
- *   log:      "PSTLOG1\n", u64 generation, then entries: u32 length, u32 CRC-32 of the
+ *   log:      "PSTLOG2\n", u64 generation, then entries: u32 length, u32 CRC-32 of the
  *             payload, payload = operations, the last one always 'H':
  *             'P' record (add, or replace the record with that UID)
  *             'X' u32 uid (expunge)
  *             'C' u32 uid, u32 field, u32 length, bytes (a cache entry, replaced whole)
- *             'R' (drop every record: a new UIDVALIDITY follows in 'H')
+ *             'K' u8 length, bytes (a new keyword name: the next bit)
+ *             'R' (drop every record: a new UIDVALIDITY follows in 'H'; the keyword
+ *                 names stay, since Maildir file names carry keyword bits as letters)
  *             'H' u32 uidvalidity, u32 uidnext, u64 highestmodseq, u64 stamp[4]
  * In memory the records are one array sorted by UID; an expunge leaves a tombstone that
- * the next commit or refresh sweeps out. */
+ * the next commit or refresh sweeps out.
+ * Format 1 ("PSTIDX1", no keyword names) is not read: such an index counts as bad and is
+ * rebuilt under a new UIDVALIDITY (docs/architecture.md). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,8 +35,8 @@
 #include "base/util.h"
 #include "index/index.h"
 
-#define SNAP_MAGIC "PSTIDX1\n"
-#define LOG_MAGIC "PSTLOG1\n"
+#define SNAP_MAGIC "PSTIDX2\n"
+#define LOG_MAGIC "PSTLOG2\n"
 #define MAGIC_LEN 8
 #define SNAP_HDR_LEN (8 + 8 + 4 + 4 + 8 + 8 * INDEX_STAMP_WORDS + 8)
 #define LOG_HDR_LEN 16
@@ -57,6 +63,8 @@ struct index {
 	size_t ncache, cache_alloc;
 	uint64_t cache_bytes;
 	struct index_hdr hdr;
+	char kw[INDEX_MAX_KEYWORDS][INDEX_KEYWORD_MAX + 1]; /* the folder's keyword names */
+	unsigned nkw;
 	uint64_t gen, log_gen;
 	bool have_snap, have_log;
 	dev_t snap_dev, log_dev;
@@ -337,6 +345,55 @@ static int apply_hdr(struct index *ix, const struct index_hdr *h)
 	return 0;
 }
 
+/* ---- keyword names ---- */
+
+static int ascii_lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+bool index_keyword_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > INDEX_KEYWORD_MAX || name[0] == '\\')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		/* atom-char: CHAR except atom-specials (RFC 9051 9: "(" ")" "{" SP CTL
+		 * list-wildcards quoted-specials resp-specials) */
+		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c) != NULL)
+			return false;
+	}
+	return true;
+}
+
+static int kw_find(const struct index *ix, const char *name, size_t len)
+{
+	for (unsigned i = 0; i < ix->nkw; i++) {
+		const char *k = ix->kw[i];
+		size_t j = 0;
+		while (j < len && k[j] != '\0' &&
+		       ascii_lower((unsigned char)k[j]) == ascii_lower((unsigned char)name[j]))
+			j++;
+		if (j == len && k[j] == '\0')
+			return (int)i;
+	}
+	return -1;
+}
+
+/* A new name (valid, not there yet, room left).  0, or -1 bad. */
+static int apply_keyword(struct index *ix, const char *name, size_t len)
+{
+	if (ix->nkw >= INDEX_MAX_KEYWORDS || !index_keyword_valid(name, len) ||
+	    kw_find(ix, name, len) != -1)
+		return -1;
+	memcpy(ix->kw[ix->nkw], name, len); /* BOUNDS: len <= INDEX_KEYWORD_MAX */
+	ix->kw[ix->nkw][len] = '\0';
+	ix->nkw++;
+	if (ix->ch != NULL)
+		ix->ch->new_keywords = true;
+	return 0;
+}
+
 /* ---- encoding ---- */
 
 static size_t rec_encode(unsigned char *p, const struct index_rec *r)
@@ -400,6 +457,7 @@ int index_parse_snapshot(struct index *ix, const unsigned char *buf, size_t len)
 {
 	recs_clear(ix);
 	memset(&ix->hdr, 0, sizeof(ix->hdr));
+	ix->nkw = 0;
 	if (len < SNAP_HDR_LEN + 4 || memcmp(buf, SNAP_MAGIC, MAGIC_LEN) != 0 ||
 	    crc32_buf(buf, len - 4) != get32(buf + len - 4))
 		return -1;
@@ -410,6 +468,16 @@ int index_parse_snapshot(struct index *ix, const unsigned char *buf, size_t len)
 	if (count > MSTORE_MAX_MESSAGES)
 		return -1;
 	size_t off = SNAP_HDR_LEN, end = len - 4;
+	if (end - off < 4 || get32(buf + off) > INDEX_MAX_KEYWORDS)
+		goto bad;
+	uint32_t nkw = get32(buf + off);
+	off += 4;
+	for (uint32_t i = 0; i < nkw; i++) {
+		if (end - off < 1 || buf[off] > end - off - 1 ||
+		    apply_keyword(ix, (const char *)buf + off + 1, buf[off]) == -1)
+			goto bad;
+		off += 1 + (size_t)buf[off];
+	}
 	for (uint64_t i = 0; i < count; i++) {
 		struct index_rec r;
 		size_t used = rec_decode(buf + off, end - off, &r);
@@ -443,6 +511,7 @@ int index_parse_snapshot(struct index *ix, const unsigned char *buf, size_t len)
 bad:
 	recs_clear(ix);
 	memset(&ix->hdr, 0, sizeof(ix->hdr));
+	ix->nkw = 0;
 	return -1;
 }
 
@@ -482,6 +551,12 @@ static int apply_ops(struct index *ix, const unsigned char *p, size_t len)
 			off += clen;
 			break;
 		}
+		case 'K':
+			if (len - off < 1 || p[off] > len - off - 1 ||
+			    apply_keyword(ix, (const char *)p + off + 1, p[off]) == -1)
+				return -1;
+			off += 1 + (size_t)p[off];
+			break;
 		case 'R':
 			if (ix->ch != NULL)
 				for (size_t i = 0; i < ix->n; i++)
@@ -596,6 +671,7 @@ static int load(struct index *ix, const char **error_r)
 	ix->stats.full_loads++;
 	recs_clear(ix);
 	memset(&ix->hdr, 0, sizeof(ix->hdr));
+	ix->nkw = 0;
 	ix->gen = 0;
 	ix->have_snap = false;
 	ix->bad = false;
@@ -649,6 +725,7 @@ static int load(struct index *ix, const char **error_r)
 			ix->bad = true;
 			recs_clear(ix);
 			memset(&ix->hdr, 0, sizeof(ix->hdr));
+			ix->nkw = 0;
 		}
 		ix->log_off = LOG_HDR_LEN + valid;
 		sweep(ix);
@@ -726,10 +803,12 @@ static int refresh(struct index *ix, struct index_changes *ch, const char **erro
 		/* replaced: read all again and compare */
 		struct index_rec *old = ix->recs;
 		size_t old_n = ix->n;
+		unsigned old_nkw = ix->nkw;
 		ix->recs = NULL;
 		ix->n = ix->alloc = 0;
 		ret = load(ix, error_r);
 		diff(old, old_n, ix, &local);
+		local.new_keywords = ix->nkw != old_nkw;
 		for (size_t i = 0; i < old_n; i++)
 			rec_free(&old[i]);
 		free(old);
@@ -1031,6 +1110,52 @@ const void *index_cache_get(const struct index *ix, uint32_t uid, uint32_t field
 	return ix->cache[pos].data;
 }
 
+int index_keyword_find(const struct index *ix, const char *name, size_t len)
+{
+	return kw_find(ix, name, len);
+}
+
+int index_keyword_add(struct index *ix, const char *name, size_t len, unsigned *bit_r,
+		      const char **error_r)
+{
+	if (!ix->locked) {
+		*error_r = "index not locked";
+		return -1;
+	}
+	int bit = kw_find(ix, name, len);
+	if (bit != -1) {
+		*bit_r = (unsigned)bit;
+		return 0;
+	}
+	if (!index_keyword_valid(name, len)) {
+		*error_r = "invalid keyword";
+		return -1;
+	}
+	if (ix->nkw >= INDEX_MAX_KEYWORDS) {
+		*error_r = INDEX_KEYWORDS_FULL;
+		return -1;
+	}
+	unsigned char *p = tx_grow(ix, 2 + len);
+	p[0] = 'K';
+	p[1] = (unsigned char)len;
+	memcpy(p + 2, name, len);
+	ix->ch = ix->collect;
+	(void)apply_keyword(ix, name, len); /* checked above */
+	ix->ch = NULL;
+	*bit_r = ix->nkw - 1;
+	return 0;
+}
+
+const char *index_keyword_name(const struct index *ix, unsigned bit)
+{
+	return bit < ix->nkw ? ix->kw[bit] : NULL;
+}
+
+unsigned index_keyword_count(const struct index *ix)
+{
+	return ix->nkw;
+}
+
 void index_set_stamp(struct index *ix, const uint64_t stamp[INDEX_STAMP_WORDS])
 {
 	memcpy(ix->hdr.stamp, stamp, sizeof(ix->hdr.stamp));
@@ -1123,7 +1248,9 @@ static int new_log(struct index *ix, const char **error_r)
 /* Fold everything into a new snapshot (generation + 1), then start a new log. */
 static int compact(struct index *ix, const char **error_r)
 {
-	size_t len = SNAP_HDR_LEN + 4 + 8 + 12 * ix->ncache + (size_t)ix->cache_bytes;
+	size_t len = SNAP_HDR_LEN + 4 + 8 + 12 * ix->ncache + (size_t)ix->cache_bytes + 4;
+	for (unsigned i = 0; i < ix->nkw; i++)
+		len += 1 + strlen(ix->kw[i]); /* BOUNDS: INDEX_MAX_KEYWORDS short names */
 	for (size_t i = 0; i < ix->n; i++)
 		len += REC_FIXED + ix->recs[i].key_len; /* BOUNDS: n, key_len bounded */
 	unsigned char *buf = xmalloc(len);
@@ -1132,6 +1259,14 @@ static int compact(struct index *ix, const char **error_r)
 	hdr_encode(buf + 16, &ix->hdr);
 	put64(buf + SNAP_HDR_LEN - 8, ix->n);
 	size_t off = SNAP_HDR_LEN;
+	put32(buf + off, ix->nkw);
+	off += 4;
+	for (unsigned i = 0; i < ix->nkw; i++) {
+		size_t kl = strlen(ix->kw[i]);
+		buf[off] = (unsigned char)kl;
+		memcpy(buf + off + 1, ix->kw[i], kl);
+		off += 1 + kl;
+	}
 	for (size_t i = 0; i < ix->n; i++)
 		off += rec_encode(buf + off, &ix->recs[i]);
 	put64(buf + off, ix->ncache);

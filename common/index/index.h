@@ -35,7 +35,7 @@
 struct index_rec {
 	uint32_t uid;
 	uint32_t flags;      /* INDEX_FLAG_* */
-	uint32_t keywords;   /* bit i: keyword i of the folder's keyword table */
+	uint32_t keywords;   /* bit i: keyword i of the folder's keyword names */
 	uint32_t key_len;
 	uint64_t modseq;
 	uint64_t size;       /* octets in CRLF form, or INDEX_SIZE_UNKNOWN */
@@ -58,6 +58,7 @@ struct index_hdr {
 struct index_changes {
 	uint32_t *added, *expunged, *changed;
 	size_t n_added, n_expunged, n_changed;
+	bool new_keywords;   /* keyword names were added (IMAP: send FLAGS again) */
 };
 void index_changes_free(struct index_changes *ch);
 
@@ -105,6 +106,24 @@ void index_set_stamp(struct index *ix, const uint64_t stamp[INDEX_STAMP_WORDS]);
 void index_reset(struct index *ix, uint32_t uidvalidity);
 int index_commit(struct index *ix, const char **error_r);
 void index_unlock(struct index *ix);
+
+/* Keyword names (IMAP flag-keyword, RFC 9051 2.3.2): the folder's table, bit i of
+ * index_rec.keywords = name i.  Names are atoms of 1..INDEX_KEYWORD_MAX bytes, not
+ * starting with '\\', compared without regard to ASCII case; at most INDEX_MAX_KEYWORDS
+ * per folder, never removed or renumbered (a bit keeps its name for good).  A name added
+ * is committed with the transaction; other processes see it after a refresh. */
+bool index_keyword_valid(const char *name, size_t len);
+/* The bit of name, or -1 if the folder has no such keyword. */
+int index_keyword_find(const struct index *ix, const char *name, size_t len);
+/* Under the lock: the bit of name, added if new.  0, or -1: invalid name, or the table is
+ * full (*error_r == INDEX_KEYWORDS_FULL: IMAP answers NO, and PERMANENTFLAGS no longer
+ * lists \*). */
+#define INDEX_KEYWORDS_FULL "too many keywords in this folder"
+int index_keyword_add(struct index *ix, const char *name, size_t len, unsigned *bit_r,
+		      const char **error_r);
+/* The name of bit (NUL-terminated, valid until the next refresh), or NULL. */
+const char *index_keyword_name(const struct index *ix, unsigned bit);
+unsigned index_keyword_count(const struct index *ix);
 
 /* The cache of what IMAP FETCH and SEARCH need, filled when first needed: bytes per
  * (message, field), kept with the index (so shared, and crash-safe like the rest), dropped

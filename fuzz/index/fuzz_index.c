@@ -1,6 +1,6 @@
 /* The index file parsers: the input is a snapshot image, or (first byte odd) a log
- * image, fed to a memory index; then the records are walked and a write transaction is
- * made on top, as a backend would. */
+ * image, fed to a memory index; then the records and keyword names are walked and a write
+ * transaction (a keyword name too) is made on top, as a backend would. */
 #include <stdint.h>
 #include <stddef.h>
 #include <string.h>
@@ -22,8 +22,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r != NULL)
 			sum += r->uid + strlen(r->key);
 	}
+	for (unsigned i = 0; i <= index_keyword_count(ix); i++) {
+		const char *k = index_keyword_name(ix, i);
+		if (k != NULL)
+			sum += (uint64_t)index_keyword_find(ix, k, strlen(k));
+	}
 	(void)sum;
 	if (index_lock(ix, NULL, &err) == 0) {
+		unsigned bit;
+		(void)index_keyword_add(ix, "$Fuzz", 5, &bit, &err);
 		struct index_rec r = { .key = "k", .key_len = 1 };
 		(void)index_append(ix, &r, &err);
 		if (index_count(ix) > 0) {

@@ -171,9 +171,22 @@ static void crash_child(int dfd, int wfd)
 		snprintf(key, sizeof(key), "m%d", 2 * i);
 		if (add(ix, key, &u1) == -1)
 			_exit(4);
+		/* the first 32 transactions each name a keyword and give the second
+		 * record its bit: name and record are committed together or not at all */
+		unsigned bit = 0;
+		if (i < INDEX_MAX_KEYWORDS) {
+			char kw[16];
+			snprintf(kw, sizeof(kw), "kw%d", i);
+			if (index_keyword_add(ix, kw, strlen(kw), &bit, &err) == -1 ||
+			    bit != (unsigned)i)
+				_exit(8);
+		}
 		snprintf(key, sizeof(key), "m%d", 2 * i + 1);
-		if (add(ix, key, &u2) == -1)
+		struct index_rec r2 = { .key = key, .key_len = (uint32_t)strlen(key),
+					.keywords = i < INDEX_MAX_KEYWORDS ? 1u << bit : 0 };
+		if (index_append(ix, &r2, &err) == -1)
 			_exit(4);
+		u2 = r2.uid;
 		if (index_count(ix) > 2) {
 			struct index_rec r = *index_get(ix, 0);
 			r.flags ^= INDEX_FLAG_SEEN;
@@ -251,6 +264,20 @@ static void test_crash(void)
 					if (k1 != k0 + 1 || k0 % 2 != 0)
 						BAD();
 				}
+			}
+			unsigned nkw = index_keyword_count(ix);
+			for (unsigned k = 0; k < nkw; k++) {
+				char want[16];
+				snprintf(want, sizeof(want), "kw%u", k);
+				if (strcmp(index_keyword_name(ix, k), want) != 0)
+					BAD();
+			}
+			for (size_t i = 1; i < n; i += 2) {
+				const struct index_rec *r = index_get(ix, i);
+				unsigned t = (unsigned)atoi(r->key + 1) / 2;
+				if (t < INDEX_MAX_KEYWORDS ?
+				    (r->keywords != 1u << t || t >= nkw) : r->keywords != 0)
+					BAD();
 			}
 			max_seen_next = h->uidnext;
 			index_close(&ix);
@@ -407,14 +434,15 @@ static void le(unsigned char *p, uint64_t v, int n)
 static void test_uids_used_up(void)
 {
 	int dfd = opendir_fd("usedup");
-	unsigned char b[8 + 8 + 4 + 4 + 8 + 32 + 8 + 8 + 4] = "PSTIDX1\n";
+	unsigned char b[8 + 8 + 4 + 4 + 8 + 32 + 8 + 4 + 8 + 4] = "PSTIDX2\n";
 	le(b + 8, 7, 8);                     /* generation */
 	le(b + 16, 1234, 4);                 /* uidvalidity */
 	le(b + 20, UINT32_MAX - 10, 4);      /* uidnext */
 	le(b + 24, 5, 8);                    /* highestmodseq */
 	le(b + 64, 0, 8);                    /* no records */
-	le(b + 72, 0, 8);                    /* no cache entries */
-	le(b + 80, crc32_of(b, 80), 4);
+	le(b + 72, 0, 4);                    /* no keyword names */
+	le(b + 76, 0, 8);                    /* no cache entries */
+	le(b + 84, crc32_of(b, 84), 4);
 	char p[160];
 	snprintf(p, sizeof(p), "%s/usedup/idx", tmpdir);
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -430,6 +458,141 @@ static void test_uids_used_up(void)
 	CHECK(add(ix, "a", &u) == 0 && u == 1);
 	CHECK(index_commit(ix, &err) == 0);
 	index_unlock(ix);
+	index_close(&ix);
+	close(dfd);
+}
+
+/* Keyword names: added under the lock, found without regard to case, seen by another
+ * process, kept through compactions and a reopen, bounded in length, syntax and number. */
+static void test_keywords(void)
+{
+	int dfd = opendir_fd("keywords");
+	struct index *a, *b;
+	struct index_changes ch;
+	const char *err;
+	unsigned bit;
+
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_open(dfd, "idx", &b, &err) == 0);
+	CHECK(index_keyword_add(a, "$Junk", 5, &bit, &err) == -1); /* not locked */
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(index_keyword_add(a, "$Forwarded", 10, &bit, &err) == 0 && bit == 0);
+	CHECK(index_keyword_add(a, "$Junk", 5, &bit, &err) == 0 && bit == 1);
+	CHECK(index_keyword_add(a, "$junk", 5, &bit, &err) == 0 && bit == 1);
+	CHECK(index_keyword_count(a) == 2);
+	/* not atoms, system flags, too long */
+	static const char *const bad[] = { "", "a b", "\\Seen", "a]", "x(", "a*", "%",
+					   "q\"", "a\\b", "tab\t", "\x7f", "{3}" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(index_keyword_add(a, bad[i], strlen(bad[i]), &bit, &err) == -1);
+	char longname[INDEX_KEYWORD_MAX + 2];
+	memset(longname, 'L', sizeof(longname));
+	CHECK(index_keyword_add(a, longname, INDEX_KEYWORD_MAX + 1, &bit, &err) == -1);
+	CHECK(index_keyword_add(a, longname, INDEX_KEYWORD_MAX, &bit, &err) == 0 && bit == 2);
+	uint32_t u;
+	struct index_rec r = { .key = "m", .key_len = 1, .keywords = 1u << 1 };
+	CHECK(index_append(a, &r, &err) == 0);
+	u = r.uid;
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+
+	/* b: names after its refresh, and the change reported */
+	CHECK(index_keyword_count(b) == 0 && index_keyword_find(b, "$JUNK", 5) == -1);
+	CHECK(index_refresh(b, &ch, &err) == 0);
+	CHECK(ch.new_keywords && ch.n_added == 1);
+	index_changes_free(&ch);
+	CHECK(index_keyword_count(b) == 3);
+	CHECK(index_keyword_find(b, "$JUNK", 5) == 1);
+	CHECK(index_keyword_find(b, "$Jun", 4) == -1);
+	CHECK_STR(index_keyword_name(b, 0), "$Forwarded");
+	CHECK(index_keyword_name(b, 3) == NULL);
+	CHECK(index_find(b, u, NULL)->keywords == 1u << 1);
+	CHECK(index_refresh(b, &ch, &err) == 0 && !ch.new_keywords);
+	index_changes_free(&ch);
+
+	/* an uncommitted name is dropped at unlock */
+	CHECK(index_lock(b, NULL, &err) == 0);
+	CHECK(index_keyword_add(b, "lost", 4, &bit, &err) == 0 && bit == 3);
+	index_unlock(b);
+	CHECK(index_refresh(b, NULL, &err) == 0);
+	CHECK(index_keyword_count(b) == 3 && index_keyword_find(b, "lost", 4) == -1);
+
+	/* fill the table: the next new name is refused, known ones are still found */
+	CHECK(index_lock(b, NULL, &err) == 0);
+	for (unsigned i = 3; i < INDEX_MAX_KEYWORDS; i++) {
+		char kw[16];
+		snprintf(kw, sizeof(kw), "k%u", i);
+		CHECK(index_keyword_add(b, kw, strlen(kw), &bit, &err) == 0 && bit == i);
+	}
+	CHECK(index_keyword_add(b, "onemore", 7, &bit, &err) == -1);
+	CHECK(strcmp(err, INDEX_KEYWORDS_FULL) == 0);
+	CHECK(index_keyword_add(b, "K5", 2, &bit, &err) == 0 && bit == 5);
+	CHECK(index_commit(b, &err) == 0);
+	index_unlock(b);
+
+	/* through compactions and a reopen */
+	for (int i = 0; i < 500; i++) {
+		char key[300];
+		memset(key, 'k', sizeof(key));
+		key[299] = '\0';
+		CHECK(index_lock(a, NULL, &err) == 0);
+		CHECK(add(a, key, NULL) == 0);
+		CHECK(index_commit(a, &err) == 0);
+		index_unlock(a);
+	}
+	CHECK(index_stats(a)->compactions >= 1);
+	CHECK(index_keyword_count(a) == INDEX_MAX_KEYWORDS);
+	index_close(&a);
+	index_close(&b);
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_keyword_count(a) == INDEX_MAX_KEYWORDS);
+	CHECK_STR(index_keyword_name(a, 1), "$Junk");
+	CHECK(strlen(index_keyword_name(a, 2)) == INDEX_KEYWORD_MAX);
+	CHECK_STR(index_keyword_name(a, INDEX_MAX_KEYWORDS - 1), "k31");
+	/* a new UIDVALIDITY keeps the names (Maildir file names carry the bits) */
+	CHECK(index_lock(a, NULL, &err) == 0);
+	index_reset(a, 77);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	index_close(&a);
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_hdr(a)->uidvalidity == 77 && index_count(a) == 0);
+	CHECK(index_keyword_count(a) == INDEX_MAX_KEYWORDS);
+	index_close(&a);
+	close(dfd);
+}
+
+/* An index of format 1 (before keyword names) is not read: it is rebuilt under a new
+ * UIDVALIDITY (the backend scans the folder again). */
+static void test_old_format(void)
+{
+	int dfd = opendir_fd("oldformat");
+	unsigned char b[8 + 8 + 4 + 4 + 8 + 32 + 8 + 8 + 4] = "PSTIDX1\n";
+	le(b + 8, 7, 8);
+	le(b + 16, 1234, 4);
+	le(b + 20, 10, 4);
+	le(b + 24, 5, 8);
+	le(b + 64, 0, 8);
+	le(b + 72, 0, 8);
+	le(b + 80, crc32_of(b, 80), 4);
+	char p[160];
+	snprintf(p, sizeof(p), "%s/oldformat/idx", tmpdir);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd != -1 && write(fd, b, sizeof(b)) == (ssize_t)sizeof(b));
+	close(fd);
+	struct index *ix;
+	const char *err;
+	uint32_t u;
+	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
+	CHECK(index_hdr(ix)->uidvalidity == 0 && index_count(ix) == 0);
+	CHECK(index_lock(ix, NULL, &err) == 0);
+	CHECK(index_hdr(ix)->uidvalidity != 0 && index_hdr(ix)->uidvalidity != 1234);
+	CHECK(add(ix, "a", &u) == 0 && u == 1);
+	CHECK(index_commit(ix, &err) == 0);
+	index_unlock(ix);
+	index_close(&ix);
+	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
+	CHECK(index_count(ix) == 1);
 	index_close(&ix);
 	close(dfd);
 }
@@ -476,6 +639,8 @@ int main(void)
 	test_bad_files();
 	test_cache();
 	test_uids_used_up();
+	test_keywords();
+	test_old_format();
 	test_parse();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
