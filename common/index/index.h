@@ -66,6 +66,10 @@ struct index_stats {
 	uint64_t full_loads;     /* snapshot reads */
 	uint64_t log_bytes_read;
 	uint64_t compactions;
+	uint64_t maps;           /* snapshots mapped (not read into the heap) */
+	uint64_t heap_bytes;     /* now: what the index holds in the heap (records changed
+	                            since the snapshot, the cache, buffers) */
+	uint64_t mapped_bytes;   /* now: the snapshot mapped (page cache, shared) */
 };
 
 struct index;
@@ -84,6 +88,12 @@ int index_refresh(struct index *ix, struct index_changes *ch, const char **error
  * until the commit; index_sweep() drops them at once (O(count)). */
 void index_sweep(struct index *ix);
 size_t index_count(const struct index *ix);
+/* A record: valid until the next change of the index (lock, refresh, commit, unlock,
+ * update, expunge...) and, for one read from the snapshot, until INDEX_REC_SLOTS more
+ * calls of index_get()/index_find() (records are decoded into a small ring of buffers:
+ * the index holds no memory per record).  Its key stays valid until the next change
+ * whatever the number of calls; it is read-only (it may be in a read-only mapping). */
+#define INDEX_REC_SLOTS 32
 const struct index_rec *index_get(const struct index *ix, size_t i);
 /* The record of uid, with its position; NULL if none. */
 const struct index_rec *index_find(const struct index *ix, uint32_t uid, size_t *pos_r);
@@ -146,6 +156,9 @@ const void *index_cache_get(const struct index *ix, uint32_t uid, uint32_t field
 int index_parse_snapshot(struct index *ix, const unsigned char *buf, size_t len);
 int index_parse_log(struct index *ix, const unsigned char *buf, size_t len,
 		    size_t *valid_r);
+
+/* Tests run as root, and root never maps an index (index.c): true lets them. */
+extern bool index_test_map_as_root;
 
 /* Test hook: crash points.  When set, index_commit() calls it between its steps with a
  * step number; a test kills itself there. */

@@ -434,15 +434,16 @@ static void le(unsigned char *p, uint64_t v, int n)
 static void test_uids_used_up(void)
 {
 	int dfd = opendir_fd("usedup");
-	unsigned char b[8 + 8 + 4 + 4 + 8 + 32 + 8 + 4 + 8 + 4] = "PSTIDX2\n";
+	unsigned char b[8 + 8 + 4 + 4 + 8 + 32 + 8 + 4 + 8 + 8 + 4] = "PSTIDX2\n";
 	le(b + 8, 7, 8);                     /* generation */
 	le(b + 16, 1234, 4);                 /* uidvalidity */
 	le(b + 20, UINT32_MAX - 10, 4);      /* uidnext */
 	le(b + 24, 5, 8);                    /* highestmodseq */
 	le(b + 64, 0, 8);                    /* no records */
 	le(b + 72, 0, 4);                    /* no keyword names */
-	le(b + 76, 0, 8);                    /* no cache entries */
-	le(b + 84, crc32_of(b, 84), 4);
+	le(b + 76, 0, 8);                    /* an empty key area */
+	le(b + 84, 0, 8);                    /* no cache entries */
+	le(b + 92, crc32_of(b, 92), 4);
 	char p[160];
 	snprintf(p, sizeof(p), "%s/usedup/idx", tmpdir);
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -597,6 +598,244 @@ static void test_old_format(void)
 	close(dfd);
 }
 
+/* Memory: a reopened index reads the snapshot in place; what it holds in the heap does not
+ * depend on the number of records, before and after walking them all. */
+static size_t heap_after_open(const char *sub, size_t n, size_t *walked_r)
+{
+	int dfd = opendir_fd(sub);
+	struct index *ix;
+	const char *err;
+	char key[64];
+	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
+	CHECK(index_lock(ix, NULL, &err) == 0);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(key, sizeof(key), "cur/%zu.M%zuP1.host,S=100:2,S", 1700000000 + i, i);
+		CHECK(add(ix, key, NULL) == 0);
+	}
+	CHECK(index_commit(ix, &err) == 0); /* the first commit writes a snapshot */
+	index_unlock(ix);
+	index_close(&ix);
+
+	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
+	CHECK(index_count(ix) == n);
+	CHECK(index_stats(ix)->maps == 1 && index_stats(ix)->mapped_bytes > 64 * n);
+	size_t heap = (size_t)index_stats(ix)->heap_bytes;
+	size_t ok = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct index_rec *r = index_get(ix, i);
+		snprintf(key, sizeof(key), "cur/%zu.M%zuP1.host,S=100:2,S", 1700000000 + i, i);
+		ok += r != NULL && r->uid == i + 1 && strcmp(r->key, key) == 0 &&
+			r->key_len == strlen(key) && r->size == 100;
+	}
+	CHECK(ok == n);
+	CHECK(index_stats(ix)->heap_bytes == heap); /* walking allocates nothing */
+	*walked_r = ok;
+	index_close(&ix);
+	close(dfd);
+	return heap;
+}
+
+static void test_memory(void)
+{
+	size_t w1, w2;
+	size_t small = heap_after_open("mem1", 1000, &w1);
+	size_t big = heap_after_open("mem2", 50000, &w2);
+	CHECK(w1 == 1000 && w2 == 50000);
+	CHECK(small == big);           /* nothing per record */
+	CHECK(big < 16 * 1024);        /* the index object, its ring of buffers */
+
+	/* root (the tests' user) does not map unless told: the snapshot goes to the heap */
+	int dfd = opendir_fd("mem1");
+	struct index *ix;
+	const char *err;
+	index_test_map_as_root = false;
+	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
+	CHECK(index_stats(ix)->maps == 0 && index_stats(ix)->mapped_bytes == 0);
+	CHECK(index_stats(ix)->heap_bytes > 64 * 1000 && index_count(ix) == 1000);
+	index_close(&ix);
+	index_test_map_as_root = true;
+	close(dfd);
+}
+
+/* The overlay over the mapped snapshot against a plain model: random appends, updates
+ * and expunges in random UID order, commits, compactions, reopens and a second process
+ * following; positions, UIDs, keys and flags must agree at every check. */
+struct model_rec {
+	uint32_t uid, flags;
+	char key[200]; /* long keys: the log passes INDEX_LOG_COMPACT, snapshots follow */
+};
+
+static int model_check(struct index *ix, const struct model_rec *m, size_t n)
+{
+	if (index_count(ix) != n)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct index_rec *r = index_get(ix, i);
+		size_t pos;
+		if (r == NULL || r->uid != m[i].uid || r->flags != m[i].flags ||
+		    strcmp(r->key, m[i].key) != 0)
+			return -1;
+		r = index_find(ix, m[i].uid, &pos);
+		if (r == NULL || pos != i || r->uid != m[i].uid)
+			return -1;
+		if (index_find(ix, m[i].uid + 1, &pos) != NULL &&
+		    (i + 1 == n || m[i + 1].uid != m[i].uid + 1))
+			return -1; /* an expunged or never used UID */
+	}
+	return 0;
+}
+
+static void test_overlay_model(void)
+{
+	int dfd = opendir_fd("model");
+	struct index *a, *b;
+	const char *err;
+	static struct model_rec m[3000];
+	size_t n = 0;
+	unsigned seed = 12345;
+	int bad = 0;
+	uint64_t compactions = 0;
+
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_open(dfd, "idx", &b, &err) == 0);
+	for (int round = 0; round < 120; round++) {
+		CHECK(index_lock(a, NULL, &err) == 0);
+		int ops = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 60;
+		for (int k = 0; k < ops; k++) {
+			seed = seed * 1103515245u + 12345u;
+			unsigned what = (seed >> 16) % 10;
+			if (what < 4 && n < sizeof(m) / sizeof(m[0])) {
+				uint32_t u;
+				char key[200];
+				memset(key, 'k', sizeof(key));
+				snprintf(key, 16, "k%u", (seed >> 8) & 0xffff);
+				key[strlen(key)] = '.';
+				key[sizeof(key) - 1] = '\0';
+				if (add(a, key, &u) == -1)
+					bad++;
+				m[n].uid = u;
+				m[n].flags = 0;
+				memcpy(m[n].key, key, sizeof(key));
+				n++;
+			} else if (what < 8 && n > 0) {
+				size_t i = ((seed >> 4) & 0xffffff) % n;
+				struct index_rec r = *index_find(a, m[i].uid, NULL);
+				char key[200];
+				memset(key, 'u', sizeof(key));
+				snprintf(key, 16, "u%u", seed & 0xffff);
+				key[strlen(key)] = '.';
+				key[sizeof(key) - 1] = '\0';
+				r.flags = (seed >> 20) & (INDEX_FLAG_MASK & ~INDEX_FLAG_RECENT);
+				r.key = key;
+				r.key_len = (uint32_t)strlen(key);
+				if (index_update(a, &r, &err) == -1)
+					bad++;
+				m[i].flags = r.flags;
+				memcpy(m[i].key, key, sizeof(key));
+			} else if (n > 0) {
+				size_t i = ((seed >> 4) & 0xffffff) % n;
+				if (index_expunge(a, m[i].uid, &err) == -1)
+					bad++;
+				memmove(&m[i], &m[i + 1], (n - i - 1) * sizeof(m[0]));
+				n--;
+				index_sweep(a);
+			}
+		}
+		CHECK(index_commit(a, &err) == 0);
+		index_unlock(a);
+		if (model_check(a, m, n) == -1)
+			bad++;
+		if (round % 7 == 0) {
+			struct index_changes ch;
+			CHECK(index_refresh(b, &ch, &err) == 0);
+			index_changes_free(&ch);
+			if (model_check(b, m, n) == -1)
+				bad++;
+		}
+		if (round % 25 == 24) {
+			compactions += index_stats(a)->compactions;
+			index_close(&a);
+			CHECK(index_open(dfd, "idx", &a, &err) == 0);
+			if (model_check(a, m, n) == -1)
+				bad++;
+		}
+	}
+	CHECK(bad == 0);
+	compactions += index_stats(a)->compactions;
+	CHECK(compactions >= 2);
+	index_close(&a);
+	index_close(&b);
+	close(dfd);
+}
+
+/* Another process compacts while we hold the old snapshot's mapping: what we read stays
+ * valid until our refresh, which then maps the new snapshot.  A snapshot changed in place
+ * under our mapping (only a process of the same user could) gives wrong records, never a
+ * read out of bounds. */
+static void test_mapping_replaced(void)
+{
+	int dfd = opendir_fd("remap");
+	struct index *a, *b;
+	const char *err;
+	char key[480];
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(add(a, "first", NULL) == 0 && add(a, "second", NULL) == 0);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	index_close(&a);
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_stats(a)->maps == 1);
+	const char *k1 = index_get(a, 1)->key;
+	CHECK_STR(k1, "second");
+
+	CHECK(index_open(dfd, "idx", &b, &err) == 0);
+	memset(key, 'k', sizeof(key));
+	key[sizeof(key) - 1] = '\0';
+	for (int i = 0; i < 3000 && index_stats(b)->compactions < 2; i++) {
+		CHECK(index_lock(b, NULL, &err) == 0);
+		CHECK(add(b, key, NULL) == 0);
+		if (i == 0)
+			CHECK(index_expunge(b, 1, &err) == 0);
+		CHECK(index_commit(b, &err) == 0);
+		index_unlock(b);
+	}
+	CHECK(index_stats(b)->compactions >= 2);
+	/* a's snapshot was replaced twice: its mapping and records are still the old ones */
+	CHECK_STR(k1, "second");
+	CHECK(index_count(a) == 2 && strcmp(index_get(a, 0)->key, "first") == 0);
+	struct index_changes ch;
+	CHECK(index_refresh(a, &ch, &err) == 0);
+	CHECK(ch.n_expunged == 1 && ch.expunged[0] == 1 && ch.n_added == index_count(b) - 1);
+	index_changes_free(&ch);
+	CHECK(index_count(a) == index_count(b) && index_stats(a)->maps == 2);
+	CHECK(strcmp(index_get(a, 0)->key, "second") == 0);
+	index_close(&b);
+
+	/* bytes changed in place: a key offset past the key area, a key without its NUL */
+	char p[160];
+	snprintf(p, sizeof(p), "%s/remap/idx", tmpdir);
+	int fd = open(p, O_RDWR);
+	CHECK(fd != -1);
+	unsigned char hdr[8];
+	CHECK(pread(fd, hdr, 4, 72) == 4);       /* keyword count: 0 */
+	size_t recs = 72 + 4 + 8;                /* header, keyword count, key area length */
+	unsigned char junk[8] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f };
+	CHECK(pwrite(fd, junk, 8, (off_t)(recs + 64)) == 8);            /* record 0 */
+	CHECK(pwrite(fd, "\1\0\0\0\0\0\0\0", 8, (off_t)(recs + 72 + 64)) == 8); /* 1 */
+	CHECK(pwrite(fd, "\xff\xff\xff\x7f", 4, (off_t)(recs + 2 * 72 + 12)) == 4); /* 2 */
+	close(fd);
+	const struct index_rec *r = index_get(a, 0);
+	CHECK(r != NULL && r->key_len == 0 && r->key[0] == '\0');
+	r = index_get(a, 1);
+	CHECK(r != NULL && r->key_len == 0 && r->key[0] == '\0');
+	r = index_get(a, 2);
+	CHECK(r != NULL && r->key_len == 0 && r->key[0] == '\0');
+	(void)hdr;
+	index_close(&a);
+	close(dfd);
+}
+
 /* Hostile images: the parsers refuse them without reading out of bounds. */
 static void test_parse(void)
 {
@@ -633,6 +872,7 @@ int main(void)
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_index.XXXXXX");
 	if (mkdtemp(tmpdir) == NULL)
 		return 1;
+	index_test_map_as_root = true; /* the mapped snapshot, as a user's session has it */
 	test_basic();
 	test_compaction();
 	test_crash();
@@ -641,6 +881,9 @@ int main(void)
 	test_uids_used_up();
 	test_keywords();
 	test_old_format();
+	test_memory();
+	test_overlay_model();
+	test_mapping_replaced();
 	test_parse();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
