@@ -19,8 +19,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t sum = 0;
 	for (size_t i = 0; i < index_count(ix); i++) {
 		const struct index_rec *r = index_get(ix, i);
-		if (r != NULL)
+		if (r != NULL) {
+			size_t pos = SIZE_MAX;
 			sum += r->uid + strlen(r->key);
+			/* the same record by UID, at the same position */
+			if (index_find(ix, r->uid, &pos) == NULL || pos != i)
+				__builtin_trap();
+		}
 	}
 	for (unsigned i = 0; i <= index_keyword_count(ix); i++) {
 		const char *k = index_keyword_name(ix, i);
