@@ -8,8 +8,10 @@
  *             count fixed-size records (recset.h: RECSET_REC_SIZE, sorted by UID, each
  *             with the offset of its key in the key area),
  *             the key area (every key followed by a NUL),
- *             u64 cache count, cache entries (u32 uid, u32 field, u32 length, bytes) in
- *             (uid, field) order, u32 CRC-32
+ *             u64 cache count, the cache directory: that many entries of u32 uid,
+ *             u32 field, u32 length, u64 offset, in (uid, field) order; u64 cache data
+ *             length, the data (each entry's bytes at its offset),
+ *             u32 CRC-32
  *   log record: u32 uid, flags, keywords, key_len, u64 modseq, size, raw, date, off,
  *             aux, key_len bytes of key
  *   log:      "PSTLOG2\n", u64 generation, then entries: u32 length, u32 CRC-32 of the
@@ -86,9 +88,12 @@ struct index {
 	struct rec_ring *ring;   /* heap: written through a const index */
 	bool remap;              /* we wrote a new snapshot: map it at the next refresh */
 	struct index_stats *stats_out;
-	struct cache_ent *cache;  /* sorted by (uid, field) */
+	struct cache_ent *cache;  /* changed since the snapshot, sorted by (uid, field) */
 	size_t ncache, cache_alloc;
 	uint64_t cache_bytes;
+	const unsigned char *cdir, *cdata; /* the snapshot's cache, in its image: an entry */
+	size_t ncdir;                      /* there counts if its message is still there */
+	uint64_t cdata_len;                /* and no entry above replaces it */
 	struct index_hdr hdr;
 	char kw[INDEX_MAX_KEYWORDS][INDEX_KEYWORD_MAX + 1]; /* the folder's keyword names */
 	unsigned nkw;
@@ -227,6 +232,44 @@ static void recs_clear(struct index *ix)
 		free(ix->cache[i].data);
 	ix->ncache = 0;
 	ix->cache_bytes = 0;
+	ix->cdir = ix->cdata = NULL;
+	ix->ncdir = 0;
+	ix->cdata_len = 0;
+}
+
+#define CDIR_ENT 20
+
+/* The data of the snapshot's directory entry e, or NULL if its offset is out of bounds. */
+static const unsigned char *cache_base_data(const struct index *ix, const unsigned char *e,
+					    uint32_t *len_r)
+{
+	uint32_t len = get32(e + 8);
+	uint64_t off = get64(e + 12);
+	if (off > ix->cdata_len || len > ix->cdata_len - off)
+		return NULL;
+	*len_r = len;
+	return ix->cdata + off;
+}
+
+/* The snapshot's entry (uid, field): its data, or NULL.  Offsets checked again here: the
+ * image could have changed in place since it was checked. */
+static const unsigned char *cache_base(const struct index *ix, uint32_t uid, uint32_t field,
+				       uint32_t *len_r)
+{
+	size_t lo = 0, hi = ix->ncdir;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const unsigned char *e = ix->cdir + mid * CDIR_ENT;
+		uint32_t u = get32(e), f = get32(e + 4);
+		if (u < uid || (u == uid && f < field))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == ix->ncdir || get32(ix->cdir + lo * CDIR_ENT) != uid ||
+	    get32(ix->cdir + lo * CDIR_ENT + 4) != field)
+		return NULL;
+	return cache_base_data(ix, ix->cdir + lo * CDIR_ENT, len_r);
 }
 
 /* ---- the cache: (uid, field) -> bytes ---- */
@@ -500,25 +543,38 @@ static int parse_image(struct index *ix, unsigned char *buf, size_t len, bool ma
 	off += recs_len + (size_t)keys_len;
 	if (apply_hdr(ix, &h) == -1 || end - off < 8)
 		goto bad;
+	/* the cache directory, checked in place like the records */
 	uint64_t ncache = get64(buf + off);
 	off += 8;
-	for (uint64_t i = 0; i < ncache; i++) {
-		if (end - off < 12)
-			goto bad;
-		uint32_t uid = get32(buf + off), field = get32(buf + off + 4),
-			clen = get32(buf + off + 8);
-		off += 12;
-		if (clen > end - off || (ix->ncache > 0 &&
-		    (ix->cache[ix->ncache - 1].uid > uid ||
-		     (ix->cache[ix->ncache - 1].uid == uid &&
-		      ix->cache[ix->ncache - 1].field >= field))) ||
-		    index_find(ix, uid, NULL) == NULL ||
-		    apply_cache(ix, uid, field, buf + off, clen) == -1)
-			goto bad;
-		off += clen;
-	}
-	if (off != end)
+	if (ncache > 2 * (uint64_t)INDEX_CACHE_FIELDS * MSTORE_MAX_MESSAGES ||
+	    ncache * CDIR_ENT > end - off || end - off - ncache * CDIR_ENT < 8)
 		goto bad;
+	ix->cdir = buf + off;
+	ix->ncdir = (size_t)ncache;
+	off += (size_t)ncache * CDIR_ENT;
+	ix->cdata_len = get64(buf + off);
+	off += 8;
+	if (ix->cdata_len != end - off)
+		goto bad;
+	ix->cdata = buf + off;
+	size_t done = (size_t)(ix->cdir - buf);
+	for (size_t i = 0; i < ix->ncdir; i++) {
+		const unsigned char *e = ix->cdir + i * CDIR_ENT;
+		uint32_t uid = get32(e), field = get32(e + 4), clen = get32(e + 8);
+		uint64_t coff = get64(e + 12);
+		if (uid == 0 || field == 0 || field >= INDEX_CACHE_FIELDS ||
+		    clen > INDEX_CACHE_ENTRY_MAX || coff > ix->cdata_len ||
+		    clen > ix->cdata_len - coff ||
+		    (i > 0 && (get32(e - CDIR_ENT) > uid ||
+			       (get32(e - CDIR_ENT) == uid && get32(e - CDIR_ENT + 4) >= field))))
+			goto bad;
+		size_t at = (size_t)(e + CDIR_ENT - buf);
+		if (at - done >= 1024 * 1024) {
+			recset_release(buf, mapped, done, at);
+			done = at;
+		}
+	}
+	recset_release(buf, mapped, done, (size_t)(ix->cdata - buf));
 	return 0;
 bad_img:
 	image_free(buf, len, mapped);
@@ -1156,10 +1212,17 @@ const void *index_cache_get(const struct index *ix, uint32_t uid, uint32_t field
 {
 	bool found;
 	size_t pos = cache_pos(ix, uid, field, &found);
-	if (!found)
+	if (found) {
+		*len_r = ix->cache[pos].len;
+		return ix->cache[pos].data;
+	}
+	uint32_t len;
+	const unsigned char *d;
+	if (ix->ncdir == 0 || index_find(ix, uid, NULL) == NULL ||
+	    (d = cache_base(ix, uid, field, &len)) == NULL)
 		return NULL;
-	*len_r = ix->cache[pos].len;
-	return ix->cache[pos].data;
+	*len_r = len;
+	return d;
 }
 
 int index_keyword_find(const struct index *ix, const char *name, size_t len)
@@ -1343,6 +1406,43 @@ static int new_log(struct index *ix, const char **error_r)
 	return 0;
 }
 
+struct cache_merge {
+	size_t i, j; /* next snapshot entry, next newer entry */
+};
+
+static void cache_merge_start(const struct index *ix, struct cache_merge *m)
+{
+	(void)ix;
+	m->i = m->j = 0;
+}
+
+/* The next entry of the cache as it is now, in (uid, field) order; false at the end. */
+static bool cache_merge_next(const struct index *ix, struct cache_merge *m,
+			     struct cache_ent *out)
+{
+	for (;;) {
+		const unsigned char *e = m->i < ix->ncdir ? ix->cdir + m->i * CDIR_ENT : NULL;
+		const struct cache_ent *c = m->j < ix->ncache ? &ix->cache[m->j] : NULL;
+		if (e == NULL && c == NULL)
+			return false;
+		uint32_t eu = e != NULL ? get32(e) : 0, ef = e != NULL ? get32(e + 4) : 0;
+		if (e == NULL || (c != NULL && (c->uid < eu || (c->uid == eu && c->field <= ef)))) {
+			if (e != NULL && c->uid == eu && c->field == ef)
+				m->i++; /* replaced */
+			*out = *c;
+			m->j++;
+			return true;
+		}
+		m->i++;
+		uint32_t len;
+		const unsigned char *d = cache_base_data(ix, e, &len);
+		if (d == NULL || index_find(ix, eu, NULL) == NULL)
+			continue; /* its message is gone */
+		*out = (struct cache_ent){ eu, ef, len, (unsigned char *)(uintptr_t)d };
+		return true;
+	}
+}
+
 /* Fold everything into a new snapshot (generation + 1), then start a new log.  Written
  * through a small buffer, record by record: memory does not grow with the folder.  Our
  * records stay where they are (the old snapshot's mapping and the overlay) until the next
@@ -1353,7 +1453,7 @@ static int compact(struct index *ix, const char **error_r)
 	const struct index_rec *r;
 	size_t n = recset_count(&ix->rs), count = 0;
 	uint64_t keys_len = 0;
-	unsigned char b[REC_FIXED + 8];
+	unsigned char b[REC_FIXED + 8 > CDIR_ENT ? REC_FIXED + 8 : CDIR_ENT];
 	for (size_t i = 0; i < n; i++) {
 		r = recset_get(&ix->rs, i, &rb);
 		if ((r->flags & TOMB) == 0) {
@@ -1399,16 +1499,30 @@ static int compact(struct index *ix, const char **error_r)
 		ws_put(w, r->key, r->key_len);
 		ws_put(w, "", 1);
 	}
-	put64(b, ix->ncache);
-	ws_put(w, b, 8);
-	for (size_t i = 0; i < ix->ncache; i++) {
-		const struct cache_ent *c = &ix->cache[i];
-		put32(b, c->uid);
-		put32(b + 4, c->field);
-		put32(b + 8, c->len);
-		ws_put(w, b, 12);
-		ws_put(w, c->data, c->len);
+	/* the cache: the snapshot's entries of messages still there that no newer entry
+	 * replaces, merged with the newer ones; directory, then data */
+	struct cache_merge cm;
+	struct cache_ent ce;
+	uint64_t nc = 0, clen = 0;
+	for (cache_merge_start(ix, &cm); cache_merge_next(ix, &cm, &ce);) {
+		nc++;
+		clen += ce.len;
 	}
+	put64(b, nc);
+	ws_put(w, b, 8);
+	uint64_t coff = 0;
+	for (cache_merge_start(ix, &cm); cache_merge_next(ix, &cm, &ce);) {
+		put32(b, ce.uid);
+		put32(b + 4, ce.field);
+		put32(b + 8, ce.len);
+		put64(b + 12, coff);
+		ws_put(w, b, CDIR_ENT);
+		coff += ce.len;
+	}
+	put64(b, clen);
+	ws_put(w, b, 8);
+	for (cache_merge_start(ix, &cm); cache_merge_next(ix, &cm, &ce);)
+		ws_put(w, ce.data, ce.len);
 	put32(b, w->crc ^ 0xffffffffu);
 	ws_put(w, b, 4);
 	uint64_t len = w->total;

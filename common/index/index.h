@@ -5,8 +5,9 @@
  *
  * On disk, in the directory given to index_open(), three files named after NAME:
  *   NAME        snapshot: header, keyword names, every record (fixed size, sorted by UID)
- *               and a key area, the cache, CRC-32 of all that; replaced by rename, never
- *               changed or truncated in place
+ *               and a key area, the cache (a directory sorted by UID and field, and
+ *               its data), CRC-32 of all that; replaced by rename, never changed or
+ *               truncated in place
  *   NAME.log    transactions appended since the snapshot; each has its own length and
  *               CRC-32 and is applied whole or not at all; the header names the
  *               snapshot generation it continues
@@ -20,11 +21,11 @@
  * a file of another format version (magic PSTIDX2/PSTLOG2; format 1 had no keyword
  * names): rebuilt under a new UIDVALIDITY.
  *
- * Memory: the snapshot is mapped read-only and its records are read in place (recset.h);
- * the heap holds only what the log changed since the snapshot, so an open index does not
- * grow with the folder.  index_get()/index_find() decode a record into a small ring of
- * buffers (INDEX_REC_SLOTS, below).  A process keeps the mapping of a snapshot another
- * process replaced until its next refresh.  Only a snapshot owned by the effective UID is
+ * Memory: the snapshot is mapped read-only; its records and cache are read in place
+ * (recset.h); the heap holds only what the log changed since the snapshot, so an open
+ * index does not grow with the folder.  index_get()/index_find() decode a record into a
+ * small ring of buffers (INDEX_REC_SLOTS, below).  A process keeps the mapping of a
+ * snapshot another process replaced until its next refresh.  Only a snapshot owned by the effective UID is
  * mapped, never as root (index.c's top comment: why a file cut short is not a concern).
  *
  * Keyword names: the folder's table of IMAP keywords (bit i of index_rec.keywords is name

@@ -408,6 +408,37 @@ static void test_cache(void)
 	CHECK(v != NULL && len == 8 && memcmp(v, "(env 1b)", 8) == 0);
 	v = index_cache_get(a, u1, INDEX_CACHE_HEADERS, &len);
 	CHECK(v != NULL && len == INDEX_CACHE_ENTRY_MAX);
+	CHECK(index_stats(a)->maps == 1); /* read in place from the snapshot */
+
+	/* over the snapshot's entries: one replaced, one added, one message expunged */
+	uint32_t u3 = index_get(a, 2)->uid;
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(index_cache_set(a, u1, INDEX_CACHE_ENVELOPE, "(env 1c)", 8, &err) == 0);
+	CHECK(index_cache_set(a, u3, INDEX_CACHE_SENTDATE, "d3", 2, &err) == 0);
+	CHECK(index_expunge(a, u1, &err) == 0);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	CHECK(index_cache_get(a, u1, INDEX_CACHE_ENVELOPE, &len) == NULL);
+	CHECK(index_cache_get(a, u1, INDEX_CACHE_HEADERS, &len) == NULL);
+	v = index_cache_get(a, u3, INDEX_CACHE_SENTDATE, &len);
+	CHECK(v != NULL && len == 2 && memcmp(v, "d3", 2) == 0);
+	/* folded into a new snapshot (the merge), and read back */
+	for (int i = 0; i < 600 && index_stats(a)->compactions == 0; i++) {
+		char key[300];
+		memset(key, 'k', sizeof(key));
+		key[299] = '\0';
+		CHECK(index_lock(a, NULL, &err) == 0);
+		CHECK(add(a, key, NULL) == 0);
+		CHECK(index_commit(a, &err) == 0);
+		index_unlock(a);
+	}
+	CHECK(index_stats(a)->compactions == 1);
+	index_close(&a);
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_cache_get(a, u1, INDEX_CACHE_ENVELOPE, &len) == NULL);
+	v = index_cache_get(a, u3, INDEX_CACHE_SENTDATE, &len);
+	CHECK(v != NULL && len == 2 && memcmp(v, "d3", 2) == 0);
+	CHECK(index_stats(a)->heap_bytes < 16 * 1024);
 	index_close(&a);
 	close(dfd);
 }
@@ -434,7 +465,7 @@ static void le(unsigned char *p, uint64_t v, int n)
 static void test_uids_used_up(void)
 {
 	int dfd = opendir_fd("usedup");
-	unsigned char b[8 + 8 + 4 + 4 + 8 + 32 + 8 + 4 + 8 + 8 + 4] = "PSTIDX2\n";
+	unsigned char b[8 + 8 + 4 + 4 + 8 + 32 + 8 + 4 + 8 + 8 + 8 + 4] = "PSTIDX2\n";
 	le(b + 8, 7, 8);                     /* generation */
 	le(b + 16, 1234, 4);                 /* uidvalidity */
 	le(b + 20, UINT32_MAX - 10, 4);      /* uidnext */
@@ -443,7 +474,8 @@ static void test_uids_used_up(void)
 	le(b + 72, 0, 4);                    /* no keyword names */
 	le(b + 76, 0, 8);                    /* an empty key area */
 	le(b + 84, 0, 8);                    /* no cache entries */
-	le(b + 92, crc32_of(b, 92), 4);
+	le(b + 92, 0, 8);                    /* no cache data */
+	le(b + 100, crc32_of(b, 100), 4);
 	char p[160];
 	snprintf(p, sizeof(p), "%s/usedup/idx", tmpdir);
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -609,8 +641,11 @@ static size_t heap_after_open(const char *sub, size_t n, size_t *walked_r)
 	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
 	CHECK(index_lock(ix, NULL, &err) == 0);
 	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
 		snprintf(key, sizeof(key), "cur/%zu.M%zuP1.host,S=100:2,S", 1700000000 + i, i);
-		CHECK(add(ix, key, NULL) == 0);
+		CHECK(add(ix, key, &u) == 0);
+		snprintf(key, sizeof(key), "(envelope %zu)", i);
+		CHECK(index_cache_set(ix, u, INDEX_CACHE_ENVELOPE, key, strlen(key), &err) == 0);
 	}
 	CHECK(index_commit(ix, &err) == 0); /* the first commit writes a snapshot */
 	index_unlock(ix);
@@ -626,6 +661,10 @@ static size_t heap_after_open(const char *sub, size_t n, size_t *walked_r)
 		snprintf(key, sizeof(key), "cur/%zu.M%zuP1.host,S=100:2,S", 1700000000 + i, i);
 		ok += r != NULL && r->uid == i + 1 && strcmp(r->key, key) == 0 &&
 			r->key_len == strlen(key) && r->size == 100;
+		size_t clen;
+		const char *c = index_cache_get(ix, (uint32_t)i + 1, INDEX_CACHE_ENVELOPE, &clen);
+		snprintf(key, sizeof(key), "(envelope %zu)", i);
+		ok -= c == NULL || clen != strlen(key) || memcmp(c, key, clen) != 0;
 	}
 	CHECK(ok == n);
 	CHECK(index_stats(ix)->heap_bytes == heap); /* walking allocates nothing */
