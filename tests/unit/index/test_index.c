@@ -875,6 +875,84 @@ static void test_mapping_replaced(void)
 	close(dfd);
 }
 
+/* Two processes at once: a writer appends, changes and expunges (compacting several
+ * times, so the snapshot is replaced under the reader's mapping) while a reader refreshes
+ * and checks its view each time: every record where its UID says, every key its own. */
+static int reader_view_ok(struct index *ix)
+{
+	size_t n = index_count(ix);
+	for (size_t i = 0; i < n; i++) {
+		const struct index_rec *r = index_get(ix, i);
+		size_t pos;
+		if (r == NULL || r->key[0] != 'k' || (uint32_t)atoi(r->key + 1) + 1 != r->uid ||
+		    index_find(ix, r->uid, &pos) == NULL || pos != i ||
+		    (i > 0 && index_get(ix, i - 1)->uid >= r->uid))
+			return -1;
+	}
+	return 0;
+}
+
+static void test_concurrent_reader(void)
+{
+	int dfd = opendir_fd("concurrent");
+	const char *err;
+	int pfd[2];
+	CHECK(pipe(pfd) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct index *w;
+		char key[400];
+		close(pfd[0]);
+		if (index_open(dfd, "idx", &w, &err) == -1)
+			_exit(2);
+		memset(key, 'x', sizeof(key));
+		key[sizeof(key) - 1] = '\0';
+		for (unsigned i = 0; i < 1500 && index_stats(w)->compactions < 3; i++) {
+			uint32_t u;
+			int l = snprintf(key, 16, "k%u", i);
+			key[l] = '.'; /* long keys: compactions come sooner */
+			if (index_lock(w, NULL, &err) == -1 || add(w, key, &u) == -1 || u != i + 1)
+				_exit(3);
+			if (i % 3 == 0 && i > 0 && index_find(w, i, NULL) != NULL) {
+				struct index_rec r = *index_find(w, i, NULL);
+				r.flags ^= INDEX_FLAG_SEEN;
+				if (index_update(w, &r, &err) == -1)
+					_exit(4);
+			}
+			if (i % 5 == 0 && i > 10 && index_expunge(w, i - 10, &err) == -1)
+				_exit(5);
+			if (index_commit(w, &err) == -1)
+				_exit(6);
+			index_unlock(w);
+		}
+		_exit(index_stats(w)->compactions >= 3 ? 0 : 7);
+	}
+	close(pfd[1]);
+	struct index *r;
+	int bad = 0, refreshes = 0, st;
+	CHECK(index_open(dfd, "idx", &r, &err) == 0);
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		struct index_changes ch;
+		if (index_refresh(r, &ch, &err) == -1 || reader_view_ok(r) == -1)
+			bad++;
+		index_changes_free(&ch);
+		refreshes++;
+		usleep(2000);
+	}
+	close(pfd[0]);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(index_refresh(r, NULL, &err) == 0 && reader_view_ok(r) == 0);
+	CHECK(bad == 0 && refreshes > 1);
+	CHECK(index_stats(r)->maps >= 2); /* it followed replaced snapshots */
+	struct index *again;
+	CHECK(index_open(dfd, "idx", &again, &err) == 0);
+	CHECK(index_count(again) == index_count(r));
+	CHECK(index_hdr(again)->highestmodseq == index_hdr(r)->highestmodseq);
+	index_close(&again);
+	index_close(&r);
+	close(dfd);
+}
+
 /* Hostile images: the parsers refuse them without reading out of bounds. */
 static void test_parse(void)
 {
@@ -923,6 +1001,7 @@ int main(void)
 	test_memory();
 	test_overlay_model();
 	test_mapping_replaced();
+	test_concurrent_reader();
 	test_parse();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
