@@ -333,9 +333,15 @@ void server_serve(struct server_conn *sc, bool implicit_tls)
 		 sc->lip_str, sc->lport, implicit_tls ? "implicit" : "plain", sc->session_id);
 	if (why < 0 && !server_tables_safe(sc))
 		why = REFUSE_CONFIG;
-	if (why < 0 && !wrap_allowed(&sc->cfg, sc->p->name, 0)) {
-		log_info("refused: reason=hosts-deny, rip=%s", sc->rip_str);
-		why = REFUSE_HOSTS_DENY;
+	if (why < 0) {
+		int w = wrap_check(&sc->cfg, sc->p->name, 0, &err);
+		if (w == -1) {
+			log_err("libwrap: error=%s, rip=%s", err, sc->rip_str);
+			why = REFUSE_CONFIG;
+		} else if (w == 0) {
+			log_info("refused: reason=hosts-deny, rip=%s", sc->rip_str);
+			why = REFUSE_HOSTS_DENY;
+		}
 	}
 	if (why < 0 && server_conn_cap(sc) == THROTTLE_REFUSE) {
 		log_info("refused: reason=too-many-connections, rip=%s", sc->rip_str);
