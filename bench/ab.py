@@ -6,12 +6,15 @@ systemd-socket-activate in a cpuacct cgroup of its own (as bench.py does), and t
 logins alternate between them in rounds, so a change in the (shared) machine's load
 falls on all of them alike.  Uses bench.py's account, certificate and cgroup code.
   python3 bench/ab.py BIN_A BIN_B [...]     (as root)
-Environment: AB_N (logins per round, 20), AB_ROUNDS (6), AB_KT (ecdsa|rsa).
+A BIN may be "path,VAR=value,...": that environment is passed to ipop3d (instrumented
+test builds read knobs from it).  Makes a throwaway account pabcpu1 and removes it.
+Environment: AB_N (logins per round, 20), AB_ROUNDS (6), AB_KT (ecdsa|rsa), AB_PERF (a
+directory: then also `perf record -g` of AB_N more logins per binary), AB_STRACE (a
+directory: run each launcher under `strace -f`).
 """
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
