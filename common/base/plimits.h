@@ -82,6 +82,11 @@
  * connections before login, over all sources: far above any MaxConnections. */
 #define THROTTLE_FLIGHT_SLOTS 1024
 #define THROTTLE_CONN_SLOTS 2048
+/* hosts.allow / hosts.deny, scanned for a rule before libwrap is loaded (wrap.c): a
+ * table larger than this, or a line as long as this (libwrap reads lines into 2048
+ * bytes and splits longer ones), counts as holding rules, and libwrap reads it. */
+#define WRAP_SCAN_TABLE_MAX (1024 * 1024)
+#define WRAP_SCAN_LINE_MAX 1024
 /* An IPv6 /48 is a site of 256 /56s: it may fail this many times throttle_net_max. */
 #define THROTTLE_NET48_FACTOR 4
 /* Longest wait for the table's lock (held for a scan of the table, well under 1 ms);
