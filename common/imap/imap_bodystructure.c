@@ -142,12 +142,16 @@ static int ext_common(struct imap_buf *b, const struct mime_part *part, unsigned
 	return r | str(b, part->location, flags);
 }
 
-static const char empty_text[] = "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
-	"\"7bit\" 0 0";
+static const char made_up_text[] = "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL "
+	"\"7bit\" ";
 
-static int empty_body(struct imap_buf *b, unsigned flags)
+/* The made-up body: a text/plain of size octets and lines lines. */
+static int made_up_body(struct imap_buf *b, uint64_t size, uint64_t lines, unsigned flags)
 {
-	int r = put(b, empty_text);
+	int r = put(b, made_up_text);
+	r |= number(b, size);
+	r |= put(b, " ");
+	r |= number(b, lines);
 	if (flags & IMAP_BS_EXTENDED)
 		r |= put(b, " NIL NIL NIL NIL");
 	return r | put(b, ")");
@@ -158,8 +162,8 @@ static int part_write(struct imap_buf *b, const struct mime_part *part, unsigned
 static int multipart(struct imap_buf *b, const struct mime_part *part, unsigned flags)
 {
 	int r = put(b, "(");
-	if (part->children == NULL)
-		r |= empty_body(b, flags);
+	if (part->children == NULL)   /* its body, as imap_section.c serves it for "1" */
+		r |= made_up_body(b, part->body_size_crlf, part->body_lines, flags);
 	for (const struct mime_part *c = part->children; c != NULL && r == 0; c = c->next)
 		r |= part_write(b, c, flags);
 	r |= put(b, " ");
@@ -198,7 +202,8 @@ static int single(struct imap_buf *b, const struct mime_part *part, unsigned fla
 		r |= put(b, " ");
 		r |= imap_envelope_write(b, inner != NULL ? inner->envelope : NULL, flags);
 		r |= put(b, " ");
-		r |= inner != NULL ? part_write(b, inner, flags) : empty_body(b, flags);
+		r |= inner != NULL ? part_write(b, inner, flags) :
+			made_up_body(b, 0, 0, flags);
 		r |= put(b, " ");
 		r |= number(b, part->body_lines);
 	} else if (text) {

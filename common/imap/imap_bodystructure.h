@@ -23,8 +23,10 @@
  *   charset ("filename=Grüße.pdf" in raw UTF-8) goes out as the header had it, a literal
  *   unless UTF8=ACCEPT allows it quoted.
  * - A multipart without parts (no boundary, the boundary never occurs, past the nesting
- *   limit) gets one made-up empty part, ("text" "plain" ("charset" "us-ascii") NIL NIL
- *   "7bit" 0 0), as Dovecot does: the grammar wants at least one body.
+ *   limit) gets one made-up part, as Dovecot does (the grammar wants at least one body);
+ *   unlike Dovecot's empty one, it is its body as text/plain, ("text" "plain" ("charset"
+ *   "us-ascii") NIL NIL "7bit" octets lines), which is what BODY[...1] of it serves
+ *   (imap_section.h): the client can show the text and the sizes agree.
  * - message/rfc822 whose enclosed message was not parsed (a non-identity encoding, past
  *   a limit) still has the message shape (clients expect it for that type): envelope all
  *   NIL, the made-up empty body, its lines.

@@ -47,8 +47,10 @@ int imap_section_resolve(const struct imap_fetch_section *sec, const struct mime
 				return 0;
 			cur = c;
 			is_msg = false;
-		} else if (is_msg && n == 1) {
-			is_msg = false;   /* a non-multipart message's only part: its body */
+		} else if ((is_msg || strcmp(cur->type, "multipart") == 0) && n == 1) {
+			/* a non-multipart message's only part: its body; a multipart without
+			 * parts: the made-up part of its BODYSTRUCTURE, its body */
+			is_msg = false;
 		} else {
 			return 0;
 		}

@@ -6,7 +6,8 @@
  * Resolution (imap_section_resolve(), RFC 9051 section 6.4.5, RFC 3501 section 6.4.5):
  * - part numbers: a multipart's n-th part; on a message that is not multipart, 1 is
  *   its body (also the message enclosed in a message/rfc822 part: "3.1" is that
- *   message's only part when it is not multipart); a leaf has no parts below it.
+ *   message's only part when it is not multipart); a leaf has no parts below it; a
+ *   multipart without parts has one, its body (imap_bodystructure.h's made-up part).
  * - HEADER, HEADER.FIELDS(.NOT), TEXT: of the message itself, or with part numbers of
  *   the message enclosed in the message/rfc822 (message/global) part they name.
  * - MIME: the part's own MIME header (its header block, empty line included).

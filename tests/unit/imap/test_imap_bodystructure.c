@@ -85,7 +85,8 @@ struct bcase {
 #define INNER_ENV "(NIL \"inner\" ((\"Inner\" NIL \"inner\" \"example.net\")) " \
 	"((\"Inner\" NIL \"inner\" \"example.net\")) ((\"Inner\" NIL \"inner\" \"example.net\")) " \
 	"((NIL NIL \"Group\" NIL)(NIL NIL \"a\" \"b\")(NIL NIL NIL NIL)) NIL NIL NIL NIL)"
-#define EMPTY_TEXT "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0"
+#define MADE_UP(n) "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" " n
+#define EMPTY_TEXT MADE_UP("0 0")
 
 static const struct bcase bcases[] = {
 	/* RFC 3501 section 7.4.2's example shape (sizes of this message) */
@@ -122,10 +123,11 @@ static const struct bcase bcases[] = {
 	/* a basic part has no lines */
 	{ "Content-Type: application/pdf\n\n%PDF", 0,
 	  "(\"application\" \"pdf\" NIL NIL NIL \"7bit\" 4)" },
-	/* multipart without boundary, and with one that never occurs: a made-up part */
-	{ "Content-Type: multipart/mixed\n\nx\n", 0, "(" EMPTY_TEXT ") \"mixed\")" },
+	/* multipart without boundary, and with one that never occurs: a made-up part, its
+	 * body as text/plain (what BODY[1] gives) */
+	{ "Content-Type: multipart/mixed\n\nx\n", 0, "(" MADE_UP("3 1") ") \"mixed\")" },
 	{ "Content-Type: multipart/mixed; boundary=zz\n\nx\n", IMAP_BS_EXTENDED,
-	  "(" EMPTY_TEXT " NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"zz\") NIL NIL NIL)" },
+	  "(" MADE_UP("3 1") " NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"zz\") NIL NIL NIL)" },
 	/* message/rfc822 in base64: not looked into, the message shape all the same */
 	{ "Content-Type: message/rfc822\nContent-Transfer-Encoding: base64\n\nU3ViamVjdDogeA==\n",
 	  0, "(\"message\" \"rfc822\" NIL NIL NIL \"base64\" 18 (NIL NIL NIL NIL NIL NIL NIL "

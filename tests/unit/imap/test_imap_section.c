@@ -70,6 +70,9 @@ static const char msg_tree[] =
 	"--o--\n";
 
 static const char msg_single[] = "Subject: s\r\nX-A: 1\r\n\r\nline 1\r\nline 2\n";
+static const char msg_noparts[] =
+	"Content-Type: multipart/mixed; boundary=o\n\n--o\n\none\n--o\n"
+	"Content-Type: multipart/related\n\nraw\n--o--\n";
 static const char msg_encap[] =
 	"Content-Type: message/rfc822\n\nSubject: in\nX-B: 2\n\ninner body\n";
 
@@ -122,6 +125,11 @@ static const struct scase scases[] = {
 	{ msg_encap, "BODY[1.TEXT]", "inner body\r\n" },
 	{ msg_encap, "BODY[1.HEADER.FIELDS.NOT (SUBJECT)]", "X-B: 2\r\n\r\n" },
 	{ msg_encap, "BODY[1.2]", NULL },
+	/* a multipart without parts: 1 is its body (BODYSTRUCTURE's made-up part) */
+	{ msg_noparts, "BODY[2.1]", "raw" },
+	{ msg_noparts, "BODY[2]", "raw" },
+	{ msg_noparts, "BODY[2.2]", NULL },
+	{ "Content-Type: multipart/mixed\n\nx\n", "BODY[1]", "x\r\n" },
 };
 
 /* ---- the pipeline as the daemon runs it ---- */
