@@ -10,7 +10,7 @@
 #include <string.h>
 #include "imap/imap_bodystructure.h"
 #include "imap/imap_envelope.h"
-#include "../../tests/unit/imap/imap_resp_check.h"
+#include "imap/imap_respcheck.h"
 #include "base/plimits.h"
 
 static void check(const struct imap_buf *b, bool utf8)
@@ -18,9 +18,9 @@ static void check(const struct imap_buf *b, bool utf8)
 	char *sp;
 	size_t splen;
 	unsigned depth;
-	if (!resp_check(b->data, b->len, utf8, &sp, &splen, &depth))
+	if (!imap_respcheck_value(b->data, b->len, utf8, &sp, &splen, &depth))
 		abort();
-	if (splen < 16384 && depth < IMAP_MAX_LIST_DEPTH && !resp_reparse(sp, splen, utf8))
+	if (splen < 16384 && depth < IMAP_MAX_LIST_DEPTH && !imap_respcheck_reparse(sp, splen, utf8))
 		abort();
 	free(sp);
 }

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "imap/imap_bodystructure.h"
+#include "imap/imap_respcheck.h"
 #include "unit.h"
-#include "imap_resp_check.h"
 
 static const char msg_rfc[] =
 	"From: Ann <ann@example.org>\n"
@@ -195,9 +195,9 @@ int main(void)
 		bool utf8 = (c->flags & IMAP_WRITE_UTF8) != 0;
 		char *sp;
 		size_t splen;
-		CHECK(resp_check(s, strlen(s), utf8, &sp, &splen, NULL));
+		CHECK(imap_respcheck_value(s, strlen(s), utf8, &sp, &splen, NULL));
 		if (sp != NULL) {
-			CHECK(resp_reparse(sp, splen, utf8));
+			CHECK(imap_respcheck_reparse(sp, splen, utf8));
 			free(sp);
 		}
 		/* the same message stored with CRLF: the same structure */

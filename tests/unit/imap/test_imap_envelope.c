@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "imap/imap_envelope.h"
+#include "imap/imap_respcheck.h"
 #include "unit.h"
-#include "imap_resp_check.h"
 
 struct ecase {
 	const char *hdr;        /* the message's header (LF line ends; "\n" body added) */
@@ -100,9 +100,9 @@ static bool parses(const char *s, bool utf8)
 {
 	char *sp;
 	size_t splen;
-	if (!resp_check(s, strlen(s), utf8, &sp, &splen, NULL))
+	if (!imap_respcheck_value(s, strlen(s), utf8, &sp, &splen, NULL))
 		return false;
-	bool ok = resp_reparse(sp, splen, utf8);
+	bool ok = imap_respcheck_reparse(sp, splen, utf8);
 	free(sp);
 	return ok;
 }

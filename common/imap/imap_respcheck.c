@@ -1,18 +1,10 @@
-/* Test helper (unit tests and fuzz targets): is a FETCH data item well-formed response
- * syntax?  resp_check() reads one value (list, quoted, literal, literal8, atom) strictly:
- * balanced parentheses, no CR, LF or NUL outside literals, quoted strings with only \\
- * and \" escapes and (without utf8) no 8-bit byte, literal sizes that hold.  Response
- * lists may put lists side by side ("((a)(b))", RFC 9051's address and body lists); the
- * command parser's generic syntax wants a space there, so resp_reparse() adds one and
- * feeds the result to imap_parser as a command argument: it must come back as one list.
- * Header-only, static functions. */
-#ifndef POSTERN_IMAP_RESP_CHECK_H
-#define POSTERN_IMAP_RESP_CHECK_H
-#include <stdbool.h>
+/* Response syntax checks (imap_respcheck.h). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/util.h"
 #include "imap/imap_parser.h"
+#include "imap/imap_respcheck.h"
 
 struct resp_ck {
 	const char *s;
@@ -144,13 +136,11 @@ static bool rc_value(struct resp_ck *c, unsigned depth)
 	return true;
 }
 
-/* One value filling s[0..len) exactly.  *respaced_r (malloc'd, may be NULL) gets the copy
- * for resp_reparse(); *depth_r the deepest list nesting. */
-static bool resp_check(const char *s, size_t len, bool utf8, char **respaced_r,
-		       size_t *respaced_len_r, unsigned *depth_r)
+bool imap_respcheck_value(const char *s, size_t len, bool utf8, char **respaced_r,
+			  size_t *respaced_len_r, unsigned *depth_r)
 {
 	struct resp_ck c = { .s = s, .len = len, .utf8 = utf8 };
-	c.out = malloc(2 * len + 1);
+	c.out = xmalloc(2 * len + 1);   /* BOUNDS: a space per byte at most */
 	bool ok = rc_value(&c, 0) && c.pos == len;
 	if (depth_r != NULL)
 		*depth_r = c.max_depth;
@@ -165,14 +155,13 @@ static bool resp_check(const char *s, size_t len, bool utf8, char **respaced_r,
 	return ok;
 }
 
-/* Feed "A X <value>" to the command parser: must be one argument, a list. */
-static bool resp_reparse(const char *v, size_t vlen, bool utf8)
+bool imap_respcheck_reparse(const char *v, size_t vlen, bool utf8)
 {
 	struct imap_parser_settings set = { .logged_in = true, .utf8 = utf8 };
 	struct imap_parser *p = imap_parser_new(&set);
 	imap_parser_begin(p);
 	size_t len = vlen + 6;
-	char *cmd = malloc(len);
+	char *cmd = xmalloc(len);
 	memcpy(cmd, "A X ", 4);
 	memcpy(cmd + 4, v, vlen);
 	memcpy(cmd + 4 + vlen, "\r\n", 2);
@@ -200,4 +189,3 @@ static bool resp_reparse(const char *v, size_t vlen, bool utf8)
 	return ok;
 }
 
-#endif
