@@ -17,12 +17,14 @@
  *   error for it).
  * Every result but HEADER.FIELDS(.NOT) is one contiguous range of the raw message whose
  * CRLF-form size the part tree knows; HEADER.FIELDS(.NOT) is the header's range run
- * through imap_hdrfilter, whose output size is known once it has run (run it twice:
- * count, then send, or keep its output; the header is one range, MIME_PART's hdr_size).
+ * through imap_hdrfilter (imap_hdrfilter.h), whose output size is known once it has
+ * run (run it twice, count then send, or keep its output; the header is the part's
+ * hdr_offset/hdr_size range).
  *
- * Output: whatever is sent goes through an imap_window: skip the partial's origin octets
- * of the CRLF form, emit at most its count, and pad with spaces to exactly the size that
- * was announced in the literal if the data came out short (a message changed under us):
+ * Output: whatever is sent goes through an imap_window (imap_window.h): skip the
+ * partial's origin octets of the CRLF form, emit at most its count, and pad with spaces
+ * to exactly the size that was announced in the literal if the data came out short (a
+ * message changed under us):
  * the size in {n} always equals what is sent, so the protocol stays in step. */
 #ifndef POSTERN_IMAP_SECTION_H
 #define POSTERN_IMAP_SECTION_H
@@ -30,12 +32,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "imap/imap_fetchatt.h"
+#include "imap/imap_hdrfilter.h"
+#include "imap/imap_window.h"
 #include "imap/imap_write.h"
-#include "mail/crlf.h"
 #include "mail/mime.h"
-
-/* A sink for output: 0, or -1 to stop (the error is the caller's). */
-typedef int imap_sink_fn(void *ctx, const void *data, size_t len);
 
 struct imap_section_plan {
 	bool found;                    /* false: send an empty string */
@@ -59,53 +59,5 @@ uint64_t imap_section_partial_size(const struct imap_fetch_section *sec, uint64_
  * the partial as <origin> only, RFC 9051 section 7.5.2), "BINARY[1]", "BINARY.SIZE[1]".
  * Names of HEADER.FIELDS as astrings. */
 int imap_section_write_name(struct imap_buf *b, const struct imap_fetch_section *sec);
-
-/* ---- output window: skip, limit, exact size ---- */
-struct imap_window {
-	uint64_t skip;        /* octets still to drop */
-	uint64_t left;        /* octets still to send */
-	uint64_t total;       /* octets seen (before skipping): the full size so far */
-	imap_sink_fn *sink;
-	void *ctx;
-};
-/* sink may be NULL: only count (total). */
-void imap_window_init(struct imap_window *w, uint64_t skip, uint64_t max,
-		      imap_sink_fn *sink, void *ctx);
-int imap_window_put(struct imap_window *w, const void *data, size_t len);
-/* Send spaces for whatever of max was not sent (normally nothing). */
-int imap_window_pad(struct imap_window *w);
-
-/* ---- LF -> CRLF on the way to a window (crlf.h's converter, no dot-stuffing) ---- */
-struct imap_crlf_out {
-	struct crlf_state st;
-	struct imap_window *w;
-};
-void imap_crlf_out_init(struct imap_crlf_out *o, struct imap_window *w);
-int imap_crlf_out_feed(struct imap_crlf_out *o, const void *data, size_t len);
-
-/* ---- HEADER.FIELDS filter ----
- * Fed a header block's raw bytes (LF or CRLF), it passes on the fields whose name is (or,
- * with .NOT, is not) among names, case-insensitively, with their folded lines, in CRLF
- * form; after the header's empty line (or at finish if there was none) the empty line
- * "\r\n" that RFC 9051 wants after the subset.  A line without a colon is a field named
- * by the line (trailing white space cut); a name over IMAP_HDRFILTER_NAME_MAX matches no
- * requested name.  Bytes after the empty line are ignored. */
-#define IMAP_HDRFILTER_NAME_MAX 256   /* BOUNDS: longer than any field name clients ask */
-struct imap_hdrfilter {
-	const char *const *names;
-	size_t nnames;
-	bool not;
-	enum { HF_BOL, HF_NAME, HF_LINE, HF_DONE } state;
-	bool keep;                    /* the current field is passed on */
-	bool prev_cr;
-	char name[IMAP_HDRFILTER_NAME_MAX];
-	size_t nlen;
-	bool name_long;
-	struct imap_window *w;
-};
-void imap_hdrfilter_init(struct imap_hdrfilter *f, const char *const *names, size_t n,
-			 bool not, struct imap_window *w);
-int imap_hdrfilter_feed(struct imap_hdrfilter *f, const void *data, size_t len);
-int imap_hdrfilter_finish(struct imap_hdrfilter *f);
 
 #endif

@@ -125,10 +125,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		imap_window_init(&w, sec.partial ? sec.offset : 0,
 				 imap_section_partial_size(&sec, plan.size_crlf), sink, &out);
-		struct imap_crlf_out o;
-		imap_crlf_out_init(&o, &w);
+		struct imap_window_crlf o;
+		imap_window_crlf_init(&o, &w);
 		for (size_t i = 0; i < rlen; i += step)
-			(void)imap_crlf_out_feed(&o, raw + i, rlen - i < step ? rlen - i : step);
+			(void)imap_window_crlf_feed(&o, raw + i, rlen - i < step ? rlen - i : step);
 		if (w.left != 0)
 			abort();
 		check_slice(&out, ref, k, &sec);

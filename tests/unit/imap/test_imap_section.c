@@ -190,10 +190,10 @@ static struct sbuf fetch(const char *msg, size_t len, const struct imap_fetch_se
 		if (plan.filter) {
 			run_filter(sec, msg, plan.offset, plan.size, step, &w);
 		} else {
-			struct imap_crlf_out o;
-			imap_crlf_out_init(&o, &w);
+			struct imap_window_crlf o;
+			imap_window_crlf_init(&o, &w);
 			for (uint64_t i = 0; i < plan.size; i += step)
-				CHECK(imap_crlf_out_feed(&o, msg + plan.offset + i,
+				CHECK(imap_window_crlf_feed(&o, msg + plan.offset + i,
 							 plan.size - i < step ? plan.size - i : step) == 0);
 			CHECK(w.total == full);  /* the tree's CRLF size is the real one */
 		}
