@@ -547,14 +547,14 @@ static const struct index_rec *md_relocate(struct mailbox *box, uint32_t uid, bo
 					   const char **error_r)
 {
 	if (!locked) {
-		if (index_lock(box->ix, NULL, error_r) == -1)
+		if (box_lock(box, error_r) == -1)
 			return NULL;
 	}
 	int r = md_scan(box, true, error_r);
 	if (!locked) {
 		if (r == 0)
 			r = index_commit(box->ix, error_r);
-		index_unlock(box->ix);
+		box_unlock(box);
 	}
 	if (r == -1)
 		return NULL;

@@ -877,12 +877,12 @@ static int mb_msg_open(struct mailbox *box, const struct index_rec *rec,
 		}
 		if (pass == 1)
 			break;
-		if (index_lock(box->ix, NULL, error_r) == -1)
+		if (box_lock(box, error_r) == -1)
 			return -1;
 		int ret = scan_impl(box, true, false, error_r);
 		if (ret == 0)
 			ret = index_commit(box->ix, error_r);
-		index_unlock(box->ix);
+		box_unlock(box);
 		if (ret == -1)
 			return -1;
 		rec = index_find(box->ix, uid, NULL);

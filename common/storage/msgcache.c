@@ -97,17 +97,17 @@ static void store(struct mailbox *box, uint32_t uid, const struct mime_part *roo
 
 	if (plen > INDEX_CACHE_ENTRY_MAX || elen > INDEX_CACHE_ENTRY_MAX)
 		goto fail;
-	if (index_lock(box->ix, NULL, &error) == -1)
+	if (box_lock(box, &error) == -1)
 		goto fail;
 	if ((ps != NULL &&
 	     index_cache_set(box->ix, uid, INDEX_CACHE_BODYSTRUCTURE, ps, plen, &error) == -1) ||
 	    (es != NULL &&
 	     index_cache_set(box->ix, uid, INDEX_CACHE_ENVELOPE, es, elen, &error) == -1) ||
 	    index_commit(box->ix, &error) == -1) {
-		index_unlock(box->ix);
+		box_unlock(box);
 		goto fail;
 	}
-	index_unlock(box->ix);
+	box_unlock(box);
 	box->stats.cache_fills++;
 	free(ps);
 	free(es);

@@ -10,8 +10,17 @@
  * A mailbox is an open folder.  Its messages are the records of its index (index/index.h):
  * UIDs, UIDVALIDITY, UIDNEXT, flags, keywords, MODSEQ, sizes.  mailbox_sync() brings the
  * index up to date with the folder (new mail from an MTA, changes by mutt or another
- * session) and reports what changed since the last sync; positions (0-based) into the
- * message list are valid until the next sync or change.
+ * session) and reports what changed since the last report (below).
+ *
+ * Positions: mailbox_count()/mailbox_get(i) are the index as it is NOW, and every call
+ * that locks the index moves it on (mailbox_sync, mailbox_set_flags, mailbox_expunge,
+ * saving, copy/move, mailbox_cache_set, a cache fill by mailbox_msg_parse, keyword
+ * creation, and a read that finds a message moved by another program): another
+ * session's expunge read by such a call removes its record at once.  So a position is
+ * valid only until the next such call.  What IS stable: a UID, and the reports.  imapd
+ * keeps its own UID array (its sequence numbers), starts it from mailbox_get() right
+ * after mailbox_open(), changes it only by applying mailbox_sync() reports, and looks
+ * messages up with mailbox_find(uid).  ipop3d (no concurrent view) uses positions.
  *
  * Errors: functions return 0 or -1 and set *error_r to a string owned by the object
  * (valid until its next call) or a constant. */
@@ -57,9 +66,33 @@ int mailbox_open(struct mail_storage *st, const char *name, struct mailbox **r,
 		 const char **error_r);
 void mailbox_close(struct mailbox **box);
 
-/* Bring the index up to date with the folder; ch (may be NULL) gets the UIDs that were
- * added, expunged or changed since the last sync, by anyone.  Opening a folder that has
- * not changed reads neither its messages nor its directory entries. */
+/* Bring the index up to date with the folder, and report (ch, may be NULL; free with
+ * index_changes_free) what changed since the previous report (or since mailbox_open),
+ * then start a new one.  Every change the mailbox learnt meanwhile is in it, from
+ * whichever call learnt it (every lock reads other sessions' commits: see Positions
+ * above), so nothing is lost when a write comes between two syncs.  The lists are sorted
+ * UIDs, and applied in this order they turn the caller's UID list of the last report
+ * into the index as it is now:
+ *   expunged  UIDs the caller was told of that are gone, by anyone, this mailbox's own
+ *             mailbox_expunge/mailbox_move included (imapd sends every EXPUNGE from
+ *             these reports, never from its own command): apply in any order, each
+ *             removes one UID; a message that was added and expunged before it was
+ *             reported is in no list
+ *   added     new UIDs, all above every UID the caller knows, by anyone, this
+ *             mailbox's own saves and copies into it included (imapd: EXISTS)
+ *   changed   UIDs the caller knows (not in added) whose record changed: flags and
+ *             keywords set by other sessions or programs.  NOT this mailbox's own
+ *             mailbox_set_flags (imapd answers its own STORE itself, or not with
+ *             .SILENT), unless another session changed the message again after it.  It
+ *             may name a message whose flags are what the caller last saw (mbox: an
+ *             expunge rewrites the file and moves every later message; Maildir: a file
+ *             moved from new/ to cur/): compare if repeating a FETCH matters.
+ *   new_keywords  keyword names were added (imapd: FLAGS again).
+ * If mailbox_hdr()->uidvalidity differs from the last report's (the index was rebuilt,
+ * or kept in memory after a write failed), the lists are empty and mean nothing: every
+ * UID the caller holds is void (imapd ends the session).  On -1, nothing is reported
+ * and nothing is lost: the next sync reports it.  Opening a folder that has not changed
+ * reads neither its messages nor its directory entries. */
 int mailbox_sync(struct mailbox *box, struct index_changes *ch, const char **error_r);
 /* A descriptor that becomes readable when the folder or its index may have changed
  * (inotify); read it empty with mailbox_notify_clear(), then mailbox_sync().  -1 if

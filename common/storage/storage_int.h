@@ -72,6 +72,12 @@ struct mailbox {
 	void *be;                   /* backend state */
 	int notify_fd;
 	struct storage_stats stats;
+	/* Changes learnt since the last mailbox_sync() report (storage.h), from every
+	 * refresh under any lock: sorted, without duplicates, merged by box_unlock(). */
+	struct index_changes pending;
+	struct index_changes lockch;  /* the open lock's changes (index_lock's ch) */
+	uint32_t known_next;          /* UIDNEXT when the caller last heard */
+	uint32_t known_uidvalidity;
 	char err[320];
 };
 
@@ -105,6 +111,11 @@ const char *storage_errf(char *buf, size_t size, const char *what, int err);
  * folder_rename after they computed their paths).  0 or -1 with *error_r set. */
 int storage_rename_folder_path(struct mail_storage *st, const char *from, const char *to,
 			       const char **error_r);
+/* Every lock of a mailbox's index goes through these two: what the lock's refresh
+ * learns of other sessions' changes, and the lock holder's own changes, are merged
+ * into box->pending for the next mailbox_sync() report. */
+int box_lock(struct mailbox *box, const char **error_r);
+void box_unlock(struct mailbox *box);
 #define BOX_ERRF(box, what, e) storage_errf((box)->err, sizeof((box)->err), (what), (e))
 
 #endif
