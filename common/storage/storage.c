@@ -164,53 +164,6 @@ void storage_free(struct mail_storage **stp)
 	*stp = NULL;
 }
 
-bool storage_name_ok(const char *name)
-{
-	size_t len = strlen(name);
-	if (len == 0 || len > STORAGE_NAME_MAX || name[0] == '.' ||
-	    strcmp(name, "INBOX") == 0)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] > 0x7e ||
-		    name[i] == '/')
-			return false;
-	return true;
-}
-
-int storage_folder_list(struct mail_storage *st, void (*cb)(void *, const char *),
-			void *ctx, const char **error_r)
-{
-	return st->v->folder_list(st, cb, ctx, error_r);
-}
-
-int storage_folder_create(struct mail_storage *st, const char *name, const char **error_r)
-{
-	if (!storage_name_ok(name)) {
-		*error_r = "invalid folder name";
-		return -1;
-	}
-	return st->v->folder_create(st, name, error_r);
-}
-
-int storage_folder_rename(struct mail_storage *st, const char *from, const char *to,
-			  const char **error_r)
-{
-	if (!storage_name_ok(from) || !storage_name_ok(to)) {
-		*error_r = "invalid folder name";
-		return -1;
-	}
-	return st->v->folder_rename(st, from, to, error_r);
-}
-
-int storage_folder_delete(struct mail_storage *st, const char *name, const char **error_r)
-{
-	if (!storage_name_ok(name)) {
-		*error_r = "invalid folder name";
-		return -1;
-	}
-	return st->v->folder_delete(st, name, error_r);
-}
-
 /* ---- mailboxes ---- */
 
 /* ---- what changed: the pending report ---- */
@@ -400,13 +353,15 @@ int mailbox_open(struct mail_storage *st, const char *name, struct mailbox **r,
 	box->st = st;
 	box->v = st->v->box;
 	box->notify_fd = -1;
-	if (strcmp(name, "INBOX") != 0 && !storage_name_ok(name)) {
-		*error_r = "invalid folder name";
+	bool inbox = strcmp(name, "INBOX") == 0;
+	if (!inbox && storage_name_to_disk(st->v == &maildir_storage, name, box->disk,
+					   sizeof(box->disk), error_r) == -1) {
 		free(box);
 		return -1;
 	}
-	memcpy(box->name, name, strlen(name) + 1); /* BOUNDS: <= STORAGE_NAME_MAX */
-	if (st->v->folder_path(st, name, box->path, sizeof(box->path)) == -1) {
+	memcpy(box->name, name, strlen(name) + 1); /* BOUNDS: checked <= STORAGE_NAME_MAX */
+	if (st->v->folder_path(st, inbox ? NULL : box->disk, box->path,
+			       sizeof(box->path)) == -1) {
 		*error_r = "folder path too long";
 		free(box);
 		return -1;

@@ -4,8 +4,22 @@
  *
  * A storage is a user's set of folders; INBOX always exists.  Maildir++: INBOX is the
  * Maildir, folder "Sent" is its subdirectory ".Sent".  mbox: INBOX is the spool file
- * (/var/mail/USER), folder "Sent" is ~/mail/Sent.  Folder names are 1..STORAGE_NAME_MAX
- * bytes of printable ASCII, no '/', not starting with '.', and "INBOX" is reserved.
+ * (/var/mail/USER), folder "Sent" is ~/mail/Sent.
+ *
+ * Folder names (what imapd shows, after its own wire decoding): UTF-8 (mail/mutf7.h's
+ * rules: valid, no control characters), "/" between levels ("Work/Project"), at most
+ * STORAGE_NAME_MAX bytes and STORAGE_NAME_DEPTH levels (plimits.h); no empty level ("/"
+ * at the start or end, "//"), no level starting with "."; the first level is not
+ * "INBOX" in any case (INBOX has no sub-folders); Maildir++ refuses "." anywhere (it
+ * separates levels on disk, as with Dovecot and Courier).  On disk the name is modified
+ * UTF-7 (RFC 3501 5.1.3, as Dovecot and Courier keep it): Maildir++ ".Work.Project" in
+ * the Maildir ("收件箱/工作" is ".&ZTZO9nux-.&XeVPXA-"), mbox ~/mail/Work/Project (a
+ * directory per level); each must fit NAME_MAX.  An ASCII name without "&" is the same
+ * on disk ("Sent" is ".Sent"), so existing folders keep working; an old folder whose
+ * disk name does not decode (a bare "&", a level starting with ".") is not listed.
+ * Hierarchy: Maildir++ parents are implied (".Work.Project" alone lists "Work" as
+ * NOSELECT) and any name can hold mail; mbox: a parent is a directory, which cannot
+ * hold mail (NOSELECT), and a folder holding mail cannot get sub-folders.
  *
  * A mailbox is an open folder.  Its messages are the records of its index (index/index.h):
  * UIDs, UIDVALIDITY, UIDNEXT, flags, keywords, MODSEQ, sizes.  mailbox_sync() brings the
@@ -33,8 +47,6 @@
 #include "base/plimits.h"
 #include "index/index.h"
 
-#define STORAGE_NAME_MAX 48
-
 struct mail_storage;
 struct mailbox;
 struct mail_reader;
@@ -50,15 +62,68 @@ const char *storage_kind(const struct mail_storage *st);
 const char *storage_inbox_path(const struct mail_storage *st);
 void storage_free(struct mail_storage **st);
 
-/* Folders other than INBOX, one callback each; then 0, or -1. */
+/* Folder flags (IMAP LIST attributes). */
+#define STORAGE_FOLDER_NOSELECT   0x001 /* \Noselect: an implied parent, an mbox directory */
+#define STORAGE_FOLDER_CHILDREN   0x002 /* \HasChildren */
+#define STORAGE_FOLDER_NOCHILDREN 0x004 /* \HasNoChildren */
+#define STORAGE_FOLDER_DRAFTS     0x010 /* special use (RFC 6154), by name */
+#define STORAGE_FOLDER_SENT       0x020
+#define STORAGE_FOLDER_TRASH      0x040
+#define STORAGE_FOLDER_JUNK       0x080
+#define STORAGE_FOLDER_ARCHIVE    0x100
+
+/* Every folder other than INBOX, parents before children (sorted by bytes), with its
+ * flags; implied parents are listed (NOSELECT).  At most STORAGE_FOLDERS_MAX (else -1).
+ * 0 or -1. */
 int storage_folder_list(struct mail_storage *st,
-			void (*cb)(void *ctx, const char *name), void *ctx,
+			void (*cb)(void *ctx, const char *name, unsigned flags), void *ctx,
 			const char **error_r);
+/* RFC 3501 CREATE: parents are made as needed (mbox: directories; Maildir++: implied).
+ * "folder exists" if it does (mbox: also a directory of that name). */
 int storage_folder_create(struct mail_storage *st, const char *name, const char **error_r);
+/* RFC 3501 RENAME: the inferiors follow (Maildir++: ".From.x" -> ".To.x", one rename
+ * each, not atomic as a whole: a crash halfway leaves some under the old name, both
+ * trees valid; mbox: one rename of the file or directory, with the indexes).  Refused
+ * if "to" or any name in it exists, or "to" is inside "from".  INBOX is not renamed
+ * here: imapd's RENAME INBOX creates the target and mailbox_move()s every message (RFC
+ * 3501: INBOX stays, empty). */
 int storage_folder_rename(struct mail_storage *st, const char *from, const char *to,
 			  const char **error_r);
+/* RFC 3501 DELETE: Maildir++: the folder's mail and directory go, its children stay
+ * (the name lists as an implied NOSELECT parent then); deleting a name that is only an
+ * implied parent is "no such folder".  mbox: a folder file goes with its index; a
+ * directory only when empty ("folder has sub-folders" otherwise). */
 int storage_folder_delete(struct mail_storage *st, const char *name, const char **error_r);
-bool storage_name_ok(const char *name);
+/* Is name a valid folder name for this store (above)?  storage_name_check gives the
+ * reason. */
+bool storage_name_ok(const struct mail_storage *st, const char *name);
+int storage_name_check(bool maildir, const char *name, const char **error_r);
+/* The mapping (exposed for the fuzz target): name -> disk (Maildir++: the directory
+ * entry ".A.B"; mbox: the path "A/B" below ~/mail), and disk -> name (which is checked:
+ * a hostile directory name gives -1, never a name that maps elsewhere).  0 or -1. */
+int storage_name_to_disk(bool maildir, const char *name, char *out, size_t size,
+			 const char **error_r);
+int storage_name_from_disk(bool maildir, const char *disk, size_t len, char *out,
+			   size_t size, const char **error_r);
+
+/* SPECIAL-USE (RFC 6154): "\Drafts", "\Sent", "\Trash", "\Junk", "\Archive" for
+ * the folders named exactly Drafts, Sent, Trash, Junk, Archive; else NULL. */
+const char *storage_special_use(const char *name);
+/* Create whichever of those five is missing (and subscribe it): imapd calls it at
+ * login, so they exist from the first one.  0 or -1. */
+int storage_special_create(struct mail_storage *st, const char **error_r);
+
+/* Subscriptions (IMAP LSUB, LIST (SUBSCRIBED)): Maildir: "subscriptions" in the Maildir;
+ * mbox: ~/mail/.subscriptions.  Written whole (temporary file, fsync, rename) in
+ * Dovecot's format ("V\t2", an empty line, one UTF-8 name a line with a tab between
+ * levels), at most STORAGE_SUBS_MAX bytes; read also in the older one-name-a-line form
+ * (modified UTF-7, "." or "/" between levels as the store's disk names).  Names need
+ * not exist (RFC 3501 SUBSCRIBE); "INBOX" is allowed; invalid lines are dropped. */
+int storage_subscriptions_list(struct mail_storage *st,
+			       void (*cb)(void *ctx, const char *name), void *ctx,
+			       const char **error_r);
+int storage_subscriptions_set(struct mail_storage *st, const char *name, bool subscribed,
+			      const char **error_r);
 
 /* Open a folder ("INBOX" or a folder name) and sync it once.  A missing INBOX is an empty
  * folder.  0 or -1. */

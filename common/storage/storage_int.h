@@ -10,14 +10,18 @@ struct mailbox_vfuncs;
 /* One backend: its folder operations and its mailbox operations. */
 struct storage_vfuncs {
 	const char *kind;
-	/* the path of folder name ("INBOX" included) */
-	int (*folder_path)(struct mail_storage *st, const char *name, char *out, size_t size);
-	int (*folder_list)(struct mail_storage *st, void (*cb)(void *, const char *),
-			   void *ctx, const char **error_r);
-	int (*folder_create)(struct mail_storage *st, const char *name, const char **error_r);
+	/* Every folder operation takes disk names (folder.c: storage_name_to_disk, already
+	 * checked).  The path of a folder (disk NULL: INBOX). */
+	int (*folder_path)(struct mail_storage *st, const char *disk, char *out, size_t size);
+	/* every folder's disk name (noselect: an mbox directory) */
+	int (*folder_list)(struct mail_storage *st,
+			   void (*add)(void *ctx, const char *disk, bool noselect), void *ctx,
+			   const char **error_r);
+	int (*folder_create)(struct mail_storage *st, const char *disk, const char **error_r);
+	/* with the inferiors (folder.c checked their new names) */
 	int (*folder_rename)(struct mail_storage *st, const char *from, const char *to,
 			     const char **error_r);
-	int (*folder_delete)(struct mail_storage *st, const char *name, const char **error_r);
+	int (*folder_delete)(struct mail_storage *st, const char *disk, const char **error_r);
 	const struct mailbox_vfuncs *box;
 };
 
@@ -66,7 +70,8 @@ struct mail_storage {
 struct mailbox {
 	struct mail_storage *st;
 	const struct mailbox_vfuncs *v;
-	char name[STORAGE_NAME_MAX + 1];
+	char name[STORAGE_NAME_MAX + 1];      /* as the caller gave it (UTF-8) */
+	char disk[STORAGE_NAME_MAX * 2 + 2];  /* on disk ("" for INBOX) */
 	char path[STORAGE_PATH_MAX];
 	struct index *ix;
 	void *be;                   /* backend state */
