@@ -250,7 +250,8 @@ static int tree_load(struct mail_storage *st, struct ftree *t, const char **erro
 	}
 	/* sorted by bytes, "A/x" follows "A" after names such as "A b" (' ' < '/'), so
 	 * children are looked for by prefix over the whole list */
-	qsort(t->e, t->n, sizeof(*t->e), fent_cmp);
+	if (t->n > 1)
+		qsort(t->e, t->n, sizeof(*t->e), fent_cmp);
 	for (size_t i = 0; i < t->n; i++) {
 		size_t l = strlen(t->e[i].name);
 		bool kids = false;
@@ -360,8 +361,10 @@ int storage_special_create(struct mail_storage *st, const char **error_r)
 		return -1;
 	int ret = 0;
 	for (size_t i = 0; i < N_SPECIALS && ret == 0; i++) {
+		/* there; or an mbox directory, which cannot become a folder (it stays
+		 * NOSELECT, with its special-use attribute) */
 		int f = tree_find(&t, specials[i].name);
-		if (f != -1 && (f & STORAGE_FOLDER_NOSELECT) == 0)
+		if (f != -1 && ((f & STORAGE_FOLDER_NOSELECT) == 0 || !t.maildir))
 			continue;
 		ret = storage_folder_create(st, specials[i].name, error_r);
 		if (ret == 0)
