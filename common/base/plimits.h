@@ -149,6 +149,12 @@
 #define STORAGE_NAME_MAX 512
 #define STORAGE_NAME_DEPTH 16
 #define STORAGE_NAME_LEVEL_MAX 255
+/* A cache batch (storage.h mailbox_cache_batch_begin) is written when it holds this many
+ * entries or bytes, or its oldest entry is this old: one transaction (and lock) for many
+ * messages, while other sessions still get the entries soon. */
+#define STORAGE_CACHE_BATCH 256
+#define STORAGE_CACHE_BATCH_BYTES (2 * 1024 * 1024)
+#define STORAGE_CACHE_BATCH_MS 2000
 /* Folders one listing returns (its memory), and the subscriptions file's size. */
 #define STORAGE_FOLDERS_MAX 10000
 #define STORAGE_SUBS_MAX (256 * 1024)

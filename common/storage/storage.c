@@ -396,6 +396,11 @@ void mailbox_close(struct mailbox **boxp)
 	struct mailbox *box = *boxp;
 	if (box == NULL)
 		return;
+	const char *error;
+	if (box->batch != NULL) {
+		(void)box_cache_flush(box, &error);
+		box_cache_batch_free(box);
+	}
 	box->v->close(box);
 	index_close(&box->ix);
 	index_changes_free(&box->pending);
@@ -565,24 +570,6 @@ int mailbox_expunge(struct mailbox *box, const uint32_t *uids, size_t n,
 		/* what was removed is in the index already; commit it */
 		const char *e2;
 		(void)sync_locked_end(box, &e2);
-		return -1;
-	}
-	return sync_locked_end(box, error_r);
-}
-
-const void *mailbox_cache_get(const struct mailbox *box, uint32_t uid, uint32_t field,
-			      size_t *len_r)
-{
-	return index_cache_get(box->ix, uid, field, len_r);
-}
-
-int mailbox_cache_set(struct mailbox *box, uint32_t uid, uint32_t field, const void *data,
-		      size_t len, const char **error_r)
-{
-	if (box_lock(box, error_r) == -1)
-		return -1;
-	if (index_cache_set(box->ix, uid, field, data, len, error_r) == -1) {
-		box_unlock(box);
 		return -1;
 	}
 	return sync_locked_end(box, error_r);

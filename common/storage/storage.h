@@ -226,6 +226,18 @@ const void *mailbox_cache_get(const struct mailbox *box, uint32_t uid, uint32_t 
 int mailbox_cache_set(struct mailbox *box, uint32_t uid, uint32_t field, const void *data,
 		      size_t len, const char **error_r);
 
+/* Batching: between begin and end, cache writes (mailbox_cache_set and the fills of
+ * mailbox_msg_parse) wait in memory (mailbox_cache_get and the parse calls see them)
+ * and go to the index in one transaction (one lock) per STORAGE_CACHE_BATCH entries or
+ * STORAGE_CACHE_BATCH_BYTES or STORAGE_CACHE_BATCH_MS (plimits.h), and at end.  A
+ * transaction of cache entries only is committed without fdatasync (index.h: a crash
+ * may lose it, nothing else).  imapd: begin before a FETCH or SEARCH that reads many
+ * messages, end after it.  end returns -1 if a write failed (the entries are dropped:
+ * they are only a cache; the command's result stands).  mailbox_close ends an open
+ * batch.  Nested begins count: only the outermost end writes. */
+void mailbox_cache_batch_begin(struct mailbox *box);
+int mailbox_cache_batch_end(struct mailbox *box, const char **error_r);
+
 /* A message's MIME structure and envelope fields (mail/mime.h), from the cache, or
  * parsed from the message (as the reader gives it: stored line ends; mbox without its
  * From line, ">From " lines as stored) and then cached for every session.  Both are
@@ -253,7 +265,8 @@ struct storage_stats {
 	uint64_t msgs_parsed;    /* messages read and parsed for their MIME structure */
 	uint64_t cache_hits;     /* structures or envelopes taken from the cache */
 	uint64_t cache_bad;      /* cache entries refused (corrupt, not this message) */
-	uint64_t cache_fills;    /* cache writes that were committed */
+	uint64_t cache_fills;    /* cache writes that were committed (messages) */
+	uint64_t cache_commits;  /* index transactions they took */
 };
 const struct storage_stats *mailbox_stats(const struct mailbox *box);
 

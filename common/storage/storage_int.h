@@ -82,6 +82,7 @@ struct mailbox {
 	struct index_changes pending;
 	struct index_changes lockch;  /* the open lock's changes (index_lock's ch) */
 	uint32_t known_next;          /* UIDNEXT when the caller last heard */
+	struct cache_batch *batch;    /* open: cache writes wait here (msgcache.c) */
 	uint32_t known_uidvalidity;
 	char err[320];
 };
@@ -121,6 +122,9 @@ int storage_rename_folder_path(struct mail_storage *st, const char *from, const 
  * into box->pending for the next mailbox_sync() report. */
 int box_lock(struct mailbox *box, const char **error_r);
 void box_unlock(struct mailbox *box);
+/* msgcache.c: write what a batch holds (mailbox_close calls it too). */
+int box_cache_flush(struct mailbox *box, const char **error_r);
+void box_cache_batch_free(struct mailbox *box);
 #define BOX_ERRF(box, what, e) storage_errf((box)->err, sizeof((box)->err), (what), (e))
 
 #endif
