@@ -1,8 +1,9 @@
-/* Mailbox names (IMAP on the wire, and folder names on disk: common/storage keeps them in
- * this form, as Dovecot and Courier do): modified UTF-7 (RFC 3501 section 5.1.3, kept by RFC 9051
- * section 5.1.3 for clients that have not enabled UTF-8) to and from UTF-8, and the check
- * of a UTF-8 mailbox name (RFC 6855 section 3, RFC 9051 section 5.1: valid UTF-8, no
- * control characters, Net-Unicode of RFC 5198).
+/* Mailbox names, on the IMAP wire (imap/imap_utf7.h wraps these) and on disk (the
+ * storage keeps folder names in this form, as Dovecot and Courier do): modified UTF-7
+ * (RFC 3501 section 5.1.3, kept by RFC 9051 section 5.1.3 for clients that have not
+ * enabled UTF-8) to and from UTF-8, and the check of a UTF-8 mailbox name (RFC 6855
+ * section 3, RFC 9051 section 5.1: valid UTF-8, no control characters, Net-Unicode of
+ * RFC 5198).
  *
  * Decoding is strict, so that one name has one spelling and two names that look alike
  * cannot both exist: refused are characters that must be written as themselves ("&AGE-"

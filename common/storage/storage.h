@@ -125,8 +125,9 @@ int storage_subscriptions_list(struct mail_storage *st,
 int storage_subscriptions_set(struct mail_storage *st, const char *name, bool subscribed,
 			      const char **error_r);
 
-/* Open a folder ("INBOX" or a folder name) and sync it once.  A missing INBOX is an empty
- * folder.  0 or -1. */
+/* Open a folder ("INBOX", exactly so: imapd maps any case of it, RFC 3501 5.1; or a
+ * folder name) and sync it once.  A missing INBOX is an empty folder.  A NOSELECT name
+ * gives -1.  0 or -1. */
 int mailbox_open(struct mail_storage *st, const char *name, struct mailbox **r,
 		 const char **error_r);
 void mailbox_close(struct mailbox **box);
