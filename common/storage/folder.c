@@ -43,6 +43,10 @@ int storage_name_check(bool maildir, const char *name, const char **error_r)
 			*error_r = "\".\" separates levels on disk (Maildir++): not allowed in a name";
 			return -1;
 		}
+		if (!maildir && l >= 5 && memcmp(p + l - 5, ".lock", 5) == 0) {
+			*error_r = "an mbox folder name may not end in \".lock\" (its dotlock)";
+			return -1;
+		}
 		if (++depth > STORAGE_NAME_DEPTH) {
 			*error_r = "folder name has too many levels";
 			return -1;

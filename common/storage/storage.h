@@ -11,7 +11,8 @@
  * STORAGE_NAME_MAX bytes and STORAGE_NAME_DEPTH levels (plimits.h); no empty level ("/"
  * at the start or end, "//"), no level starting with "."; the first level is not
  * "INBOX" in any case (INBOX has no sub-folders); Maildir++ refuses "." anywhere (it
- * separates levels on disk, as with Dovecot and Courier).  On disk the name is modified
+ * separates levels on disk, as with Dovecot and Courier), mbox a level ending in
+ * ".lock" (a dotlock beside a folder is not a folder).  On disk the name is modified
  * UTF-7 (RFC 3501 5.1.3, as Dovecot and Courier keep it): Maildir++ ".Work.Project" in
  * the Maildir ("收件箱/工作" is ".&ZTZO9nux-.&XeVPXA-"), mbox ~/mail/Work/Project (a
  * directory per level); each must fit NAME_MAX.  An ASCII name without "&" is the same

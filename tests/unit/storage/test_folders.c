@@ -139,8 +139,10 @@ static void test_hostile_names(struct mail_storage *st, bool maildir)
 	struct mailbox *box;
 	CHECK(mailbox_open(st, "../x", &box, &err) == -1);
 	CHECK(mailbox_open(st, "a//b", &box, &err) == -1);
-	/* "." separates levels on disk in Maildir++ only */
+	/* "." separates levels on disk in Maildir++ only; an mbox dotlock is no folder */
 	CHECK(storage_name_ok(st, "v1.2") == !maildir);
+	CHECK(!storage_name_ok(st, "Sent.lock"));
+	CHECK(storage_name_ok(st, "Sent-lock"));
 	/* the longest: 250 bytes of one level (Maildir++: ".", 250, fits NAME_MAX) */
 	longlevel[250] = '\0';
 	CHECK(storage_folder_create(st, longlevel, &err) == 0);
@@ -255,7 +257,8 @@ static void test_kind(bool maildir)
 		CHECK(listed(st, "Old") == STORAGE_FOLDER_NOCHILDREN);
 	} else {
 		char p[600];
-		static const char *const evil[] = { "&Jjo", "a&AGE-", "\x01x", "\xff", "INBOX" };
+		static const char *const evil[] = { "&Jjo", "a&AGE-", "\x01x", "\xff", "INBOX",
+						    "old.box.lock" };
 		for (size_t i = 0; i < sizeof(evil) / sizeof(evil[0]); i++) {
 			snprintf(p, sizeof(p), "%s/%s", disk_root, evil[i]);
 			close(open(p, O_WRONLY | O_CREAT, 0600));
