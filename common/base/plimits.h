@@ -146,6 +146,23 @@
 /* Longest wait for the index write lock (held for a scan and one write), and the poll. */
 #define INDEX_LOCK_TIMEOUT_MS 15000
 #define INDEX_LOCK_POLL_MS 10
+/* Folder names (storage.h): UTF-8 with "/" between levels for the client, modified UTF-7
+ * on disk.  Maildir++ keeps a whole name in one directory entry (".A.B", at most NAME_MAX
+ * = 255 bytes), mbox one level per path component (each at most NAME_MAX): that is the
+ * real bound on disk; 512 bytes of UTF-8 bounds what is looked at before mapping, 16
+ * levels bounds the mbox directory walk. */
+#define STORAGE_NAME_MAX 512
+#define STORAGE_NAME_DEPTH 16
+#define STORAGE_NAME_LEVEL_MAX 255
+/* A cache batch (storage.h mailbox_cache_batch_begin) is written when it holds this many
+ * entries or bytes, or its oldest entry is this old: one transaction (and lock) for many
+ * messages, while other sessions still get the entries soon. */
+#define STORAGE_CACHE_BATCH 256
+#define STORAGE_CACHE_BATCH_BYTES (2 * 1024 * 1024)
+#define STORAGE_CACHE_BATCH_MS 2000
+/* Folders one listing returns (its memory), and the subscriptions file's size. */
+#define STORAGE_FOLDERS_MAX 10000
+#define STORAGE_SUBS_MAX (256 * 1024)
 /* A directory or mbox mtime younger than this is not trusted as "unchanged" next time:
  * a change within the same timestamp tick would not move it. */
 #define STORAGE_MTIME_SLACK_NS 2000000000ULL
