@@ -6,7 +6,8 @@
  *
  *	struct imap_search *s;
  *	if (imap_search_compile(cmd->args, cmd->count, &settings, &s, &err) < 0)
- *		BAD err.text, or NO [BADCHARSET (UTF-8)] if err.badcharset;
+ *		BAD err.text, or NO [IMAP_SEARCH_BADCHARSET] err.text if
+ *		err.badcharset;
  *	for each message in ascending sequence order:
  *		r = imap_search_match(s, &msg);   (1 match, 0 no, -1 read error: NO)
  *	imap_search_format(s, tag, &buf);          ("* SEARCH ..." / "* ESEARCH ...")
@@ -60,8 +61,14 @@ struct imap_search_settings {
 
 struct imap_search_error {
 	const char *text;       /* constant text for the BAD/NO line */
-	bool badcharset;        /* answer "NO [BADCHARSET (UTF-8)] text" (RFC 9051 7.1) */
+	bool badcharset;        /* answer "NO [IMAP_SEARCH_BADCHARSET] text" (RFC 9051
+	                           section 7.1: the code lists charsets that work) */
 };
+/* The response code for an unknown charset: a few of the charsets that work (any name
+ * iconv knows does, with the aliases of charset.h). */
+#define IMAP_SEARCH_BADCHARSET \
+	"BADCHARSET (UTF-8 US-ASCII ISO-8859-1 WINDOWS-1252 GB2312 GBK GB18030 BIG5 " \
+	"BIG5-HKSCS ISO-2022-JP SHIFT_JIS EUC-JP EUC-KR KOI8-R ISO-8859-15)"
 
 /* One header field of the message's top-level header. */
 typedef bool imap_search_header_cb(void *cbctx, const char *name, size_t name_len,

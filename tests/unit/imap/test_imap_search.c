@@ -147,6 +147,17 @@ static void test_limits(void)
 	strcat(line, "ALL");
 	CHECK(compile(line, &set, &s, &err) == -1);
 	CHECK_STR(err.text, "SEARCH: too many header keys");
+	/* every charset the BADCHARSET code offers is one that works */
+	char list[256];
+	const char *code = IMAP_SEARCH_BADCHARSET;
+	CHECK(strncmp(code, "BADCHARSET (", 12) == 0 && code[strlen(code) - 1] == ')');
+	snprintf(list, sizeof(list), "%.*s", (int)(strlen(code) - 13), code + 12);
+	for (char *sv = NULL, *c = strtok_r(list, " ", &sv); c; c = strtok_r(NULL, " ", &sv)) {
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "CHARSET %s TEXT x", c);
+		CHECK(compile(cmd, &set, &s, &err) == 0);
+		imap_search_free(&s);
+	}
 	/* UTF8=ACCEPT: CHARSET other than UTF-8 is BAD (RFC 6855 section 3) */
 	set.utf8_accept = true;
 	CHECK(compile("CHARSET GB2312 TEXT x", &set, &s, &err) == -1 && !err.badcharset);
@@ -237,6 +248,26 @@ static int match_lit(const char *line, const char *lit, const struct imap_search
 	int r = imap_search_match(s, m, &e);
 	imap_search_free(&s);
 	return r;
+}
+
+static int fake_headers(void *ctx, imap_search_header_cb *cb, void *cbctx)
+{
+	(void)ctx;
+	static const char *f[][2] = {
+		{ "subject", "  From the index" },
+		{ "FROM", "=?utf-8?B?5Lit5paH?= <x@y>" },
+	};
+	for (size_t i = 0; i < 2; i++)
+		if (cb(cbctx, f[i][0], strlen(f[i][0]), f[i][1], strlen(f[i][1])))
+			break;
+	return 0;
+}
+
+static int fake_sent_date(void *ctx, time_t *t_r, int *tz_r)
+{
+	(void)ctx;
+	/* 2-Jan-2000 00:30 +0100: 1-Jan 23:30 UTC, the 2nd in its own zone */
+	return date_parse_rfc5322("Sun, 2 Jan 2000 00:30:00 +0100", 30, t_r, tz_r);
 }
 
 static const char plain_msg[] =
@@ -412,8 +443,20 @@ static void test_headers(void)
 	CHECK(match_lit("CHARSET ISO-8859-1 SUBJECT {7}", "\xe9" "cole \xe0", &m3) == 1);
 	CHECK(match_lit("SUBJECT {6}", "\xc3\xa9" "cole", &m3) == 1);
 	CHECK(match_lit("SUBJECT {6}", "\xc3\xa8" "cole", &m3) == 0);
-	/* headers() from the daemon instead of the bytes */
 	CHECK(t.reads > 0);
+	/* headers() and sent_date() from the daemon instead of the bytes: never read */
+	struct imap_search_msg m4;
+	struct tmsg t4;
+	msg_init(&m4, &t4, plain_msg);
+	m4.headers = fake_headers;
+	m4.sent_date = fake_sent_date;
+	CHECK(match1("SUBJECT \"from the index\"", &m4) == 1);
+	CHECK(match1("SUBJECT quarterly", &m4) == 0);
+	CHECK(match_lit("FROM {6}", "\xe4\xb8\xad\xe6\x96\x87", &m4) == 1);
+	CHECK(match1("HEADER X-Spam \"\"", &m4) == 0);
+	CHECK(match1("SENTON 2-Jan-2000", &m4) == 1);
+	CHECK(match1("SENTON 1-Jan-2000", &m4) == 0);
+	CHECK(t4.reads == 0);
 }
 
 static const char mp_msg[] =
