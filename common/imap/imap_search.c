@@ -584,6 +584,7 @@ void imap_search_free(struct imap_search **sp)
 }
 
 bool imap_search_needs_headers(const struct imap_search *s) { return s->needs_headers; }
+bool imap_search_uses_modseq(const struct imap_search *s) { return s->has_modseq; }
 bool imap_search_needs_body(const struct imap_search *s) { return s->needs_body; }
 
 /* ---- reading the message ---- */

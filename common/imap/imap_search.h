@@ -124,6 +124,9 @@ bool imap_search_saving(const struct imap_search *s);
 const uint32_t *imap_search_saved_uids(const struct imap_search *s, size_t *count_r);
 /* The matches so far, ascending (sequence numbers, or UIDs for UID SEARCH). */
 const uint32_t *imap_search_results(const struct imap_search *s, size_t *count_r);
+/* A MODSEQ key was used: the command enables CONDSTORE (RFC 7162 section 3.1), and
+ * the answer carries the highest mod-sequence of the returned messages. */
+bool imap_search_uses_modseq(const struct imap_search *s);
 /* The program refers to message text (header or body): what the daemon must offer. */
 bool imap_search_needs_headers(const struct imap_search *s);
 bool imap_search_needs_body(const struct imap_search *s);

@@ -332,6 +332,19 @@ static void test_flags_and_cheap(void)
 	snprintf(sz, sizeof(sz), "SMALLER %zu", t.len);
 	CHECK(match1(sz, &m) == 0);
 	CHECK(match1("MODSEQ 700", &m) == 1);
+	{
+		struct imap_search_settings st = { .messages = 1 };
+		struct imap_search *q;
+		struct imap_search_error qe;
+		CHECK(compile("OR SEEN NOT MODSEQ 5", &st, &q, &qe) == 0);
+		CHECK(imap_search_uses_modseq(q) && !imap_search_needs_body(q) &&
+		      !imap_search_needs_headers(q));
+		imap_search_free(&q);
+		CHECK(compile("TEXT x", &st, &q, &qe) == 0);
+		CHECK(!imap_search_uses_modseq(q) && imap_search_needs_body(q) &&
+		      imap_search_needs_headers(q));
+		imap_search_free(&q);
+	}
 	CHECK(match1("MODSEQ 701", &m) == 0);
 	CHECK(match1("MODSEQ \"/flags/\\\\seen\" all 1", &m) == 1);
 	CHECK(match1("NOT SEEN", &m) == 0);
@@ -759,6 +772,7 @@ static void test_example(void)
 	CHECK(compile3("RETURN (MIN COUNT) CHARSET GB2312 SUBJECT {4}", "\xbb\xe1\xd2\xe9",
 		       4, "", &set, &s, &err) == 0);
 	CHECK(imap_search_needs_headers(s) && !imap_search_needs_body(s));
+	CHECK(!imap_search_uses_modseq(s));
 	struct imap_search_msg m1, m2;
 	struct tmsg t1, t2;
 	msg_init(&m1, &t1, "Subject: hello\r\n\r\n");
