@@ -507,6 +507,7 @@ int imap_search_compile(const struct imap_arg *args, size_t count,
 	*s_r = NULL;
 	error_r->text = NULL;
 	error_r->badcharset = false;
+	error_r->save = false;
 	s->uid = set->uid;
 	if (set->saved_count > 0) {
 		s->saved = xrealloc_array(NULL, set->saved_count, sizeof(*s->saved));
@@ -520,6 +521,7 @@ int imap_search_compile(const struct imap_arg *args, size_t count,
 			goto bad;
 		}
 		i += 2;
+		error_r->save = (s->ret & RET_SAVE) != 0;
 	}
 	if (set->rev2 && !s->esearch) {
 		/* RFC 9051 section 6.4.4: the answer is ESEARCH, as if RETURN (ALL) */

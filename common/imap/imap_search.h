@@ -63,6 +63,8 @@ struct imap_search_error {
 	const char *text;       /* constant text for the BAD/NO line */
 	bool badcharset;        /* answer "NO [IMAP_SEARCH_BADCHARSET] text" (RFC 9051
 	                           section 7.1: the code lists charsets that work) */
+	bool save;              /* RETURN (SAVE) was parsed: a NO (badcharset) empties
+	                           "$" (RFC 5182 section 2.1); a BAD leaves it */
 };
 /* The response code for an unknown charset: a few of the charsets that work (any name
  * iconv knows does, with the aliases of charset.h). */
@@ -118,8 +120,9 @@ int imap_search_match(struct imap_search *s, const struct imap_search_msg *m,
  * (the buffer overflowed). */
 int imap_search_format(const struct imap_search *s, const char *tag, struct imap_buf *b);
 /* RETURN (SAVE) was asked: the daemon keeps imap_search_saved_uids() as "$" (with MIN
- * and/or MAX alone just those messages, RFC 5182 section 2.4).  On a failed SEARCH the
- * saved result becomes empty (RFC 5182 section 2.1): the daemon's part. */
+ * and/or MAX alone just those messages, RFC 5182 section 2.4).  RFC 5182 section 2.1:
+ * a SEARCH with SAVE that ends in NO (a read error, BADCHARSET: error.save) empties
+ * "$"; one that ends in BAD leaves it as it was. */
 bool imap_search_saving(const struct imap_search *s);
 const uint32_t *imap_search_saved_uids(const struct imap_search *s, size_t *count_r);
 /* The matches so far, ascending (sequence numbers, or UIDs for UID SEARCH). */

@@ -158,6 +158,11 @@ static void test_limits(void)
 		CHECK(compile(cmd, &set, &s, &err) == 0);
 		imap_search_free(&s);
 	}
+	/* BADCHARSET after RETURN (SAVE): the daemon must empty "$" */
+	CHECK(compile("RETURN (SAVE) CHARSET x-nonesuch TEXT x", &set, &s, &err) == -1);
+	CHECK(err.badcharset && err.save);
+	CHECK(compile("CHARSET x-nonesuch TEXT x", &set, &s, &err) == -1);
+	CHECK(err.badcharset && !err.save);
 	/* UTF8=ACCEPT: CHARSET other than UTF-8 is BAD (RFC 6855 section 3) */
 	set.utf8_accept = true;
 	CHECK(compile("CHARSET GB2312 TEXT x", &set, &s, &err) == -1 && !err.badcharset);
