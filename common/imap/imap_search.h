@@ -99,8 +99,9 @@ struct imap_search_msg {
 	const char *data;
 	size_t data_len;
 	int (*read)(void *ctx, uint64_t offset, void *buf, size_t len, size_t *got_r);
-	/* The MIME tree of the message (mime.h); needed for BODY/TEXT and for the header
-	 * when headers() is NULL.  NULL: the message is read as one text/plain part. */
+	/* The MIME tree of the message (mime.h), e.g. from the index cache: where the
+	 * header ends and where each part's body lies.  NULL: for BODY/TEXT the library
+	 * parses the tree from the bytes (one more pass over the message). */
 	const struct mime_part *parts;
 };
 
