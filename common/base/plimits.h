@@ -293,4 +293,18 @@
  * ranges (mbsync, Thunderbird: a few thousand at most); 16 bytes each, 256 KiB at most. */
 #define IMAP_MAX_SEQSET_RANGES 16384
 
+/* SEARCH (common/imap/imap_search.c): nesting of NOT, OR and parenthesized keys together
+ * (the parser bounds lists alone; "NOT NOT NOT ..." is flat).  Compiling and evaluating
+ * recurse over it; clients nest a few levels (Thunderbird's OR chains: one per term). */
+#define IMAP_SEARCH_MAX_DEPTH 128
+/* BODY and TEXT keys in one SEARCH: each one reads and decodes every candidate message's
+ * text once, so a command of thousands of them would cost thousands of passes over the
+ * mailbox.  Clients send one or two (a quick-filter box: BODY or TEXT per word). */
+#define IMAP_SEARCH_MAX_TEXT_KEYS 16
+/* Header keys (FROM, TO, CC, BCC, SUBJECT, HEADER) in one SEARCH: each walks the header
+ * fields; Thunderbird's quick filter sends four per word. */
+#define IMAP_SEARCH_MAX_HEADER_KEYS 128
+/* Bytes of raw message the body matcher reads at a time. */
+#define IMAP_SEARCH_READ_CHUNK 16384
+
 #endif
