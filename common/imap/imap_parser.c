@@ -383,6 +383,25 @@ static int parse_bare(struct imap_parser *p, const char *line, size_t len, size_
 				bracket = false;
 				continue;
 			}
+			if (c == '"') {
+				/* a quoted header-fld-name (astring) in HEADER.FIELDS (...): kept
+				 * as written for imap_fetch_section_parse(); a ']' in it is data */
+				for (j++; j < len && line[j] != '"'; j++) {
+					unsigned char d = (unsigned char)line[j];
+					if (d == '\\' && j + 1 < len &&
+					    (line[j + 1] == '\\' || line[j + 1] == '"'))
+						j++;
+					else if (d < 0x20 || d >= 0x7f || d == '\\') {
+						p->error = "Invalid character in section";
+						return -1;
+					}
+				}
+				if (j >= len) {
+					p->error = "Unterminated quoted string in section";
+					return -1;
+				}
+				continue;
+			}
 			if (c == ' ' || c == '(' || c == ')' || (c > 0x20 && c < 0x7f &&
 			    c != '"' && c != '{' && c != '['))
 				continue;
