@@ -215,7 +215,8 @@ static const struct pcase cases[] = {
 	{ "a FETCH 1 (FLAGS)x\r\n", "BAD a Missing space between arguments", 0 },
 	{ "a SELECT \"x\r\n", "BAD a Unterminated quoted string", 0 },
 	{ "a SELECT \"x\\y\"\r\n", "BAD a Invalid escape in quoted string", 0 },
-	{ "a SELECT \"x\ty\"\r\n", "BAD a Control character in quoted string", 0 },
+	/* TAB and other controls are QUOTED-CHARs (RFC 9051 section 9) */
+	{ "a SELECT \"x\ty\x01\x7f\"\r\n", "a SELECT \"x\ty\x01\x7f\"", 0 },
 	{ "a SELECT x\"y\r\n", "BAD a Invalid character in atom", 0 },
 	{ "a FETCH 1 BODY[1\r\n", "a FETCH 1 BODY[1", 0 },     /* an atom: the fetch-att parser refuses it */
 	{ "a FETCH 1 BODY[1][2]\r\n", "a FETCH 1 BODY[1][2]", 0 },
