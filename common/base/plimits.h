@@ -292,6 +292,10 @@
  * merging.  A 64 KiB line holds at most ~32,000 "n," items; clients send UID sets of
  * ranges (mbsync, Thunderbird: a few thousand at most); 16 bytes each, 256 KiB at most. */
 #define IMAP_MAX_SEQSET_RANGES 16384
+/* BINARY.SIZE cache (common/imap/imap_binsize.c): one (size, has_nul) entry per MIME
+ * part, indexed by the part's place in the tree, so at most a message's parts; 9 bytes
+ * each, ~9 KiB at most, well inside INDEX_CACHE_ENTRY_MAX. */
+#define IMAP_BINSIZE_MAX_PARTS MIME_MAX_PARTS
 
 /* SEARCH (common/imap/imap_search.c): nesting of NOT, OR and parenthesized keys together
  * (the parser bounds lists alone; "NOT NOT NOT ..." is flat).  Compiling and evaluating

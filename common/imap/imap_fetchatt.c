@@ -38,19 +38,49 @@ static int header_list(const char *s, size_t len, size_t *i, struct imap_fetch_s
 		return -1;
 	}
 	for (;;) {
-		size_t b = *i;
-		while (*i < len && is_fld_char((unsigned char)s[*i]))
+		/* header-fld-name = astring: an atom, or a quoted string (its escapes undone).
+		 * Either way the name must be header ftext (33..126); a quoted "" is refused. */
+		size_t n = 0;
+		bool quoted = *i < len && s[*i] == '"';
+		if (quoted)
 			(*i)++;
-		size_t n = *i - b;
+		for (;;) {
+			if (*i >= len)
+				break;
+			unsigned char c = (unsigned char)s[*i];
+			if (quoted) {
+				if (c == '"')
+					break;
+				if (c == '\\') {
+					if (*i + 1 >= len || (s[*i + 1] != '\\' && s[*i + 1] != '"'))
+						break;   /* bad escape: refused below */
+					c = (unsigned char)s[++*i];
+				} else if (c <= 0x20 || c >= 0x7f)
+					break;
+			} else if (!is_fld_char(c))
+				break;
+			if (r->nfields >= IMAP_SECTION_MAX_FIELDS || n + 2 > sizeof(r->fields_buf) - o) {
+				*error_r = "Too many header fields";
+				return -1;
+			}
+			r->fields_buf[o + n++] = (char)c;   /* BOUNDS: n + 2 <= room, checked above */
+			(*i)++;
+		}
+		if (quoted) {
+			if (*i >= len || s[*i] != '"') {
+				*error_r = "Invalid quoted header field name";
+				return -1;
+			}
+			(*i)++;
+		}
 		if (n == 0) {
 			*error_r = "Invalid header field name";
 			return -1;
 		}
-		if (r->nfields >= IMAP_SECTION_MAX_FIELDS || n + 1 > sizeof(r->fields_buf) - o) {
+		if (r->nfields >= IMAP_SECTION_MAX_FIELDS) {
 			*error_r = "Too many header fields";
 			return -1;
 		}
-		memcpy(r->fields_buf + o, s + b, n);
 		r->fields_buf[o + n] = '\0';
 		r->fields[r->nfields++] = r->fields_buf + o;
 		o += n + 1;   /* BOUNDS: checked against fields_buf above */

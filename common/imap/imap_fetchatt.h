@@ -1,7 +1,9 @@
 /* The fetch-att forms with a section (RFC 9051 section 9, RFC 3516): BODY[section]<partial>,
  * BODY.PEEK[...], BINARY[...], BINARY.PEEK[...], BINARY.SIZE[...].  The command parser
  * (imap_parser.h) hands such an item over as one atom, brackets, spaces and all; this
- * makes its parts of it, strictly.  No I/O, no allocation. */
+ * makes its parts of it, strictly.  Header names in HEADER.FIELDS(.NOT) are astrings:
+ * atoms or quoted strings (escapes undone into fields[]), each printable ASCII without
+ * space; literal names are not supported (imap_parser.h).  No I/O, no allocation. */
 #ifndef POSTERN_IMAP_FETCHATT_H
 #define POSTERN_IMAP_FETCHATT_H
 #include <stdbool.h>

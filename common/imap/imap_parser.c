@@ -204,11 +204,6 @@ static char *node_str(struct imap_parser *p, size_t idx, size_t n)
 	return s;
 }
 
-static bool is_ctl(unsigned char c)
-{
-	return c < 0x20 || c == 0x7f;
-}
-
 /* ATOM-CHAR: any CHAR except atom-specials. */
 static bool is_atom_char(unsigned char c)
 {
@@ -344,10 +339,9 @@ static int parse_quoted(struct imap_parser *p, const char *line, size_t len, siz
 			n += want + 1;
 			continue;
 		}
-		if (is_ctl(c)) {
-			p->error = "Control character in quoted string";
-			return -1;
-		}
+		/* QUOTED-CHAR is any TEXT-CHAR (CHAR but CR, LF; NUL is no CHAR) but the
+		 * quoted-specials: TAB and the other controls are allowed (RFC 9051 section
+		 * 9); NUL, CR and LF cannot reach here (feed_line refuses them) */
 		j++;
 		n++;
 	}
@@ -381,6 +375,25 @@ static int parse_bare(struct imap_parser *p, const char *line, size_t len, size_
 		if (bracket) {
 			if (c == ']') {
 				bracket = false;
+				continue;
+			}
+			if (c == '"') {
+				/* a quoted header-fld-name (astring) in HEADER.FIELDS (...): kept
+				 * as written for imap_fetch_section_parse(); a ']' in it is data */
+				for (j++; j < len && line[j] != '"'; j++) {
+					unsigned char d = (unsigned char)line[j];
+					if (d == '\\' && j + 1 < len &&
+					    (line[j + 1] == '\\' || line[j + 1] == '"'))
+						j++;
+					else if (d < 0x20 || d >= 0x7f || d == '\\') {
+						p->error = "Invalid character in section";
+						return -1;
+					}
+				}
+				if (j >= len) {
+					p->error = "Unterminated quoted string in section";
+					return -1;
+				}
 				continue;
 			}
 			if (c == ' ' || c == '(' || c == ')' || (c > 0x20 && c < 0x7f &&

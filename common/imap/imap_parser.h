@@ -9,9 +9,11 @@
  * fetch-att like BODY.PEEK[HEADER.FIELDS (A B)]<0.100>), so the lexer takes a "bare
  * token" (printable ASCII but SP ( ) { "), and the imap_arg_*() accessors check it
  * strictly for the grammar position the command handler asks for.  A bare token's first
- * '[' opens a bracketed part that may hold spaces and parentheses up to the next ']'
- * ("BODY[HEADER.FIELDS (A B)]<0.100>" is one atom); a '[' with no ']' after it on the
- * line is an ordinary atom character.
+ * '[' opens a bracketed part that may hold spaces, parentheses and quoted strings (kept
+ * as written, escapes and all; a ']' inside quotes is data) up to the next ']'
+ * ("BODY[HEADER.FIELDS (A "B")]<0.100>" is one atom); a '[' with no ']' after it on the
+ * line is an ordinary atom character.  A literal inside the brackets is not supported
+ * (the line ends there: the token splits and the fetch handler refuses it).
  *
  * A command's session with the parser:
  *

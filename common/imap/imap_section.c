@@ -126,7 +126,12 @@ int imap_section_write_name(struct imap_buf *b, const struct imap_fetch_section 
 		for (size_t i = 0; i < sec->nfields; i++) {
 			if (i > 0)
 				r |= imap_buf_puts(b, " ");
-			r |= imap_write_astring(b, sec->fields[i], strlen(sec->fields[i]), 0);
+			/* an astring, as the request had it; a name with ']' (possible only
+			 * quoted) is quoted, or it would end the section of the response */
+			size_t n = strlen(sec->fields[i]);
+			r |= memchr(sec->fields[i], ']', n) != NULL ?
+				imap_write_string(b, sec->fields[i], n, 0) :
+				imap_write_astring(b, sec->fields[i], n, 0);
 		}
 		r |= imap_buf_puts(b, ")");
 	}

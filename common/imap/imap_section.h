@@ -57,7 +57,8 @@ uint64_t imap_section_partial_size(const struct imap_fetch_section *sec, uint64_
 
 /* The item name of the response: "BODY[1.HEADER.FIELDS (From)]<0>" (.PEEK dropped,
  * the partial as <origin> only, RFC 9051 section 7.5.2), "BINARY[1]", "BINARY.SIZE[1]".
- * Names of HEADER.FIELDS as astrings. */
+ * Names of HEADER.FIELDS as astrings (quoted when not atoms, and always when holding
+ * ']'). */
 int imap_section_write_name(struct imap_buf *b, const struct imap_fetch_section *sec);
 
 #endif

@@ -103,7 +103,9 @@ static bool quotable(const char *s, size_t len, unsigned flags)
 	if (len > IMAP_WRITE_QUOTED_MAX)
 		return false;
 	for (size_t i = 0; i < len; ) {
-		if (u[i] < 0x20 || u[i] == 0x7f)
+		/* QUOTED-CHAR is any TEXT-CHAR (CHAR but NUL, CR, LF) but quoted-specials,
+		 * which are escaped: TAB and the other controls may go quoted */
+		if (u[i] == '\0' || u[i] == '\r' || u[i] == '\n')
 			return false;
 		if (u[i] >= 0x80) {
 			size_t n = (flags & IMAP_WRITE_UTF8) ? utf8_char(u, len, i) : 0;

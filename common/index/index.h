@@ -161,6 +161,8 @@ enum index_cache_field {
 	INDEX_CACHE_BODYSTRUCTURE = 2,
 	INDEX_CACHE_HEADERS = 3,     /* chosen header fields */
 	INDEX_CACHE_SENTDATE = 4,
+	INDEX_CACHE_BINARY = 5,      /* BINARY.SIZE: decoded size, has NUL per part
+	                                (imap/imap_binsize.h's bytes) */
 	INDEX_CACHE_FIELDS           /* one past the last */
 };
 /* Under the lock; replaces an entry whole.  len <= INDEX_CACHE_ENTRY_MAX. */

@@ -64,7 +64,7 @@ static const struct ecase ecases[] = {
 	  "(NIL \"=?utf-8?q?caf=C3=A9?= \\\"q\\\" \\\\\" NIL NIL NIL NIL NIL NIL NIL NIL)" },
 	/* folded subject: unfolded; empty subject: "" (present), not NIL */
 	{ "Subject: a\n\tb\nIn-Reply-To:\n", 0, 0,
-	  "(NIL {3}\r\na\tb NIL NIL NIL NIL NIL NIL \"\" NIL)" },   /* TAB: imap_write's literal */
+	  "(NIL \"a\tb\" NIL NIL NIL NIL NIL NIL \"\" NIL)" },   /* TAB: a QUOTED-CHAR */
 	/* NUL becomes a space; a lone CR forces a literal (never raw in a quoted string) */
 	{ "Subject: a\0b\nMessage-ID: x\ry\n", 29, 0,
 	  "(NIL \"a b\" NIL NIL NIL NIL NIL NIL NIL {3}\r\nx\ry)" },

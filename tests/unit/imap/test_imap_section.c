@@ -391,6 +391,10 @@ static void run_names(void)
 		{ "BINARY.PEEK[1.2]<3.4>", "BINARY[1.2]<3>" },
 		{ "BINARY.SIZE[1]", "BINARY.SIZE[1]" },
 		{ "BODY[HEADER.FIELDS.NOT (A)]", "BODY[HEADER.FIELDS.NOT (A)]" },
+		/* quoted names (astrings): written back as astrings, ']' and '"' quoted */
+		{ "BODY[HEADER.FIELDS (From \"X-Y\")]", "BODY[HEADER.FIELDS (From X-Y)]" },
+		{ "BODY[HEADER.FIELDS (\"a]b\" \"c\\\"d\")]",
+		  "BODY[HEADER.FIELDS (\"a]b\" \"c\\\"d\")]" },
 	};
 	for (size_t i = 0; i < sizeof(n) / sizeof(n[0]); i++) {
 		struct imap_fetch_section sec;

@@ -33,7 +33,12 @@ static const struct wcase wcases[] = {
 	{ ASTRING, "a\"b\\c", 0, 0, "\"a\\\"b\\\\c\"", 0 },
 	{ ASTRING, "Entw&APw-rfe", 0, 0, "Entw&APw-rfe", 0 },
 	{ ASTRING, "a\r\nb", 0, 0, "{4}\r\na\r\nb", 0 },              /* CR LF: a literal */
-	{ ASTRING, "a\tb", 0, 0, "{3}\r\na\tb", 0 },
+	/* TAB and the other CHARs but NUL CR LF are QUOTED-CHARs (RFC 9051 section 9) */
+	{ ASTRING, "a\tb", 0, 0, "\"a\tb\"", 0 },
+	{ STRING, "\x01\x1f\x7f", 0, 0, "\"\x01\x1f\x7f\"", 0 },
+	{ STRING, "a\rb", 0, 0, "{3}\r\na\rb", 0 },
+	{ STRING, "a\nb", 0, 0, "{3}\r\na\nb", 0 },
+	{ STRING, "a\x80", 0, IMAP_WRITE_UTF8, "{2}\r\na\x80", 0 },
 	{ ASTRING, "\xc3\xa4", 0, 0, "{2}\r\n\xc3\xa4", 0 },           /* 8-bit without UTF-8 */
 	{ ASTRING, "\xc3\xa4", 0, IMAP_WRITE_UTF8, "\"\xc3\xa4\"", 0 },
 	{ ASTRING, "\xc3", 0, IMAP_WRITE_UTF8, "{1}\r\n\xc3", 0 },     /* not UTF-8 */
