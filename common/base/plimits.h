@@ -265,4 +265,19 @@
  * ranges (mbsync, Thunderbird: a few thousand at most); 16 bytes each, 256 KiB at most. */
 #define IMAP_MAX_SEQSET_RANGES 16384
 
+/* imapd's APPENDLIMIT (RFC 7889): the largest message APPEND takes.  Streamed to storage,
+ * never buffered, so memory does not depend on it; it bounds the disk one command can
+ * fill.  Mail clients save sent mail with attachments of tens of MB (the issue's 50 MB
+ * message). */
+#define IMAP_APPEND_MAX (128ull * 1024 * 1024)
+/* imapd IDLE: how often the folder is looked at even without an inotify event (a folder
+ * on a file system without inotify, an mbox rewritten in place), and the longest IDLE
+ * before the server ends it (RFC 9051 section 6.3.13 asks clients to re-IDLE within 29
+ * minutes; the idle timeout of the config applies to other commands). */
+#define IMAP_IDLE_POLL_MS 1000
+#define IMAP_IDLE_MAX_S (30 * 60)
+/* Subscriptions kept (LSUB, LIST (SUBSCRIBED)) and the longest subscriptions file read. */
+#define IMAP_MAX_SUBSCRIPTIONS 4096
+#define IMAP_SUBS_FILE_MAX (IMAP_MAX_SUBSCRIPTIONS * 256)
+
 #endif

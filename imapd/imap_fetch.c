@@ -1,0 +1,529 @@
+/* FETCH and UID FETCH (RFC 3501 6.4.5 / RFC 9051 6.4.5), and SEARCH (the basic keys).
+ *
+ * Items are rows of fetch_items[]: a name and a function that writes the item's value.
+ * What is here: UID, FLAGS, RFC822.SIZE, INTERNALDATE, BODY[] / BODY.PEEK[] / RFC822
+ * (the whole message), BODY[HEADER] / BODY[TEXT] / RFC822.HEADER / RFC822.TEXT of the
+ * top level, with <offset.length>.  The message is streamed in CRLF form, IO_CHUNK at a
+ * time, as a literal whose size the index knows, so a message of any size takes bounded
+ * memory.  Fetching a body without .PEEK sets \Seen (and FLAGS is returned).
+ *
+ * Hooks: ENVELOPE, BODYSTRUCTURE, BODY (structure) and the section forms with parts,
+ * HEADER.FIELDS(.NOT), MIME and BINARY come from the FETCH formatting module (branch
+ * imapfetch): they are rows of fetch_items[] (ENVELOPE, BODYSTRUCTURE, BODY) and the
+ * the sections add_item() refuses today (it says where); until then they are answered BAD.
+ * SEARCH: search_key() is the one place where the search module plugs in. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <ctype.h>
+#include "base/log.h"
+#include "base/util.h"
+#include "imap.h"
+#include "imap/imap_fetchatt.h"
+#include "mail/crlf.h"
+#include "storage/storage.h"
+
+/* What one FETCH asks for, parsed once before any message is looked at. */
+#define FETCH_MAX_ITEMS 64
+struct fetch_item;
+struct fetch_req {
+	const struct fetch_item *item;
+	struct imap_fetch_section sec;   /* items with a section */
+	char label[128];                 /* the item's name in the response */
+};
+struct fetch {
+	struct imap_sess *ss;
+	struct fetch_req req[FETCH_MAX_ITEMS];
+	size_t n;
+	bool uid_item, flags_item, sets_seen;
+};
+
+typedef int fetch_fn(struct fetch *f, struct fetch_req *r, size_t i,
+		     const struct index_rec *rec);
+struct fetch_item {
+	const char *name;
+	bool section;                    /* BODY[...], BINARY[...]: a fetch-att with [ */
+	fetch_fn *fn;
+};
+
+static int item_uid(struct fetch *f, struct fetch_req *r, size_t i,
+		    const struct index_rec *rec)
+{
+	return imap_buf_printf(&f->ss->ic.out, "UID %" PRIu32, rec->uid);
+}
+
+static int item_flags(struct fetch *f, struct fetch_req *r, size_t i,
+		      const struct index_rec *rec)
+{
+	char fl[128];
+	imap_flags_format(f->ss->msgs[i].flags, fl, sizeof(fl));
+	return imap_buf_printf(&f->ss->ic.out, "FLAGS %s", fl);
+}
+
+/* The message's size in CRLF form (the index's, or counted once by reading it). */
+static int msg_size(struct fetch *f, const struct index_rec *rec, uint64_t *size_r)
+{
+	if (rec->size != INDEX_SIZE_UNKNOWN) {
+		*size_r = rec->size;
+		return 0;
+	}
+	struct mail_reader *mr;
+	const char *error;
+	if (mailbox_msg_open(f->ss->box, rec->uid, &mr, &error) < 0)
+		return -1;
+	uint64_t size = 0;
+	bool prev_cr = false;
+	ssize_t n;
+	while ((n = mail_reader_read(mr, f->ss->iobuf, IO_CHUNK, &error)) > 0)
+		size += crlf_size(f->ss->iobuf, (size_t)n, &prev_cr);
+	mail_reader_close(&mr);
+	*size_r = size;
+	return n < 0 ? -1 : 0;
+}
+
+static int item_size(struct fetch *f, struct fetch_req *r, size_t i,
+		     const struct index_rec *rec)
+{
+	uint64_t size;
+	if (msg_size(f, rec, &size) < 0)
+		size = 0;
+	return imap_buf_printf(&f->ss->ic.out, "RFC822.SIZE %" PRIu64, size);
+}
+
+static int item_date(struct fetch *f, struct fetch_req *r, size_t i,
+		     const struct index_rec *rec)
+{
+	static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul",
+					   "Aug", "Sep", "Oct", "Nov", "Dec" };
+	time_t t = (time_t)rec->date;
+	struct tm tm;
+	if (gmtime_r(&t, &tm) == NULL)
+		memset(&tm, 0, sizeof(tm));
+	return imap_buf_printf(&f->ss->ic.out,
+			       "INTERNALDATE \"%02d-%s-%04d %02d:%02d:%02d +0000\"", tm.tm_mday,
+			       mon[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+			       tm.tm_sec);
+}
+
+/* The CRLF-form size of the header (through its empty line). */
+static int header_size(struct fetch *f, const struct index_rec *rec, uint64_t *size_r)
+{
+	struct mail_reader *mr;
+	const char *error;
+	struct crlf_state st;
+	uint64_t size = 0;
+	ssize_t n;
+
+	if (mailbox_msg_open(f->ss->box, rec->uid, &mr, &error) < 0)
+		return -1;
+	crlf_init(&st, false);
+	while (!st.in_body && (n = mail_reader_read(mr, f->ss->iobuf, IO_CHUNK, &error)) > 0) {
+		/* a byte at a time is slow; the header is converted in pieces up to its end */
+		for (ssize_t k = 0; k < n && !st.in_body; k++)
+			size += crlf_convert(&st, f->ss->iobuf + k, 1, f->ss->cvbuf);
+	}
+	mail_reader_close(&mr);
+	*size_r = size;
+	return 0;
+}
+
+/* Stream bytes [off, off + len) of the message's CRLF form as a literal.  The literal's
+ * size is said first; should the message turn out shorter (changed under us), the rest
+ * is padded with spaces so that the protocol stays in step.  0, or -1: the client is
+ * gone. */
+static int send_range(struct fetch *f, const struct index_rec *rec, uint64_t off,
+		      uint64_t len)
+{
+	struct imap_sess *ss = f->ss;
+	struct mail_reader *mr = NULL;
+	const char *error = "";
+	struct crlf_state st;
+	uint64_t pos = 0, sent = 0;
+
+	if (imapc_send_buf(&ss->ic) < 0 || conn_printf(ss->ic.c, "{%" PRIu64 "}\r\n", len) < 0)
+		return -1;
+	if (len > 0 && mailbox_msg_open(ss->box, rec->uid, &mr, &error) == 0) {
+		crlf_init(&st, false);
+		ssize_t n;
+		while (sent < len && (n = mail_reader_read(mr, ss->iobuf, IO_CHUNK, &error)) > 0) {
+			size_t o = crlf_convert(&st, ss->iobuf, (size_t)n, ss->cvbuf);
+			/* the part of [pos, pos + o) inside [off, off + len) */
+			uint64_t a = off > pos ? off - pos : 0;
+			if (a < o) {
+				uint64_t b = o - a;
+				if (b > len - sent)
+					b = len - sent;
+				if (conn_write(ss->ic.c, ss->cvbuf + a, (size_t)b) < 0) {
+					mail_reader_close(&mr);
+					return -1;
+				}
+				sent += b;
+			}
+			pos += o;
+		}
+		mail_reader_close(&mr);
+	}
+	if (sent < len) {
+		char safe[LOG_MAX_FIELD + 1];
+		log_warn("message-short: user=<%s>, uid=%" PRIu32 ", error=<%s>", ss->ubuf,
+			 rec->uid, log_sanitize(error, strlen(error), safe));
+		memset(ss->cvbuf, ' ', IO_CHUNK);
+		while (sent < len) {
+			uint64_t b = len - sent < IO_CHUNK ? len - sent : IO_CHUNK;
+			if (conn_write(ss->ic.c, ss->cvbuf, (size_t)b) < 0)
+				return -1;
+			sent += b;
+		}
+	}
+	return 0;
+}
+
+static int item_section(struct fetch *f, struct fetch_req *r, size_t i,
+			const struct index_rec *rec)
+{
+	const struct imap_fetch_section *sec = &r->sec;
+	uint64_t size, hsize, off = 0, len;
+
+	if (msg_size(f, rec, &size) < 0)
+		size = 0;
+	if (sec->text == IMAP_SECTION_HEADER || sec->text == IMAP_SECTION_TEXT) {
+		if (header_size(f, rec, &hsize) < 0)
+			hsize = 0;
+		if (hsize > size)
+			hsize = size;
+		if (sec->text == IMAP_SECTION_HEADER) {
+			len = hsize;
+		} else {
+			off = hsize;
+			len = size - hsize;
+		}
+	} else {
+		len = size;
+	}
+	if (imap_buf_printf(&f->ss->ic.out, "%s ", r->label) < 0)
+		return -1;
+	if (sec->partial) {
+		uint64_t o = sec->offset < len ? sec->offset : len;
+		uint64_t l = sec->length < len - o ? sec->length : len - o;
+		off += o;
+		len = l;
+	}
+	return send_range(f, rec, off, len);
+}
+
+static const struct fetch_item fetch_items[] = {
+	{ "UID", false, item_uid },
+	{ "FLAGS", false, item_flags },
+	{ "RFC822.SIZE", false, item_size },
+	{ "INTERNALDATE", false, item_date },
+	{ "BODY[", true, item_section },
+	{ "BODY.PEEK[", true, item_section },
+	{ "BINARY[", true, item_section },
+	{ "BINARY.PEEK[", true, item_section },
+	{ "BINARY.SIZE[", true, item_section },
+	/* ENVELOPE, BODYSTRUCTURE, BODY: rows of the FETCH formatting module */
+};
+
+/* One item name into the request.  0, or -1 (unknown or unsupported). */
+static int add_item(struct fetch *f, const char *name)
+{
+	struct fetch_req *r;
+	const char *error;
+
+	if (f->n == FETCH_MAX_ITEMS)
+		return -1;   /* BOUNDS: FETCH_MAX_ITEMS items */
+	r = &f->req[f->n];
+	memset(r, 0, sizeof(*r));
+	/* the RFC822 forms are sections with another name in the response */
+	const char *as = name;
+	if (strcasecmp(name, "RFC822") == 0)
+		as = "BODY[]";
+	else if (strcasecmp(name, "RFC822.HEADER") == 0)
+		as = "BODY.PEEK[HEADER]";
+	else if (strcasecmp(name, "RFC822.TEXT") == 0)
+		as = "BODY[TEXT]";
+	if (strchr(as, '[') != NULL) {
+		if (imap_fetch_section_parse(as, strlen(as), &r->sec, &error) < 0)
+			return -1;
+		if (r->sec.kind != IMAP_FETCH_BODY || r->sec.nparts > 0 ||
+		    (r->sec.text != IMAP_SECTION_ALL && r->sec.text != IMAP_SECTION_HEADER &&
+		     r->sec.text != IMAP_SECTION_TEXT))
+			return -1;   /* HOOK: the FETCH formatting module's sections go here */
+		r->item = &fetch_items[4];
+		if (as != name) {
+			snprintf(r->label, sizeof(r->label), "%s", name);
+			for (char *p = r->label; *p != '\0'; p++)
+				*p = (char)toupper((unsigned char)*p);
+		} else {
+			/* the response names the section without .PEEK and the partial's length */
+			const char *br = strchr(name, '[');
+			const char *end = strrchr(name, ']');
+			if (end == NULL || end < br)
+				return -1;
+			int k = snprintf(r->label, sizeof(r->label), "BODY%.*s", (int)(end - br + 1),
+					 br);
+			if (k < 0 || (size_t)k >= sizeof(r->label))
+				return -1;
+			for (char *p = r->label; *p != '\0'; p++)
+				*p = (char)toupper((unsigned char)*p);
+			if (r->sec.partial) {
+				size_t l = strlen(r->label);
+				snprintf(r->label + l, sizeof(r->label) - l, "<%" PRIu64 ">",
+					 r->sec.offset);
+			}
+		}
+		if (!r->sec.peek)
+			f->sets_seen = true;
+		f->n++;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(fetch_items) / sizeof(fetch_items[0]); i++) {
+		if (!fetch_items[i].section && strcasecmp(fetch_items[i].name, name) == 0) {
+			r->item = &fetch_items[i];
+			if (r->item->fn == item_uid) {
+				if (f->uid_item)
+					return 0;
+				f->uid_item = true;
+			}
+			if (r->item->fn == item_flags)
+				f->flags_item = true;
+			f->n++;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int parse_items(struct fetch *f, const struct imap_arg *a)
+{
+	const struct imap_arg *list = a;
+	size_t n = 1;
+	const char *s;
+
+	if (a->type == IMAP_ARG_LIST) {
+		list = a->list;
+		n = a->count;
+		if (n == 0)
+			return -1;
+	} else if (imap_arg_atom(a, &s) == 0) {
+		if (strcasecmp(s, "ALL") == 0 || strcasecmp(s, "FULL") == 0)
+			return -1;   /* need ENVELOPE (and BODY): the FETCH formatting module */
+		if (strcasecmp(s, "FAST") == 0)
+			return add_item(f, "FLAGS") | add_item(f, "INTERNALDATE") |
+			       add_item(f, "RFC822.SIZE");
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (list[i].type != IMAP_ARG_ATOM || add_item(f, list[i].str) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* One message's FETCH response.  0, or -1: the client is gone. */
+static int fetch_one(struct fetch *f, size_t i)
+{
+	struct imap_sess *ss = f->ss;
+	struct imap_vmsg *v = &ss->msgs[i];
+	const char *error;
+	const struct index_rec *rec = mailbox_find(ss->box, v->uid, NULL);
+
+	if (rec == NULL)
+		return 0;   /* expunged by another session: not reported yet */
+	bool flags_changed = false;
+	if (f->sets_seen && !ss->readonly && !(v->flags & INDEX_FLAG_SEEN)) {
+		if (mailbox_set_flags(ss->box, v->uid, (rec->flags | INDEX_FLAG_SEEN) &
+				      ~INDEX_FLAG_RECENT, rec->keywords, &error) == 0) {
+			rec = mailbox_find(ss->box, v->uid, NULL);
+			if (rec == NULL)
+				return 0;
+			v->flags = rec->flags;
+			v->modseq = rec->modseq;
+			flags_changed = true;
+		}
+	}
+	imap_buf_printf(&ss->ic.out, "* %zu FETCH (", i + 1);
+	bool first = true;
+	if (!f->uid_item && ss->fetch_uid) {
+		imap_buf_printf(&ss->ic.out, "UID %" PRIu32, v->uid);
+		first = false;
+	}
+	for (size_t k = 0; k < f->n; k++) {
+		if (!first)
+			imap_buf_puts(&ss->ic.out, " ");
+		first = false;
+		if (f->req[k].item->fn(f, &f->req[k], i, rec) < 0)
+			return -1;
+	}
+	if (flags_changed && !f->flags_item) {
+		imap_buf_puts(&ss->ic.out, " ");
+		item_flags(f, NULL, i, rec);
+	}
+	imap_buf_puts(&ss->ic.out, ")\r\n");
+	return imapc_send_buf(&ss->ic);
+}
+
+enum imap_result imap_cmd_fetch(struct imap_sess *ss, const struct imap_command *cmd)
+{
+	struct imap_seqset set;
+	struct fetch *f;
+
+	if (cmd->count != 2 && cmd->count != 3) {
+		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Usage: FETCH set items");
+		return IMAP_R_BAD;
+	}
+	if (cmd->count == 3) {
+		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "FETCH modifiers are not supported.");
+		return IMAP_R_BAD;
+	}
+	imap_seqset_init(&set);
+	if (imap_sess_seqset(ss, cmd->tag, &cmd->args[0], cmd->uid, &set) < 0) {
+		imap_seqset_free(&set);
+		return IMAP_R_BAD;
+	}
+	f = xcalloc(1, sizeof(*f));
+	f->ss = ss;
+	if (parse_items(f, &cmd->args[1]) < 0) {
+		free(f);
+		imap_seqset_free(&set);
+		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Unknown or unsupported FETCH item.");
+		return IMAP_R_BAD;
+	}
+	ss->fetch_uid = cmd->uid;
+	ss->n_fetch++;
+	enum imap_result res = IMAP_R_OK;
+	for (size_t i = 0; i < ss->count; i++) {
+		uint32_t key = cmd->uid ? ss->msgs[i].uid : (uint32_t)(i + 1);
+		if (!imap_seqset_contains(&set, key))
+			continue;
+		if (fetch_one(f, i) < 0 || ss->ic.c->failed) {
+			res = IMAP_R_DROP;
+			break;
+		}
+	}
+	free(f);
+	imap_seqset_free(&set);
+	if (res != IMAP_R_OK)
+		return res;
+	imap_sess_update(ss, cmd->uid);
+	imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Fetch completed.");
+	return IMAP_R_OK;
+}
+
+/* ---- SEARCH -------------------------------------------------------------------------- */
+
+/* One search key on one message: 1 match, 0 no match, -1 a key not supported here (the
+ * search module, branch imapsearch, replaces this with the full grammar). */
+static int search_key(struct imap_sess *ss, const struct imap_arg *a, size_t i,
+		      struct imap_seqset *sets, size_t k)
+{
+	static const struct { const char *name; uint32_t flag; bool set; } fkeys[] = {
+		{ "SEEN", INDEX_FLAG_SEEN, true }, { "UNSEEN", INDEX_FLAG_SEEN, false },
+		{ "FLAGGED", INDEX_FLAG_FLAGGED, true }, { "UNFLAGGED", INDEX_FLAG_FLAGGED, false },
+		{ "DELETED", INDEX_FLAG_DELETED, true }, { "UNDELETED", INDEX_FLAG_DELETED, false },
+		{ "ANSWERED", INDEX_FLAG_ANSWERED, true },
+		{ "UNANSWERED", INDEX_FLAG_ANSWERED, false },
+		{ "DRAFT", INDEX_FLAG_DRAFT, true }, { "UNDRAFT", INDEX_FLAG_DRAFT, false },
+		{ "RECENT", INDEX_FLAG_RECENT, true }, { "OLD", INDEX_FLAG_RECENT, false },
+	};
+	const char *s;
+	const struct imap_vmsg *v = &ss->msgs[i];
+
+	if (a->type != IMAP_ARG_ATOM || imap_arg_atom(a, &s) < 0)
+		return -1;
+	if (strcasecmp(s, "ALL") == 0)
+		return 1;
+	for (size_t j = 0; j < sizeof(fkeys) / sizeof(fkeys[0]); j++)
+		if (strcasecmp(s, fkeys[j].name) == 0)
+			return ((v->flags & fkeys[j].flag) != 0) == fkeys[j].set;
+	if (strcasecmp(s, "NEW") == 0)
+		return (v->flags & INDEX_FLAG_RECENT) && !(v->flags & INDEX_FLAG_SEEN);
+	if (sets[k].count > 0)   /* a sequence set (or UID set) parsed before */
+		return imap_seqset_contains(&sets[k], v->uid) ||
+		       (a->str[0] != 'U' && imap_seqset_contains(&sets[k], (uint32_t)(i + 1)));
+	return -1;
+}
+
+enum imap_result imap_cmd_search(struct imap_sess *ss, const struct imap_command *cmd)
+{
+	size_t start = 0;
+	const char *s;
+
+	if (cmd->count >= 2 && imap_arg_is_atom(&cmd->args[0], "CHARSET")) {
+		if (imap_arg_astring(&cmd->args[1], &s, &(size_t){ 0 }) < 0 ||
+		    (strcasecmp(s, "UTF-8") != 0 && strcasecmp(s, "US-ASCII") != 0)) {
+			imapc_tagged(&ss->ic, cmd->tag, "NO", "BADCHARSET (UTF-8 US-ASCII)",
+				     "Unsupported charset.");
+			return IMAP_R_OK;
+		}
+		start = 2;
+	}
+	if (cmd->count <= start || cmd->count - start > 64) {
+		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Usage: SEARCH keys");
+		return IMAP_R_BAD;
+	}
+	/* sets, by position: "UID set" makes the set of its argument a UID set */
+	size_t nk = cmd->count;
+	struct imap_seqset *sets = xcalloc(nk, sizeof(*sets));
+	bool *is_uid = xcalloc(nk, sizeof(*is_uid));
+	enum imap_result res = IMAP_R_OK;
+	const char *error;
+	uint32_t top_uid = ss->count > 0 ? ss->msgs[ss->count - 1].uid : 0;
+	for (size_t k = start; k < nk; k++) {
+		imap_seqset_init(&sets[k]);
+		const struct imap_arg *a = &cmd->args[k];
+		if (imap_arg_is_atom(a, "UID") && k + 1 < nk) {
+			is_uid[k + 1] = true;
+			continue;
+		}
+		if (a->type == IMAP_ARG_ATOM && (a->str[0] == '*' || (a->str[0] >= '0' &&
+		    a->str[0] <= '9'))) {
+			uint32_t star = is_uid[k] ? top_uid : (uint32_t)ss->count;
+			if (imap_seqset_parse(&sets[k], a->str, a->len, star, NULL, &error) < 0)
+				res = IMAP_R_BAD;
+		}
+	}
+	imap_buf_puts(&ss->ic.out, "* SEARCH");
+	for (size_t i = 0; i < ss->count && res == IMAP_R_OK; i++) {
+		bool match = true;
+		for (size_t k = start; k < nk && match; k++) {
+			if (imap_arg_is_atom(&cmd->args[k], "UID"))
+				continue;
+			int m;
+			if (sets[k].count > 0 || (cmd->args[k].type == IMAP_ARG_ATOM &&
+						   cmd->args[k].str[0] >= '0' &&
+						   cmd->args[k].str[0] <= '9'))
+				m = imap_seqset_contains(&sets[k], is_uid[k] ? ss->msgs[i].uid :
+							 (uint32_t)(i + 1));
+			else
+				m = search_key(ss, &cmd->args[k], i, sets, k);
+			if (m < 0)
+				res = IMAP_R_BAD;
+			match = m == 1;
+		}
+		if (ss->ic.out.len > IMAP_MAX_LINE) {
+			/* one long line: sent on in pieces, the buffer stays small */
+			conn_write(ss->ic.c, ss->ic.out.data, ss->ic.out.len);
+			imap_buf_reset(&ss->ic.out);
+		}
+		if (match && res == IMAP_R_OK &&
+		    mailbox_find(ss->box, ss->msgs[i].uid, NULL) != NULL)
+			imap_buf_printf(&ss->ic.out, " %" PRIu32,
+					cmd->uid ? ss->msgs[i].uid : (uint32_t)(i + 1));
+	}
+	for (size_t k = start; k < nk; k++)
+		imap_seqset_free(&sets[k]);
+	free(sets);
+	free(is_uid);
+	if (res != IMAP_R_OK) {
+		imap_buf_reset(&ss->ic.out);
+		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Unknown or unsupported search key.");
+		return IMAP_R_BAD;
+	}
+	imap_buf_puts(&ss->ic.out, "\r\n");
+	imapc_send_buf(&ss->ic);
+	imap_sess_update(ss, cmd->uid);
+	imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Search completed.");
+	return IMAP_R_OK;
+}
