@@ -158,15 +158,16 @@ void imap_sess_update(struct imap_sess *ss, bool allow_expunge)
 int imap_sess_seqset(struct imap_sess *ss, const char *tag, const struct imap_arg *a,
 		     bool uid, struct imap_seqset *set)
 {
-	const char *s, *error;
+	const char *error;
 	uint32_t star = 0;
 
 	if (uid)
 		star = ss->count > 0 ? ss->msgs[ss->count - 1].uid : 0;
 	else
 		star = ss->count > UINT32_MAX ? UINT32_MAX : (uint32_t)ss->count;
-	if (imap_arg_atom(a, &s) < 0 ||
-	    imap_seqset_parse(set, s, strlen(s), star, NULL, &error) < 0) {
+	/* a sequence set is an atom with '*' and ':' (not ATOM-CHARs): the parser's token */
+	if (a->type != IMAP_ARG_ATOM ||
+	    imap_seqset_parse(set, a->str, a->len, star, NULL, &error) < 0) {
 		imapc_tagged(&ss->ic, tag, "BAD", NULL, "Invalid sequence set.");
 		return -1;
 	}
