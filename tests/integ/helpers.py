@@ -1057,9 +1057,10 @@ class Daemon:
 
     def inetd(self, sample):
         """openbsd-inetd in the foreground (-d) with lines made from inetd.conf.sample;
-        returns {"pop3": port, "pop3s": port}."""
+        returns {"pop3": port, "pop3s": port} ({"imap": ..., "imaps": ...} for imapd)."""
+        services = ("imap", "imaps") if self.name == "imapd" else ("pop3", "pop3s")
         for attempt in range(5):
-            ports = {"pop3": free_port(), "pop3s": free_port()}
+            ports = {services[0]: free_port(), services[1]: free_port()}
             lines = inetd_lines_from_sample(sample, self.binary, self.config_path, ports)
             missing = set(ports) - set(lines)
             if missing:
