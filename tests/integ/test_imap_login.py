@@ -174,3 +174,18 @@ def test_id_and_logout_before_login(imapd, ctx):
     lines = r.until_tag("b")
     assert lines[0].startswith("* BYE") and lines[-1].startswith("b OK")
     r.close()
+
+
+@pytest.mark.skipif(h.which("fail2ban-regex") is None, reason="fail2ban is not installed")
+def test_fail2ban_matches_real_imapd_failures(imapd, ctx, user):
+    """The failure lines a real imapd writes are what fail2ban/postern.conf bans on."""
+    for _ in range(2):
+        c = imaps(imapd, ctx)
+        with pytest.raises(imaplib.IMAP4.error):
+            c.login(user.name, "wrong")
+        c.logout()
+    imapd.log.wait("auth-failed", user=user.name)
+    p = h.run(["fail2ban-regex", "-o", "ip", str(imapd.log.path),
+               str(h.REPO / "fail2ban" / "postern.conf")], timeout=120)
+    ips = [ln for ln in p.stdout.split() if ln == "127.0.0.1"]
+    assert len(ips) == 2, p.stdout
