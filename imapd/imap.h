@@ -126,6 +126,7 @@ struct imap_sess {
 	char box_name[256];        /* the storage name, "INBOX" or a folder */
 	struct imap_vmsg *msgs;    /* the session's view: what the client was told */
 	size_t count, cap;
+	uint64_t seen_modseq;      /* HIGHESTMODSEQ when the view was last brought up to date */
 	/* ENABLE */
 	bool enabled_utf8, enabled_condstore, enabled_qresync, enabled_rev2;
 	/* counters for the logout line */

@@ -448,6 +448,43 @@ static void rename_cb(void *ctx, const char *name)
 	}
 }
 
+/* RFC 3501 6.3.5: renaming INBOX moves its messages into a new folder and leaves INBOX
+ * empty.  A failure in the middle leaves the messages moved so far in the new folder. */
+static enum imap_result rename_inbox(struct imap_sess *ss, const char *tag, const char *to)
+{
+	struct mailbox *src = NULL, *dst = NULL;
+	const char *error;
+
+	if (storage_folder_create(ss->st, to, &error) < 0 ||
+	    mailbox_open(ss->st, "INBOX", &src, &error) < 0 ||
+	    mailbox_open(ss->st, to, &dst, &error) < 0) {
+		mailbox_close(&src);
+		imap_sess_storage_error(ss, tag, "RENAME", error);
+		return IMAP_R_OK;
+	}
+	size_t n = mailbox_count(src);
+	uint32_t *uids = xcalloc(n + 1, sizeof(*uids));
+	for (size_t i = 0; i < n; i++) {
+		const struct index_rec *rec = mailbox_get(src, i);
+		uids[i] = rec != NULL ? rec->uid : 0;
+	}
+	int r = 0;
+	uint32_t nuid;
+	for (size_t i = 0; i < n && r == 0; i++)
+		if (uids[i] != 0)
+			r = mailbox_move(src, uids[i], dst, &nuid, &error);
+	free(uids);
+	mailbox_close(&src);
+	mailbox_close(&dst);
+	if (r < 0) {
+		imap_sess_storage_error(ss, tag, "RENAME", error);
+		return IMAP_R_OK;
+	}
+	imap_sess_update(ss, true);
+	imapc_tagged(&ss->ic, tag, "OK", NULL, "Rename completed, INBOX is empty now.");
+	return IMAP_R_OK;
+}
+
 enum imap_result imap_cmd_rename(struct imap_sess *ss, const struct imap_command *cmd)
 {
 	char from[256], to[256];
@@ -458,11 +495,8 @@ enum imap_result imap_cmd_rename(struct imap_sess *ss, const struct imap_command
 		return r == -2 ? IMAP_R_BAD : IMAP_R_OK;
 	if (imap_sess_mailbox_arg(ss, cmd->tag, &cmd->args[1], to, sizeof(to)) < 0)
 		return IMAP_R_OK;
-	if (strcmp(from, "INBOX") == 0) {
-		/* TODO: RFC 3501 6.3.5: move INBOX's messages to the new folder */
-		imapc_tagged(&ss->ic, cmd->tag, "NO", "CANNOT", "Renaming INBOX is not supported.");
-		return IMAP_R_OK;
-	}
+	if (strcmp(from, "INBOX") == 0)
+		return rename_inbox(ss, cmd->tag, to);
 	if (strcmp(to, "INBOX") == 0) {
 		imapc_tagged(&ss->ic, cmd->tag, "NO", "ALREADYEXISTS", "INBOX always exists.");
 		return IMAP_R_OK;

@@ -316,6 +316,8 @@ int imap_prelogin_run(struct server_worker *w, const struct imap_login_ops *ops)
 		int r = imapc_read(&p.ic);
 		if (r == IMAPC_END) {
 			p.reason = p.ic.reason;
+			if (p.reason != NULL && strcmp(p.reason, "timeout") == 0)
+				imapc_untagged(&p.ic, "BYE", NULL, "Autologout; idle for too long.");
 			break;
 		}
 		if (r != IMAPC_CMD)

@@ -59,6 +59,7 @@ static void view_push(struct imap_sess *ss, const struct index_rec *rec)
 void imap_sess_view_reset(struct imap_sess *ss)
 {
 	ss->count = 0;
+	ss->seen_modseq = mailbox_hdr(ss->box)->highestmodseq;
 	size_t n = mailbox_count(ss->box);
 	for (size_t i = 0; i < n; i++) {
 		const struct index_rec *rec = mailbox_get(ss->box, i);
@@ -95,6 +96,15 @@ void imap_sess_update(struct imap_sess *ss, bool allow_expunge)
 			 log_sanitize(error, strlen(error), safe));
 		return;
 	}
+	/* nothing changed since the last look (same count, same highest UID and MODSEQ):
+	 * skip the walks over the view, which is most commands on a large folder */
+	const struct index_hdr *hdr = mailbox_hdr(ss->box);
+	size_t total = mailbox_count(ss->box);
+	const struct index_rec *last = total > 0 ? mailbox_get(ss->box, total - 1) : NULL;
+	uint32_t top_now = last != NULL ? last->uid : 0;
+	if (hdr->highestmodseq == ss->seen_modseq && total == ss->count &&
+	    top_now == (ss->count > 0 ? ss->msgs[ss->count - 1].uid : 0))
+		return;
 	/* expunges, highest number first so that each number is right when sent */
 	if (allow_expunge) {
 		size_t kept = ss->count;
@@ -153,6 +163,9 @@ void imap_sess_update(struct imap_sess *ss, bool allow_expunge)
 		imap_flags_format(v->flags, fl, sizeof(fl));
 		imapc_data(&ss->ic, "%zu FETCH (UID %" PRIu32 " FLAGS %s)", i + 1, v->uid, fl);
 	}
+	/* with expunges held back the view still differs: look again next time */
+	if (allow_expunge)
+		ss->seen_modseq = hdr->highestmodseq;
 }
 
 int imap_sess_seqset(struct imap_sess *ss, const char *tag, const struct imap_arg *a,
@@ -191,6 +204,15 @@ void imap_sess_storage_error(struct imap_sess *ss, const char *tag, const char *
 	else if (strstr(error, "quota") != NULL)
 		imapc_tagged(&ss->ic, tag, "NO", "OVERQUOTA",
 			     "Over the disk quota: %s failed, nothing was lost.", what);
+	else if (strstr(error, "no such message") != NULL || strstr(error, "expunged") != NULL ||
+		 strstr(error, "deleted by another") != NULL)
+		imapc_tagged(&ss->ic, tag, "NO", "EXPUNGEISSUED",
+			     "A message was expunged meanwhile: %s not done.", what);
+	else if (strstr(error, "locked by another") != NULL ||
+		 strstr(error, "changed by another") != NULL ||
+		 strstr(error, "replaced by another") != NULL)
+		imapc_tagged(&ss->ic, tag, "NO", "INUSE",
+			     "Another program is changing the mailbox, try again.");
 	else if (strstr(error, "No such file") != NULL || strstr(error, "not found") != NULL ||
 		 strstr(error, "no such") != NULL)
 		imapc_tagged(&ss->ic, tag, "NO", "NONEXISTENT", "No such mailbox.");
@@ -397,6 +419,8 @@ static void sess_loop(struct imap_sess *ss)
 		int r = imapc_read(&ss->ic);
 		if (r == IMAPC_END) {
 			ss->reason = ss->ic.reason;
+			if (ss->reason != NULL && strcmp(ss->reason, "timeout") == 0)
+				imapc_untagged(&ss->ic, "BYE", NULL, "Autologout; idle for too long.");
 			return;
 		}
 		if (r == IMAPC_BADCMD)
