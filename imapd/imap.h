@@ -177,6 +177,8 @@ typedef enum imap_result imap_cmd_fn(struct imap_sess *ss, const struct imap_com
 imap_cmd_fn imap_cmd_select, imap_cmd_list, imap_cmd_lsub, imap_cmd_create,
 	imap_cmd_delete, imap_cmd_rename, imap_cmd_subscribe, imap_cmd_unsubscribe,
 	imap_cmd_status, imap_cmd_close, imap_cmd_unselect;
+/* The special-use folders at the first login (imap_mailbox.c). */
+void imap_mailbox_first_login(struct imap_sess *ss);
 /* imap_fetch.c */
 imap_cmd_fn imap_cmd_fetch, imap_cmd_search;
 /* imap_store.c; imap_flags_parse(): a flag list (or flags as arguments) to INDEX_FLAG_*

@@ -375,6 +375,47 @@ enum imap_result imap_cmd_unsubscribe(struct imap_sess *ss, const struct imap_co
 	return subscribe(ss, cmd, false);
 }
 
+/* ---- the first login ---------------------------------------------------------------- */
+
+static void count_cb(void *ctx, const char *name)
+{
+	(*(size_t *)ctx)++;
+}
+
+/* RFC 6154: the special-use folders exist from the first login.  A store with no folder
+ * at all gets Drafts, Sent, Trash, Junk and Archive, and, when it has no subscriptions
+ * file yet, INBOX and those subscribed (clients that show subscribed folders only, as
+ * Thunderbird does by default, see them at once).  A folder the user deletes later is
+ * not made again: the store has folders then. */
+void imap_mailbox_first_login(struct imap_sess *ss)
+{
+	static const char *const special[] = { "Drafts", "Sent", "Trash", "Junk", "Archive" };
+	size_t n = 0;
+	const char *error;
+	char path[4096];
+
+	if (storage_folder_list(ss->st, count_cb, &n, &error) < 0 || n > 0)
+		return;
+	struct names subs = { 0 };
+	names_add(&subs, "INBOX");
+	for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
+		if (storage_folder_create(ss->st, special[i], &error) < 0) {
+			char safe[LOG_MAX_FIELD + 1];
+			log_warn("folder-create-failed: user=<%s>, folder=%s, error=<%s>", ss->ubuf,
+				 special[i], log_sanitize(error, strlen(error), safe));
+			continue;
+		}
+		names_add(&subs, special[i]);
+	}
+	subs_path(ss, path, sizeof(path));
+	if (access(path, F_OK) < 0 && subs.n > 1 && subs_write(ss, &subs, &error) < 0) {
+		char safe[LOG_MAX_FIELD + 1];
+		log_warn("subscribe-failed: user=<%s>, error=<%s>", ss->ubuf,
+			 log_sanitize(error, strlen(error), safe));
+	}
+	names_free(&subs);
+}
+
 /* ---- CREATE, DELETE, RENAME ---------------------------------------------------------- */
 
 static int one_name(struct imap_sess *ss, const struct imap_command *cmd, size_t nargs,

@@ -470,6 +470,7 @@ int imap_session(struct server_session *s)
 		imapc_free(&ss.ic);
 		return 1;
 	}
+	imap_mailbox_first_login(&ss);
 	ss.iobuf = xmalloc(IO_CHUNK);
 	ss.cvbuf = xmalloc(2 * IO_CHUNK + 1);   /* BOUNDS: crlf_convert() needs 2 * len + 1 */
 	sess_loop(&ss);

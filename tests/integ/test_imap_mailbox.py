@@ -75,37 +75,45 @@ def test_select_fetch_store_expunge(imapd, ctx, store_user):
 def test_copy_move_append_folders(imapd, ctx, store_user):
     u = store_user
     c = login(imapd, ctx, u)
-    assert c.create("Archive")[0] == "OK"
-    assert c.create("Archive/2026")[0] == "OK"
+    # the special-use folders exist from the first login, subscribed
+    typ, data = c.list()
+    for use in ("Drafts", "Sent", "Trash", "Junk", "Archive"):
+        assert any(x.endswith(b'"/" ' + use.encode()) and (b"\\" + use.encode()) in x
+                   for x in data), data
+    typ, data = c.lsub()
+    assert b'() "/" Sent' in data and b'() "/" INBOX' in data
+    assert c.create("Sent")[0] == "NO"
+    assert c.create("Projects")[0] == "OK"
+    assert c.create("Projects/2026")[0] == "OK"
     typ, data = c.list()
     names = [re.search(rb'"/" (.*)$', x).group(1).strip(b'"') for x in data]
-    assert b"INBOX" in names and b"Archive" in names and b"Archive/2026" in names
-    assert any(b"\\HasChildren" in x and x.endswith(b"Archive") for x in data)
+    assert b"INBOX" in names and b"Projects" in names and b"Projects/2026" in names
+    assert any(b"\\HasChildren" in x and x.endswith(b"Projects") for x in data)
     typ, data = c.list('""', "%")
-    assert not any(x.endswith(b"Archive/2026") for x in data)
+    assert not any(x.endswith(b"Projects/2026") for x in data)
     typ, data = c.list('""', '""')
     assert data[0].startswith(b"(\\Noselect) \"/\"")
     c.select("INBOX")
     all_uids = uids(c)
     # (imaplib's uid() drops the tagged response's text: the command by hand)
     typ, data = c._simple_command("UID", "COPY", "%d:%d" % (all_uids[0], all_uids[1]),
-                                  "Archive")
+                                  "Projects")
     assert typ == "OK" and re.match(rb"\[COPYUID \d+ %d:%d 1:2\]" % (all_uids[0], all_uids[1]),
                                     data[0]), data
-    typ, data = c.uid("MOVE", str(all_uids[2]), "Archive/2026")
+    typ, data = c.uid("MOVE", str(all_uids[2]), "Projects/2026")
     assert typ == "OK"
     assert len(uids(c)) == 4
     # APPEND with flags, date: APPENDUID
     msg = h.to_wire(h.make_message(42))
-    typ, data = c.append("Archive", "(\\Seen \\Flagged)",
+    typ, data = c.append("Projects", "(\\Seen \\Flagged)",
                          imaplib.Time2Internaldate(time.time()), msg)
     assert typ == "OK" and b"APPENDUID" in data[0]
-    typ, data = c.status("Archive", "(MESSAGES UIDNEXT UNSEEN SIZE)")
+    typ, data = c.status("Projects", "(MESSAGES UIDNEXT UNSEEN SIZE)")
     assert typ == "OK" and b"MESSAGES 3" in data[0] and b"UNSEEN 2" in data[0]
-    c.select("Archive")
+    c.select("Projects")
     typ, data = c.fetch("3", "(FLAGS BODY.PEEK[])")
     assert b"\\Flagged" in data[0][0] and data[0][1] == msg
-    c.select("Archive/2026")
+    c.select("Projects/2026")
     typ, data = c.fetch("1", "(BODY.PEEK[HEADER])")
     assert b"Subject: test message 3" in data[0][1]
     # nonexistent mailboxes
@@ -115,18 +123,18 @@ def test_copy_move_append_folders(imapd, ctx, store_user):
     typ, data = c.copy("1", "Nope")
     assert typ == "NO" and b"TRYCREATE" in data[0]
     # rename and delete
-    assert c.rename("Archive", "Old")[0] == "OK"
+    assert c.rename("Projects", "Old")[0] == "OK"
     typ, data = c.list()
     names = b" ".join(data)
-    assert b"Old/2026" in names and b"Archive" not in names
+    assert b"Old/2026" in names and b"Projects" not in names
     assert c.delete("Old/2026")[0] == "OK"
     assert c.delete("INBOX")[0] == "NO"
     # subscriptions
     assert c.subscribe("Old")[0] == "OK"
     typ, data = c.lsub()
-    assert data == [b'() "/" Old']
+    assert b'() "/" Old' in data
     assert c.unsubscribe("Old")[0] == "OK"
-    assert c.lsub()[1] == [None]
+    assert b'() "/" Old' not in c.lsub()[1]
     c.logout()
 
 

@@ -272,6 +272,10 @@ static void test_session_basic(void)
 	CHECK(strstr(p.out, " 4] Append completed.\r\n") != NULL);
 	CHECK(strstr(p.out, "l OK [COPYUID ") != NULL && strstr(p.out, " 2:3 1:2] Copy") != NULL);
 	CHECK(strstr(p.out, "* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n") != NULL);
+	/* the special-use folders were made at the first login */
+	CHECK(strstr(p.out, "k NO [ALREADYEXISTS] ") != NULL);
+	CHECK(strstr(p.out, "* LIST (\\HasNoChildren \\Trash) \"/\" Trash\r\n") != NULL);
+	CHECK(strstr(p.out, "* LIST (\\HasNoChildren \\Junk) \"/\" Junk\r\n") != NULL);
 	CHECK(strstr(p.out, "* STATUS Sent (MESSAGES 2 UIDNEXT 3)\r\n") != NULL);
 	CHECK(strstr(p.out, "o BAD Already logged in.\r\n") != NULL);
 	CHECK(strstr(p.out, "* BYE Logging out.\r\np OK Logout completed.\r\n") != NULL);
