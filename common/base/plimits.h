@@ -82,6 +82,11 @@
  * connections before login, over all sources: far above any MaxConnections. */
 #define THROTTLE_FLIGHT_SLOTS 1024
 #define THROTTLE_CONN_SLOTS 2048
+/* hosts.allow / hosts.deny, scanned for a rule before libwrap is loaded (wrap.c): a
+ * table larger than this, or a line as long as this (libwrap reads lines into 2048
+ * bytes and splits longer ones), counts as holding rules, and libwrap reads it. */
+#define WRAP_SCAN_TABLE_MAX (1024 * 1024)
+#define WRAP_SCAN_LINE_MAX 1024
 /* An IPv6 /48 is a site of 256 /56s: it may fail this many times throttle_net_max. */
 #define THROTTLE_NET48_FACTOR 4
 /* Longest wait for the table's lock (held for a scan of the table, well under 1 ms);
@@ -147,8 +152,14 @@
 /* One cached item of a message (an envelope, a body structure): larger ones are not
  * cached (they are computed again when needed). */
 #define INDEX_CACHE_ENTRY_MAX (64 * 1024)
-/* Keywords a folder may define (one bit each in the index record). */
+/* Keyword names a folder may define: one bit each in the index record's 32-bit keyword
+ * word (Maildir file names carry only 26 of them, as letters a-z: the index holds the
+ * rest).  When full, IMAP answers NO to a new name and drops \* from PERMANENTFLAGS. */
 #define INDEX_MAX_KEYWORDS 32
+/* A keyword name (an IMAP atom, RFC 9051 2.3.2): no RFC limit; 64 bytes holds every
+ * keyword in common use ($Forwarded, $MDNSent, $Junk, NonJunk, $label1...) and keeps
+ * the table small (stored in one length byte). */
+#define INDEX_KEYWORD_MAX 64
 
 /* Message parsing (common/mail/header.c, mime.c). */
 /* One header field kept whole (its raw and unfolded value each): RFC 5322 section 2.1.1

@@ -1,26 +1,49 @@
 /* The per-folder index: formats and rules in index.h.
  *
  * Encoding (little-endian):
- *   snapshot: "PSTIDX1\n", u64 generation, u32 uidvalidity, u32 uidnext,
- *             u64 highestmodseq, u64 stamp[4], u64 count, count records,
- *             u64 cache count, cache entries (u32 uid, u32 field, u32 length, bytes) in
- *             (uid, field) order, u32 CRC-32
- *   record:   u32 uid, flags, keywords, key_len, u64 modseq, size, raw, date, off, aux,
- *             key_len bytes of key
- *   log:      "PSTLOG1\n", u64 generation, then entries: u32 length, u32 CRC-32 of the
+ *   snapshot: "PSTIDX2\n", u64 generation, u32 uidvalidity, u32 uidnext,
+ *             u64 highestmodseq, u64 stamp[4], u64 count,
+ *             u32 keyword count, each keyword: u8 length, bytes (bit i = the i-th),
+ *             u64 key area length,
+ *             count fixed-size records (recset.h: RECSET_REC_SIZE, sorted by UID, each
+ *             with the offset of its key in the key area),
+ *             the key area (every key followed by a NUL),
+ *             u64 cache count, the cache directory: that many entries of u32 uid,
+ *             u32 field, u32 length, u64 offset, in (uid, field) order; u64 cache data
+ *             length, the data (each entry's bytes at its offset),
+ *             u32 CRC-32
+ *   log record: u32 uid, flags, keywords, key_len, u64 modseq, size, raw, date, off,
+ *             aux, key_len bytes of key
+ *   log:      "PSTLOG2\n", u64 generation, then entries: u32 length, u32 CRC-32 of the
  *             payload, payload = operations, the last one always 'H':
  *             'P' record (add, or replace the record with that UID)
  *             'X' u32 uid (expunge)
  *             'C' u32 uid, u32 field, u32 length, bytes (a cache entry, replaced whole)
- *             'R' (drop every record: a new UIDVALIDITY follows in 'H')
+ *             'K' u8 length, bytes (a new keyword name: the next bit)
+ *             'R' (drop every record: a new UIDVALIDITY follows in 'H'; the keyword
+ *                 names stay, since Maildir file names carry keyword bits as letters)
  *             'H' u32 uidvalidity, u32 uidnext, u64 highestmodseq, u64 stamp[4]
- * In memory the records are one array sorted by UID; an expunge leaves a tombstone that
- * the next commit or refresh sweeps out. */
+ * In memory (recset.h) the snapshot is mapped read-only and read in place; the heap holds
+ * only what the log changed since (an overlay), so memory does not grow with the folder.
+ * An expunge leaves a tombstone that the next commit or refresh sweeps out.
+ *
+ * Mapping, and a file cut short under us: postern never truncates or rewrites a snapshot
+ * in place (a new one is written under a temporary name and renamed over; ftruncate()
+ * touches only the log, which is read with pread(), never mapped), so a mapping of a
+ * snapshot's inode never shrinks, and a process keeps its mapping of a replaced
+ * snapshot until its next refresh.  Only a process of the same user acting against us
+ * could cut it (SIGBUS in that user's own session; such a process can change the user's
+ * mail anyway).  So we map only a snapshot owned by our effective UID, and never as
+ * root; otherwise the snapshot is read into the heap (index_test_map_as_root lets the
+ * tests, which run as root, take the mapped path).
+ * Format 1 ("PSTIDX1", no keyword names) is not read: such an index counts as bad and is
+ * rebuilt under a new UIDVALIDITY (docs/architecture.md). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,17 +51,28 @@
 #include "base/plimits.h"
 #include "base/util.h"
 #include "index/index.h"
+#include "index/recset.h"
 
-#define SNAP_MAGIC "PSTIDX1\n"
-#define LOG_MAGIC "PSTLOG1\n"
+#define SNAP_MAGIC "PSTIDX2\n"
+#define LOG_MAGIC "PSTLOG2\n"
 #define MAGIC_LEN 8
 #define SNAP_HDR_LEN (8 + 8 + 4 + 4 + 8 + 8 * INDEX_STAMP_WORDS + 8)
 #define LOG_HDR_LEN 16
 #define REC_FIXED 64
+_Static_assert(REC_FIXED + 8 == RECSET_REC_SIZE, "snapshot record: the log's + key offset");
 #define OP_HDR_LEN (1 + 4 + 4 + 8 + 8 * INDEX_STAMP_WORDS)
-#define TOMB 0x80000000u
+#define TOMB RECSET_TOMB
+/* Records given out by index_get()/index_find() from the snapshot are decoded into a
+ * ring of this many buffers (index.h: how long one stays valid). */
+#define REC_SLOTS INDEX_REC_SLOTS
 
 void (*index_test_hook)(int step);
+bool index_test_map_as_root;
+
+struct rec_ring {
+	unsigned next;
+	struct index_rec slot[REC_SLOTS];
+};
 
 struct cache_ent {
 	uint32_t uid;
@@ -50,13 +84,19 @@ struct cache_ent {
 struct index {
 	int dfd;                 /* -1: memory only */
 	char name[64];
-	struct index_rec *recs;
-	size_t n, alloc;
-	bool tombs;
-	struct cache_ent *cache;  /* sorted by (uid, field) */
+	struct recset rs;        /* the records */
+	struct rec_ring *ring;   /* heap: written through a const index */
+	bool remap;              /* we wrote a new snapshot: map it at the next refresh */
+	struct index_stats *stats_out;
+	struct cache_ent *cache;  /* changed since the snapshot, sorted by (uid, field) */
 	size_t ncache, cache_alloc;
 	uint64_t cache_bytes;
+	const unsigned char *cdir, *cdata; /* the snapshot's cache, in its image: an entry */
+	size_t ncdir;                      /* there counts if its message is still there */
+	uint64_t cdata_len;                /* and no entry above replaces it */
 	struct index_hdr hdr;
+	char kw[INDEX_MAX_KEYWORDS][INDEX_KEYWORD_MAX + 1]; /* the folder's keyword names */
+	unsigned nkw;
 	uint64_t gen, log_gen;
 	bool have_snap, have_log;
 	dev_t snap_dev, log_dev;
@@ -81,19 +121,25 @@ struct index {
 
 static uint32_t crc_table[256];
 
-static uint32_t crc32_buf(const unsigned char *p, size_t n)
+/* c: 0xffffffff at the start; the CRC-32 is the result XOR 0xffffffff. */
+static uint32_t crc32_update(uint32_t c, const unsigned char *p, size_t n)
 {
 	if (crc_table[1] == 0) {
 		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
+			uint32_t v = i;
 			for (int k = 0; k < 8; k++)
-				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
-			crc_table[i] = c;
+				v = v & 1 ? 0xedb88320u ^ (v >> 1) : v >> 1;
+			crc_table[i] = v;
 		}
 	}
-	uint32_t c = 0xffffffffu;
 	for (size_t i = 0; i < n; i++)
 		c = crc_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+	return c;
+}
+
+static uint32_t crc32_buf(const unsigned char *p, size_t n)
+{
+	uint32_t c = crc32_update(0xffffffffu, p, n);
 	return c ^ 0xffffffffu;
 }
 
@@ -173,22 +219,57 @@ static void ulist_norm(uint32_t *l, size_t *n)
 
 /* ---- records in memory ---- */
 
-static void rec_free(struct index_rec *r)
+static struct index_rec *ring_slot(const struct index *ix)
 {
-	free(r->key);
-	r->key = NULL;
+	struct rec_ring *r = ix->ring;
+	return &r->slot[r->next++ % REC_SLOTS];
 }
 
 static void recs_clear(struct index *ix)
 {
-	for (size_t i = 0; i < ix->n; i++)
-		rec_free(&ix->recs[i]);
-	ix->n = 0;
-	ix->tombs = false;
+	recset_free(&ix->rs);
 	for (size_t i = 0; i < ix->ncache; i++)
 		free(ix->cache[i].data);
 	ix->ncache = 0;
 	ix->cache_bytes = 0;
+	ix->cdir = ix->cdata = NULL;
+	ix->ncdir = 0;
+	ix->cdata_len = 0;
+}
+
+#define CDIR_ENT 20
+
+/* The data of the snapshot's directory entry e, or NULL if its offset is out of bounds. */
+static const unsigned char *cache_base_data(const struct index *ix, const unsigned char *e,
+					    uint32_t *len_r)
+{
+	uint32_t len = get32(e + 8);
+	uint64_t off = get64(e + 12);
+	if (off > ix->cdata_len || len > ix->cdata_len - off)
+		return NULL;
+	*len_r = len;
+	return ix->cdata + off;
+}
+
+/* The snapshot's entry (uid, field): its data, or NULL.  Offsets checked again here: the
+ * image could have changed in place since it was checked. */
+static const unsigned char *cache_base(const struct index *ix, uint32_t uid, uint32_t field,
+				       uint32_t *len_r)
+{
+	size_t lo = 0, hi = ix->ncdir;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const unsigned char *e = ix->cdir + mid * CDIR_ENT;
+		uint32_t u = get32(e), f = get32(e + 4);
+		if (u < uid || (u == uid && f < field))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == ix->ncdir || get32(ix->cdir + lo * CDIR_ENT) != uid ||
+	    get32(ix->cdir + lo * CDIR_ENT + 4) != field)
+		return NULL;
+	return cache_base_data(ix, ix->cdir + lo * CDIR_ENT, len_r);
 }
 
 /* ---- the cache: (uid, field) -> bytes ---- */
@@ -253,75 +334,32 @@ static void cache_drop_uid(struct index *ix, uint32_t uid)
 	}
 }
 
-static size_t find_pos(const struct index *ix, uint32_t uid, bool *found_r)
-{
-	size_t lo = 0, hi = ix->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (ix->recs[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found_r = lo < ix->n && ix->recs[lo].uid == uid;
-	return lo;
-}
-
 static void sweep(struct index *ix)
 {
-	if (!ix->tombs)
-		return;
-	size_t k = 0;
-	for (size_t i = 0; i < ix->n; i++)
-		if ((ix->recs[i].flags & TOMB) == 0)
-			ix->recs[k++] = ix->recs[i];
-	ix->n = k;
-	ix->tombs = false;
+	recset_sweep(&ix->rs);
 }
 
 /* Add (uid above every record) or replace.  The key is copied.  0, or -1 bad. */
 static int apply_put(struct index *ix, const struct index_rec *r)
 {
-	bool found;
+	bool added;
 	if (r->uid == 0 || r->key_len > INDEX_KEY_MAX || (r->flags & ~INDEX_FLAG_MASK) != 0)
 		return -1;
-	size_t pos = find_pos(ix, r->uid, &found);
-	if (found) {
-		struct index_rec *o = &ix->recs[pos];
-		bool was_tomb = (o->flags & TOMB) != 0;
-		char *key = xstrndup(r->key != NULL ? r->key : "", r->key_len);
-		rec_free(o); /* after the copy: r->key may be o->key */
-		*o = *r;
-		o->key = key;
-		if (was_tomb) /* a replaced tombstone lives again: only in a bad file */
-			return -1;
-		if (ix->ch != NULL)
+	if (recset_put(&ix->rs, r, &added) == -1)
+		return -1;
+	if (ix->ch != NULL) {
+		if (added)
+			ulist_add(&ix->ch->added, &ix->ch->n_added, r->uid);
+		else
 			ulist_add(&ix->ch->changed, &ix->ch->n_changed, r->uid);
-		return 0;
 	}
-	if (pos != ix->n || ix->n >= MSTORE_MAX_MESSAGES)
-		return -1; /* UIDs only grow */
-	if (ix->n == ix->alloc) {
-		ix->alloc = ix->alloc == 0 ? 64 : ix->alloc * 2; /* BOUNDS: n < MAX_MESSAGES */
-		ix->recs = xrealloc(ix->recs, ix->alloc * sizeof(*ix->recs));
-	}
-	struct index_rec *o = &ix->recs[ix->n++];
-	*o = *r;
-	o->key = xstrndup(r->key != NULL ? r->key : "", r->key_len);
-	if (ix->ch != NULL)
-		ulist_add(&ix->ch->added, &ix->ch->n_added, r->uid);
 	return 0;
 }
 
 static void apply_expunge(struct index *ix, uint32_t uid)
 {
-	bool found;
-	size_t pos = find_pos(ix, uid, &found);
-	if (!found || (ix->recs[pos].flags & TOMB) != 0)
+	if (!recset_expunge(&ix->rs, uid))
 		return;
-	rec_free(&ix->recs[pos]);
-	ix->recs[pos].flags |= TOMB;
-	ix->tombs = true;
 	cache_drop_uid(ix, uid);
 	if (ix->ch != NULL)
 		ulist_add(&ix->ch->expunged, &ix->ch->n_expunged, uid);
@@ -330,10 +368,59 @@ static void apply_expunge(struct index *ix, uint32_t uid)
 /* The header must agree with the records: UIDNEXT above every UID. */
 static int apply_hdr(struct index *ix, const struct index_hdr *h)
 {
-	if (h->uidnext == 0 || (ix->n > 0 && ix->recs[ix->n - 1].uid >= h->uidnext) ||
+	if (h->uidnext == 0 || recset_max_uid(&ix->rs) >= h->uidnext ||
 	    h->uidnext < ix->hdr.uidnext || h->highestmodseq < ix->hdr.highestmodseq)
 		return -1;
 	ix->hdr = *h;
+	return 0;
+}
+
+/* ---- keyword names ---- */
+
+static int ascii_lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+bool index_keyword_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > INDEX_KEYWORD_MAX || name[0] == '\\')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		/* atom-char: CHAR except atom-specials (RFC 9051 9: "(" ")" "{" SP CTL
+		 * list-wildcards quoted-specials resp-specials) */
+		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c) != NULL)
+			return false;
+	}
+	return true;
+}
+
+static int kw_find(const struct index *ix, const char *name, size_t len)
+{
+	for (unsigned i = 0; i < ix->nkw; i++) {
+		const char *k = ix->kw[i];
+		size_t j = 0;
+		while (j < len && k[j] != '\0' &&
+		       ascii_lower((unsigned char)k[j]) == ascii_lower((unsigned char)name[j]))
+			j++;
+		if (j == len && k[j] == '\0')
+			return (int)i;
+	}
+	return -1;
+}
+
+/* A new name (valid, not there yet, room left).  0, or -1 bad. */
+static int apply_keyword(struct index *ix, const char *name, size_t len)
+{
+	if (ix->nkw >= INDEX_MAX_KEYWORDS || !index_keyword_valid(name, len) ||
+	    kw_find(ix, name, len) != -1)
+		return -1;
+	memcpy(ix->kw[ix->nkw], name, len); /* BOUNDS: len <= INDEX_KEYWORD_MAX */
+	ix->kw[ix->nkw][len] = '\0';
+	ix->nkw++;
+	if (ix->ch != NULL)
+		ix->ch->new_keywords = true;
 	return 0;
 }
 
@@ -396,54 +483,114 @@ static void hdr_decode(const unsigned char *p, struct index_hdr *h)
 
 /* ---- parsing ---- */
 
-int index_parse_snapshot(struct index *ix, const unsigned char *buf, size_t len)
+static void image_free(unsigned char *img, size_t len, bool mapped)
+{
+	if (mapped)
+		(void)munmap(img, len);
+	else
+		free(img);
+}
+
+/* The CRC of a snapshot image, its pages let go as they are read (recset_release). */
+static uint32_t image_crc(const unsigned char *img, size_t len, bool mapped)
+{
+	uint32_t c = 0xffffffffu;
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off < 1024 * 1024 ? len - off : 1024 * 1024;
+		c = crc32_update(c, img + off, n);
+		recset_release(img, mapped, off, off + n);
+		off += n;
+	}
+	return c ^ 0xffffffffu;
+}
+
+/* A snapshot image, owned from now on (kept by the records, or freed).  0, or -1. */
+static int parse_image(struct index *ix, unsigned char *buf, size_t len, bool mapped)
 {
 	recs_clear(ix);
 	memset(&ix->hdr, 0, sizeof(ix->hdr));
+	ix->nkw = 0;
 	if (len < SNAP_HDR_LEN + 4 || memcmp(buf, SNAP_MAGIC, MAGIC_LEN) != 0 ||
-	    crc32_buf(buf, len - 4) != get32(buf + len - 4))
+	    image_crc(buf, len - 4, mapped) != get32(buf + len - 4)) {
+		image_free(buf, len, mapped);
 		return -1;
+	}
 	struct index_hdr h;
 	ix->gen = get64(buf + 8);
 	hdr_decode(buf + 16, &h);
 	uint64_t count = get64(buf + SNAP_HDR_LEN - 8);
-	if (count > MSTORE_MAX_MESSAGES)
-		return -1;
 	size_t off = SNAP_HDR_LEN, end = len - 4;
-	for (uint64_t i = 0; i < count; i++) {
-		struct index_rec r;
-		size_t used = rec_decode(buf + off, end - off, &r);
-		if (used == 0 || (ix->n > 0 && r.uid <= ix->recs[ix->n - 1].uid) ||
-		    apply_put(ix, &r) == -1)
-			goto bad;
-		off += used;
+	if (count > MSTORE_MAX_MESSAGES || end - off < 4 || get32(buf + off) > INDEX_MAX_KEYWORDS)
+		goto bad_img;
+	uint32_t nkw = get32(buf + off);
+	off += 4;
+	for (uint32_t i = 0; i < nkw; i++) {
+		if (end - off < 1 || buf[off] > end - off - 1 ||
+		    apply_keyword(ix, (const char *)buf + off + 1, buf[off]) == -1)
+			goto bad_img;
+		off += 1 + (size_t)buf[off];
 	}
+	if (end - off < 8)
+		goto bad_img;
+	uint64_t keys_len = get64(buf + off);
+	off += 8;
+	size_t recs_len = (size_t)count * RECSET_REC_SIZE; /* BOUNDS: count <= MAX_MESSAGES */
+	if (recs_len > end - off || keys_len > end - off - recs_len)
+		goto bad_img;
+	if (recset_load(&ix->rs, buf, len, mapped, off, (size_t)count, off + recs_len,
+			(size_t)keys_len) == -1)
+		goto bad; /* freed the image */
+	off += recs_len + (size_t)keys_len;
 	if (apply_hdr(ix, &h) == -1 || end - off < 8)
 		goto bad;
+	/* the cache directory, checked in place like the records */
 	uint64_t ncache = get64(buf + off);
 	off += 8;
-	for (uint64_t i = 0; i < ncache; i++) {
-		if (end - off < 12)
-			goto bad;
-		uint32_t uid = get32(buf + off), field = get32(buf + off + 4),
-			clen = get32(buf + off + 8);
-		off += 12;
-		if (clen > end - off || (ix->ncache > 0 &&
-		    (ix->cache[ix->ncache - 1].uid > uid ||
-		     (ix->cache[ix->ncache - 1].uid == uid &&
-		      ix->cache[ix->ncache - 1].field >= field))) ||
-		    index_find(ix, uid, NULL) == NULL ||
-		    apply_cache(ix, uid, field, buf + off, clen) == -1)
-			goto bad;
-		off += clen;
-	}
-	if (off != end)
+	if (ncache > 2 * (uint64_t)INDEX_CACHE_FIELDS * MSTORE_MAX_MESSAGES ||
+	    ncache * CDIR_ENT > end - off || end - off - ncache * CDIR_ENT < 8)
 		goto bad;
+	ix->cdir = buf + off;
+	ix->ncdir = (size_t)ncache;
+	off += (size_t)ncache * CDIR_ENT;
+	ix->cdata_len = get64(buf + off);
+	off += 8;
+	if (ix->cdata_len != end - off)
+		goto bad;
+	ix->cdata = buf + off;
+	size_t done = (size_t)(ix->cdir - buf);
+	for (size_t i = 0; i < ix->ncdir; i++) {
+		const unsigned char *e = ix->cdir + i * CDIR_ENT;
+		uint32_t uid = get32(e), field = get32(e + 4), clen = get32(e + 8);
+		uint64_t coff = get64(e + 12);
+		if (uid == 0 || field == 0 || field >= INDEX_CACHE_FIELDS ||
+		    clen > INDEX_CACHE_ENTRY_MAX || coff > ix->cdata_len ||
+		    clen > ix->cdata_len - coff ||
+		    (i > 0 && (get32(e - CDIR_ENT) > uid ||
+			       (get32(e - CDIR_ENT) == uid && get32(e - CDIR_ENT + 4) >= field))))
+			goto bad;
+		size_t at = (size_t)(e + CDIR_ENT - buf);
+		if (at - done >= 1024 * 1024) {
+			recset_release(buf, mapped, done, at);
+			done = at;
+		}
+	}
+	recset_release(buf, mapped, done, (size_t)(ix->cdata - buf));
 	return 0;
+bad_img:
+	image_free(buf, len, mapped);
 bad:
 	recs_clear(ix);
 	memset(&ix->hdr, 0, sizeof(ix->hdr));
+	ix->nkw = 0;
 	return -1;
+}
+
+/* For the fuzz target and the tests: a heap copy of the image is parsed. */
+int index_parse_snapshot(struct index *ix, const unsigned char *buf, size_t len)
+{
+	unsigned char *img = xmalloc(len + 1); /* BOUNDS: the caller's buffer */
+	memcpy(img, buf, len);
+	return parse_image(ix, img, len, false);
 }
 
 /* The operations of one entry, already checked by its CRC.  -1: bad operations (the
@@ -482,12 +629,20 @@ static int apply_ops(struct index *ix, const unsigned char *p, size_t len)
 			off += clen;
 			break;
 		}
+		case 'K':
+			if (len - off < 1 || p[off] > len - off - 1 ||
+			    apply_keyword(ix, (const char *)p + off + 1, p[off]) == -1)
+				return -1;
+			off += 1 + (size_t)p[off];
+			break;
 		case 'R':
-			if (ix->ch != NULL)
-				for (size_t i = 0; i < ix->n; i++)
-					if ((ix->recs[i].flags & TOMB) == 0)
-						ulist_add(&ix->ch->expunged, &ix->ch->n_expunged,
-							  ix->recs[i].uid);
+			for (size_t i = 0; ix->ch != NULL && i < recset_count(&ix->rs); i++) {
+				struct index_rec buf;
+				const struct index_rec *o = recset_get(&ix->rs, i, &buf);
+				if ((o->flags & TOMB) == 0)
+					ulist_add(&ix->ch->expunged, &ix->ch->n_expunged,
+						  o->uid);
+			}
 			recs_clear(ix);
 			memset(&ix->hdr, 0, sizeof(ix->hdr));
 			break;
@@ -596,9 +751,11 @@ static int load(struct index *ix, const char **error_r)
 	ix->stats.full_loads++;
 	recs_clear(ix);
 	memset(&ix->hdr, 0, sizeof(ix->hdr));
+	ix->nkw = 0;
 	ix->gen = 0;
 	ix->have_snap = false;
 	ix->bad = false;
+	ix->remap = false;
 	close_log(ix);
 	int fd = open_in(ix, "", O_RDONLY);
 	if (fd == -1 && errno != ENOENT) {
@@ -606,7 +763,25 @@ static int load(struct index *ix, const char **error_r)
 		return -1;
 	}
 	if (fd != -1) {
-		if (fstat(fd, &st) == -1 || read_file(fd, &buf, &len, 0) == -1) {
+		bool mapped = false;
+		if (fstat(fd, &st) == -1) {
+			*error_r = ixerr(ix, "stat", errno);
+			close(fd);
+			return -1;
+		}
+		/* mapped only if ours and we are not root (index.c's top comment) */
+		if (S_ISREG(st.st_mode) && st.st_size > 0 &&
+		    (uint64_t)st.st_size <= INDEX_MAX_FILE && st.st_uid == geteuid() &&
+		    (geteuid() != 0 || index_test_map_as_root)) {
+			void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+			if (m != MAP_FAILED) {
+				buf = m;
+				len = (size_t)st.st_size;
+				mapped = true;
+				ix->stats.maps++;
+			}
+		}
+		if (!mapped && read_file(fd, &buf, &len, 0) == -1) {
 			*error_r = ixerr(ix, "read", errno);
 			close(fd);
 			return -1;
@@ -616,11 +791,10 @@ static int load(struct index *ix, const char **error_r)
 		ix->snap_dev = st.st_dev;
 		ix->snap_ino = st.st_ino;
 		ix->snap_size = len;
-		if (index_parse_snapshot(ix, buf, len) == -1) {
+		if (parse_image(ix, buf, len, mapped) == -1) {
 			log_bad(ix, "bad snapshot, rebuilding");
 			ix->bad = true;
 		}
-		free(buf);
 	}
 	ix->log_fd = open_in(ix, ".log", O_RDWR);
 	if (ix->log_fd == -1) {
@@ -649,6 +823,7 @@ static int load(struct index *ix, const char **error_r)
 			ix->bad = true;
 			recs_clear(ix);
 			memset(&ix->hdr, 0, sizeof(ix->hdr));
+			ix->nkw = 0;
 		}
 		ix->log_off = LOG_HDR_LEN + valid;
 		sweep(ix);
@@ -658,20 +833,23 @@ static int load(struct index *ix, const char **error_r)
 }
 
 /* Changes between two states (both sorted by UID). */
-static void diff(const struct index_rec *a, size_t na, const struct index *ix,
-		 struct index_changes *ch)
+static void diff(const struct recset *old, const struct recset *cur, struct index_changes *ch)
 {
-	size_t i = 0, j = 0;
-	while (i < na || j < ix->n) {
-		if (j == ix->n || (i < na && a[i].uid < ix->recs[j].uid)) {
-			ulist_add(&ch->expunged, &ch->n_expunged, a[i++].uid);
-		} else if (i == na || ix->recs[j].uid < a[i].uid) {
-			ulist_add(&ch->added, &ch->n_added, ix->recs[j++].uid);
+	size_t i = 0, j = 0, na = recset_count(old), nb = recset_count(cur);
+	struct index_rec abuf, bbuf;
+	const struct index_rec *a = recset_get(old, 0, &abuf), *b = recset_get(cur, 0, &bbuf);
+	while (i < na || j < nb) {
+		if (j == nb || (i < na && a->uid < b->uid)) {
+			ulist_add(&ch->expunged, &ch->n_expunged, a->uid);
+			a = recset_get(old, ++i, &abuf);
+		} else if (i == na || b->uid < a->uid) {
+			ulist_add(&ch->added, &ch->n_added, b->uid);
+			b = recset_get(cur, ++j, &bbuf);
 		} else {
-			if (a[i].modseq != ix->recs[j].modseq)
-				ulist_add(&ch->changed, &ch->n_changed, a[i].uid);
-			i++;
-			j++;
+			if (a->modseq != b->modseq)
+				ulist_add(&ch->changed, &ch->n_changed, a->uid);
+			a = recset_get(old, ++i, &abuf);
+			b = recset_get(cur, ++j, &bbuf);
 		}
 	}
 }
@@ -721,18 +899,18 @@ static int refresh(struct index *ix, struct index_changes *ch, const char **erro
 		*error_r = "index name too long";
 		return -1;
 	}
-	if (ix->bad || !same_file(ix->dfd, ix->name, ix->snap_dev, ix->snap_ino, ix->have_snap) ||
+	if (ix->bad || ix->remap ||
+	    !same_file(ix->dfd, ix->name, ix->snap_dev, ix->snap_ino, ix->have_snap) ||
 	    !same_file(ix->dfd, logname, ix->log_dev, ix->log_ino, ix->have_log)) {
-		/* replaced: read all again and compare */
-		struct index_rec *old = ix->recs;
-		size_t old_n = ix->n;
-		ix->recs = NULL;
-		ix->n = ix->alloc = 0;
+		/* replaced (by another process, or by our own compaction: the mapping of the
+		 * old snapshot was kept until now): read all again and compare */
+		struct recset old = ix->rs;
+		unsigned old_nkw = ix->nkw;
+		memset(&ix->rs, 0, sizeof(ix->rs));
 		ret = load(ix, error_r);
-		diff(old, old_n, ix, &local);
-		for (size_t i = 0; i < old_n; i++)
-			rec_free(&old[i]);
-		free(old);
+		diff(&old, &ix->rs, &local);
+		local.new_keywords = ix->nkw != old_nkw;
+		recset_free(&old);
 	} else if (ix->have_log && ix->log_gen == ix->gen) {
 		unsigned char *buf;
 		size_t len, valid;
@@ -767,14 +945,13 @@ static int refresh(struct index *ix, struct index_changes *ch, const char **erro
 
 int index_open(int dfd, const char *name, struct index **r, const char **error_r)
 {
-	struct index *ix = xcalloc(1, sizeof(*ix));
+	struct index *ix = index_new_memory();
 	ix->dfd = dfd;
-	ix->log_fd = -1;
-	ix->lock_fd = -1;
 	if (util_snprintf(ix->name, sizeof(ix->name), "%s", name) < 0 ||
 	    strchr(name, '/') != NULL || name[0] == '\0') {
 		*error_r = "bad index name";
-		free(ix);
+		ix->dfd = -1;
+		index_close(&ix);
 		return -1;
 	}
 	if (load(ix, error_r) == -1) {
@@ -791,6 +968,8 @@ struct index *index_new_memory(void)
 	ix->dfd = -1;
 	ix->log_fd = -1;
 	ix->lock_fd = -1;
+	ix->ring = xcalloc(1, sizeof(*ix->ring));
+	ix->stats_out = xcalloc(1, sizeof(*ix->stats_out));
 	memcpy(ix->name, "memory", 7);
 	return ix;
 }
@@ -802,7 +981,8 @@ void index_close(struct index **ixp)
 		return;
 	index_unlock(ix);
 	recs_clear(ix);
-	free(ix->recs);
+	free(ix->ring);
+	free(ix->stats_out);
 	free(ix->cache);
 	free(ix->tx);
 	close_log(ix);
@@ -826,23 +1006,24 @@ void index_sweep(struct index *ix)
 
 size_t index_count(const struct index *ix)
 {
-	return ix->n;
+	return recset_count(&ix->rs);
 }
 
 const struct index_rec *index_get(const struct index *ix, size_t i)
 {
-	return i < ix->n && (ix->recs[i].flags & TOMB) == 0 ? &ix->recs[i] : NULL;
+	const struct index_rec *r = recset_get(&ix->rs, i, ring_slot(ix));
+	return r != NULL && (r->flags & TOMB) == 0 ? r : NULL;
 }
 
 const struct index_rec *index_find(const struct index *ix, uint32_t uid, size_t *pos_r)
 {
-	bool found;
-	size_t pos = find_pos(ix, uid, &found);
-	if (!found || (ix->recs[pos].flags & TOMB) != 0)
+	size_t pos;
+	const struct index_rec *r = recset_find(&ix->rs, uid, &pos, ring_slot(ix));
+	if (r == NULL || (r->flags & TOMB) != 0)
 		return NULL;
 	if (pos_r != NULL)
 		*pos_r = pos;
-	return &ix->recs[pos];
+	return r;
 }
 
 const struct index_hdr *index_hdr(const struct index *ix)
@@ -852,7 +1033,13 @@ const struct index_hdr *index_hdr(const struct index *ix)
 
 const struct index_stats *index_stats(const struct index *ix)
 {
-	return &ix->stats;
+	struct index_stats *st = ix->stats_out;
+	*st = ix->stats;
+	st->heap_bytes = sizeof(*ix) + sizeof(*ix->ring) + sizeof(*st) +
+		recset_heap_bytes(&ix->rs) + ix->cache_alloc * sizeof(*ix->cache) +
+		ix->cache_bytes + ix->ncache + ix->tx_alloc;
+	st->mapped_bytes = ix->rs.img != NULL && ix->rs.mapped ? ix->rs.img_len : 0;
+	return st;
 }
 
 int index_lock(struct index *ix, struct index_changes *ch, const char **error_r)
@@ -959,7 +1146,7 @@ static int put_rec(struct index *ix, struct index_rec *rec, const char **error_r
 
 int index_append(struct index *ix, struct index_rec *rec, const char **error_r)
 {
-	if (ix->hdr.uidnext == UINT32_MAX || ix->n >= MSTORE_MAX_MESSAGES) {
+	if (ix->hdr.uidnext == UINT32_MAX || index_count(ix) >= MSTORE_MAX_MESSAGES) {
 		*error_r = "folder is full (no UID left)";
 		return -1;
 	}
@@ -1025,10 +1212,63 @@ const void *index_cache_get(const struct index *ix, uint32_t uid, uint32_t field
 {
 	bool found;
 	size_t pos = cache_pos(ix, uid, field, &found);
-	if (!found)
+	if (found) {
+		*len_r = ix->cache[pos].len;
+		return ix->cache[pos].data;
+	}
+	uint32_t len;
+	const unsigned char *d;
+	if (ix->ncdir == 0 || index_find(ix, uid, NULL) == NULL ||
+	    (d = cache_base(ix, uid, field, &len)) == NULL)
 		return NULL;
-	*len_r = ix->cache[pos].len;
-	return ix->cache[pos].data;
+	*len_r = len;
+	return d;
+}
+
+int index_keyword_find(const struct index *ix, const char *name, size_t len)
+{
+	return kw_find(ix, name, len);
+}
+
+int index_keyword_add(struct index *ix, const char *name, size_t len, unsigned *bit_r,
+		      const char **error_r)
+{
+	if (!ix->locked) {
+		*error_r = "index not locked";
+		return -1;
+	}
+	int bit = kw_find(ix, name, len);
+	if (bit != -1) {
+		*bit_r = (unsigned)bit;
+		return 0;
+	}
+	if (!index_keyword_valid(name, len)) {
+		*error_r = "invalid keyword";
+		return -1;
+	}
+	if (ix->nkw >= INDEX_MAX_KEYWORDS) {
+		*error_r = INDEX_KEYWORDS_FULL;
+		return -1;
+	}
+	unsigned char *p = tx_grow(ix, 2 + len);
+	p[0] = 'K';
+	p[1] = (unsigned char)len;
+	memcpy(p + 2, name, len);
+	ix->ch = ix->collect;
+	(void)apply_keyword(ix, name, len); /* checked above */
+	ix->ch = NULL;
+	*bit_r = ix->nkw - 1;
+	return 0;
+}
+
+const char *index_keyword_name(const struct index *ix, unsigned bit)
+{
+	return bit < ix->nkw ? ix->kw[bit] : NULL;
+}
+
+unsigned index_keyword_count(const struct index *ix)
+{
+	return ix->nkw;
 }
 
 void index_set_stamp(struct index *ix, const uint64_t stamp[INDEX_STAMP_WORDS])
@@ -1064,37 +1304,79 @@ static int fsync_dir(struct index *ix)
 	return fsync(ix->dfd);
 }
 
-/* Write a whole file under a temporary name, then rename it to NAME+suffix. */
-static int write_replace(struct index *ix, const char *suffix, const unsigned char *buf,
-			 size_t len, const char **error_r)
-{
+/* A file written under a temporary name (then tmp_finish() renames it to NAME+suffix),
+ * through a buffer, with the CRC-32 of what went in. */
+struct wstream {
+	int fd;
+	bool failed;
+	uint32_t crc;
+	size_t len;
+	uint64_t total;
 	char tmp[96], dst[96];
-	if (util_snprintf(tmp, sizeof(tmp), "%s%s.tmp", ix->name, suffix) < 0 ||
-	    util_snprintf(dst, sizeof(dst), "%s%s", ix->name, suffix) < 0) {
+	unsigned char buf[65536];
+};
+
+static struct wstream *tmp_create(struct index *ix, const char *suffix, const char **error_r)
+{
+	struct wstream *w = xcalloc(1, sizeof(*w));
+	w->crc = 0xffffffffu;
+	if (util_snprintf(w->tmp, sizeof(w->tmp), "%s%s.tmp", ix->name, suffix) < 0 ||
+	    util_snprintf(w->dst, sizeof(w->dst), "%s%s", ix->name, suffix) < 0) {
 		*error_r = "index name too long";
-		return -1;
+		free(w);
+		return NULL;
 	}
-	(void)unlinkat(ix->dfd, tmp, 0); /* left by a writer that died: we hold the lock */
-	int fd = openat(ix->dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-			0600);
-	if (fd == -1) {
+	(void)unlinkat(ix->dfd, w->tmp, 0); /* left by a writer that died: we hold the lock */
+	w->fd = openat(ix->dfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		       0600);
+	if (w->fd == -1) {
 		*error_r = ixerr(ix, "create", errno);
-		return -1;
+		free(w);
+		return NULL;
 	}
-	if (util_write_all(fd, buf, len) == -1 || fsync(fd) == -1) {
-		*error_r = ixerr(ix, "write", errno);
-		close(fd);
-		(void)unlinkat(ix->dfd, tmp, 0);
-		return -1;
+	return w;
+}
+
+static void ws_put(struct wstream *w, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	w->crc = crc32_update(w->crc, p, n);
+	w->total += n;
+	while (n > 0 && !w->failed) {
+		size_t k = sizeof(w->buf) - w->len < n ? sizeof(w->buf) - w->len : n;
+		memcpy(w->buf + w->len, p, k); /* BOUNDS: k <= room left */
+		w->len += k;
+		p += k;
+		n -= k;
+		if (w->len == sizeof(w->buf)) {
+			if (util_write_all(w->fd, w->buf, w->len) == -1)
+				w->failed = true;
+			w->len = 0;
+		}
 	}
-	close(fd);
+}
+
+/* Flush, fsync, rename over NAME+suffix; w is freed.  0 or -1. */
+static int tmp_finish(struct index *ix, struct wstream *w, const char **error_r)
+{
+	int ret = -1;
+	if (w->failed || util_write_all(w->fd, w->buf, w->len) == -1 || fsync(w->fd) == -1) {
+		*error_r = ixerr(ix, "write", errno ? errno : EIO);
+		close(w->fd);
+		goto out;
+	}
+	close(w->fd);
 	hook(10);
-	if (renameat(ix->dfd, tmp, ix->dfd, dst) == -1) {
+	if (renameat(ix->dfd, w->tmp, ix->dfd, w->dst) == -1) {
 		*error_r = ixerr(ix, "rename", errno);
-		(void)unlinkat(ix->dfd, tmp, 0);
-		return -1;
+		goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	if (ret == -1)
+		(void)unlinkat(ix->dfd, w->tmp, 0);
+	free(w);
+	return ret;
 }
 
 static int new_log(struct index *ix, const char **error_r)
@@ -1102,7 +1384,11 @@ static int new_log(struct index *ix, const char **error_r)
 	unsigned char h[LOG_HDR_LEN];
 	memcpy(h, LOG_MAGIC, MAGIC_LEN);
 	put64(h + 8, ix->gen);
-	if (write_replace(ix, ".log", h, sizeof(h), error_r) == -1)
+	struct wstream *w = tmp_create(ix, ".log", error_r);
+	if (w == NULL)
+		return -1;
+	ws_put(w, h, sizeof(h));
+	if (tmp_finish(ix, w, error_r) == -1)
 		return -1;
 	close_log(ix);
 	struct stat st;
@@ -1120,38 +1406,132 @@ static int new_log(struct index *ix, const char **error_r)
 	return 0;
 }
 
-/* Fold everything into a new snapshot (generation + 1), then start a new log. */
+struct cache_merge {
+	size_t i, j; /* next snapshot entry, next newer entry */
+};
+
+static void cache_merge_start(const struct index *ix, struct cache_merge *m)
+{
+	(void)ix;
+	m->i = m->j = 0;
+}
+
+/* The next entry of the cache as it is now, in (uid, field) order; false at the end. */
+static bool cache_merge_next(const struct index *ix, struct cache_merge *m,
+			     struct cache_ent *out)
+{
+	for (;;) {
+		const unsigned char *e = m->i < ix->ncdir ? ix->cdir + m->i * CDIR_ENT : NULL;
+		const struct cache_ent *c = m->j < ix->ncache ? &ix->cache[m->j] : NULL;
+		if (e == NULL && c == NULL)
+			return false;
+		uint32_t eu = e != NULL ? get32(e) : 0, ef = e != NULL ? get32(e + 4) : 0;
+		if (e == NULL || (c != NULL && (c->uid < eu || (c->uid == eu && c->field <= ef)))) {
+			if (e != NULL && c->uid == eu && c->field == ef)
+				m->i++; /* replaced */
+			*out = *c;
+			m->j++;
+			return true;
+		}
+		m->i++;
+		uint32_t len;
+		const unsigned char *d = cache_base_data(ix, e, &len);
+		if (d == NULL || index_find(ix, eu, NULL) == NULL)
+			continue; /* its message is gone */
+		*out = (struct cache_ent){ eu, ef, len, (unsigned char *)(uintptr_t)d };
+		return true;
+	}
+}
+
+/* Fold everything into a new snapshot (generation + 1), then start a new log.  Written
+ * through a small buffer, record by record: memory does not grow with the folder.  Our
+ * records stay where they are (the old snapshot's mapping and the overlay) until the next
+ * refresh maps the new one. */
 static int compact(struct index *ix, const char **error_r)
 {
-	size_t len = SNAP_HDR_LEN + 4 + 8 + 12 * ix->ncache + (size_t)ix->cache_bytes;
-	for (size_t i = 0; i < ix->n; i++)
-		len += REC_FIXED + ix->recs[i].key_len; /* BOUNDS: n, key_len bounded */
-	unsigned char *buf = xmalloc(len);
-	memcpy(buf, SNAP_MAGIC, MAGIC_LEN);
-	put64(buf + 8, ix->gen + 1);
-	hdr_encode(buf + 16, &ix->hdr);
-	put64(buf + SNAP_HDR_LEN - 8, ix->n);
-	size_t off = SNAP_HDR_LEN;
-	for (size_t i = 0; i < ix->n; i++)
-		off += rec_encode(buf + off, &ix->recs[i]);
-	put64(buf + off, ix->ncache);
-	off += 8;
-	for (size_t i = 0; i < ix->ncache; i++) {
-		const struct cache_ent *c = &ix->cache[i];
-		put32(buf + off, c->uid);
-		put32(buf + off + 4, c->field);
-		put32(buf + off + 8, c->len);
-		memcpy(buf + off + 12, c->data, c->len);
-		off += 12 + c->len;
+	struct index_rec rb;
+	const struct index_rec *r;
+	size_t n = recset_count(&ix->rs), count = 0;
+	uint64_t keys_len = 0;
+	unsigned char b[REC_FIXED + 8 > CDIR_ENT ? REC_FIXED + 8 : CDIR_ENT];
+	for (size_t i = 0; i < n; i++) {
+		r = recset_get(&ix->rs, i, &rb);
+		if ((r->flags & TOMB) == 0) {
+			keys_len += (uint64_t)r->key_len + 1;
+			count++;
+		}
 	}
-	put32(buf + off, crc32_buf(buf, off));
-	int ret = write_replace(ix, "", buf, len, error_r);
-	free(buf);
-	if (ret == -1)
+	struct wstream *w = tmp_create(ix, "", error_r);
+	if (w == NULL)
+		return -1;
+	unsigned char h[SNAP_HDR_LEN];
+	memcpy(h, SNAP_MAGIC, MAGIC_LEN);
+	put64(h + 8, ix->gen + 1);
+	hdr_encode(h + 16, &ix->hdr);
+	put64(h + SNAP_HDR_LEN - 8, count);
+	ws_put(w, h, SNAP_HDR_LEN);
+	put32(b, ix->nkw);
+	ws_put(w, b, 4);
+	for (unsigned i = 0; i < ix->nkw; i++) {
+		b[0] = (unsigned char)strlen(ix->kw[i]);
+		ws_put(w, b, 1);
+		ws_put(w, ix->kw[i], b[0]);
+	}
+	put64(b, keys_len);
+	ws_put(w, b, 8);
+	uint64_t koff = 0;
+	for (size_t i = 0; i < n; i++) {
+		r = recset_get(&ix->rs, i, &rb);
+		if ((r->flags & TOMB) != 0)
+			continue;
+		struct index_rec f = *r;
+		f.key_len = 0; /* the fixed part only */
+		rec_encode(b, &f);
+		put32(b + 12, r->key_len);
+		put64(b + REC_FIXED, koff);
+		ws_put(w, b, RECSET_REC_SIZE);
+		koff += (uint64_t)r->key_len + 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		r = recset_get(&ix->rs, i, &rb);
+		if ((r->flags & TOMB) != 0)
+			continue;
+		ws_put(w, r->key, r->key_len);
+		ws_put(w, "", 1);
+	}
+	/* the cache: the snapshot's entries of messages still there that no newer entry
+	 * replaces, merged with the newer ones; directory, then data */
+	struct cache_merge cm;
+	struct cache_ent ce;
+	uint64_t nc = 0, clen = 0;
+	for (cache_merge_start(ix, &cm); cache_merge_next(ix, &cm, &ce);) {
+		nc++;
+		clen += ce.len;
+	}
+	put64(b, nc);
+	ws_put(w, b, 8);
+	uint64_t coff = 0;
+	for (cache_merge_start(ix, &cm); cache_merge_next(ix, &cm, &ce);) {
+		put32(b, ce.uid);
+		put32(b + 4, ce.field);
+		put32(b + 8, ce.len);
+		put64(b + 12, coff);
+		ws_put(w, b, CDIR_ENT);
+		coff += ce.len;
+	}
+	put64(b, clen);
+	ws_put(w, b, 8);
+	for (cache_merge_start(ix, &cm); cache_merge_next(ix, &cm, &ce);)
+		ws_put(w, ce.data, ce.len);
+	put32(b, w->crc ^ 0xffffffffu);
+	ws_put(w, b, 4);
+	uint64_t len = w->total;
+	if (tmp_finish(ix, w, error_r) == -1)
 		return -1;
 	hook(11);
 	struct stat st;
 	ix->gen++;
+	ix->remap = true;
 	if (fstatat(ix->dfd, ix->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		ix->have_snap = true;
 		ix->snap_dev = st.st_dev;

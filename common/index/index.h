@@ -4,7 +4,10 @@
  * per message and an opaque "stamp" per folder.
  *
  * On disk, in the directory given to index_open(), three files named after NAME:
- *   NAME        snapshot: header, every record, CRC-32 of all that; replaced by rename
+ *   NAME        snapshot: header, keyword names, every record (fixed size, sorted by UID)
+ *               and a key area, the cache (a directory sorted by UID and field, and
+ *               its data), CRC-32 of all that; replaced by rename, never changed or
+ *               truncated in place
  *   NAME.log    transactions appended since the snapshot; each has its own length and
  *               CRC-32 and is applied whole or not at all; the header names the
  *               snapshot generation it continues
@@ -14,7 +17,19 @@
  * before it appends, and folds the log into a new snapshot when the log grows past
  * INDEX_LOG_COMPACT.  kill -9 at any instant leaves the old or the new state; UIDNEXT is
  * in every transaction, so no UID is handed out twice.  Every byte read is untrusted:
- * lengths and counts are bounded (plimits.h), a bad file is rebuilt, never trusted. */
+ * lengths and counts are bounded (plimits.h), a bad file is rebuilt, never trusted; so is
+ * a file of another format version (magic PSTIDX2/PSTLOG2; format 1 had no keyword
+ * names): rebuilt under a new UIDVALIDITY.
+ *
+ * Memory: the snapshot is mapped read-only; its records and cache are read in place
+ * (recset.h); the heap holds only what the log changed since the snapshot, so an open
+ * index does not grow with the folder.  index_get()/index_find() decode a record into a
+ * small ring of buffers (INDEX_REC_SLOTS, below).  A process keeps the mapping of a
+ * snapshot another process replaced until its next refresh.  Only a snapshot owned by the effective UID is
+ * mapped, never as root (index.c's top comment: why a file cut short is not a concern).
+ *
+ * Keyword names: the folder's table of IMAP keywords (bit i of index_rec.keywords is name
+ * i), in the snapshot and extended by the log in the same transaction as its first use. */
 #ifndef POSTERN_INDEX_H
 #define POSTERN_INDEX_H
 #include <stdbool.h>
@@ -35,7 +50,7 @@
 struct index_rec {
 	uint32_t uid;
 	uint32_t flags;      /* INDEX_FLAG_* */
-	uint32_t keywords;   /* bit i: keyword i of the folder's keyword table */
+	uint32_t keywords;   /* bit i: keyword i of the folder's keyword names */
 	uint32_t key_len;
 	uint64_t modseq;
 	uint64_t size;       /* octets in CRLF form, or INDEX_SIZE_UNKNOWN */
@@ -58,6 +73,7 @@ struct index_hdr {
 struct index_changes {
 	uint32_t *added, *expunged, *changed;
 	size_t n_added, n_expunged, n_changed;
+	bool new_keywords;   /* keyword names were added (IMAP: send FLAGS again) */
 };
 void index_changes_free(struct index_changes *ch);
 
@@ -65,6 +81,10 @@ struct index_stats {
 	uint64_t full_loads;     /* snapshot reads */
 	uint64_t log_bytes_read;
 	uint64_t compactions;
+	uint64_t maps;           /* snapshots mapped (not read into the heap) */
+	uint64_t heap_bytes;     /* now: what the index holds in the heap (records changed
+	                            since the snapshot, the cache, buffers) */
+	uint64_t mapped_bytes;   /* now: the snapshot mapped (page cache, shared) */
 };
 
 struct index;
@@ -83,6 +103,12 @@ int index_refresh(struct index *ix, struct index_changes *ch, const char **error
  * until the commit; index_sweep() drops them at once (O(count)). */
 void index_sweep(struct index *ix);
 size_t index_count(const struct index *ix);
+/* A record: valid until the next change of the index (lock, refresh, commit, unlock,
+ * update, expunge...) and, for one read from the snapshot, until INDEX_REC_SLOTS more
+ * calls of index_get()/index_find() (records are decoded into a small ring of buffers:
+ * the index holds no memory per record).  Its key stays valid until the next change
+ * whatever the number of calls; it is read-only (it may be in a read-only mapping). */
+#define INDEX_REC_SLOTS 32
 const struct index_rec *index_get(const struct index *ix, size_t i);
 /* The record of uid, with its position; NULL if none. */
 const struct index_rec *index_find(const struct index *ix, uint32_t uid, size_t *pos_r);
@@ -106,6 +132,24 @@ void index_reset(struct index *ix, uint32_t uidvalidity);
 int index_commit(struct index *ix, const char **error_r);
 void index_unlock(struct index *ix);
 
+/* Keyword names (IMAP flag-keyword, RFC 9051 2.3.2): the folder's table, bit i of
+ * index_rec.keywords = name i.  Names are atoms of 1..INDEX_KEYWORD_MAX bytes, not
+ * starting with '\\', compared without regard to ASCII case; at most INDEX_MAX_KEYWORDS
+ * per folder, never removed or renumbered (a bit keeps its name for good).  A name added
+ * is committed with the transaction; other processes see it after a refresh. */
+bool index_keyword_valid(const char *name, size_t len);
+/* The bit of name, or -1 if the folder has no such keyword. */
+int index_keyword_find(const struct index *ix, const char *name, size_t len);
+/* Under the lock: the bit of name, added if new.  0, or -1: invalid name, or the table is
+ * full (*error_r == INDEX_KEYWORDS_FULL: IMAP answers NO, and PERMANENTFLAGS no longer
+ * lists \*). */
+#define INDEX_KEYWORDS_FULL "too many keywords in this folder"
+int index_keyword_add(struct index *ix, const char *name, size_t len, unsigned *bit_r,
+		      const char **error_r);
+/* The name of bit (NUL-terminated, valid until the next refresh), or NULL. */
+const char *index_keyword_name(const struct index *ix, unsigned bit);
+unsigned index_keyword_count(const struct index *ix);
+
 /* The cache of what IMAP FETCH and SEARCH need, filled when first needed: bytes per
  * (message, field), kept with the index (so shared, and crash-safe like the rest), dropped
  * with the message.  The storage layer does not interpret them. */
@@ -127,6 +171,9 @@ const void *index_cache_get(const struct index *ix, uint32_t uid, uint32_t field
 int index_parse_snapshot(struct index *ix, const unsigned char *buf, size_t len);
 int index_parse_log(struct index *ix, const unsigned char *buf, size_t len,
 		    size_t *valid_r);
+
+/* Tests run as root, and root never maps an index (index.c): true lets them. */
+extern bool index_test_map_as_root;
 
 /* Test hook: crash points.  When set, index_commit() calls it between its steps with a
  * step number; a test kills itself there. */

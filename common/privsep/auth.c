@@ -3,7 +3,16 @@
  * pam_acct_mgmt run in a short-lived child of the monitor (auth_pam): what they leave in
  * memory (pam_unix's buffer of /etc/shadow, yescrypt's megabytes) dies with it, and the
  * session, forked from the monitor later, never holds it.  The monitor itself opens and
- * closes the PAM session (auth_session_*) around the session process. */
+ * closes the PAM session (auth_session_*) around the session process.
+ *
+ * One pam_start() per connection: the monitor starts its PAM handle before it forks the
+ * first PAM child (auth_pam_handle), so the child inherits the parsed /etc/pam.d stack
+ * and the loaded modules, and the monitor opens the PAM session on the same handle after
+ * a login.  Starting PAM separately in the child and in the monitor parsed the stack and
+ * loaded every module twice per login (bench/RESULTS.md: about 1.5 ms of CPU).  The
+ * monitor's handle never authenticates and never sees a password: pam_start() runs no
+ * module code, PAM_USER stays unset until the session (the account's own name then), and
+ * what a child's pam_authenticate() changes in its copy of the handle dies with it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -112,24 +121,48 @@ static uint8_t auth_reason_index(const char *reason)
 	return 3;  /* pam-error */
 }
 
-/* The PAM conversation and stack, in the child.  canon_r: PAM_USER after the stack
- * (a module may have changed it), through getpwnam, as pw_name. */
-static enum auth_result auth_pam_run(const char *service, const char *user,
-				     const char *pass, const char *rhost, char *canon_r,
-				     size_t canon_size, const char **reason_r)
+/* The monitor's PAM handle (see the top of this file): NULL until the first attempt or
+ * the session needs it, then the one handle of this connection, ended by
+ * auth_session_close() or at exit. */
+static pam_handle_t *auth_pamh;
+/* No password, no name: what the monitor's handle answers a module that prompts (the
+ * session stack needs neither). */
+static const struct auth_conv_data auth_nodata = { "", "" };
+
+static pam_handle_t *auth_pam_handle(const char *service, const char *rhost)
+{
+	struct pam_conv conv = { auth_conv, (void *)&auth_nodata };
+
+	if (auth_pamh != NULL)
+		return auth_pamh;
+	if (pam_start(service, NULL, &conv, &auth_pamh) != PAM_SUCCESS) {
+		auth_pamh = NULL;     /* pam_start may leave a handle it could not finish */
+		return NULL;
+	}
+	if (pam_set_item(auth_pamh, PAM_RHOST, rhost) != PAM_SUCCESS ||
+	    pam_set_item(auth_pamh, PAM_FAIL_DELAY, (const void *)auth_no_delay) !=
+	    PAM_SUCCESS) {
+		pam_end(auth_pamh, PAM_SYSTEM_ERR);
+		auth_pamh = NULL;
+	}
+	return auth_pamh;
+}
+
+/* The PAM conversation and stack, in the child, on its copy of the monitor's handle.
+ * canon_r: PAM_USER after the stack (a module may have changed it), through getpwnam,
+ * as pw_name. */
+static enum auth_result auth_pam_run(pam_handle_t *pamh, const char *user,
+				     const char *pass, char *canon_r, size_t canon_size,
+				     const char **reason_r)
 {
 	struct auth_conv_data data = { user, pass };
 	struct pam_conv conv = { auth_conv, &data };
-	pam_handle_t *pamh = NULL;
 	enum auth_result res;
 	int rc;
 
 	*reason_r = "pam-error";
-	rc = pam_start(service, user, &conv, &pamh);
-	if (rc != PAM_SUCCESS)
-		return AUTH_TEMPFAIL;
-	if (pam_set_item(pamh, PAM_RHOST, rhost) != PAM_SUCCESS ||
-	    pam_set_item(pamh, PAM_FAIL_DELAY, (const void *)auth_no_delay) != PAM_SUCCESS) {
+	if (pam_set_item(pamh, PAM_USER, user) != PAM_SUCCESS ||
+	    pam_set_item(pamh, PAM_CONV, &conv) != PAM_SUCCESS) {
 		pam_end(pamh, PAM_SYSTEM_ERR);
 		return AUTH_TEMPFAIL;
 	}
@@ -164,7 +197,8 @@ enum auth_result auth_pam(const char *service, const char *user, const char *pas
 
 	*reason_r = "pam-error";
 	canon_r[0] = '\0';
-	if (canon_size < 2 || pipe2(p, O_CLOEXEC) == -1)
+	pam_handle_t *pamh = auth_pam_handle(service, rhost);
+	if (pamh == NULL || canon_size < 2 || pipe2(p, O_CLOEXEC) == -1)
 		return AUTH_TEMPFAIL;
 	pid_t pid = fork();
 	if (pid == -1) {
@@ -180,8 +214,8 @@ enum auth_result auth_pam(const char *service, const char *user, const char *pas
 		const char *reason;
 		close(p[0]);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		enum auth_result r = auth_pam_run(service, user, pass, rhost, canon,
-						  sizeof(canon), &reason);
+		enum auth_result r = auth_pam_run(pamh, user, pass, canon, sizeof(canon),
+						  &reason);
 		size_t n = r == AUTH_OK ? strlen(canon) : 0;
 		out[0] = (uint8_t)r;
 		out[1] = auth_reason_index(reason);
@@ -246,6 +280,13 @@ enum auth_result auth_pam(const char *service, const char *user, const char *pas
 	return res;
 }
 
+void auth_end(void)
+{
+	if (auth_pamh != NULL)
+		pam_end(auth_pamh, PAM_SUCCESS);
+	auth_pamh = NULL;
+}
+
 struct auth_session {
 	pam_handle_t *pamh;
 	int rc;
@@ -265,15 +306,14 @@ int auth_session_open(const char *service, const char *user, const char *rhost,
 		      struct auth_session **as_r, const char **error_r)
 {
 	struct auth_session *as = xcalloc(1, sizeof(*as));
-	/* No password: the session stack and setcred need none.  A module that prompts
-	 * gets an empty answer. */
-	static const struct auth_conv_data nodata = { "", "" };
-	struct pam_conv conv = { auth_conv, (void *)&nodata };
 
 	auth_session_bound(true);
-	as->rc = pam_start(service, user, &conv, &as->pamh);
-	if (as->rc == PAM_SUCCESS)
-		as->rc = pam_set_item(as->pamh, PAM_RHOST, rhost);
+	/* The connection's handle (the stack was parsed for the PAM child already), now
+	 * the session's: PAM_USER the account's name.  No password: the session stack and
+	 * setcred need none; a module that prompts gets an empty answer. */
+	as->pamh = auth_pam_handle(service, rhost);
+	auth_pamh = NULL;
+	as->rc = as->pamh != NULL ? pam_set_item(as->pamh, PAM_USER, user) : PAM_SYSTEM_ERR;
 	if (as->rc == PAM_SUCCESS) {
 		as->rc = pam_setcred(as->pamh, PAM_ESTABLISH_CRED | PAM_SILENT);
 		as->cred = as->rc == PAM_SUCCESS;

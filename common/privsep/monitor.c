@@ -737,6 +737,7 @@ void monitor_main(struct server_conn *sc, int ctl, int data, pid_t worker, int w
 	monitor_conn_leave(sc);
 	monitor_keyproc_end(&ms);
 	tls_ctx_free(&sc->ssl_ctx);
+	auth_end();
 	close(ctl);
 	close(data);
 	int status;

@@ -215,6 +215,20 @@ static bool throttle_family_ok(uint8_t f, bool unknown_ok)
 	return f == AF_INET || f == AF_INET6 || (unknown_ok && f == 0);
 }
 
+size_t throttle_table_sanitize_conn(struct throttle_table *t)
+{
+	size_t cleared = 0;
+
+	for (size_t i = 0; i < THROTTLE_CONN_SLOTS; i++) {
+		struct throttle_conn *c = &t->conn[i];
+		if (c->pid < 0 || (c->pid > 0 && !throttle_family_ok(c->family, false))) {
+			memset(c, 0, sizeof(*c));
+			cleared++;
+		}
+	}
+	return cleared;
+}
+
 size_t throttle_table_sanitize(struct throttle_table *t)
 {
 	size_t cleared = 0;
@@ -241,14 +255,7 @@ size_t throttle_table_sanitize(struct throttle_table *t)
 			cleared++;
 		}
 	}
-	for (size_t i = 0; i < THROTTLE_CONN_SLOTS; i++) {
-		struct throttle_conn *c = &t->conn[i];
-		if (c->pid < 0 || (c->pid > 0 && !throttle_family_ok(c->family, false))) {
-			memset(c, 0, sizeof(*c));
-			cleared++;
-		}
-	}
-	return cleared;
+	return cleared + throttle_table_sanitize_conn(t);
 }
 
 static uint64_t throttle_age(int64_t last, time_t now)
@@ -777,7 +784,8 @@ static int throttle_create(struct throttle_map *m, const char *path, struct thro
 /* Open, lock and map the table, making it if it is missing or not ours.  MAP_OK;
  * MAP_LOCK_TIMEOUT with m->t mapped read-only if the file is whole (for a decision
  * without the lock) or NULL; MAP_ERROR (err says why, nothing held). */
-static int throttle_map(const char *path, struct throttle_map *m, struct throttle_err *err)
+static int throttle_map(const char *path, struct throttle_map *m, struct throttle_err *err,
+			bool conn_only)
 {
 	struct stat st;
 	const size_t size = sizeof(struct throttle_table);
@@ -857,7 +865,11 @@ static int throttle_map(const char *path, struct throttle_map *m, struct throttl
 			return MAP_ERROR;
 		}
 	}
-	size_t bad = throttle_table_sanitize(m->t);
+	/* The connection cap reads and writes only the conn region: it checks only that.
+	 * The other regions are 704 KiB, a page fault per 64 KiB and a sweep of all of it
+	 * for every connection, twice (enter and leave). */
+	size_t bad = conn_only ? throttle_table_sanitize_conn(m->t) :
+				 throttle_table_sanitize(m->t);
 	if (bad > 0)
 		log_warn("throttle-error: path=%s, error=<bad slots>, cleared=%zu", path, bad);
 	return MAP_OK;
@@ -882,7 +894,7 @@ enum throttle_verdict throttle_begin(const char *path, const struct throttle_pol
 	for (;;) {
 		struct throttle_map m;
 		struct throttle_err err;
-		int rc = throttle_map(path, &m, &err);
+		int rc = throttle_map(path, &m, &err, false);
 		if (rc != MAP_OK) {
 			/* Fail closed-ish: still refuse what the table (read without the lock)
 			 * says is over a limit; let the rest try, at the maximum delay. */
@@ -933,7 +945,7 @@ unsigned throttle_end(const char *path, const struct throttle_policy *p,
 	struct throttle_map m;
 	struct throttle_err err;
 
-	if (throttle_map(path, &m, &err) != MAP_OK) {
+	if (throttle_map(path, &m, &err, false) != MAP_OK) {
 		throttle_unmap(&m);
 		/* The attempt stays in flight until this process ends; then it counts as a
 		 * failure, whatever it was. */
@@ -958,7 +970,7 @@ enum throttle_verdict throttle_conn_enter(const char *path, const struct throttl
 	for (;;) {
 		struct throttle_map m;
 		struct throttle_err err;
-		if (throttle_map(path, &m, &err) != MAP_OK) {
+		if (throttle_map(path, &m, &err, true) != MAP_OK) {
 			throttle_unmap(&m);
 			log_err("throttle-error: error=<%s>, action=no-connection-cap", err.text);
 			return THROTTLE_ALLOW;
@@ -979,7 +991,7 @@ void throttle_conn_leave(const char *path, int slot)
 
 	if (slot < 0)
 		return;
-	if (throttle_map(path, &m, &err) != MAP_OK) {
+	if (throttle_map(path, &m, &err, true) != MAP_OK) {
 		throttle_unmap(&m);
 		log_err("throttle-error: error=<%s>, action=left-to-reclaim", err.text);
 		return;

@@ -117,6 +117,8 @@ bool throttle_table_valid(const struct throttle_table *t);
 /* Clear every slot that is not well formed (the file is ours, but nothing is trusted).
  * Returns the number of slots cleared. */
 size_t throttle_table_sanitize(struct throttle_table *t);
+/* The same for the conn region only (what the connection cap reads and writes). */
+size_t throttle_table_sanitize_conn(struct throttle_table *t);
 
 /* Start an attempt: REFUSE (*reason_r says why), WAIT (attempts in flight would decide
  * it: call again after they end), or ALLOW (recorded in flight in *tk). */

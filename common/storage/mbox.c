@@ -563,16 +563,21 @@ static int scan_appended(struct mailbox *box, uint64_t stamp[INDEX_STAMP_WORDS],
 	    nrec >= mb->opts.max_messages)
 		return 0;
 	uint64_t old_end = old[3] - 1;
-	const struct index_rec *last = NULL;
+	/* by position: a record index_get() gives may be a buffer it reuses (index.h) */
+	size_t last_pos = 0;
+	uint64_t last_aux = 0;
 	for (size_t i = 0; i < nrec; i++) {
 		const struct index_rec *r = index_get(box->ix, i);
 		if (!mb_key_ok(r))
 			return 0;
-		if (last == NULL || r->aux > last->aux)
-			last = r;
+		if (i == 0 || r->aux > last_aux) {
+			last_pos = i;
+			last_aux = r->aux;
+		}
 	}
 	char head[5];
 	const char *e2;
+	const struct index_rec *last = index_get(box->ix, last_pos);
 	if (verify_msg(box, last, last->key, &e2) == -1 ||
 	    pread_full(mb->fd, head, 5, old_end) != 5 || memcmp(head, "From ", 5) != 0)
 		return 0;

@@ -235,10 +235,18 @@ static int fallback_memory(struct mailbox *box, const char *why, const char **er
 	log_warn("index-failed: folder=<%s>, error=<%s>, index kept in memory",
 		 log_sanitize(box->name, strlen(box->name), name),
 		 log_sanitize(why, strlen(why), err));
+	/* the keyword names go along: Maildir file names carry their bits */
+	char kw[INDEX_MAX_KEYWORDS][INDEX_KEYWORD_MAX + 1];
+	unsigned nkw = index_keyword_count(box->ix);
+	for (unsigned i = 0; i < nkw; i++)
+		memcpy(kw[i], index_keyword_name(box->ix, i), INDEX_KEYWORD_MAX + 1);
 	index_close(&box->ix);
 	box->ix = index_new_memory();
 	if (index_lock(box->ix, NULL, error_r) == -1)
 		return -1;
+	unsigned bit;
+	for (unsigned i = 0; i < nkw; i++)
+		(void)index_keyword_add(box->ix, kw[i], strlen(kw[i]), &bit, error_r);
 	int ret = box->v->scan(box, true, error_r);
 	if (ret == 0)
 		ret = index_commit(box->ix, error_r);
@@ -498,6 +506,39 @@ int mailbox_cache_set(struct mailbox *box, uint32_t uid, uint32_t field, const v
 		return -1;
 	}
 	return sync_locked_end(box, error_r);
+}
+
+int mailbox_keyword_lookup(struct mailbox *box, const char *name, bool create,
+			   unsigned *bit_r, const char **error_r)
+{
+	size_t len = strlen(name);
+	int bit = index_keyword_find(box->ix, name, len);
+	if (bit != -1) {
+		*bit_r = (unsigned)bit;
+		return 1;
+	}
+	if (!create)
+		return 0;
+	if (index_lock(box->ix, NULL, error_r) == -1)
+		return -1;
+	if (index_keyword_add(box->ix, name, len, bit_r, error_r) == -1) {
+		index_unlock(box->ix);
+		return -1;
+	}
+	if (sync_locked_end(box, error_r) == -1)
+		return -1;
+	/* a fallback to memory keeps the names, so the bit is still right */
+	return 1;
+}
+
+const char *mailbox_keyword_name(const struct mailbox *box, unsigned bit)
+{
+	return index_keyword_name(box->ix, bit);
+}
+
+unsigned mailbox_keyword_count(const struct mailbox *box)
+{
+	return index_keyword_count(box->ix);
 }
 
 /* ---- saving ---- */

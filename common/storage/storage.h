@@ -90,6 +90,16 @@ void mail_reader_close(struct mail_reader **r);
 /* Set a message's flags (INDEX_FLAG_*, RECENT excluded) and keywords. */
 int mailbox_set_flags(struct mailbox *box, uint32_t uid, uint32_t flags,
 		      uint32_t keywords, const char **error_r);
+/* Keyword names (index.h: index_keyword_*): the bit of name; with create, a new name is
+ * added (and committed) if missing.  1 found or added, 0 not found (without create), -1
+ * error: an invalid name, or the table is full (*error_r == INDEX_KEYWORDS_FULL, see
+ * plimits.h INDEX_MAX_KEYWORDS).  Other sessions see a new name at their next sync
+ * (index_changes.new_keywords). */
+int mailbox_keyword_lookup(struct mailbox *box, const char *name, bool create,
+			   unsigned *bit_r, const char **error_r);
+/* The name of bit, or NULL; the number of names (bits 0..count-1). */
+const char *mailbox_keyword_name(const struct mailbox *box, unsigned bit);
+unsigned mailbox_keyword_count(const struct mailbox *box);
 /* Remove these messages for good; each is an expunge every other session sees.  Messages
  * already gone are fine.  0, or -1 with nothing lost. */
 int mailbox_expunge(struct mailbox *box, const uint32_t *uids, size_t n,

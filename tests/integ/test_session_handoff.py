@@ -308,6 +308,12 @@ def test_session_id_on_connect_login_logout(pop3d, user):
     with h.Pop3(pop3d.port) as c:
         assert c.login(user.name, user.password) == h.LOGGED_IN
         c.quit()
+    # The logout line goes through the monitor, which may write it just after the
+    # worker has closed the client's connection: wait for it.
+    deadline = time.monotonic() + 10
+    while (len(pop3d.log.events("logout", user=user.name)) < 2 and
+           time.monotonic() < deadline):
+        time.sleep(0.02)
     ids = [e["session"] for e in pop3d.log.events("logout", user=user.name)]
     assert len(ids) == 2 and ids[0] != ids[1]
 

@@ -171,9 +171,22 @@ static void crash_child(int dfd, int wfd)
 		snprintf(key, sizeof(key), "m%d", 2 * i);
 		if (add(ix, key, &u1) == -1)
 			_exit(4);
+		/* the first 32 transactions each name a keyword and give the second
+		 * record its bit: name and record are committed together or not at all */
+		unsigned bit = 0;
+		if (i < INDEX_MAX_KEYWORDS) {
+			char kw[16];
+			snprintf(kw, sizeof(kw), "kw%d", i);
+			if (index_keyword_add(ix, kw, strlen(kw), &bit, &err) == -1 ||
+			    bit != (unsigned)i)
+				_exit(8);
+		}
 		snprintf(key, sizeof(key), "m%d", 2 * i + 1);
-		if (add(ix, key, &u2) == -1)
+		struct index_rec r2 = { .key = key, .key_len = (uint32_t)strlen(key),
+					.keywords = i < INDEX_MAX_KEYWORDS ? 1u << bit : 0 };
+		if (index_append(ix, &r2, &err) == -1)
 			_exit(4);
+		u2 = r2.uid;
 		if (index_count(ix) > 2) {
 			struct index_rec r = *index_get(ix, 0);
 			r.flags ^= INDEX_FLAG_SEEN;
@@ -251,6 +264,20 @@ static void test_crash(void)
 					if (k1 != k0 + 1 || k0 % 2 != 0)
 						BAD();
 				}
+			}
+			unsigned nkw = index_keyword_count(ix);
+			for (unsigned k = 0; k < nkw; k++) {
+				char want[16];
+				snprintf(want, sizeof(want), "kw%u", k);
+				if (strcmp(index_keyword_name(ix, k), want) != 0)
+					BAD();
+			}
+			for (size_t i = 1; i < n; i += 2) {
+				const struct index_rec *r = index_get(ix, i);
+				unsigned t = (unsigned)atoi(r->key + 1) / 2;
+				if (t < INDEX_MAX_KEYWORDS ?
+				    (r->keywords != 1u << t || t >= nkw) : r->keywords != 0)
+					BAD();
 			}
 			max_seen_next = h->uidnext;
 			index_close(&ix);
@@ -381,6 +408,37 @@ static void test_cache(void)
 	CHECK(v != NULL && len == 8 && memcmp(v, "(env 1b)", 8) == 0);
 	v = index_cache_get(a, u1, INDEX_CACHE_HEADERS, &len);
 	CHECK(v != NULL && len == INDEX_CACHE_ENTRY_MAX);
+	CHECK(index_stats(a)->maps == 1); /* read in place from the snapshot */
+
+	/* over the snapshot's entries: one replaced, one added, one message expunged */
+	uint32_t u3 = index_get(a, 2)->uid;
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(index_cache_set(a, u1, INDEX_CACHE_ENVELOPE, "(env 1c)", 8, &err) == 0);
+	CHECK(index_cache_set(a, u3, INDEX_CACHE_SENTDATE, "d3", 2, &err) == 0);
+	CHECK(index_expunge(a, u1, &err) == 0);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	CHECK(index_cache_get(a, u1, INDEX_CACHE_ENVELOPE, &len) == NULL);
+	CHECK(index_cache_get(a, u1, INDEX_CACHE_HEADERS, &len) == NULL);
+	v = index_cache_get(a, u3, INDEX_CACHE_SENTDATE, &len);
+	CHECK(v != NULL && len == 2 && memcmp(v, "d3", 2) == 0);
+	/* folded into a new snapshot (the merge), and read back */
+	for (int i = 0; i < 600 && index_stats(a)->compactions == 0; i++) {
+		char key[300];
+		memset(key, 'k', sizeof(key));
+		key[299] = '\0';
+		CHECK(index_lock(a, NULL, &err) == 0);
+		CHECK(add(a, key, NULL) == 0);
+		CHECK(index_commit(a, &err) == 0);
+		index_unlock(a);
+	}
+	CHECK(index_stats(a)->compactions == 1);
+	index_close(&a);
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_cache_get(a, u1, INDEX_CACHE_ENVELOPE, &len) == NULL);
+	v = index_cache_get(a, u3, INDEX_CACHE_SENTDATE, &len);
+	CHECK(v != NULL && len == 2 && memcmp(v, "d3", 2) == 0);
+	CHECK(index_stats(a)->heap_bytes < 16 * 1024);
 	index_close(&a);
 	close(dfd);
 }
@@ -407,14 +465,17 @@ static void le(unsigned char *p, uint64_t v, int n)
 static void test_uids_used_up(void)
 {
 	int dfd = opendir_fd("usedup");
-	unsigned char b[8 + 8 + 4 + 4 + 8 + 32 + 8 + 8 + 4] = "PSTIDX1\n";
+	unsigned char b[8 + 8 + 4 + 4 + 8 + 32 + 8 + 4 + 8 + 8 + 8 + 4] = "PSTIDX2\n";
 	le(b + 8, 7, 8);                     /* generation */
 	le(b + 16, 1234, 4);                 /* uidvalidity */
 	le(b + 20, UINT32_MAX - 10, 4);      /* uidnext */
 	le(b + 24, 5, 8);                    /* highestmodseq */
 	le(b + 64, 0, 8);                    /* no records */
-	le(b + 72, 0, 8);                    /* no cache entries */
-	le(b + 80, crc32_of(b, 80), 4);
+	le(b + 72, 0, 4);                    /* no keyword names */
+	le(b + 76, 0, 8);                    /* an empty key area */
+	le(b + 84, 0, 8);                    /* no cache entries */
+	le(b + 92, 0, 8);                    /* no cache data */
+	le(b + 100, crc32_of(b, 100), 4);
 	char p[160];
 	snprintf(p, sizeof(p), "%s/usedup/idx", tmpdir);
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -431,6 +492,464 @@ static void test_uids_used_up(void)
 	CHECK(index_commit(ix, &err) == 0);
 	index_unlock(ix);
 	index_close(&ix);
+	close(dfd);
+}
+
+/* Keyword names: added under the lock, found without regard to case, seen by another
+ * process, kept through compactions and a reopen, bounded in length, syntax and number. */
+static void test_keywords(void)
+{
+	int dfd = opendir_fd("keywords");
+	struct index *a, *b;
+	struct index_changes ch;
+	const char *err;
+	unsigned bit;
+
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_open(dfd, "idx", &b, &err) == 0);
+	CHECK(index_keyword_add(a, "$Junk", 5, &bit, &err) == -1); /* not locked */
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(index_keyword_add(a, "$Forwarded", 10, &bit, &err) == 0 && bit == 0);
+	CHECK(index_keyword_add(a, "$Junk", 5, &bit, &err) == 0 && bit == 1);
+	CHECK(index_keyword_add(a, "$junk", 5, &bit, &err) == 0 && bit == 1);
+	CHECK(index_keyword_count(a) == 2);
+	/* not atoms, system flags, too long */
+	static const char *const bad[] = { "", "a b", "\\Seen", "a]", "x(", "a*", "%",
+					   "q\"", "a\\b", "tab\t", "\x7f", "{3}" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(index_keyword_add(a, bad[i], strlen(bad[i]), &bit, &err) == -1);
+	char longname[INDEX_KEYWORD_MAX + 2];
+	memset(longname, 'L', sizeof(longname));
+	CHECK(index_keyword_add(a, longname, INDEX_KEYWORD_MAX + 1, &bit, &err) == -1);
+	CHECK(index_keyword_add(a, longname, INDEX_KEYWORD_MAX, &bit, &err) == 0 && bit == 2);
+	uint32_t u;
+	struct index_rec r = { .key = "m", .key_len = 1, .keywords = 1u << 1 };
+	CHECK(index_append(a, &r, &err) == 0);
+	u = r.uid;
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+
+	/* b: names after its refresh, and the change reported */
+	CHECK(index_keyword_count(b) == 0 && index_keyword_find(b, "$JUNK", 5) == -1);
+	CHECK(index_refresh(b, &ch, &err) == 0);
+	CHECK(ch.new_keywords && ch.n_added == 1);
+	index_changes_free(&ch);
+	CHECK(index_keyword_count(b) == 3);
+	CHECK(index_keyword_find(b, "$JUNK", 5) == 1);
+	CHECK(index_keyword_find(b, "$Jun", 4) == -1);
+	CHECK_STR(index_keyword_name(b, 0), "$Forwarded");
+	CHECK(index_keyword_name(b, 3) == NULL);
+	CHECK(index_find(b, u, NULL)->keywords == 1u << 1);
+	CHECK(index_refresh(b, &ch, &err) == 0 && !ch.new_keywords);
+	index_changes_free(&ch);
+
+	/* an uncommitted name is dropped at unlock */
+	CHECK(index_lock(b, NULL, &err) == 0);
+	CHECK(index_keyword_add(b, "lost", 4, &bit, &err) == 0 && bit == 3);
+	index_unlock(b);
+	CHECK(index_refresh(b, NULL, &err) == 0);
+	CHECK(index_keyword_count(b) == 3 && index_keyword_find(b, "lost", 4) == -1);
+
+	/* fill the table: the next new name is refused, known ones are still found */
+	CHECK(index_lock(b, NULL, &err) == 0);
+	for (unsigned i = 3; i < INDEX_MAX_KEYWORDS; i++) {
+		char kw[16];
+		snprintf(kw, sizeof(kw), "k%u", i);
+		CHECK(index_keyword_add(b, kw, strlen(kw), &bit, &err) == 0 && bit == i);
+	}
+	CHECK(index_keyword_add(b, "onemore", 7, &bit, &err) == -1);
+	CHECK(strcmp(err, INDEX_KEYWORDS_FULL) == 0);
+	CHECK(index_keyword_add(b, "K5", 2, &bit, &err) == 0 && bit == 5);
+	CHECK(index_commit(b, &err) == 0);
+	index_unlock(b);
+
+	/* through compactions and a reopen */
+	for (int i = 0; i < 500; i++) {
+		char key[300];
+		memset(key, 'k', sizeof(key));
+		key[299] = '\0';
+		CHECK(index_lock(a, NULL, &err) == 0);
+		CHECK(add(a, key, NULL) == 0);
+		CHECK(index_commit(a, &err) == 0);
+		index_unlock(a);
+	}
+	CHECK(index_stats(a)->compactions >= 1);
+	CHECK(index_keyword_count(a) == INDEX_MAX_KEYWORDS);
+	index_close(&a);
+	index_close(&b);
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_keyword_count(a) == INDEX_MAX_KEYWORDS);
+	CHECK_STR(index_keyword_name(a, 1), "$Junk");
+	CHECK(strlen(index_keyword_name(a, 2)) == INDEX_KEYWORD_MAX);
+	CHECK_STR(index_keyword_name(a, INDEX_MAX_KEYWORDS - 1), "k31");
+	/* a new UIDVALIDITY keeps the names (Maildir file names carry the bits) */
+	CHECK(index_lock(a, NULL, &err) == 0);
+	index_reset(a, 77);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	index_close(&a);
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_hdr(a)->uidvalidity == 77 && index_count(a) == 0);
+	CHECK(index_keyword_count(a) == INDEX_MAX_KEYWORDS);
+	index_close(&a);
+	close(dfd);
+}
+
+/* An index of format 1 (before keyword names) is not read: it is rebuilt under a new
+ * UIDVALIDITY (the backend scans the folder again). */
+static void test_old_format(void)
+{
+	int dfd = opendir_fd("oldformat");
+	unsigned char b[8 + 8 + 4 + 4 + 8 + 32 + 8 + 8 + 4] = "PSTIDX1\n";
+	le(b + 8, 7, 8);
+	le(b + 16, 1234, 4);
+	le(b + 20, 10, 4);
+	le(b + 24, 5, 8);
+	le(b + 64, 0, 8);
+	le(b + 72, 0, 8);
+	le(b + 80, crc32_of(b, 80), 4);
+	char p[160];
+	snprintf(p, sizeof(p), "%s/oldformat/idx", tmpdir);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd != -1 && write(fd, b, sizeof(b)) == (ssize_t)sizeof(b));
+	close(fd);
+	struct index *ix;
+	const char *err;
+	uint32_t u;
+	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
+	CHECK(index_hdr(ix)->uidvalidity == 0 && index_count(ix) == 0);
+	CHECK(index_lock(ix, NULL, &err) == 0);
+	CHECK(index_hdr(ix)->uidvalidity != 0 && index_hdr(ix)->uidvalidity != 1234);
+	CHECK(add(ix, "a", &u) == 0 && u == 1);
+	CHECK(index_commit(ix, &err) == 0);
+	index_unlock(ix);
+	index_close(&ix);
+	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
+	CHECK(index_count(ix) == 1);
+	index_close(&ix);
+	close(dfd);
+}
+
+/* Memory: a reopened index reads the snapshot in place; what it holds in the heap does not
+ * depend on the number of records, before and after walking them all. */
+static size_t heap_after_open(const char *sub, size_t n, size_t *walked_r)
+{
+	int dfd = opendir_fd(sub);
+	struct index *ix;
+	const char *err;
+	char key[64];
+	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
+	CHECK(index_lock(ix, NULL, &err) == 0);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		snprintf(key, sizeof(key), "cur/%zu.M%zuP1.host,S=100:2,S", 1700000000 + i, i);
+		CHECK(add(ix, key, &u) == 0);
+		snprintf(key, sizeof(key), "(envelope %zu)", i);
+		CHECK(index_cache_set(ix, u, INDEX_CACHE_ENVELOPE, key, strlen(key), &err) == 0);
+	}
+	CHECK(index_commit(ix, &err) == 0); /* the first commit writes a snapshot */
+	index_unlock(ix);
+	index_close(&ix);
+
+	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
+	CHECK(index_count(ix) == n);
+	CHECK(index_stats(ix)->maps == 1 && index_stats(ix)->mapped_bytes > 64 * n);
+	size_t heap = (size_t)index_stats(ix)->heap_bytes;
+	size_t ok = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct index_rec *r = index_get(ix, i);
+		snprintf(key, sizeof(key), "cur/%zu.M%zuP1.host,S=100:2,S", 1700000000 + i, i);
+		ok += r != NULL && r->uid == i + 1 && strcmp(r->key, key) == 0 &&
+			r->key_len == strlen(key) && r->size == 100;
+		size_t clen;
+		const char *c = index_cache_get(ix, (uint32_t)i + 1, INDEX_CACHE_ENVELOPE, &clen);
+		snprintf(key, sizeof(key), "(envelope %zu)", i);
+		ok -= c == NULL || clen != strlen(key) || memcmp(c, key, clen) != 0;
+	}
+	CHECK(ok == n);
+	CHECK(index_stats(ix)->heap_bytes == heap); /* walking allocates nothing */
+	*walked_r = ok;
+	index_close(&ix);
+	close(dfd);
+	return heap;
+}
+
+static void test_memory(void)
+{
+	size_t w1, w2;
+	size_t small = heap_after_open("mem1", 1000, &w1);
+	size_t big = heap_after_open("mem2", 50000, &w2);
+	CHECK(w1 == 1000 && w2 == 50000);
+	CHECK(small == big);           /* nothing per record */
+	CHECK(big < 16 * 1024);        /* the index object, its ring of buffers */
+
+	/* root (the tests' user) does not map unless told: the snapshot goes to the heap */
+	int dfd = opendir_fd("mem1");
+	struct index *ix;
+	const char *err;
+	index_test_map_as_root = false;
+	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
+	CHECK(index_stats(ix)->maps == 0 && index_stats(ix)->mapped_bytes == 0);
+	CHECK(index_stats(ix)->heap_bytes > 64 * 1000 && index_count(ix) == 1000);
+	index_close(&ix);
+	index_test_map_as_root = true;
+	close(dfd);
+}
+
+/* The overlay over the mapped snapshot against a plain model: random appends, updates
+ * and expunges in random UID order, commits, compactions, reopens and a second process
+ * following; positions, UIDs, keys and flags must agree at every check. */
+struct model_rec {
+	uint32_t uid, flags;
+	char key[200]; /* long keys: the log passes INDEX_LOG_COMPACT, snapshots follow */
+};
+
+static int model_check(struct index *ix, const struct model_rec *m, size_t n)
+{
+	if (index_count(ix) != n)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct index_rec *r = index_get(ix, i);
+		size_t pos;
+		if (r == NULL || r->uid != m[i].uid || r->flags != m[i].flags ||
+		    strcmp(r->key, m[i].key) != 0)
+			return -1;
+		r = index_find(ix, m[i].uid, &pos);
+		if (r == NULL || pos != i || r->uid != m[i].uid)
+			return -1;
+		if (index_find(ix, m[i].uid + 1, &pos) != NULL &&
+		    (i + 1 == n || m[i + 1].uid != m[i].uid + 1))
+			return -1; /* an expunged or never used UID */
+	}
+	return 0;
+}
+
+static void test_overlay_model(void)
+{
+	int dfd = opendir_fd("model");
+	struct index *a, *b;
+	const char *err;
+	static struct model_rec m[3000];
+	size_t n = 0;
+	unsigned seed = 12345;
+	int bad = 0;
+	uint64_t compactions = 0;
+
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_open(dfd, "idx", &b, &err) == 0);
+	for (int round = 0; round < 120; round++) {
+		CHECK(index_lock(a, NULL, &err) == 0);
+		int ops = 1 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 60;
+		for (int k = 0; k < ops; k++) {
+			seed = seed * 1103515245u + 12345u;
+			unsigned what = (seed >> 16) % 10;
+			if (what < 4 && n < sizeof(m) / sizeof(m[0])) {
+				uint32_t u;
+				char key[200];
+				memset(key, 'k', sizeof(key));
+				snprintf(key, 16, "k%u", (seed >> 8) & 0xffff);
+				key[strlen(key)] = '.';
+				key[sizeof(key) - 1] = '\0';
+				if (add(a, key, &u) == -1)
+					bad++;
+				m[n].uid = u;
+				m[n].flags = 0;
+				memcpy(m[n].key, key, sizeof(key));
+				n++;
+			} else if (what < 8 && n > 0) {
+				size_t i = ((seed >> 4) & 0xffffff) % n;
+				struct index_rec r = *index_find(a, m[i].uid, NULL);
+				char key[200];
+				memset(key, 'u', sizeof(key));
+				snprintf(key, 16, "u%u", seed & 0xffff);
+				key[strlen(key)] = '.';
+				key[sizeof(key) - 1] = '\0';
+				r.flags = (seed >> 20) & (INDEX_FLAG_MASK & ~INDEX_FLAG_RECENT);
+				r.key = key;
+				r.key_len = (uint32_t)strlen(key);
+				if (index_update(a, &r, &err) == -1)
+					bad++;
+				m[i].flags = r.flags;
+				memcpy(m[i].key, key, sizeof(key));
+			} else if (n > 0) {
+				size_t i = ((seed >> 4) & 0xffffff) % n;
+				if (index_expunge(a, m[i].uid, &err) == -1)
+					bad++;
+				memmove(&m[i], &m[i + 1], (n - i - 1) * sizeof(m[0]));
+				n--;
+				index_sweep(a);
+			}
+		}
+		CHECK(index_commit(a, &err) == 0);
+		index_unlock(a);
+		if (model_check(a, m, n) == -1)
+			bad++;
+		if (round % 7 == 0) {
+			struct index_changes ch;
+			CHECK(index_refresh(b, &ch, &err) == 0);
+			index_changes_free(&ch);
+			if (model_check(b, m, n) == -1)
+				bad++;
+		}
+		if (round % 25 == 24) {
+			compactions += index_stats(a)->compactions;
+			index_close(&a);
+			CHECK(index_open(dfd, "idx", &a, &err) == 0);
+			if (model_check(a, m, n) == -1)
+				bad++;
+		}
+	}
+	CHECK(bad == 0);
+	compactions += index_stats(a)->compactions;
+	CHECK(compactions >= 2);
+	index_close(&a);
+	index_close(&b);
+	close(dfd);
+}
+
+/* Another process compacts while we hold the old snapshot's mapping: what we read stays
+ * valid until our refresh, which then maps the new snapshot.  A snapshot changed in place
+ * under our mapping (only a process of the same user could) gives wrong records, never a
+ * read out of bounds. */
+static void test_mapping_replaced(void)
+{
+	int dfd = opendir_fd("remap");
+	struct index *a, *b;
+	const char *err;
+	char key[480];
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(add(a, "first", NULL) == 0 && add(a, "second", NULL) == 0);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	index_close(&a);
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_stats(a)->maps == 1);
+	const char *k1 = index_get(a, 1)->key;
+	CHECK_STR(k1, "second");
+
+	CHECK(index_open(dfd, "idx", &b, &err) == 0);
+	memset(key, 'k', sizeof(key));
+	key[sizeof(key) - 1] = '\0';
+	for (int i = 0; i < 3000 && index_stats(b)->compactions < 2; i++) {
+		CHECK(index_lock(b, NULL, &err) == 0);
+		CHECK(add(b, key, NULL) == 0);
+		if (i == 0)
+			CHECK(index_expunge(b, 1, &err) == 0);
+		CHECK(index_commit(b, &err) == 0);
+		index_unlock(b);
+	}
+	CHECK(index_stats(b)->compactions >= 2);
+	/* a's snapshot was replaced twice: its mapping and records are still the old ones */
+	CHECK_STR(k1, "second");
+	CHECK(index_count(a) == 2 && strcmp(index_get(a, 0)->key, "first") == 0);
+	struct index_changes ch;
+	CHECK(index_refresh(a, &ch, &err) == 0);
+	CHECK(ch.n_expunged == 1 && ch.expunged[0] == 1 && ch.n_added == index_count(b) - 1);
+	index_changes_free(&ch);
+	CHECK(index_count(a) == index_count(b) && index_stats(a)->maps == 2);
+	CHECK(strcmp(index_get(a, 0)->key, "second") == 0);
+	index_close(&b);
+
+	/* bytes changed in place: a key offset past the key area, a key without its NUL */
+	char p[160];
+	snprintf(p, sizeof(p), "%s/remap/idx", tmpdir);
+	int fd = open(p, O_RDWR);
+	CHECK(fd != -1);
+	unsigned char hdr[8];
+	CHECK(pread(fd, hdr, 4, 72) == 4);       /* keyword count: 0 */
+	size_t recs = 72 + 4 + 8;                /* header, keyword count, key area length */
+	unsigned char junk[8] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f };
+	CHECK(pwrite(fd, junk, 8, (off_t)(recs + 64)) == 8);            /* record 0 */
+	CHECK(pwrite(fd, "\1\0\0\0\0\0\0\0", 8, (off_t)(recs + 72 + 64)) == 8); /* 1 */
+	CHECK(pwrite(fd, "\xff\xff\xff\x7f", 4, (off_t)(recs + 2 * 72 + 12)) == 4); /* 2 */
+	close(fd);
+	const struct index_rec *r = index_get(a, 0);
+	CHECK(r != NULL && r->key_len == 0 && r->key[0] == '\0');
+	r = index_get(a, 1);
+	CHECK(r != NULL && r->key_len == 0 && r->key[0] == '\0');
+	r = index_get(a, 2);
+	CHECK(r != NULL && r->key_len == 0 && r->key[0] == '\0');
+	(void)hdr;
+	index_close(&a);
+	close(dfd);
+}
+
+/* Two processes at once: a writer appends, changes and expunges (compacting several
+ * times, so the snapshot is replaced under the reader's mapping) while a reader refreshes
+ * and checks its view each time: every record where its UID says, every key its own. */
+static int reader_view_ok(struct index *ix)
+{
+	size_t n = index_count(ix);
+	for (size_t i = 0; i < n; i++) {
+		const struct index_rec *r = index_get(ix, i);
+		size_t pos;
+		if (r == NULL || r->key[0] != 'k' || (uint32_t)atoi(r->key + 1) + 1 != r->uid ||
+		    index_find(ix, r->uid, &pos) == NULL || pos != i ||
+		    (i > 0 && index_get(ix, i - 1)->uid >= r->uid))
+			return -1;
+	}
+	return 0;
+}
+
+static void test_concurrent_reader(void)
+{
+	int dfd = opendir_fd("concurrent");
+	const char *err;
+	int pfd[2];
+	CHECK(pipe(pfd) == 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct index *w;
+		char key[400];
+		close(pfd[0]);
+		if (index_open(dfd, "idx", &w, &err) == -1)
+			_exit(2);
+		memset(key, 'x', sizeof(key));
+		key[sizeof(key) - 1] = '\0';
+		for (unsigned i = 0; i < 1500 && index_stats(w)->compactions < 3; i++) {
+			uint32_t u;
+			int l = snprintf(key, 16, "k%u", i);
+			key[l] = '.'; /* long keys: compactions come sooner */
+			if (index_lock(w, NULL, &err) == -1 || add(w, key, &u) == -1 || u != i + 1)
+				_exit(3);
+			if (i % 3 == 0 && i > 0 && index_find(w, i, NULL) != NULL) {
+				struct index_rec r = *index_find(w, i, NULL);
+				r.flags ^= INDEX_FLAG_SEEN;
+				if (index_update(w, &r, &err) == -1)
+					_exit(4);
+			}
+			if (i % 5 == 0 && i > 10 && index_expunge(w, i - 10, &err) == -1)
+				_exit(5);
+			if (index_commit(w, &err) == -1)
+				_exit(6);
+			index_unlock(w);
+		}
+		_exit(index_stats(w)->compactions >= 3 ? 0 : 7);
+	}
+	close(pfd[1]);
+	struct index *r;
+	int bad = 0, refreshes = 0, st;
+	CHECK(index_open(dfd, "idx", &r, &err) == 0);
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		struct index_changes ch;
+		if (index_refresh(r, &ch, &err) == -1 || reader_view_ok(r) == -1)
+			bad++;
+		index_changes_free(&ch);
+		refreshes++;
+		usleep(2000);
+	}
+	close(pfd[0]);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(index_refresh(r, NULL, &err) == 0 && reader_view_ok(r) == 0);
+	CHECK(bad == 0 && refreshes > 1);
+	CHECK(index_stats(r)->maps >= 2); /* it followed replaced snapshots */
+	struct index *again;
+	CHECK(index_open(dfd, "idx", &again, &err) == 0);
+	CHECK(index_count(again) == index_count(r));
+	CHECK(index_hdr(again)->highestmodseq == index_hdr(r)->highestmodseq);
+	index_close(&again);
+	index_close(&r);
 	close(dfd);
 }
 
@@ -470,12 +989,19 @@ int main(void)
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_index.XXXXXX");
 	if (mkdtemp(tmpdir) == NULL)
 		return 1;
+	index_test_map_as_root = true; /* the mapped snapshot, as a user's session has it */
 	test_basic();
 	test_compaction();
 	test_crash();
 	test_bad_files();
 	test_cache();
 	test_uids_used_up();
+	test_keywords();
+	test_old_format();
+	test_memory();
+	test_overlay_model();
+	test_mapping_replaced();
+	test_concurrent_reader();
 	test_parse();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);

@@ -548,9 +548,14 @@ static void test_sanitize(void)
 	t->flight[6].family = 99;
 	t->conn[7].pid = 55;
 	t->conn[7].family = 0;
+	/* the connection cap's check: the conn region alone */
+	CHECK(throttle_table_sanitize_conn(t) == 1);
+	CHECK(t->conn[7].pid == 0 && t->count[3].kind == 200 && t->flight[5].pid == -3);
+	t->conn[7].pid = 55;
 	CHECK(throttle_table_sanitize(t) == 5);
 	CHECK(t->count[3].kind == 0 && t->trust[4].used == 0 && t->flight[6].pid == 0);
 	CHECK(throttle_table_sanitize(t) == 0);
+	CHECK(throttle_table_sanitize_conn(t) == 0);
 	/* a count from the far future is not live and may be taken */
 	t->count[0].kind = THR_A4;
 	t->count[0].count = 99;
