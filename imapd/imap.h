@@ -25,6 +25,7 @@
 #include "imap/imap_parser.h"
 #include "imap/imap_seqset.h"
 #include "imap/imap_write.h"
+#include "index/index.h"
 #include "privsep/server.h"
 
 #define IMAP_GREETING_TEXT "postern IMAP server ready"
@@ -127,6 +128,7 @@ struct imap_sess {
 	struct imap_vmsg *msgs;    /* the session's view: what the client was told */
 	size_t count, cap;
 	uint64_t seen_modseq;      /* HIGHESTMODSEQ when the view was last brought up to date */
+	unsigned kw_count;         /* keyword names the client was told of (FLAGS) */
 	/* ENABLE */
 	bool enabled_utf8, enabled_condstore, enabled_qresync, enabled_rev2;
 	/* counters for the logout line */
@@ -155,8 +157,14 @@ void imap_sess_update(struct imap_sess *ss, bool allow_expunge);
 void imap_sess_view_reset(struct imap_sess *ss);
 /* The position of a UID in the view, or -1. */
 long imap_sess_view_find(const struct imap_sess *ss, uint32_t uid);
-/* "(\Seen \Deleted)" of flags into buf. */
-void imap_flags_format(uint32_t flags, char *buf, size_t size);
+/* "(\Seen \Deleted $Forwarded)" of flags and keywords (named by box; NULL: none) into
+ * buf of at least IMAP_FLAGS_TEXT_MAX bytes. */
+#define IMAP_FLAGS_TEXT_MAX (64 + INDEX_MAX_KEYWORDS * (INDEX_KEYWORD_MAX + 1))
+void imap_flags_format(uint32_t flags, uint32_t keywords, const struct mailbox *box,
+		       char *buf, size_t size);
+/* "FLAGS (...)" and "OK [PERMANENTFLAGS (...)]" of the selected folder, its keywords
+ * included (SELECT, and again when another session adds a keyword). */
+void imap_sess_send_flags(struct imap_sess *ss);
 /* A sequence set argument (by number or by UID) against the view.  0, or -1 with BAD
  * written. */
 int imap_sess_seqset(struct imap_sess *ss, const char *tag, const struct imap_arg *a,
@@ -182,8 +190,11 @@ void imap_mailbox_first_login(struct imap_sess *ss);
 /* imap_fetch.c */
 imap_cmd_fn imap_cmd_fetch, imap_cmd_search;
 /* imap_store.c; imap_flags_parse(): a flag list (or flags as arguments) to INDEX_FLAG_*
- * bits, keywords ignored (TODO), \Recent refused.  0 or -1. */
-int imap_flags_parse(const struct imap_arg *args, size_t n, uint32_t *flags_r);
+ * bits and keyword bits of box (a new keyword is added to box's names when create, else
+ * left out).  \Recent and unknown system flags are refused.  0, -1 bad flags (BAD), -2
+ * the keyword table is full or could not be written (*error_r; NO). */
+int imap_flags_parse(struct mailbox *box, bool create, const struct imap_arg *args,
+		     size_t n, uint32_t *flags_r, uint32_t *keywords_r, const char **error_r);
 imap_cmd_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_copy;
 /* imap_append.c (its literal is streamed: it reads the command itself) */
 enum imap_result imap_cmd_append(struct imap_sess *ss);

@@ -48,16 +48,18 @@ static int parse_date(const char *s, size_t len, int64_t *t_r)
 
 /* The message's options: the arguments between the previous literal (or the mailbox) and
  * this one: [flag-list] [date-time].  0 or -1. */
-static int message_options(const struct imap_command *cmd, size_t from, size_t to,
-			   uint32_t *flags_r, int64_t *date_r)
+static int message_options(struct mailbox *box, const struct imap_command *cmd,
+			   size_t from, size_t to, uint32_t *flags_r, uint32_t *kws_r,
+			   int64_t *date_r)
 {
-	const char *s;
+	const char *s, *error;
 	size_t len;
 
 	*flags_r = 0;
+	*kws_r = 0;
 	*date_r = 0;
 	if (from < to && cmd->args[from].type == IMAP_ARG_LIST) {
-		if (imap_flags_parse(&cmd->args[from], 1, flags_r) < 0)
+		if (imap_flags_parse(box, true, &cmd->args[from], 1, flags_r, kws_r, &error) < 0)
 			return -1;
 		from++;
 	}
@@ -115,11 +117,11 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 	ss->n_append++;
 	for (;;) {
 		const struct imap_parser_need *need = imap_parser_need(ss->ic.parser);
-		uint32_t flags;
-		int64_t date;
+		uint32_t flags = 0, kws = 0;
+		int64_t date = 0;
 		cmd = imap_parser_command(ss->ic.parser);
 		if (fail_code == NULL &&
-		    message_options(cmd, from, need->arg, &flags, &date) < 0) {
+		    message_options(box, cmd, from, need->arg, &flags, &kws, &date) < 0) {
 			fail_code = "BAD";
 			fail_text = "Invalid flags or date.";
 		}
@@ -142,6 +144,10 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 		int r = take_message(ss, need->size, save, &error);
 		uint32_t uid = 0;
 		if (r == 0 && save != NULL && mail_save_finish(&save, &uid, &error) < 0)
+			r = 1;
+		/* keywords: the save takes system flags only */
+		if (r == 0 && uid != 0 && kws != 0 &&
+		    mailbox_set_flags(box, uid, flags & ~INDEX_FLAG_RECENT, kws, &error) < 0)
 			r = 1;
 		if (save != NULL)
 			mail_save_abort(&save);

@@ -57,8 +57,9 @@ static int item_uid(struct fetch *f, struct fetch_req *r, size_t i,
 static int item_flags(struct fetch *f, struct fetch_req *r, size_t i,
 		      const struct index_rec *rec)
 {
-	char fl[128];
-	imap_flags_format(f->ss->msgs[i].flags, fl, sizeof(fl));
+	char fl[IMAP_FLAGS_TEXT_MAX];
+	imap_flags_format(f->ss->msgs[i].flags, f->ss->msgs[i].keywords, f->ss->box, fl,
+			  sizeof(fl));
 	return imap_buf_printf(&f->ss->ic.out, "FLAGS %s", fl);
 }
 

@@ -22,8 +22,6 @@
 #include "imap/imap_match.h"
 #include "storage/storage.h"
 
-#define PERM_FLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
-
 /* Leave the selected folder, expunging its \Deleted messages first when asked (CLOSE). */
 static void deselect(struct imap_sess *ss, bool expunge)
 {
@@ -82,9 +80,7 @@ enum imap_result imap_cmd_select(struct imap_sess *ss, const struct imap_command
 		if (unseen == 0 && !(ss->msgs[i].flags & INDEX_FLAG_SEEN))
 			unseen = i + 1;
 	}
-	imapc_data(&ss->ic, "FLAGS (" PERM_FLAGS ")");
-	imapc_untagged(&ss->ic, "OK", ss->readonly ? "PERMANENTFLAGS ()" :
-		       "PERMANENTFLAGS (" PERM_FLAGS ")", "Flags permitted.");
+	imap_sess_send_flags(ss);
 	imapc_data(&ss->ic, "%zu EXISTS", ss->count);
 	imapc_data(&ss->ic, "%zu RECENT", recent);
 	char code[64];

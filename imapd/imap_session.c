@@ -21,7 +21,8 @@
 #include "imap/imap_utf7.h"
 #include "storage/storage.h"
 
-void imap_flags_format(uint32_t flags, char *buf, size_t size)
+void imap_flags_format(uint32_t flags, uint32_t keywords, const struct mailbox *box,
+		       char *buf, size_t size)
 {
 	static const struct { uint32_t bit; const char *name; } names[] = {
 		{ INDEX_FLAG_SEEN, "\\Seen" }, { INDEX_FLAG_ANSWERED, "\\Answered" },
@@ -30,7 +31,7 @@ void imap_flags_format(uint32_t flags, char *buf, size_t size)
 	};
 	size_t n = 0;
 
-	buf[n++] = '(';   /* BOUNDS: callers give at least 64 bytes */
+	buf[n++] = '(';   /* BOUNDS: size >= IMAP_FLAGS_TEXT_MAX, which holds them all */
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		if ((flags & names[i].bit) == 0)
 			continue;
@@ -39,9 +40,41 @@ void imap_flags_format(uint32_t flags, char *buf, size_t size)
 			break;
 		n += (size_t)k;
 	}
+	for (unsigned bit = 0; box != NULL && bit < INDEX_MAX_KEYWORDS; bit++) {
+		const char *kw = (keywords & (1u << bit)) ? mailbox_keyword_name(box, bit) : NULL;
+		if (kw == NULL)
+			continue;   /* keyword names are atoms (index_keyword_valid()) */
+		int k = snprintf(buf + n, size - n, "%s%s", n > 1 ? " " : "", kw);
+		if (k < 0 || (size_t)k >= size - n - 1)
+			break;
+		n += (size_t)k;
+	}
 	buf[n++] = ')';
 	buf[n] = '\0';
-	/* TODO keywords: the storage's keyword names (branch index2) give their names here */
+}
+
+#define SYSTEM_FLAGS "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
+
+void imap_sess_send_flags(struct imap_sess *ss)
+{
+	char kws[IMAP_FLAGS_TEXT_MAX];
+	unsigned count = mailbox_keyword_count(ss->box);
+	imap_flags_format(0, count >= 32 ? UINT32_MAX : (1u << count) - 1, ss->box, kws,
+			  sizeof(kws));
+	/* kws is "(k1 k2)": the names without the parentheses */
+	size_t len = strlen(kws);
+	kws[len - 1] = '\0';
+	const char *names = kws + 1;
+	imapc_data(&ss->ic, "FLAGS (" SYSTEM_FLAGS "%s%s)", *names ? " " : "", names);
+	char code[IMAP_FLAGS_TEXT_MAX + 64];
+	if (ss->readonly)
+		snprintf(code, sizeof(code), "PERMANENTFLAGS ()");
+	else
+		snprintf(code, sizeof(code), "PERMANENTFLAGS (" SYSTEM_FLAGS "%s%s%s)",
+			 *names ? " " : "", names,
+			 count < INDEX_MAX_KEYWORDS ? " \\*" : "");
+	imapc_untagged(&ss->ic, "OK", code, "Flags permitted.");
+	ss->kw_count = count;
 }
 
 static void view_push(struct imap_sess *ss, const struct index_rec *rec)
@@ -102,6 +135,8 @@ void imap_sess_update(struct imap_sess *ss, bool allow_expunge)
 	size_t total = mailbox_count(ss->box);
 	const struct index_rec *last = total > 0 ? mailbox_get(ss->box, total - 1) : NULL;
 	uint32_t top_now = last != NULL ? last->uid : 0;
+	if (mailbox_keyword_count(ss->box) != ss->kw_count)
+		imap_sess_send_flags(ss);   /* another session added a keyword */
 	if (hdr->highestmodseq == ss->seen_modseq && total == ss->count &&
 	    top_now == (ss->count > 0 ? ss->msgs[ss->count - 1].uid : 0))
 		return;
@@ -159,8 +194,8 @@ void imap_sess_update(struct imap_sess *ss, bool allow_expunge)
 			continue;
 		v->flags = rec->flags;
 		v->keywords = rec->keywords;
-		char fl[128];
-		imap_flags_format(v->flags, fl, sizeof(fl));
+		char fl[IMAP_FLAGS_TEXT_MAX];
+		imap_flags_format(v->flags, v->keywords, ss->box, fl, sizeof(fl));
 		imapc_data(&ss->ic, "%zu FETCH (UID %" PRIu32 " FLAGS %s)", i + 1, v->uid, fl);
 	}
 	/* with expunges held back the view still differs: look again next time */

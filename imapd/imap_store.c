@@ -1,8 +1,8 @@
 /* STORE, EXPUNGE, UID EXPUNGE (RFC 4315), COPY and MOVE (RFC 6851) with COPYUID.
  *
- * Flags: the system flags.  Keywords are TODO until the storage names them (branch
- * index2): PERMANENTFLAGS does not list \*, so clients do not send them, and a keyword
- * that comes anyway is ignored (RFC 9051 section 6.4.6 allows it). */
+ * Flags: the system flags and keywords, whose names are the folder's table in the index
+ * (mailbox_keyword_lookup(): a new name is added on first use, up to INDEX_MAX_KEYWORDS;
+ * then NO, and PERMANENTFLAGS no longer offers \*). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,9 +19,6 @@ static int flag_bit(const char *f, uint32_t *bit_r)
 		{ "\\Flagged", INDEX_FLAG_FLAGGED }, { "\\Deleted", INDEX_FLAG_DELETED },
 		{ "\\Draft", INDEX_FLAG_DRAFT },
 	};
-	*bit_r = 0;
-	if (f[0] != '\\')
-		return 0;   /* a keyword: TODO with the storage's keyword names */
 	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
 		if (strcasecmp(f, sys[i].name) == 0) {
 			*bit_r = sys[i].bit;
@@ -30,21 +27,35 @@ static int flag_bit(const char *f, uint32_t *bit_r)
 	return -1;   /* \Recent and unknown system flags may not be stored */
 }
 
-/* A flag list (or flags as separate arguments) into bits.  0 or -1. */
-int imap_flags_parse(const struct imap_arg *args, size_t n, uint32_t *flags_r)
+int imap_flags_parse(struct mailbox *box, bool create, const struct imap_arg *args,
+		     size_t n, uint32_t *flags_r, uint32_t *keywords_r, const char **error_r)
 {
 	const char *f;
 
 	*flags_r = 0;
+	*keywords_r = 0;
 	if (n == 1 && args[0].type == IMAP_ARG_LIST) {
 		n = args[0].count;
 		args = args[0].list;
 	}
 	for (size_t i = 0; i < n; i++) {
 		uint32_t bit;
-		if (imap_arg_flag(&args[i], &f) < 0 || flag_bit(f, &bit) < 0)
+		unsigned kw;
+		if (imap_arg_flag(&args[i], &f) < 0)
 			return -1;
-		*flags_r |= bit;
+		if (f[0] == '\\') {
+			if (flag_bit(f, &bit) < 0)
+				return -1;
+			*flags_r |= bit;
+			continue;
+		}
+		if (!index_keyword_valid(f, strlen(f)))
+			return -1;
+		int r = mailbox_keyword_lookup(box, f, create, &kw, error_r);
+		if (r < 0)
+			return -2;
+		if (r > 0 && kw < 32)
+			*keywords_r |= 1u << kw;
 	}
 	return 0;
 }
@@ -53,7 +64,7 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 {
 	struct imap_seqset set;
 	const char *item, *error;
-	uint32_t flags;
+	uint32_t flags, kws;
 
 	if (cmd->count < 3 || imap_arg_atom(&cmd->args[1], &item) < 0) {
 		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Usage: STORE set [+-]FLAGS flags");
@@ -66,21 +77,32 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Unknown STORE item.");
 		return IMAP_R_BAD;
 	}
-	if (imap_flags_parse(&cmd->args[2], cmd->count - 2, &flags) < 0) {
+	if (ss->readonly) {
+		imapc_tagged(&ss->ic, cmd->tag, "NO", "READ-ONLY", "The mailbox is read-only.");
+		return IMAP_R_OK;
+	}
+	int fr = imap_flags_parse(ss->box, mode >= 0, &cmd->args[2], cmd->count - 2, &flags,
+				  &kws, &error);
+	if (fr == -1) {
 		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Invalid flags.");
 		return IMAP_R_BAD;
+	}
+	if (fr < 0) {
+		if (strcmp(error, INDEX_KEYWORDS_FULL) == 0)
+			imapc_tagged(&ss->ic, cmd->tag, "NO", "LIMIT",
+				     "Too many keywords in this mailbox.");
+		else
+			imap_sess_storage_error(ss, cmd->tag, "STORE", error);
+		return IMAP_R_OK;
 	}
 	imap_seqset_init(&set);
 	if (imap_sess_seqset(ss, cmd->tag, &cmd->args[0], cmd->uid, &set) < 0) {
 		imap_seqset_free(&set);
 		return IMAP_R_BAD;
 	}
-	if (ss->readonly) {
-		imap_seqset_free(&set);
-		imapc_tagged(&ss->ic, cmd->tag, "NO", "READ-ONLY", "The mailbox is read-only.");
-		return IMAP_R_OK;
-	}
 	ss->n_store++;
+	if (mailbox_keyword_count(ss->box) != ss->kw_count)
+		imap_sess_send_flags(ss);   /* a new keyword: FLAGS before it is used */
 	for (size_t i = 0; i < ss->count; i++) {
 		struct imap_vmsg *v = &ss->msgs[i];
 		if (!imap_seqset_contains(&set, cmd->uid ? v->uid : (uint32_t)(i + 1)))
@@ -90,9 +112,11 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 			continue;   /* expunged meanwhile */
 		uint32_t nf = mode > 0 ? rec->flags | flags : mode < 0 ? rec->flags & ~flags :
 			      (rec->flags & INDEX_FLAG_RECENT) | flags;
-		if (nf != rec->flags) {
-			if (mailbox_set_flags(ss->box, v->uid, nf & ~INDEX_FLAG_RECENT,
-					      rec->keywords, &error) < 0) {
+		uint32_t nk = mode > 0 ? rec->keywords | kws : mode < 0 ? rec->keywords & ~kws :
+			      kws;
+		if (nf != rec->flags || nk != rec->keywords) {
+			if (mailbox_set_flags(ss->box, v->uid, nf & ~INDEX_FLAG_RECENT, nk,
+					      &error) < 0) {
 				imap_seqset_free(&set);
 				imap_sess_storage_error(ss, cmd->tag, "STORE", error);
 				return IMAP_R_OK;
@@ -105,8 +129,8 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 		v->keywords = rec->keywords;
 		v->modseq = rec->modseq;
 		if (!silent) {
-			char fl[128];
-			imap_flags_format(v->flags, fl, sizeof(fl));
+			char fl[IMAP_FLAGS_TEXT_MAX];
+			imap_flags_format(v->flags, v->keywords, ss->box, fl, sizeof(fl));
 			if (cmd->uid)
 				imapc_data(&ss->ic, "%zu FETCH (UID %" PRIu32 " FLAGS %s)", i + 1,
 					   v->uid, fl);

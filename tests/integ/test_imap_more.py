@@ -201,3 +201,35 @@ def test_append_on_full_disk(imap_daemon, make_user, full_fs, ctx):
     c.logout()
     assert not list((md / "tmp").iterdir())
     d.log.wait("storage-failed", user=u.name)
+
+
+def test_keywords(imapd, ctx, store_user):
+    u = store_user
+    a = login(imapd, ctx, u)
+    b = login(imapd, ctx, u)
+    typ, _ = a.select("INBOX")
+    assert any(b"\\*" in x for x in a.untagged_responses.get("OK", []))
+    b.select("INBOX")
+    typ, data = a.store("1", "+FLAGS", "($Forwarded NonJunk \\Seen)")
+    assert typ == "OK"
+    assert b"$Forwarded" in data[0] and b"NonJunk" in data[0] and b"\\Seen" in data[0]
+    # the other session learns the new names (FLAGS) and the message's flags
+    b.untagged_responses.clear()
+    b.noop()
+    assert any(b"$Forwarded" in x for x in b.untagged_responses.get("FLAGS", []))
+    assert any(b"$Forwarded" in x for x in b.untagged_responses.get("FETCH", []))
+    typ, data = a.store("1", "-FLAGS", "(NonJunk)")
+    assert b"NonJunk" not in data[0] and b"$Forwarded" in data[0]
+    # APPEND with a keyword, and the keyword survives a new session
+    typ, _ = a.append("INBOX", "($Label1)", None, h.to_wire(h.make_message(6)))
+    assert typ == "OK"
+    a.logout()
+    c = login(imapd, ctx, u)
+    c.select("INBOX")
+    typ, data = c.fetch("1,6", "(FLAGS)")
+    assert b"$Forwarded" in data[0] and b"$Label1" in data[1]
+    # an invalid keyword is BAD
+    with pytest.raises(imaplib.IMAP4.error):
+        c.store("1", "+FLAGS", "(\\Bogus)")
+    c.logout()
+    b.logout()

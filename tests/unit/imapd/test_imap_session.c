@@ -285,6 +285,15 @@ static void test_session_basic(void)
 	peer_free(&p);
 }
 
+static void blank_uidvalidity(char *out)
+{
+	static const char *const keys[] = { "UIDVALIDITY ", "APPENDUID " };
+	for (size_t k = 0; k < 2; k++)
+		for (char *p = strstr(out, keys[k]); p != NULL; p = strstr(p, keys[k]))
+			for (p += strlen(keys[k]); *p >= '0' && *p <= '9'; p++)
+				*p = 'N';
+}
+
 /* The same commands in one write and a byte at a time: the same answers. */
 static void test_session_bytewise(void)
 {
@@ -305,13 +314,13 @@ static void test_session_bytewise(void)
 	shutdown(bytes.fd, SHUT_WR);
 	CHECK(peer_read(&bytes, NULL) == 0);
 	CHECK(peer_finish(&bytes) == 0);
-	/* the APPENDUID's UIDVALIDITY differs between the two folders */
-	const char *w = strstr(whole.out, "c OK"), *b = strstr(bytes.out, "c OK");
-	CHECK(w != NULL && b != NULL);
-	if (w != NULL && b != NULL) {
-		CHECK(strncmp(whole.out, bytes.out, (size_t)(w - whole.out)) == 0);
-		CHECK_STR(strchr(w, '\n'), strchr(b, '\n'));
-	}
+	/* the two folders' UIDVALIDITY may differ (a second apart): blank it out */
+	blank_uidvalidity(whole.out);
+	blank_uidvalidity(bytes.out);
+	if (getenv("IMAP_TEST_DEBUG"))
+		fprintf(stderr, "%s\n----\n%s\n", whole.out, bytes.out);
+	CHECK_STR(bytes.out, whole.out);
+	CHECK(strstr(whole.out, "c OK [APPENDUID ") != NULL);
 	CHECK(strstr(whole.out, "+ Ready for literal data\r\n") != NULL);
 	peer_free(&whole);
 	peer_free(&bytes);
