@@ -37,7 +37,8 @@ struct fetch {
 	struct imap_sess *ss;
 	struct fetch_req req[FETCH_MAX_ITEMS];
 	size_t n;
-	bool uid_item, flags_item, sets_seen;
+	bool uid_item, flags_item, modseq_item, sets_seen;
+	uint64_t changedsince;                    /* CHANGEDSINCE (RFC 7162); 0: none */
 };
 
 typedef int fetch_fn(struct fetch *f, struct fetch_req *r, size_t i,
@@ -52,6 +53,12 @@ static int item_uid(struct fetch *f, struct fetch_req *r, size_t i,
 		    const struct index_rec *rec)
 {
 	return imap_buf_printf(&f->ss->ic.out, "UID %" PRIu32, rec->uid);
+}
+
+static int item_modseq(struct fetch *f, struct fetch_req *r, size_t i,
+		       const struct index_rec *rec)
+{
+	return imap_buf_printf(&f->ss->ic.out, "MODSEQ (%" PRIu64 ")", rec->modseq);
 }
 
 static int item_flags(struct fetch *f, struct fetch_req *r, size_t i,
@@ -214,16 +221,15 @@ static int item_section(struct fetch *f, struct fetch_req *r, size_t i,
 	return send_range(f, rec, off, len);
 }
 
+/* BODY[...], BINARY[...]: one row for every section form (the parsed section says which) */
+static const struct fetch_item section_item = { "BODY[", true, item_section };
+
 static const struct fetch_item fetch_items[] = {
 	{ "UID", false, item_uid },
 	{ "FLAGS", false, item_flags },
 	{ "RFC822.SIZE", false, item_size },
 	{ "INTERNALDATE", false, item_date },
-	{ "BODY[", true, item_section },
-	{ "BODY.PEEK[", true, item_section },
-	{ "BINARY[", true, item_section },
-	{ "BINARY.PEEK[", true, item_section },
-	{ "BINARY.SIZE[", true, item_section },
+	{ "MODSEQ", false, item_modseq },           /* RFC 7162 */
 	/* ENVELOPE, BODYSTRUCTURE, BODY: rows of the FETCH formatting module */
 };
 
@@ -252,7 +258,7 @@ static int add_item(struct fetch *f, const char *name)
 		    (r->sec.text != IMAP_SECTION_ALL && r->sec.text != IMAP_SECTION_HEADER &&
 		     r->sec.text != IMAP_SECTION_TEXT))
 			return -1;   /* HOOK: the FETCH formatting module's sections go here */
-		r->item = &fetch_items[4];
+		r->item = &section_item;
 		if (as != name) {
 			snprintf(r->label, sizeof(r->label), "%s", name);
 			for (char *p = r->label; *p != '\0'; p++)
@@ -290,6 +296,12 @@ static int add_item(struct fetch *f, const char *name)
 			}
 			if (r->item->fn == item_flags)
 				f->flags_item = true;
+			if (r->item->fn == item_modseq) {
+				if (f->modseq_item)
+					return 0;
+				f->modseq_item = true;
+				f->ss->enabled_condstore = true;
+			}
 			f->n++;
 			return 0;
 		}
@@ -332,6 +344,8 @@ static int fetch_one(struct fetch *f, size_t i)
 
 	if (rec == NULL)
 		return 0;   /* expunged by another session: not reported yet */
+	if (f->changedsince > 0 && rec->modseq <= f->changedsince)
+		return 0;
 	bool flags_changed = false;
 	if (f->sets_seen && !ss->readonly && !(v->flags & INDEX_FLAG_SEEN)) {
 		if (mailbox_set_flags(ss->box, v->uid, (rec->flags | INDEX_FLAG_SEEN) &
@@ -361,6 +375,10 @@ static int fetch_one(struct fetch *f, size_t i)
 		imap_buf_puts(&ss->ic.out, " ");
 		item_flags(f, NULL, i, rec);
 	}
+	if (flags_changed && !f->modseq_item && ss->enabled_condstore) {
+		imap_buf_puts(&ss->ic.out, " ");
+		item_modseq(f, NULL, i, rec);
+	}
 	imap_buf_puts(&ss->ic.out, ")\r\n");
 	return imapc_send_buf(&ss->ic);
 }
@@ -374,9 +392,16 @@ enum imap_result imap_cmd_fetch(struct imap_sess *ss, const struct imap_command 
 		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Usage: FETCH set items");
 		return IMAP_R_BAD;
 	}
+	uint64_t changedsince = 0;
 	if (cmd->count == 3) {
-		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "FETCH modifiers are not supported.");
-		return IMAP_R_BAD;
+		/* RFC 7162 3.1.4: (CHANGEDSINCE modseq) */
+		const struct imap_arg *m = &cmd->args[2];
+		if (m->type != IMAP_ARG_LIST || m->count != 2 ||
+		    !imap_arg_is_atom(&m->list[0], "CHANGEDSINCE") ||
+		    imap_arg_number64(&m->list[1], &changedsince) < 0 || changedsince == 0) {
+			imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Unknown FETCH modifier.");
+			return IMAP_R_BAD;
+		}
 	}
 	imap_seqset_init(&set);
 	if (imap_sess_seqset(ss, cmd->tag, &cmd->args[0], cmd->uid, &set) < 0) {
@@ -391,6 +416,13 @@ enum imap_result imap_cmd_fetch(struct imap_sess *ss, const struct imap_command 
 		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Unknown or unsupported FETCH item.");
 		return IMAP_R_BAD;
 	}
+	if (changedsince > 0 && add_item(f, "MODSEQ") < 0) {
+		free(f);
+		imap_seqset_free(&set);
+		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Too many FETCH items.");
+		return IMAP_R_BAD;
+	}
+	f->changedsince = changedsince;
 	ss->fetch_uid = cmd->uid;
 	ss->n_fetch++;
 	enum imap_result res = IMAP_R_OK;

@@ -55,12 +55,19 @@ enum imap_result imap_cmd_select(struct imap_sess *ss, const struct imap_command
 	char name[256];
 	const char *error;
 
-	if (cmd->count != 1) {
-		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Usage: %s mailbox", cmd->name);
+	/* RFC 7162 3.1.8: SELECT mailbox (CONDSTORE) */
+	bool condstore = cmd->count == 2 && cmd->args[1].type == IMAP_ARG_LIST &&
+			 cmd->args[1].count == 1 &&
+			 imap_arg_is_atom(&cmd->args[1].list[0], "CONDSTORE");
+	if (cmd->count != 1 && !condstore) {
+		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Usage: %s mailbox [(CONDSTORE)]",
+			     cmd->name);
 		return IMAP_R_BAD;
 	}
 	if (imap_sess_mailbox_arg(ss, cmd->tag, &cmd->args[0], name, sizeof(name)) < 0)
 		return IMAP_R_OK;
+	if (condstore)
+		ss->enabled_condstore = true;
 	/* RFC 9051 6.3.2: a failed SELECT leaves no folder selected */
 	deselect(ss, false);
 	if (mailbox_open(ss->st, name, &ss->box, &error) < 0) {
@@ -92,6 +99,8 @@ enum imap_result imap_cmd_select(struct imap_sess *ss, const struct imap_command
 	imapc_untagged(&ss->ic, "OK", code, "UIDs valid.");
 	snprintf(code, sizeof(code), "UIDNEXT %" PRIu32, hdr->uidnext);
 	imapc_untagged(&ss->ic, "OK", code, "Predicted next UID.");
+	snprintf(code, sizeof(code), "HIGHESTMODSEQ %" PRIu64, hdr->highestmodseq);
+	imapc_untagged(&ss->ic, "OK", code, "Highest mod-sequence.");
 	imapc_tagged(&ss->ic, cmd->tag, "OK", ss->readonly ? "READ-ONLY" : "READ-WRITE",
 		     "%s completed.", cmd->name);
 	return IMAP_R_OK;

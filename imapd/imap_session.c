@@ -196,7 +196,12 @@ void imap_sess_update(struct imap_sess *ss, bool allow_expunge)
 		v->keywords = rec->keywords;
 		char fl[IMAP_FLAGS_TEXT_MAX];
 		imap_flags_format(v->flags, v->keywords, ss->box, fl, sizeof(fl));
-		imapc_data(&ss->ic, "%zu FETCH (UID %" PRIu32 " FLAGS %s)", i + 1, v->uid, fl);
+		if (ss->enabled_condstore)
+			imapc_data(&ss->ic, "%zu FETCH (UID %" PRIu32 " FLAGS %s MODSEQ (%" PRIu64
+				   "))", i + 1, v->uid, fl, v->modseq);
+		else
+			imapc_data(&ss->ic, "%zu FETCH (UID %" PRIu32 " FLAGS %s)", i + 1, v->uid,
+				   fl);
 	}
 	/* with expunges held back the view still differs: look again next time */
 	if (allow_expunge)
@@ -347,8 +352,8 @@ static enum imap_result cmd_id(struct imap_sess *ss, const struct imap_command *
 	return IMAP_R_OK;
 }
 
-/* ENABLE (RFC 5161): the names are recorded; none of those extensions is advertised
- * yet, so none is reported enabled (RFC 5161 section 3.1). */
+/* ENABLE (RFC 5161): CONDSTORE is advertised and enabled; the other names are recorded,
+ * and not reported enabled as they are not advertised yet (RFC 5161 section 3.1). */
 static enum imap_result cmd_enable(struct imap_sess *ss, const struct imap_command *cmd)
 {
 	const char *a;
@@ -357,13 +362,14 @@ static enum imap_result cmd_enable(struct imap_sess *ss, const struct imap_comma
 		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Usage: ENABLE capability...");
 		return IMAP_R_BAD;
 	}
+	bool condstore = false;
 	for (size_t i = 0; i < cmd->count; i++) {
 		if (imap_arg_atom(&cmd->args[i], &a) < 0) {
 			imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Invalid capability name.");
 			return IMAP_R_BAD;
 		}
 		if (strcasecmp(a, "CONDSTORE") == 0)
-			ss->enabled_condstore = true;
+			condstore = !ss->enabled_condstore;
 		else if (strcasecmp(a, "QRESYNC") == 0)
 			ss->enabled_qresync = true;
 		else if (strcasecmp(a, "IMAP4rev2") == 0)
@@ -371,7 +377,9 @@ static enum imap_result cmd_enable(struct imap_sess *ss, const struct imap_comma
 		else if (strcasecmp(a, "UTF8=ACCEPT") == 0)
 			ss->enabled_utf8 = false;   /* TODO: UTF-8 names once advertised */
 	}
-	imapc_data(&ss->ic, "ENABLED");
+	if (condstore)
+		ss->enabled_condstore = true;
+	imapc_data(&ss->ic, "ENABLED%s", condstore ? " CONDSTORE" : "");
 	imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Enabled.");
 	return IMAP_R_OK;
 }

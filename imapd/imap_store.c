@@ -65,8 +65,21 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 	struct imap_seqset set;
 	const char *item, *error;
 	uint32_t flags, kws;
+	uint64_t unchangedsince = UINT64_MAX;   /* none */
+	size_t a = 1;
 
-	if (cmd->count < 3 || imap_arg_atom(&cmd->args[1], &item) < 0) {
+	/* RFC 7162 3.1.3: STORE set (UNCHANGEDSINCE modseq) item flags */
+	if (cmd->count >= 2 && cmd->args[1].type == IMAP_ARG_LIST) {
+		const struct imap_arg *m = &cmd->args[1];
+		if (m->count != 2 || !imap_arg_is_atom(&m->list[0], "UNCHANGEDSINCE") ||
+		    imap_arg_number64(&m->list[1], &unchangedsince) < 0) {
+			imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Unknown STORE modifier.");
+			return IMAP_R_BAD;
+		}
+		ss->enabled_condstore = true;
+		a = 2;
+	}
+	if (cmd->count < a + 2 || imap_arg_atom(&cmd->args[a], &item) < 0) {
 		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Usage: STORE set [+-]FLAGS flags");
 		return IMAP_R_BAD;
 	}
@@ -81,8 +94,8 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 		imapc_tagged(&ss->ic, cmd->tag, "NO", "READ-ONLY", "The mailbox is read-only.");
 		return IMAP_R_OK;
 	}
-	int fr = imap_flags_parse(ss->box, mode >= 0, &cmd->args[2], cmd->count - 2, &flags,
-				  &kws, &error);
+	int fr = imap_flags_parse(ss->box, mode >= 0, &cmd->args[a + 1], cmd->count - a - 1,
+				  &flags, &kws, &error);
 	if (fr == -1) {
 		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Invalid flags.");
 		return IMAP_R_BAD;
@@ -100,6 +113,8 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 		imap_seqset_free(&set);
 		return IMAP_R_BAD;
 	}
+	struct imap_seqset modified;
+	imap_seqset_init(&modified);
 	ss->n_store++;
 	if (mailbox_keyword_count(ss->box) != ss->kw_count)
 		imap_sess_send_flags(ss);   /* a new keyword: FLAGS before it is used */
@@ -110,6 +125,12 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 		const struct index_rec *rec = mailbox_find(ss->box, v->uid, NULL);
 		if (rec == NULL)
 			continue;   /* expunged meanwhile */
+		if (rec->modseq > unchangedsince) {
+			/* changed since the client looked: not stored, named in [MODIFIED] */
+			imap_seqset_add(&modified, cmd->uid ? v->uid : (uint32_t)(i + 1),
+					cmd->uid ? v->uid : (uint32_t)(i + 1));
+			continue;
+		}
 		uint32_t nf = mode > 0 ? rec->flags | flags : mode < 0 ? rec->flags & ~flags :
 			      (rec->flags & INDEX_FLAG_RECENT) | flags;
 		uint32_t nk = mode > 0 ? rec->keywords | kws : mode < 0 ? rec->keywords & ~kws :
@@ -118,6 +139,7 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 			if (mailbox_set_flags(ss->box, v->uid, nf & ~INDEX_FLAG_RECENT, nk,
 					      &error) < 0) {
 				imap_seqset_free(&set);
+				imap_seqset_free(&modified);
 				imap_sess_storage_error(ss, cmd->tag, "STORE", error);
 				return IMAP_R_OK;
 			}
@@ -128,19 +150,31 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 		v->flags = rec->flags;
 		v->keywords = rec->keywords;
 		v->modseq = rec->modseq;
-		if (!silent) {
-			char fl[IMAP_FLAGS_TEXT_MAX];
+		if (!silent || (ss->enabled_condstore && unchangedsince != UINT64_MAX)) {
+			/* RFC 7162 3.1.3: .SILENT with UNCHANGEDSINCE still reports MODSEQ */
+			char fl[IMAP_FLAGS_TEXT_MAX], ms[40] = "";
 			imap_flags_format(v->flags, v->keywords, ss->box, fl, sizeof(fl));
+			if (ss->enabled_condstore)
+				snprintf(ms, sizeof(ms), " MODSEQ (%" PRIu64 ")", v->modseq);
 			if (cmd->uid)
-				imapc_data(&ss->ic, "%zu FETCH (UID %" PRIu32 " FLAGS %s)", i + 1,
-					   v->uid, fl);
+				imapc_data(&ss->ic, "%zu FETCH (UID %" PRIu32 " FLAGS %s%s)", i + 1,
+					   v->uid, fl, ms);
 			else
-				imapc_data(&ss->ic, "%zu FETCH (FLAGS %s)", i + 1, fl);
+				imapc_data(&ss->ic, "%zu FETCH (FLAGS %s%s)", i + 1, fl, ms);
 		}
 	}
 	imap_seqset_free(&set);
 	imap_sess_update(ss, cmd->uid);
-	imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Store completed.");
+	char *code = NULL;
+	if (modified.count > 0) {
+		size_t need = imap_seqset_format(&modified, NULL, 0);
+		code = xmalloc(need + 16);   /* BOUNDS: "MODIFIED " + the set + NUL */
+		memcpy(code, "MODIFIED ", 9);
+		imap_seqset_format(&modified, code + 9, need + 7);
+	}
+	imap_seqset_free(&modified);
+	imapc_tagged(&ss->ic, cmd->tag, "OK", code, "Store completed.");
+	free(code);
 	return IMAP_R_OK;
 }
 

@@ -233,3 +233,38 @@ def test_keywords(imapd, ctx, store_user):
         c.store("1", "+FLAGS", "(\\Bogus)")
     c.logout()
     b.logout()
+
+
+def test_condstore(imapd, ctx, store_user):
+    """RFC 7162 CONDSTORE: HIGHESTMODSEQ, FETCH MODSEQ and CHANGEDSINCE, STORE
+    UNCHANGEDSINCE with [MODIFIED], ENABLE."""
+    u = store_user
+    a = login(imapd, ctx, u)
+    assert "CONDSTORE" in a.capability()[1][0].decode().split()
+    typ, data = a._simple_command("ENABLE", "CONDSTORE")
+    assert typ == "OK" and a.untagged_responses.pop("ENABLED") == [b"CONDSTORE"]
+    typ, _ = a._simple_command("SELECT", "INBOX", "(CONDSTORE)")
+    assert typ == "OK"
+    a.state = "SELECTED"     # imaplib does not know SELECT with a parameter
+    hms = [x for x in a.untagged_responses.get("OK", []) if x.startswith(b"[HIGHESTMODSEQ ")]
+    assert hms
+    start = int(hms[0].split()[1].rstrip(b"]"))
+    typ, data = a.fetch("1:*", "(MODSEQ)")
+    mods = [int(x.split(b"MODSEQ (")[1].split(b")")[0]) for x in data]
+    assert len(mods) == 5 and max(mods) <= start
+    typ, data = a.store("2", "+FLAGS", "(\\Flagged)")
+    assert b"MODSEQ (" in data[0]
+    new = int(data[0].split(b"MODSEQ (")[1].split(b")")[0])
+    assert new > start
+    # only what changed since start
+    typ, data = a._simple_command("FETCH", "1:*", "(FLAGS)", "(CHANGEDSINCE %d)" % start)
+    changed = a.untagged_responses.pop("FETCH", [])
+    assert len(changed) == 1 and changed[0].startswith(b"2 ")
+    # a STORE conditional on an old MODSEQ is refused for the message that changed
+    typ, data = a._simple_command("STORE", "1:3", "(UNCHANGEDSINCE %d)" % start,
+                                  "+FLAGS.SILENT", "(\\Seen)")
+    assert typ == "OK" and data[0].startswith(b"[MODIFIED 2]"), data
+    a.untagged_responses.clear()
+    typ, data = a.fetch("1:3", "(FLAGS)")
+    assert b"\\Seen" in data[0] and b"\\Seen" not in data[1] and b"\\Seen" in data[2]
+    a.logout()
