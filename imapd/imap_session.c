@@ -285,7 +285,8 @@ int imap_sess_mailbox_arg(struct imap_sess *ss, const char *tag, const struct im
 		goto bad_name;
 	}
 	free(utf8);
-	if (len == 0 || len >= size || memchr(s, '.', len) != NULL || s[0] == IMAP_DELIM ||
+	/* no '.' (the storage's delimiter) and no LIST wildcards in a name */
+	if (len == 0 || len >= size || strpbrk(s, ".*%") != NULL || s[0] == IMAP_DELIM ||
 	    s[len - 1] == IMAP_DELIM || strstr(s, "//") != NULL)
 		goto bad_name_free;
 	if (len >= 5 && strncasecmp(s, "INBOX", 5) == 0 && (len == 5 || s[5] == IMAP_DELIM)) {
