@@ -68,7 +68,10 @@ enum imap_result imap_cmd_select(struct imap_sess *ss, const struct imap_command
 		return IMAP_R_OK;
 	if (condstore)
 		ss->enabled_condstore = true;
-	/* RFC 9051 6.3.2: a failed SELECT leaves no folder selected */
+	/* RFC 9051 6.3.2: a failed SELECT leaves no folder selected; [CLOSED] tells the
+	 * client where the previous folder's responses end (RFC 7162 3.2.11, RFC 9051) */
+	if (ss->box != NULL)
+		imapc_untagged(&ss->ic, "OK", "CLOSED", "Previous mailbox closed.");
 	deselect(ss, false);
 	if (mailbox_open(ss->st, name, &ss->box, &error) < 0) {
 		imap_sess_storage_error(ss, cmd->tag, "SELECT", error);
@@ -301,10 +304,28 @@ enum imap_result imap_cmd_list(struct imap_sess *ss, const struct imap_command *
 		imap_sess_storage_error(ss, cmd->tag, "LIST", error);
 		return IMAP_R_OK;
 	}
+	/* a folder "a/b" without "a": "a" is listed as a \Noselect parent (RFC 9051
+	 * 6.3.9: "%" must show the levels that lead to a folder) */
+	size_t real = ns.n;
+	for (size_t i = 0; i < real; i++) {
+		char parent[256];
+		snprintf(parent, sizeof(parent), "%s", ns.v[i]);
+		for (char *sl = strrchr(parent, IMAP_DELIM); sl != NULL;
+		     sl = strrchr(parent, IMAP_DELIM)) {
+			*sl = '\0';
+			if (names_has(&ns, parent))
+				break;
+			names_add(&ns, parent);
+		}
+	}
 	for (size_t i = 0; i < ns.n; i++) {
 		const char *n = ns.v[i];
 		if (!imap_match_mailbox(pat, strlen(pat), n, strlen(n), IMAP_DELIM))
 			continue;
+		if (i >= real) {
+			list_line(ss, "LIST", "\\Noselect \\HasChildren", n);
+			continue;
+		}
 		char attrs[96];
 		const char *use = special_use(n);
 		snprintf(attrs, sizeof(attrs), "%s%s%s",

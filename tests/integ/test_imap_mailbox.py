@@ -91,6 +91,10 @@ def test_copy_move_append_folders(imapd, ctx, store_user):
     assert any(b"\\HasChildren" in x and x.endswith(b"Projects") for x in data)
     typ, data = c.list('""', "%")
     assert not any(x.endswith(b"Projects/2026") for x in data)
+    # a folder whose parent does not exist: the parent is a \Noselect level
+    assert c.create("Far/Away")[0] == "OK"
+    typ, data = c.list('""', "%")
+    assert b'(\\Noselect \\HasChildren) "/" Far' in data, data
     typ, data = c.list('""', '""')
     assert data[0].startswith(b"(\\Noselect) \"/\"")
     c.select("INBOX")
