@@ -86,7 +86,8 @@ void imapc_count_good(struct imapc *ic);
 
 /* The capabilities after login (also in LOGIN's tagged OK, written by the worker). */
 #define IMAP_CAPABILITY_AUTH "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE UIDPLUS MOVE " \
-	"UNSELECT CHILDREN NAMESPACE MULTIAPPEND APPENDLIMIT=134217728 CONDSTORE"
+	"UNSELECT CHILDREN NAMESPACE MULTIAPPEND APPENDLIMIT=134217728 CONDSTORE BINARY " \
+	"SPECIAL-USE"
 
 /* ---- imap_prelogin.c ----------------------------------------------------------------- */
 
@@ -124,7 +125,7 @@ struct imap_sess {
 	struct mailbox *box;
 	bool readonly;             /* EXAMINE */
 	bool fetch_uid;            /* the FETCH being answered is UID FETCH */
-	char box_name[256];        /* the storage name, "INBOX" or a folder */
+	char box_name[STORAGE_NAME_MAX + 1];     /* the storage name, "INBOX" or a folder */
 	struct imap_vmsg *msgs;    /* the session's view: what the client was told */
 	size_t count, cap;
 	uint64_t seen_modseq;      /* HIGHESTMODSEQ when the view was last brought up to date */

@@ -94,7 +94,7 @@ static int take_message(struct imap_sess *ss, uint64_t n, struct mail_save *s,
 enum imap_result imap_cmd_append(struct imap_sess *ss)
 {
 	const struct imap_command *cmd = imap_parser_command(ss->ic.parser);
-	char tag[IMAP_MAX_TAG + 1], name[256];
+	char tag[IMAP_MAX_TAG + 1], name[STORAGE_NAME_MAX + 1];
 	const char *error = NULL, *fail_code = NULL, *fail_text = NULL;
 	struct mailbox *box = NULL;
 	struct imap_seqset uids;

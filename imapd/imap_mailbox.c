@@ -2,13 +2,11 @@
  * SUBSCRIBE, UNSUBSCRIBE, STATUS (RFC 3501 section 6.3, RFC 9051 section 6.3; UNSELECT of
  * RFC 3691; STATUS SIZE of RFC 9051).
  *
- * Names: clients see "/" as the hierarchy delimiter; the storage keeps Maildir++ names
- * with "." (imap_sess_mailbox_arg() and imap_write_mailbox() map one onto the other), in
- * modified UTF-7 as the client wrote them.
- *
- * Subscriptions: one name per line (the wire form) in a file of the user's: Maildir:
- * <Maildir>/subscriptions (where Dovecot keeps it); mbox: ~/.mailboxlist (UW imapd's).
- * Replaced whole through a temporary file and rename(). */
+ * Names: the storage's names are UTF-8 with "/" between levels (storage.h), which is
+ * also imapd's hierarchy delimiter; on the wire they are modified UTF-7 (RFC 3501 5.1.3)
+ * unless UTF8=ACCEPT is enabled (imap_sess_mailbox_arg() decodes, imap_write_mailbox()
+ * and LIST encode).  LIST attributes and special use come from storage_folder_list();
+ * subscriptions are the storage's (storage_subscriptions_list/set). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -20,6 +18,7 @@
 #include "base/util.h"
 #include "imap.h"
 #include "imap/imap_match.h"
+#include "imap/imap_utf7.h"
 #include "storage/storage.h"
 
 /* Leave the selected folder, expunging its \Deleted messages first when asked (CLOSE). */
@@ -52,7 +51,7 @@ static void deselect(struct imap_sess *ss, bool expunge)
 
 enum imap_result imap_cmd_select(struct imap_sess *ss, const struct imap_command *cmd)
 {
-	char name[256];
+	char name[STORAGE_NAME_MAX + 1];
 	const char *error;
 
 	/* RFC 7162 3.1.8: SELECT mailbox (CONDSTORE) */
@@ -125,27 +124,31 @@ enum imap_result imap_cmd_unselect(struct imap_sess *ss, const struct imap_comma
 
 struct names {
 	char **v;
+	unsigned *flags;
 	size_t n, cap;
 };
 
-static void names_add(struct names *ns, const char *name)
+static void names_add(struct names *ns, const char *name, unsigned flags)
 {
-	if (ns->n == IMAP_MAX_SUBSCRIPTIONS * 4)
-		return;   /* BOUNDS: a bounded listing */
+	if (ns->n == STORAGE_FOLDERS_MAX + 1)
+		return;   /* BOUNDS: the storage lists at most STORAGE_FOLDERS_MAX, + INBOX */
 	if (ns->n == ns->cap) {
 		ns->cap = ns->cap == 0 ? 32 : ns->cap * 2;
 		ns->v = xrealloc(ns->v, ns->cap * sizeof(*ns->v));
+		ns->flags = xrealloc(ns->flags, ns->cap * sizeof(*ns->flags));
 	}
-	char *w = xstrdup(name);
-	for (char *p = w; *p != '\0'; p++)
-		if (*p == '.')
-			*p = IMAP_DELIM;   /* the client's form */
-	ns->v[ns->n++] = w;
+	ns->flags[ns->n] = flags;
+	ns->v[ns->n++] = xstrdup(name);
 }
 
-static void names_cb(void *ctx, const char *name)
+static void names_cb(void *ctx, const char *name, unsigned flags)
 {
-	names_add(ctx, name);
+	names_add(ctx, name, flags);
+}
+
+static void subs_cb(void *ctx, const char *name)
+{
+	names_add(ctx, name, 0);
 }
 
 static void names_free(struct names *ns)
@@ -153,106 +156,12 @@ static void names_free(struct names *ns)
 	for (size_t i = 0; i < ns->n; i++)
 		free(ns->v[i]);
 	free(ns->v);
+	free(ns->flags);
 	memset(ns, 0, sizeof(*ns));
 }
 
-static bool names_has(const struct names *ns, const char *name)
-{
-	for (size_t i = 0; i < ns->n; i++)
-		if (strcmp(ns->v[i], name) == 0)
-			return true;
-	return false;
-}
-
-static bool has_children(const struct names *ns, const char *name)
-{
-	size_t len = strlen(name);
-	for (size_t i = 0; i < ns->n; i++)
-		if (strncmp(ns->v[i], name, len) == 0 && ns->v[i][len] == IMAP_DELIM)
-			return true;
-	return false;
-}
-
-static const char *special_use(const char *name)
-{
-	static const char *const uses[][2] = {
-		{ "Sent", "\\Sent" }, { "Drafts", "\\Drafts" }, { "Trash", "\\Trash" },
-		{ "Junk", "\\Junk" }, { "Archive", "\\Archive" },
-	};
-	for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++)
-		if (strcmp(name, uses[i][0]) == 0)
-			return uses[i][1];
-	return NULL;
-}
-
-static int all_folders(struct imap_sess *ss, struct names *ns, const char **error_r)
-{
-	names_add(ns, "INBOX");
-	return storage_folder_list(ss->st, names_cb, ns, error_r);
-}
-
-static void subs_path(struct imap_sess *ss, char *buf, size_t size)
-{
-	if (strcmp(storage_kind(ss->st), "maildir") == 0)
-		snprintf(buf, size, "%s/subscriptions", storage_inbox_path(ss->st));
-	else
-		snprintf(buf, size, "%s/.mailboxlist", ss->s->pw->pw_dir);
-}
-
-static void subs_read(struct imap_sess *ss, struct names *ns)
-{
-	char path[4096];
-	subs_path(ss, path, sizeof(path));
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	char *buf = xmalloc(IMAP_SUBS_FILE_MAX + 1);
-	size_t len = 0;
-	ssize_t n;
-	while (len < IMAP_SUBS_FILE_MAX &&
-	       (n = read(fd, buf + len, IMAP_SUBS_FILE_MAX - len)) > 0)
-		len += (size_t)n;   /* BOUNDS: at most IMAP_SUBS_FILE_MAX */
-	close(fd);
-	buf[len] = '\0';
-	for (char *line = buf, *nl; *line != '\0'; line = nl + 1) {
-		nl = strchr(line, '\n');
-		if (nl == NULL)
-			break;   /* a torn last line is left out */
-		*nl = '\0';
-		if (*line != '\0' && ns->n < IMAP_MAX_SUBSCRIPTIONS && !names_has(ns, line))
-			names_add(ns, line);
-	}
-	free(buf);
-}
-
-static int subs_write(struct imap_sess *ss, const struct names *ns, const char **error_r)
-{
-	char path[4096], tmp[4200];
-	subs_path(ss, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	FILE *f = fopen(tmp, "we");
-	if (f == NULL) {
-		*error_r = strerror(errno);
-		return -1;
-	}
-	for (size_t i = 0; i < ns->n; i++)
-		fprintf(f, "%s\n", ns->v[i]);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		*error_r = strerror(errno);
-		fclose(f);
-		unlink(tmp);
-		return -1;
-	}
-	fclose(f);
-	if (rename(tmp, path) < 0) {
-		*error_r = strerror(errno);
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-/* reference + pattern, as one pattern (RFC 3501 6.3.8: the reference is a prefix). */
+/* reference + pattern, as one pattern (RFC 3501 6.3.8: the reference is a prefix), in the
+ * wire form: names are matched in the form the client sees them. */
 static int list_args(struct imap_sess *ss, const struct imap_command *cmd, char *pat,
 		     size_t size)
 {
@@ -276,18 +185,59 @@ static int list_args(struct imap_sess *ss, const struct imap_command *cmd, char 
 	return 0;
 }
 
+/* One LIST/LSUB line for a storage (UTF-8) name, if its wire form matches pat. */
 static void list_line(struct imap_sess *ss, const char *resp, const char *attrs,
-		      const char *wire_name)
+		      const char *pat, const char *name)
 {
-	imap_buf_printf(&ss->ic.out, "* %s (%s) \"%c\" ", resp, attrs, IMAP_DELIM);
-	imap_write_astring(&ss->ic.out, wire_name, strlen(wire_name), ss->ic.wflags);
-	imap_buf_puts(&ss->ic.out, "\r\n");
-	imapc_send_buf(&ss->ic);
+	char *wire = NULL;
+	size_t wlen;
+	const char *error;
+
+	if (!ss->enabled_utf8 && strcmp(name, "INBOX") != 0) {
+		if (imap_utf8_to_utf7(name, strlen(name), &wire, &wlen, &error) < 0)
+			return;   /* the storage gives valid names only */
+	} else {
+		wire = xstrdup(name);
+		wlen = strlen(wire);
+	}
+	if (pat == NULL || imap_match_mailbox(pat, strlen(pat), wire, wlen, IMAP_DELIM)) {
+		imap_buf_printf(&ss->ic.out, "* %s (%s) \"%c\" ", resp, attrs, IMAP_DELIM);
+		imap_write_astring(&ss->ic.out, wire, wlen, ss->ic.wflags);
+		imap_buf_puts(&ss->ic.out, "\r\n");
+		imapc_send_buf(&ss->ic);
+	}
+	free(wire);
+}
+
+/* LIST attributes (RFC 3501 7.2.2, RFC 3348 children, RFC 6154 special use) from the
+ * storage's folder flags. */
+static void list_attrs(unsigned flags, char *buf, size_t size)
+{
+	static const struct { unsigned bit; const char *attr; } map[] = {
+		{ STORAGE_FOLDER_NOSELECT, "\\Noselect" },
+		{ STORAGE_FOLDER_CHILDREN, "\\HasChildren" },
+		{ STORAGE_FOLDER_NOCHILDREN, "\\HasNoChildren" },
+		{ STORAGE_FOLDER_DRAFTS, "\\Drafts" },
+		{ STORAGE_FOLDER_SENT, "\\Sent" },
+		{ STORAGE_FOLDER_TRASH, "\\Trash" },
+		{ STORAGE_FOLDER_JUNK, "\\Junk" },
+		{ STORAGE_FOLDER_ARCHIVE, "\\Archive" },
+	};
+	size_t n = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (!(flags & map[i].bit))
+			continue;
+		int k = snprintf(buf + n, size - n, "%s%s", n > 0 ? " " : "", map[i].attr);
+		if (k < 0 || (size_t)k >= size - n)
+			break;   /* BOUNDS: the buffer holds all eight */
+		n += (size_t)k;
+	}
 }
 
 enum imap_result imap_cmd_list(struct imap_sess *ss, const struct imap_command *cmd)
 {
-	char pat[1024];
+	char pat[STORAGE_NAME_MAX * 2 + 64];
 	const char *error;
 	struct names ns = { 0 };
 
@@ -295,43 +245,21 @@ enum imap_result imap_cmd_list(struct imap_sess *ss, const struct imap_command *
 		return IMAP_R_BAD;
 	if (pat[0] == '\0') {
 		/* LIST "" "": the delimiter and the root */
-		list_line(ss, "LIST", "\\Noselect", "");
+		imap_buf_printf(&ss->ic.out, "* LIST (\\Noselect) \"%c\" \"\"\r\n", IMAP_DELIM);
+		imapc_send_buf(&ss->ic);
 		imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "List completed.");
 		return IMAP_R_OK;
 	}
-	if (all_folders(ss, &ns, &error) < 0) {
+	names_add(&ns, "INBOX", STORAGE_FOLDER_NOCHILDREN);
+	if (storage_folder_list(ss->st, names_cb, &ns, &error) < 0) {
 		names_free(&ns);
 		imap_sess_storage_error(ss, cmd->tag, "LIST", error);
 		return IMAP_R_OK;
 	}
-	/* a folder "a/b" without "a": "a" is listed as a \Noselect parent (RFC 9051
-	 * 6.3.9: "%" must show the levels that lead to a folder) */
-	size_t real = ns.n;
-	for (size_t i = 0; i < real; i++) {
-		char parent[256];
-		snprintf(parent, sizeof(parent), "%s", ns.v[i]);
-		for (char *sl = strrchr(parent, IMAP_DELIM); sl != NULL;
-		     sl = strrchr(parent, IMAP_DELIM)) {
-			*sl = '\0';
-			if (names_has(&ns, parent))
-				break;
-			names_add(&ns, parent);
-		}
-	}
 	for (size_t i = 0; i < ns.n; i++) {
-		const char *n = ns.v[i];
-		if (!imap_match_mailbox(pat, strlen(pat), n, strlen(n), IMAP_DELIM))
-			continue;
-		if (i >= real) {
-			list_line(ss, "LIST", "\\Noselect \\HasChildren", n);
-			continue;
-		}
-		char attrs[96];
-		const char *use = special_use(n);
-		snprintf(attrs, sizeof(attrs), "%s%s%s",
-			 has_children(&ns, n) ? "\\HasChildren" : "\\HasNoChildren",
-			 use != NULL ? " " : "", use != NULL ? use : "");
-		list_line(ss, "LIST", attrs, n);
+		char attrs[160];
+		list_attrs(ns.flags[i], attrs, sizeof(attrs));
+		list_line(ss, "LIST", attrs, pat, ns.v[i]);
 	}
 	names_free(&ns);
 	imap_sess_update(ss, true);
@@ -341,17 +269,19 @@ enum imap_result imap_cmd_list(struct imap_sess *ss, const struct imap_command *
 
 enum imap_result imap_cmd_lsub(struct imap_sess *ss, const struct imap_command *cmd)
 {
-	char pat[1024];
+	char pat[STORAGE_NAME_MAX * 2 + 64];
+	const char *error;
 	struct names subs = { 0 };
 
 	if (list_args(ss, cmd, pat, sizeof(pat)) < 0)
 		return IMAP_R_BAD;
-	subs_read(ss, &subs);
-	for (size_t i = 0; i < subs.n; i++) {
-		const char *n = subs.v[i];
-		if (imap_match_mailbox(pat, strlen(pat), n, strlen(n), IMAP_DELIM))
-			list_line(ss, "LSUB", "", n);
+	if (storage_subscriptions_list(ss->st, subs_cb, &subs, &error) < 0) {
+		names_free(&subs);
+		imap_sess_storage_error(ss, cmd->tag, "LSUB", error);
+		return IMAP_R_OK;
 	}
+	for (size_t i = 0; i < subs.n; i++)
+		list_line(ss, "LSUB", "", pat, subs.v[i]);
 	names_free(&subs);
 	imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Lsub completed.");
 	return IMAP_R_OK;
@@ -360,9 +290,8 @@ enum imap_result imap_cmd_lsub(struct imap_sess *ss, const struct imap_command *
 static enum imap_result subscribe(struct imap_sess *ss, const struct imap_command *cmd,
 				  bool add)
 {
-	char name[256];
+	char name[STORAGE_NAME_MAX + 1];
 	const char *error;
-	struct names subs = { 0 };
 
 	if (cmd->count != 1) {
 		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Usage: %s mailbox", cmd->name);
@@ -370,20 +299,7 @@ static enum imap_result subscribe(struct imap_sess *ss, const struct imap_comman
 	}
 	if (imap_sess_mailbox_arg(ss, cmd->tag, &cmd->args[0], name, sizeof(name)) < 0)
 		return IMAP_R_OK;
-	for (char *p = name; *p != '\0'; p++)
-		if (*p == '.')
-			*p = IMAP_DELIM;
-	subs_read(ss, &subs);
-	struct names out = { 0 };
-	for (size_t i = 0; i < subs.n; i++)
-		if (strcmp(subs.v[i], name) != 0)
-			names_add(&out, subs.v[i]);
-	if (add)
-		names_add(&out, name);
-	int r = subs_write(ss, &out, &error);
-	names_free(&subs);
-	names_free(&out);
-	if (r < 0) {
+	if (storage_subscriptions_set(ss->st, name, add, &error) < 0) {
 		imap_sess_storage_error(ss, cmd->tag, cmd->name, error);
 		return IMAP_R_OK;
 	}
@@ -403,43 +319,30 @@ enum imap_result imap_cmd_unsubscribe(struct imap_sess *ss, const struct imap_co
 
 /* ---- the first login ---------------------------------------------------------------- */
 
-static void count_cb(void *ctx, const char *name)
+static void count_cb(void *ctx, const char *name, unsigned flags)
 {
+	(void)name;
+	(void)flags;
 	(*(size_t *)ctx)++;
 }
 
-/* RFC 6154: the special-use folders exist from the first login.  A store with no folder
- * at all gets Drafts, Sent, Trash, Junk and Archive, and, when it has no subscriptions
- * file yet, INBOX and those subscribed (clients that show subscribed folders only, as
- * Thunderbird does by default, see them at once).  A folder the user deletes later is
- * not made again: the store has folders then. */
+/* RFC 6154: the special-use folders exist from the first login: a store with no folder
+ * at all gets Drafts, Sent, Trash, Junk and Archive, subscribed (storage_special_create;
+ * clients that show subscribed folders only, as Thunderbird does by default, see them at
+ * once).  A folder the user deletes later is not made again: the store has folders then. */
 void imap_mailbox_first_login(struct imap_sess *ss)
 {
-	static const char *const special[] = { "Drafts", "Sent", "Trash", "Junk", "Archive" };
 	size_t n = 0;
 	const char *error;
-	char path[4096];
 
 	if (storage_folder_list(ss->st, count_cb, &n, &error) < 0 || n > 0)
 		return;
-	struct names subs = { 0 };
-	names_add(&subs, "INBOX");
-	for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
-		if (storage_folder_create(ss->st, special[i], &error) < 0) {
-			char safe[LOG_MAX_FIELD + 1];
-			log_warn("folder-create-failed: user=<%s>, folder=%s, error=<%s>", ss->ubuf,
-				 special[i], log_sanitize(error, strlen(error), safe));
-			continue;
-		}
-		names_add(&subs, special[i]);
-	}
-	subs_path(ss, path, sizeof(path));
-	if (access(path, F_OK) < 0 && subs.n > 1 && subs_write(ss, &subs, &error) < 0) {
+	if (storage_subscriptions_set(ss->st, "INBOX", true, &error) < 0 ||
+	    storage_special_create(ss->st, &error) < 0) {
 		char safe[LOG_MAX_FIELD + 1];
-		log_warn("subscribe-failed: user=<%s>, error=<%s>", ss->ubuf,
+		log_warn("folder-create-failed: user=<%s>, error=<%s>", ss->ubuf,
 			 log_sanitize(error, strlen(error), safe));
 	}
-	names_free(&subs);
 }
 
 /* ---- CREATE, DELETE, RENAME ---------------------------------------------------------- */
@@ -456,7 +359,7 @@ static int one_name(struct imap_sess *ss, const struct imap_command *cmd, size_t
 
 enum imap_result imap_cmd_create(struct imap_sess *ss, const struct imap_command *cmd)
 {
-	char name[256];
+	char name[STORAGE_NAME_MAX + 1];
 	const char *error;
 
 	int r = one_name(ss, cmd, 1, name, sizeof(name));
@@ -476,7 +379,7 @@ enum imap_result imap_cmd_create(struct imap_sess *ss, const struct imap_command
 
 enum imap_result imap_cmd_delete(struct imap_sess *ss, const struct imap_command *cmd)
 {
-	char name[256];
+	char name[STORAGE_NAME_MAX + 1];
 	const char *error;
 
 	int r = one_name(ss, cmd, 1, name, sizeof(name));
@@ -494,25 +397,6 @@ enum imap_result imap_cmd_delete(struct imap_sess *ss, const struct imap_command
 	}
 	imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Delete completed.");
 	return IMAP_R_OK;
-}
-
-struct rename_ctx {
-	const char *from;
-	size_t flen;
-	struct names kids;
-};
-
-static void rename_cb(void *ctx, const char *name)
-{
-	struct rename_ctx *rc = ctx;
-	if (strncmp(name, rc->from, rc->flen) == 0 && name[rc->flen] == '.' &&
-	    rc->kids.n < IMAP_MAX_SUBSCRIPTIONS) {
-		if (rc->kids.n == rc->kids.cap) {
-			rc->kids.cap = rc->kids.cap == 0 ? 8 : rc->kids.cap * 2;
-			rc->kids.v = xrealloc(rc->kids.v, rc->kids.cap * sizeof(char *));
-		}
-		rc->kids.v[rc->kids.n++] = xstrdup(name);   /* the storage form */
-	}
 }
 
 /* RFC 3501 6.3.5: renaming INBOX moves its messages into a new folder and leaves INBOX
@@ -554,7 +438,7 @@ static enum imap_result rename_inbox(struct imap_sess *ss, const char *tag, cons
 
 enum imap_result imap_cmd_rename(struct imap_sess *ss, const struct imap_command *cmd)
 {
-	char from[256], to[256];
+	char from[STORAGE_NAME_MAX + 1], to[STORAGE_NAME_MAX + 1];
 	const char *error;
 
 	int r = one_name(ss, cmd, 2, from, sizeof(from));
@@ -568,25 +452,11 @@ enum imap_result imap_cmd_rename(struct imap_sess *ss, const struct imap_command
 		imapc_tagged(&ss->ic, cmd->tag, "NO", "ALREADYEXISTS", "INBOX always exists.");
 		return IMAP_R_OK;
 	}
-	struct rename_ctx rc = { .from = from, .flen = strlen(from) };
-	if (storage_folder_list(ss->st, rename_cb, &rc, &error) < 0 ||
-	    storage_folder_rename(ss->st, from, to, &error) < 0) {
-		names_free(&rc.kids);
+	/* the folders below it go with it (the storage renames them) */
+	if (storage_folder_rename(ss->st, from, to, &error) < 0) {
 		imap_sess_storage_error(ss, cmd->tag, "RENAME", error);
 		return IMAP_R_OK;
 	}
-	/* the folders below it go with it */
-	for (size_t i = 0; i < rc.kids.n; i++) {
-		char dst[512];
-		snprintf(dst, sizeof(dst), "%s%s", to, rc.kids.v[i] + rc.flen);
-		if (storage_name_ok(dst) &&
-		    storage_folder_rename(ss->st, rc.kids.v[i], dst, &error) < 0) {
-			char safe[LOG_MAX_FIELD + 1];
-			log_warn("rename-failed: user=<%s>, error=<%s>", ss->ubuf,
-				 log_sanitize(error, strlen(error), safe));
-		}
-	}
-	names_free(&rc.kids);
 	if (ss->box != NULL && strcmp(ss->box_name, from) == 0)
 		deselect(ss, false);
 	imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Rename completed.");
@@ -597,7 +467,7 @@ enum imap_result imap_cmd_rename(struct imap_sess *ss, const struct imap_command
 
 enum imap_result imap_cmd_status(struct imap_sess *ss, const struct imap_command *cmd)
 {
-	char name[256];
+	char name[STORAGE_NAME_MAX + 1];
 	const char *error, *item;
 	struct mailbox *box = NULL;
 
@@ -637,9 +507,7 @@ enum imap_result imap_cmd_status(struct imap_sess *ss, const struct imap_command
 	}
 	const struct index_hdr *hdr = mailbox_hdr(box);
 	imap_buf_puts(&ss->ic.out, "* STATUS ");
-	char wire[256];
-	snprintf(wire, sizeof(wire), "%s", name);
-	imap_write_mailbox(ss, wire);
+	imap_write_mailbox(ss, name);
 	imap_buf_puts(&ss->ic.out, " (");
 	for (size_t i = 0; i < nitems; i++) {
 		imap_arg_atom(&items[i], &item);

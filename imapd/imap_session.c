@@ -268,59 +268,57 @@ int imap_sess_mailbox_arg(struct imap_sess *ss, const char *tag, const struct im
 {
 	const char *s, *error;
 	size_t len;
-	char *utf8 = NULL, *utf7 = NULL;
-	size_t l8, l7;
+	char *utf8 = NULL;
 
 	if (imap_arg_astring(a, &s, &len) < 0) {
 		imapc_tagged(&ss->ic, tag, "BAD", NULL, "Invalid mailbox name.");
 		return -1;
 	}
-	/* one spelling per name: the wire form must decode strictly */
+	/* the storage's names are UTF-8: from modified UTF-7 (one spelling per name: it
+	 * must decode strictly), or as sent once UTF8=ACCEPT is enabled */
 	if (ss->enabled_utf8) {
-		if (imap_utf8_to_utf7(s, len, &utf7, &l7, &error) < 0)
+		if (imap_utf8_mailbox_valid(s, len, &error) < 0)
 			goto bad_name;
-		s = utf7;
-		len = l7;
-	} else if (imap_utf7_to_utf8(s, len, &utf8, &l8, &error) < 0) {
+		utf8 = xstrndup(s, len);
+	} else if (imap_utf7_to_utf8(s, len, &utf8, &len, &error) < 0) {
 		goto bad_name;
 	}
-	free(utf8);
-	/* no '.' (the storage's delimiter) and no LIST wildcards in a name */
-	if (len == 0 || len >= size || strpbrk(s, ".*%") != NULL || s[0] == IMAP_DELIM ||
-	    s[len - 1] == IMAP_DELIM || strstr(s, "//") != NULL)
-		goto bad_name_free;
-	if (len >= 5 && strncasecmp(s, "INBOX", 5) == 0 && (len == 5 || s[5] == IMAP_DELIM)) {
+	/* no LIST wildcards in a name */
+	if (len == 0 || len >= size || strpbrk(utf8, "*%") != NULL)
+		goto bad_name;
+	if (len >= 5 && strncasecmp(utf8, "INBOX", 5) == 0 &&
+	    (len == 5 || utf8[5] == IMAP_DELIM)) {
 		memcpy(name, "INBOX", 5);
-		memcpy(name + 5, s + 5, len - 5);
+		memcpy(name + 5, utf8 + 5, len - 5);
 	} else {
-		memcpy(name, s, len);
+		memcpy(name, utf8, len);
 	}
 	name[len] = '\0';
-	for (size_t i = 0; i < len; i++)
-		if (name[i] == IMAP_DELIM)
-			name[i] = '.';   /* Maildir++ hierarchy */
-	free(utf7);
-	if (strcmp(name, "INBOX") != 0 && !storage_name_ok(name)) {
+	free(utf8);
+	if (strcmp(name, "INBOX") != 0 && !storage_name_ok(ss->st, name)) {
 		imapc_tagged(&ss->ic, tag, "NO", "CANNOT", "This mailbox name is not allowed.");
 		return -1;
 	}
 	return 0;
 bad_name:
 	free(utf8);
-bad_name_free:
-	free(utf7);
 	imapc_tagged(&ss->ic, tag, "NO", "CANNOT", "This mailbox name is not allowed.");
 	return -1;
 }
 
 void imap_write_mailbox(struct imap_sess *ss, const char *storage_name)
 {
-	char name[STORAGE_NAME_MAX * 2 + 8];
-	snprintf(name, sizeof(name), "%s", storage_name);
-	for (char *p = name; *p != '\0'; p++)
-		if (*p == '.')
-			*p = IMAP_DELIM;
-	imap_write_astring(&ss->ic.out, name, strlen(name), ss->ic.wflags);
+	char *wire = NULL;
+	size_t len;
+	const char *error;
+
+	if (!ss->enabled_utf8 &&
+	    imap_utf8_to_utf7(storage_name, strlen(storage_name), &wire, &len, &error) == 0) {
+		imap_write_astring(&ss->ic.out, wire, len, ss->ic.wflags);
+		free(wire);
+		return;
+	}
+	imap_write_astring(&ss->ic.out, storage_name, strlen(storage_name), ss->ic.wflags);
 }
 
 /* ---- commands of any state ----------------------------------------------------------- */

@@ -226,7 +226,7 @@ enum imap_result imap_cmd_copy(struct imap_sess *ss, const struct imap_command *
 	bool move = strcmp(cmd->name, "MOVE") == 0;
 	struct imap_seqset set, src, dst;
 	struct mailbox *to = NULL;
-	char name[256];
+	char name[STORAGE_NAME_MAX + 1];
 	const char *error;
 
 	if (cmd->count != 2) {

@@ -146,6 +146,23 @@
 /* Longest wait for the index write lock (held for a scan and one write), and the poll. */
 #define INDEX_LOCK_TIMEOUT_MS 15000
 #define INDEX_LOCK_POLL_MS 10
+/* Folder names (storage.h): UTF-8 with "/" between levels for the client, modified UTF-7
+ * on disk.  Maildir++ keeps a whole name in one directory entry (".A.B", at most NAME_MAX
+ * = 255 bytes), mbox one level per path component (each at most NAME_MAX): that is the
+ * real bound on disk; 512 bytes of UTF-8 bounds what is looked at before mapping, 16
+ * levels bounds the mbox directory walk. */
+#define STORAGE_NAME_MAX 512
+#define STORAGE_NAME_DEPTH 16
+#define STORAGE_NAME_LEVEL_MAX 255
+/* A cache batch (storage.h mailbox_cache_batch_begin) is written when it holds this many
+ * entries or bytes, or its oldest entry is this old: one transaction (and lock) for many
+ * messages, while other sessions still get the entries soon. */
+#define STORAGE_CACHE_BATCH 256
+#define STORAGE_CACHE_BATCH_BYTES (2 * 1024 * 1024)
+#define STORAGE_CACHE_BATCH_MS 2000
+/* Folders one listing returns (its memory), and the subscriptions file's size. */
+#define STORAGE_FOLDERS_MAX 10000
+#define STORAGE_SUBS_MAX (256 * 1024)
 /* A directory or mbox mtime younger than this is not trusted as "unchanged" next time:
  * a change within the same timestamp tick would not move it. */
 #define STORAGE_MTIME_SLACK_NS 2000000000ULL
@@ -287,8 +304,18 @@
  * minutes; the idle timeout of the config applies to other commands). */
 #define IMAP_IDLE_POLL_MS 1000
 #define IMAP_IDLE_MAX_S (30 * 60)
-/* Subscriptions kept (LSUB, LIST (SUBSCRIBED)) and the longest subscriptions file read. */
-#define IMAP_MAX_SUBSCRIPTIONS 4096
-#define IMAP_SUBS_FILE_MAX (IMAP_MAX_SUBSCRIPTIONS * 256)
+/* SEARCH (common/imap/imap_search.c): nesting of NOT, OR and parenthesized keys together
+ * (the parser bounds lists alone; "NOT NOT NOT ..." is flat).  Compiling and evaluating
+ * recurse over it; clients nest a few levels (Thunderbird's OR chains: one per term). */
+#define IMAP_SEARCH_MAX_DEPTH 128
+/* BODY and TEXT keys in one SEARCH: each one reads and decodes every candidate message's
+ * text once, so a command of thousands of them would cost thousands of passes over the
+ * mailbox.  Clients send one or two (a quick-filter box: BODY or TEXT per word). */
+#define IMAP_SEARCH_MAX_TEXT_KEYS 16
+/* Header keys (FROM, TO, CC, BCC, SUBJECT, HEADER) in one SEARCH: each walks the header
+ * fields; Thunderbird's quick filter sends four per word. */
+#define IMAP_SEARCH_MAX_HEADER_KEYS 128
+/* Bytes of raw message the body matcher reads at a time. */
+#define IMAP_SEARCH_READ_CHUNK 16384
 
 #endif

@@ -109,6 +109,7 @@ struct index {
 	unsigned char *tx;       /* the open transaction's operations */
 	size_t tx_len, tx_alloc;
 	bool dirty;              /* something to commit (the header at least) */
+	bool durable;            /* the transaction holds more than cache entries */
 	bool need_snap;          /* reset: the next commit writes a whole snapshot */
 	struct index_changes *ch;      /* where apply_* report (NULL: nowhere) */
 	struct index_changes *collect; /* the lock holder's changes */
@@ -1077,6 +1078,7 @@ int index_lock(struct index *ix, struct index_changes *ch, const char **error_r)
 	}
 	ix->locked = true;
 	ix->tx_len = 0;
+	ix->durable = false;
 	uint32_t old_next = ix->hdr.uidnext;
 	if (refresh(ix, ch, error_r) == -1) {
 		index_unlock(ix);
@@ -1111,6 +1113,7 @@ static unsigned char *tx_grow(struct index *ix, size_t n)
 	unsigned char *p = ix->tx + ix->tx_len;
 	ix->tx_len += n;
 	ix->dirty = true;
+	ix->durable = true; /* index_cache_set and the commit's header undo this */
 	return p;
 }
 
@@ -1198,7 +1201,9 @@ int index_cache_set(struct index *ix, uint32_t uid, uint32_t field, const void *
 		*error_r = "index: cache entry refused";
 		return -1;
 	}
+	bool durable = ix->durable;
 	unsigned char *p = tx_grow(ix, 13 + len);
+	ix->durable = durable;
 	p[0] = 'C';
 	put32(p + 1, uid);
 	put32(p + 5, field);
@@ -1275,7 +1280,7 @@ void index_set_stamp(struct index *ix, const uint64_t stamp[INDEX_STAMP_WORDS])
 {
 	memcpy(ix->hdr.stamp, stamp, sizeof(ix->hdr.stamp));
 	if (ix->locked)
-		ix->dirty = true; /* the header goes with the next commit */
+		ix->dirty = ix->durable = true; /* the header goes with the next commit */
 }
 
 void index_reset(struct index *ix, uint32_t uidvalidity)
@@ -1554,7 +1559,9 @@ int index_commit(struct index *ix, const char **error_r)
 	sweep(ix);
 	if (!ix->dirty)
 		return 0; /* nothing changed */
+	bool durable = ix->durable;
 	unsigned char *p = tx_grow(ix, OP_HDR_LEN);
+	ix->durable = durable;
 	p[0] = 'H';
 	hdr_encode(p + 1, &ix->hdr);
 	int ret = -1;
@@ -1598,9 +1605,19 @@ int index_commit(struct index *ix, const char **error_r)
 		done += (size_t)w;
 		hook(3);
 	}
-	if (fdatasync(ix->log_fd) == -1) {
-		*error_r = ixerr(ix, "fdatasync log", errno);
-		goto out;
+	/* A transaction of cache entries only is not synced: a crash may lose it (a cache:
+	 * the entries are computed again) or tear it (its CRC fails: the tail is cut at the
+	 * next commit, and the cut cannot reach an earlier transaction, which was synced).
+	 * The next synced transaction's fdatasync covers its bytes too, so whatever
+	 * follows it on disk is never there without it. */
+	if (ix->durable) {
+		if (fdatasync(ix->log_fd) == -1) {
+			*error_r = ixerr(ix, "fdatasync log", errno);
+			goto out;
+		}
+		ix->stats.log_syncs++;
+	} else {
+		ix->stats.log_unsynced++;
 	}
 	hook(4);
 	ix->log_off += 8 + elen;
@@ -1616,7 +1633,7 @@ out:
 	free(ix->tx);
 	ix->tx = NULL;
 	ix->tx_len = ix->tx_alloc = 0;
-	ix->dirty = false;
+	ix->dirty = ix->durable = false;
 	return ret;
 }
 

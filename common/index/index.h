@@ -81,6 +81,8 @@ struct index_stats {
 	uint64_t full_loads;     /* snapshot reads */
 	uint64_t log_bytes_read;
 	uint64_t compactions;
+	uint64_t log_syncs;      /* commits appended with fdatasync */
+	uint64_t log_unsynced;   /* commits of cache entries only: no fdatasync (index.c) */
 	uint64_t maps;           /* snapshots mapped (not read into the heap) */
 	uint64_t heap_bytes;     /* now: what the index holds in the heap (records changed
 	                            since the snapshot, the cache, buffers) */
@@ -117,8 +119,9 @@ const struct index_stats *index_stats(const struct index *ix);
 
 /* Writing: lock (waits at most INDEX_LOCK_TIMEOUT_MS; refreshes, reporting into ch, and
  * ch goes on collecting the holder's own changes until unlock),
- * change, commit (one transaction: written, fdatasync'd; visible to others only then),
- * unlock.  Changes not committed are lost at unlock. */
+ * change, commit (one transaction: written, fdatasync'd; visible to others only then;
+ * a transaction of cache entries only is written without fdatasync: a crash may lose
+ * it, never anything else), unlock.  Changes not committed are lost at unlock. */
 int index_lock(struct index *ix, struct index_changes *ch, const char **error_r);
 /* rec->uid is set to UIDNEXT, which advances; modseq = ++HIGHESTMODSEQ. */
 int index_append(struct index *ix, struct index_rec *rec, const char **error_r);

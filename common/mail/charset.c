@@ -137,9 +137,11 @@ static size_t step(struct charset_conv *conv, const unsigned char *in, size_t n,
 	}
 	while (i < n && *left >= 4) {
 		/* iconv writes UCS-4 code points; we encode them, so whatever iconv lets
-		 * through (glibc passes code points past U+10FFFF) the output is valid */
-		unsigned char cps[64 * 4];
-		size_t maxcp = *left / 4 < 64 ? *left / 4 : 64;
+		 * through (glibc passes code points past U+10FFFF) the output is valid
+		 * (1024 at a time: each iconv() call costs ~2 us in glibc's set-up, so 64 made
+		 * an 8-bit charset convert at 25 MB/s instead of 400; SEARCH BODY reads all) */
+		unsigned char cps[1024 * 4];
+		size_t maxcp = *left / 4 < 1024 ? *left / 4 : 1024;
 		char *ip = (char *)(uintptr_t)(in + i), *cp = (char *)cps;
 		size_t ileft = n - i, cpleft = maxcp * 4;
 		size_t r = iconv(conv->cd, &ip, &ileft, &cp, &cpleft);

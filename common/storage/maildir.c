@@ -547,14 +547,14 @@ static const struct index_rec *md_relocate(struct mailbox *box, uint32_t uid, bo
 					   const char **error_r)
 {
 	if (!locked) {
-		if (index_lock(box->ix, NULL, error_r) == -1)
+		if (box_lock(box, error_r) == -1)
 			return NULL;
 	}
 	int r = md_scan(box, true, error_r);
 	if (!locked) {
 		if (r == 0)
 			r = index_commit(box->ix, error_r);
-		index_unlock(box->ix);
+		box_unlock(box);
 	}
 	if (r == -1)
 		return NULL;
@@ -830,17 +830,18 @@ static void md_pop3_uidl(const struct mailbox *box, const struct index_rec *rec,
 	maildir_uid(rec->key + 4, key_base_len(rec->key), uidl_r);
 }
 
-/* ---- folders (Maildir++: ".NAME") ---- */
+/* ---- folders (Maildir++: ".A.B" directory entries in the Maildir) ---- */
 
-static int md_folder_path(struct mail_storage *st, const char *name, char *out, size_t size)
+static int md_folder_path(struct mail_storage *st, const char *disk, char *out, size_t size)
 {
-	if (strcmp(name, "INBOX") == 0)
+	if (disk == NULL)
 		return util_snprintf(out, size, "%s", st->folders) < 0 ? -1 : 0;
-	return util_snprintf(out, size, "%s/.%s", st->folders, name) < 0 ? -1 : 0;
+	return util_snprintf(out, size, "%s/%s", st->folders, disk) < 0 ? -1 : 0;
 }
 
-static int md_folder_list(struct mail_storage *st, void (*cb)(void *, const char *),
-			  void *ctx, const char **error_r)
+static int md_folder_list(struct mail_storage *st,
+			  void (*add)(void *, const char *, bool), void *ctx,
+			  const char **error_r)
 {
 	DIR *d = opendir(st->folders);
 	if (d == NULL) {
@@ -851,24 +852,25 @@ static int md_folder_list(struct mail_storage *st, void (*cb)(void *, const char
 	}
 	struct dirent *de;
 	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] != '.' || !storage_name_ok(de->d_name + 1))
+		if (de->d_name[0] != '.' || strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
 			continue;
-		char p[STORAGE_PATH_MAX + 80];
+		char p[STORAGE_PATH_MAX + 300];
 		struct stat sb;
 		if (util_snprintf(p, sizeof(p), "%s/%s/cur", st->folders, de->d_name) >= 0 &&
 		    lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-			cb(ctx, de->d_name + 1);
+			add(ctx, de->d_name, false);
 	}
 	closedir(d);
 	return 0;
 }
 
-static int md_folder_create(struct mail_storage *st, const char *name, const char **error_r)
+static int md_folder_create(struct mail_storage *st, const char *disk, const char **error_r)
 {
 	char p[STORAGE_PATH_MAX], q[STORAGE_PATH_MAX + 16];
 	static const char *const subs[] = { "tmp", "new", "cur" };
 
-	if (md_folder_path(st, name, p, sizeof(p)) == -1) {
+	if (md_folder_path(st, disk, p, sizeof(p)) == -1) {
 		*error_r = "folder path too long";
 		return -1;
 	}
@@ -890,19 +892,44 @@ static int md_folder_create(struct mail_storage *st, const char *name, const cha
 	return 0;
 }
 
+/* ".From" and every ".From.x" become ".To" and ".To.x". */
 static int md_folder_rename(struct mail_storage *st, const char *from, const char *to,
 			    const char **error_r)
 {
-	char a[STORAGE_PATH_MAX], b[STORAGE_PATH_MAX];
-
-	if (md_folder_path(st, from, a, sizeof(a)) == -1 ||
-	    md_folder_path(st, to, b, sizeof(b)) == -1) {
-		*error_r = "folder path too long";
+	size_t fl = strlen(from);
+	DIR *d = opendir(st->folders);
+	if (d == NULL) {
+		*error_r = storage_errf(st->err, sizeof(st->err), "rename folder", errno);
 		return -1;
 	}
-	if (storage_rename_folder_path(st, a, b, error_r) == -1)
-		return -1;
-	return 0;
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL && n < STORAGE_FOLDERS_MAX)
+		if (strncmp(de->d_name, from, fl) == 0 &&
+		    (de->d_name[fl] == '\0' || de->d_name[fl] == '.')) {
+			names = xrealloc(names, (n + 1) * sizeof(*names)); /* BOUNDS: FOLDERS_MAX */
+			names[n++] = xstrdup(de->d_name);
+		}
+	closedir(d);
+	int ret = n == 0 ? -1 : 0;
+	if (n == 0)
+		*error_r = "no such folder";
+	for (size_t i = 0; i < n; i++) {
+		char a[STORAGE_PATH_MAX], b[STORAGE_PATH_MAX];
+		if (ret == 0 &&
+		    (util_snprintf(a, sizeof(a), "%s/%s", st->folders, names[i]) < 0 ||
+		     util_snprintf(b, sizeof(b), "%s/%s%s", st->folders, to,
+				   names[i] + fl) < 0)) {
+			*error_r = "folder path too long";
+			ret = -1;
+		}
+		if (ret == 0)
+			ret = storage_rename_folder_path(st, a, b, error_r);
+		free(names[i]);
+	}
+	free(names);
+	return ret;
 }
 
 /* Remove the files of one directory (no recursion: a Maildir folder is flat below its
@@ -925,10 +952,10 @@ static int rm_flat(int pfd, const char *name)
 	return unlinkat(pfd, name, AT_REMOVEDIR);
 }
 
-static int md_folder_delete(struct mail_storage *st, const char *name, const char **error_r)
+static int md_folder_delete(struct mail_storage *st, const char *disk, const char **error_r)
 {
 	char p[STORAGE_PATH_MAX];
-	if (md_folder_path(st, name, p, sizeof(p)) == -1) {
+	if (md_folder_path(st, disk, p, sizeof(p)) == -1) {
 		*error_r = "folder path too long";
 		return -1;
 	}

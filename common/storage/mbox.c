@@ -877,12 +877,12 @@ static int mb_msg_open(struct mailbox *box, const struct index_rec *rec,
 		}
 		if (pass == 1)
 			break;
-		if (index_lock(box->ix, NULL, error_r) == -1)
+		if (box_lock(box, error_r) == -1)
 			return -1;
 		int ret = scan_impl(box, true, false, error_r);
 		if (ret == 0)
 			ret = index_commit(box->ix, error_r);
-		index_unlock(box->ix);
+		box_unlock(box);
 		if (ret == -1)
 			return -1;
 		rec = index_find(box->ix, uid, NULL);
@@ -1241,6 +1241,31 @@ static void mb_save_abort(struct mailbox *box, struct mail_save *s)
 
 /* ---- the rest of the table ---- */
 
+/* The index name of folder disk (a path below ~/mail): "f-NAME" for a short name at the
+ * top (as before folders had levels, so existing indexes are kept), else "h-" and 32 hex
+ * digits of the SHA-256 of the disk name (an index name has no "/" and is short). */
+#define MB_INDEX_NAME_MAX 52
+static void mb_index_name(const char *disk, char out[MB_INDEX_NAME_MAX])
+{
+	size_t len = strlen(disk);
+	if (len <= 48 && strchr(disk, '/') == NULL) {
+		memcpy(out, "f-", 2);
+		memcpy(out + 2, disk, len + 1); /* BOUNDS: 2 + 48 + 1 <= MB_INDEX_NAME_MAX */
+		return;
+	}
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	if (EVP_Digest(disk, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 16)
+		fatal("EVP_Digest failed");
+	static const char hex[] = "0123456789abcdef";
+	memcpy(out, "h-", 2);
+	for (size_t i = 0; i < 16; i++) {
+		out[2 + 2 * i] = hex[md[i] >> 4];
+		out[3 + 2 * i] = hex[md[i] & 15];
+	}
+	out[34] = '\0';
+}
+
 static int mb_open(struct mailbox *box, const char **error_r)
 {
 	struct mbx *mb = xcalloc(1, sizeof(*mb));
@@ -1257,14 +1282,13 @@ static int mb_open(struct mailbox *box, const char **error_r)
 		*error_r = "no such folder";
 		return -1;
 	}
-	/* the index beside the mbox: ~/mail/.postern/INBOX or f-NAME */
+	/* the index beside the mbox: ~/mail/.postern/INBOX, f-NAME or h-HASH */
 	const char *dir = box->st->index_dir;
-	char name[STORAGE_NAME_MAX + 3];
-	if (util_snprintf(name, sizeof(name), "%s%s", strcmp(box->name, "INBOX") == 0 ?
-			  "" : "f-", box->name) < 0) {
-		*error_r = "folder name too long";
-		return -1;
-	}
+	char name[MB_INDEX_NAME_MAX];
+	if (strcmp(box->name, "INBOX") == 0)
+		memcpy(name, "INBOX", 6);
+	else
+		mb_index_name(box->disk, name);
 	int dfd = -1;
 	if (dir[0] != '\0') {
 		(void)mkdir(box->st->folders, 0700);
@@ -1274,7 +1298,7 @@ static int mb_open(struct mailbox *box, const char **error_r)
 	if (dfd != -1) {
 		struct stat st;
 		int lfd = -1;
-		char lname[STORAGE_NAME_MAX + 16];
+		char lname[MB_INDEX_NAME_MAX + 16];
 		if (fstat(dfd, &st) == 0 && st.st_uid == geteuid() &&
 		    util_snprintf(lname, sizeof(lname), "%s.lock", name) >= 0)
 			lfd = openat(dfd, lname, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -1339,47 +1363,110 @@ static void mb_pop3_uidl(const struct mailbox *box, const struct index_rec *rec,
 	uidl_r[n] = '\0';
 }
 
-/* ---- folders: files in ~/mail ---- */
+/* ---- folders: files in ~/mail, a directory per level ---- */
 
-static int mb_folder_path(struct mail_storage *st, const char *name, char *out, size_t size)
+static int mb_folder_path(struct mail_storage *st, const char *disk, char *out, size_t size)
 {
-	if (strcmp(name, "INBOX") == 0)
+	if (disk == NULL)
 		return util_snprintf(out, size, "%s", st->inbox) < 0 ? -1 : 0;
 	if (st->folders[0] == '\0')
 		return -1;
-	return util_snprintf(out, size, "%s/%s", st->folders, name) < 0 ? -1 : 0;
+	return util_snprintf(out, size, "%s/%s", st->folders, disk) < 0 ? -1 : 0;
 }
 
-static int mb_folder_list(struct mail_storage *st, void (*cb)(void *, const char *),
-			  void *ctx, const char **error_r)
+/* Walk dir (rel: its path below ~/mail, "" at the top): files are folders, directories
+ * are NOSELECT parents; names starting with "." (.postern, .subscriptions, a dotlock's
+ * temporary files) and symbolic links are skipped. */
+static void mb_walk(int dfd, char *rel, size_t rlen, unsigned depth,
+		    void (*add)(void *, const char *, bool), void *ctx, unsigned *budget)
 {
-	DIR *d = st->folders[0] != '\0' ? opendir(st->folders) : NULL;
+	DIR *d = fdopendir(dfd);
 	if (d == NULL) {
+		close(dfd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL && *budget > 0) {
+		struct stat sb;
+		size_t nl = strlen(de->d_name);
+		if (de->d_name[0] == '.' || nl > STORAGE_NAME_LEVEL_MAX ||
+		    rlen + nl + 2 > STORAGE_NAME_MAX * 2 ||
+		    fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		size_t l = rlen;
+		if (l > 0)
+			rel[l++] = '/';
+		memcpy(rel + l, de->d_name, nl + 1); /* BOUNDS: checked above */
+		(*budget)--;
+		if (S_ISREG(sb.st_mode)) {
+			add(ctx, rel, false);
+		} else if (S_ISDIR(sb.st_mode)) {
+			add(ctx, rel, true);
+			int sub = depth + 1 < STORAGE_NAME_DEPTH ?
+				openat(dirfd(d), de->d_name,
+				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+			if (sub != -1)
+				mb_walk(sub, rel, l + nl, depth + 1, add, ctx, budget);
+		}
+		rel[rlen] = '\0';
+	}
+	closedir(d);
+}
+
+static int mb_folder_list(struct mail_storage *st,
+			  void (*add)(void *, const char *, bool), void *ctx,
+			  const char **error_r)
+{
+	int dfd = st->folders[0] != '\0' ?
+		open(st->folders, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (dfd == -1) {
 		if (st->folders[0] == '\0' || errno == ENOENT)
 			return 0;
 		*error_r = storage_errf(st->err, sizeof(st->err), "list folders", errno);
 		return -1;
 	}
-	struct dirent *de;
-	while ((de = readdir(d)) != NULL) {
-		struct stat sb;
-		if (storage_name_ok(de->d_name) &&
-		    fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(sb.st_mode))
-			cb(ctx, de->d_name);
-	}
-	closedir(d);
+	char rel[STORAGE_NAME_MAX * 2 + 2] = "";
+	unsigned budget = STORAGE_FOLDERS_MAX * 2;
+	mb_walk(dfd, rel, 0, 0, add, ctx, &budget);
 	return 0;
 }
 
-static int mb_folder_create(struct mail_storage *st, const char *name, const char **error_r)
+/* The directories above disk (a path below ~/mail).  0, or -1 when one of them is an
+ * mbox file (it holds mail: it cannot have sub-folders). */
+static int mb_parents(struct mail_storage *st, const char *disk, const char **error_r)
 {
 	char p[STORAGE_PATH_MAX];
-	if (mb_folder_path(st, name, p, sizeof(p)) == -1) {
+	(void)mkdir(st->folders, 0700);
+	if (util_snprintf(p, sizeof(p), "%s/%s", st->folders, disk) < 0) {
 		*error_r = "folder path too long";
 		return -1;
 	}
-	(void)mkdir(st->folders, 0700);
+	size_t base = strlen(st->folders) + 1;
+	for (char *s = strchr(p + base, '/'); s != NULL; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		struct stat sb;
+		if (mkdir(p, 0700) == -1 && errno != EEXIST) {
+			*error_r = storage_errf(st->err, sizeof(st->err), "create folder", errno);
+			return -1;
+		}
+		if (lstat(p, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
+			*error_r = "a parent folder holds mail: an mbox folder cannot have sub-folders";
+			return -1;
+		}
+		*s = '/';
+	}
+	return 0;
+}
+
+static int mb_folder_create(struct mail_storage *st, const char *disk, const char **error_r)
+{
+	char p[STORAGE_PATH_MAX];
+	if (mb_folder_path(st, disk, p, sizeof(p)) == -1) {
+		*error_r = "folder path too long";
+		return -1;
+	}
+	if (mb_parents(st, disk, error_r) == -1)
+		return -1;
 	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd == -1) {
 		*error_r = errno == EEXIST ? "folder exists" :
@@ -1394,15 +1481,35 @@ static int mb_folder_create(struct mail_storage *st, const char *name, const cha
 static void index_files(struct mail_storage *st, const char *from, const char *to)
 {
 	static const char *const sfx[] = { "", ".log", ".lock" };
+	char fn[MB_INDEX_NAME_MAX], tn[MB_INDEX_NAME_MAX];
+	mb_index_name(from, fn);
+	if (to != NULL)
+		mb_index_name(to, tn);
 	for (size_t i = 0; i < 3 && st->index_dir[0] != '\0'; i++) {
 		char a[STORAGE_PATH_MAX + 80], b[STORAGE_PATH_MAX + 80];
-		if (util_snprintf(a, sizeof(a), "%s/f-%s%s", st->index_dir, from, sfx[i]) < 0)
+		if (util_snprintf(a, sizeof(a), "%s/%s%s", st->index_dir, fn, sfx[i]) < 0)
 			continue;
 		if (to == NULL)
 			(void)unlink(a);
-		else if (util_snprintf(b, sizeof(b), "%s/f-%s%s", st->index_dir, to, sfx[i]) >= 0)
+		else if (util_snprintf(b, sizeof(b), "%s/%s%s", st->index_dir, tn, sfx[i]) >= 0)
 			(void)rename(a, b);
 	}
+}
+
+struct moved {
+	struct mail_storage *st;
+	const char *from, *to;
+};
+
+/* After a directory moved: each folder in it takes its index along. */
+static void index_follow(void *ctx, const char *rel, bool noselect)
+{
+	struct moved *m = ctx;
+	char a[STORAGE_NAME_MAX * 4], b[STORAGE_NAME_MAX * 4];
+	if (noselect || util_snprintf(a, sizeof(a), "%s/%s", m->from, rel) < 0 ||
+	    util_snprintf(b, sizeof(b), "%s/%s", m->to, rel) < 0)
+		return;
+	index_files(m->st, a, b);
 }
 
 static int mb_folder_rename(struct mail_storage *st, const char *from, const char *to,
@@ -1415,25 +1522,46 @@ static int mb_folder_rename(struct mail_storage *st, const char *from, const cha
 		*error_r = "folder path too long";
 		return -1;
 	}
-	if (storage_rename_folder_path(st, a, b, error_r) == -1)
+	if (mb_parents(st, to, error_r) == -1 ||
+	    storage_rename_folder_path(st, a, b, error_r) == -1)
 		return -1;
-	index_files(st, from, to);
+	struct stat sb;
+	if (lstat(b, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		int dfd = open(b, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (dfd != -1) {
+			struct moved m = { st, from, to };
+			char rel[STORAGE_NAME_MAX * 2 + 2] = "";
+			unsigned budget = STORAGE_FOLDERS_MAX * 2;
+			mb_walk(dfd, rel, 0, 0, index_follow, &m, &budget);
+		}
+	} else {
+		index_files(st, from, to);
+	}
 	return 0;
 }
 
-static int mb_folder_delete(struct mail_storage *st, const char *name, const char **error_r)
+static int mb_folder_delete(struct mail_storage *st, const char *disk, const char **error_r)
 {
 	char p[STORAGE_PATH_MAX];
-	if (mb_folder_path(st, name, p, sizeof(p)) == -1) {
+	struct stat sb;
+	if (mb_folder_path(st, disk, p, sizeof(p)) == -1) {
 		*error_r = "folder path too long";
 		return -1;
+	}
+	if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		if (rmdir(p) == -1) {
+			*error_r = errno == ENOTEMPTY || errno == EEXIST ? "folder has sub-folders" :
+				storage_errf(st->err, sizeof(st->err), "delete folder", errno);
+			return -1;
+		}
+		return 0;
 	}
 	if (unlink(p) == -1) {
 		*error_r = errno == ENOENT ? "no such folder" :
 			storage_errf(st->err, sizeof(st->err), "delete folder", errno);
 		return -1;
 	}
-	index_files(st, name, NULL);
+	index_files(st, disk, NULL);
 	return 0;
 }
 

@@ -164,63 +164,133 @@ void storage_free(struct mail_storage **stp)
 	*stp = NULL;
 }
 
-bool storage_name_ok(const char *name)
-{
-	size_t len = strlen(name);
-	if (len == 0 || len > STORAGE_NAME_MAX || name[0] == '.' ||
-	    strcmp(name, "INBOX") == 0)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)name[i] < 0x20 || (unsigned char)name[i] > 0x7e ||
-		    name[i] == '/')
-			return false;
-	return true;
-}
-
-int storage_folder_list(struct mail_storage *st, void (*cb)(void *, const char *),
-			void *ctx, const char **error_r)
-{
-	return st->v->folder_list(st, cb, ctx, error_r);
-}
-
-int storage_folder_create(struct mail_storage *st, const char *name, const char **error_r)
-{
-	if (!storage_name_ok(name)) {
-		*error_r = "invalid folder name";
-		return -1;
-	}
-	return st->v->folder_create(st, name, error_r);
-}
-
-int storage_folder_rename(struct mail_storage *st, const char *from, const char *to,
-			  const char **error_r)
-{
-	if (!storage_name_ok(from) || !storage_name_ok(to)) {
-		*error_r = "invalid folder name";
-		return -1;
-	}
-	return st->v->folder_rename(st, from, to, error_r);
-}
-
-int storage_folder_delete(struct mail_storage *st, const char *name, const char **error_r)
-{
-	if (!storage_name_ok(name)) {
-		*error_r = "invalid folder name";
-		return -1;
-	}
-	return st->v->folder_delete(st, name, error_r);
-}
-
 /* ---- mailboxes ---- */
 
-/* Lock the index, let the backend scan, commit.  ch collects every change. */
-static int sync_locked_begin(struct mailbox *box, struct index_changes *ch, bool force,
-			     const char **error_r)
+/* ---- what changed: the pending report ---- */
+
+/* l minus sub (both sorted, unique), in place. */
+static void ul_minus(uint32_t *l, size_t *n, const uint32_t *sub, size_t nsub)
 {
-	if (index_lock(box->ix, ch, error_r) == -1)
+	size_t k = 0, j = 0;
+	for (size_t i = 0; i < *n; i++) {
+		while (j < nsub && sub[j] < l[i])
+			j++;
+		if (j < nsub && sub[j] == l[i])
+			continue;
+		l[k++] = l[i];
+	}
+	*n = k;
+}
+
+static int ul_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* l plus src, sorted, without duplicates. */
+static void ul_union(uint32_t **l, size_t *n, const uint32_t *src, size_t nsrc)
+{
+	if (nsrc == 0)
+		return;
+	*l = xrealloc(*l, (*n + nsrc) * sizeof(**l)); /* BOUNDS: both bounded by UIDs seen */
+	memcpy(*l + *n, src, nsrc * sizeof(*src));
+	*n += nsrc;
+	qsort(*l, *n, sizeof(**l), ul_cmp);
+	size_t k = 1;
+	for (size_t i = 1; i < *n; i++)
+		if ((*l)[i] != (*l)[k - 1])
+			(*l)[k++] = (*l)[i];
+	*n = k;
+}
+
+/* Merge in (sorted lists, as index_lock and index_unlock give them) into box->pending,
+ * so that pending always says how to go from what the caller last heard (the UIDs it
+ * was told of, all below known_next) to the index as it is now:
+ *   expunged: UIDs the caller knows that are gone (a UID added and expunged before the
+ *             caller heard of it is in neither list);
+ *   added:    UIDs at or above known_next that are here now;
+ *   changed:  UIDs the caller knows whose record changed (not those in added).
+ * A known UID that reappears (a failed commit read back from disk) counts as changed. */
+static void pending_merge(struct mailbox *box, struct index_changes *in)
+{
+	struct index_changes *p = &box->pending;
+	uint32_t next = box->known_next;
+
+	ul_minus(p->changed, &p->n_changed, in->expunged, in->n_expunged);
+	ul_minus(p->added, &p->n_added, in->expunged, in->n_expunged);
+	/* p->added holds only UIDs >= next: one gone before the caller heard of it is in
+	 * neither list */
+	size_t k = 0;
+	for (size_t i = 0; i < in->n_expunged; i++)
+		if (in->expunged[i] < next)
+			in->expunged[k++] = in->expunged[i];
+	in->n_expunged = k;
+	ul_union(&p->expunged, &p->n_expunged, in->expunged, in->n_expunged);
+
+	size_t lo = 0;
+	while (lo < in->n_added && in->added[lo] < next)
+		lo++;
+	ul_minus(p->expunged, &p->n_expunged, in->added, lo);
+	ul_union(&p->changed, &p->n_changed, in->added, lo);
+	ul_union(&p->added, &p->n_added, in->added + lo, in->n_added - lo);
+
+	k = 0;
+	for (size_t i = 0; i < in->n_changed; i++)
+		if (in->changed[i] < next) /* not one of added */
+			in->changed[k++] = in->changed[i];
+	in->n_changed = k;
+	ul_union(&p->changed, &p->n_changed, in->changed, in->n_changed);
+	p->new_keywords |= in->new_keywords;
+	index_changes_free(in);
+}
+
+int box_lock(struct mailbox *box, const char **error_r)
+{
+	if (index_lock(box->ix, &box->lockch, error_r) == -1) {
+		index_changes_free(&box->lockch);
+		return -1;
+	}
+	/* what the refresh learnt is kept now: a failed commit drops only the holder's own
+	 * changes (index_unlock) */
+	pending_merge(box, &box->lockch);
+	return 0;
+}
+
+void box_unlock(struct mailbox *box)
+{
+	index_unlock(box->ix);
+	pending_merge(box, &box->lockch);
+}
+
+/* The caller's own flag change: it reports that itself (storage.h). */
+static void pending_own_flags(struct mailbox *box, uint32_t uid)
+{
+	ul_minus(box->pending.changed, &box->pending.n_changed, &uid, 1);
+}
+
+/* The caller hears now: what it knows is the index as it is. */
+static void pending_take(struct mailbox *box, struct index_changes *ch)
+{
+	const struct index_hdr *h = index_hdr(box->ix);
+	if (h->uidvalidity != box->known_uidvalidity) /* every UID means something else */
+		index_changes_free(&box->pending);
+	if (ch != NULL)
+		*ch = box->pending;
+	else
+		index_changes_free(&box->pending);
+	memset(&box->pending, 0, sizeof(box->pending));
+	box->known_next = h->uidnext;
+	box->known_uidvalidity = h->uidvalidity;
+}
+
+/* Lock the index, let the backend scan, commit. */
+static int sync_locked_begin(struct mailbox *box, bool force, const char **error_r)
+{
+	if (box_lock(box, error_r) == -1)
 		return -1;
 	if (box->v->scan(box, force, error_r) == -1) {
-		index_unlock(box->ix);
+		box_unlock(box);
 		return -1;
 	}
 	return 0;
@@ -242,7 +312,7 @@ static int fallback_memory(struct mailbox *box, const char *why, const char **er
 		memcpy(kw[i], index_keyword_name(box->ix, i), INDEX_KEYWORD_MAX + 1);
 	index_close(&box->ix);
 	box->ix = index_new_memory();
-	if (index_lock(box->ix, NULL, error_r) == -1)
+	if (box_lock(box, error_r) == -1)
 		return -1;
 	unsigned bit;
 	for (unsigned i = 0; i < nkw; i++)
@@ -250,7 +320,7 @@ static int fallback_memory(struct mailbox *box, const char *why, const char **er
 	int ret = box->v->scan(box, true, error_r);
 	if (ret == 0)
 		ret = index_commit(box->ix, error_r);
-	index_unlock(box->ix);
+	box_unlock(box);
 	return ret;
 }
 
@@ -258,7 +328,7 @@ static int sync_locked_end(struct mailbox *box, const char **error_r)
 {
 	const char *why;
 	int ret = index_commit(box->ix, &why);
-	index_unlock(box->ix);
+	box_unlock(box);
 	if (ret == -1)
 		return fallback_memory(box, why, error_r);
 	return 0;
@@ -268,9 +338,11 @@ int mailbox_sync(struct mailbox *box, struct index_changes *ch, const char **err
 {
 	if (ch != NULL)
 		memset(ch, 0, sizeof(*ch));
-	if (sync_locked_begin(box, ch, false, error_r) == -1)
+	if (sync_locked_begin(box, false, error_r) == -1 ||
+	    sync_locked_end(box, error_r) == -1)
 		return -1;
-	return sync_locked_end(box, error_r);
+	pending_take(box, ch);
+	return 0;
 }
 
 int mailbox_open(struct mail_storage *st, const char *name, struct mailbox **r,
@@ -281,13 +353,15 @@ int mailbox_open(struct mail_storage *st, const char *name, struct mailbox **r,
 	box->st = st;
 	box->v = st->v->box;
 	box->notify_fd = -1;
-	if (strcmp(name, "INBOX") != 0 && !storage_name_ok(name)) {
-		*error_r = "invalid folder name";
+	bool inbox = strcmp(name, "INBOX") == 0;
+	if (!inbox && storage_name_to_disk(st->v == &maildir_storage, name, box->disk,
+					   sizeof(box->disk), error_r) == -1) {
 		free(box);
 		return -1;
 	}
-	memcpy(box->name, name, strlen(name) + 1); /* BOUNDS: <= STORAGE_NAME_MAX */
-	if (st->v->folder_path(st, name, box->path, sizeof(box->path)) == -1) {
+	memcpy(box->name, name, strlen(name) + 1); /* BOUNDS: checked <= STORAGE_NAME_MAX */
+	if (st->v->folder_path(st, inbox ? NULL : box->disk, box->path,
+			       sizeof(box->path)) == -1) {
 		*error_r = "folder path too long";
 		free(box);
 		return -1;
@@ -305,13 +379,14 @@ int mailbox_open(struct mail_storage *st, const char *name, struct mailbox **r,
 	for (size_t i = 0; i < index_count(box->ix); i++) {
 		if (box->v->key_ok(index_get(box->ix, i)))
 			continue;
-		if (sync_locked_begin(box, NULL, true, error_r) == -1 ||
+		if (sync_locked_begin(box, true, error_r) == -1 ||
 		    sync_locked_end(box, error_r) == -1) {
 			mailbox_close(&box);
 			return -1;
 		}
 		break;
 	}
+	pending_take(box, NULL); /* the caller starts from the folder as it is now */
 	*r = box;
 	return 0;
 }
@@ -321,8 +396,15 @@ void mailbox_close(struct mailbox **boxp)
 	struct mailbox *box = *boxp;
 	if (box == NULL)
 		return;
+	const char *error;
+	if (box->batch != NULL) {
+		(void)box_cache_flush(box, &error);
+		box_cache_batch_free(box);
+	}
 	box->v->close(box);
 	index_close(&box->ix);
+	index_changes_free(&box->pending);
+	index_changes_free(&box->lockch);
 	if (box->notify_fd != -1)
 		close(box->notify_fd);
 	free(box);
@@ -455,11 +537,11 @@ void mail_reader_close(struct mail_reader **rp)
 int mailbox_set_flags(struct mailbox *box, uint32_t uid, uint32_t flags,
 		      uint32_t keywords, const char **error_r)
 {
-	if (sync_locked_begin(box, NULL, false, error_r) == -1)
+	if (sync_locked_begin(box, false, error_r) == -1)
 		return -1;
 	const struct index_rec *cur = index_find(box->ix, uid, NULL);
 	if (cur == NULL) {
-		index_unlock(box->ix);
+		box_unlock(box);
 		*error_r = "message was expunged";
 		return -1;
 	}
@@ -468,10 +550,13 @@ int mailbox_set_flags(struct mailbox *box, uint32_t uid, uint32_t flags,
 	rec.keywords = keywords;
 	if (box->v->set_flags(box, &rec, error_r) == -1 ||
 	    index_update(box->ix, &rec, error_r) == -1) {
-		index_unlock(box->ix);
+		box_unlock(box);
 		return -1;
 	}
-	return sync_locked_end(box, error_r);
+	int ret = sync_locked_end(box, error_r);
+	if (ret == 0)
+		pending_own_flags(box, uid);
+	return ret;
 }
 
 int mailbox_expunge(struct mailbox *box, const uint32_t *uids, size_t n,
@@ -479,30 +564,12 @@ int mailbox_expunge(struct mailbox *box, const uint32_t *uids, size_t n,
 {
 	if (n == 0)
 		return 0;
-	if (sync_locked_begin(box, NULL, false, error_r) == -1)
+	if (sync_locked_begin(box, false, error_r) == -1)
 		return -1;
 	if (box->v->expunge(box, uids, n, error_r) == -1) {
 		/* what was removed is in the index already; commit it */
 		const char *e2;
 		(void)sync_locked_end(box, &e2);
-		return -1;
-	}
-	return sync_locked_end(box, error_r);
-}
-
-const void *mailbox_cache_get(const struct mailbox *box, uint32_t uid, uint32_t field,
-			      size_t *len_r)
-{
-	return index_cache_get(box->ix, uid, field, len_r);
-}
-
-int mailbox_cache_set(struct mailbox *box, uint32_t uid, uint32_t field, const void *data,
-		      size_t len, const char **error_r)
-{
-	if (index_lock(box->ix, NULL, error_r) == -1)
-		return -1;
-	if (index_cache_set(box->ix, uid, field, data, len, error_r) == -1) {
-		index_unlock(box->ix);
 		return -1;
 	}
 	return sync_locked_end(box, error_r);
@@ -519,10 +586,10 @@ int mailbox_keyword_lookup(struct mailbox *box, const char *name, bool create,
 	}
 	if (!create)
 		return 0;
-	if (index_lock(box->ix, NULL, error_r) == -1)
+	if (box_lock(box, error_r) == -1)
 		return -1;
 	if (index_keyword_add(box->ix, name, len, bit_r, error_r) == -1) {
-		index_unlock(box->ix);
+		box_unlock(box);
 		return -1;
 	}
 	if (sync_locked_end(box, error_r) == -1)
@@ -581,10 +648,10 @@ int mail_save_finish(struct mail_save **sp, uint32_t *uid_r, const char **error_
 		*error_r = BOX_ERRF(box, "fsync message", errno);
 		goto out;
 	}
-	if (index_lock(box->ix, NULL, error_r) == -1)
+	if (box_lock(box, error_r) == -1)
 		goto out;
 	if (box->v->save_finish(box, s, error_r) == -1) {
-		index_unlock(box->ix);
+		box_unlock(box);
 		goto out;
 	}
 	if (sync_locked_end(box, error_r) == -1)

@@ -4,14 +4,38 @@
  *
  * A storage is a user's set of folders; INBOX always exists.  Maildir++: INBOX is the
  * Maildir, folder "Sent" is its subdirectory ".Sent".  mbox: INBOX is the spool file
- * (/var/mail/USER), folder "Sent" is ~/mail/Sent.  Folder names are 1..STORAGE_NAME_MAX
- * bytes of printable ASCII, no '/', not starting with '.', and "INBOX" is reserved.
+ * (/var/mail/USER), folder "Sent" is ~/mail/Sent.
+ *
+ * Folder names (what imapd shows, after its own wire decoding): UTF-8 (mail/mutf7.h's
+ * rules: valid, no control characters), "/" between levels ("Work/Project"), at most
+ * STORAGE_NAME_MAX bytes and STORAGE_NAME_DEPTH levels (plimits.h); no empty level ("/"
+ * at the start or end, "//"), no level starting with "."; the first level is not
+ * "INBOX" in any case (INBOX has no sub-folders); Maildir++ refuses "." anywhere (it
+ * separates levels on disk, as with Dovecot and Courier), mbox a level ending in
+ * ".lock" (a dotlock beside a folder is not a folder).  On disk the name is modified
+ * UTF-7 (RFC 3501 5.1.3, as Dovecot and Courier keep it): Maildir++ ".Work.Project" in
+ * the Maildir ("收件箱/工作" is ".&ZTZO9nux-.&XeVPXA-"), mbox ~/mail/Work/Project (a
+ * directory per level); each must fit NAME_MAX.  An ASCII name without "&" is the same
+ * on disk ("Sent" is ".Sent"), so existing folders keep working; an old folder whose
+ * disk name does not decode (a bare "&", a level starting with ".") is not listed.
+ * Hierarchy: Maildir++ parents are implied (".Work.Project" alone lists "Work" as
+ * NOSELECT) and any name can hold mail; mbox: a parent is a directory, which cannot
+ * hold mail (NOSELECT), and a folder holding mail cannot get sub-folders.
  *
  * A mailbox is an open folder.  Its messages are the records of its index (index/index.h):
  * UIDs, UIDVALIDITY, UIDNEXT, flags, keywords, MODSEQ, sizes.  mailbox_sync() brings the
  * index up to date with the folder (new mail from an MTA, changes by mutt or another
- * session) and reports what changed since the last sync; positions (0-based) into the
- * message list are valid until the next sync or change.
+ * session) and reports what changed since the last report (below).
+ *
+ * Positions: mailbox_count()/mailbox_get(i) are the index as it is NOW, and every call
+ * that locks the index moves it on (mailbox_sync, mailbox_set_flags, mailbox_expunge,
+ * saving, copy/move, mailbox_cache_set, a cache fill by mailbox_msg_parse, keyword
+ * creation, and a read that finds a message moved by another program): another
+ * session's expunge read by such a call removes its record at once.  So a position is
+ * valid only until the next such call.  What IS stable: a UID, and the reports.  imapd
+ * keeps its own UID array (its sequence numbers), starts it from mailbox_get() right
+ * after mailbox_open(), changes it only by applying mailbox_sync() reports, and looks
+ * messages up with mailbox_find(uid).  ipop3d (no concurrent view) uses positions.
  *
  * Errors: functions return 0 or -1 and set *error_r to a string owned by the object
  * (valid until its next call) or a constant. */
@@ -23,8 +47,6 @@
 #include <sys/types.h>
 #include "base/plimits.h"
 #include "index/index.h"
-
-#define STORAGE_NAME_MAX 48
 
 struct mail_storage;
 struct mailbox;
@@ -41,25 +63,103 @@ const char *storage_kind(const struct mail_storage *st);
 const char *storage_inbox_path(const struct mail_storage *st);
 void storage_free(struct mail_storage **st);
 
-/* Folders other than INBOX, one callback each; then 0, or -1. */
+/* Folder flags (IMAP LIST attributes). */
+#define STORAGE_FOLDER_NOSELECT   0x001 /* \Noselect: an implied parent, an mbox directory */
+#define STORAGE_FOLDER_CHILDREN   0x002 /* \HasChildren */
+#define STORAGE_FOLDER_NOCHILDREN 0x004 /* \HasNoChildren */
+#define STORAGE_FOLDER_DRAFTS     0x010 /* special use (RFC 6154), by name */
+#define STORAGE_FOLDER_SENT       0x020
+#define STORAGE_FOLDER_TRASH      0x040
+#define STORAGE_FOLDER_JUNK       0x080
+#define STORAGE_FOLDER_ARCHIVE    0x100
+
+/* Every folder other than INBOX, parents before children (sorted by bytes), with its
+ * flags; implied parents are listed (NOSELECT).  At most STORAGE_FOLDERS_MAX (else -1).
+ * 0 or -1. */
 int storage_folder_list(struct mail_storage *st,
-			void (*cb)(void *ctx, const char *name), void *ctx,
+			void (*cb)(void *ctx, const char *name, unsigned flags), void *ctx,
 			const char **error_r);
+/* RFC 3501 CREATE: parents are made as needed (mbox: directories; Maildir++: implied).
+ * "folder exists" if it does (mbox: also a directory of that name). */
 int storage_folder_create(struct mail_storage *st, const char *name, const char **error_r);
+/* RFC 3501 RENAME: the inferiors follow (Maildir++: ".From.x" -> ".To.x", one rename
+ * each, not atomic as a whole: a crash halfway leaves some under the old name, both
+ * trees valid; mbox: one rename of the file or directory, with the indexes).  Refused
+ * if "to" or any name in it exists, or "to" is inside "from".  INBOX is not renamed
+ * here: imapd's RENAME INBOX creates the target and mailbox_move()s every message (RFC
+ * 3501: INBOX stays, empty). */
 int storage_folder_rename(struct mail_storage *st, const char *from, const char *to,
 			  const char **error_r);
+/* RFC 3501 DELETE: Maildir++: the folder's mail and directory go, its children stay
+ * (the name lists as an implied NOSELECT parent then); deleting a name that is only an
+ * implied parent is "no such folder".  mbox: a folder file goes with its index; a
+ * directory only when empty ("folder has sub-folders" otherwise). */
 int storage_folder_delete(struct mail_storage *st, const char *name, const char **error_r);
-bool storage_name_ok(const char *name);
+/* Is name a valid folder name for this store (above)?  storage_name_check gives the
+ * reason. */
+bool storage_name_ok(const struct mail_storage *st, const char *name);
+int storage_name_check(bool maildir, const char *name, const char **error_r);
+/* The mapping (exposed for the fuzz target): name -> disk (Maildir++: the directory
+ * entry ".A.B"; mbox: the path "A/B" below ~/mail), and disk -> name (which is checked:
+ * a hostile directory name gives -1, never a name that maps elsewhere).  0 or -1. */
+int storage_name_to_disk(bool maildir, const char *name, char *out, size_t size,
+			 const char **error_r);
+int storage_name_from_disk(bool maildir, const char *disk, size_t len, char *out,
+			   size_t size, const char **error_r);
 
-/* Open a folder ("INBOX" or a folder name) and sync it once.  A missing INBOX is an empty
- * folder.  0 or -1. */
+/* SPECIAL-USE (RFC 6154): "\Drafts", "\Sent", "\Trash", "\Junk", "\Archive" for
+ * the folders named exactly Drafts, Sent, Trash, Junk, Archive; else NULL. */
+const char *storage_special_use(const char *name);
+/* Create whichever of those five is missing (and subscribe it): imapd calls it at
+ * login, so they exist from the first one.  0 or -1. */
+int storage_special_create(struct mail_storage *st, const char **error_r);
+
+/* Subscriptions (IMAP LSUB, LIST (SUBSCRIBED)): Maildir: "subscriptions" in the Maildir;
+ * mbox: ~/mail/.subscriptions.  Written whole (temporary file, fsync, rename) in
+ * Dovecot's format ("V\t2", an empty line, one UTF-8 name a line with a tab between
+ * levels), at most STORAGE_SUBS_MAX bytes; read also in the older one-name-a-line form
+ * (modified UTF-7, "." or "/" between levels as the store's disk names).  Names need
+ * not exist (RFC 3501 SUBSCRIBE); "INBOX" is allowed; invalid lines are dropped. */
+int storage_subscriptions_list(struct mail_storage *st,
+			       void (*cb)(void *ctx, const char *name), void *ctx,
+			       const char **error_r);
+int storage_subscriptions_set(struct mail_storage *st, const char *name, bool subscribed,
+			      const char **error_r);
+
+/* Open a folder ("INBOX", exactly so: imapd maps any case of it, RFC 3501 5.1; or a
+ * folder name) and sync it once.  A missing INBOX is an empty folder.  A NOSELECT name
+ * gives -1.  0 or -1. */
 int mailbox_open(struct mail_storage *st, const char *name, struct mailbox **r,
 		 const char **error_r);
 void mailbox_close(struct mailbox **box);
 
-/* Bring the index up to date with the folder; ch (may be NULL) gets the UIDs that were
- * added, expunged or changed since the last sync, by anyone.  Opening a folder that has
- * not changed reads neither its messages nor its directory entries. */
+/* Bring the index up to date with the folder, and report (ch, may be NULL; free with
+ * index_changes_free) what changed since the previous report (or since mailbox_open),
+ * then start a new one.  Every change the mailbox learnt meanwhile is in it, from
+ * whichever call learnt it (every lock reads other sessions' commits: see Positions
+ * above), so nothing is lost when a write comes between two syncs.  The lists are sorted
+ * UIDs, and applied in this order they turn the caller's UID list of the last report
+ * into the index as it is now:
+ *   expunged  UIDs the caller was told of that are gone, by anyone, this mailbox's own
+ *             mailbox_expunge/mailbox_move included (imapd sends every EXPUNGE from
+ *             these reports, never from its own command): apply in any order, each
+ *             removes one UID; a message that was added and expunged before it was
+ *             reported is in no list
+ *   added     new UIDs, all above every UID the caller knows, by anyone, this
+ *             mailbox's own saves and copies into it included (imapd: EXISTS)
+ *   changed   UIDs the caller knows (not in added) whose record changed: flags and
+ *             keywords set by other sessions or programs.  NOT this mailbox's own
+ *             mailbox_set_flags (imapd answers its own STORE itself, or not with
+ *             .SILENT), unless another session changed the message again after it.  It
+ *             may name a message whose flags are what the caller last saw (mbox: an
+ *             expunge rewrites the file and moves every later message; Maildir: a file
+ *             moved from new/ to cur/): compare if repeating a FETCH matters.
+ *   new_keywords  keyword names were added (imapd: FLAGS again).
+ * If mailbox_hdr()->uidvalidity differs from the last report's (the index was rebuilt,
+ * or kept in memory after a write failed), the lists are empty and mean nothing: every
+ * UID the caller holds is void (imapd ends the session).  On -1, nothing is reported
+ * and nothing is lost: the next sync reports it.  Opening a folder that has not changed
+ * reads neither its messages nor its directory entries. */
 int mailbox_sync(struct mailbox *box, struct index_changes *ch, const char **error_r);
 /* A descriptor that becomes readable when the folder or its index may have changed
  * (inotify); read it empty with mailbox_notify_clear(), then mailbox_sync().  -1 if
@@ -128,6 +228,18 @@ const void *mailbox_cache_get(const struct mailbox *box, uint32_t uid, uint32_t 
 int mailbox_cache_set(struct mailbox *box, uint32_t uid, uint32_t field, const void *data,
 		      size_t len, const char **error_r);
 
+/* Batching: between begin and end, cache writes (mailbox_cache_set and the fills of
+ * mailbox_msg_parse) wait in memory (mailbox_cache_get and the parse calls see them)
+ * and go to the index in one transaction (one lock) per STORAGE_CACHE_BATCH entries or
+ * STORAGE_CACHE_BATCH_BYTES or STORAGE_CACHE_BATCH_MS (plimits.h), and at end.  A
+ * transaction of cache entries only is committed without fdatasync (index.h: a crash
+ * may lose it, nothing else).  imapd: begin before a FETCH or SEARCH that reads many
+ * messages, end after it.  end returns -1 if a write failed (the entries are dropped:
+ * they are only a cache; the command's result stands).  mailbox_close ends an open
+ * batch.  Nested begins count: only the outermost end writes. */
+void mailbox_cache_batch_begin(struct mailbox *box);
+int mailbox_cache_batch_end(struct mailbox *box, const char **error_r);
+
 /* A message's MIME structure and envelope fields (mail/mime.h), from the cache, or
  * parsed from the message (as the reader gives it: stored line ends; mbox without its
  * From line, ">From " lines as stored) and then cached for every session.  Both are
@@ -155,7 +267,8 @@ struct storage_stats {
 	uint64_t msgs_parsed;    /* messages read and parsed for their MIME structure */
 	uint64_t cache_hits;     /* structures or envelopes taken from the cache */
 	uint64_t cache_bad;      /* cache entries refused (corrupt, not this message) */
-	uint64_t cache_fills;    /* cache writes that were committed */
+	uint64_t cache_fills;    /* cache writes that were committed (messages) */
+	uint64_t cache_commits;  /* index transactions they took */
 };
 const struct storage_stats *mailbox_stats(const struct mailbox *box);
 

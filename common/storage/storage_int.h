@@ -10,14 +10,18 @@ struct mailbox_vfuncs;
 /* One backend: its folder operations and its mailbox operations. */
 struct storage_vfuncs {
 	const char *kind;
-	/* the path of folder name ("INBOX" included) */
-	int (*folder_path)(struct mail_storage *st, const char *name, char *out, size_t size);
-	int (*folder_list)(struct mail_storage *st, void (*cb)(void *, const char *),
-			   void *ctx, const char **error_r);
-	int (*folder_create)(struct mail_storage *st, const char *name, const char **error_r);
+	/* Every folder operation takes disk names (folder.c: storage_name_to_disk, already
+	 * checked).  The path of a folder (disk NULL: INBOX). */
+	int (*folder_path)(struct mail_storage *st, const char *disk, char *out, size_t size);
+	/* every folder's disk name (noselect: an mbox directory) */
+	int (*folder_list)(struct mail_storage *st,
+			   void (*add)(void *ctx, const char *disk, bool noselect), void *ctx,
+			   const char **error_r);
+	int (*folder_create)(struct mail_storage *st, const char *disk, const char **error_r);
+	/* with the inferiors (folder.c checked their new names) */
 	int (*folder_rename)(struct mail_storage *st, const char *from, const char *to,
 			     const char **error_r);
-	int (*folder_delete)(struct mail_storage *st, const char *name, const char **error_r);
+	int (*folder_delete)(struct mail_storage *st, const char *disk, const char **error_r);
 	const struct mailbox_vfuncs *box;
 };
 
@@ -66,12 +70,20 @@ struct mail_storage {
 struct mailbox {
 	struct mail_storage *st;
 	const struct mailbox_vfuncs *v;
-	char name[STORAGE_NAME_MAX + 1];
+	char name[STORAGE_NAME_MAX + 1];      /* as the caller gave it (UTF-8) */
+	char disk[STORAGE_NAME_MAX * 2 + 2];  /* on disk ("" for INBOX) */
 	char path[STORAGE_PATH_MAX];
 	struct index *ix;
 	void *be;                   /* backend state */
 	int notify_fd;
 	struct storage_stats stats;
+	/* Changes learnt since the last mailbox_sync() report (storage.h), from every
+	 * refresh under any lock: sorted, without duplicates, merged by box_unlock(). */
+	struct index_changes pending;
+	struct index_changes lockch;  /* the open lock's changes (index_lock's ch) */
+	uint32_t known_next;          /* UIDNEXT when the caller last heard */
+	struct cache_batch *batch;    /* open: cache writes wait here (msgcache.c) */
+	uint32_t known_uidvalidity;
 	char err[320];
 };
 
@@ -105,6 +117,14 @@ const char *storage_errf(char *buf, size_t size, const char *what, int err);
  * folder_rename after they computed their paths).  0 or -1 with *error_r set. */
 int storage_rename_folder_path(struct mail_storage *st, const char *from, const char *to,
 			       const char **error_r);
+/* Every lock of a mailbox's index goes through these two: what the lock's refresh
+ * learns of other sessions' changes, and the lock holder's own changes, are merged
+ * into box->pending for the next mailbox_sync() report. */
+int box_lock(struct mailbox *box, const char **error_r);
+void box_unlock(struct mailbox *box);
+/* msgcache.c: write what a batch holds (mailbox_close calls it too). */
+int box_cache_flush(struct mailbox *box, const char **error_r);
+void box_cache_batch_free(struct mailbox *box);
 #define BOX_ERRF(box, what, e) storage_errf((box)->err, sizeof((box)->err), (what), (e))
 
 #endif

@@ -83,8 +83,16 @@ def test_copy_move_append_folders(imapd, ctx, store_user):
     typ, data = c.lsub()
     assert b'() "/" Sent' in data and b'() "/" INBOX' in data
     assert c.create("Sent")[0] == "NO"
-    assert c.create("Projects")[0] == "OK"
     assert c.create("Projects/2026")[0] == "OK"
+    # Maildir++: any folder holds mail and sub-folders; mbox: "Projects" is a directory
+    # now (\Noselect), mail goes into a folder without children
+    if u.store == "maildir":
+        assert c.create("Projects")[0] == "OK"
+        box = "Projects"
+    else:
+        assert c.create("Projects")[0] == "NO"
+        assert c.create("Flat")[0] == "OK"
+        box = "Flat"
     typ, data = c.list()
     names = [re.search(rb'"/" (.*)$', x).group(1).strip(b'"') for x in data]
     assert b"INBOX" in names and b"Projects" in names and b"Projects/2026" in names
@@ -101,7 +109,7 @@ def test_copy_move_append_folders(imapd, ctx, store_user):
     all_uids = uids(c)
     # (imaplib's uid() drops the tagged response's text: the command by hand)
     typ, data = c._simple_command("UID", "COPY", "%d:%d" % (all_uids[0], all_uids[1]),
-                                  "Projects")
+                                  box)
     assert typ == "OK" and re.match(rb"\[COPYUID \d+ %d:%d 1:2\]" % (all_uids[0], all_uids[1]),
                                     data[0]), data
     typ, data = c.uid("MOVE", str(all_uids[2]), "Projects/2026")
@@ -109,12 +117,12 @@ def test_copy_move_append_folders(imapd, ctx, store_user):
     assert len(uids(c)) == 4
     # APPEND with flags, date: APPENDUID
     msg = h.to_wire(h.make_message(42))
-    typ, data = c.append("Projects", "(\\Seen \\Flagged)",
+    typ, data = c.append(box, "(\\Seen \\Flagged)",
                          imaplib.Time2Internaldate(time.time()), msg)
     assert typ == "OK" and b"APPENDUID" in data[0]
-    typ, data = c.status("Projects", "(MESSAGES UIDNEXT UNSEEN SIZE)")
+    typ, data = c.status(box, "(MESSAGES UIDNEXT UNSEEN SIZE)")
     assert typ == "OK" and b"MESSAGES 3" in data[0] and b"UNSEEN 2" in data[0]
-    c.select("Projects")
+    c.select(box)
     typ, data = c.fetch("3", "(FLAGS BODY.PEEK[])")
     assert b"\\Flagged" in data[0][0] and data[0][1] == msg
     c.select("Projects/2026")
@@ -248,3 +256,34 @@ def test_large_message_streamed(imapd, ctx, make_user):
     c.logout()
     ev = imapd.log.wait("logout", user=u.name)
     assert int(ev["maxrss_kb"]) < 40 * 1024
+
+
+def test_chinese_folder_name_end_to_end(imapd, ctx, store_user):
+    """A folder named 收件箱/工作 in modified UTF-7 on the wire: CREATE, LIST, APPEND,
+    SELECT; the storage keeps the name in modified UTF-7 on disk (Maildir++ ".A.B", mbox
+    a directory per level) and a UTF-8 name never reaches the disk."""
+    u = store_user
+    c = login(imapd, ctx, u)
+    wire = "&ZTZO9nux-/&XeVPXA-"
+    assert c.create('"%s"' % wire)[0] == "OK"
+    typ, data = c.list('""', "*")
+    assert any(x.endswith(b'"/" ' + wire.encode()) and b"\\HasNoChildren" in x
+               for x in data), data
+    assert any(x.endswith(b'"/" &ZTZO9nux-') and b"\\HasChildren" in x for x in data), data
+    msg = h.to_wire(h.make_message(7))
+    typ, data = c.append('"%s"' % wire, None, None, msg)
+    assert typ == "OK", data
+    typ, data = c.select('"%s"' % wire)
+    assert typ == "OK" and data == [b"1"]
+    typ, data = c.fetch("1", "(BODY.PEEK[])")
+    assert data[0][1] == msg
+    # an invalid modified UTF-7 spelling is refused, not stored under another name
+    assert c.create('"&ZTZO9nux"')[0] == "NO"
+    c.logout()
+    if u.store == "maildir":
+        assert (u.maildir / ".&ZTZO9nux-.&XeVPXA-").is_dir()
+        names = os.listdir(u.maildir)
+    else:
+        assert (u.home / "mail" / "&ZTZO9nux-" / "&XeVPXA-").is_file()
+        names = os.listdir(u.home / "mail")
+    assert not any("收件箱" in n for n in names), names

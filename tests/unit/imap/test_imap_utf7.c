@@ -1,4 +1,5 @@
-/* imap_utf7.c: a table of modified UTF-7 names with their UTF-8 (both directions), a table
+/* imap_utf7.h (the codec in mail/mutf7.c): a table of modified UTF-7 names with their
+ * UTF-8 (both directions), a table
  * of non-canonical or broken ones that must be refused, UTF-8 name checks, and a round
  * trip over every BMP code point and some beyond. */
 #include <stdint.h>

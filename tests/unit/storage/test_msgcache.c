@@ -5,6 +5,7 @@
  * refused and the message parsed again; an index in memory works; a cache write that
  * fails (file size limit: the disk-full case) or an entry too big still returns the
  * result and changes nothing else (UIDVALIDITY kept). */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +318,112 @@ static void test_too_big(void)
 	free(msg);
 }
 
+/* A batch: N fills, one transaction (storage_stats.cache_commits), entries seen by the
+ * same session before they are written and by another process after. */
+static void test_batch(const char *kind)
+{
+	char name[32];
+	const char *err;
+	snprintf(name, sizeof(name), "batch-%s", kind);
+	struct mail_storage *st = make_store(kind, name, true);
+	struct mailbox *box;
+	CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+	enum { N = 40 };
+	uint32_t uids[N];
+	for (int i = 0; i < N; i++)
+		uids[i] = save(box, i % 2 ? msg2 : msg1);
+	uint64_t commits = mailbox_stats(box)->cache_commits;
+	uint64_t fills = mailbox_stats(box)->cache_fills;
+	mailbox_cache_batch_begin(box);
+	mailbox_cache_batch_begin(box); /* nested: the outer end writes */
+	for (int i = 0; i < N; i++) {
+		struct mime_part *parts = NULL;
+		CHECK(mailbox_msg_parts(box, uids[i], &parts, &err) == 0 && parts != NULL);
+		mime_part_free(&parts);
+	}
+	CHECK(mailbox_stats(box)->msgs_parsed == N);
+	/* again in the same batch: from the batch, not parsed again */
+	struct mail_envelope_fields *env = NULL;
+	CHECK(mailbox_msg_envelope(box, uids[0], &env, &err) == 0 && env != NULL);
+	mime_envelope_free(&env);
+	CHECK(mailbox_stats(box)->msgs_parsed == N);
+	CHECK(mailbox_cache_set(box, uids[1], INDEX_CACHE_HEADERS, "hdr", 3, &err) == 0);
+	size_t len = 0;
+	const char *hv = mailbox_cache_get(box, uids[1], INDEX_CACHE_HEADERS, &len);
+	CHECK(hv != NULL && len == 3 && memcmp(hv, "hdr", 3) == 0);
+	CHECK(mailbox_cache_batch_end(box, &err) == 0);
+	CHECK(mailbox_stats(box)->cache_commits == commits); /* nested: nothing yet */
+	CHECK(mailbox_cache_batch_end(box, &err) == 0);
+	/* one transaction (a second only if the batch outlived STORAGE_CACHE_BATCH_MS) */
+	uint64_t took = mailbox_stats(box)->cache_commits - commits;
+	CHECK(took >= 1 && took <= 2);
+	CHECK(mailbox_stats(box)->cache_fills == fills + N + 1);
+	CHECK(mailbox_cache_batch_end(box, &err) == 0); /* unbalanced end: harmless */
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(other_session(kind, name));
+	int status = -1;
+	CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	      WEXITSTATUS(status) == 0);
+	/* a batch left open is written at close */
+	mailbox_cache_batch_begin(box);
+	CHECK(mailbox_cache_set(box, uids[2], INDEX_CACHE_HEADERS, "late", 4, &err) == 0);
+	mailbox_close(&box);
+	CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+	hv = mailbox_cache_get(box, uids[2], INDEX_CACHE_HEADERS, &len);
+	CHECK(hv != NULL && len == 4 && memcmp(hv, "late", 4) == 0);
+	mailbox_close(&box);
+	storage_free(&st);
+}
+
+/* index.c: a transaction of cache entries only is committed without fdatasync; any
+ * other with it; both read back. */
+static void test_cache_nosync(void)
+{
+	char dir[128];
+	const char *err;
+	snprintf(dir, sizeof(dir), "%s/nosync", tmpdir);
+	mkdir(dir, 0700);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	struct index *ix = NULL, *iy = NULL;
+	CHECK(index_open(dfd, "ix", &ix, &err) == 0);
+	CHECK(index_lock(ix, NULL, &err) == 0);
+	struct index_rec rec = { .flags = 0, .size = 10, .raw = 10, .key = (char *)"k",
+				 .key_len = 1 };
+	CHECK(index_append(ix, &rec, &err) == 0);
+	CHECK(index_commit(ix, &err) == 0); /* the first writes a snapshot */
+	index_unlock(ix);
+	CHECK(index_lock(ix, NULL, &err) == 0);
+	rec = (struct index_rec){ .uid = 0, .size = 11, .raw = 11, .key = (char *)"k2",
+				  .key_len = 2 };
+	CHECK(index_append(ix, &rec, &err) == 0);
+	CHECK(index_commit(ix, &err) == 0);
+	index_unlock(ix);
+	uint64_t syncs = index_stats(ix)->log_syncs;
+	CHECK(syncs >= 1 && index_stats(ix)->log_unsynced == 0);
+	CHECK(index_lock(ix, NULL, &err) == 0);
+	CHECK(index_cache_set(ix, 1, INDEX_CACHE_ENVELOPE, "env", 3, &err) == 0);
+	CHECK(index_cache_set(ix, 2, INDEX_CACHE_ENVELOPE, "env2", 4, &err) == 0);
+	CHECK(index_commit(ix, &err) == 0);
+	index_unlock(ix);
+	CHECK(index_stats(ix)->log_syncs == syncs && index_stats(ix)->log_unsynced == 1);
+	CHECK(index_lock(ix, NULL, &err) == 0);
+	CHECK(index_cache_set(ix, 1, INDEX_CACHE_HEADERS, "h", 1, &err) == 0);
+	CHECK(index_expunge(ix, 2, &err) == 0); /* a record change: synced */
+	CHECK(index_commit(ix, &err) == 0);
+	index_unlock(ix);
+	CHECK(index_stats(ix)->log_syncs == syncs + 1 && index_stats(ix)->log_unsynced == 1);
+	CHECK(index_open(dfd, "ix", &iy, &err) == 0);
+	size_t len = 0;
+	const char *v = index_cache_get(iy, 1, INDEX_CACHE_ENVELOPE, &len);
+	CHECK(v != NULL && len == 3 && memcmp(v, "env", 3) == 0);
+	CHECK(index_find(iy, 2, NULL) == NULL && index_count(iy) == 1);
+	index_close(&iy);
+	index_close(&ix);
+	close(dfd);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/test_msgcache.XXXXXX");
@@ -334,6 +441,9 @@ int main(void)
 		fprintf(stderr, "failing_write: status %d\n", status);
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	test_too_big();
+	test_batch("maildir");
+	test_batch("mbox");
+	test_cache_nosync();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)

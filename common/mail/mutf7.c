@@ -1,9 +1,9 @@
-/* Modified UTF-7 and UTF-8 mailbox names (imap_utf7.h). */
+/* Modified UTF-7 and UTF-8 mailbox names (mutf7.h). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/util.h"
-#include "imap/imap_utf7.h"
+#include "mail/mutf7.h"
 
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
@@ -45,7 +45,7 @@ static int utf8_next(const unsigned char *s, size_t len, size_t *i, uint32_t *cp
 	return 0;
 }
 
-int imap_utf8_mailbox_valid(const char *s, size_t len, const char **error_r)
+int mutf7_utf8_valid(const char *s, size_t len, const char **error_r)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	for (size_t i = 0; i < len; ) {
@@ -136,7 +136,7 @@ static int decode_run(const char *in, size_t b, size_t e, char *out, size_t *o,
 	return 0;
 }
 
-int imap_utf7_to_utf8(const char *in, size_t len, char **out_r, size_t *out_len_r,
+int mutf7_to_utf8(const char *in, size_t len, char **out_r, size_t *out_len_r,
 		      const char **error_r)
 {
 	/* BOUNDS: 8 base64 characters make at most 3 UTF-16 units, at most 9 UTF-8 bytes;
@@ -178,7 +178,7 @@ int imap_utf7_to_utf8(const char *in, size_t len, char **out_r, size_t *out_len_
 		i = e + 1;
 	}
 	out[o] = '\0';
-	if (imap_utf8_mailbox_valid(out, o, error_r) < 0)
+	if (mutf7_utf8_valid(out, o, error_r) < 0)
 		goto fail;
 	*out_r = out;
 	*out_len_r = o;
@@ -197,10 +197,10 @@ static void b64_flush(char *out, size_t *o, uint32_t *bits, uint32_t *nbits)
 	*bits &= (1u << *nbits) - 1;
 }
 
-int imap_utf8_to_utf7(const char *in, size_t len, char **out_r, size_t *out_len_r,
+int mutf7_from_utf8(const char *in, size_t len, char **out_r, size_t *out_len_r,
 		      const char **error_r)
 {
-	if (imap_utf8_mailbox_valid(in, len, error_r) < 0)
+	if (mutf7_utf8_valid(in, len, error_r) < 0)
 		return -1;
 	/* BOUNDS: "&" becomes "&-" (2 for 1); every other character encoded is 2 to 4
 	 * UTF-8 bytes (controls are refused above), the worst a 2-byte one alone, "&" + 3
