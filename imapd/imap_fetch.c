@@ -21,7 +21,14 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "imap.h"
+#include "imap/imap_binary.h"
+#include "imap/imap_bodystructure.h"
+#include "imap/imap_envelope.h"
 #include "imap/imap_fetchatt.h"
+#include "imap/imap_hdrfilter.h"
+#include "imap/imap_section.h"
+#include "imap/imap_window.h"
+#include "mail/mime.h"
 #include "mail/crlf.h"
 #include "storage/storage.h"
 
@@ -38,7 +45,13 @@ struct fetch {
 	struct fetch_req req[FETCH_MAX_ITEMS];
 	size_t n;
 	bool uid_item, flags_item, modseq_item, sets_seen;
+	bool needs_tree;                          /* an item wants the MIME tree or envelope */
+	uint32_t cur_uid;                         /* the message being answered */
+	bool unknown_cte;                         /* BINARY of an unknown encoding: NO */
 	uint64_t changedsince;                    /* CHANGEDSINCE (RFC 7162); 0: none */
+	/* the message being answered: its tree and envelope (mailbox_msg_parse) */
+	struct mime_part *parts;
+	struct mail_envelope_fields *env;
 };
 
 typedef int fetch_fn(struct fetch *f, struct fetch_req *r, size_t i,
@@ -221,8 +234,151 @@ static int item_section(struct fetch *f, struct fetch_req *r, size_t i,
 	return send_range(f, rec, off, len);
 }
 
-/* BODY[...], BINARY[...]: one row for every section form (the parsed section says which) */
+/* ---- items from the MIME tree (common/imap's FETCH formatters) ---- */
+
+static int item_envelope(struct fetch *f, struct fetch_req *r, size_t i,
+			 const struct index_rec *rec)
+{
+	struct imap_buf *b = &f->ss->ic.out;
+	imap_buf_puts(b, "ENVELOPE ");
+	if (f->env == NULL)
+		return imap_buf_puts(b, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
+	return imap_envelope_write(b, f->env, f->ss->ic.wflags);
+}
+
+static int item_body(struct fetch *f, struct fetch_req *r, size_t i,
+		     const struct index_rec *rec)
+{
+	struct imap_buf *b = &f->ss->ic.out;
+	bool ext = r->item->name[4] == 'S';   /* BODYSTRUCTURE */
+	imap_buf_puts(b, ext ? "BODYSTRUCTURE " : "BODY ");
+	if (f->parts == NULL)
+		return imap_buf_puts(b, "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)");
+	return imap_bodystructure_write(b, f->parts, f->ss->ic.wflags |
+					(ext ? IMAP_BS_EXTENDED : 0));
+}
+
+/* Feeds raw bytes [off, off + size) of the message (as the reader gives them) to fn.
+ * A short or failed read just ends early: the window pads. */
+typedef int feed_fn(void *ctx, const void *data, size_t len);
+static void read_range(struct fetch *f, uint32_t uid, uint64_t off, uint64_t size,
+		       feed_fn *fn, void *ctx)
+{
+	struct imap_sess *ss = f->ss;
+	struct mail_reader *mr;
+	const char *error;
+	uint64_t pos = 0, end = off + size;
+	ssize_t n;
+
+	if (size == 0 || mailbox_msg_open(ss->box, uid, &mr, &error) < 0)
+		return;
+	while (pos < end && (n = mail_reader_read(mr, ss->iobuf, IO_CHUNK, &error)) > 0) {
+		uint64_t a = pos < off ? off - pos : 0, b = (uint64_t)n;
+		if (pos + b > end)
+			b = end - pos;   /* BOUNDS: never past the range */
+		if (a < b && fn(ctx, ss->iobuf + a, (size_t)(b - a)) < 0)
+			break;
+		pos += (uint64_t)n;
+	}
+	mail_reader_close(&mr);
+}
+
+static int sink_conn(void *ctx, const void *data, size_t len)
+{
+	struct imap_sess *ss = ctx;
+	return conn_write(ss->ic.c, data, len);
+}
+
+static int feed_crlf(void *ctx, const void *data, size_t len)
+{
+	return imap_window_crlf_feed(ctx, data, len);
+}
+
+static int feed_filter(void *ctx, const void *data, size_t len)
+{
+	return imap_hdrfilter_feed(ctx, data, len);
+}
+
+static int feed_binary(void *ctx, const void *data, size_t len)
+{
+	return imap_binary_feed(ctx, data, len);
+}
+
+/* Pass the plan's bytes through the right converter into w. */
+static void send_plan(struct fetch *f, const struct imap_fetch_section *sec,
+		      const struct imap_section_plan *plan, const char *enc,
+		      struct imap_window *w, struct imap_binary *d)
+{
+	if (sec->kind != IMAP_FETCH_BODY) {
+		if (imap_binary_init(d, enc, w) < 0)
+			return;
+		read_range(f, f->cur_uid, plan->offset, plan->size, feed_binary, d);
+		imap_binary_finish(d);
+	} else if (plan->filter) {
+		struct imap_hdrfilter hf;
+		imap_hdrfilter_init(&hf, sec->fields, sec->nfields,
+				    sec->text == IMAP_SECTION_HEADER_FIELDS_NOT, w);
+		read_range(f, f->cur_uid, plan->offset, plan->size, feed_filter, &hf);
+		imap_hdrfilter_finish(&hf);
+	} else {
+		struct imap_window_crlf o;
+		imap_window_crlf_init(&o, w);
+		read_range(f, f->cur_uid, plan->offset, plan->size, feed_crlf, &o);
+	}
+}
+
+/* A section of the tree: parts, HEADER.FIELDS(.NOT), MIME, BINARY, BINARY.SIZE. */
+static int item_tree_section(struct fetch *f, struct fetch_req *r, size_t i,
+			     const struct index_rec *rec)
+{
+	struct imap_sess *ss = f->ss;
+	struct imap_buf *b = &ss->ic.out;
+	const struct imap_fetch_section *sec = &r->sec;
+	struct imap_section_plan plan;
+	struct imap_window w;
+	struct imap_binary d;
+	const char *error, *enc = NULL;
+
+	if (r->label[0] != '\0')
+		imap_buf_puts(b, r->label);
+	else
+		imap_section_write_name(b, sec);
+	if (f->parts == NULL || imap_section_resolve(sec, f->parts, &plan, &error) < 0 ||
+	    !plan.found)
+		return imap_buf_puts(b, sec->kind == IMAP_FETCH_BINARY_SIZE ? " 0" : " \"\"");
+	uint64_t full = plan.size_crlf;
+	bool nul = false;
+	if (sec->kind != IMAP_FETCH_BODY) {
+		enc = imap_binary_encoding(sec, &plan);
+		imap_window_init(&w, 0, UINT64_MAX, NULL, NULL);
+		if (imap_binary_init(&d, enc, &w) < 0) {
+			f->unknown_cte = true;   /* RFC 3516: NO [UNKNOWN-CTE] */
+			return imap_buf_puts(b, sec->kind == IMAP_FETCH_BINARY_SIZE ? " 0" : " NIL");
+		}
+		send_plan(f, sec, &plan, enc, &w, &d);
+		full = d.size;
+		nul = d.has_nul;
+		if (sec->kind == IMAP_FETCH_BINARY_SIZE)
+			return imap_buf_printf(b, " %" PRIu64, full);
+	} else if (plan.filter) {
+		imap_window_init(&w, 0, UINT64_MAX, NULL, NULL);
+		send_plan(f, sec, &plan, NULL, &w, &d);   /* a counting pass */
+		full = w.total;
+	}
+	uint64_t n = imap_section_partial_size(sec, full);
+	imap_buf_printf(b, " %s{%" PRIu64 "}\r\n", nul ? "~" : "", n);
+	if (imapc_send_buf(&ss->ic) < 0)
+		return -1;
+	imap_window_init(&w, sec->partial ? sec->offset : 0, n, sink_conn, ss);
+	send_plan(f, sec, &plan, enc, &w, &d);
+	imap_window_pad(&w);
+	return ss->ic.c->failed ? -1 : 0;
+}
+
+/* BODY[], BODY[HEADER], BODY[TEXT] of the top level: streamed without the tree */
 static const struct fetch_item section_item = { "BODY[", true, item_section };
+/* every other section form: from the tree */
+static const struct fetch_item tree_section_item = { "BODY[", true, item_tree_section };
 
 static const struct fetch_item fetch_items[] = {
 	{ "UID", false, item_uid },
@@ -230,7 +386,9 @@ static const struct fetch_item fetch_items[] = {
 	{ "RFC822.SIZE", false, item_size },
 	{ "INTERNALDATE", false, item_date },
 	{ "MODSEQ", false, item_modseq },           /* RFC 7162 */
-	/* ENVELOPE, BODYSTRUCTURE, BODY: rows of the FETCH formatting module */
+	{ "ENVELOPE", false, item_envelope },
+	{ "BODYSTRUCTURE", false, item_body },
+	{ "BODY", false, item_body },
 };
 
 /* One item name into the request.  0, or -1 (unknown or unsupported). */
@@ -254,33 +412,28 @@ static int add_item(struct fetch *f, const char *name)
 	if (strchr(as, '[') != NULL) {
 		if (imap_fetch_section_parse(as, strlen(as), &r->sec, &error) < 0)
 			return -1;
-		if (r->sec.kind != IMAP_FETCH_BODY || r->sec.nparts > 0 ||
-		    (r->sec.text != IMAP_SECTION_ALL && r->sec.text != IMAP_SECTION_HEADER &&
-		     r->sec.text != IMAP_SECTION_TEXT))
-			return -1;   /* HOOK: the FETCH formatting module's sections go here */
-		r->item = &section_item;
+		if (r->sec.kind == IMAP_FETCH_BODY && r->sec.nparts == 0 &&
+		    (r->sec.text == IMAP_SECTION_ALL || r->sec.text == IMAP_SECTION_HEADER ||
+		     r->sec.text == IMAP_SECTION_TEXT)) {
+			r->item = &section_item;
+		} else {
+			r->item = &tree_section_item;
+			f->needs_tree = true;
+		}
 		if (as != name) {
 			snprintf(r->label, sizeof(r->label), "%s", name);
 			for (char *p = r->label; *p != '\0'; p++)
 				*p = (char)toupper((unsigned char)*p);
-		} else {
+		} else if (r->item == &section_item) {
 			/* the response names the section without .PEEK and the partial's length */
-			const char *br = strchr(name, '[');
-			const char *end = strrchr(name, ']');
-			if (end == NULL || end < br)
-				return -1;
-			int k = snprintf(r->label, sizeof(r->label), "BODY%.*s", (int)(end - br + 1),
-					 br);
-			if (k < 0 || (size_t)k >= sizeof(r->label))
-				return -1;
-			for (char *p = r->label; *p != '\0'; p++)
-				*p = (char)toupper((unsigned char)*p);
-			if (r->sec.partial) {
-				size_t l = strlen(r->label);
-				snprintf(r->label + l, sizeof(r->label) - l, "<%" PRIu64 ">",
-					 r->sec.offset);
-			}
+			struct imap_buf lb;
+			imap_buf_init(&lb, sizeof(r->label));
+			imap_section_write_name(&lb, &r->sec);
+			snprintf(r->label, sizeof(r->label), "%.*s", (int)lb.len, lb.data);
+			imap_buf_free(&lb);
 		}
+		if (r->sec.kind == IMAP_FETCH_BINARY_SIZE)
+			r->sec.peek = true;   /* RFC 3516: BINARY.SIZE does not set \Seen */
 		if (!r->sec.peek)
 			f->sets_seen = true;
 		f->n++;
@@ -296,6 +449,8 @@ static int add_item(struct fetch *f, const char *name)
 			}
 			if (r->item->fn == item_flags)
 				f->flags_item = true;
+			if (r->item->fn == item_envelope || r->item->fn == item_body)
+				f->needs_tree = true;
 			if (r->item->fn == item_modseq) {
 				if (f->modseq_item)
 					return 0;
@@ -321,11 +476,13 @@ static int parse_items(struct fetch *f, const struct imap_arg *a)
 		if (n == 0)
 			return -1;
 	} else if (imap_arg_atom(a, &s) == 0) {
-		if (strcasecmp(s, "ALL") == 0 || strcasecmp(s, "FULL") == 0)
-			return -1;   /* need ENVELOPE (and BODY): the FETCH formatting module */
-		if (strcasecmp(s, "FAST") == 0)
+		/* the macros (RFC 3501 6.4.5) */
+		bool all = strcasecmp(s, "ALL") == 0, full = strcasecmp(s, "FULL") == 0;
+		if (all || full || strcasecmp(s, "FAST") == 0)
 			return add_item(f, "FLAGS") | add_item(f, "INTERNALDATE") |
-			       add_item(f, "RFC822.SIZE");
+			       add_item(f, "RFC822.SIZE") |
+			       (all || full ? add_item(f, "ENVELOPE") : 0) |
+			       (full ? add_item(f, "BODY") : 0);
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (list[i].type != IMAP_ARG_ATOM || add_item(f, list[i].str) < 0)
@@ -358,6 +515,21 @@ static int fetch_one(struct fetch *f, size_t i)
 			flags_changed = true;
 		}
 	}
+	f->cur_uid = v->uid;
+	if (f->needs_tree) {
+		/* a cache fill moves positions (storage.h): rec is looked up again after */
+		if (mailbox_msg_parse(ss->box, v->uid, &f->parts, &f->env, &error) < 0) {
+			char safe[LOG_MAX_FIELD + 1];
+			log_warn("message-parse-failed: user=<%s>, uid=%" PRIu32 ", error=<%s>",
+				 ss->ubuf, v->uid, log_sanitize(error, strlen(error), safe));
+		}
+		rec = mailbox_find(ss->box, v->uid, NULL);
+		if (rec == NULL) {
+			mime_part_free(&f->parts);
+			mime_envelope_free(&f->env);
+			return 0;
+		}
+	}
 	imap_buf_printf(&ss->ic.out, "* %zu FETCH (", i + 1);
 	bool first = true;
 	if (!f->uid_item && ss->fetch_uid) {
@@ -368,9 +540,14 @@ static int fetch_one(struct fetch *f, size_t i)
 		if (!first)
 			imap_buf_puts(&ss->ic.out, " ");
 		first = false;
-		if (f->req[k].item->fn(f, &f->req[k], i, rec) < 0)
+		if (f->req[k].item->fn(f, &f->req[k], i, rec) < 0) {
+			mime_part_free(&f->parts);
+			mime_envelope_free(&f->env);
 			return -1;
+		}
 	}
+	mime_part_free(&f->parts);
+	mime_envelope_free(&f->env);
 	if (flags_changed && !f->flags_item) {
 		imap_buf_puts(&ss->ic.out, " ");
 		item_flags(f, NULL, i, rec);
@@ -426,6 +603,9 @@ enum imap_result imap_cmd_fetch(struct imap_sess *ss, const struct imap_command 
 	ss->fetch_uid = cmd->uid;
 	ss->n_fetch++;
 	enum imap_result res = IMAP_R_OK;
+	/* the structures parsed for this FETCH go to the cache in few transactions */
+	if (f->needs_tree)
+		mailbox_cache_batch_begin(ss->box);
 	for (size_t i = 0; i < ss->count; i++) {
 		uint32_t key = cmd->uid ? ss->msgs[i].uid : (uint32_t)(i + 1);
 		if (!imap_seqset_contains(&set, key))
@@ -435,12 +615,23 @@ enum imap_result imap_cmd_fetch(struct imap_sess *ss, const struct imap_command 
 			break;
 		}
 	}
+	const char *berr;
+	if (f->needs_tree && mailbox_cache_batch_end(ss->box, &berr) < 0) {
+		char safe[LOG_MAX_FIELD + 1];
+		log_warn("cache-write-failed: user=<%s>, error=<%s>", ss->ubuf,
+			 log_sanitize(berr, strlen(berr), safe));
+	}
+	bool unknown_cte = f->unknown_cte;
 	free(f);
 	imap_seqset_free(&set);
 	if (res != IMAP_R_OK)
 		return res;
 	imap_sess_update(ss, cmd->uid);
-	imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Fetch completed.");
+	if (unknown_cte)
+		imapc_tagged(&ss->ic, cmd->tag, "NO", "UNKNOWN-CTE",
+			     "A part's Content-Transfer-Encoding is unknown.");
+	else
+		imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Fetch completed.");
 	return IMAP_R_OK;
 }
 
