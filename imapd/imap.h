@@ -87,7 +87,7 @@ void imapc_count_good(struct imapc *ic);
 /* The capabilities after login (also in LOGIN's tagged OK, written by the worker). */
 #define IMAP_CAPABILITY_AUTH "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE UIDPLUS MOVE " \
 	"UNSELECT CHILDREN NAMESPACE MULTIAPPEND APPENDLIMIT=134217728 CONDSTORE BINARY " \
-	"SPECIAL-USE"
+	"SPECIAL-USE ESEARCH SEARCHRES"
 
 /* ---- imap_prelogin.c ----------------------------------------------------------------- */
 
@@ -130,6 +130,8 @@ struct imap_sess {
 	size_t count, cap;
 	uint64_t seen_modseq;      /* HIGHESTMODSEQ when the view was last brought up to date */
 	unsigned kw_count;         /* keyword names the client was told of (FLAGS) */
+	uint32_t *saved_uids;      /* "$": SEARCH RETURN (SAVE)'s result (RFC 5182) */
+	size_t saved_count;
 	/* ENABLE */
 	bool enabled_utf8, enabled_condstore, enabled_qresync, enabled_rev2;
 	/* counters for the logout line */

@@ -26,6 +26,7 @@
 #include "imap/imap_envelope.h"
 #include "imap/imap_fetchatt.h"
 #include "imap/imap_hdrfilter.h"
+#include "imap/imap_search.h"
 #include "imap/imap_section.h"
 #include "imap/imap_window.h"
 #include "mail/mime.h"
@@ -637,116 +638,176 @@ enum imap_result imap_cmd_fetch(struct imap_sess *ss, const struct imap_command 
 
 /* ---- SEARCH -------------------------------------------------------------------------- */
 
-/* One search key on one message: 1 match, 0 no match, -1 a key not supported here (the
- * search module, branch imapsearch, replaces this with the full grammar). */
-static int search_key(struct imap_sess *ss, const struct imap_arg *a, size_t i,
-		      struct imap_seqset *sets, size_t k)
-{
-	static const struct { const char *name; uint32_t flag; bool set; } fkeys[] = {
-		{ "SEEN", INDEX_FLAG_SEEN, true }, { "UNSEEN", INDEX_FLAG_SEEN, false },
-		{ "FLAGGED", INDEX_FLAG_FLAGGED, true }, { "UNFLAGGED", INDEX_FLAG_FLAGGED, false },
-		{ "DELETED", INDEX_FLAG_DELETED, true }, { "UNDELETED", INDEX_FLAG_DELETED, false },
-		{ "ANSWERED", INDEX_FLAG_ANSWERED, true },
-		{ "UNANSWERED", INDEX_FLAG_ANSWERED, false },
-		{ "DRAFT", INDEX_FLAG_DRAFT, true }, { "UNDRAFT", INDEX_FLAG_DRAFT, false },
-		{ "RECENT", INDEX_FLAG_RECENT, true }, { "OLD", INDEX_FLAG_RECENT, false },
-	};
-	const char *s;
-	const struct imap_vmsg *v = &ss->msgs[i];
+/* SEARCH and UID SEARCH through common/imap's imap_search: the accessor offers the
+ * view's flags and keywords, the index's date, size and mod-sequence, the message bytes
+ * through a reader (opened once per message, read forward) and the cached MIME tree. */
+struct search_ctx {
+	struct imap_sess *ss;
+	const struct imap_vmsg *v;
+	struct mail_reader *mr;
+	uint64_t pos;              /* the reader's position */
+};
 
-	if (a->type != IMAP_ARG_ATOM || imap_arg_atom(a, &s) < 0)
+static bool search_has_keyword(void *ctx, const char *keyword)
+{
+	struct search_ctx *sc = ctx;
+	unsigned bit;
+	const char *error;
+	if (mailbox_keyword_lookup(sc->ss->box, keyword, false, &bit, &error) != 1 || bit >= 32)
+		return false;
+	return (sc->v->keywords & (1u << bit)) != 0;
+}
+
+static int search_read(void *ctx, uint64_t offset, void *buf, size_t len, size_t *got_r)
+{
+	struct search_ctx *sc = ctx;
+	const char *error;
+	ssize_t n;
+
+	*got_r = 0;
+	if (sc->mr != NULL && offset < sc->pos)
+		mail_reader_close(&sc->mr);   /* backwards: from the start again */
+	if (sc->mr == NULL) {
+		if (mailbox_msg_open(sc->ss->box, sc->v->uid, &sc->mr, &error) < 0)
+			return -1;
+		sc->pos = 0;
+	}
+	while (sc->pos < offset) {
+		uint64_t want = offset - sc->pos;
+		n = mail_reader_read(sc->mr, sc->ss->iobuf, want < IO_CHUNK ? want : IO_CHUNK,
+				     &error);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 0;   /* past the end */
+		sc->pos += (uint64_t)n;
+	}
+	n = mail_reader_read(sc->mr, buf, len, &error);
+	if (n < 0)
 		return -1;
-	if (strcasecmp(s, "ALL") == 0)
-		return 1;
-	for (size_t j = 0; j < sizeof(fkeys) / sizeof(fkeys[0]); j++)
-		if (strcasecmp(s, fkeys[j].name) == 0)
-			return ((v->flags & fkeys[j].flag) != 0) == fkeys[j].set;
-	if (strcasecmp(s, "NEW") == 0)
-		return (v->flags & INDEX_FLAG_RECENT) && !(v->flags & INDEX_FLAG_SEEN);
-	if (sets[k].count > 0)   /* a sequence set (or UID set) parsed before */
-		return imap_seqset_contains(&sets[k], v->uid) ||
-		       (a->str[0] != 'U' && imap_seqset_contains(&sets[k], (uint32_t)(i + 1)));
-	return -1;
+	sc->pos += (uint64_t)n;
+	*got_r = (size_t)n;
+	return 0;
+}
+
+static unsigned search_flags(uint32_t f)
+{
+	return ((f & INDEX_FLAG_SEEN) ? IMAP_SEARCH_SEEN : 0) |
+	       ((f & INDEX_FLAG_ANSWERED) ? IMAP_SEARCH_ANSWERED : 0) |
+	       ((f & INDEX_FLAG_FLAGGED) ? IMAP_SEARCH_FLAGGED : 0) |
+	       ((f & INDEX_FLAG_DELETED) ? IMAP_SEARCH_DELETED : 0) |
+	       ((f & INDEX_FLAG_DRAFT) ? IMAP_SEARCH_DRAFT : 0) |
+	       ((f & INDEX_FLAG_RECENT) ? IMAP_SEARCH_RECENT : 0);
+}
+
+static void saved_set(struct imap_sess *ss, const uint32_t *uids, size_t n)
+{
+	free(ss->saved_uids);
+	ss->saved_uids = NULL;
+	ss->saved_count = 0;
+	if (n > 0) {
+		ss->saved_uids = xcalloc(n, sizeof(*uids));
+		memcpy(ss->saved_uids, uids, n * sizeof(*uids));
+		ss->saved_count = n;
+	}
 }
 
 enum imap_result imap_cmd_search(struct imap_sess *ss, const struct imap_command *cmd)
 {
-	size_t start = 0;
-	const char *s;
+	struct imap_search *s;
+	struct imap_search_error err = { 0 };
+	struct imap_search_settings set = {
+		.uid = cmd->uid,
+		.rev2 = false,   /* IMAP4rev2 is not advertised: ENABLE does not turn it on */
+		.utf8_accept = ss->enabled_utf8,
+		.messages = ss->count > UINT32_MAX ? UINT32_MAX : (uint32_t)ss->count,
+		.uid_max = ss->count > 0 ? ss->msgs[ss->count - 1].uid : 0,
+		.saved_uids = ss->saved_uids,
+		.saved_count = ss->saved_count,
+	};
+	const char *error = NULL;
 
-	if (cmd->count >= 2 && imap_arg_is_atom(&cmd->args[0], "CHARSET")) {
-		if (imap_arg_astring(&cmd->args[1], &s, &(size_t){ 0 }) < 0 ||
-		    (strcasecmp(s, "UTF-8") != 0 && strcasecmp(s, "US-ASCII") != 0)) {
-			imapc_tagged(&ss->ic, cmd->tag, "NO", "BADCHARSET (UTF-8 US-ASCII)",
-				     "Unsupported charset.");
+	if (imap_search_compile(cmd->args, cmd->count, &set, &s, &err) < 0) {
+		if (err.badcharset) {
+			if (err.save)
+				saved_set(ss, NULL, 0);   /* RFC 5182 2.1: a NO empties "$" */
+			imapc_tagged(&ss->ic, cmd->tag, "NO", IMAP_SEARCH_BADCHARSET, "%s",
+				     err.text);
 			return IMAP_R_OK;
 		}
-		start = 2;
-	}
-	if (cmd->count <= start || cmd->count - start > 64) {
-		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Usage: SEARCH keys");
+		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "%s", err.text);
 		return IMAP_R_BAD;
 	}
-	/* sets, by position: "UID set" makes the set of its argument a UID set */
-	size_t nk = cmd->count;
-	struct imap_seqset *sets = xcalloc(nk, sizeof(*sets));
-	bool *is_uid = xcalloc(nk, sizeof(*is_uid));
-	enum imap_result res = IMAP_R_OK;
-	const char *error;
-	uint32_t top_uid = ss->count > 0 ? ss->msgs[ss->count - 1].uid : 0;
-	for (size_t k = start; k < nk; k++) {
-		imap_seqset_init(&sets[k]);
-		const struct imap_arg *a = &cmd->args[k];
-		if (imap_arg_is_atom(a, "UID") && k + 1 < nk) {
-			is_uid[k + 1] = true;
-			continue;
-		}
-		if (a->type == IMAP_ARG_ATOM && (a->str[0] == '*' || (a->str[0] >= '0' &&
-		    a->str[0] <= '9'))) {
-			uint32_t star = is_uid[k] ? top_uid : (uint32_t)ss->count;
-			if (imap_seqset_parse(&sets[k], a->str, a->len, star, NULL, &error) < 0)
-				res = IMAP_R_BAD;
+	if (imap_search_uses_modseq(s))
+		ss->enabled_condstore = true;   /* RFC 7162 3.1 */
+	bool body = imap_search_needs_body(s);
+	if (body)
+		mailbox_cache_batch_begin(ss->box);
+	int r = 0;
+	for (size_t i = 0; i < ss->count && r >= 0; i++) {
+		struct search_ctx sc = { .ss = ss, .v = &ss->msgs[i] };
+		const struct index_rec *rec = mailbox_find(ss->box, ss->msgs[i].uid, NULL);
+		if (rec == NULL)
+			continue;   /* expunged by another session, not reported yet */
+		struct imap_search_msg m = {
+			.ctx = &sc,
+			.seq = (uint32_t)(i + 1),
+			.uid = ss->msgs[i].uid,
+			.flags = search_flags(ss->msgs[i].flags),
+			.internal_date = (time_t)rec->date,
+			.internal_tz = 0,
+			.size = rec->size != INDEX_SIZE_UNKNOWN ? rec->size : 0,
+			.modseq = rec->modseq,
+			.has_keyword = search_has_keyword,
+			.read = search_read,
+		};
+		struct mime_part *parts = NULL;
+		/* the cached tree tells BODY where the text parts lie (storage.h: a fill
+		 * moves positions; rec is not used after it) */
+		if (body && mailbox_msg_parts(ss->box, m.uid, &parts, &error) == 0)
+			m.parts = parts;
+		r = imap_search_match(s, &m, &error);
+		mime_part_free(&parts);
+		mail_reader_close(&sc.mr);
+	}
+	if (body) {
+		const char *berr;
+		if (mailbox_cache_batch_end(ss->box, &berr) < 0) {
+			char safe[LOG_MAX_FIELD + 1];
+			log_warn("cache-write-failed: user=<%s>, error=<%s>", ss->ubuf,
+				 log_sanitize(berr, strlen(berr), safe));
 		}
 	}
-	imap_buf_puts(&ss->ic.out, "* SEARCH");
-	for (size_t i = 0; i < ss->count && res == IMAP_R_OK; i++) {
-		bool match = true;
-		for (size_t k = start; k < nk && match; k++) {
-			if (imap_arg_is_atom(&cmd->args[k], "UID"))
-				continue;
-			int m;
-			if (sets[k].count > 0 || (cmd->args[k].type == IMAP_ARG_ATOM &&
-						   cmd->args[k].str[0] >= '0' &&
-						   cmd->args[k].str[0] <= '9'))
-				m = imap_seqset_contains(&sets[k], is_uid[k] ? ss->msgs[i].uid :
-							 (uint32_t)(i + 1));
-			else
-				m = search_key(ss, &cmd->args[k], i, sets, k);
-			if (m < 0)
-				res = IMAP_R_BAD;
-			match = m == 1;
-		}
-		if (ss->ic.out.len > IMAP_MAX_LINE) {
-			/* one long line: sent on in pieces, the buffer stays small */
-			conn_write(ss->ic.c, ss->ic.out.data, ss->ic.out.len);
-			imap_buf_reset(&ss->ic.out);
-		}
-		if (match && res == IMAP_R_OK &&
-		    mailbox_find(ss->box, ss->msgs[i].uid, NULL) != NULL)
-			imap_buf_printf(&ss->ic.out, " %" PRIu32,
-					cmd->uid ? ss->msgs[i].uid : (uint32_t)(i + 1));
+	if (r < 0) {
+		if (imap_search_saving(s))
+			saved_set(ss, NULL, 0);
+		imap_search_free(&s);
+		imap_sess_storage_error(ss, cmd->tag, "SEARCH", error != NULL ? error : "read");
+		return IMAP_R_OK;
 	}
-	for (size_t k = start; k < nk; k++)
-		imap_seqset_free(&sets[k]);
-	free(sets);
-	free(is_uid);
-	if (res != IMAP_R_OK) {
-		imap_buf_reset(&ss->ic.out);
-		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Unknown or unsupported search key.");
-		return IMAP_R_BAD;
+	/* the answer may be long (one number per message): its own buffer, sized by it */
+	size_t nres;
+	imap_search_results(s, &nres);
+	struct imap_buf rb;
+	imap_buf_init(&rb, nres * 12 + IMAP_MAX_TAG + 256);
+	int fr = imap_search_format(s, cmd->tag, &rb);
+	if (imap_search_saving(s)) {
+		size_t n;
+		const uint32_t *uids = imap_search_saved_uids(s, &n);
+		saved_set(ss, uids, n);
 	}
-	imap_buf_puts(&ss->ic.out, "\r\n");
-	imapc_send_buf(&ss->ic);
+	imap_search_free(&s);
+	if (fr < 0) {
+		imap_buf_free(&rb);
+		imapc_tagged(&ss->ic, cmd->tag, "NO", "SERVERBUG", "Search result too long.");
+		return IMAP_R_OK;
+	}
+	if (imapc_send_buf(&ss->ic) < 0 ||
+	    (rb.len > 0 && conn_write(ss->ic.c, rb.data, rb.len) < 0)) {
+		imap_buf_free(&rb);
+		return IMAP_R_DROP;
+	}
+	imap_buf_free(&rb);
 	imap_sess_update(ss, cmd->uid);
 	imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Search completed.");
 	return IMAP_R_OK;

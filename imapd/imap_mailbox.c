@@ -46,6 +46,10 @@ static void deselect(struct imap_sess *ss, bool expunge)
 	}
 	mailbox_close(&ss->box);
 	ss->count = 0;
+	/* RFC 5182 2.1: "$" is empty again in the next selected folder */
+	free(ss->saved_uids);
+	ss->saved_uids = NULL;
+	ss->saved_count = 0;
 	ss->state = IMAP_AUTH;
 }
 

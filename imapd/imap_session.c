@@ -219,10 +219,21 @@ int imap_sess_seqset(struct imap_sess *ss, const char *tag, const struct imap_ar
 	else
 		star = ss->count > UINT32_MAX ? UINT32_MAX : (uint32_t)ss->count;
 	/* a sequence set is an atom with '*' and ':' (not ATOM-CHARs): the parser's token */
+	bool dollar = false;
 	if (a->type != IMAP_ARG_ATOM ||
-	    imap_seqset_parse(set, a->str, a->len, star, NULL, &error) < 0) {
+	    imap_seqset_parse(set, a->str, a->len, star, &dollar, &error) < 0) {
 		imapc_tagged(&ss->ic, tag, "BAD", NULL, "Invalid sequence set.");
 		return -1;
+	}
+	/* "$": the saved SEARCH result (RFC 5182), UIDs; messages expunged since are left
+	 * out */
+	for (size_t i = 0; dollar && i < ss->saved_count; i++) {
+		long k = imap_sess_view_find(ss, ss->saved_uids[i]);
+		if (k >= 0 && imap_seqset_add(set, uid ? ss->saved_uids[i] : (uint32_t)(k + 1),
+					      uid ? ss->saved_uids[i] : (uint32_t)(k + 1)) < 0) {
+			imapc_tagged(&ss->ic, tag, "BAD", NULL, "Sequence set too long.");
+			return -1;
+		}
 	}
 	if (!uid && imap_seqset_max(set) > ss->count) {
 		imapc_tagged(&ss->ic, tag, "BAD", NULL, "No such message.");
@@ -530,6 +541,7 @@ int imap_session(struct server_session *s)
 	storage_free(&ss.st);
 	imapc_free(&ss.ic);
 	free(ss.msgs);
+	free(ss.saved_uids);
 	free(ss.iobuf);
 	free(ss.cvbuf);
 	return ss.status;
