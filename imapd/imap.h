@@ -7,8 +7,8 @@
  *   imap_session.c   the authenticated and selected states, as the mail user: the command
  *                    table, the session's view of the selected folder, untagged updates
  *   imap_mailbox.c   SELECT/EXAMINE, LIST/LSUB, CREATE/DELETE/RENAME, SUBSCRIBE, STATUS
- *   imap_fetch.c     FETCH (the item table where ENVELOPE, BODYSTRUCTURE, BODY[section]
- *                    and BINARY plug in) and SEARCH (the hook for the search module)
+ *   imap_fetch.c     FETCH (the item table; ENVELOPE, BODYSTRUCTURE, BODY[section]
+ *                    and BINARY from common/imap) and SEARCH (imap_search)
  *   imap_store.c     STORE, EXPUNGE, COPY, MOVE
  *   imap_append.c    APPEND and MULTIAPPEND, streamed into storage
  *   imap_idle.c      IDLE

@@ -1,17 +1,17 @@
-/* FETCH and UID FETCH (RFC 3501 6.4.5 / RFC 9051 6.4.5), and SEARCH (the basic keys).
+/* FETCH and UID FETCH (RFC 3501 6.4.5 / RFC 9051 6.4.5, BINARY of RFC 3516), and SEARCH.
  *
  * Items are rows of fetch_items[]: a name and a function that writes the item's value.
- * What is here: UID, FLAGS, RFC822.SIZE, INTERNALDATE, BODY[] / BODY.PEEK[] / RFC822
- * (the whole message), BODY[HEADER] / BODY[TEXT] / RFC822.HEADER / RFC822.TEXT of the
- * top level, with <offset.length>.  The message is streamed in CRLF form, IO_CHUNK at a
- * time, as a literal whose size the index knows, so a message of any size takes bounded
- * memory.  Fetching a body without .PEEK sets \Seen (and FLAGS is returned).
+ * BODY[] / BODY.PEEK[] / RFC822 (the whole message) and BODY[HEADER] / BODY[TEXT] /
+ * RFC822.HEADER / RFC822.TEXT of the top level, with <offset.length>, are streamed in
+ * CRLF form, IO_CHUNK at a time, as a literal whose size the index knows, so a message
+ * of any size takes bounded memory and needs no parse.  ENVELOPE, BODY, BODYSTRUCTURE
+ * and every other section form (parts, HEADER.FIELDS(.NOT), MIME, BINARY, BINARY.SIZE)
+ * come from common/imap's formatters over the tree and envelope of mailbox_msg_parse()
+ * (cached by the storage).  Fetching a body without .PEEK sets \Seen (and FLAGS is
+ * returned in the same response).
  *
- * Hooks: ENVELOPE, BODYSTRUCTURE, BODY (structure) and the section forms with parts,
- * HEADER.FIELDS(.NOT), MIME and BINARY come from the FETCH formatting module (branch
- * imapfetch): they are rows of fetch_items[] (ENVELOPE, BODYSTRUCTURE, BODY) and the
- * the sections add_item() refuses today (it says where); until then they are answered BAD.
- * SEARCH: search_key() is the one place where the search module plugs in. */
+ * SEARCH: common/imap's imap_search, with an accessor over the view, the index and the
+ * message reader. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

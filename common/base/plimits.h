@@ -40,6 +40,9 @@
 #define MAX_BAD_COMMANDS 20
 /* RFC 1939 section 3: autologout timer at least 10 minutes after login. */
 #define POP3_IDLE_TIMEOUT_DEFAULT 600
+/* RFC 9051 section 5.4 (and RFC 3501): an IMAP autologout timer of at least 30 minutes;
+ * imapd's default when its section does not set idle_timeout. */
+#define IMAP_IDLE_TIMEOUT_DEFAULT 1800
 /* Before login a client gets less time: it holds a process and a throttle slot. */
 #define LOGIN_TIMEOUT_DEFAULT 60
 /* Absolute deadlines, against slowloris clients that send one byte just before every idle
