@@ -86,6 +86,18 @@ def test_search_library(imapd, ctx, store_user):
     assert got == [gb_uid, b64_uid], data
     typ, data = c.uid("FETCH", "$", "(FLAGS)")
     assert typ == "OK" and len(data) == 2
+    # a BADCHARSET NO with SAVE empties "$" (RFC 5182 2.1) ...
+    typ, data = c._simple_command("SEARCH", "RETURN", "(SAVE)", "CHARSET", "NO-SUCH",
+                                  "SUBJECT", "x")
+    assert typ == "NO"
+    typ, data = c.uid("FETCH", "$", "(UID)")
+    assert typ == "OK" and data == [None]
+    # ... and selecting a folder again starts with an empty "$"
+    c._simple_command("SEARCH", "RETURN", "(SAVE)", "ALL")
+    assert len(c.uid("FETCH", "$", "(UID)")[1]) == 7
+    c.select("INBOX")
+    typ, data = c.uid("FETCH", "$", "(UID)")
+    assert typ == "OK" and data == [None]
     # the CAPABILITY names both extensions
     typ, data = c.capability()
     assert b"ESEARCH" in data[0] and b"SEARCHRES" in data[0]
