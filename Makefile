@@ -45,18 +45,20 @@ LINK_ORDER    = privsep storage index imap sasl mail base
 empty :=
 space := $(empty) $(empty)
 
-HDRS = $(wildcard common/*/*.h ipop3d/*.h)
+HDRS = $(wildcard common/*/*.h ipop3d/*.h imapd/*.h)
 $(foreach l,$(LIBDIRS),$(eval SRC_$(l) = $(wildcard common/$(l)/*.c)))
 $(foreach l,$(LIBDIRS),$(eval OBJ_$(l) = $$(SRC_$(l):%.c=$(BUILD)/%.o)))
 ARCHIVES   = $(LINK_ORDER:%=$(BUILD)/lib%.a)
 libs_for   = $(foreach d,$(LIBDEPS_$(1)),$(BUILD)/lib$(d).a)
 POP3_SRC   = $(wildcard ipop3d/*.c)
 POP3_OBJ   = $(POP3_SRC:%.c=$(BUILD)/%.o)
+IMAP_SRC   = $(wildcard imapd/*.c)
+IMAP_OBJ   = $(IMAP_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   = $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:%.c=$(BUILD)/%)
 
 .PHONY: print-libs all check unit integ san fuzz fuzz-smoke install uninstall demo bench clean help deps layers
-all: ipop3d/ipop3d
+all: ipop3d/ipop3d imapd/imapd
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -72,6 +74,12 @@ $(BUILD)/ipop3d/ipop3d: $(POP3_OBJ) $(ARCHIVES)
 ipop3d/ipop3d: $(BUILD)/ipop3d/ipop3d
 	cp $< $@.tmp && mv -f $@.tmp $@
 
+$(BUILD)/imapd/imapd: $(IMAP_OBJ) $(ARCHIVES)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(IMAP_OBJ) $(ARCHIVES) $(LIBS)
+
+imapd/imapd: $(BUILD)/imapd/imapd
+	cp $< $@.tmp && mv -f $@.tmp $@
+
 # A library's unit tests link that library and the ones below it, nothing else; the
 # daemon's unit tests (tests/unit/ipop3d/) also link the daemon's objects but main.o.
 $(foreach l,$(LIBDIRS),$(eval $(BUILD)/tests/unit/$(l)/%: tests/unit/$(l)/%.c tests/unit/unit.h $$(call libs_for,$(l)) ; \
@@ -82,6 +90,11 @@ STUB_SRC = tests/stub/stub_monitor.c
 $(BUILD)/tests/unit/ipop3d/%: tests/unit/ipop3d/%.c tests/unit/unit.h $(STUB_SRC) tests/stub/stub_monitor.h $(POP3_LIBOBJ) $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -iquote ipop3d -iquote tests/unit -iquote tests/stub $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STUB_SRC) $(POP3_LIBOBJ) $(ARCHIVES) $(LIBS)
+
+IMAP_LIBOBJ = $(filter-out $(BUILD)/imapd/main.o,$(IMAP_OBJ))
+$(BUILD)/tests/unit/imapd/%: tests/unit/imapd/%.c tests/unit/unit.h $(STUB_SRC) tests/stub/stub_monitor.h $(IMAP_LIBOBJ) $(ARCHIVES)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -iquote imapd -iquote tests/unit -iquote tests/stub $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STUB_SRC) $(IMAP_LIBOBJ) $(ARCHIVES) $(LIBS)
 
 deps:
 	@sh tests/install-deps.sh
@@ -99,6 +112,8 @@ $(foreach l,$(LIBDIRS),$(foreach f,$(wildcard fuzz/$(l)/fuzz_*.c),$(eval build/f
 	@mkdir -p build/fuzz && $$(FUZZ_CC) -o $$@ $$< $$(call fuzz_libsrc,$(l)) $$(LIBS))))
 $(foreach f,$(wildcard fuzz/ipop3d/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)): $(f) $$(STUB_SRC) $$(filter-out ipop3d/main.c,$$(POP3_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(HDRS) ; \
 	@mkdir -p build/fuzz && $$(FUZZ_CC) -iquote ipop3d -iquote tests/stub -o $$@ $$< $$(STUB_SRC) $$(filter-out ipop3d/main.c,$$(POP3_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(LIBS)))
+$(foreach f,$(wildcard fuzz/imapd/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)): $(f) $$(STUB_SRC) $$(filter-out imapd/main.c,$$(IMAP_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(HDRS) ; \
+	@mkdir -p build/fuzz && $$(FUZZ_CC) -iquote imapd -iquote tests/stub -o $$@ $$< $$(STUB_SRC) $$(filter-out imapd/main.c,$$(IMAP_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(LIBS)))
 fuzz: $(FUZZ_BIN)
 fuzz-smoke: $(FUZZ_BIN)
 	@sh fuzz/smoke.sh $(FUZZ_BIN)
@@ -119,6 +134,7 @@ integ: all
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/postern $(DESTDIR)$(SYSCONFDIR)/pam.d
 	install -m 0755 ipop3d/ipop3d $(DESTDIR)$(SBINDIR)/ipop3d
+	install -m 0755 imapd/imapd $(DESTDIR)$(SBINDIR)/imapd
 	install -m 0755 mkcert.sh $(DESTDIR)$(SBINDIR)/postern-mkcert
 	for f in pam.d/*; do [ -e $(DESTDIR)$(SYSCONFDIR)/$$f ] || install -m 0644 $$f $(DESTDIR)$(SYSCONFDIR)/$$f; done
 	[ -e $(DESTDIR)$(SYSCONFDIR)/postern/postern.conf ] || install -m 0644 postern.conf.sample $(DESTDIR)$(SYSCONFDIR)/postern/postern.conf
@@ -136,9 +152,9 @@ install: all
 # Configuration that an administrator may have edited (/etc/postern, /etc/pam.d/pop3)
 # and state (/var/lib/postern, the postern user) are left in place.
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/ipop3d $(DESTDIR)$(SBINDIR)/postern-mkcert
+	rm -f $(DESTDIR)$(SBINDIR)/ipop3d $(DESTDIR)$(SBINDIR)/imapd $(DESTDIR)$(SBINDIR)/postern-mkcert
 	rm -rf $(DESTDIR)$(PREFIX)/share/postern
-	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/postern-pop3*
+	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/postern-pop3* $(DESTDIR)$(PREFIX)/lib/systemd/system/postern-imap*
 	rm -f $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d/postern.conf
 
 demo: deps all
@@ -148,7 +164,7 @@ bench: deps all
 	@sh bench/run.sh
 
 clean:
-	rm -rf build ipop3d/ipop3d
+	rm -rf build ipop3d/ipop3d imapd/imapd
 
 # The libraries every daemon links with (tests that build a test-only daemon use it).
 print-libs:

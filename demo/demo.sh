@@ -1,14 +1,16 @@
 #!/bin/sh
-# postern demo: ipop3d on loopback, with its own certificate, account and configuration.
+# postern demo: ipop3d and imapd on loopback, with their own certificate, account and
+# configuration.
 #
 #   make demo          (as root: installs the dependencies, builds, runs this)
 #   sh demo/stop.sh    stops it and removes the demo account
 #
 # Everything lives in /var/lib/postern-demo (POSTERN_DEMO_DIR): the local CA and the
 # certificate, the configuration, hosts.allow/hosts.deny of its own, the log, the demo
-# user's home with a Maildir.  ipop3d runs under systemd-socket-activate --accept --inetd,
-# one process per connection, as inetd or systemd would run it:
+# user's home with a Maildir.  ipop3d and imapd run under systemd-socket-activate --accept
+# --inetd, one process per connection, as inetd or systemd would run them:
 #     127.0.0.1:1110  POP3 (STLS)          127.0.0.1:1995  POP3S (implicit TLS)
+#     127.0.0.1:1143  IMAP (STARTTLS)      127.0.0.1:1993  IMAPS (implicit TLS)
 # Safe to run again: what exists is kept (account, password, certificate, launchers).
 set -eu
 umask 022
@@ -19,8 +21,11 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 demo=${POSTERN_DEMO_DIR:-/var/lib/postern-demo}
 user=${POSTERN_DEMO_USER:-demo}
 bin=${POSTERN_IPOP3D:-$repo/ipop3d/ipop3d}
+imap_bin=${POSTERN_IMAPD:-$repo/imapd/imapd}
 pop3_port=${POSTERN_DEMO_POP3_PORT:-1110}
 pop3s_port=${POSTERN_DEMO_POP3S_PORT:-1995}
+imap_port=${POSTERN_DEMO_IMAP_PORT:-1143}
+imaps_port=${POSTERN_DEMO_IMAPS_PORT:-1993}
 addr=127.0.0.1
 
 say() { printf 'demo: %s\n' "$*"; }
@@ -29,6 +34,7 @@ die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
 # --- checks ----------------------------------------------------------------------------
 [ "$(id -u)" -eq 0 ] || die "run as root (it makes an account and runs ipop3d as inetd would)"
 [ -x "$bin" ] || die "no $bin: build it first (make all)"
+[ -x "$imap_bin" ] || die "no $imap_bin: build it first (make all)"
 case $demo in /*) ;; *) die "POSTERN_DEMO_DIR must be an absolute path" ;; esac
 for tool in systemd-socket-activate openssl ss useradd chpasswd getent; do
 	command -v "$tool" >/dev/null 2>&1 || die "$tool is missing: run make deps (tests/install-deps.sh)"
@@ -36,7 +42,7 @@ done
 case $user in
 '' | *[!a-z0-9_-]*) die "POSTERN_DEMO_USER must be a plain user name" ;;
 esac
-for port in "$pop3_port" "$pop3s_port"; do
+for port in "$pop3_port" "$pop3s_port" "$imap_port" "$imaps_port"; do
 	case $port in '' | *[!0-9]*) die "not a port number: '$port'" ;; esac
 done
 conf=$demo/postern.conf
@@ -65,8 +71,10 @@ port_ok() {     # name port
 ports_ok=yes
 port_ok pop3 "$pop3_port" || ports_ok=no
 port_ok pop3s "$pop3s_port" || ports_ok=no
+port_ok imap "$imap_port" || ports_ok=no
+port_ok imaps "$imaps_port" || ports_ok=no
 [ $ports_ok = yes ] ||
-	die "stop that program, or choose other ports: POSTERN_DEMO_POP3_PORT=... POSTERN_DEMO_POP3S_PORT=..."
+	die "stop that program, or choose other ports: POSTERN_DEMO_POP3_PORT=... POSTERN_DEMO_POP3S_PORT=... POSTERN_DEMO_IMAP_PORT=... POSTERN_DEMO_IMAPS_PORT=..."
 
 mkdir -p "$demo"
 chmod 755 "$demo"
@@ -88,6 +96,11 @@ if [ ! -e "$pam_file" ]; then
 	install -m 644 "$repo/pam.d/pop3" "$pam_file"
 	cp "$pam_file" "$demo/.created-pam"
 	say "installed the PAM service $pam_file (from pam.d/pop3)"
+fi
+if [ ! -e /etc/pam.d/imap ]; then
+	install -m 644 "$repo/pam.d/imap" /etc/pam.d/imap
+	cp /etc/pam.d/imap "$demo/.created-pam-imap"
+	say "installed the PAM service /etc/pam.d/imap (from pam.d/imap)"
 fi
 
 # --- certificate -----------------------------------------------------------------------
@@ -141,11 +154,11 @@ Content-Type: text/plain; charset=us-ascii
 Hello,
 
 this message was read from $md
-by ipop3d, after a TLS handshake with a certificate of the demo's own CA and a
-login checked by PAM (service pop3) against the account $user.
+by ipop3d or imapd, after a TLS handshake with a certificate of the demo's own
+CA and a login checked by PAM (service pop3 or imap) against the account $user.
 
-Delete it with your client (DELE 1, then QUIT) and it is gone from the Maildir;
-run demo/demo.sh again for a new one.
+Delete it with your client and it is gone from the Maildir; run demo/demo.sh
+again for a new one.
 EOF
 	chown "$user:$group" "$md/tmp/$name"
 	chmod 600 "$md/tmp/$name"
@@ -178,17 +191,20 @@ ALL: ALL
 EOF
 chmod 644 "$conf" "$demo/hosts.allow" "$demo/hosts.deny"
 
-if out=$("$bin" -t -c "$conf" 2>&1); then
-	say "ipop3d -t: the setup checks out"
-else
-	say "warning: ipop3d -t -c $conf reports problems:"
-	printf '%s\n' "$out" | sed 's/^/    /'
-fi
+for b in "$bin" "$imap_bin"; do
+	n=$(basename "$b")
+	if out=$("$b" -t -c "$conf" 2>&1); then
+		say "$n -t: the setup checks out"
+	else
+		say "warning: $n -t -c $conf reports problems:"
+		printf '%s\n' "$out" | sed 's/^/    /'
+	fi
+done
 
 # --- launchers -------------------------------------------------------------------------
-start() {       # name port [ipop3d args]
-	name=$1 port=$2
-	shift 2
+start() {       # name port binary [its args]
+	name=$1 port=$2 prog=$3
+	shift 3
 	pidfile=$demo/$name.pid
 	if ours "$pidfile"; then
 		say "$name already running on $addr:$port (pid $(cat "$pidfile"))"
@@ -202,7 +218,7 @@ start() {       # name port [ipop3d args]
 		return 1
 	fi
 	nohup systemd-socket-activate --accept --inetd -l "$addr:$port" \
-		"$bin" -c "$conf" "$@" </dev/null >>"$demo/launcher.log" 2>&1 &
+		"$prog" -c "$conf" "$@" </dev/null >>"$demo/launcher.log" 2>&1 &
 	echo $! >"$pidfile"
 	i=0
 	while ! listening "$port"; do
@@ -219,8 +235,10 @@ start() {       # name port [ipop3d args]
 }
 
 failed=0
-start pop3 "$pop3_port" || failed=1
-start pop3s "$pop3s_port" -s || failed=1
+start pop3 "$pop3_port" "$bin" || failed=1
+start pop3s "$pop3s_port" "$bin" -s || failed=1
+start imap "$imap_port" "$imap_bin" || failed=1
+start imaps "$imaps_port" "$imap_bin" -s || failed=1
 if [ $failed -ne 0 ]; then
 	die "not all listeners are up (sh demo/stop.sh cleans up)"
 fi
@@ -234,11 +252,18 @@ if command -v curl >/dev/null 2>&1; then
 		say "warning: the test login failed: $list"
 		say "see $demo/postern.log"
 	fi
+	if out=$(curl -sS --max-time 20 --cacert "$ca" "imaps://$user:$pass@localhost:$imaps_port/INBOX?ALL" 2>&1); then
+		say "checked: an IMAPS login as $user works (${out#\* })"
+	else
+		say "warning: the IMAPS test login failed: $out"
+		say "see $demo/postern.log"
+	fi
 fi
 
 cat <<EOF
 
-postern demo: ipop3d is listening on $addr:$pop3_port (POP3 + STLS) and $addr:$pop3s_port (POP3S).
+postern demo: ipop3d is listening on $addr:$pop3_port (POP3 + STLS) and $addr:$pop3s_port (POP3S),
+imapd on $addr:$imap_port (IMAP + STARTTLS) and $addr:$imaps_port (IMAPS).
 
   user:      $user
   password:  $pass
@@ -255,6 +280,18 @@ Talk POP3 yourself (STLS first; then type USER $user, PASS $pass, STAT, LIST, RE
 
 Python:
   python3 -c 'import poplib, ssl; c = ssl.create_default_context(cafile="$ca"); p = poplib.POP3_SSL("localhost", $pop3s_port, context=c); p.user("$user"); p.pass_("$pass"); print(p.stat()); print(b"\n".join(p.retr(1)[1]).decode()); p.quit()'
+
+IMAP with a real mail client (Thunderbird, Evolution, mutt...) on this machine:
+  server localhost, port $imaps_port, connection SSL/TLS (or port $imap_port with STARTTLS),
+  user name $user, normal password; import $ca as a trusted CA first
+  (Thunderbird: Settings > Privacy & Security > Certificates > Manage > Authorities >
+  Import).  mutt:
+  mutt -f imaps://$user@localhost:$imaps_port/INBOX -e 'set ssl_ca_certificates_file=$ca'
+
+IMAP with curl and Python:
+  curl --cacert $ca 'imaps://$user:$pass@localhost:$imaps_port/INBOX?ALL'
+  curl --cacert $ca 'imaps://$user:$pass@localhost:$imaps_port/INBOX/;UID=1'
+  python3 -c 'import imaplib, ssl; c = ssl.create_default_context(cafile="$ca"); m = imaplib.IMAP4_SSL("localhost", $imaps_port, ssl_context=c); m.login("$user", "$pass"); print(m.select("INBOX")); print(m.fetch("1", "(BODY.PEEK[])")[1][0][1].decode()); m.logout()'
 
 The log:     tail -f $demo/postern.log
 Stop it:     sh $repo/demo/stop.sh   (stops the listeners, removes the user $user and $demo)

@@ -61,12 +61,13 @@ if [ -n "$stopped" ]; then
 	reap $stopped
 fi
 
-# 2. Connections still open: the ipop3d processes started with this demo's config.
+# 2. Connections still open: the ipop3d and imapd processes started with this demo's
+# config.
 left=
 for d in /proc/[0-9]*; do
 	p=${d#/proc/}
 	case $(cmdline "$p") in
-	*ipop3d*" -c $conf"*) left="$left $p" ;;
+	*ipop3d*" -c $conf"* | *imapd*" -c $conf"*) left="$left $p" ;;
 	esac
 done
 if [ -n "$left" ]; then
@@ -94,6 +95,11 @@ fi
 if [ -f "$demo/.created-pam" ] && cmp -s "$demo/.created-pam" /etc/pam.d/pop3; then
 	rm -f /etc/pam.d/pop3
 	say "removed /etc/pam.d/pop3 (installed by the demo)"
+fi
+
+if [ -f "$demo/.created-pam-imap" ] && cmp -s "$demo/.created-pam-imap" /etc/pam.d/imap; then
+	rm -f /etc/pam.d/imap
+	say "removed /etc/pam.d/imap (installed by the demo)"
 fi
 
 # 4. The files: certificate, configuration, log, home.

@@ -171,7 +171,8 @@ void config_defaults(struct config *cfg, const char *section)
 				   strcmp(section, "smtp-submit") == 0 ? "smtp" : "pop3");
 	cfg->login_timeout = LOGIN_TIMEOUT_DEFAULT;
 	cfg->login_deadline = LOGIN_DEADLINE_DEFAULT;
-	cfg->idle_timeout = POP3_IDLE_TIMEOUT_DEFAULT;
+	cfg->idle_timeout = strcmp(section, "imapd") == 0 ? IMAP_IDLE_TIMEOUT_DEFAULT :
+			    POP3_IDLE_TIMEOUT_DEFAULT;
 	cfg->login_fail_delay_ms = 1000;
 	cfg->login_fail_delay_max_ms = 15000;
 	cfg->throttle_window = 900;

@@ -40,6 +40,9 @@
 #define MAX_BAD_COMMANDS 20
 /* RFC 1939 section 3: autologout timer at least 10 minutes after login. */
 #define POP3_IDLE_TIMEOUT_DEFAULT 600
+/* RFC 9051 section 5.4 (and RFC 3501): an IMAP autologout timer of at least 30 minutes;
+ * imapd's default when its section does not set idle_timeout. */
+#define IMAP_IDLE_TIMEOUT_DEFAULT 1800
 /* Before login a client gets less time: it holds a process and a throttle slot. */
 #define LOGIN_TIMEOUT_DEFAULT 60
 /* Absolute deadlines, against slowloris clients that send one byte just before every idle
@@ -297,6 +300,17 @@
  * each, ~9 KiB at most, well inside INDEX_CACHE_ENTRY_MAX. */
 #define IMAP_BINSIZE_MAX_PARTS MIME_MAX_PARTS
 
+/* imapd's APPENDLIMIT (RFC 7889): the largest message APPEND takes.  Streamed to storage,
+ * never buffered, so memory does not depend on it; it bounds the disk one command can
+ * fill.  Mail clients save sent mail with attachments of tens of MB (the issue's 50 MB
+ * message). */
+#define IMAP_APPEND_MAX (128ull * 1024 * 1024)
+/* imapd IDLE: how often the folder is looked at even without an inotify event (a folder
+ * on a file system without inotify, an mbox rewritten in place), and the longest IDLE
+ * before the server ends it (RFC 9051 section 6.3.13 asks clients to re-IDLE within 29
+ * minutes; the idle timeout of the config applies to other commands). */
+#define IMAP_IDLE_POLL_MS 1000
+#define IMAP_IDLE_MAX_S (30 * 60)
 /* SEARCH (common/imap/imap_search.c): nesting of NOT, OR and parenthesized keys together
  * (the parser bounds lists alone; "NOT NOT NOT ..." is flat).  Compiling and evaluating
  * recurse over it; clients nest a few levels (Thunderbird's OR chains: one per term). */

@@ -1215,7 +1215,9 @@ static int mb_save_finish(struct mailbox *box, struct mail_save *s, const char *
 		const struct index_rec *rec = index_get(box->ix, i);
 		if (rec->aux == from_off) {
 			s->uid = rec->uid;
-			if (s->flags != 0) {
+			/* the APPEND's date too when no flags were given (the scan dated
+			 * the record "now") */
+			if (s->flags != 0 || rec->date != s->date) {
 				struct index_rec r2 = *rec;
 				r2.flags = s->flags | (rec->flags & INDEX_FLAG_RECENT);
 				r2.date = s->date;

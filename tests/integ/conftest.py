@@ -7,7 +7,7 @@ missing, and starts ipop3d under systemd-socket-activate and openbsd-inetd on fr
 leftover of an aborted run is removed at the start.
 
 POSTERN_IPOP3D: the binary under test (default ipop3d/ipop3d; build/san/ipop3d/ipop3d for
-the ASan/UBSan build).  Sanitizer reports go to a directory of this run; a test during
+the ASan/UBSan build); POSTERN_IMAPD the same for imapd (tests/integ/test_imap_*.py).  Sanitizer reports go to a directory of this run; a test during
 which one appears fails with the report.
 """
 
@@ -24,6 +24,7 @@ import pytest
 import helpers as h
 
 PAM_FILE = Path("/etc/pam.d/pop3")
+PAM_FILES = (PAM_FILE, Path("/etc/pam.d/imap"))
 
 
 def _fail_setup(msg):
@@ -59,13 +60,15 @@ def suite_env():
         shutil.rmtree(d, ignore_errors=True)
 
     created = []
-    if not PAM_FILE.exists():
-        src = h.REPO / "pam.d" / "pop3"
+    for pam in PAM_FILES:
+        if pam.exists():
+            continue
+        src = h.REPO / "pam.d" / pam.name
         if not src.is_file():
-            _fail_setup("%s is missing and so is %s" % (PAM_FILE, src))
-        shutil.copyfile(src, PAM_FILE)
-        os.chmod(PAM_FILE, 0o644)
-        created.append(("file", PAM_FILE))
+            _fail_setup("%s is missing and so is %s" % (pam, src))
+        shutil.copyfile(src, pam)
+        os.chmod(pam, 0o644)
+        created.append(("file", pam))
     try:
         pwd.getpwnam("postern")
     except KeyError:
@@ -194,6 +197,40 @@ def daemon(binary, certs, suite_env, sanitizer_build, request):
     if reports:
         pytest.fail("sanitizer reports during this test:\n" + "\n".join(reports),
                     pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def imap_binary():
+    b = h.binary_path("imapd")
+    if not (b.is_file() and os.access(b, os.X_OK)):
+        pytest.fail("no executable %s: build it first (make all, or make SAN=1 ...)" % b)
+    return b
+
+
+@pytest.fixture
+def imap_daemon(imap_binary, certs, suite_env, request):
+    """imapd's config of this test's own (as daemon above); no launcher yet."""
+    san = h.is_sanitizer_build(imap_binary)
+    before = set(_san_reports(suite_env.san))
+    workdir = suite_env.root / ("i-" + request.node.name.replace("/", "_")[:80])
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    d = h.Daemon(imap_binary, workdir, certs.dir, inetd_env_keep=san, name="imapd")
+    yield d
+    reports = d.stop()
+    new = [p for p in _san_reports(suite_env.san) if p not in before]
+    reports += ["== %s\n%s" % (p.name, p.read_text(errors="replace")[:20000]) for p in new]
+    for p in new:
+        p.rename(p.with_name("seen-" + p.name))
+    if reports:
+        pytest.fail("sanitizer reports during this test:\n" + "\n".join(reports),
+                    pytrace=False)
+
+
+@pytest.fixture
+def imapd(imap_daemon):
+    """imapd under systemd-socket-activate: .port (plain, STARTTLS), .tls_port (-s)."""
+    return imap_daemon.start()
 
 
 @pytest.fixture

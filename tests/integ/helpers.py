@@ -39,8 +39,10 @@ LOGGED_IN = "+OK Logged in."
 LINE_TOO_LONG = "-ERR Line too long."
 
 
-def binary_path():
-    p = Path(os.environ.get("POSTERN_IPOP3D", "ipop3d/ipop3d"))
+def binary_path(daemon="ipop3d"):
+    """The binary under test: POSTERN_IPOP3D / POSTERN_IMAPD, else the release build."""
+    env = {"ipop3d": "POSTERN_IPOP3D", "imapd": "POSTERN_IMAPD"}[daemon]
+    p = Path(os.environ.get(env, "%s/%s" % (daemon, daemon)))
     if not p.is_absolute():
         p = REPO / p
     return p
@@ -488,7 +490,7 @@ class Pop3:
 # The daemon's log file
 
 
-LOG_RE = re.compile(r"ipop3d\[(\d+)\]: ([a-z][a-z0-9-]*): ?(.*)$")
+LOG_RE = re.compile(r"(?:ipop3d|imapd)\[(\d+)\]: ([a-z][a-z0-9-]*): ?(.*)$")
 
 
 def parse_fields(text):
@@ -968,13 +970,14 @@ GLOBAL_KEYS = {"tls_cert", "tls_key", "tls_chain", "log", "log_debug", "state_di
 
 
 class Daemon:
-    def __init__(self, binary, workdir, certdir, inetd_env_keep=False):
+    def __init__(self, binary, workdir, certdir, inetd_env_keep=False, name="ipop3d"):
+        self.name = name           # "ipop3d" or "imapd": its config section, log file
         self.binary = Path(binary)
         self.workdir = Path(workdir)
         self.workdir.mkdir(mode=0o755, parents=True, exist_ok=True)
         os.chmod(self.workdir, 0o755)
         self.config_path = self.workdir / "postern.conf"
-        self.log = DaemonLog(self.workdir / "ipop3d.log")
+        self.log = DaemonLog(self.workdir / ("%s.log" % name))
         self.state_dir = self.workdir / "state"
         self.state_dir.mkdir(mode=0o700, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
@@ -994,7 +997,7 @@ class Daemon:
             "min_uid": "1000",
             "plaintext_auth_from": "127.0.0.1/32",
             "unpriv_user": "postern",
-            "pam_service": "pop3",
+            "pam_service": "imap" if name == "imapd" else "pop3",
             "login_timeout": "30",
             "idle_timeout": "60",
             "login_fail_delay_ms": "1",
@@ -1023,8 +1026,8 @@ class Daemon:
         s = self.settings if settings is None else settings
         g = ["%s = %s" % (k, v) for k, v in s.items() if k in GLOBAL_KEYS]
         d = ["%s = %s" % (k, v) for k, v in s.items() if k not in GLOBAL_KEYS]
-        return "# written by tests/integ\n[global]\n%s\n\n[ipop3d]\n%s\n" % (
-            "\n".join(g), "\n".join(d))
+        return "# written by tests/integ\n[global]\n%s\n\n[%s]\n%s\n" % (
+            "\n".join(g), self.name, "\n".join(d))
 
     def write_config(self):
         tmp = self.config_path.with_suffix(".tmp")
@@ -1054,9 +1057,10 @@ class Daemon:
 
     def inetd(self, sample):
         """openbsd-inetd in the foreground (-d) with lines made from inetd.conf.sample;
-        returns {"pop3": port, "pop3s": port}."""
+        returns {"pop3": port, "pop3s": port} ({"imap": ..., "imaps": ...} for imapd)."""
+        services = ("imap", "imaps") if self.name == "imapd" else ("pop3", "pop3s")
         for attempt in range(5):
-            ports = {"pop3": free_port(), "pop3s": free_port()}
+            ports = {services[0]: free_port(), services[1]: free_port()}
             lines = inetd_lines_from_sample(sample, self.binary, self.config_path, ports)
             missing = set(ports) - set(lines)
             if missing:

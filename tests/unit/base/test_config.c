@@ -24,6 +24,18 @@ static void test_valid(void)
 
 	CHECK(config_load_string(&cfg, "", "imapd", &err) == 0);
 	CHECK_STR(cfg.pam_service, "imap");
+	/* RFC 9051 5.4: IMAP's autologout timer is at least 30 minutes */
+	CHECK(cfg.idle_timeout == 1800);
+	config_free(&cfg);
+	/* an idle_timeout set for every daemon, or in [imapd], replaces that default */
+	CHECK(config_load_string(&cfg, "[global]\nidle_timeout = 700\n", "imapd", &err) == 0);
+	CHECK(cfg.idle_timeout == 700);
+	config_free(&cfg);
+	CHECK(config_load_string(&cfg, "[imapd]\nidle_timeout = 2000\n", "imapd", &err) == 0);
+	CHECK(cfg.idle_timeout == 2000);
+	config_free(&cfg);
+	CHECK(config_load_string(&cfg, "[imapd]\nidle_timeout = 2000\n", "ipop3d", &err) == 0);
+	CHECK(cfg.idle_timeout == 600);
 	config_free(&cfg);
 
 	/* the daemon's section wins, wherever it stands in the file */

@@ -1,0 +1,207 @@
+/* APPEND (RFC 3501 6.3.11) and MULTIAPPEND (RFC 3502), with APPENDUID (RFC 4315) and
+ * APPENDLIMIT (RFC 7889: the parser refuses a larger literal with NO [TOOBIG]).
+ *
+ * The message literal is never held in memory: the parser stops at it (IMAPC_STREAM),
+ * we send "+" if it is synchronizing and stream its bytes, IO_CHUNK at a time, into
+ * mailbox_save; the storage makes it visible only once it is complete and synced.  When
+ * something fails, the rest of a literal the client sends anyway is read and dropped,
+ * and the command ends with NO; a synchronizing literal after a failure is not asked for
+ * (the NO comes at once, RFC 3502 section 6.3.11). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "base/log.h"
+#include "base/util.h"
+#include "imap.h"
+#include "storage/storage.h"
+
+/* date-time: "dd-Mon-yyyy hh:mm:ss +zzzz" (day may be " d").  0 or -1. */
+static int parse_date(const char *s, size_t len, int64_t *t_r)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	char mon[4];
+	int d, y, hh, mm, sec, zone;
+	char sign;
+
+	if (len != 26 && len != 25)
+		return -1;
+	char buf[32];
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (sscanf(buf, "%2d-%3c-%4d %2d:%2d:%2d %c%4d", &d, mon, &y, &hh, &mm, &sec, &sign,
+		   &zone) != 8 || (sign != '+' && sign != '-'))
+		return -1;
+	mon[3] = '\0';
+	const char *m = strstr(months, mon);
+	if (m == NULL || (m - months) % 3 != 0 || d < 1 || d > 31 || y < 1900 || hh > 23 ||
+	    mm > 59 || sec > 60 || zone % 100 > 59)
+		return -1;
+	struct tm tm = { .tm_mday = d, .tm_mon = (int)((m - months) / 3), .tm_year = y - 1900,
+			 .tm_hour = hh, .tm_min = mm, .tm_sec = sec };
+	int64_t t = (int64_t)timegm(&tm);
+	int64_t off = (zone / 100) * 3600 + (zone % 100) * 60;
+	*t_r = sign == '+' ? t - off : t + off;
+	return 0;
+}
+
+/* The message's options: the arguments between the previous literal (or the mailbox) and
+ * this one: [flag-list] [date-time].  0 or -1. */
+static int message_options(struct mailbox *box, const struct imap_command *cmd,
+			   size_t from, size_t to, uint32_t *flags_r, uint32_t *kws_r,
+			   int64_t *date_r)
+{
+	const char *s, *error;
+	size_t len;
+
+	*flags_r = 0;
+	*kws_r = 0;
+	*date_r = 0;
+	if (from < to && cmd->args[from].type == IMAP_ARG_LIST) {
+		if (imap_flags_parse(box, true, &cmd->args[from], 1, flags_r, kws_r, &error) < 0)
+			return -1;
+		from++;
+	}
+	if (from < to) {
+		if (imap_arg_string(&cmd->args[from], &s, &len) < 0 ||
+		    parse_date(s, len, date_r) < 0)
+			return -1;
+		from++;
+	}
+	return from == to ? 0 : -1;
+}
+
+/* Read n literal bytes; save them when s is not NULL.  0, -1 the client is gone, or 1 a
+ * save error (*error_r; the rest was read and dropped). */
+static int take_message(struct imap_sess *ss, uint64_t n, struct mail_save *s,
+			const char **error_r)
+{
+	int ret = 0;
+
+	while (n > 0) {
+		size_t want = n < IO_CHUNK ? (size_t)n : IO_CHUNK;
+		ssize_t r = imapc_read_raw(&ss->ic, ss->iobuf, want);
+		if (r <= 0)
+			return -1;
+		n -= (uint64_t)r;
+		if (s != NULL && ret == 0 && mail_save_write(s, ss->iobuf, (size_t)r, error_r) < 0)
+			ret = 1;
+	}
+	return ret;
+}
+
+enum imap_result imap_cmd_append(struct imap_sess *ss)
+{
+	const struct imap_command *cmd = imap_parser_command(ss->ic.parser);
+	char tag[IMAP_MAX_TAG + 1], name[STORAGE_NAME_MAX + 1];
+	const char *error = NULL, *fail_code = NULL, *fail_text = NULL;
+	struct mailbox *box = NULL;
+	struct imap_seqset uids;
+	size_t from = 1;
+
+	snprintf(tag, sizeof(tag), "%s", cmd->tag != NULL ? cmd->tag : "*");
+	if (strcmp(cmd->name, "APPEND") != 0 || cmd->count < 1) {
+		/* the parser streams APPEND's literals only; anything else is a bug */
+		imapc_untagged(&ss->ic, "BYE", "SERVERBUG", "Internal error.");
+		return IMAP_R_DROP;
+	}
+	imap_seqset_init(&uids);
+	if (imap_sess_mailbox_arg(ss, tag, &cmd->args[0], name, sizeof(name)) < 0) {
+		/* answered already; the client may still send a non-synchronizing literal */
+		fail_code = "";
+	} else if (mailbox_open(ss->st, name, &box, &error) < 0) {
+		fail_code = "TRYCREATE";
+		fail_text = "No such mailbox.";
+	}
+	ss->n_append++;
+	for (;;) {
+		const struct imap_parser_need *need = imap_parser_need(ss->ic.parser);
+		uint32_t flags = 0, kws = 0;
+		int64_t date = 0;
+		cmd = imap_parser_command(ss->ic.parser);
+		if (fail_code == NULL &&
+		    message_options(box, cmd, from, need->arg, &flags, &kws, &date) < 0) {
+			fail_code = "BAD";
+			fail_text = "Invalid flags or date.";
+		}
+		if (fail_code != NULL && need->sync)
+			break;   /* the client waits for "+": it gets the answer instead */
+		struct mail_save *save = NULL;
+		if (fail_code == NULL &&
+		    mailbox_save_begin(box, date, flags & ~INDEX_FLAG_RECENT, &save, &error) < 0) {
+			fail_code = "SAVE";
+			if (need->sync)
+				break;
+		}
+		if (need->sync && imapc_continue(&ss->ic, "Ready for literal data") < 0) {
+			if (save != NULL)
+				mail_save_abort(&save);
+			mailbox_close(&box);
+			imap_seqset_free(&uids);
+			return IMAP_R_DROP;
+		}
+		int r = take_message(ss, need->size, save, &error);
+		uint32_t uid = 0;
+		if (r == 0 && save != NULL && mail_save_finish(&save, &uid, &error) < 0)
+			r = 1;
+		/* keywords: the save takes system flags only */
+		if (r == 0 && uid != 0 && kws != 0 &&
+		    mailbox_set_flags(box, uid, flags & ~INDEX_FLAG_RECENT, kws, &error) < 0)
+			r = 1;
+		if (save != NULL)
+			mail_save_abort(&save);
+		if (r < 0) {
+			mailbox_close(&box);
+			imap_seqset_free(&uids);
+			return IMAP_R_DROP;
+		}
+		if (r > 0 && fail_code == NULL)
+			fail_code = "SAVE";
+		if (uid != 0)
+			imap_seqset_add(&uids, uid, uid);
+		from = need->arg + 1;
+		int next = imapc_streamed(&ss->ic);
+		if (next == IMAPC_STREAM)
+			continue;   /* MULTIAPPEND: the next message */
+		if (next == IMAPC_END) {
+			mailbox_close(&box);
+			imap_seqset_free(&uids);
+			return IMAP_R_DROP;
+		}
+		if (next == IMAPC_BADCMD) {
+			/* answered BAD by the reader (what was saved stays, TODO: undo) */
+			mailbox_close(&box);
+			imap_seqset_free(&uids);
+			return IMAP_R_OK;
+		}
+		cmd = imap_parser_command(ss->ic.parser);
+		if (cmd->count != from && fail_code == NULL) {
+			fail_code = "BAD";
+			fail_text = "Unexpected arguments after the message.";
+		}
+		break;
+	}
+	enum imap_result res = IMAP_R_OK;
+	if (fail_code == NULL) {
+		char code[4096];
+		int k = snprintf(code, sizeof(code), "APPENDUID %" PRIu32 " ",
+				 mailbox_hdr(box)->uidvalidity);
+		size_t l = imap_seqset_format(&uids, code + k, sizeof(code) - (size_t)k);
+		imap_sess_update(ss, true);
+		imapc_tagged(&ss->ic, tag, "OK", (size_t)k + l < sizeof(code) ? code : NULL,
+			     "Append completed.");
+	} else if (strcmp(fail_code, "") == 0) {
+		/* the mailbox name was answered */
+	} else if (strcmp(fail_code, "BAD") == 0) {
+		imapc_tagged(&ss->ic, tag, "BAD", NULL, "%s", fail_text);
+		res = IMAP_R_BAD;
+	} else if (strcmp(fail_code, "SAVE") == 0) {
+		imap_sess_storage_error(ss, tag, "APPEND", error != NULL ? error : "save failed");
+	} else {
+		imapc_tagged(&ss->ic, tag, "NO", fail_code, "%s", fail_text);
+	}
+	mailbox_close(&box);
+	imap_seqset_free(&uids);
+	return res;
+}
