@@ -21,7 +21,8 @@ def login(d, ctx, user):
 
 
 def server_state(d, ctx, user, folder="INBOX"):
-    """{subject: flags} of a folder, as an IMAP session sees it now."""
+    """{subject: flags} of a folder, as an IMAP session sees it now (without \\Recent,
+    which is per session)."""
     c = login(d, ctx, user)
     try:
         typ, data = c.select(folder, readonly=True)
@@ -33,7 +34,8 @@ def server_state(d, ctx, user, folder="INBOX"):
             for x in data:
                 if isinstance(x, tuple):
                     flags = re.search(rb"FLAGS \(([^)]*)\)", x[0]).group(1).split()
-                    out[h.subject_of(x[1])] = sorted(f.decode() for f in flags)
+                    out[h.subject_of(x[1])] = sorted(f.decode() for f in flags
+                                                     if f != b"\\Recent")
         return out
     finally:
         c.logout()
@@ -110,3 +112,97 @@ def test_fetchmail_starttls_keep(imapd, ctx, store_user, tmp_path):
     assert len(u.stored()) == n + 1
     logins = imapd.log.events("login", user=u.name)
     assert logins and all(e["tls"] == "TLSv1.3" for e in logins)
+
+
+# --- mbsync (isync) ----------------------------------------------------------------
+
+def _mbsync(tmp, d, user):
+    cfg = tmp / "mbsyncrc"
+    near = tmp / "near"
+    near.mkdir(exist_ok=True)
+    cfg.write_text(
+        "IMAPAccount srv\n"
+        "Host localhost\n"          # isync matches DNS names only, not IP SANs
+        "Port %d\n"
+        "User %s\n"
+        "Pass %s\n"
+        "SSLType IMAPS\n"
+        "SystemCertificates no\n"
+        "CertificateFile %s\n"
+        "\n"
+        "IMAPStore far\n"
+        "Account srv\n"
+        "\n"
+        "MaildirStore near\n"
+        "Path %s/\n"
+        "Inbox %s/INBOX\n"
+        "\n"
+        "Channel ch\n"
+        "Far :far:INBOX\n"
+        "Near :near:INBOX\n"
+        "Sync All\n"
+        "Create Near\n"
+        "Expunge Both\n"
+        "SyncState *\n"
+        % (d.tls_port, user.name, user.password, d.certdir / "ca.crt", near, near))
+    os.chmod(cfg, 0o600)
+    env = dict(os.environ, HOME=str(tmp))
+    r = subprocess.run(["mbsync", "-c", str(cfg), "ch"], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return near / "INBOX"
+
+
+def _local(box):
+    """{subject: (path, maildir flags)} of the local Maildir."""
+    out = {}
+    for sub in ("new", "cur"):
+        for p in (box / sub).iterdir():
+            flags = p.name.split(":2,", 1)[1] if ":2," in p.name else ""
+            out[h.subject_of(p.read_bytes())] = (p, flags)
+    return out
+
+
+def test_mbsync_two_way(imapd, ctx, store_user, tmp_path):
+    u = store_user
+    # initial pull: all five, none flagged
+    box = _mbsync(tmp_path, imapd, u)
+    local = _local(box)
+    assert sorted(local) == ["test message %d" % i for i in range(1, 6)]
+    assert all(f == "" for _, f in local.values()), local
+    # locally: flag message 2, delete message 3 (T, then expunged by the sync)
+    p, _ = local["test message 2"]
+    os.rename(p, box / "cur" / (p.name.split(":2,")[0] + ":2,F"))
+    p, _ = local["test message 3"]
+    os.rename(p, box / "cur" / (p.name.split(":2,")[0] + ":2,T"))
+    _mbsync(tmp_path, imapd, u)
+    state = server_state(imapd, ctx, u)
+    assert sorted(state) == ["test message %d" % i for i in (1, 2, 4, 5)], state
+    assert state["test message 2"] == ["\\Flagged"]
+    assert all(state[s] == [] for s in ("test message 1", "test message 4",
+                                        "test message 5")), state
+    assert len(u.stored()) == 4
+    assert "test message 3" not in _local(box)
+    # on the server: answer message 4, unflag message 2, a new delivery
+    c = login(imapd, ctx, u)
+    assert c.select("INBOX")[0] == "OK"
+    typ, data = c.search(None, "SUBJECT", '"test message 4"')
+    assert typ == "OK" and len(data[0].split()) == 1, data
+    assert c.store(data[0].decode(), "+FLAGS", "(\\Answered)")[0] == "OK"
+    typ, data = c.search(None, "SUBJECT", '"test message 2"')
+    assert typ == "OK" and len(data[0].split()) == 1, data
+    assert c.store(data[0].decode(), "-FLAGS", "(\\Flagged)")[0] == "OK"
+    c.logout()
+    u.deliver([h.make_message(6)])
+    _mbsync(tmp_path, imapd, u)
+    local = _local(box)
+    assert sorted(local) == ["test message %d" % i for i in (1, 2, 4, 5, 6)], local
+    assert local["test message 4"][1] == "R"
+    assert local["test message 2"][1] == ""
+    assert local["test message 6"][1] == ""
+    assert b"Body line 2 of message 6." in local["test message 6"][0].read_bytes()
+    # and nothing changed back on the server
+    state = server_state(imapd, ctx, u)
+    assert state == {"test message 1": [], "test message 2": [],
+                     "test message 4": ["\\Answered"], "test message 5": [],
+                     "test message 6": []}, state
