@@ -1,15 +1,15 @@
 """Real IMAP clients against imapd (issue 6), on Maildir and on mbox: fetchmail over IMAPS
 and over STARTTLS, keeping and deleting; mbsync (isync) syncing both ways with a local
-Maildir: flags and deletions up, new mail and flag changes down.  Each client verifies the
-server certificate against the mkcert.sh CA; the outcome is checked on the server with
-imaplib and in the client's local files."""
+Maildir: flags and deletions up, new mail and flag changes down; mutt in tmux reading a
+message and saving it to another folder.  Each client verifies the server certificate
+against the mkcert.sh CA; the outcome is checked on the server with imaplib and in the
+client's local files."""
 
 import imaplib
 import os
 import re
 import subprocess
-
-import pytest
+import time
 
 import helpers as h
 
@@ -206,3 +206,93 @@ def test_mbsync_two_way(imapd, ctx, store_user, tmp_path):
     assert state == {"test message 1": [], "test message 2": [],
                      "test message 4": ["\\Answered"], "test message 5": [],
                      "test message 6": []}, state
+
+
+# --- mutt in tmux ------------------------------------------------------------------
+
+class Tmux:
+    """A tmux server of this test's own (its own socket), one window running argv."""
+
+    def __init__(self, tmp, argv, env):
+        self.sock = str(tmp / "tmux.sock")
+        self.env = env
+        subprocess.run(["tmux", "-S", self.sock, "new-session", "-d", "-s", "t",
+                        "-x", "160", "-y", "40"] + argv,
+                       check=True, env=env, timeout=30)
+
+    def screen(self):
+        r = subprocess.run(["tmux", "-S", self.sock, "capture-pane", "-p", "-t", "t"],
+                           capture_output=True, text=True, env=self.env, timeout=30)
+        return r.stdout if r.returncode == 0 else None
+
+    def wait_for(self, text, timeout=30.0):
+        """Polls the screen until text shows; fails with the screen if it never does."""
+        deadline = time.monotonic() + timeout
+        while True:
+            s = self.screen()
+            if s is not None and text in s:
+                return s
+            if time.monotonic() > deadline:
+                raise AssertionError("%r never showed; screen:\n%s" % (text, s))
+            time.sleep(0.1)
+
+    def keys(self, *keys):
+        subprocess.run(["tmux", "-S", self.sock, "send-keys", "-t", "t"] + list(keys),
+                       check=True, env=self.env, timeout=30)
+
+    def wait_gone(self, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while subprocess.run(["tmux", "-S", self.sock, "has-session", "-t", "t"],
+                             capture_output=True, env=self.env, timeout=30).returncode == 0:
+            if time.monotonic() > deadline:
+                raise AssertionError("mutt did not quit; screen:\n%s" % self.screen())
+            time.sleep(0.1)
+
+    def kill(self):
+        subprocess.run(["tmux", "-S", self.sock, "kill-server"], capture_output=True,
+                       env=self.env, timeout=30)
+
+
+def test_mutt_reads_and_saves(imapd, ctx, store_user, tmp_path):
+    u = store_user
+    assert server_state(imapd, ctx, u, "Archive") == {}    # imapd makes it at login
+    rc = tmp_path / "muttrc"
+    rc.write_text(
+        'set folder="imaps://%s@localhost:%d/"\n'
+        'set spoolfile="+INBOX"\n'
+        'set imap_pass="%s"\n'
+        'set ssl_force_tls=yes\n'
+        'set ssl_ca_certificates_file="%s"\n'
+        'set certificate_file="%s/certificates"\n'
+        'set header_cache="" message_cachedir=""\n'
+        'set sort=subject\n'
+        'set delete=yes quit=yes move=no mark_old=no confirmappend=no wait_key=no\n'
+        'set save_name=no\n'
+        'set mbox_type=Maildir\n'
+        % (u.name, imapd.tls_port, u.password, imapd.certdir / "ca.crt", tmp_path))
+    os.chmod(rc, 0o600)
+    env = dict(os.environ, HOME=str(tmp_path), TERM="screen", LANG="C.UTF-8")
+    env.pop("TMUX", None)
+    t = Tmux(tmp_path, ["mutt", "-n", "-F", str(rc)], env)
+    try:
+        t.wait_for("test message 5")
+        # open the first message: its text shows in the pager
+        t.keys("Enter")
+        t.wait_for("Body line 2 of message 1.")
+        # save it to =Archive (the prompt may offer a default: clear it first)
+        t.keys("s")
+        t.wait_for("Save to mailbox")
+        t.keys("C-u", "=Archive", "Enter")
+        # saved and marked deleted, the pager moves on to the next message
+        t.wait_for("Body line 2 of message 2.")
+        t.keys("q")
+        t.wait_for("test message 5")
+        t.keys("q")
+        t.wait_gone()
+    finally:
+        t.kill()
+    inbox = server_state(imapd, ctx, u)
+    assert sorted(inbox) == ["test message %d" % i for i in (2, 3, 4, 5)], inbox
+    archive = server_state(imapd, ctx, u, "Archive")
+    assert list(archive) == ["test message 1"], archive
+    assert "\\Seen" in archive["test message 1"]
