@@ -38,6 +38,9 @@ procps                    ps, pgrep for the tests' process checks
 iproute2                  ss: free ports, the demo's port check
 fail2ban                  fail2ban-regex for the filter test
 fetchmail                 integration tests: a real POP3 mail fetcher
+isync                     mbsync: a real two-way IMAP syncer for the imapd client tests
+mutt                      a real interactive IMAP client, driven in tmux by the imapd client tests
+tmux                      the terminal that runs mutt in those tests (send-keys, capture-pane)
 "
 
 names=$(printf '%s\n' "$PACKAGES" | awk 'NF { print $1 }')
@@ -100,7 +103,7 @@ fi
 # Tools the tests call by path.
 for tool in /usr/bin/systemd-socket-activate /usr/sbin/inetd /usr/bin/fail2ban-regex \
 	    /usr/bin/openssl /usr/bin/curl /usr/sbin/useradd /usr/bin/dotlockfile \
-	    /usr/bin/fetchmail; do
+	    /usr/bin/fetchmail /usr/bin/mbsync /usr/bin/mutt /usr/bin/tmux; do
 	if [ ! -x "$tool" ]; then
 		echo "install-deps.sh: $tool is missing" >&2
 		exit 1
