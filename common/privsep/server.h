@@ -89,6 +89,10 @@ struct server_proto {
 	int (*session)(struct server_session *s);
 };
 
+/* main() of ipop3d and imapd: parses [-c FILE] [-s] | -t [-c FILE] (server_main.c), then
+ * check_run() or server_run(). */
+int server_main(const struct server_proto *p, int argc, char **argv);
+
 /* main() of every daemon after option parsing: server_setup() then server_serve().
  * Never returns. */
 void server_run(const struct server_proto *p, const char *config_path, bool implicit_tls)
