@@ -314,10 +314,13 @@ static int parse_quoted(struct imap_parser *p, const char *line, size_t len, siz
 			return -1;
 		}
 		if (c >= 0x80) {
-			/* RFC 9051 QUOTED-CHAR / RFC 6855: UTF8-2 / UTF8-3 / UTF8-4, only when
-			 * UTF-8 is on, and only well-formed (RFC 3629) */
+			/* RFC 9051 QUOTED-CHAR / RFC 6855: UTF8-2 / UTF8-3 / UTF8-4, only
+			 * well-formed (RFC 3629).  Accepted from IMAP4rev1 clients too (RFC 3501
+			 * has 7-bit quoted strings only), as Dovecot and Cyrus do: clients send
+			 * SEARCH CHARSET UTF-8 SUBJECT "...", and a mailbox name with 8-bit
+			 * bytes still fails its modified UTF-7 decoding unless UTF8=ACCEPT. */
 			size_t k, want = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
-			if (!p->set.utf8 || c < 0xc2 || c > 0xf4) {
+			if (c < 0xc2 || c > 0xf4) {
 				p->error = "8-bit character in quoted string";
 				return -1;
 			}

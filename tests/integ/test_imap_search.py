@@ -54,6 +54,12 @@ def test_search_library(imapd, ctx, store_user):
     c.literal = "邮件".encode()
     typ, data = c.uid("SEARCH", "CHARSET", "UTF-8", "SUBJECT")
     assert typ == "OK" and [int(x) for x in data[0].split()] == [gb_uid], data
+    # the same as a quoted string (UTF-8 in quoted strings, as clients send them)
+    tag = c._new_tag()
+    c.send(tag + b' UID SEARCH CHARSET UTF-8 SUBJECT "\xe9\x82\xae\xe4\xbb\xb6"\r\n')
+    typ, data = c._command_complete("SEARCH", tag)
+    assert typ == "OK", data
+    assert [int(x) for x in c.untagged_responses.pop("SEARCH")[0].split()] == [gb_uid]
     c.literal = "没有".encode()
     typ, data = c.uid("SEARCH", "CHARSET", "UTF-8", "SUBJECT")
     assert typ == "OK" and data[0].split() == []

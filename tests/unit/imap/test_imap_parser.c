@@ -192,10 +192,13 @@ static const struct pcase cases[] = {
 	/* before login an APPEND literal is an ordinary one, with the small limit */
 	{ "a APPEND INBOX {3}\r\nabc\r\n", "+a APPEND INBOX {abc}", F_PRE },
 	{ "a SEARCH CHARSET UTF-8 TEXT {4}\r\n\xe4\xb8\xad\xe6\r\n", "+a SEARCH CHARSET UTF-8 TEXT {\xe4\xb8\xad\xe6}", 0 },
-	/* UTF-8 in quoted strings: only with UTF8=ACCEPT / IMAP4rev2 */
+	/* UTF-8 in quoted strings: well-formed only, with or without UTF8=ACCEPT */
 	{ "a SELECT \"\xe4\xb8\xad\"\r\n", "a SELECT \"\xe4\xb8\xad\"", F_UTF8 },
-	{ "a SELECT \"\xe4\xb8\xad\"\r\n", "BAD a 8-bit character in quoted string", 0 },
+	{ "a SEARCH CHARSET UTF-8 SUBJECT \"h\xc3\xa9\"\r\n",
+	  "a SEARCH CHARSET UTF-8 SUBJECT \"h\xc3\xa9\"", 0 },
+	{ "a SELECT \"\xe9t\xe9\"\r\n", "BAD a Invalid UTF-8 in quoted string", 0 },  /* Latin-1 */
 	{ "a SELECT \"\xc0\xaf\"\r\n", "BAD a 8-bit character in quoted string", F_UTF8 },  /* overlong */
+	{ "a SELECT \"\xed\xa0\x80\"\r\n", "BAD a Invalid UTF-8 in quoted string", 0 }, /* surrogate */
 	{ "a SELECT \"\xed\xa0\x80\"\r\n", "BAD a Invalid UTF-8 in quoted string", F_UTF8 }, /* surrogate */
 	{ "a SELECT \"\xe4\xb8\"\r\n", "BAD a Invalid UTF-8 in quoted string", F_UTF8 },
 	{ "a SELECT \xe4\xb8\xad\r\n", "BAD a 8-bit character in atom", F_UTF8 },
