@@ -85,16 +85,20 @@ imapd/imapd: $(BUILD)/imapd/imapd
 $(foreach l,$(LIBDIRS),$(eval $(BUILD)/tests/unit/$(l)/%: tests/unit/$(l)/%.c tests/unit/unit.h $$(call libs_for,$(l)) ; \
 	@mkdir -p $$(dir $$@) && $$(CC) $$(CPPFLAGS) -iquote tests/unit $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $$< $$(call libs_for,$(l)) $$(LIBS)))
 POP3_LIBOBJ = $(filter-out $(BUILD)/ipop3d/main.o,$(POP3_OBJ))
-# tests/stub/: the stub monitor the daemons' unit tests and fuzz targets share.
+# tests/stub/: the stub monitor, the session-test harness (peer.c) and the session fuzz
+# driver (session_fuzz.c) that the daemons' unit tests and fuzz targets share.
 STUB_SRC = tests/stub/stub_monitor.c
-$(BUILD)/tests/unit/ipop3d/%: tests/unit/ipop3d/%.c tests/unit/unit.h $(STUB_SRC) tests/stub/stub_monitor.h $(POP3_LIBOBJ) $(ARCHIVES)
+STUB_HDRS = $(wildcard tests/stub/*.h)
+UNIT_STUB_SRC = $(STUB_SRC) tests/stub/peer.c
+FUZZ_STUB_SRC = $(STUB_SRC) tests/stub/session_fuzz.c
+$(BUILD)/tests/unit/ipop3d/%: tests/unit/ipop3d/%.c tests/unit/unit.h $(UNIT_STUB_SRC) $(STUB_HDRS) $(POP3_LIBOBJ) $(ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -iquote ipop3d -iquote tests/unit -iquote tests/stub $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STUB_SRC) $(POP3_LIBOBJ) $(ARCHIVES) $(LIBS)
+	$(CC) $(CPPFLAGS) -iquote ipop3d -iquote tests/unit -iquote tests/stub $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(UNIT_STUB_SRC) $(POP3_LIBOBJ) $(ARCHIVES) $(LIBS)
 
 IMAP_LIBOBJ = $(filter-out $(BUILD)/imapd/main.o,$(IMAP_OBJ))
-$(BUILD)/tests/unit/imapd/%: tests/unit/imapd/%.c tests/unit/unit.h $(STUB_SRC) tests/stub/stub_monitor.h $(IMAP_LIBOBJ) $(ARCHIVES)
+$(BUILD)/tests/unit/imapd/%: tests/unit/imapd/%.c tests/unit/unit.h $(UNIT_STUB_SRC) $(STUB_HDRS) $(IMAP_LIBOBJ) $(ARCHIVES)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) -iquote imapd -iquote tests/unit -iquote tests/stub $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STUB_SRC) $(IMAP_LIBOBJ) $(ARCHIVES) $(LIBS)
+	$(CC) $(CPPFLAGS) -iquote imapd -iquote tests/unit -iquote tests/stub $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(UNIT_STUB_SRC) $(IMAP_LIBOBJ) $(ARCHIVES) $(LIBS)
 
 deps:
 	@sh tests/install-deps.sh
@@ -110,10 +114,10 @@ FUZZ_CC  = clang -std=c17 -D_GNU_SOURCE -DFUZZING -iquote common -g -O1 -fsaniti
 fuzz_libsrc = $(foreach d,$(LIBDEPS_$(1)),$(SRC_$(d)))
 $(foreach l,$(LIBDIRS),$(foreach f,$(wildcard fuzz/$(l)/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)): $(f) $$(call fuzz_libsrc,$(l)) $$(HDRS) ; \
 	@mkdir -p build/fuzz && $$(FUZZ_CC) -o $$@ $$< $$(call fuzz_libsrc,$(l)) $$(LIBS))))
-$(foreach f,$(wildcard fuzz/ipop3d/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)): $(f) $$(STUB_SRC) $$(filter-out ipop3d/main.c,$$(POP3_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(HDRS) ; \
-	@mkdir -p build/fuzz && $$(FUZZ_CC) -iquote ipop3d -iquote tests/stub -o $$@ $$< $$(STUB_SRC) $$(filter-out ipop3d/main.c,$$(POP3_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(LIBS)))
-$(foreach f,$(wildcard fuzz/imapd/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)): $(f) $$(STUB_SRC) $$(filter-out imapd/main.c,$$(IMAP_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(HDRS) ; \
-	@mkdir -p build/fuzz && $$(FUZZ_CC) -iquote imapd -iquote tests/stub -o $$@ $$< $$(STUB_SRC) $$(filter-out imapd/main.c,$$(IMAP_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(LIBS)))
+$(foreach f,$(wildcard fuzz/ipop3d/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)): $(f) $$(FUZZ_STUB_SRC) $$(STUB_HDRS) $$(filter-out ipop3d/main.c,$$(POP3_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(HDRS) ; \
+	@mkdir -p build/fuzz && $$(FUZZ_CC) -iquote ipop3d -iquote tests/stub -o $$@ $$< $$(FUZZ_STUB_SRC) $$(filter-out ipop3d/main.c,$$(POP3_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(LIBS)))
+$(foreach f,$(wildcard fuzz/imapd/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)): $(f) $$(FUZZ_STUB_SRC) $$(STUB_HDRS) $$(filter-out imapd/main.c,$$(IMAP_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(HDRS) ; \
+	@mkdir -p build/fuzz && $$(FUZZ_CC) -iquote imapd -iquote tests/stub -o $$@ $$< $$(FUZZ_STUB_SRC) $$(filter-out imapd/main.c,$$(IMAP_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(LIBS)))
 fuzz: $(FUZZ_BIN)
 fuzz-smoke: $(FUZZ_BIN)
 	@sh fuzz/smoke.sh $(FUZZ_BIN)

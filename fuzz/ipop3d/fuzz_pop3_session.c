@@ -1,178 +1,34 @@
-/* libFuzzer: the whole POP3 state machine, as a client would drive it.
- *
- * Input: one flag byte (bit 0: a password may be sent in plaintext; bit 1: STLS is
- * available), then the client's bytes.  They are written to one end of a socketpair by a
- * helper thread, which also reads and discards everything the server says; the other end
- * is the connection of pop3_prelogin_run() with a stub login (password "secret" logs
- * in, "tempfail" / "throttled" / "inuse" give those results, anything else fails) and a
- * stub STLS.  After a login the same connection runs pop3_session() as the current user
- * on a small Maildir made once in a temporary directory (and made again after a QUIT
- * deleted from it), until QUIT or EOF. */
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
-#include <pwd.h>
-#include <signal.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
-#include <openssl/ssl.h>
-#include "stub_monitor.h"
-#include "base/config.h"
-#include "base/conn.h"
+/* libFuzzer: the whole POP3 state machine, as a client would drive it:
+ * pop3_prelogin_run() with the stub monitor, then pop3_session() until QUIT or EOF.
+ * The input format and the set-up are tests/stub/session_fuzz.h's. */
 #include "base/plimits.h"
-#include "base/log.h"
 #include "pop3.h"
-#include "base/util.h"
-
-static char fz_dir[256];
-static char fz_maildir[512];
-static struct config fz_cfg;
-static struct passwd *fz_pw;
-static SSL_CTX *fz_ctx;
-
-static const struct { const char *name; const char *data; } fz_msgs[] = {
-	{ "new/1000000001.M1P1.fuzz", "From: a@example.org\nSubject: one\n\nline1\n.dot\n..\n.\nend\n" },
-	{ "cur/1000000002.M2P1.fuzz:2,S", "Subject: two\r\n\r\nbody a\r\n.\r\nbody c\r\n" },
-	{ "new/1000000003.M3P1.fuzz", "Subject: three\n\nno newline at end" },
-	{ "new/1000000004.M4P1.fuzz", "" },
-	{ "new/1000000005.M5P1.fuzz", "Subject: headers only\r\nX: y\r\n" },
-	{ "new/1000000006.M6P1.fuzz", "\n\n\n.\r\r\n\r.\n" },
-};
-#define FZ_NMSGS (sizeof(fz_msgs) / sizeof(fz_msgs[0]))
-
-static void fz_make_maildir(void)
-{
-	static const char *const subs[] = { "", "/new", "/cur", "/tmp" };
-	char path[1024];
-
-	for (size_t i = 0; i < 4; i++) {
-		snprintf(path, sizeof(path), "%s%s", fz_maildir, subs[i]);
-		mkdir(path, 0700);
-	}
-	for (size_t i = 0; i < FZ_NMSGS; i++) {
-		struct stat st;
-		snprintf(path, sizeof(path), "%s/%s", fz_maildir, fz_msgs[i].name);
-		if (stat(path, &st) == 0)
-			continue;
-		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd < 0)
-			abort();
-		if (util_write_all(fd, fz_msgs[i].data, strlen(fz_msgs[i].data)) < 0)
-			abort();
-		close(fd);
-	}
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	signal(SIGPIPE, SIG_IGN);
-	log_init("fuzz", false);
-	stub_monitor_any_user = true;    /* any user name with "secret" gets in */
-	fz_pw = getpwuid(getuid());
-	if (fz_pw == NULL)
-		abort();
-	snprintf(fz_dir, sizeof(fz_dir), "/tmp/fuzz_pop3_session.XXXXXX");
-	if (mkdtemp(fz_dir) == NULL)
-		abort();
-	snprintf(fz_maildir, sizeof(fz_maildir), "%s/Maildir", fz_dir);
-	config_defaults(&fz_cfg, "ipop3d");
-	fz_cfg.login_fail_delay_ms = 0;   /* a refused user name waits this long */
-	char loc[600];
-	snprintf(loc, sizeof(loc), "maildir:%s", fz_maildir);
-	free(fz_cfg.mail_location);
-	fz_cfg.mail_location = xstrdup(loc);
-	fz_ctx = SSL_CTX_new(TLS_server_method());
-	fz_make_maildir();
-	return 0;
-}
+#include "session_fuzz.h"
+#include "stub_monitor.h"
 
 static const struct pop3_login_ops fz_ops = { stub_monitor_login, stub_monitor_starttls };
 
-struct fz_pump {
-	int fd;
-	const uint8_t *data;
-	size_t size;
+static int fz_prelogin(struct server_worker *w)
+{
+	return pop3_prelogin_run(w, &fz_ops);
+}
+
+static const struct session_fuzz fz = {
+	.daemon = "ipop3d",
+	.line_max = SASL_MAX_LINE,
+	.timeout_s = 5,
+	.prelogin = fz_prelogin,
+	.session = pop3_session,
 };
 
-/* The client: write the input, then half-close; read and drop the replies until EOF. */
-static void *fz_pump_main(void *arg)
+int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct fz_pump *p = arg;
-	size_t off = 0;
-	bool wr_open = true;
-	static __thread char sink[65536];
-
-	if (p->size == 0) {
-		shutdown(p->fd, SHUT_WR);
-		wr_open = false;
-	}
-	for (;;) {
-		struct pollfd pfd = { .fd = p->fd, .events = POLLIN | (wr_open ? POLLOUT : 0) };
-		if (poll(&pfd, 1, 10000) <= 0)
-			break;
-		if (pfd.revents & POLLIN) {
-			ssize_t n = read(p->fd, sink, sizeof(sink));
-			if (n <= 0)
-				break;
-		}
-		if (wr_open && (pfd.revents & POLLOUT)) {
-			ssize_t n = send(p->fd, p->data + off, p->size - off,
-					 MSG_DONTWAIT | MSG_NOSIGNAL);
-			if (n > 0)
-				off += (size_t)n;
-			if (n < 0 && errno != EAGAIN && errno != EINTR)
-				off = p->size;
-			if (off == p->size) {
-				shutdown(p->fd, SHUT_WR);
-				wr_open = false;
-			}
-		}
-		if (pfd.revents & (POLLHUP | POLLERR) && !(pfd.revents & POLLIN))
-			break;
-	}
-	return NULL;
+	(void)argc;
+	(void)argv;
+	return session_fuzz_init(&fz);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	int sv[2];
-	pthread_t th;
-	struct conn c;
-	struct server_worker w = { 0 };
-
-	if (size == 0)
-		return 0;
-	fz_make_maildir();
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
-		abort();
-	struct fz_pump pump = { .fd = sv[0], .data = data + 1, .size = size - 1 };
-	if (pthread_create(&th, NULL, fz_pump_main, &pump) != 0)
-		abort();
-
-	conn_init(&c, sv[1], sv[1], SASL_MAX_LINE, 5);
-	w.c = &c;
-	w.cfg = &fz_cfg;
-	w.plaintext_ok = (data[0] & 1) != 0;
-	w.ssl_ctx = (data[0] & 2) != 0 ? fz_ctx : NULL;
-	snprintf(w.rip_str, sizeof(w.rip_str), "192.0.2.7");
-	if (pop3_prelogin_run(&w, &fz_ops) == 1) {
-		struct server_session s = {
-			.c = &c, .cfg = &fz_cfg, .pw = fz_pw, .user = fz_pw->pw_name,
-			.rip = "192.0.2.7",
-		};
-		pop3_session(&s);
-	}
-	conn_flush(&c);
-	conn_deinit(&c);
-	close(sv[1]);
-	pthread_join(th, NULL);
-	close(sv[0]);
-	return 0;
+	return session_fuzz_one(&fz, data, size);
 }

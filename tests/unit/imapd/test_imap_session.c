@@ -29,175 +29,16 @@
 #include "base/log.h"
 #include "storage/storage.h"
 #include "imap.h"
+#include "peer.h"
 #include "stub_monitor.h"
 #include "unit.h"
 #include "base/util.h"
 
 static char tmpdir[256];
 static char maildir[512];
-static char logpath[512];
 static struct config cfg;
 static struct passwd *pw;
 
-/* ---- harness ------------------------------------------------------------------- */
-
-struct peer {
-	pid_t pid;
-	int fd;
-	char *out;
-	size_t len, cap;
-};
-
-typedef int child_fn(int fd, void *arg);
-
-static void peer_start(struct peer *p, child_fn *fn, void *arg)
-{
-	int sv[2];
-
-	memset(p, 0, sizeof(*p));
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
-		perror("socketpair");
-		exit(1);
-	}
-	p->pid = fork();
-	if (p->pid < 0) {
-		perror("fork");
-		exit(1);
-	}
-	if (p->pid == 0) {
-		const char *err;
-		close(sv[0]);
-		if (log_open(logpath, false, &err) < 0)
-			_exit(99);
-		_exit(fn(sv[1], arg));
-	}
-	close(sv[1]);
-	p->fd = sv[0];
-	p->cap = 65536;
-	p->out = xmalloc(p->cap);
-	p->out[0] = '\0';
-}
-
-static void peer_send(struct peer *p, const char *s)
-{
-	CHECK(util_write_all(p->fd, s, strlen(s)) == 0);
-}
-
-/* Read until the output holds `needle` (NULL: until EOF).  0 found, -1 EOF/timeout. */
-static int peer_read(struct peer *p, const char *needle)
-{
-	for (;;) {
-		if (needle != NULL && strstr(p->out, needle) != NULL)
-			return 0;
-		struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
-		if (poll(&pfd, 1, 10000) <= 0)
-			return -1;
-		if (p->cap - p->len < 65536 + 1) {
-			p->cap *= 2;
-			p->out = xrealloc(p->out, p->cap);
-		}
-		ssize_t n = read(p->fd, p->out + p->len, 65536);
-		if (n <= 0)
-			return needle == NULL ? 0 : -1;
-		p->len += (size_t)n;
-		p->out[p->len] = '\0';
-	}
-}
-
-/* Close our end and return the child's exit status. */
-static int peer_finish(struct peer *p)
-{
-	int st = 0;
-
-	close(p->fd);
-	if (waitpid(p->pid, &st, 0) < 0)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Send all input, half-close, read everything; the output stays in p->out. */
-static int transcript(struct peer *p, child_fn *fn, void *arg, const char *input)
-{
-	peer_start(p, fn, arg);
-	peer_send(p, input);
-	shutdown(p->fd, SHUT_WR);
-	CHECK(peer_read(p, NULL) == 0);
-	return peer_finish(p);
-}
-
-static void peer_free(struct peer *p)
-{
-	free(p->out);
-	p->out = NULL;
-}
-
-/* Bounded append for building inputs (no strcat in this project). */
-#define append(buf, s) append_n((buf), sizeof(buf), (s))
-static void append_n(char *buf, size_t size, const char *s)
-{
-	size_t have = strlen(buf), n = strlen(s);
-	if (have + n >= size) { /* BOUNDS: have < size */
-		fprintf(stderr, "test input too long\n");
-		exit(1);
-	}
-	memcpy(buf + have, s, n + 1);
-}
-
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return xstrdup("");
-	char *buf = xmalloc(1 << 20);
-	size_t n = fread(buf, 1, (1 << 20) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
-/* ---- the mailbox ---------------------------------------------------------------- */
-
-static const char msg1[] = "From: a@example.org\nSubject: one\n\nline1\n.dot line\nline3\n";
-static const char msg2[] = "Subject: two\r\n\r\nbody a\r\nbody b\r\nbody c\r\n";
-static const char msg3[] = "Subject: three\n\nno newline at end";
-static const char *const names[] = {
-	"new/1000000001.M1P1.test", "cur/1000000002.M2P1.test:2,S", "new/1000000003.M3P1.test",
-};
-
-static void write_file(const char *dir, const char *name, const char *data, size_t len)
-{
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	CHECK(fd >= 0);
-	CHECK(util_write_all(fd, data, len) == 0);
-	close(fd);
-}
-
-static void rm_rf(const char *path)
-{
-	char cmd[1200];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	if (system(cmd) != 0)
-		fprintf(stderr, "rm -rf failed\n");
-}
-
-static void make_maildir(void)
-{
-	char p[1024];
-
-	rm_rf(maildir);
-	mkdir(maildir, 0700);
-	snprintf(p, sizeof(p), "%s/new", maildir);
-	mkdir(p, 0700);
-	snprintf(p, sizeof(p), "%s/cur", maildir);
-	mkdir(p, 0700);
-	snprintf(p, sizeof(p), "%s/tmp", maildir);
-	mkdir(p, 0700);
-	write_file(maildir, names[0], msg1, strlen(msg1));
-	write_file(maildir, names[1], msg2, strlen(msg2));
-	write_file(maildir, names[2], msg3, strlen(msg3));
-}
 
 
 /* Bytes in CRLF form (what LIST says). */
@@ -229,8 +70,8 @@ static void test_session_basic(void)
 {
 	struct peer p;
 
-	make_maildir();
-	int st = transcript(&p, session_child, NULL,
+	peer_make_maildir(maildir);
+	int st = peer_transcript(&p, session_child, NULL,
 		"a FETCH 1 FLAGS\r\n"
 		"b SELECT INBOX\r\n"
 		"c FETCH 1:* (UID FLAGS RFC822.SIZE)\r\n"
@@ -255,10 +96,10 @@ static void test_session_basic(void)
 	CHECK(strstr(p.out, "b OK [READ-WRITE] SELECT completed.\r\n") != NULL);
 	char want[256];
 	snprintf(want, sizeof(want), "* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE %zu)\r\n",
-		 crlf_len(msg1));
+		 crlf_len(peer_msg1));
 	CHECK(strstr(p.out, want) != NULL);
 	snprintf(want, sizeof(want), "* 2 FETCH (UID 2 FLAGS (\\Seen) RFC822.SIZE %zu)\r\n",
-		 crlf_len(msg2));
+		 crlf_len(peer_msg2));
 	CHECK(strstr(p.out, want) != NULL);
 	CHECK(strstr(p.out, "* 1 FETCH (BODY[] {62}\r\nFrom: a@example.org\r\nSubject: one\r\n"
 		     "\r\nline1\r\n.dot line\r\nline3\r\n)\r\n") != NULL);
@@ -279,7 +120,7 @@ static void test_session_basic(void)
 	CHECK(strstr(p.out, "* STATUS Sent (MESSAGES 2 UIDNEXT 3)\r\n") != NULL);
 	CHECK(strstr(p.out, "o BAD Already logged in.\r\n") != NULL);
 	CHECK(strstr(p.out, "* BYE Logging out.\r\np OK Logout completed.\r\n") != NULL);
-	char *log = read_file(logpath);
+	char *log = peer_read_file(peer_logpath);
 	CHECK(strstr(log, "logout: user=<") != NULL && strstr(log, "reason=logout") != NULL);
 	free(log);
 	peer_free(&p);
@@ -305,9 +146,9 @@ static void test_session_bytewise(void)
 		"e LOGOUT\r\n";
 	struct peer whole, bytes;
 
-	make_maildir();
-	CHECK(transcript(&whole, session_child, NULL, input) == 0);
-	make_maildir();
+	peer_make_maildir(maildir);
+	CHECK(peer_transcript(&whole, session_child, NULL, input) == 0);
+	peer_make_maildir(maildir);
 	peer_start(&bytes, session_child, NULL);
 	for (size_t i = 0; input[i] != '\0'; i++)
 		CHECK(util_write_all(bytes.fd, input + i, 1) == 0);
@@ -362,7 +203,7 @@ static void pre_case(bool plain_ok, bool tls, const char *in, const char *want, 
 	struct peer p;
 	struct pre_arg a = { plain_ok, tls };
 
-	int st = transcript(&p, pre_child, &a, in);
+	int st = peer_transcript(&p, pre_child, &a, in);
 	CHECK(st == want_st);
 	CHECK_STR(p.out, want);
 	peer_free(&p);
@@ -408,7 +249,7 @@ static void test_prelogin(void)
 	/* a literal larger than a password is refused before the "+" */
 	struct peer p;
 	struct pre_arg a = { true, false };
-	int st = transcript(&p, pre_child, &a, "a LOGIN {100000}\r\nb NOOP\r\n");
+	int st = peer_transcript(&p, pre_child, &a, "a LOGIN {100000}\r\nb NOOP\r\n");
 	if (getenv("IMAP_TEST_DEBUG"))
 		fputs(p.out, stderr);
 	CHECK(st == 0);
@@ -420,9 +261,9 @@ static void test_prelogin(void)
 	for (int i = 0; i < MAX_BAD_COMMANDS + 2; i++) {
 		char one[32];
 		snprintf(one, sizeof(one), "x%d FROB\r\n", i);
-		append(in, one);
+		peer_append(in, one);
 	}
-	st = transcript(&p, pre_child, &a, in);
+	st = peer_transcript(&p, pre_child, &a, in);
 	CHECK(st == 0);
 	CHECK(strstr(p.out, "* BYE Too many invalid commands.\r\n") != NULL);
 	char last[32];
@@ -455,7 +296,7 @@ int main(void)
 	pw_copy.pw_dir = tmpdir;
 	pw = &pw_copy;
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tmpdir);
-	snprintf(logpath, sizeof(logpath), "%s/log", tmpdir);
+	snprintf(peer_logpath, sizeof(peer_logpath), "%s/log", tmpdir);
 	config_defaults(&cfg, "imapd");
 	cfg.login_fail_delay_ms = 0;
 	char loc[600];
@@ -470,6 +311,6 @@ int main(void)
 
 	SSL_CTX_free(test_ctx);
 	config_free(&cfg);
-	rm_rf(tmpdir);
+	peer_rm_rf(tmpdir);
 	return unit_done("imap_session");
 }

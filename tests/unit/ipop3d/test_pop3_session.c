@@ -26,181 +26,22 @@
 #include "base/log.h"
 #include "storage/storage.h"
 #include "pop3.h"
+#include "peer.h"
 #include "stub_monitor.h"
 #include "unit.h"
 #include "base/util.h"
 
 static char tmpdir[256];
 static char maildir[512];
-static char logpath[512];
 static struct config cfg;
 static struct passwd *pw;
 
-/* ---- harness ------------------------------------------------------------------- */
-
-struct peer {
-	pid_t pid;
-	int fd;
-	char *out;
-	size_t len, cap;
-};
-
-typedef int child_fn(int fd, void *arg);
-
-static void peer_start(struct peer *p, child_fn *fn, void *arg)
-{
-	int sv[2];
-
-	memset(p, 0, sizeof(*p));
-	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
-		perror("socketpair");
-		exit(1);
-	}
-	p->pid = fork();
-	if (p->pid < 0) {
-		perror("fork");
-		exit(1);
-	}
-	if (p->pid == 0) {
-		const char *err;
-		close(sv[0]);
-		if (log_open(logpath, false, &err) < 0)
-			_exit(99);
-		_exit(fn(sv[1], arg));
-	}
-	close(sv[1]);
-	p->fd = sv[0];
-	p->cap = 65536;
-	p->out = xmalloc(p->cap);
-	p->out[0] = '\0';
-}
-
-static void peer_send(struct peer *p, const char *s)
-{
-	CHECK(util_write_all(p->fd, s, strlen(s)) == 0);
-}
-
-/* Read until the output holds `needle` (NULL: until EOF).  0 found, -1 EOF/timeout. */
-static int peer_read(struct peer *p, const char *needle)
-{
-	for (;;) {
-		if (needle != NULL && strstr(p->out, needle) != NULL)
-			return 0;
-		struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
-		if (poll(&pfd, 1, 10000) <= 0)
-			return -1;
-		if (p->cap - p->len < 65536 + 1) {
-			p->cap *= 2;
-			p->out = xrealloc(p->out, p->cap);
-		}
-		ssize_t n = read(p->fd, p->out + p->len, 65536);
-		if (n <= 0)
-			return needle == NULL ? 0 : -1;
-		p->len += (size_t)n;
-		p->out[p->len] = '\0';
-	}
-}
-
-/* Close our end and return the child's exit status. */
-static int peer_finish(struct peer *p)
-{
-	int st = 0;
-
-	close(p->fd);
-	if (waitpid(p->pid, &st, 0) < 0)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-/* Send all input, half-close, read everything; the output stays in p->out. */
-static int transcript(struct peer *p, child_fn *fn, void *arg, const char *input)
-{
-	peer_start(p, fn, arg);
-	peer_send(p, input);
-	shutdown(p->fd, SHUT_WR);
-	CHECK(peer_read(p, NULL) == 0);
-	return peer_finish(p);
-}
-
-static void peer_free(struct peer *p)
-{
-	free(p->out);
-	p->out = NULL;
-}
-
-/* Bounded append for building inputs (no strcat in this project). */
-#define append(buf, s) append_n((buf), sizeof(buf), (s))
-static void append_n(char *buf, size_t size, const char *s)
-{
-	size_t have = strlen(buf), n = strlen(s);
-	if (have + n >= size) { /* BOUNDS: have < size */
-		fprintf(stderr, "test input too long\n");
-		exit(1);
-	}
-	memcpy(buf + have, s, n + 1);
-}
-
-static char *read_file(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return xstrdup("");
-	char *buf = xmalloc(1 << 20);
-	size_t n = fread(buf, 1, (1 << 20) - 1, f);
-	buf[n] = '\0';
-	fclose(f);
-	return buf;
-}
-
-/* ---- the mailbox ---------------------------------------------------------------- */
-
-static const char msg1[] = "From: a@example.org\nSubject: one\n\nline1\n.dot line\nline3\n";
-static const char msg2[] = "Subject: two\r\n\r\nbody a\r\nbody b\r\nbody c\r\n";
-static const char msg3[] = "Subject: three\n\nno newline at end";
-static const char *const names[] = {
-	"new/1000000001.M1P1.test", "cur/1000000002.M2P1.test:2,S", "new/1000000003.M3P1.test",
-};
-
-static void write_file(const char *dir, const char *name, const char *data, size_t len)
-{
-	char path[1024];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	CHECK(fd >= 0);
-	CHECK(util_write_all(fd, data, len) == 0);
-	close(fd);
-}
-
-static void rm_rf(const char *path)
-{
-	char cmd[1200];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
-	if (system(cmd) != 0)
-		fprintf(stderr, "rm -rf failed\n");
-}
-
-static void make_maildir(void)
-{
-	char p[1024];
-
-	rm_rf(maildir);
-	mkdir(maildir, 0700);
-	snprintf(p, sizeof(p), "%s/new", maildir);
-	mkdir(p, 0700);
-	snprintf(p, sizeof(p), "%s/cur", maildir);
-	mkdir(p, 0700);
-	snprintf(p, sizeof(p), "%s/tmp", maildir);
-	mkdir(p, 0700);
-	write_file(maildir, names[0], msg1, strlen(msg1));
-	write_file(maildir, names[1], msg2, strlen(msg2));
-	write_file(maildir, names[2], msg3, strlen(msg3));
-}
 
 static bool msg_exists(int i)
 {
 	char p[1024];
 	struct stat st;
-	snprintf(p, sizeof(p), "%s/%s", maildir, names[i]);
+	snprintf(p, sizeof(p), "%s/%s", maildir, peer_names[i]);
 	return stat(p, &st) == 0;
 }
 
@@ -231,12 +72,12 @@ static void test_session_basic(void)
 {
 	struct peer p;
 	char want[2048];
-	/* msg3 has no final line end: its size counts none, but RETR adds one so that
+	/* peer_msg3 has no final line end: its size counts none, but RETR adds one so that
 	 * the terminator starts a line */
-	size_t s1 = crlf_len(msg1), s2 = crlf_len(msg2), s3 = crlf_len(msg3);
+	size_t s1 = crlf_len(peer_msg1), s2 = crlf_len(peer_msg2), s3 = crlf_len(peer_msg3);
 
-	make_maildir();
-	int st = transcript(&p, session_child, NULL,
+	peer_make_maildir(maildir);
+	int st = peer_transcript(&p, session_child, NULL,
 		"STAT\r\nLIST\r\nlist 2\r\nRETR 1\r\nTOP 2 0\r\nTOP 2 2\r\nRETR 3\r\n"
 		"UIDL\r\nUIDL 2\r\nNOOP\r\nCAPA\r\nQUIT\r\n");
 	CHECK(st == 0);
@@ -262,7 +103,7 @@ static void test_session_basic(void)
 	CHECK(msg_exists(0) && msg_exists(1) && msg_exists(2));
 	peer_free(&p);
 
-	char *log = read_file(logpath);
+	char *log = peer_read_file(peer_logpath);
 	char line[256];
 	snprintf(line, sizeof(line), "logout: user=<%s>, reason=quit, top=2, retr=2, del=0, size=%zu",
 		 pw->pw_name, s1 + s2 + s3);
@@ -274,10 +115,10 @@ static void test_session_errors(void)
 {
 	struct peer p;
 	char want[2048];
-	size_t s1 = crlf_len(msg1), s2 = crlf_len(msg2), s3 = crlf_len(msg3);
+	size_t s1 = crlf_len(peer_msg1), s2 = crlf_len(peer_msg2), s3 = crlf_len(peer_msg3);
 
-	make_maildir();
-	int st = transcript(&p, session_child, NULL,
+	peer_make_maildir(maildir);
+	int st = peer_transcript(&p, session_child, NULL,
 		"LIST 4294967297\r\nLIST -1\r\nLIST 1x\r\nLIST 0\r\nLIST 4\r\nRETR 4\r\n"
 		"TOP 1 -1\r\nTOP 1\r\nUSER ned\r\nSTLS\r\nAUTH PLAIN\r\nRETR\r\nFOO\r\n"
 		"LIST  1\r\nstat\r\n\r\nQUIT\r\n");
@@ -308,12 +149,12 @@ static void test_session_errors(void)
 static void test_session_dele(void)
 {
 	struct peer p;
-	size_t s1 = crlf_len(msg1), s2 = crlf_len(msg2), s3 = crlf_len(msg3);
+	size_t s1 = crlf_len(peer_msg1), s2 = crlf_len(peer_msg2), s3 = crlf_len(peer_msg3);
 	char want[1024];
 
 	/* DELE, then the connection drops: nothing is deleted */
-	make_maildir();
-	int st = transcript(&p, session_child, NULL,
+	peer_make_maildir(maildir);
+	int st = peer_transcript(&p, session_child, NULL,
 		"DELE 1\r\nDELE 1\r\nLIST 1\r\nRETR 1\r\nTOP 1 0\r\nUIDL 1\r\nSTAT\r\nDELE 3\r\n");
 	CHECK(st == 0);
 	snprintf(want, sizeof(want),
@@ -329,12 +170,12 @@ static void test_session_dele(void)
 	CHECK_STR(p.out, want);
 	CHECK(msg_exists(0) && msg_exists(1) && msg_exists(2));
 	peer_free(&p);
-	char *log = read_file(logpath);
+	char *log = peer_read_file(peer_logpath);
 	CHECK(strstr(log, "reason=eof, top=0, retr=0, del=0") != NULL);
 	free(log);
 
 	/* DELE, LIST without the deleted one, QUIT: deleted */
-	st = transcript(&p, session_child, NULL, "DELE 1\r\nLIST\r\nUIDL\r\nQUIT\r\n");
+	st = peer_transcript(&p, session_child, NULL, "DELE 1\r\nLIST\r\nUIDL\r\nQUIT\r\n");
 	CHECK(st == 0);
 	snprintf(want, sizeof(want),
 		"+OK Logged in.\r\n"
@@ -345,13 +186,13 @@ static void test_session_dele(void)
 	CHECK_STR(p.out, want);
 	CHECK(!msg_exists(0) && msg_exists(1) && msg_exists(2));
 	peer_free(&p);
-	log = read_file(logpath);
+	log = peer_read_file(peer_logpath);
 	CHECK(strstr(log, "reason=quit, top=0, retr=0, del=1") != NULL);
 	free(log);
 
 	/* DELE then RSET then QUIT: nothing deleted */
-	make_maildir();
-	st = transcript(&p, session_child, NULL, "DELE 2\r\nDELE 3\r\nRSET\r\nSTAT\r\nQUIT\r\n");
+	peer_make_maildir(maildir);
+	st = peer_transcript(&p, session_child, NULL, "DELE 2\r\nDELE 3\r\nRSET\r\nSTAT\r\nQUIT\r\n");
 	CHECK(st == 0);
 	snprintf(want, sizeof(want),
 		"+OK Logged in.\r\n"
@@ -367,27 +208,27 @@ static void test_session_dele(void)
 	/* DELE, then too many bad commands: closed, nothing deleted */
 	char in[1024] = "DELE 1\r\n";
 	for (int i = 0; i < MAX_BAD_COMMANDS; i++)
-		append(in, "BAD\r\n");
-	append(in, "QUIT\r\n");
-	st = transcript(&p, session_child, NULL, in);
+		peer_append(in, "BAD\r\n");
+	peer_append(in, "QUIT\r\n");
+	st = peer_transcript(&p, session_child, NULL, in);
 	CHECK(st == 0);
 	CHECK(strstr(p.out, "-ERR Too many bad commands.\r\n") != NULL);
 	CHECK(strstr(p.out, "Logging out") == NULL);
 	CHECK(msg_exists(0));
 	peer_free(&p);
-	log = read_file(logpath);
+	log = peer_read_file(peer_logpath);
 	CHECK(strstr(log, "reason=too-many-errors") != NULL);
 	free(log);
 
 	/* 19 bad commands, a good one, 19 more: still open */
 	char in2[1024] = "";
 	for (int i = 0; i < MAX_BAD_COMMANDS - 1; i++)
-		append(in2, "BAD\r\n");
-	append(in2, "NOOP\r\n");
+		peer_append(in2, "BAD\r\n");
+	peer_append(in2, "NOOP\r\n");
 	for (int i = 0; i < MAX_BAD_COMMANDS - 1; i++)
-		append(in2, "LIST x\r\n");
-	append(in2, "QUIT\r\n");
-	st = transcript(&p, session_child, NULL, in2);
+		peer_append(in2, "LIST x\r\n");
+	peer_append(in2, "QUIT\r\n");
+	st = peer_transcript(&p, session_child, NULL, in2);
 	CHECK(strstr(p.out, "Too many bad commands") == NULL);
 	CHECK(strstr(p.out, "+OK Logging out, 0 messages deleted.\r\n") != NULL);
 	peer_free(&p);
@@ -412,7 +253,7 @@ static void test_session_dele_seen(void)
 		struct peer p;
 		const char *err;
 		if (kind == 0) {
-			make_maildir();
+			peer_make_maildir(maildir);
 		} else {
 			int fd = open(mbox_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 			CHECK(fd >= 0 && util_write_all(fd, mbox_text, strlen(mbox_text)) == 0);
@@ -424,7 +265,7 @@ static void test_session_dele_seen(void)
 		CHECK(mailbox_open(st, "INBOX", &other, &err) == 0);
 		CHECK(mailbox_count(other) == 3);
 		uint32_t uid2 = mailbox_get(other, 1)->uid;
-		int r = transcript(&p, session_child, NULL, "DELE 2\r\nQUIT\r\n");
+		int r = peer_transcript(&p, session_child, NULL, "DELE 2\r\nQUIT\r\n");
 		CHECK(r == 0);
 		CHECK(strstr(p.out, "+OK Logging out, 1 messages deleted.") != NULL);
 		peer_free(&p);
@@ -444,18 +285,18 @@ static void test_session_limits(void)
 	struct peer p;
 	static char in[SASL_MAX_LINE + 64];
 
-	make_maildir();
+	peer_make_maildir(maildir);
 	/* 510 octets + CRLF: a command that is merely wrong; 511: too long, closed */
 	memset(in, 'x', sizeof(in));
 	memcpy(in, "NOOP ", 5);
 	memcpy(in + 510, "\r\n", 2);
 	memcpy(in + 512, "LIST ", 5);
 	memcpy(in + 512 + 511, "\r\nQUIT\r\n", 9);
-	int st = transcript(&p, session_child, NULL, in);
+	int st = peer_transcript(&p, session_child, NULL, in);
 	CHECK(st == 0);
 	CHECK_STR(p.out, "+OK Logged in.\r\n-ERR Syntax error\r\n-ERR Line too long.\r\n");
 	peer_free(&p);
-	char *log = read_file(logpath);
+	char *log = peer_read_file(peer_logpath);
 	CHECK(strstr(log, "logout: user=<") != NULL && strstr(log, "reason=line-too-long, top=0") != NULL);
 	char want[256];
 	snprintf(want, sizeof(want), "bad-input: user=<%s>, reason=line-too-long, rip=127.0.0.1",
@@ -473,7 +314,7 @@ static void test_session_limits(void)
 	CHECK_STR(p.out, "+OK Logged in.\r\n-ERR Invalid characters in command.\r\n"
 		  "-ERR Invalid characters in command.\r\n+OK Logging out, 0 messages deleted.\r\n");
 	peer_free(&p);
-	log = read_file(logpath);
+	log = peer_read_file(peer_logpath);
 	CHECK(strstr(log, "reason=bad-bytes, rip=127.0.0.1") != NULL);
 	free(log);
 }
@@ -484,11 +325,11 @@ static void test_session_vanished(void)
 	struct peer p;
 	char path[1024];
 
-	make_maildir();
+	peer_make_maildir(maildir);
 	peer_start(&p, session_child, NULL);
 	peer_send(&p, "STAT\r\n");
 	CHECK(peer_read(&p, "+OK 3 ") == 0);
-	snprintf(path, sizeof(path), "%s/%s", maildir, names[0]);
+	snprintf(path, sizeof(path), "%s/%s", maildir, peer_names[0]);
 	CHECK(unlink(path) == 0);
 	peer_send(&p, "RETR 1\r\nTOP 1 0\r\nLIST 1\r\nDELE 1\r\nRETR 2\r\nQUIT\r\n");
 	shutdown(p.fd, SHUT_WR);
@@ -498,15 +339,15 @@ static void test_session_vanished(void)
 			    "-ERR [SYS/TEMP] Message is no longer available.\r\n") != NULL);
 	char want[128];
 	snprintf(want, sizeof(want), "+OK 1 %zu\r\n+OK Marked to be deleted.\r\n+OK %zu octets\r\n"
-		 "Subject: two", crlf_len(msg1), crlf_len(msg2));
+		 "Subject: two", crlf_len(peer_msg1), crlf_len(peer_msg2));
 	CHECK(strstr(p.out, want) != NULL);
 	CHECK(strstr(p.out, "+OK Logging out, 1 messages deleted.\r\n") != NULL);
 	CHECK(!msg_exists(0) && msg_exists(1) && msg_exists(2));
 	peer_free(&p);
 
 	/* the whole Maildir gone: an empty mailbox, or an error, never a crash */
-	rm_rf(maildir);
-	int st = transcript(&p, session_child, NULL, "STAT\r\nQUIT\r\n");
+	peer_rm_rf(maildir);
+	int st = peer_transcript(&p, session_child, NULL, "STAT\r\nQUIT\r\n");
 	CHECK(strncmp(p.out, "+OK Logged in.\r\n+OK 0 0\r\n", 25) == 0 ||
 	      strncmp(p.out, "-ERR [SYS/TEMP]", 15) == 0);
 	CHECK(st == 0 || st == 1);
@@ -521,15 +362,15 @@ static void test_session_large(void)
 	char *big = xmalloc(lines * 4 + 32);
 	size_t n = 0;
 
-	make_maildir();
+	peer_make_maildir(maildir);
 	n += (size_t)snprintf(big, 32, "Subject: big\n\n");
 	for (size_t i = 0; i < lines; i++) {
 		memcpy(big + n, ".ab\n", 4);
 		n += 4;
 	}
-	write_file(maildir, "new/1000000004.M4P1.test", big, n);
+	peer_write_file(maildir, "new/1000000004.M4P1.test", big, n);
 	free(big);
-	int st = transcript(&p, session_child, NULL, "RETR 4\r\nTOP 4 3\r\nQUIT\r\n");
+	int st = peer_transcript(&p, session_child, NULL, "RETR 4\r\nTOP 4 3\r\nQUIT\r\n");
 	CHECK(st == 0);
 	size_t size = n + lines + 2;                     /* CRLF form */
 	char head[128];
@@ -553,12 +394,12 @@ static void test_session_gone(void)
 	const size_t size = 4 << 20;
 	char *big = xmalloc(size);
 
-	make_maildir();
+	peer_make_maildir(maildir);
 	memset(big, 'x', size);
 	memcpy(big, "Subject: big\n\n", 14);
 	for (size_t i = 100; i < size; i += 100)
 		big[i] = '\n';
-	write_file(maildir, "new/1000000004.M4P1.test", big, size);
+	peer_write_file(maildir, "new/1000000004.M4P1.test", big, size);
 	free(big);
 	peer_start(&p, session_child, NULL);
 	peer_send(&p, "RETR 4\r\nDELE 4\r\nQUIT\r\n");
@@ -570,7 +411,7 @@ static void test_session_gone(void)
 	snprintf(path, sizeof(path), "%s/new/1000000004.M4P1.test", maildir);
 	CHECK(stat(path, &sb) == 0);
 	peer_free(&p);
-	char *log = read_file(logpath);
+	char *log = peer_read_file(peer_logpath);
 	CHECK(strstr(log, "reason=error, top=0, retr=1, del=0") != NULL);
 	free(log);
 }
@@ -610,7 +451,7 @@ static void pre_case(bool plain_ok, bool tls, const char *in, const char *want, 
 	struct peer p;
 	struct pre_arg a = { plain_ok, tls };
 
-	int st = transcript(&p, pre_child, &a, in);
+	int st = peer_transcript(&p, pre_child, &a, in);
 	CHECK(st == want_st);
 	CHECK_STR(p.out, want);
 	peer_free(&p);
@@ -649,7 +490,7 @@ static void test_prelogin(void)
 		 "-ERR No username given.\r\n+OK\r\n"
 		 "-ERR [SYS/TEMP] Temporary authentication failure, try again later.\r\n"
 		 "+OK\r\n-ERR [AUTH] Authentication failed.\r\n", 0);
-	char *log = read_file(logpath);
+	char *log = peer_read_file(peer_logpath);
 	CHECK(strstr(log, "disconnect: reason=auth-failures, auth_failures=3, rip=192.0.2.7") != NULL);
 	free(log);
 	pre_case(true, false, "USER ned\r\nPASS throttled\r\nUSER ned\r\nPASS secret\r\n",
@@ -677,7 +518,7 @@ static void test_prelogin(void)
 		 "+ VXNlcm5hbWU6\r\n-ERR [AUTH] Authentication failed.\r\n"
 		 "+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\n-ERR [AUTH] Authentication failed.\r\n"
 		 "+OK Logging out.\r\n", 0);
-	log = read_file(logpath);
+	log = peer_read_file(peer_logpath);
 	CHECK(strstr(log, "stub-login: method=LOGIN, user=ned, pass=wrong") != NULL);
 	CHECK(strstr(log, "stub-login: method=PLAIN, user=ned, pass=secret") != NULL);
 	CHECK(strstr(log, "stub-login: method=USER, user=spacey, pass= two words ") != NULL);
@@ -714,13 +555,13 @@ static void test_prelogin(void)
 		char in[1024] = "";
 		char want[2048] = GREET;
 		for (int i = 0; i < MAX_BAD_COMMANDS; i++) {
-			append(in, "XYZZY\r\n");
-			append(want, "-ERR Unknown command\r\n");
+			peer_append(in, "XYZZY\r\n");
+			peer_append(want, "-ERR Unknown command\r\n");
 		}
-		append(in, "QUIT\r\n");
-		append(want, "-ERR Too many bad commands.\r\n");
+		peer_append(in, "QUIT\r\n");
+		peer_append(want, "-ERR Too many bad commands.\r\n");
 		pre_case(true, false, in, want, 0);
-		log = read_file(logpath);
+		log = peer_read_file(peer_logpath);
 		CHECK(strstr(log, "bad-input: reason=too-many-errors, rip=192.0.2.7") != NULL);
 		CHECK(strstr(log, "disconnect: reason=too-many-errors") != NULL);
 		free(log);
@@ -732,7 +573,7 @@ static void test_prelogin(void)
 		memcpy(in, "USER ", 5);
 		memcpy(in + 511, "\r\nQUIT\r\n", 9);
 		pre_case(true, false, in, GREET "-ERR Line too long.\r\n", 0);
-		log = read_file(logpath);
+		log = peer_read_file(peer_logpath);
 		CHECK(strstr(log, "bad-input: reason=line-too-long, rip=192.0.2.7") != NULL);
 		free(log);
 		in[510] = '\r';
@@ -779,7 +620,7 @@ static void test_prelogin(void)
 		 GREET "+ UGFzc3dvcmQ6\r\n-ERR [AUTH] Authentication failed.\r\n"
 		 "+OK\r\n-ERR [AUTH] Authentication failed.\r\n"
 		 "+OK\r\n-ERR [AUTH] Authentication failed.\r\n", 0);
-	log = read_file(logpath);
+	log = peer_read_file(peer_logpath);
 	CHECK(strstr(log, "stub-login: method=USER, user=ned%x, pass=\n") != NULL);
 	CHECK(strstr(log, "stub-login: method=PLAIN, user=../x, pass=\n") != NULL);
 	CHECK(strstr(log, "stub-login: method=LOGIN, user=ned\x7f, pass=\n") != NULL);
@@ -792,7 +633,7 @@ static void test_prelogin(void)
 	free(log);
 	/* EOF in the middle of AUTH */
 	pre_case(true, false, "AUTH LOGIN\r\n", GREET "+ VXNlcm5hbWU6\r\n", 0);
-	log = read_file(logpath);
+	log = peer_read_file(peer_logpath);
 	CHECK(strstr(log, "disconnect: reason=eof") != NULL);
 	free(log);
 }
@@ -817,7 +658,7 @@ int main(void)
 	pw_copy.pw_dir = tmpdir;
 	pw = &pw_copy;
 	snprintf(maildir, sizeof(maildir), "%s/Maildir", tmpdir);
-	snprintf(logpath, sizeof(logpath), "%s/log", tmpdir);
+	snprintf(peer_logpath, sizeof(peer_logpath), "%s/log", tmpdir);
 	config_defaults(&cfg, "ipop3d");
 	cfg.login_fail_delay_ms = 0;   /* a refused user name waits this long */
 	char loc[600];
@@ -838,6 +679,6 @@ int main(void)
 
 	SSL_CTX_free(test_ctx);
 	config_free(&cfg);
-	rm_rf(tmpdir);
+	peer_rm_rf(tmpdir);
 	return unit_done("pop3_session");
 }
