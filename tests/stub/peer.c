@@ -119,6 +119,15 @@ char *peer_read_file(const char *path)
 	return buf;
 }
 
+size_t peer_crlf_len(const char *s)
+{
+	size_t n = strlen(s);
+	for (size_t i = 0; s[i] != '\0'; i++)
+		if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))
+			n++;
+	return n;
+}
+
 const char peer_msg1[] = "From: a@example.org\nSubject: one\n\nline1\n.dot line\nline3\n";
 const char peer_msg2[] = "Subject: two\r\n\r\nbody a\r\nbody b\r\nbody c\r\n";
 const char peer_msg3[] = "Subject: three\n\nno newline at end";

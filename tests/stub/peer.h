@@ -37,6 +37,9 @@ void peer_append_n(char *buf, size_t size, const char *s);
 /* A file's first MiB, NUL-terminated (malloc'd; "" when it cannot be read). */
 char *peer_read_file(const char *path);
 
+/* Bytes of s in CRLF form (a bare LF counts two, as POP3 LIST and IMAP sizes do). */
+size_t peer_crlf_len(const char *s);
+
 /* The test Maildir: new/msg1, cur/msg2 (seen), new/msg3 (no final newline). */
 extern const char peer_msg1[], peer_msg2[], peer_msg3[];
 extern const char *const peer_names[3];

@@ -39,18 +39,6 @@ static char maildir[512];
 static struct config cfg;
 static struct passwd *pw;
 
-
-
-/* Bytes in CRLF form (what LIST says). */
-static size_t crlf_len(const char *s)
-{
-	size_t n = strlen(s);
-	for (size_t i = 0; s[i] != '\0'; i++)
-		if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))
-			n++;
-	return n;
-}
-
 /* ---- the session ---------------------------------------------------------------- */
 
 static int session_child(int fd, void *arg)
@@ -96,10 +84,10 @@ static void test_session_basic(void)
 	CHECK(strstr(p.out, "b OK [READ-WRITE] SELECT completed.\r\n") != NULL);
 	char want[256];
 	snprintf(want, sizeof(want), "* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE %zu)\r\n",
-		 crlf_len(peer_msg1));
+		 peer_crlf_len(peer_msg1));
 	CHECK(strstr(p.out, want) != NULL);
 	snprintf(want, sizeof(want), "* 2 FETCH (UID 2 FLAGS (\\Seen) RFC822.SIZE %zu)\r\n",
-		 crlf_len(peer_msg2));
+		 peer_crlf_len(peer_msg2));
 	CHECK(strstr(p.out, want) != NULL);
 	CHECK(strstr(p.out, "* 1 FETCH (BODY[] {62}\r\nFrom: a@example.org\r\nSubject: one\r\n"
 		     "\r\nline1\r\n.dot line\r\nline3\r\n)\r\n") != NULL);

@@ -36,23 +36,12 @@ static char maildir[512];
 static struct config cfg;
 static struct passwd *pw;
 
-
 static bool msg_exists(int i)
 {
 	char p[1024];
 	struct stat st;
 	snprintf(p, sizeof(p), "%s/%s", maildir, peer_names[i]);
 	return stat(p, &st) == 0;
-}
-
-/* Bytes in CRLF form (what LIST says). */
-static size_t crlf_len(const char *s)
-{
-	size_t n = strlen(s);
-	for (size_t i = 0; s[i] != '\0'; i++)
-		if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))
-			n++;
-	return n;
 }
 
 static int session_child(int fd, void *arg)
@@ -74,7 +63,7 @@ static void test_session_basic(void)
 	char want[2048];
 	/* peer_msg3 has no final line end: its size counts none, but RETR adds one so that
 	 * the terminator starts a line */
-	size_t s1 = crlf_len(peer_msg1), s2 = crlf_len(peer_msg2), s3 = crlf_len(peer_msg3);
+	size_t s1 = peer_crlf_len(peer_msg1), s2 = peer_crlf_len(peer_msg2), s3 = peer_crlf_len(peer_msg3);
 
 	peer_make_maildir(maildir);
 	int st = peer_transcript(&p, session_child, NULL,
@@ -115,7 +104,7 @@ static void test_session_errors(void)
 {
 	struct peer p;
 	char want[2048];
-	size_t s1 = crlf_len(peer_msg1), s2 = crlf_len(peer_msg2), s3 = crlf_len(peer_msg3);
+	size_t s1 = peer_crlf_len(peer_msg1), s2 = peer_crlf_len(peer_msg2), s3 = peer_crlf_len(peer_msg3);
 
 	peer_make_maildir(maildir);
 	int st = peer_transcript(&p, session_child, NULL,
@@ -149,7 +138,7 @@ static void test_session_errors(void)
 static void test_session_dele(void)
 {
 	struct peer p;
-	size_t s1 = crlf_len(peer_msg1), s2 = crlf_len(peer_msg2), s3 = crlf_len(peer_msg3);
+	size_t s1 = peer_crlf_len(peer_msg1), s2 = peer_crlf_len(peer_msg2), s3 = peer_crlf_len(peer_msg3);
 	char want[1024];
 
 	/* DELE, then the connection drops: nothing is deleted */
@@ -339,7 +328,7 @@ static void test_session_vanished(void)
 			    "-ERR [SYS/TEMP] Message is no longer available.\r\n") != NULL);
 	char want[128];
 	snprintf(want, sizeof(want), "+OK 1 %zu\r\n+OK Marked to be deleted.\r\n+OK %zu octets\r\n"
-		 "Subject: two", crlf_len(peer_msg1), crlf_len(peer_msg2));
+		 "Subject: two", peer_crlf_len(peer_msg1), peer_crlf_len(peer_msg2));
 	CHECK(strstr(p.out, want) != NULL);
 	CHECK(strstr(p.out, "+OK Logging out, 1 messages deleted.\r\n") != NULL);
 	CHECK(!msg_exists(0) && msg_exists(1) && msg_exists(2));
