@@ -8,6 +8,7 @@
 #include "imap/imap_search.h"
 #include "imap/imap_seqset.h"
 #include "mail/base64.h"
+#include "mail/address.h"
 #include "mail/charset.h"
 #include "mail/date.h"
 #include "mail/header.h"
@@ -38,6 +39,7 @@ struct node {
 	size_t nlen;
 	struct imap_seqset set;         /* N_SEQ, N_UID */
 	bool dollar;                    /* the set holds "$" */
+	bool address;                   /* FROM, TO, CC, BCC: also match the parsed addresses */
 	struct node **kids;             /* AND, OR (2), NOT (1) */
 	size_t nkids;
 };
@@ -350,6 +352,7 @@ static struct node *parse_key(struct cstate *cs, const struct imap_arg *args, si
 			continue;
 		n = node_new(N_HEADER, COST_HEADER);
 		n->name = xstrdup(header_keys[k].field);
+		n->address = strcmp(header_keys[k].field, "Subject") != 0;
 		(*i)++;
 		goto header_string;
 	}
@@ -962,6 +965,65 @@ struct hdr_match {
 	bool found;
 };
 
+/* An address field as its envelope reads (RFC 3501 6.4.4: FROM matches "the envelope
+ * structure's FROM field"): each mailbox as "Name <route:local@domain>" with the name
+ * RFC 2047-decoded and comments, quoting and folding gone, groups as "Group: ...;",
+ * joined by ", ".  So "<a (x)@ (y) example.org>" is found by "a@example.org". */
+static char *address_text(const char *value, size_t value_len, size_t *len_r)
+{
+	struct address_list *l = address_list_parse(value, value_len);
+	size_t cap = 64, len = 0;
+	char *out = xmalloc(cap);
+	for (size_t i = 0; i < l->count; i++) {
+		const struct address *a = &l->addrs[i];
+		char *name = address_name_decode(a->name);
+		const char *parts[8];
+		size_t np = 0;
+		if (a->kind == ADDRESS_GROUP_END) {
+			parts[np++] = ";";
+		} else {
+			if (len > 0 && out[len - 1] != ':')
+				parts[np++] = ", ";
+			else if (len > 0)
+				parts[np++] = " ";
+			if (name != NULL) {
+				parts[np++] = name;
+				parts[np++] = a->kind == ADDRESS_GROUP_START ? ":" : " ";
+			}
+			if (a->kind == ADDRESS_MAILBOX) {
+				parts[np++] = "<";
+				if (a->route != NULL) {
+					parts[np++] = a->route;
+					parts[np++] = ":";
+				}
+				/* the placeholders of a missing part are not the message's text */
+				if (!(a->flags & ADDRESS_F_MISSING_LOCAL))
+					parts[np++] = a->mailbox;
+				if (!(a->flags & ADDRESS_F_MISSING_DOMAIN)) {
+					parts[np++] = "@";
+					parts[np++] = a->domain;
+				}
+			}
+		}
+		for (size_t k = 0; k < np; k++) {
+			size_t n = strlen(parts[k]);
+			if (len + n + 2 > cap) {
+				cap = (len + n + 2) * 2;
+				out = xrealloc(out, cap);
+			}
+			memcpy(out + len, parts[k], n); /* BOUNDS: grown above */
+			len += n;
+		}
+		if (a->kind == ADDRESS_MAILBOX)
+			out[len++] = '>';
+		free(name);
+	}
+	out[len] = '\0';
+	address_list_free(&l);
+	*len_r = len;
+	return out;
+}
+
 static bool hdr_match_cb(void *ctx, const char *name, size_t name_len, const char *value,
 			 size_t value_len)
 {
@@ -988,6 +1050,13 @@ static bool hdr_match_cb(void *ctx, const char *name, size_t name_len, const cha
 	free(text);
 	h->found = memmem(f, flen, h->n->needle, h->n->nlen) != NULL;
 	free(f);
+	if (!h->found && h->n->address) {
+		text = address_text(value, value_len, &dlen);
+		f = charset_search_fold(text, dlen, &flen);
+		free(text);
+		h->found = memmem(f, flen, h->n->needle, h->n->nlen) != NULL;
+		free(f);
+	}
 	return h->found;
 }
 

@@ -438,6 +438,34 @@ static void test_headers(void)
 	CHECK(match1("BODY quarterly", &m) == 0);  /* BODY is not the header */
 	CHECK(match1("TEXT nowhere", &m) == 0);
 
+	/* address keys match the envelope's addresses too (RFC 3501 6.4.4): comments,
+	 * CFWS and quoting gone, names from comments, groups and their members */
+	struct imap_search_msg ma;
+	struct tmsg ta;
+	msg_init(&ma, &ta,
+		 "From: <ann-a (c1)@ (c2) example.org>\r\n"
+		 "To: team: m1@example.org, \"M. Two\" <m2@example.org>;,\r\n"
+		 "  other: m3@example.org;\r\n"
+		 "Cc: cc-user@example.org (Carol Name)\r\n"
+		 "Bcc: =?utf-8?Q?Ren=C3=A9?= <r@example.org>\r\n"
+		 "\r\nbody\r\n");
+	CHECK(match1("FROM ann-a@example.org", &ma) == 1);     /* not in the raw text */
+	CHECK(match1("FROM c1", &ma) == 1);                    /* the raw text still counts */
+	CHECK(match1("TO m2@example.org", &ma) == 1);
+	CHECK(match1("TO \"m. two <m2@\"", &ma) == 1);         /* quotes gone */
+	CHECK(match1("TO \"team: <m1@example.org>\"", &ma) == 1);
+	CHECK(match1("TO m3", &ma) == 1);
+	CHECK(match1("TO m4", &ma) == 0);
+	CHECK(match1("CC \"carol name <cc-user@\"", &ma) == 1); /* the name from the comment */
+	CHECK(match_lit("BCC {5}", "Ren\xc3\xa9", &ma) == 1);     /* decoded name */
+	CHECK(match1("BCC MISSING_DOMAIN", &ma) == 0);
+	CHECK(match1("SUBJECT ann", &ma) == 0);
+	struct imap_search_msg mb;
+	struct tmsg tb;
+	msg_init(&mb, &tb, "From: localonly\r\n\r\n");
+	CHECK(match1("FROM localonly", &mb) == 1);
+	CHECK(match1("FROM MISSING_DOMAIN", &mb) == 0);         /* a placeholder, not text */
+
 	/* RFC 2047: GB2312 and Big5 encoded words, searched with CHARSET and UTF-8 */
 	struct imap_search_msg m2;
 	struct tmsg t2;
