@@ -193,7 +193,11 @@ int smtp_received_format(const struct smtp_received *r, char *buf, size_t size,
 		return -1;
 	put(&o, "Received:", 9);
 	o.col = 9;
-	bool helo = r->helo != NULL && r->helo_valid && strlen(r->helo) <= SMTP_MAX_DOMAIN;
+	/* helo_valid comes from smtp_cmd; the alphabet is checked again all the same, so
+	 * that nothing but a domain or literal can ever stand outside a comment */
+	bool helo = r->helo != NULL && r->helo_valid && strlen(r->helo) <= SMTP_MAX_DOMAIN &&
+		    strspn(r->helo, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				    "0123456789-._[]:") == strlen(r->helo);
 	/* From-domain: the HELO name when it is one, else the address literal */
 	memset(&p, 0, sizeof(p));
 	pc(&p, "from ");
