@@ -326,10 +326,11 @@ static int parse_path_cmd(const char *s, const char *end, unsigned flags,
 	}
 	if (r < 0)
 		return E_SYNTAX(e, "Bad parameter syntax");
-	/* RFC 6531 section 3.5 and 3.6.1: an address with UTF-8 needs SMTPUTF8 */
+	/* RFC 6531 section 3.5: an address with UTF-8 needs SMTPUTF8; MAIL gets 550,
+	 * RCPT 553, both X.6.7 */
 	if ((c->path.flags & ADDRESS_PATH_F_UTF8) &&
 	    !(mail ? c->smtputf8 : (flags & SMTP_CMD_TXN_UTF8) != 0))
-		return fail(e, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
+		return fail(e, mail ? 550 : 553, "5.6.7", "Non-ASCII address needs SMTPUTF8");
 	return 0;
 }
 

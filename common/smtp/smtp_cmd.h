@@ -19,7 +19,8 @@
  * - ESMTP keywords and values have the RFC 5321 section 4.1.2 syntax; a parameter of an
  *   extension not offered, or unknown, is 555 5.5.4 (RFC 5321 section 4.1.1.11); a
  *   repeated one or a bad value 501 5.5.4 (RFC 3461 section 4.5);
- * - UTF-8 in a path or value only with SMTPUTF8 (553 5.6.7, RFC 6531 section 3.5).
+ * - UTF-8 in a path or value only with SMTPUTF8 (MAIL 550, RCPT 553, 5.6.7: RFC 6531
+ *   section 3.5).
  * Tolerated, because common clients do it and it changes no meaning:
  * - one SP after "FROM:"/"TO:" ("MAIL FROM: <a@b>": Outlook, older Exchange, some
  *   scanners' test scripts; Postfix and Exim accept it too);

@@ -42,7 +42,8 @@ static bool text_ok(const char *t)
 static int put_line(char *buf, size_t size, size_t *o, unsigned code, char sep,
 		    const char *enh, const char *text)
 {
-	size_t elen = enh != NULL ? strlen(enh) + (*text != '\0' ? 1 : 0) : 0;
+	/* RFC 2034 section 3: the status code "is always followed by one or more spaces" */
+	size_t elen = enh != NULL ? strlen(enh) + 1 : 0;
 	size_t tlen = strlen(text);
 	size_t need = 4 + elen + tlen + 2; /* BOUNDS: "NNN-" enh text CRLF */
 
@@ -57,8 +58,7 @@ static int put_line(char *buf, size_t size, size_t *o, unsigned code, char sep,
 	if (enh != NULL) {
 		memcpy(p, enh, strlen(enh));
 		p += strlen(enh);
-		if (*text != '\0')
-			*p++ = ' ';
+		*p++ = ' ';
 	}
 	memcpy(p, text, tlen);
 	p += tlen;

@@ -66,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	copy[len] = '\0';
 
 	if (smtp_cmd_parse(copy, len, flags, &c, &e) < 0) {
-		if (e.code != 500 && e.code != 501 && e.code != 553 && e.code != 555)
+		if (e.code != 500 && e.code != 501 && e.code != 550 && e.code != 553 && e.code != 555)
 			abort();
 		if (!smtp_reply_enh_valid(e.code, e.enh) || e.text == NULL ||
 		    smtp_reply_format1(reply, sizeof(reply), e.code, e.enh, e.text, &n) < 0)

@@ -218,8 +218,8 @@ static const struct bad_case bad_cases[] = {
 	{ .line = "RCPT TO:<a@b.example> ORCPT=utf-8;j\xc3(rg", .flags = ALL | SMTP_CMD_TXN_UTF8, .code = 501, .enh = "5.5.4",
 	  .verb = SMTP_VERB_RCPT },
 	/* UTF-8 addresses without SMTPUTF8 */
-	{ .line = "MAIL FROM:<j\xc3\xb6rg@example.org>", .flags = ALL, .code = 553, .enh = "5.6.7", .verb = SMTP_VERB_MAIL },
-	{ .line = "MAIL FROM:<j\xc3\xb6rg@example.org>", .flags = 0, .code = 553, .enh = "5.6.7", .verb = SMTP_VERB_MAIL },
+	{ .line = "MAIL FROM:<j\xc3\xb6rg@example.org>", .flags = ALL, .code = 550, .enh = "5.6.7", .verb = SMTP_VERB_MAIL },
+	{ .line = "MAIL FROM:<j\xc3\xb6rg@example.org>", .flags = 0, .code = 550, .enh = "5.6.7", .verb = SMTP_VERB_MAIL },
 	{ .line = "RCPT TO:<j\xc3\xb6rg@example.org>", .flags = ALL, .code = 553, .enh = "5.6.7", .verb = SMTP_VERB_RCPT },
 	{ .line = "MAIL FROM:<j\xc3(rg@example.org> SMTPUTF8", .flags = ALL, .code = 501, .enh = "5.1.7", .verb = SMTP_VERB_MAIL },
 	{ .line = "DATA now", .flags = 0, .code = 501, .enh = "5.5.4", .verb = SMTP_VERB_DATA },
