@@ -2,16 +2,17 @@
  * message it accepts, and the count of Received: fields for loop detection (RFC 5321
  * section 6.3).  No I/O.
  *
- *	Received: from client.example (rdns.example [192.0.2.7])
- *		by mail.example with ESMTPSA (using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384)
- *		id 4F2A1C for <ned@example.org>; Fri, 27 Nov 2026 20:43:57 +0000
+ *	Received: from client.example (rdns.example [IPv6:2001:db8::7])
+ *		by mail.example with ESMTPSA
+ *		(using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384) id 4F2A1C;
+ *		Fri, 27 Nov 2026 20:43:57 +0000
  *
  * The WITH protocol names are RFC 3848's (SMTP, ESMTP, ESMTPA, ESMTPS, ESMTPSA) and RFC
  * 6531 section 3.7.3's (UTF8SMTP, UTF8SMTPA, UTF8SMTPS, UTF8SMTPSA).  Lines are folded
  * before column 78 between clauses (RFC 5322 section 2.1.1), and never exceed 998.
  * Client-supplied text (HELO, recipient) can never break the field: a HELO that is not
- * a domain or address literal goes into a comment with "(", ")" and "\" replaced by
- * "?"; a recipient with a control byte is left out. */
+ * a domain or address literal goes into a comment with "(", ")", "\", spaces and
+ * control bytes replaced by "?"; a recipient with a control byte is left out. */
 #ifndef POSTERN_SMTP_RECEIVED_H
 #define POSTERN_SMTP_RECEIVED_H
 #include <stdbool.h>
