@@ -24,7 +24,7 @@
 #define SMTP_MAX_AUTH_LINE 12288
 /* MAIL and RCPT with ESMTP parameters may be longer than SMTP_MAX_CMD_LINE; each
  * extension says by how much (common/smtp/smtp_cmd.c checks the line per verb):
- * MAIL: SIZE +26 (RFC 1870 section 5), BODY=BINARYMIME +16 (RFC 3030 section 3, which
+ * MAIL: SIZE +26 (RFC 1870 section 3), BODY=BINARYMIME +16 (RFC 3030 section 3, which
  * covers BODY=8BITMIME too), SMTPUTF8 +10 (RFC 6531 section 3.1), AUTH= +500 (RFC 4954
  * section 3), RET= and ENVID= +110 (RFC 3461 section 4.3-4.4: " RET=HDRS" and an ENVID
  * of up to 100 characters).  RCPT: ORCPT +500 and NOTIFY +30 (RFC 3461 section 4.1-4.2:

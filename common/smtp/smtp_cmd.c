@@ -137,7 +137,7 @@ static int mail_param(const struct param *pr, unsigned flags, struct smtp_cmd *c
 	size_t n;
 
 	if (key_is(pr, "SIZE") && (flags & SMTP_EXT_SIZE)) {
-		/* RFC 1870 section 6: size-value ::= 1*20DIGIT */
+		/* RFC 1870 section 3: size-value ::= 1*20DIGIT */
 		if (c->size_given)
 			return E_SYNTAX(e, "SIZE given twice");
 		if (!pr->has_val || pr->val_len > 20 ||
