@@ -33,15 +33,16 @@ endif
 # common/ is a stack of libraries, one folder and one archive each.  A library includes
 # only from itself and the libraries it names here (tests/check-layers.sh enforces it);
 # the list also gives the link order, highest first.
-LIBDIRS       = base mail sasl imap index storage privsep
+LIBDIRS       = base mail sasl smtp imap index storage privsep
 LIBDEPS_base    = base
 LIBDEPS_mail    = mail base
 LIBDEPS_sasl    = sasl base
+LIBDEPS_smtp    = smtp mail base
 LIBDEPS_imap    = imap mail base
 LIBDEPS_index   = index mail base
 LIBDEPS_storage = storage index mail base
 LIBDEPS_privsep = privsep base
-LINK_ORDER    = privsep storage index imap sasl mail base
+LINK_ORDER    = privsep storage index imap smtp sasl mail base
 empty :=
 space := $(empty) $(empty)
 

@@ -22,6 +22,37 @@
 #define SMTP_MAX_CMD_LINE 512
 #define SMTP_MAX_TEXT_LINE 1000
 #define SMTP_MAX_AUTH_LINE 12288
+/* MAIL and RCPT with ESMTP parameters may be longer than SMTP_MAX_CMD_LINE; each
+ * extension says by how much (common/smtp/smtp_cmd.c checks the line per verb):
+ * MAIL: SIZE +26 (RFC 1870 section 3), BODY=BINARYMIME +16 (RFC 3030 section 3, which
+ * covers BODY=8BITMIME too), SMTPUTF8 +10 (RFC 6531 section 3.1), AUTH= +500 (RFC 4954
+ * section 3), RET= and ENVID= +110 (RFC 3461 section 4.3-4.4: " RET=HDRS" and an ENVID
+ * of up to 100 characters).  RCPT: ORCPT +500 and NOTIFY +30 (RFC 3461 section 4.1-4.2:
+ * the ORCPT parameter up to 500 characters, " NOTIFY=SUCCESS,FAILURE,DELAY"). */
+#define SMTP_MAX_MAIL_LINE (SMTP_MAX_CMD_LINE + 26 + 16 + 10 + 500 + 110)
+#define SMTP_MAX_RCPT_LINE (SMTP_MAX_CMD_LINE + 500 + 30)
+/* RFC 3461 section 4.4: ENVID "MAY be up to 100 characters"; section 4.2: the whole
+ * ORCPT parameter up to 500.  RFC 4954 section 5: AUTH= is a mailbox or "<>", xtext. */
+#define SMTP_MAX_ENVID 100
+#define SMTP_MAX_ORCPT 500
+#define SMTP_MAX_AUTH_PARAM 500
+/* RFC 5321 section 4.5.3.1.5: a reply line is at most 512 octets with CRLF: what we
+ * write.  What we accept from a peer (the outbound client): 2048, the line_length_limit
+ * Postfix's client uses, because real servers exceed 512 in long EHLO AUTH lists and
+ * multi-line rejection texts.  A reply may have at most SMTP_MAX_REPLY_LINES lines and
+ * SMTP_MAX_REPLY_SIZE bytes (an EHLO reply has ~15; past these limits a peer is hostile). */
+#define SMTP_MAX_REPLY_LINE 512
+#define SMTP_MAX_REPLY_LINE_PEER 2048
+#define SMTP_MAX_REPLY_LINES 100
+#define SMTP_MAX_REPLY_SIZE 16384
+/* RFC 5321 section 4.4 and 6.3: a Received: header we write.  RFC 5322 section 2.1.1:
+ * a line is at most 998 characters, and should be at most 78; a whole field at most
+ * this (folded, with its CRLF): from, by, with, id, for and the date with the longest
+ * HELO, rDNS name and path we accept fit twice over. */
+#define SMTP_MAX_RECEIVED 2048
+/* RFC 5321 section 6.3: loop detection by counting Received: fields "SHOULD use a large
+ * rejection threshold, normally at least 100 Received entries". */
+#define SMTP_MAX_HOPS 100
 /* RFC 5034 section 4: an AUTH line (initial response) may reach 255 octets per the
  * base spec, but clients send larger base64 blobs; 12 KiB as SMTP (RFC 4954). */
 #define SASL_MAX_LINE 12288
