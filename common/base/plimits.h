@@ -166,6 +166,9 @@
 /* Folders one listing returns (its memory), and the subscriptions file's size. */
 #define STORAGE_FOLDERS_MAX 10000
 #define STORAGE_SUBS_MAX (256 * 1024)
+/* The special-use records file (CREATE ... (USE ...)): five lines of at most a name each;
+ * anything longer is not ours and only its first bytes are looked at. */
+#define STORAGE_SPECIAL_MAX (8 * 1024)
 /* A directory or mbox mtime younger than this is not trusted as "unchanged" next time:
  * a change within the same timestamp tick would not move it. */
 #define STORAGE_MTIME_SLACK_NS 2000000000ULL
