@@ -323,11 +323,16 @@ static int list_parse(struct imap_sess *ss, const struct imap_command *cmd,
 			if (pattern_join(ref, &pats->list[k], &r->pats[r->npats]) < 0)
 				goto bad;
 			r->npats++;
+			/* RFC 9051 6.3.9: in the extended syntax an empty pattern is ignored */
+			if (pats->list[k].len == 0)
+				free(r->pats[--r->npats]);
 		}
 	} else {
 		if (pattern_join(ref, pats, &r->pats[0]) < 0)
 			goto bad;
 		r->npats = 1;
+		if (r->extended && pats->len == 0)
+			free(r->pats[--r->npats]);
 	}
 	return 0;
 bad:

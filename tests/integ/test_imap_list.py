@@ -145,6 +145,8 @@ def test_selection_and_return_options(imapd, ctx, store_user):
     assert lines == [b'(\\Noselect) "/" ""']
     typ, lines, _, _ = cmd(c, "LIST", "()", '""', '""')
     assert typ == "OK" and lines == []
+    typ, lines, _, _ = cmd(c, "LIST", "()", "Fruit", '("" "/Apple")')
+    assert sorted(by_name(lines)) == ["Fruit/Apple"]
     c.logout()
 
 
