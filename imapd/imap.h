@@ -87,7 +87,7 @@ void imapc_count_good(struct imapc *ic);
 /* The capabilities after login (also in LOGIN's tagged OK, written by the worker). */
 #define IMAP_CAPABILITY_AUTH "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE UIDPLUS MOVE " \
 	"UNSELECT CHILDREN NAMESPACE MULTIAPPEND APPENDLIMIT=134217728 CONDSTORE BINARY " \
-	"SPECIAL-USE ESEARCH SEARCHRES"
+	"SPECIAL-USE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE"
 
 /* ---- imap_prelogin.c ----------------------------------------------------------------- */
 

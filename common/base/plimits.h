@@ -197,6 +197,9 @@
 /* Folders one listing returns (its memory), and the subscriptions file's size. */
 #define STORAGE_FOLDERS_MAX 10000
 #define STORAGE_SUBS_MAX (256 * 1024)
+/* The special-use records file (CREATE ... (USE ...)): five lines of at most a name each;
+ * anything longer is not ours and only its first bytes are looked at. */
+#define STORAGE_SPECIAL_MAX (8 * 1024)
 /* A directory or mbox mtime younger than this is not trusted as "unchanged" next time:
  * a change within the same timestamp tick would not move it. */
 #define STORAGE_MTIME_SLACK_NS 2000000000ULL
@@ -346,6 +349,13 @@
  * (the parser bounds lists alone; "NOT NOT NOT ..." is flat).  Compiling and evaluating
  * recurse over it; clients nest a few levels (Thunderbird's OR chains: one per term). */
 #define IMAP_SEARCH_MAX_DEPTH 128
+/* LIST (imapd/imap_mailbox.c): patterns in one LIST-EXTENDED command (each is matched
+ * against every name: time is patterns x names), one pattern's bytes (reference +
+ * pattern; a folder name is at most STORAGE_NAME_MAX, twice that in modified UTF-7), and
+ * the names one LIST considers (folders + INBOX + subscriptions + their parents). */
+#define IMAP_LIST_PATTERNS_MAX 64
+#define IMAP_LIST_PATTERN_MAX (STORAGE_NAME_MAX * 4)
+#define IMAP_LIST_NAMES_MAX (STORAGE_FOLDERS_MAX * 4)
 /* BODY and TEXT keys in one SEARCH: each one reads and decodes every candidate message's
  * text once, so a command of thousands of them would cost thousands of passes over the
  * mailbox.  Clients send one or two (a quick-filter box: BODY or TEXT per word). */

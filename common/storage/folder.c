@@ -181,6 +181,176 @@ static unsigned special_flag(const char *name)
 	return 0;
 }
 
+/* ---- special use chosen by CREATE (RFC 6154 section 3, CREATE-SPECIAL-USE) ---- */
+
+/* Maildir: "postern-special-use" in the Maildir; mbox: ~/mail/.postern-special-use.  "V1",
+ * then one line per use: the use without its "\" (Drafts, Sent, Trash, Junk, Archive), a
+ * tab, the folder's UTF-8 name with "/" between levels.  Written whole (temporary file,
+ * fsync, rename); read as untrusted input: at most STORAGE_SPECIAL_MAX bytes, complete
+ * lines only, an unknown use, an invalid name, a second line for a use or for a name
+ * are dropped (storage_special_parse). */
+struct spec_map {
+	char name[N_SPECIALS][STORAGE_NAME_MAX + 1];  /* "" for a use with no record */
+};
+
+static int special_path(struct mail_storage *st, char *out, size_t size,
+			const char **error_r)
+{
+	if (st->folders[0] == '\0') {
+		*error_r = "no place for special-use records (no home directory)";
+		return -1;
+	}
+	if (util_snprintf(out, size, "%s/%s", st->folders,
+			  st->v == &maildir_storage ? "postern-special-use" :
+			  ".postern-special-use") < 0) {
+		*error_r = "path too long";
+		return -1;
+	}
+	return 0;
+}
+
+static int special_index(unsigned flag)
+{
+	for (size_t i = 0; i < N_SPECIALS; i++)
+		if (specials[i].flag == flag)
+			return (int)i;
+	return -1;
+}
+
+unsigned storage_special_flag(const char *attr)
+{
+	for (size_t i = 0; i < N_SPECIALS; i++)
+		if (strcasecmp(attr, specials[i].attr) == 0)
+			return specials[i].flag;
+	return 0;
+}
+
+size_t storage_special_parse(bool maildir, const char *buf, size_t len,
+			     void (*cb)(void *ctx, const char *name, unsigned use), void *ctx)
+{
+	char seen[N_SPECIALS][STORAGE_NAME_MAX + 1];
+	unsigned used = 0;
+	size_t n = 0, pos = 3;
+	const char *error;
+
+	if (len > STORAGE_SPECIAL_MAX)
+		len = STORAGE_SPECIAL_MAX;
+	if (len < 3 || memcmp(buf, "V1\n", 3) != 0)
+		return 0;
+	while (pos < len) {
+		const char *line = buf + pos, *nl = memchr(line, '\n', len - pos);
+		if (nl == NULL)
+			break;   /* an incomplete last line */
+		size_t l = (size_t)(nl - line);
+		pos += l + 1;
+		const char *tab = memchr(line, '\t', l);
+		if (tab == NULL)
+			continue;
+		size_t ul = (size_t)(tab - line), nlen = l - ul - 1;
+		int k = -1;
+		for (size_t i = 0; i < N_SPECIALS && k < 0; i++)
+			if (strlen(specials[i].name) == ul &&
+			    memcmp(specials[i].name, line, ul) == 0)
+				k = (int)i;
+		if (k < 0 || (used & (1u << k)) || nlen == 0 || nlen > STORAGE_NAME_MAX ||
+		    memchr(tab + 1, '\0', nlen) != NULL)
+			continue;
+		char name[STORAGE_NAME_MAX + 1];
+		memcpy(name, tab + 1, nlen);   /* BOUNDS: nlen <= STORAGE_NAME_MAX */
+		name[nlen] = '\0';
+		if (storage_name_check(maildir, name, &error) == -1)
+			continue;
+		bool dup = false;
+		for (size_t i = 0; i < N_SPECIALS && !dup; i++)
+			dup = (used & (1u << i)) && strcmp(seen[i], name) == 0;
+		if (dup)
+			continue;
+		memcpy(seen[k], name, nlen + 1);
+		used |= 1u << k;
+		cb(ctx, name, specials[k].flag);
+		n++;
+	}
+	return n;
+}
+
+static void spec_map_cb(void *ctx, const char *name, unsigned use)
+{
+	struct spec_map *m = ctx;
+	int k = special_index(use);
+	if (k >= 0)
+		snprintf(m->name[k], sizeof(m->name[k]), "%s", name);
+}
+
+static int file_read_small(struct mail_storage *st, const char *what, const char *path,
+			   size_t max, char **buf_r, size_t *len_r, const char **error_r);
+static int file_write_atomic(struct mail_storage *st, const char *what, const char *path,
+			     const char *buf, size_t len, const char **error_r);
+
+static int special_read(struct mail_storage *st, struct spec_map *m, const char **error_r)
+{
+	char path[STORAGE_PATH_MAX + 32], *buf;
+	size_t len;
+	memset(m, 0, sizeof(*m));
+	if (special_path(st, path, sizeof(path), error_r) == -1 ||
+	    file_read_small(st, "read special-use records", path, STORAGE_SPECIAL_MAX, &buf,
+			    &len, error_r) == -1)
+		return -1;
+	if (buf != NULL)
+		storage_special_parse(st->v == &maildir_storage, buf, len, spec_map_cb, m);
+	free(buf);
+	return 0;
+}
+
+static int special_write(struct mail_storage *st, const struct spec_map *m,
+			 const char **error_r)
+{
+	char path[STORAGE_PATH_MAX + 32];
+	char buf[3 + N_SPECIALS * (16 + STORAGE_NAME_MAX + 1)];
+	size_t o = 3;
+	memcpy(buf, "V1\n", 3);
+	for (size_t i = 0; i < N_SPECIALS; i++) {
+		if (m->name[i][0] == '\0')
+			continue;
+		/* BOUNDS: a use's name < 16 bytes, a name <= STORAGE_NAME_MAX */
+		int k = snprintf(buf + o, sizeof(buf) - o, "%s\t%s\n", specials[i].name,
+				 m->name[i]);
+		if (k < 0 || (size_t)k >= sizeof(buf) - o) {
+			*error_r = "special-use records too long";
+			return -1;
+		}
+		o += (size_t)k;
+	}
+	if (special_path(st, path, sizeof(path), error_r) == -1)
+		return -1;
+	return file_write_atomic(st, "write special-use records", path, buf, o, error_r);
+}
+
+/* A folder was renamed (to != NULL) or deleted: its records (and, on rename, those of
+ * the folders below it) follow.  A failure leaves a stale record, which a new folder of
+ * that name would inherit: logged by the caller's caller never; it is only a label. */
+static void special_follow(struct mail_storage *st, const char *from, const char *to)
+{
+	struct spec_map m;
+	const char *error;
+	bool changed = false;
+	size_t fl = strlen(from);
+	if (special_read(st, &m, &error) == -1)
+		return;
+	for (size_t i = 0; i < N_SPECIALS; i++) {
+		char *n = m.name[i];
+		if (n[0] == '\0' || strncmp(n, from, fl) != 0 ||
+		    (n[fl] != '\0' && (to == NULL || n[fl] != '/')))
+			continue;
+		char nn[STORAGE_NAME_MAX + 1];
+		if (to == NULL || util_snprintf(nn, sizeof(nn), "%s%s", to, n + fl) < 0)
+			nn[0] = '\0';
+		memcpy(n, nn, strlen(nn) + 1);
+		changed = true;
+	}
+	if (changed)
+		(void)special_write(st, &m, &error);
+}
+
 /* ---- the tree ---- */
 
 struct ftree {
@@ -192,12 +362,16 @@ struct ftree {
 	bool maildir, full;
 };
 
-static void tree_put(struct ftree *t, const char *name, size_t len, bool noselect)
+/* implied: a parent of a name the backend found (NONEXISTENT until found itself). */
+static void tree_put(struct ftree *t, const char *name, size_t len, bool noselect,
+		     bool implied)
 {
 	for (size_t i = 0; i < t->n; i++)
 		if (strlen(t->e[i].name) == len && memcmp(t->e[i].name, name, len) == 0) {
 			if (!noselect)
 				t->e[i].flags &= ~(unsigned)STORAGE_FOLDER_NOSELECT;
+			if (!implied)
+				t->e[i].flags &= ~(unsigned)STORAGE_FOLDER_NONEXISTENT;
 			return;
 		}
 	if (t->n >= STORAGE_FOLDERS_MAX) {
@@ -209,7 +383,8 @@ static void tree_put(struct ftree *t, const char *name, size_t len, bool noselec
 		t->e = xrealloc(t->e, t->alloc * sizeof(*t->e)); /* BOUNDS: n <= FOLDERS_MAX */
 	}
 	t->e[t->n].name = xstrndup(name, len);
-	t->e[t->n].flags = noselect ? STORAGE_FOLDER_NOSELECT : 0;
+	t->e[t->n].flags = (noselect ? STORAGE_FOLDER_NOSELECT : 0) |
+			   (implied ? STORAGE_FOLDER_NONEXISTENT : 0);
 	t->n++;
 }
 
@@ -223,8 +398,8 @@ static void tree_add_disk(void *ctx, const char *disk, bool noselect)
 				   &error) == -1)
 		return; /* not ours, or hostile: not listed */
 	for (const char *s = strchr(name, '/'); s != NULL; s = strchr(s + 1, '/'))
-		tree_put(t, name, (size_t)(s - name), true);
-	tree_put(t, name, strlen(name), noselect);
+		tree_put(t, name, (size_t)(s - name), true, true);
+	tree_put(t, name, strlen(name), noselect, false);
 }
 
 static int fent_cmp(const void *a, const void *b)
@@ -237,6 +412,37 @@ static void tree_free(struct ftree *t)
 	for (size_t i = 0; i < t->n; i++)
 		free(t->e[i].name);
 	free(t->e);
+}
+
+/* The uses recorded by CREATE ... (USE ...) replace the by-name ones: a use recorded for
+ * an existing folder leaves every other folder, and a folder with a record keeps only
+ * its recorded use.  A file that cannot be read leaves the by-name uses. */
+static void tree_apply_special(struct mail_storage *st, struct ftree *t)
+{
+	struct spec_map m;
+	const char *error;
+	if (special_read(st, &m, &error) == -1)
+		return;
+	size_t at[N_SPECIALS];
+	for (size_t i = 0; i < N_SPECIALS; i++) {
+		at[i] = t->n;
+		for (size_t j = 0; j < t->n && m.name[i][0] != '\0'; j++)
+			if (!(t->e[j].flags & STORAGE_FOLDER_NONEXISTENT) &&
+			    strcmp(t->e[j].name, m.name[i]) == 0) {
+				at[i] = j;
+				break;
+			}
+		if (at[i] == t->n)
+			continue;
+		for (size_t j = 0; j < t->n; j++)
+			t->e[j].flags &= ~specials[i].flag;
+	}
+	for (size_t i = 0; i < N_SPECIALS; i++)
+		if (at[i] != t->n)
+			t->e[at[i]].flags &= ~(unsigned)STORAGE_FOLDER_SPECIAL;
+	for (size_t i = 0; i < N_SPECIALS; i++)
+		if (at[i] != t->n)
+			t->e[at[i]].flags |= specials[i].flag;
 }
 
 static int tree_load(struct mail_storage *st, struct ftree *t, const char **error_r)
@@ -266,7 +472,11 @@ static int tree_load(struct mail_storage *st, struct ftree *t, const char **erro
 		}
 		t->e[i].flags |= kids ? STORAGE_FOLDER_CHILDREN : STORAGE_FOLDER_NOCHILDREN;
 		t->e[i].flags |= special_flag(t->e[i].name);
+		/* an mbox file holds mail and cannot get sub-folders */
+		if (!t->maildir && !(t->e[i].flags & STORAGE_FOLDER_NOSELECT))
+			t->e[i].flags |= STORAGE_FOLDER_NOINFERIORS;
 	}
+	tree_apply_special(st, t);
 	return 0;
 }
 
@@ -345,17 +555,98 @@ int storage_folder_rename(struct mail_storage *st, const char *from, const char 
 		}
 	}
 	tree_free(&t);
-	if (ret == -1)
+	if (ret == -1 || st->v->folder_rename(st, a, b, error_r) == -1)
 		return -1;
-	return st->v->folder_rename(st, a, b, error_r);
+	special_follow(st, from, to);
+	return 0;
 }
 
 int storage_folder_delete(struct mail_storage *st, const char *name, const char **error_r)
 {
 	char d[STORAGE_NAME_MAX * 2 + 2];
+	if (disk_name(st, name, d, sizeof(d), error_r) == -1 ||
+	    st->v->folder_delete(st, d, error_r) == -1)
+		return -1;
+	special_follow(st, name, NULL);
+	return 0;
+}
+
+int storage_folder_create_special(struct mail_storage *st, const char *name, unsigned use,
+				  const char **error_r)
+{
+	int k = special_index(use);
+	if (k < 0) {
+		*error_r = "this special use is not supported";
+		return -2;
+	}
+	struct ftree t;
+	if (tree_load(st, &t, error_r) == -1)
+		return -1;
+	bool taken = false;
+	for (size_t i = 0; i < t.n && !taken; i++)
+		taken = (t.e[i].flags & use) && !(t.e[i].flags & STORAGE_FOLDER_NONEXISTENT);
+	tree_free(&t);
+	if (taken) {
+		*error_r = "another folder has this special use";
+		return -2;
+	}
+	struct spec_map m;
+	if (special_read(st, &m, error_r) == -1 || storage_folder_create(st, name, error_r) == -1)
+		return -1;
+	for (size_t i = 0; i < N_SPECIALS; i++)
+		if (strcmp(m.name[i], name) == 0)
+			m.name[i][0] = '\0';
+	snprintf(m.name[k], sizeof(m.name[k]), "%s", name);
+	if (special_write(st, &m, error_r) == -1) {
+		/* RFC 6154 3: no folder without its use */
+		const char *e2;
+		(void)storage_folder_delete(st, name, &e2);
+		return -1;
+	}
+	return 0;
+}
+
+int storage_folder_create_parent(struct mail_storage *st, const char *name,
+				 const char **error_r)
+{
+	if (st->v == &maildir_storage)
+		return storage_folder_create(st, name, error_r);
+	char d[STORAGE_NAME_MAX * 2 + 2], p[STORAGE_PATH_MAX];
 	if (disk_name(st, name, d, sizeof(d), error_r) == -1)
 		return -1;
-	return st->v->folder_delete(st, d, error_r);
+	if (st->folders[0] == '\0' ||
+	    util_snprintf(p, sizeof(p), "%s/%s", st->folders, d) < 0) {
+		*error_r = "folder path too long";
+		return -1;
+	}
+	(void)mkdir(st->folders, 0700);
+	size_t base = strlen(st->folders) + 1;
+	for (char *s = p + base;; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		struct stat sb;
+		if (mkdir(p, 0700) == -1) {
+			if (errno != EEXIST) {
+				*error_r = storage_errf(st->err, sizeof(st->err), "create folder",
+							errno);
+				return -1;
+			}
+			if (c == '\0') {
+				*error_r = "folder exists";
+				return -1;
+			}
+			if (lstat(p, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
+				*error_r = "a parent folder holds mail: an mbox folder cannot "
+					   "have sub-folders";
+				return -1;
+			}
+		}
+		if (c == '\0')
+			return 0;
+		*s = c;
+	}
 }
 
 int storage_special_create(struct mail_storage *st, const char **error_r)
@@ -397,6 +688,66 @@ static int subs_path(struct mail_storage *st, char *out, size_t size, const char
 		return -1;
 	}
 	return 0;
+}
+
+/* A small file whole (*buf_r NULL if it does not exist), at most max bytes (the rest is
+ * not read).  0 or -1. */
+static int file_read_small(struct mail_storage *st, const char *what, const char *path,
+			   size_t max, char **buf_r, size_t *len_r, const char **error_r)
+{
+	*buf_r = NULL;
+	*len_r = 0;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return 0;
+		*error_r = storage_errf(st->err, sizeof(st->err), what, errno);
+		return -1;
+	}
+	char *buf = xmalloc(max + 1);
+	size_t len = 0;
+	ssize_t got;
+	while (len < max && (got = read(fd, buf + len, max - len)) != 0) {
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			*error_r = storage_errf(st->err, sizeof(st->err), what, errno);
+			close(fd);
+			free(buf);
+			return -1;
+		}
+		len += (size_t)got;
+	}
+	close(fd);
+	buf[len] = '\0';
+	*buf_r = buf;
+	*len_r = len;
+	return 0;
+}
+
+/* Write a whole file: temporary file, fsync, rename over the old one.  0 or -1. */
+static int file_write_atomic(struct mail_storage *st, const char *what, const char *path,
+			     const char *buf, size_t len, const char **error_r)
+{
+	char tmp[STORAGE_PATH_MAX + 64];
+	if (util_snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) < 0) {
+		*error_r = "path too long";
+		return -1;
+	}
+	if (st->v != &maildir_storage)
+		(void)mkdir(st->folders, 0700);
+	int ret = -1;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1 || util_write_all(fd, buf, len) == -1 || fsync(fd) == -1 ||
+	    rename(tmp, path) == -1)
+		*error_r = storage_errf(st->err, sizeof(st->err), what, errno);
+	else
+		ret = 0;
+	if (fd != -1)
+		close(fd);
+	if (ret == -1)
+		(void)unlink(tmp);
+	return ret;
 }
 
 struct subs {
@@ -549,7 +900,7 @@ int storage_subscriptions_set(struct mail_storage *st, const char *name, bool on
 		*error_r = "too many subscriptions";
 		return -1;
 	}
-	char *buf = xmalloc(total + 1), path[STORAGE_PATH_MAX + 32], tmp[STORAGE_PATH_MAX + 64];
+	char *buf = xmalloc(total + 1), path[STORAGE_PATH_MAX + 32];
 	size_t o = 0;
 	memcpy(buf, "V\t2\n\n", 5);
 	o = 5;
@@ -559,26 +910,9 @@ int storage_subscriptions_set(struct mail_storage *st, const char *name, bool on
 		buf[o++] = '\n';
 	}
 	subs_free(&s);
-	int ret = -1, fd = -1;
-	if (subs_path(st, path, sizeof(path), error_r) == -1 ||
-	    util_snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) < 0) {
-		free(buf);
-		return -1;
-	}
-	if (!maildir)
-		(void)mkdir(st->folders, 0700);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1 || util_write_all(fd, buf, o) == -1 || fsync(fd) == -1) {
-		*error_r = storage_errf(st->err, sizeof(st->err), "write subscriptions", errno);
-	} else if (rename(tmp, path) == -1) {
-		*error_r = storage_errf(st->err, sizeof(st->err), "write subscriptions", errno);
-	} else {
-		ret = 0;
-	}
-	if (fd != -1)
-		close(fd);
-	if (ret == -1)
-		(void)unlink(tmp);
+	int ret = -1;
+	if (subs_path(st, path, sizeof(path), error_r) == 0)
+		ret = file_write_atomic(st, "write subscriptions", path, buf, o, error_r);
 	free(buf);
 	return ret;
 }

@@ -345,6 +345,16 @@ int mailbox_sync(struct mailbox *box, struct index_changes *ch, const char **err
 	return 0;
 }
 
+/* A failed open frees the box, and the error may be text it owns (its own or its
+ * index's): keep a copy in the storage's. */
+static void open_error_keep(struct mailbox *box, const char **error_r)
+{
+	if (*error_r != NULL && *error_r != box->st->err) {
+		snprintf(box->st->err, sizeof(box->st->err), "%s", *error_r);
+		*error_r = box->st->err;
+	}
+}
+
 int mailbox_open(struct mail_storage *st, const char *name, struct mailbox **r,
 		 const char **error_r)
 {
@@ -367,11 +377,13 @@ int mailbox_open(struct mail_storage *st, const char *name, struct mailbox **r,
 		return -1;
 	}
 	if (box->v->open(box, error_r) == -1) {
+		open_error_keep(box, error_r);
 		box->v->close(box);
 		free(box);
 		return -1;
 	}
 	if (mailbox_sync(box, NULL, error_r) == -1) {
+		open_error_keep(box, error_r);
 		mailbox_close(&box);
 		return -1;
 	}
@@ -381,6 +393,7 @@ int mailbox_open(struct mail_storage *st, const char *name, struct mailbox **r,
 			continue;
 		if (sync_locked_begin(box, true, error_r) == -1 ||
 		    sync_locked_end(box, error_r) == -1) {
+			open_error_keep(box, error_r);
 			mailbox_close(&box);
 			return -1;
 		}

@@ -72,6 +72,10 @@ void storage_free(struct mail_storage **st);
 #define STORAGE_FOLDER_TRASH      0x040
 #define STORAGE_FOLDER_JUNK       0x080
 #define STORAGE_FOLDER_ARCHIVE    0x100
+#define STORAGE_FOLDER_NONEXISTENT 0x200 /* an implied Maildir++ parent: no folder itself */
+#define STORAGE_FOLDER_NOINFERIORS 0x400 /* \Noinferiors: an mbox file (holds mail only) */
+#define STORAGE_FOLDER_SPECIAL (STORAGE_FOLDER_DRAFTS | STORAGE_FOLDER_SENT | \
+	STORAGE_FOLDER_TRASH | STORAGE_FOLDER_JUNK | STORAGE_FOLDER_ARCHIVE)
 
 /* Every folder other than INBOX, parents before children (sorted by bytes), with its
  * flags; implied parents are listed (NOSELECT).  At most STORAGE_FOLDERS_MAX (else -1).
@@ -82,6 +86,24 @@ int storage_folder_list(struct mail_storage *st,
 /* RFC 3501 CREATE: parents are made as needed (mbox: directories; Maildir++: implied).
  * "folder exists" if it does (mbox: also a directory of that name). */
 int storage_folder_create(struct mail_storage *st, const char *name, const char **error_r);
+/* CREATE "name/" (RFC 3501 6.3.3: a level to hold sub-folders): mbox: a directory
+ * (\Noselect; its parents too); Maildir++ needs no such declaration: storage_folder_create. */
+int storage_folder_create_parent(struct mail_storage *st, const char *name,
+				 const char **error_r);
+/* CREATE name (USE (\Drafts)) (RFC 6154 3): create the folder and record its use (one
+ * STORAGE_FOLDER_DRAFTS..ARCHIVE bit) in the special-use records (folder.c), which then
+ * win over the by-name uses.  -2 (nothing created) when the use is refused: not one of
+ * the five, or an existing folder has it already; -1 other errors.  Renaming or deleting
+ * the folder moves or drops its record.  0, -1 or -2. */
+int storage_folder_create_special(struct mail_storage *st, const char *name, unsigned use,
+				  const char **error_r);
+/* "\Drafts" (any case) ... to its STORAGE_FOLDER_* bit; 0 if not one of the five. */
+unsigned storage_special_flag(const char *attr);
+/* The special-use records file's parser (exposed for tests and the fuzz target): cb for
+ * each valid record (a known use, a valid name, the first for its use and for its
+ * name); returns how many. */
+size_t storage_special_parse(bool maildir, const char *buf, size_t len,
+			     void (*cb)(void *ctx, const char *name, unsigned use), void *ctx);
 /* RFC 3501 RENAME: the inferiors follow (Maildir++: ".From.x" -> ".To.x", one rename
  * each, not atomic as a whole: a crash halfway leaves some under the old name, both
  * trees valid; mbox: one rename of the file or directory, with the indexes).  Refused
@@ -108,7 +130,8 @@ int storage_name_from_disk(bool maildir, const char *disk, size_t len, char *out
 			   size_t size, const char **error_r);
 
 /* SPECIAL-USE (RFC 6154): "\Drafts", "\Sent", "\Trash", "\Junk", "\Archive" for
- * the folders named exactly Drafts, Sent, Trash, Junk, Archive; else NULL. */
+ * the folders named exactly Drafts, Sent, Trash, Junk, Archive; else NULL (the listing's
+ * flags also hold the uses chosen by storage_folder_create_special). */
 const char *storage_special_use(const char *name);
 /* Create whichever of those five is missing (and subscribe it): imapd calls it at
  * login, so they exist from the first one.  0 or -1. */

@@ -7,7 +7,8 @@
  *  - imap_session() on a temporary Maildir as the current user: SELECT, FETCH (CRLF
  *    bodies, sizes, \Seen), STORE, SEARCH, EXPUNGE, APPEND streamed from a literal, COPY
  *    with COPYUID, CREATE/LIST, states, the logout line; the same input fed in one piece
- *    and byte by byte gives the same transcript. */
+ *    and byte by byte gives the same transcript; LIST-EXTENDED, LIST-STATUS and
+ *    CREATE-SPECIAL-USE the same way. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -155,6 +156,63 @@ static void test_session_bytewise(void)
 	peer_free(&bytes);
 }
 
+/* LIST-EXTENDED, LIST-STATUS, CREATE-SPECIAL-USE and CREATE "name/" on the Maildir, fed
+ * whole and a byte at a time: the same answers, and the ones RFC 5258/5819/6154 ask. */
+static void test_session_list_extended(void)
+{
+	static const char input[] =
+		"a CREATE Fruit/Apple\r\n"
+		"b SUBSCRIBE Fruit/Apple\r\n"
+		"c SUBSCRIBE Gone\r\n"
+		"d LIST (SUBSCRIBED RECURSIVEMATCH) \"\" \"%\" RETURN (CHILDREN)\r\n"
+		"e LIST (SUBSCRIBED) \"\" (\"G*\" \"Fruit/*\" \"*/Apple\")\r\n"
+		"f LIST () \"\" \"Fr%\" RETURN (STATUS (MESSAGES) SUBSCRIBED)\r\n"
+		"g LIST \"\" Fruit/% RETURN (STATUS (MESSAGES UIDNEXT))\r\n"
+		"h LIST (RECURSIVEMATCH) \"\" *\r\n"
+		"i LIST (SPECIAL-USE) \"\" *\r\n"
+		"j CREATE Mine (USE (\\Sent))\r\n"
+		"k CREATE Mine (USE (\\Flagged))\r\n"
+		"l CREATE Level/\r\n"
+		"m LIST \"\" Fruit\r\n"
+		"n LOGOUT\r\n";
+	struct peer whole, bytes;
+
+	make_maildir();
+	CHECK(transcript(&whole, session_child, NULL, input) == 0);
+	make_maildir();
+	peer_start(&bytes, session_child, NULL);
+	for (size_t i = 0; input[i] != '\0'; i++)
+		CHECK(util_write_all(bytes.fd, input + i, 1) == 0);
+	shutdown(bytes.fd, SHUT_WR);
+	CHECK(peer_read(&bytes, NULL) == 0);
+	CHECK(peer_finish(&bytes) == 0);
+	blank_uidvalidity(whole.out);
+	blank_uidvalidity(bytes.out);
+	if (getenv("IMAP_TEST_DEBUG"))
+		fprintf(stderr, "%s\n----\n%s\n", whole.out, bytes.out);
+	CHECK_STR(bytes.out, whole.out);
+	const char *o = whole.out;
+	CHECK(strstr(o, "* LIST (\\NonExistent \\HasChildren) \"/\" Fruit "
+		     "(\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n") != NULL);
+	CHECK(strstr(o, "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \"/\" Gone\r\n")
+	      != NULL);
+	CHECK(strstr(o, "d OK List completed.\r\n"
+		     "* LIST (\\HasNoChildren \\Subscribed) \"/\" Fruit/Apple\r\n"
+		     "* LIST (\\NonExistent \\HasNoChildren \\Subscribed) \"/\" Gone\r\n"
+		     "e OK") != NULL);
+	CHECK(strstr(o, "* LIST (\\NonExistent \\HasChildren) \"/\" Fruit\r\nf OK") != NULL);
+	CHECK(strstr(o, "* LIST (\\HasNoChildren) \"/\" Fruit/Apple\r\n"
+		     "* STATUS Fruit/Apple (MESSAGES 0 UIDNEXT 1)\r\ng OK") != NULL);
+	CHECK(strstr(o, "h BAD RECURSIVEMATCH needs another selection option.\r\n") != NULL);
+	CHECK(strstr(o, "* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n") != NULL);
+	CHECK(strstr(o, "j NO [USEATTR] another folder has this special use.\r\n") != NULL);
+	CHECK(strstr(o, "k NO [USEATTR] Supported special uses") != NULL);
+	CHECK(strstr(o, "l OK Create completed.\r\n") != NULL);
+	CHECK(strstr(o, "* LIST (\\Noselect \\HasChildren) \"/\" Fruit\r\nm OK") != NULL);
+	peer_free(&whole);
+	peer_free(&bytes);
+}
+
 /* ---- pre-login ------------------------------------------------------------------ */
 
 struct pre_arg {
@@ -296,6 +354,7 @@ int main(void)
 	test_prelogin();
 	test_session_basic();
 	test_session_bytewise();
+	test_session_list_extended();
 
 	SSL_CTX_free(test_ctx);
 	config_free(&cfg);

@@ -3,7 +3,9 @@
  * (modified UTF-7: Maildir++ ".&ZTZO9nux-.&XeVPXA-", mbox ~/mail/&ZTZO9nux-/&XeVPXA-);
  * ASCII names unchanged on disk ("Sent" -> ".Sent"); hostile names refused and hostile
  * directory entries not listed; RFC 3501 DELETE per backend; subscriptions (both file
- * formats); the special-use folders. */
+ * formats); the special-use folders; NONEXISTENT and NOINFERIORS flags, special uses
+ * chosen by CREATE (their records file parsed whole and by prefixes, hostile lines
+ * dropped, records follow rename and delete), CREATE of a parent level. */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +42,8 @@ static void on_sub(void *ctx, const char *name)
 	on_folder(ctx, name, 0);
 }
 
-/* -1 if not listed, else its flags */
-static int listed(struct mail_storage *st, const char *name)
+/* -1 if not listed, else its flags (all of them) */
+static int listed_raw(struct mail_storage *st, const char *name)
 {
 	struct seen s = { .n = 0 };
 	const char *err;
@@ -50,6 +52,13 @@ static int listed(struct mail_storage *st, const char *name)
 		if (strcmp(s.name[i], name) == 0)
 			return (int)s.flags[i];
 	return -1;
+}
+
+/* -1 if not listed, else its flags without NONEXISTENT and NOINFERIORS (tested apart) */
+static int listed(struct mail_storage *st, const char *name)
+{
+	int f = listed_raw(st, name);
+	return f == -1 ? -1 : f & ~(STORAGE_FOLDER_NONEXISTENT | STORAGE_FOLDER_NOINFERIORS);
 }
 
 static size_t count_listed(struct mail_storage *st)
@@ -328,6 +337,147 @@ static void test_kind(bool maildir)
 	storage_free(&st);
 }
 
+struct recs {
+	char name[8][STORAGE_NAME_MAX + 1];
+	unsigned use[8];
+	size_t n;
+};
+
+static void on_rec(void *ctx, const char *name, unsigned use)
+{
+	struct recs *r = ctx;
+	if (r->n < 8) {
+		snprintf(r->name[r->n], sizeof(r->name[0]), "%s", name);
+		r->use[r->n++] = use;
+	}
+}
+
+/* The records file's parser: valid records taken, hostile ones dropped; every prefix of a
+ * file (as if it were cut anywhere) gives the complete lines before the cut, no more. */
+static void test_special_parse(void)
+{
+	static const char file[] =
+		"V1\n"
+		"Drafts\tWork/Drafts\n"
+		"Sent\t" CN "\n"
+		"Bogus\tOther\n"               /* unknown use */
+		"Trash\t../etc\n"              /* invalid name */
+		"Junk\tWork/Drafts\n"          /* a name with a use already */
+		"Drafts\tAgain\n"              /* a use with a name already */
+		"Archive\x01\tA\n"             /* no such use */
+		"Archive\n"                     /* no tab */
+		"Trash\t\n"                     /* empty name */
+		"Archive\tOld/2026\n"
+		"Junk\tSpam";                   /* an incomplete last line */
+	struct recs r = { .n = 0 };
+	size_t len = sizeof(file) - 1;
+	CHECK(storage_special_parse(true, file, len, on_rec, &r) == 3);
+	CHECK(r.n == 3);
+	CHECK_STR(r.name[0], "Work/Drafts");
+	CHECK(r.use[0] == STORAGE_FOLDER_DRAFTS);
+	CHECK_STR(r.name[1], CN);
+	CHECK(r.use[1] == STORAGE_FOLDER_SENT);
+	CHECK_STR(r.name[2], "Old/2026");
+	CHECK(r.use[2] == STORAGE_FOLDER_ARCHIVE);
+	/* byte by byte: each prefix gives what its complete lines hold, in order */
+	size_t last = 0;
+	for (size_t cut = 0; cut <= len; cut++) {
+		struct recs p = { .n = 0 };
+		size_t n = storage_special_parse(true, file, cut, on_rec, &p);
+		CHECK(n == p.n && n >= last && n <= 3);
+		for (size_t i = 0; i < p.n; i++)
+			CHECK(strcmp(p.name[i], r.name[i]) == 0 && p.use[i] == r.use[i]);
+		last = n;
+	}
+	CHECK(last == 3);
+	/* no header: nothing; a name with "." is no Maildir++ name */
+	struct recs q = { .n = 0 };
+	CHECK(storage_special_parse(true, "Drafts\tA\n", 9, on_rec, &q) == 0);
+	CHECK(storage_special_parse(true, "V1\nDrafts\ta.b\n", 14, on_rec, &q) == 0);
+	CHECK(storage_special_parse(false, "V1\nDrafts\ta.b\n", 14, on_rec, &q) == 1);
+	CHECK(storage_special_flag("\\drafts") == STORAGE_FOLDER_DRAFTS);
+	CHECK(storage_special_flag("\\All") == 0 && storage_special_flag("Drafts") == 0);
+}
+
+/* NONEXISTENT, NOINFERIORS; CREATE "x/"; CREATE with a special use, its record following
+ * rename and delete; a duplicate or unknown use refused with nothing created. */
+static void test_special_kind(bool maildir)
+{
+	char root[200], loc[300], disk_root[240], path[400];
+	const char *err;
+	snprintf(root, sizeof(root), "%s/%s2", tmpdir, maildir ? "md" : "mb");
+	mkdir(root, 0700);
+	if (maildir) {
+		snprintf(disk_root, sizeof(disk_root), "%s/Maildir", root);
+		mkdir(disk_root, 0700);
+		mkdirs(disk_root, "cur");
+		mkdirs(disk_root, "new");
+		mkdirs(disk_root, "tmp");
+		snprintf(loc, sizeof(loc), "maildir:%s", disk_root);
+	} else {
+		snprintf(disk_root, sizeof(disk_root), "%s/mail", root);
+		snprintf(loc, sizeof(loc), "mbox:%s/spool", root);
+	}
+	struct mail_storage *st = NULL;
+	CHECK(storage_locate(loc, "ned", root, &st, &err) == 0);
+	CHECK(storage_folder_create(st, "A/B", &err) == 0);
+	int a = listed_raw(st, "A"), b = listed_raw(st, "A/B");
+	if (maildir) {
+		CHECK(a == (STORAGE_FOLDER_NOSELECT | STORAGE_FOLDER_NONEXISTENT |
+			    STORAGE_FOLDER_CHILDREN));
+		CHECK(b == STORAGE_FOLDER_NOCHILDREN);
+	} else { /* a directory exists; a file cannot have sub-folders */
+		CHECK(a == (STORAGE_FOLDER_NOSELECT | STORAGE_FOLDER_CHILDREN));
+		CHECK(b == (STORAGE_FOLDER_NOCHILDREN | STORAGE_FOLDER_NOINFERIORS));
+	}
+	/* CREATE "Level/": mbox a directory (NOSELECT), Maildir++ a folder */
+	CHECK(storage_folder_create_parent(st, "Level/Deep", &err) == 0);
+	CHECK(storage_folder_create_parent(st, "Level/Deep", &err) == -1);
+	snprintf(path, sizeof(path), "%s/%s", disk_root,
+		 maildir ? ".Level.Deep/cur" : "Level/Deep");
+	CHECK(exists(path, "", true));
+	CHECK(listed_raw(st, "Level/Deep") == (maildir ? STORAGE_FOLDER_NOCHILDREN :
+		(STORAGE_FOLDER_NOSELECT | STORAGE_FOLDER_NOCHILDREN)));
+	if (!maildir) { /* a folder goes inside it; a file cannot become a level */
+		CHECK(storage_folder_create(st, "Level/Deep/Box", &err) == 0);
+		CHECK(storage_folder_create_parent(st, "A/B", &err) == -1);
+		CHECK(storage_folder_create_parent(st, "A/B/C", &err) == -1);
+	}
+	/* the five by name, then a chosen one: refused while Drafts has the use */
+	CHECK(storage_special_create(st, &err) == 0);
+	CHECK(storage_folder_create_special(st, "Entwurf", STORAGE_FOLDER_DRAFTS, &err) == -2);
+	CHECK(listed(st, "Entwurf") == -1);
+	CHECK(storage_folder_create_special(st, "Alle", 0x1000, &err) == -2);
+	CHECK(storage_folder_create_special(st, "Alle", STORAGE_FOLDER_DRAFTS |
+					    STORAGE_FOLDER_SENT, &err) == -2);
+	CHECK(listed(st, "Alle") == -1);
+	CHECK(storage_folder_delete(st, "Drafts", &err) == 0);
+	CHECK(storage_folder_create_special(st, CN, STORAGE_FOLDER_DRAFTS, &err) == 0);
+	CHECK(listed(st, CN) == (STORAGE_FOLDER_NOCHILDREN | STORAGE_FOLDER_DRAFTS));
+	/* the name-based Drafts made again: the chosen one keeps the use */
+	CHECK(storage_folder_create(st, "Drafts", &err) == 0);
+	CHECK(listed(st, "Drafts") == STORAGE_FOLDER_NOCHILDREN);
+	/* the record follows a rename, and goes with a delete */
+	CHECK(storage_folder_rename(st, CN_TOP, "Moved", &err) == 0);
+	CHECK(listed(st, "Moved/" CN_SUB) == (STORAGE_FOLDER_NOCHILDREN | STORAGE_FOLDER_DRAFTS));
+	CHECK(listed(st, "Drafts") == STORAGE_FOLDER_NOCHILDREN);
+	CHECK(storage_folder_delete(st, "Moved/" CN_SUB, &err) == 0);
+	CHECK(listed(st, "Drafts") == (STORAGE_FOLDER_NOCHILDREN | STORAGE_FOLDER_DRAFTS));
+	CHECK(storage_folder_create(st, "Moved/" CN_SUB, &err) == 0);
+	CHECK(listed(st, "Moved/" CN_SUB) == STORAGE_FOLDER_NOCHILDREN);
+	/* a hostile records file: nothing but valid records taken, listing unharmed */
+	snprintf(path, sizeof(path), "%s/%s", disk_root,
+		 maildir ? "postern-special-use" : ".postern-special-use");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	const char *bad = "V1\nJunk\t../../x\nSent\tA/B\nTrash\tA/B\n\n\t\n";
+	CHECK(fd != -1 && util_write_all(fd, bad, strlen(bad)) == 0);
+	close(fd);
+	CHECK(listed(st, "A/B") == (STORAGE_FOLDER_NOCHILDREN | STORAGE_FOLDER_SENT));
+	CHECK(listed(st, "Sent") == STORAGE_FOLDER_NOCHILDREN);
+	CHECK(listed(st, "Junk") == (STORAGE_FOLDER_NOCHILDREN | STORAGE_FOLDER_JUNK));
+	storage_free(&st);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/var/tmp/test_folders.XXXXXX");
@@ -337,6 +487,9 @@ int main(void)
 	CHECK(strcmp(CN, CN_TOP "/" CN_SUB) == 0);
 	test_kind(true);
 	test_kind(false);
+	test_special_parse();
+	test_special_kind(true);
+	test_special_kind(false);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
