@@ -177,9 +177,9 @@ static void test_session_list_extended(void)
 		"n LOGOUT\r\n";
 	struct peer whole, bytes;
 
-	make_maildir();
-	CHECK(transcript(&whole, session_child, NULL, input) == 0);
-	make_maildir();
+	peer_make_maildir(maildir);
+	CHECK(peer_transcript(&whole, session_child, NULL, input) == 0);
+	peer_make_maildir(maildir);
 	peer_start(&bytes, session_child, NULL);
 	for (size_t i = 0; input[i] != '\0'; i++)
 		CHECK(util_write_all(bytes.fd, input + i, 1) == 0);
