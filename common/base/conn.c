@@ -323,7 +323,7 @@ static ssize_t conn_inflate_fill(struct conn *c, void *buf, size_t n, bool wait)
 			errno = EBADMSG;
 			return -1;
 		}
-		if (c->zoff < c->zlen) {
+		if (c->zoff < c->zlen || zlayer_inflate_more(c->z)) {
 			const char *in = c->zin + c->zoff, *error;
 			size_t left = c->zlen - c->zoff, got;
 			int r = zlayer_inflate(c->z, &in, &left, buf, n, &got, &error);
@@ -362,7 +362,7 @@ static ssize_t conn_fill(struct conn *c, void *buf, size_t n, bool wait)
 /* Compressed input that may still inflate to something (poll() cannot see it). */
 static bool conn_zpending(const struct conn *c)
 {
-	return c->z != NULL && c->zoff < c->zlen;
+	return c->z != NULL && (c->zoff < c->zlen || zlayer_inflate_more(c->z));
 }
 
 int conn_compress_start(struct conn *c, const char **error_r)

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include "base/log.h"
 #include "base/util.h"
 #include "base/zlayer.h"
 
@@ -16,6 +17,7 @@ struct zlayer {
 	bool in_ok, out_ok;
 	bool dirty;             /* deflate took input since the last sync flush */
 	bool broken;            /* the peer's stream was corrupt or ended */
+	bool in_full;           /* the last inflate filled its output */
 };
 
 struct zlayer *zlayer_new(const char **error_r)
@@ -61,7 +63,7 @@ int zlayer_inflate(struct zlayer *z, const char **in, size_t *in_len, char *out,
 		*error_r = "compressed stream already ended";
 		return -1;
 	}
-	if (out_size == 0 || *in_len == 0)
+	if (out_size == 0)
 		return 0;
 	uInt avail_in = zlayer_clamp(*in_len), avail_out = zlayer_clamp(out_size);
 	z->in.next_in = (Bytef *)(uintptr_t)*in;   /* zlib does not write to its input */
@@ -73,6 +75,7 @@ int zlayer_inflate(struct zlayer *z, const char **in, size_t *in_len, char *out,
 	*in += took;
 	*in_len -= took;
 	*out_len_r = avail_out - z->in.avail_out;
+	z->in_full = z->in.avail_out == 0;
 	if (r == Z_STREAM_END) {
 		z->broken = true;
 		return 1;
@@ -90,6 +93,8 @@ int zlayer_deflate(struct zlayer *z, const char **in, size_t *in_len, char *out,
 {
 	uInt avail_in = zlayer_clamp(*in_len), avail_out = zlayer_clamp(out_size);
 
+	if (out_size < ZLAYER_OUT_MIN)
+		fatal("zlayer_deflate: output buffer of %zu bytes", out_size);
 	z->out.next_in = (Bytef *)(uintptr_t)*in;
 	z->out.avail_in = avail_in;
 	z->out.next_out = (Bytef *)out;
@@ -108,6 +113,11 @@ int zlayer_deflate(struct zlayer *z, const char **in, size_t *in_len, char *out,
 	if (sync)
 		z->dirty = false;
 	return 0;
+}
+
+bool zlayer_inflate_more(const struct zlayer *z)
+{
+	return z->in_full && !z->broken;
 }
 
 bool zlayer_dirty(const struct zlayer *z)

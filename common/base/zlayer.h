@@ -17,15 +17,21 @@ struct zlayer;
 struct zlayer *zlayer_new(const char **error_r);
 void zlayer_free(struct zlayer **z);
 /* Decompress from *in (*in_len bytes; both advanced past what was taken) into out (at most
- * out_size bytes, *out_len_r written).  0 go on (all input taken, or out full), 1 the
+ * out_size bytes, *out_len_r written; *in_len may be 0: zlayer_inflate_more()).  0 go on (all input taken, or out full), 1 the
  * peer's stream ended (a final block: nothing may follow), -1 corrupt input (*error_r;
  * the layer is unusable from then on). */
 int zlayer_inflate(struct zlayer *z, const char **in, size_t *in_len, char *out,
 		   size_t out_size, size_t *out_len_r, const char **error_r);
+/* The last zlayer_inflate() filled its output: zlib may hold more of it (the rest of a
+ * match), to be had by calling again, with no new input if there is none. */
+bool zlayer_inflate_more(const struct zlayer *z);
 /* Compress from *in (advanced as taken) into out (*out_len_r written).  With sync, the
  * output ends on a byte boundary with everything given so far (Z_SYNC_FLUSH: the peer can
  * decompress all of it now).  Returns 1 when out filled up and more output is pending
- * (call again with the rest of the input, or none, and the same sync), 0 when done. */
+ * (call again with the rest of the input, or none, and the same sync), 0 when done.
+ * out_size is at least ZLAYER_OUT_MIN: a sync flush repeated into a buffer smaller than
+ * its own marker would never end. */
+#define ZLAYER_OUT_MIN 64
 int zlayer_deflate(struct zlayer *z, const char **in, size_t *in_len, char *out,
 		   size_t out_size, size_t *out_len_r, bool sync);
 /* Input given to zlayer_deflate() since the last sync (a flush is owed). */
