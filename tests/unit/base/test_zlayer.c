@@ -23,6 +23,8 @@ struct blob {
 
 static void blob_add(struct blob *b, const char *p, size_t n)
 {
+	if (n == 0)
+		return;
 	if (b->len + n > b->cap) {
 		b->cap = (b->len + n) * 2 + 64;
 		b->p = realloc(b->p, b->cap);
