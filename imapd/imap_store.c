@@ -269,6 +269,8 @@ enum imap_result imap_cmd_copy(struct imap_sess *ss, const struct imap_command *
 	imap_seqset_free(&set);
 	uint32_t *nuids = xcalloc(n + 1, sizeof(*nuids));
 	int failed = mailbox_copy_many(ss->box, uids, n, to, move, nuids, &error) < 0;
+	char why[256];   /* the error may be the destination's, closed below */
+	snprintf(why, sizeof(why), "%s", failed ? error : "");
 	for (size_t i = 0; i < n && !failed; i++)
 		if (imap_seqset_add(&src, uids[i], uids[i]) < 0 ||
 		    imap_seqset_add(&dst, nuids[i], nuids[i]) < 0)
@@ -292,7 +294,7 @@ enum imap_result imap_cmd_copy(struct imap_sess *ss, const struct imap_command *
 	if (failed) {
 		/* nothing was copied (the storage batch), nor moved */
 		imap_sess_update(ss, cmd->uid || move);
-		imap_sess_storage_error(ss, cmd->tag, cmd->name, error);
+		imap_sess_storage_error(ss, cmd->tag, cmd->name, why);
 		return IMAP_R_OK;
 	}
 	if (move) {
