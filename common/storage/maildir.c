@@ -742,7 +742,10 @@ static int md_save_begin(struct mailbox *box, struct mail_save *s, const char **
 		    (unsigned char)*p > '~')
 			*p = '_';
 	clock_gettime(CLOCK_REALTIME, &now);
-	if (util_snprintf(s->tmpname, sizeof(s->tmpname), "tmp/%lld.M%ldP%ldQ%u.%s",
+	/* fixed widths: the scan gives UIDs in name order (cmp_base), so the messages of a
+	 * batch (a COPY, a MULTIAPPEND) get theirs in the order they were saved, as COPYUID
+	 * and APPENDUID pair them */
+	if (util_snprintf(s->tmpname, sizeof(s->tmpname), "tmp/%lld.M%06ldP%ldQ%010u.%s",
 			  (long long)now.tv_sec, now.tv_nsec / 1000, (long)getpid(),
 			  ++counter, host) < 0) {
 		*error_r = "message name too long";
