@@ -200,11 +200,12 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 				imap_seqset_add(&uids, got[i], got[i]);
 				/* keywords: the save takes system flags only; a failure
 				 * here loses a keyword, not the message */
+				char safe[LOG_MAX_FIELD + 1];
 				if (kws_of[i] != 0 &&
 				    mailbox_set_flags(box, got[i], flags_of[i], kws_of[i],
 						      &error) < 0)
 					log_warn("append-keywords: %serror=<%s>", ss->log_user,
-						 error);
+						 log_sanitize(error, strlen(error), safe));
 			}
 		}
 		free(got);
