@@ -12,6 +12,7 @@
  *   imap_store.c     STORE, EXPUNGE, COPY, MOVE
  *   imap_append.c    APPEND and MULTIAPPEND, streamed into storage
  *   imap_idle.c      IDLE
+ *   imap_compress.c  COMPRESS=DEFLATE (RFC 4978; the layer is conn.c's)
  *   main.c           options, struct server_proto, server_run() */
 #ifndef POSTERN_IMAP_H
 #define POSTERN_IMAP_H
@@ -88,6 +89,8 @@ void imapc_count_good(struct imapc *ic);
 #define IMAP_CAPABILITY_AUTH "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE UIDPLUS MOVE " \
 	"UNSELECT CHILDREN NAMESPACE MULTIAPPEND APPENDLIMIT=134217728 CONDSTORE BINARY " \
 	"SPECIAL-USE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE"
+/* Listed after IMAP_CAPABILITY_AUTH while the connection is not compressed (RFC 4978). */
+#define IMAP_CAPABILITY_COMPRESS " COMPRESS=DEFLATE"
 
 /* ---- imap_prelogin.c ----------------------------------------------------------------- */
 
@@ -203,5 +206,7 @@ imap_cmd_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_copy;
 enum imap_result imap_cmd_append(struct imap_sess *ss);
 /* imap_idle.c */
 imap_cmd_fn imap_cmd_idle;
+/* imap_compress.c */
+imap_cmd_fn imap_cmd_compress;
 
 #endif

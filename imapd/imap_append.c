@@ -3,7 +3,9 @@
  *
  * The message literal is never held in memory: the parser stops at it (IMAPC_STREAM),
  * we send "+" if it is synchronizing and stream its bytes, IO_CHUNK at a time, into
- * mailbox_save; the storage makes it visible only once it is complete and synced.  When
+ * a storage batch (mail_batch): every message of a MULTIAPPEND is written and synced,
+ * and the batch made visible at once after the last one, or none of them (RFC 3502:
+ * all or nothing; a full disk at the third message leaves the folder as it was).  When
  * something fails, the rest of a literal the client sends anyway is read and dropped,
  * and the command ends with NO; a synchronizing literal after a failure is not asked for
  * (the NO comes at once, RFC 3502 section 6.3.11). */
@@ -99,6 +101,9 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 	struct mailbox *box = NULL;
 	struct imap_seqset uids;
 	size_t from = 1;
+	struct mail_batch *batch = NULL;
+	uint32_t *kws_of = NULL, *flags_of = NULL;   /* each message's, for the keywords */
+	size_t nmsg = 0, cap = 0;
 
 	snprintf(tag, sizeof(tag), "%s", cmd->tag != NULL ? cmd->tag : "*");
 	if (strcmp(cmd->name, "APPEND") != 0 || cmd->count < 1) {
@@ -113,6 +118,8 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 	} else if (mailbox_open(ss->st, name, &box, &error) < 0) {
 		fail_code = "TRYCREATE";
 		fail_text = "No such mailbox.";
+	} else {
+		batch = mailbox_batch_begin(box);
 	}
 	ss->n_append++;
 	for (;;) {
@@ -129,7 +136,8 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 			break;   /* the client waits for "+": it gets the answer instead */
 		struct mail_save *save = NULL;
 		if (fail_code == NULL &&
-		    mailbox_save_begin(box, date, flags & ~INDEX_FLAG_RECENT, &save, &error) < 0) {
+		    mail_batch_save_begin(batch, date, flags & ~INDEX_FLAG_RECENT, &save,
+					  &error) < 0) {
 			fail_code = "SAVE";
 			if (need->sync)
 				break;
@@ -137,40 +145,39 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 		if (need->sync && imapc_continue(&ss->ic, "Ready for literal data") < 0) {
 			if (save != NULL)
 				mail_save_abort(&save);
-			mailbox_close(&box);
-			imap_seqset_free(&uids);
-			return IMAP_R_DROP;
+			goto drop;
 		}
 		int r = take_message(ss, need->size, save, &error);
-		uint32_t uid = 0;
-		if (r == 0 && save != NULL && mail_save_finish(&save, &uid, &error) < 0)
-			r = 1;
-		/* keywords: the save takes system flags only */
-		if (r == 0 && uid != 0 && kws != 0 &&
-		    mailbox_set_flags(box, uid, flags & ~INDEX_FLAG_RECENT, kws, &error) < 0)
-			r = 1;
+		if (r == 0 && save != NULL) {
+			if (nmsg == cap) {
+				cap = cap == 0 ? 8 : cap * 2;   /* BOUNDS: messages the client sent */
+				kws_of = xrealloc(kws_of, cap * sizeof(*kws_of));
+				flags_of = xrealloc(flags_of, cap * sizeof(*flags_of));
+			}
+			kws_of[nmsg] = kws;
+			flags_of[nmsg] = flags & ~INDEX_FLAG_RECENT;
+			if (mail_batch_add(batch, &save, &error) < 0)
+				r = 1;
+			else
+				nmsg++;
+		}
 		if (save != NULL)
 			mail_save_abort(&save);
-		if (r < 0) {
-			mailbox_close(&box);
-			imap_seqset_free(&uids);
-			return IMAP_R_DROP;
-		}
+		if (r < 0)
+			goto drop;
 		if (r > 0 && fail_code == NULL)
 			fail_code = "SAVE";
-		if (uid != 0)
-			imap_seqset_add(&uids, uid, uid);
 		from = need->arg + 1;
 		int next = imapc_streamed(&ss->ic);
 		if (next == IMAPC_STREAM)
 			continue;   /* MULTIAPPEND: the next message */
-		if (next == IMAPC_END) {
-			mailbox_close(&box);
-			imap_seqset_free(&uids);
-			return IMAP_R_DROP;
-		}
+		if (next == IMAPC_END)
+			goto drop;
 		if (next == IMAPC_BADCMD) {
-			/* answered BAD by the reader (what was saved stays, TODO: undo) */
+			/* answered BAD by the reader: nothing of it is saved */
+			mail_batch_abort(&batch);
+			free(kws_of);
+			free(flags_of);
 			mailbox_close(&box);
 			imap_seqset_free(&uids);
 			return IMAP_R_OK;
@@ -183,6 +190,29 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 		break;
 	}
 	enum imap_result res = IMAP_R_OK;
+	if (fail_code == NULL) {
+		/* every message at once, or none */
+		uint32_t *got = xcalloc(nmsg + 1, sizeof(*got));
+		if (mail_batch_commit(&batch, got, &error) < 0) {
+			fail_code = "SAVE";
+		} else {
+			for (size_t i = 0; i < nmsg; i++) {
+				imap_seqset_add(&uids, got[i], got[i]);
+				/* keywords: the save takes system flags only; a failure
+				 * here loses a keyword, not the message */
+				char safe[LOG_MAX_FIELD + 1];
+				if (kws_of[i] != 0 &&
+				    mailbox_set_flags(box, got[i], flags_of[i], kws_of[i],
+						      &error) < 0)
+					log_warn("append-keywords: %serror=<%s>", ss->log_user,
+						 log_sanitize(error, strlen(error), safe));
+			}
+		}
+		free(got);
+	}
+	mail_batch_abort(&batch);
+	free(kws_of);
+	free(flags_of);
 	if (fail_code == NULL) {
 		char code[4096];
 		int k = snprintf(code, sizeof(code), "APPENDUID %" PRIu32 " ",
@@ -204,4 +234,11 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 	mailbox_close(&box);
 	imap_seqset_free(&uids);
 	return res;
+drop:
+	mail_batch_abort(&batch);
+	free(kws_of);
+	free(flags_of);
+	mailbox_close(&box);
+	imap_seqset_free(&uids);
+	return IMAP_R_DROP;
 }

@@ -173,7 +173,8 @@ ssize_t imapc_read_raw(struct imapc *ic, void *buf, size_t n)
 	errno = 0;
 	ssize_t r = conn_read(ic->c, buf, n);
 	if (r <= 0)
-		ic->reason = r == 0 ? "eof" : errno == ETIMEDOUT ? "timeout" : "error";
+		ic->reason = r == 0 ? "eof" : errno == ETIMEDOUT ? "timeout" :
+			errno == EBADMSG ? "compression-error" : "error";
 	return r;
 }
 

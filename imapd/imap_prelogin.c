@@ -96,7 +96,8 @@ static int do_login(struct pre *p, const char *tag, const char *method, const ch
 	}
 	switch (r) {
 	case LOGIN_OK:
-		imapc_tagged(&p->ic, tag, "OK", "CAPABILITY " IMAP_CAPABILITY_AUTH,
+		imapc_tagged(&p->ic, tag, "OK", "CAPABILITY " IMAP_CAPABILITY_AUTH
+			     IMAP_CAPABILITY_COMPRESS,
 			     "Logged in.");
 		return 1;
 	case LOGIN_THROTTLED:

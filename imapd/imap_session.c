@@ -336,7 +336,8 @@ void imap_write_mailbox(struct imap_sess *ss, const char *storage_name)
 
 static enum imap_result cmd_capability(struct imap_sess *ss, const struct imap_command *cmd)
 {
-	imapc_data(&ss->ic, "CAPABILITY %s", IMAP_CAPABILITY_AUTH);
+	imapc_data(&ss->ic, "CAPABILITY %s%s", IMAP_CAPABILITY_AUTH,
+		   conn_compressed(ss->ic.c) ? "" : IMAP_CAPABILITY_COMPRESS);
 	imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Capability completed.");
 	return IMAP_R_OK;
 }
@@ -439,6 +440,7 @@ static const struct sess_cmd sess_cmds[] = {
 	{ "COPY", S_SEL, true, imap_cmd_copy },
 	{ "MOVE", S_SEL, true, imap_cmd_copy },
 	{ "IDLE", S_AUTH | S_SEL, false, imap_cmd_idle },
+	{ "COMPRESS", S_AUTH | S_SEL, false, imap_cmd_compress },
 };
 
 static enum imap_result dispatch(struct imap_sess *ss, const struct imap_command *cmd)
@@ -474,6 +476,8 @@ static void sess_loop(struct imap_sess *ss)
 			ss->reason = ss->ic.reason;
 			if (ss->reason != NULL && strcmp(ss->reason, "timeout") == 0)
 				imapc_untagged(&ss->ic, "BYE", NULL, "Autologout; idle for too long.");
+			if (ss->reason != NULL && strcmp(ss->reason, "compression-error") == 0)
+				imapc_untagged(&ss->ic, "BYE", NULL, "Corrupt compressed data.");
 			return;
 		}
 		if (r == IMAPC_BADCMD)

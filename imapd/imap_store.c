@@ -255,25 +255,28 @@ enum imap_result imap_cmd_copy(struct imap_sess *ss, const struct imap_command *
 	imap_seqset_init(&src);
 	imap_seqset_init(&dst);
 	ss->n_copy++;
-	int failed = 0;
-	for (size_t i = 0; i < ss->count && !failed; i++) {
+	/* all of them or none (RFC 3501 6.4.7): one storage batch */
+	uint32_t *uids = xcalloc(ss->count + 1, sizeof(*uids));
+	size_t n = 0;
+	for (size_t i = 0; i < ss->count; i++) {
 		struct imap_vmsg *v = &ss->msgs[i];
 		if (!imap_seqset_contains(&set, cmd->uid ? v->uid : (uint32_t)(i + 1)))
 			continue;
 		if (mailbox_find(ss->box, v->uid, NULL) == NULL)
 			continue;
-		uint32_t nuid = 0;
-		int r = move ? mailbox_move(ss->box, v->uid, to, &nuid, &error) :
-			       mailbox_copy(ss->box, v->uid, to, &nuid, &error);
-		if (r < 0) {
-			failed = 1;
-			break;
-		}
-		if (imap_seqset_add(&src, v->uid, v->uid) < 0 ||
-		    imap_seqset_add(&dst, nuid, nuid) < 0)
-			continue;   /* BOUNDS: COPYUID then names fewer; the copy is done */
+		uids[n++] = v->uid;   /* BOUNDS: n <= i < count */
 	}
 	imap_seqset_free(&set);
+	uint32_t *nuids = xcalloc(n + 1, sizeof(*nuids));
+	int failed = mailbox_copy_many(ss->box, uids, n, to, move, nuids, &error) < 0;
+	char why[256];   /* the error may be the destination's, closed below */
+	snprintf(why, sizeof(why), "%s", failed ? error : "");
+	for (size_t i = 0; i < n && !failed; i++)
+		if (imap_seqset_add(&src, uids[i], uids[i]) < 0 ||
+		    imap_seqset_add(&dst, nuids[i], nuids[i]) < 0)
+			break;   /* BOUNDS: COPYUID then names fewer; the copy is done */
+	free(uids);
+	free(nuids);
 	const struct index_hdr *hdr = mailbox_hdr(to);
 	char code[8192];
 	int k = snprintf(code, sizeof(code), "COPYUID %" PRIu32 " ", hdr->uidvalidity);
@@ -289,9 +292,9 @@ enum imap_result imap_cmd_copy(struct imap_sess *ss, const struct imap_command *
 	imap_seqset_free(&dst);
 	mailbox_close(&to);
 	if (failed) {
-		/* COPY: what was copied stays (RFC 9051 says it should not; TODO: undo) */
+		/* nothing was copied (the storage batch), nor moved */
 		imap_sess_update(ss, cmd->uid || move);
-		imap_sess_storage_error(ss, cmd->tag, cmd->name, error);
+		imap_sess_storage_error(ss, cmd->tag, cmd->name, why);
 		return IMAP_R_OK;
 	}
 	if (move) {

@@ -31,7 +31,8 @@ int cmdloop_line(struct cmdloop *l, const char **line_r, size_t *len_r)
 	errno = 0;
 	int r = conn_read_line(l->c, line_r, len_r);
 	if (r == 0 || r == -1) {
-		l->reason = r == 0 ? "eof" : errno == ETIMEDOUT ? "timeout" : "error";
+		l->reason = r == 0 ? "eof" : errno == ETIMEDOUT ? "timeout" :
+			errno == EBADMSG ? "compression-error" : "error";
 		return 0;
 	}
 	if (r == LINEBUF_TOO_LONG)

@@ -35,6 +35,7 @@
 #include "base/plimits.h"
 #include "base/conn.h"
 #include "base/util.h"
+#include "base/zlayer.h"
 
 void conn_init(struct conn *c, int rfd, int wfd, size_t line_max, unsigned timeout_s)
 {
@@ -119,11 +120,17 @@ static int conn_wait(struct conn *c, int fd, short events)
 	}
 }
 
+/* Output is owed: buffered bytes, or deflated bytes not yet sync-flushed. */
+static bool conn_owes(const struct conn *c)
+{
+	return c->olen > 0 || (c->z != NULL && zlayer_dirty(c->z));
+}
+
 /* We are about to wait for input: whatever we have to say goes out first, so that a
  * client waiting for our answer gets it (and pipelined commands get batched answers). */
 static int conn_wait_input(struct conn *c)
 {
-	if (c->olen > 0 && conn_flush(c) < 0)
+	if (conn_owes(c) && conn_flush(c) < 0)
 		return -1;
 	return conn_wait(c, c->rfd, POLLIN);
 }
@@ -248,14 +255,36 @@ static int conn_tls_write(struct conn *c, const char *p, size_t len)
 	return 0;
 }
 
-int conn_flush(struct conn *c)
+static int conn_raw_write(struct conn *c, const char *p, size_t len)
+{
+	return c->ssl != NULL ? conn_tls_write(c, p, len) : conn_plain_write(c, p, len);
+}
+
+/* c->obuf through the deflater to the socket; sync: end with a sync flush. */
+static int conn_deflate_write(struct conn *c, bool sync)
+{
+	const char *p = c->obuf;
+	size_t left = c->olen;
+
+	for (;;) {
+		size_t n;
+		int more = zlayer_deflate(c->z, &p, &left, c->zout, IO_CHUNK, &n, sync);
+		if (n > 0 && conn_raw_write(c, c->zout, n) < 0)
+			return -1;
+		if (!more)
+			return 0;
+	}
+}
+
+/* Send c->obuf; sync: everything said so far must reach the peer now (with COMPRESS: a
+ * sync flush; a full buffer is deflated without one, for a better ratio). */
+static int conn_send(struct conn *c, bool sync)
 {
 	if (c->failed)
 		return -1;
-	if (c->olen == 0)
+	if (!conn_owes(c))
 		return 0;
-	int r = c->ssl != NULL ? conn_tls_write(c, c->obuf, c->olen) :
-		conn_plain_write(c, c->obuf, c->olen);
+	int r = c->z != NULL ? conn_deflate_write(c, sync) : conn_raw_write(c, c->obuf, c->olen);
 	if (r < 0) {
 		c->failed = true;
 		c->olen = 0;
@@ -266,8 +295,13 @@ int conn_flush(struct conn *c)
 	return 0;
 }
 
+int conn_flush(struct conn *c)
+{
+	return conn_send(c, true);
+}
+
 /* Read from the network into buf; output is flushed only if we have to wait. */
-static ssize_t conn_fill(struct conn *c, void *buf, size_t n, bool wait)
+static ssize_t conn_raw_fill(struct conn *c, void *buf, size_t n, bool wait)
 {
 	if (c->failed && c->ssl == NULL && c->flags_saved)
 		return -1; /* the TLS handshake failed: what follows is not plaintext */
@@ -278,6 +312,89 @@ static ssize_t conn_fill(struct conn *c, void *buf, size_t n, bool wait)
 	if (r > 0)
 		c->in_bytes += (uint64_t)r;
 	return r;
+}
+
+/* Under COMPRESS: inflate buffered input into buf (at most n bytes: the bound on what a
+ * compressed byte can cost), reading more compressed input when it is used up. */
+static ssize_t conn_inflate_fill(struct conn *c, void *buf, size_t n, bool wait)
+{
+	for (;;) {
+		if (c->zend) {
+			errno = EBADMSG;
+			return -1;
+		}
+		if (c->zoff < c->zlen || zlayer_inflate_more(c->z)) {
+			const char *in = c->zin + c->zoff, *error;
+			size_t left = c->zlen - c->zoff, got;
+			int r = zlayer_inflate(c->z, &in, &left, buf, n, &got, &error);
+			c->zoff = c->zlen - left;   /* BOUNDS: left <= zlen - zoff */
+			if (got > 0)
+				return (ssize_t)got;
+			if (r != 0) {
+				c->zend = true;
+				if (r > 0)
+					return 0;   /* a final block: the client said no more */
+				errno = EBADMSG;
+				return -1;
+			}
+			if (c->zoff < c->zlen) {
+				/* no progress with room and input: zlib says it cannot happen */
+				c->zend = true;
+				errno = EBADMSG;
+				return -1;
+			}
+		}
+		c->zoff = c->zlen = 0;
+		ssize_t m = conn_raw_fill(c, c->zin, c->zcap, wait);
+		if (m <= 0)
+			return m;
+		c->zlen = (size_t)m;
+	}
+}
+
+static ssize_t conn_fill(struct conn *c, void *buf, size_t n, bool wait)
+{
+	if (c->z != NULL && n > 0)
+		return conn_inflate_fill(c, buf, n, wait);
+	return conn_raw_fill(c, buf, n, wait);
+}
+
+/* Compressed input that may still inflate to something (poll() cannot see it). */
+static bool conn_zpending(const struct conn *c)
+{
+	return c->z != NULL && (c->zoff < c->zlen || zlayer_inflate_more(c->z));
+}
+
+int conn_compress_start(struct conn *c, const char **error_r)
+{
+	const char *data;
+
+	if (c->z != NULL) {
+		*error_r = "compression already active";
+		return -1;
+	}
+	if (conn_flush(c) < 0) {
+		*error_r = "connection closed";
+		return -1;
+	}
+	c->z = zlayer_new(error_r);
+	if (c->z == NULL)
+		return -1;
+	/* what the peer sent behind the command was compressed already */
+	size_t have = linebuf_pending(c->lb, &data);
+	c->zcap = have > IO_CHUNK ? have : IO_CHUNK;
+	c->zin = xmalloc(c->zcap);
+	memcpy(c->zin, data, have);
+	c->zoff = 0;
+	c->zlen = have;
+	linebuf_consume(c->lb, have);
+	c->zout = xmalloc(IO_CHUNK);
+	return 0;
+}
+
+bool conn_compressed(const struct conn *c)
+{
+	return c->z != NULL;
 }
 
 int conn_read_line(struct conn *c, const char **line_r, size_t *len_r)
@@ -343,9 +460,10 @@ int conn_wait_event(struct conn *c, int extra_fd, uint64_t timer_ms)
 {
 	const char *data;
 
-	if (c->olen > 0 && conn_flush(c) < 0)
+	if (conn_owes(c) && conn_flush(c) < 0)
 		return -1;
-	if (linebuf_pending(c->lb, &data) > 0 || (c->ssl != NULL && SSL_pending(c->ssl) > 0))
+	if (linebuf_pending(c->lb, &data) > 0 || (c->ssl != NULL && SSL_pending(c->ssl) > 0) ||
+	    conn_zpending(c))
 		return CONN_EV_INPUT;
 	uint64_t until = conn_wait_until(c);
 	bool timer_first = timer_ms != 0 && (until == 0 || timer_ms <= until);
@@ -376,7 +494,7 @@ int conn_wait_event(struct conn *c, int extra_fd, uint64_t timer_ms)
 
 bool conn_has_input(struct conn *c)
 {
-	if (linebuf_has_line(c->lb))
+	if (linebuf_has_line(c->lb) || conn_zpending(c))
 		return true;
 	return c->ssl != NULL && SSL_pending(c->ssl) > 0;
 }
@@ -390,7 +508,7 @@ int conn_write(struct conn *c, const void *data, size_t len)
 	while (len > 0) {
 		size_t room = sizeof(c->obuf) - c->olen;
 		if (room == 0) {
-			if (conn_flush(c) < 0)
+			if (conn_send(c, false) < 0)
 				return -1;
 			continue;
 		}
@@ -631,6 +749,12 @@ void conn_deinit(struct conn *c)
 	}
 	conn_restore_flags(c);
 	linebuf_free(&c->lb);
+	zlayer_free(&c->z);
+	if (c->zin != NULL)
+		util_wipe(c->zin, c->zcap);
+	free(c->zin);
+	free(c->zout);
+	c->zin = c->zout = NULL;
 	util_wipe(c->obuf, sizeof(c->obuf));
 	c->olen = 0;
 }

@@ -20,11 +20,16 @@ struct conn {
 	char obuf[16384];       /* output buffer, flushed by conn_flush() */
 	size_t olen;
 	bool failed;            /* a write failed: the peer is gone */
+	struct zlayer *z;       /* COMPRESS=DEFLATE (conn_compress_start()); NULL: none */
 	/* private to conn.c */
 	bool rnotsock, wnotsock; /* the fd is a pipe or file: read()/write() after poll() */
 	bool flags_saved;       /* TLS set O_NONBLOCK; conn_deinit() restores these */
 	uint64_t hs_deadline_ms; /* during a TLS handshake: TLS_HANDSHAKE_DEADLINE_MS */
 	int rflags, wflags;
+	char *zin;              /* compressed input not yet inflated: zin[zoff..zlen) */
+	size_t zoff, zlen, zcap;
+	char *zout;             /* IO_CHUNK: compressed output on its way to the socket */
+	bool zend;              /* the peer's compressed stream ended or was corrupt */
 };
 
 /* line_max: longest command line (plimits.h). */
@@ -63,6 +68,14 @@ bool conn_has_input(struct conn *c);
 int conn_write(struct conn *c, const void *data, size_t len);
 int conn_printf(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int conn_flush(struct conn *c);
+/* From now on, input is inflated and output deflated (raw DEFLATE, RFC 4978), under TLS
+ * if TLS is on and above the socket: the caller has sent (and this flushes) its last
+ * uncompressed reply.  Input already buffered is the peer's first compressed bytes.
+ * Every conn_flush() (and so every wait for input) ends a sync flush: the peer can read
+ * all we said.  A corrupt stream from the peer reads as an error with errno EBADMSG, its
+ * end (a final block) as EOF.  0, or -1 with *error_r. */
+int conn_compress_start(struct conn *c, const char **error_r);
+bool conn_compressed(const struct conn *c);
 /* Server-side TLS handshake on this connection (implicit TLS or after STLS).  Discards
  * any buffered plaintext input (RFC 2595 / RFC 3207 injection defence).  0 or -1. */
 int conn_starttls(struct conn *c, SSL_CTX *ctx, const char **error_r);

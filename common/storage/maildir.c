@@ -742,7 +742,10 @@ static int md_save_begin(struct mailbox *box, struct mail_save *s, const char **
 		    (unsigned char)*p > '~')
 			*p = '_';
 	clock_gettime(CLOCK_REALTIME, &now);
-	if (util_snprintf(s->tmpname, sizeof(s->tmpname), "tmp/%lld.M%ldP%ldQ%u.%s",
+	/* fixed widths: the scan gives UIDs in name order (cmp_base), so the messages of a
+	 * batch (a COPY, a MULTIAPPEND) get theirs in the order they were saved, as COPYUID
+	 * and APPENDUID pair them */
+	if (util_snprintf(s->tmpname, sizeof(s->tmpname), "tmp/%lld.M%06ldP%ldQ%010u.%s",
 			  (long long)now.tv_sec, now.tv_nsec / 1000, (long)getpid(),
 			  ++counter, host) < 0) {
 		*error_r = "message name too long";
@@ -757,13 +760,15 @@ static int md_save_begin(struct mailbox *box, struct mail_save *s, const char **
 	return 0;
 }
 
-static int md_save_finish(struct mailbox *box, struct mail_save *s, const char **error_r)
+/* The name the saved message gets in new/ or cur/ (s->key), and its date. */
+static int md_save_key(struct mailbox *box, struct mail_save *s, const char **error_r)
 {
 	struct md *md = box->be;
 	struct timespec ts[2] = { { .tv_sec = s->date }, { .tv_sec = s->date } };
 	char base[STORAGE_PATH_MAX];
 
-	(void)futimens(s->fd, ts); /* the internal date is the file's mtime */
+	/* the internal date is the file's mtime (a batch closed the descriptor) */
+	(void)utimensat(md->dfd, s->tmpname, ts, AT_SYMLINK_NOFOLLOW);
 	if (util_snprintf(base, sizeof(base), "%s,S=%llu,W=%llu", s->tmpname + 4,
 			  (unsigned long long)s->raw, (unsigned long long)s->crlf) < 0) {
 		*error_r = "message name too long";
@@ -782,6 +787,15 @@ static int md_save_finish(struct mailbox *box, struct mail_save *s, const char *
 		*error_r = "message name too long";
 		return -1;
 	}
+	return 0;
+}
+
+static int md_save_finish(struct mailbox *box, struct mail_save *s, const char **error_r)
+{
+	struct md *md = box->be;
+
+	if (md_save_key(box, s, error_r) == -1)
+		return -1;
 	if (renameat(md->dfd, s->tmpname, md->dfd, s->key) == -1) {
 		*error_r = BOX_ERRF(box, "rename message into place", errno);
 		return -1;
@@ -798,6 +812,68 @@ static int md_save_finish(struct mailbox *box, struct mail_save *s, const char *
 		}
 	}
 	return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	const struct mail_save *const *x = a, *const *y = b;
+	return strcmp((*x)->key, (*y)->key);
+}
+
+/* The batch: every message renamed into place, or each renamed back to tmp/ (where
+ * save_abort removes it) when one rename or the scan fails. */
+static int md_save_commit(struct mailbox *box, struct mail_save **saves, size_t n,
+			  const char **error_r)
+{
+	struct md *md = box->be;
+	size_t done = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (md_save_key(box, saves[i], error_r) == -1)
+			return -1;
+	for (; done < n; done++)
+		if (renameat(md->dfd, saves[done]->tmpname, md->dfd, saves[done]->key) == -1) {
+			*error_r = BOX_ERRF(box, "rename message into place", errno);
+			goto undo;
+		}
+	fsync_subs(md->dfd);
+	uint32_t first = index_hdr(box->ix)->uidnext;
+	if (md_scan(box, false, error_r) == -1)
+		goto undo;
+	/* the new records are the ones from first up: find each by its key */
+	struct mail_save **sorted = xcalloc(n, sizeof(*sorted));
+	memcpy(sorted, saves, n * sizeof(*sorted));   /* BOUNDS: n entries each */
+	qsort(sorted, n, sizeof(*sorted), key_cmp);
+	size_t found = 0;
+	for (size_t i = index_count(box->ix); i-- > 0 && found < n;) {
+		const struct index_rec *rec = index_get(box->ix, i);
+		if (rec == NULL)
+			continue;
+		if (rec->uid < first)
+			break;
+		struct mail_save probe = { 0 }, *pp = &probe;
+		if (util_snprintf(probe.key, sizeof(probe.key), "%s", rec->key) < 0)
+			continue;
+		struct mail_save **hit = bsearch(&pp, sorted, n, sizeof(*sorted), key_cmp);
+		if (hit != NULL && (*hit)->uid == 0) {
+			(*hit)->uid = rec->uid;
+			found++;
+		}
+	}
+	free(sorted);
+	if (found < n) {
+		*error_r = "saved messages not found in the index";
+		goto undo;
+	}
+	for (size_t i = 0; i < n; i++)
+		saves[i]->tmpname[0] = '\0';
+	return 0;
+undo:
+	while (done-- > 0)
+		if (renameat(md->dfd, saves[done]->key, md->dfd, saves[done]->tmpname) == -1)
+			(void)unlinkat(md->dfd, saves[done]->key, 0);
+	fsync_subs(md->dfd);
+	return -1;
 }
 
 static void md_save_abort(struct mailbox *box, struct mail_save *s)
@@ -1001,6 +1077,7 @@ static const struct mailbox_vfuncs md_box = {
 	.save_begin = md_save_begin,
 	.save_finish = md_save_finish,
 	.save_abort = md_save_abort,
+	.save_commit = md_save_commit,
 	.watch = md_watch,
 	.pop3_uidl = md_pop3_uidl,
 	.key_ok = md_key_ok,

@@ -1085,6 +1085,18 @@ static int mb_expunge(struct mailbox *box, const uint32_t *uids, size_t n,
 
 static int mb_save_begin(struct mailbox *box, struct mail_save *s, const char **error_r)
 {
+	if (s->batch != NULL && s->batch->fd != -1) {
+		/* the batch's file: this message follows the previous ones */
+		off_t at = lseek(s->batch->fd, 0, SEEK_END);
+		if (at == (off_t)-1) {
+			*error_r = BOX_ERRF(box, "temporary file", errno);
+			return -1;
+		}
+		s->fd = s->batch->fd;
+		s->fd_shared = true;
+		s->start = (uint64_t)at;
+		return 0;
+	}
 	const char *dir = box->st->index_dir[0] != '\0' ? box->st->index_dir : "/tmp";
 	s->fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 	if (s->fd == -1 && strcmp(dir, "/tmp") != 0)
@@ -1092,6 +1104,10 @@ static int mb_save_begin(struct mailbox *box, struct mail_save *s, const char **
 	if (s->fd == -1) {
 		*error_r = BOX_ERRF(box, "temporary file", errno);
 		return -1;
+	}
+	if (s->batch != NULL) {
+		s->batch->fd = s->fd;   /* the batch closes it */
+		s->fd_shared = true;
 	}
 	return 0;
 }
@@ -1104,13 +1120,14 @@ static int64_t append_quoted(struct mailbox *box, struct mail_save *s, uint64_t 
 	struct mbx *mb = box->be;
 	char *in = xmalloc(IO_CHUNK);
 	char *out = xmalloc(2 * IO_CHUNK + 16); /* BOUNDS: each byte once, plus '>' per line */
-	uint64_t pos = 0, wr = off;
+	uint64_t pos = s->start, end = s->start + s->raw, wr = off;
 	size_t held = 0;        /* bytes of "From " matched at a line start */
 	bool bol = true, last_lf = true;
 	int64_t ret = -1;
 
 	for (;;) {
-		ssize_t n = pread(s->fd, in, IO_CHUNK, (off_t)pos);
+		size_t want = end - pos < IO_CHUNK ? (size_t)(end - pos) : IO_CHUNK;
+		ssize_t n = want == 0 ? 0 : pread(s->fd, in, want, (off_t)pos);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -1167,24 +1184,17 @@ out:
 	return ret;
 }
 
-static int mb_save_finish(struct mailbox *box, struct mail_save *s, const char **error_r)
+/* Append one saved message at *off (the end of the file): the padding the previous
+ * message needs, a From line, the quoted bytes.  *from_off_r: where its From line is. */
+static int append_one(struct mailbox *box, struct mail_save *s, uint64_t *off,
+		      uint64_t *from_off_r, const char **error_r)
 {
 	struct mbx *mb = box->be;
-	struct stat st;
 	char from[96];
 	struct tm tm;
 	time_t t = (time_t)s->date;
+	uint64_t size = *off;
 
-	if (mb->fd == -1 && open_file(box, true, error_r) == -1)
-		return -1;
-	if (lock(box, error_r) == -1)
-		return -1;
-	int ret = -1;
-	if (fstat(mb->fd, &st) == -1) {
-		*error_r = BOX_ERRF(box, "fstat mailbox", errno);
-		goto out;
-	}
-	uint64_t size = (uint64_t)st.st_size, off = size;
 	/* the new From line must follow an empty line */
 	char tail[2];
 	ssize_t got = size >= 2 ? pread_full(mb->fd, tail, 2, size - 2) :
@@ -1195,46 +1205,98 @@ static int mb_save_finish(struct mailbox *box, struct mail_save *s, const char *
 	if (gmtime_r(&t, &tm) == NULL ||
 	    strftime(from, sizeof(from), "From MAILER-DAEMON %a %b %e %H:%M:%S %Y\n", &tm) == 0) {
 		*error_r = "bad internal date";
+		return -1;
+	}
+	if (pwrite_full(mb->fd, pad, strlen(pad), size) == -1 ||
+	    pwrite_full(mb->fd, from, strlen(from), size + strlen(pad)) == -1) {
+		*error_r = BOX_ERRF(box, "write mailbox", errno);
+		return -1;
+	}
+	uint64_t from_off = size + strlen(pad);
+	int64_t w = append_quoted(box, s, from_off + strlen(from), error_r);
+	if (w < 0)
+		return -1;
+	*from_off_r = from_off;
+	*off = from_off + strlen(from) + (uint64_t)w;
+	return 0;
+}
+
+static int off_cmp(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The batch (one save is a batch of one): all appended under one hold of the mbox
+ * locks, synced, scanned; any failure cuts the file back to its old size, so a full
+ * disk leaves neither a half-written message nor the first ones of the batch. */
+static int mb_save_commit(struct mailbox *box, struct mail_save **saves, size_t n,
+			  const char **error_r)
+{
+	struct mbx *mb = box->be;
+	struct stat st;
+
+	if (mb->fd == -1 && open_file(box, true, error_r) == -1)
+		return -1;
+	if (lock(box, error_r) == -1)
+		return -1;
+	int ret = -1;
+	uint64_t *offs = xcalloc(n, sizeof(*offs));
+	if (fstat(mb->fd, &st) == -1) {
+		*error_r = BOX_ERRF(box, "fstat mailbox", errno);
 		goto out;
 	}
-	if (pwrite_full(mb->fd, pad, strlen(pad), off) == -1 ||
-	    pwrite_full(mb->fd, from, strlen(from), off + strlen(pad)) == -1) {
-		*error_r = BOX_ERRF(box, "write mailbox", errno);
-		goto undo;
-	}
-	uint64_t from_off = off + strlen(pad);
-	if (append_quoted(box, s, from_off + strlen(from), error_r) < 0)
-		goto undo;
+	uint64_t size = (uint64_t)st.st_size, off = size;
+	for (size_t i = 0; i < n; i++)
+		if (append_one(box, saves[i], &off, &offs[i], error_r) == -1)
+			goto undo;
 	if (fsync(mb->fd) == -1) {
 		*error_r = BOX_ERRF(box, "fsync mailbox", errno);
 		goto undo;
 	}
 	if (scan_impl(box, true, true, error_r) == -1)
-		goto out;
-	for (size_t i = index_count(box->ix); i-- > 0;) {
+		goto undo;
+	/* offs ascend: the new records are the last ones, found by their From offsets */
+	size_t found = 0;
+	for (size_t i = index_count(box->ix); i-- > 0 && found < n;) {
 		const struct index_rec *rec = index_get(box->ix, i);
-		if (rec->aux == from_off) {
-			s->uid = rec->uid;
-			/* the APPEND's date too when no flags were given (the scan dated
-			 * the record "now") */
-			if (s->flags != 0 || rec->date != s->date) {
-				struct index_rec r2 = *rec;
-				r2.flags = s->flags | (rec->flags & INDEX_FLAG_RECENT);
-				r2.date = s->date;
-				if (index_update(box->ix, &r2, error_r) == -1)
-					goto out;
-			}
-			break;
+		if (rec == NULL || rec->aux < size)
+			continue;
+		uint64_t *hit = bsearch(&rec->aux, offs, n, sizeof(*offs), off_cmp);
+		if (hit == NULL)
+			continue;
+		struct mail_save *s = saves[hit - offs];
+		s->uid = rec->uid;
+		found++;
+		/* the APPEND's date too when no flags were given (the scan dated the
+		 * record "now") */
+		if (s->flags != 0 || rec->date != s->date) {
+			struct index_rec r2 = *rec;
+			r2.flags = s->flags | (rec->flags & INDEX_FLAG_RECENT);
+			r2.date = s->date;
+			if (index_update(box->ix, &r2, error_r) == -1)
+				goto undo;
 		}
+	}
+	if (found < n) {
+		*error_r = "saved messages not found in the index";
+		goto undo;
 	}
 	ret = 0;
 	goto out;
 undo:
-	if (ftruncate(mb->fd, (off_t)size) == -1) /* a half-written message must not stay */
+	/* neither a half-written message nor a part of the batch may stay */
+	if (ftruncate(mb->fd, (off_t)size) == -1 || fsync(mb->fd) == -1)
 		log_err("mbox: cannot cut a failed append, error=%s", strerror(errno));
 out:
+	free(offs);
 	unlock(box);
 	return ret;
+}
+
+static int mb_save_finish(struct mailbox *box, struct mail_save *s, const char **error_r)
+{
+	return mb_save_commit(box, &s, 1, error_r);
 }
 
 static void mb_save_abort(struct mailbox *box, struct mail_save *s)
@@ -1579,6 +1641,7 @@ static const struct mailbox_vfuncs mb_box = {
 	.save_begin = mb_save_begin,
 	.save_finish = mb_save_finish,
 	.save_abort = mb_save_abort,
+	.save_commit = mb_save_commit,
 	.watch = mb_watch,
 	.pop3_uidl = mb_pop3_uidl,
 	.key_ok = mb_key_ok,

@@ -675,7 +675,7 @@ int mail_save_finish(struct mail_save **sp, uint32_t *uid_r, const char **error_
 out:
 	if (ret == -1)
 		box->v->save_abort(box, s);
-	if (s->fd != -1)
+	if (s->fd != -1 && !s->fd_shared)
 		close(s->fd);
 	free(s);
 	return ret;
@@ -687,7 +687,7 @@ void mail_save_abort(struct mail_save **sp)
 	if (s == NULL)
 		return;
 	s->box->v->save_abort(s->box, s);
-	if (s->fd != -1)
+	if (s->fd != -1 && !s->fd_shared)
 		close(s->fd);
 	free(s);
 	*sp = NULL;
@@ -731,4 +731,166 @@ int mailbox_move(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_
 	if (mailbox_copy(src, uid, dst, uid_r, error_r) == -1)
 		return -1;
 	return mailbox_expunge(src, &uid, 1, error_r);
+}
+
+/* ---- batches (storage.h) ---- */
+
+struct mail_batch *mailbox_batch_begin(struct mailbox *box)
+{
+	struct mail_batch *b = xcalloc(1, sizeof(*b));
+	b->box = box;
+	b->fd = -1;
+	return b;
+}
+
+int mail_batch_save_begin(struct mail_batch *b, int64_t date, uint32_t flags,
+			  struct mail_save **r, const char **error_r)
+{
+	struct mail_save *s = xcalloc(1, sizeof(*s));
+	s->box = b->box;
+	s->batch = b;
+	s->fd = -1;
+	s->date = date > 0 ? date : (int64_t)time(NULL);
+	s->flags = flags & INDEX_FLAG_MASK & ~INDEX_FLAG_RECENT;
+	if (b->box->v->save_begin(b->box, s, error_r) == -1) {
+		free(s);
+		return -1;
+	}
+	*r = s;
+	return 0;
+}
+
+int mail_batch_add(struct mail_batch *b, struct mail_save **sp, const char **error_r)
+{
+	struct mail_save *s = *sp;
+
+	if (!s->fd_shared) {
+		/* written and synced now; the commit only renames it */
+		if (fsync(s->fd) == -1) {
+			*error_r = BOX_ERRF(b->box, "fsync message", errno);
+			return -1;   /* still the caller's: mail_save_abort() */
+		}
+		close(s->fd);
+		s->fd = -1;
+	}
+	if (b->n == b->cap) {
+		b->cap = b->cap == 0 ? 16 : b->cap * 2;   /* BOUNDS: n messages the caller read */
+		b->saves = xrealloc(b->saves, b->cap * sizeof(*b->saves));
+	}
+	b->saves[b->n++] = s;
+	*sp = NULL;
+	return 0;
+}
+
+size_t mail_batch_count(const struct mail_batch *b)
+{
+	return b->n;
+}
+
+void mail_batch_abort(struct mail_batch **bp)
+{
+	struct mail_batch *b = *bp;
+
+	if (b == NULL)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		mail_save_abort(&b->saves[i]);
+	if (b->fd != -1)
+		close(b->fd);
+	free(b->saves);
+	free(b);
+	*bp = NULL;
+}
+
+int mail_batch_commit(struct mail_batch **bp, uint32_t *uids_r, const char **error_r)
+{
+	struct mail_batch *b = *bp;
+	struct mailbox *box = b->box;
+	int ret = -1;
+
+	*bp = NULL;
+	if (b->n == 0) {
+		ret = 0;
+		goto out;
+	}
+	if (b->fd != -1 && fsync(b->fd) == -1) {
+		*error_r = BOX_ERRF(box, "fsync message", errno);
+		goto out;
+	}
+	if (box_lock(box, error_r) == -1)
+		goto out;
+	if (box->v->save_commit(box, b->saves, b->n, error_r) == -1) {
+		box_unlock(box);   /* the index changes of a failed commit are dropped */
+		goto out;
+	}
+	/* the messages are in the folder: an index that cannot be written now falls back
+	 * to memory (sync_locked_end), the save stands */
+	if (sync_locked_end(box, error_r) == -1)
+		goto out;
+	for (size_t i = 0; i < b->n; i++)
+		uids_r[i] = b->saves[i]->uid;
+	ret = 0;
+out:
+	mail_batch_abort(&b);   /* committed saves have nothing left to remove */
+	return ret;
+}
+
+/* One message of src into the batch. */
+static int copy_one(struct mailbox *src, uint32_t uid, struct mail_batch *b, char *buf,
+		    const char **error_r)
+{
+	const struct index_rec *rec = index_find(src->ix, uid, NULL);
+	struct mail_reader *r;
+	struct mail_save *s;
+
+	if (rec == NULL) {
+		*error_r = "no such message";
+		return -1;
+	}
+	if (mail_batch_save_begin(b, rec->date, rec->flags, &s, error_r) == -1)
+		return -1;
+	if (mailbox_msg_open(src, uid, &r, error_r) == -1) {
+		mail_save_abort(&s);
+		return -1;
+	}
+	ssize_t n;
+	while ((n = mail_reader_read(r, buf, IO_CHUNK, error_r)) > 0)
+		if (mail_save_write(s, buf, (size_t)n, error_r) == -1) {
+			n = -1;
+			break;
+		}
+	mail_reader_close(&r);
+	if (n < 0 || mail_batch_add(b, &s, error_r) == -1) {
+		mail_save_abort(&s);
+		return -1;
+	}
+	return 0;
+}
+
+int mailbox_copy_many(struct mailbox *src, const uint32_t *uids, size_t n,
+		      struct mailbox *dst, bool move, uint32_t *uids_r, const char **error_r)
+{
+	struct mail_batch *b = mailbox_batch_begin(dst);
+	char *buf = xmalloc(IO_CHUNK);
+	int ret = 0;
+
+	for (size_t i = 0; i < n && ret == 0; i++)
+		ret = copy_one(src, uids[i], b, buf, error_r);
+	free(buf);
+	if (ret == -1) {
+		mail_batch_abort(&b);
+		return -1;
+	}
+	if (mail_batch_commit(&b, uids_r, error_r) == -1)
+		return -1;
+	if (!move || n == 0 || mailbox_expunge(src, uids, n, error_r) == 0)
+		return 0;
+	/* the originals stay: take the copies back, so that the MOVE did nothing */
+	const char *error2;
+	if (mailbox_expunge(dst, uids_r, n, &error2) == -1) {
+		char safe[LOG_MAX_FIELD + 1];
+		log_err("storage: a failed MOVE left its copies, folder=<%s>, error=<%s>",
+			log_sanitize(dst->name, strlen(dst->name), safe), error2);
+	}
+	return -1;
 }

@@ -244,6 +244,37 @@ int mailbox_copy(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_
 int mailbox_move(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_t *uid_r,
 		 const char **error_r);
 
+/* A batch: several messages saved into one mailbox that become visible together, or
+ * none of them (RFC 3501 6.4.7 COPY: "restore the destination mailbox to its state
+ * before the COPY attempt"; RFC 3502 MULTIAPPEND).  Each message is written in full and
+ * synced first (Maildir: into tmp/, its descriptor closed when added, so a batch of any
+ * size holds no descriptor per message; mbox: one temporary file for the whole batch);
+ * a full disk or any other error while writing leaves the folder as it was.  The commit
+ * then takes the index lock once: Maildir renames every message into new/ or cur/ and
+ * renames them back if one rename fails; mbox appends them all under its locks and cuts
+ * the file back to its old size if any write fails (a full disk).  Then one scan and one
+ * index commit give all their UIDs.  A process killed while writing leaves only
+ * temporary files (Maildir tmp/, mbox an unnamed file); killed during a Maildir commit,
+ * some of the messages may be in the folder, each of them whole.
+ *
+ * One message at a time: mail_batch_save_begin(), mail_save_write()..., mail_batch_add()
+ * (or mail_save_abort()).  commit: uids_r gets mail_batch_count() UIDs in the order
+ * added; the batch is freed whether it succeeds or not (on -1 nothing was added to the
+ * folder). */
+struct mail_batch;
+struct mail_batch *mailbox_batch_begin(struct mailbox *box);
+int mail_batch_save_begin(struct mail_batch *b, int64_t date, uint32_t flags,
+			  struct mail_save **r, const char **error_r);
+int mail_batch_add(struct mail_batch *b, struct mail_save **s, const char **error_r);
+size_t mail_batch_count(const struct mail_batch *b);
+int mail_batch_commit(struct mail_batch **b, uint32_t *uids_r, const char **error_r);
+void mail_batch_abort(struct mail_batch **b);
+/* COPY or MOVE of n messages of src into dst as one batch (above): all of them or none;
+ * uids_r (n entries) their new UIDs.  move: the originals are expunged after the
+ * commit; if that fails, the copies are expunged again (nothing is in both, or lost). */
+int mailbox_copy_many(struct mailbox *src, const uint32_t *uids, size_t n,
+		      struct mailbox *dst, bool move, uint32_t *uids_r, const char **error_r);
+
 /* The FETCH/SEARCH cache (index_cache_field): what the daemon computed once from the
  * message (an envelope, a body structure, header fields), shared with every session. */
 const void *mailbox_cache_get(const struct mailbox *box, uint32_t uid, uint32_t field,

@@ -43,13 +43,19 @@ struct mailbox_vfuncs {
 	/* Under the index lock, after a scan: remove messages, update the index. */
 	int (*expunge)(struct mailbox *box, const uint32_t *uids, size_t n,
 		       const char **error_r);
-	/* Save: the bytes go to s->fd (a temporary file) first. */
+	/* Save: the bytes go to s->fd (a temporary file) first; in a batch (s->batch) mbox
+	 * shares the batch's file (s->fd_shared, s->start) and Maildir closes s->fd in
+	 * mail_batch_add. */
 	int (*save_begin)(struct mailbox *box, struct mail_save *s, const char **error_r);
 	/* Under the index lock: make the saved message part of the folder; then the caller
 	 * scans and looks up s->key to learn the UID (Maildir), or the backend sets
 	 * s->uid. */
 	int (*save_finish)(struct mailbox *box, struct mail_save *s, const char **error_r);
 	void (*save_abort)(struct mailbox *box, struct mail_save *s);
+	/* Under the index lock: make all n saved messages part of the folder, or none of
+	 * them (storage.h, the batch), and set each s->uid. */
+	int (*save_commit)(struct mailbox *box, struct mail_save **saves, size_t n,
+			   const char **error_r);
 	/* paths to watch for the notify fd */
 	int (*watch)(struct mailbox *box, int ifd);
 	void (*pop3_uidl)(const struct mailbox *box, const struct index_rec *rec,
@@ -96,9 +102,19 @@ struct mail_reader {
 	uint64_t seen[3];          /* mbox: what the file looked like at the last check */
 };
 
+struct mail_batch {
+	struct mailbox *box;
+	struct mail_save **saves;
+	size_t n, cap;
+	int fd;                    /* mbox: the batch's temporary file; -1 none yet */
+};
+
 struct mail_save {
 	struct mailbox *box;
+	struct mail_batch *batch;  /* NULL: a single save */
 	int fd;                    /* the bytes so far */
+	bool fd_shared;            /* the batch's: not closed with the save */
+	uint64_t start;            /* where this message starts in fd */
 	int64_t date;
 	uint32_t flags;
 	uint64_t raw, crlf;
