@@ -72,10 +72,60 @@ static int message_options(struct mailbox *box, const struct imap_command *cmd,
 	return from == to ? 0 : -1;
 }
 
+/* RFC 6855: the header fields of a message (up to the first empty line), as they stream
+ * by: are there 8-bit bytes, and are they well-formed UTF-8 (RFC 3629: no overlong form,
+ * no surrogate, nothing above U+10FFFF)? */
+struct hdr_scan {
+	bool done;                 /* the header ended */
+	bool eight, bad;           /* 8-bit bytes seen; not UTF-8 */
+	unsigned char last, last2; /* the two bytes before ("\n" at the start) */
+	unsigned need, len;        /* continuation bytes still due, of a len-byte sequence */
+	uint32_t cp;
+};
+
+static void hdr_scan_init(struct hdr_scan *h)
+{
+	*h = (struct hdr_scan){ .last = '\n' };
+}
+
+static void hdr_scan_feed(struct hdr_scan *h, const unsigned char *b, size_t n)
+{
+	for (size_t i = 0; i < n && !h->done; i++) {
+		unsigned char c = b[i];
+		if (c >= 0x80)
+			h->eight = true;
+		if (h->need > 0) {
+			if ((c & 0xc0) != 0x80) {
+				h->bad = true;
+				h->need = 0;
+			} else {
+				h->cp = (h->cp << 6) | (c & 0x3f);
+				if (--h->need == 0 &&
+				    ((h->len == 3 && h->cp < 0x800) || (h->len == 4 && h->cp < 0x10000) ||
+				     h->cp > 0x10ffff || (h->cp >= 0xd800 && h->cp <= 0xdfff)))
+					h->bad = true;
+			}
+		} else if (c >= 0x80) {
+			if (c >= 0xc2 && c <= 0xdf)
+				h->need = 1, h->len = 2, h->cp = c & 0x1f;
+			else if (c >= 0xe0 && c <= 0xef)
+				h->need = 2, h->len = 3, h->cp = c & 0x0f;
+			else if (c >= 0xf0 && c <= 0xf4)
+				h->need = 3, h->len = 4, h->cp = c & 0x07;
+			else
+				h->bad = true;
+		}
+		if (c == '\n' && (h->last == '\n' || (h->last == '\r' && h->last2 == '\n')))
+			h->done = true;
+		h->last2 = h->last;
+		h->last = c;
+	}
+}
+
 /* Read n literal bytes; save them when s is not NULL.  0, -1 the client is gone, or 1 a
  * save error (*error_r; the rest was read and dropped). */
 static int take_message(struct imap_sess *ss, uint64_t n, struct mail_save *s,
-			const char **error_r)
+			struct hdr_scan *h, const char **error_r)
 {
 	int ret = 0;
 
@@ -85,9 +135,12 @@ static int take_message(struct imap_sess *ss, uint64_t n, struct mail_save *s,
 		if (r <= 0)
 			return -1;
 		n -= (uint64_t)r;
+		hdr_scan_feed(h, (const unsigned char *)ss->iobuf, (size_t)r);
 		if (s != NULL && ret == 0 && mail_save_write(s, ss->iobuf, (size_t)r, error_r) < 0)
 			ret = 1;
 	}
+	if (h->need > 0)
+		h->bad = true;   /* cut in the middle of a character */
 	return ret;
 }
 
@@ -120,8 +173,19 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 		uint32_t flags = 0, kws = 0;
 		int64_t date = 0;
 		cmd = imap_parser_command(ss->ic.parser);
+		/* RFC 6855 section 4: append-data =/ "UTF8" SP "(" literal8 ")" */
+		size_t opts_end = need->arg;
+		bool utf8_item = opts_end > from &&
+				 imap_arg_is_atom(&cmd->args[opts_end - 1], "UTF8");
+		if (utf8_item)
+			opts_end--;
+		if (fail_code == NULL && utf8_item && (!need->literal8 || !ss->enabled_utf8_accept)) {
+			fail_code = "BAD";
+			fail_text = need->literal8 ? "APPEND UTF8 needs ENABLE UTF8=ACCEPT." :
+				"APPEND UTF8 takes a literal8 (~{n}).";
+		}
 		if (fail_code == NULL &&
-		    message_options(box, cmd, from, need->arg, &flags, &kws, &date) < 0) {
+		    message_options(box, cmd, from, opts_end, &flags, &kws, &date) < 0) {
 			fail_code = "BAD";
 			fail_text = "Invalid flags or date.";
 		}
@@ -141,7 +205,21 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 			imap_seqset_free(&uids);
 			return IMAP_R_DROP;
 		}
-		int r = take_message(ss, need->size, save, &error);
+		struct hdr_scan hs;
+		hdr_scan_init(&hs);
+		size_t lit_at = need->arg;
+		int r = take_message(ss, need->size, save, &hs, &error);
+		/* RFC 6855 section 4: 8-bit header fields only in "UTF8 (...)" after ENABLE
+		 * UTF8=ACCEPT (else NO); and there they must be UTF-8 */
+		if (r == 0 && save != NULL && hs.eight &&
+		    (hs.bad || (!ss->enabled_utf8_accept && !utf8_item))) {
+			mail_save_abort(&save);
+			if (fail_code == NULL) {
+				fail_code = "CANNOT";
+				fail_text = hs.bad ? "The message's header fields are not UTF-8." :
+					"8-bit header fields need ENABLE UTF8=ACCEPT and APPEND UTF8.";
+			}
+		}
 		uint32_t uid = 0;
 		if (r == 0 && save != NULL && mail_save_finish(&save, &uid, &error) < 0)
 			r = 1;
@@ -160,7 +238,7 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 			fail_code = "SAVE";
 		if (uid != 0)
 			imap_seqset_add(&uids, uid, uid);
-		from = need->arg + 1;
+		from = lit_at + 1;
 		int next = imapc_streamed(&ss->ic);
 		if (next == IMAPC_STREAM)
 			continue;   /* MULTIAPPEND: the next message */
@@ -176,6 +254,12 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 			return IMAP_R_OK;
 		}
 		cmd = imap_parser_command(ss->ic.parser);
+		/* "UTF8" was followed by "(" literal8 ")" (and only then is the message a list) */
+		if (fail_code == NULL && cmd->count > lit_at &&
+		    (cmd->args[lit_at].type == IMAP_ARG_LIST) != utf8_item) {
+			fail_code = "BAD";
+			fail_text = "Invalid APPEND UTF8 data.";
+		}
 		if (cmd->count != from && fail_code == NULL) {
 			fail_code = "BAD";
 			fail_text = "Unexpected arguments after the message.";

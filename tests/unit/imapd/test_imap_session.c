@@ -354,7 +354,7 @@ static int pre_child(int fd, void *varg)
 	return r;
 }
 
-#define CAPS_BASE "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE"
+#define CAPS_BASE "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE"
 #define LOGGED_IN "OK [CAPABILITY " IMAP_CAPABILITY_AUTH "] Logged in.\r\n"
 
 static void pre_case(bool plain_ok, bool tls, const char *in, const char *want, int want_st)
