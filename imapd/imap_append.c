@@ -6,7 +6,12 @@
  * mailbox_save; the storage makes it visible only once it is complete and synced.  When
  * something fails, the rest of a literal the client sends anyway is read and dropped,
  * and the command ends with NO; a synchronizing literal after a failure is not asked for
- * (the NO comes at once, RFC 3502 section 6.3.11). */
+ * (the NO comes at once, RFC 3502 section 6.3.11).
+ *
+ * UTF8=ACCEPT (RFC 6855 section 4): a message as "UTF8 (~{n})" once the session enabled
+ * it; its header fields must be UTF-8.  Header fields with 8-bit bytes in a plain
+ * literal are refused (NO [CANNOT]) unless UTF8=ACCEPT is enabled; the header is
+ * checked as it streams (struct hdr_scan), and a refused message is never committed. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>

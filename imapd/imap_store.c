@@ -156,7 +156,7 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 			imap_flags_format(v->flags, v->keywords, ss->box, fl, sizeof(fl));
 			if (ss->enabled_condstore)
 				snprintf(ms, sizeof(ms), " MODSEQ (%" PRIu64 ")", v->modseq);
-			if (cmd->uid)
+			if (cmd->uid || ss->enabled_rev2)   /* RFC 9051 appendix E 21 */
 				imapc_data(&ss->ic, "%zu FETCH (UID %" PRIu32 " FLAGS %s%s)", i + 1,
 					   v->uid, fl, ms);
 			else

@@ -159,8 +159,9 @@ def test_rev2_advertised_and_enabled(imapd, ctx, store_user):
     assert not any(b"[UNSEEN " in x for x in out)
     assert b"* 5 EXISTS" in out
     assert any(b"[UIDVALIDITY " in x for x in out) and any(b"[UIDNEXT 6]" in x for x in out)
-    # FETCH FLAGS: no \Recent
+    # FETCH FLAGS: no \Recent; STORE's FETCH responses carry the UID (appendix E 21)
     assert recent_flags(ok(c, "FETCH 1:* FLAGS")) == []
+    assert ok(c, "STORE 4 +FLAGS (\\Draft)") == [b"* 4 FETCH (UID 4 FLAGS (\\Draft))"]
     # SEARCH answers with ESEARCH (appendix E 4)
     tag = c._new_tag()
     c.send(tag + b" SEARCH ALL\r\n")
