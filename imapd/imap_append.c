@@ -184,7 +184,8 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 				 imap_arg_is_atom(&cmd->args[opts_end - 1], "UTF8");
 		if (utf8_item)
 			opts_end--;
-		if (fail_code == NULL && utf8_item && (!need->literal8 || !ss->enabled_utf8_accept)) {
+		if (fail_code == NULL && utf8_item &&
+		    (!need->literal8 || !ss->enabled_utf8_accept)) {
 			fail_code = "BAD";
 			fail_text = need->literal8 ? "APPEND UTF8 needs ENABLE UTF8=ACCEPT." :
 				"APPEND UTF8 takes a literal8 (~{n}).";
