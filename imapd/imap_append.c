@@ -185,10 +185,13 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 		if (utf8_item)
 			opts_end--;
 		if (fail_code == NULL && utf8_item &&
-		    (!need->literal8 || !ss->enabled_utf8_accept)) {
+		    (!need->literal8 || !need->in_list || !ss->enabled_utf8_accept)) {
 			fail_code = "BAD";
-			fail_text = need->literal8 ? "APPEND UTF8 needs ENABLE UTF8=ACCEPT." :
-				"APPEND UTF8 takes a literal8 (~{n}).";
+			fail_text = !need->literal8 || !need->in_list ?
+				"APPEND UTF8 takes (~{n})." : "APPEND UTF8 needs ENABLE UTF8=ACCEPT.";
+		} else if (fail_code == NULL && need->in_list && !utf8_item) {
+			fail_code = "BAD";
+			fail_text = "A message literal inside a list.";
 		}
 		if (fail_code == NULL &&
 		    message_options(box, cmd, from, opts_end, &flags, &kws, &date) < 0) {
@@ -260,9 +263,9 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 			return IMAP_R_OK;
 		}
 		cmd = imap_parser_command(ss->ic.parser);
-		/* "UTF8" was followed by "(" literal8 ")" (and only then is the message a list) */
-		if (fail_code == NULL && cmd->count > lit_at &&
-		    (cmd->args[lit_at].type == IMAP_ARG_LIST) != utf8_item) {
+		/* "UTF8 (" literal8 ")": nothing else in the list */
+		if (fail_code == NULL && utf8_item && cmd->count > lit_at &&
+		    cmd->args[lit_at].count != 1) {
 			fail_code = "BAD";
 			fail_text = "Invalid APPEND UTF8 data.";
 		}

@@ -274,6 +274,15 @@ def test_utf8_accept_folder_and_append(imapd, ctx, store_user):
     ok(a, b"SELECT " + quoted)
     out = ok(a, "FETCH 1 ENVELOPE")
     assert "周报 ✓".encode() in out[0], out
+    # the grammar is "UTF8 (" literal8 ")": without the parentheses, or a literal inside
+    # another list, is BAD before the client is asked for the bytes; nothing is stored
+    for bad in (b" UTF8 ~{%d}\r\n", b" (~{%d}\r\n", b" UTF8 ({%d}\r\n"):
+        tag = a._new_tag()
+        a.send(tag + b" APPEND " + quoted + bad % len(msg))
+        ln = a.readline()
+        assert ln.startswith(tag + b" BAD "), (bad, ln)
+    out = ok(a, b"STATUS " + quoted + b" (MESSAGES)")
+    assert out[0].endswith(b"(MESSAGES 1)"), out
     # header fields that are not UTF-8 are refused even in UTF8 (...)
     tagged, _ = append_utf8(a, quoted, b"Subject: \xff\xfe\r\n\r\nx\r\n")
     assert tagged.split()[1:3] == [b"NO", b"[CANNOT]"], tagged
