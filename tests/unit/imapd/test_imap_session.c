@@ -437,6 +437,51 @@ static void test_prelogin(void)
 		 "b BAD Command not valid in this state.\r\n", 0);
 }
 
+/* \Recent, IMAP4rev2 and UTF8=ACCEPT in two sessions one after the other: the first
+ * read-write SELECT claims the recent messages, the next one gets RECENT 0; an
+ * IMAP4rev2 session answers SEARCH with ESEARCH, sends LIST and no RECENT/UNSEEN at
+ * SELECT; UTF8=ACCEPT takes APPEND UTF8 (~{n}) with UTF-8 header fields. */
+static void test_session_rev2(void)
+{
+	struct peer p;
+
+	make_maildir();
+	CHECK(transcript(&p, session_child, NULL,
+		"a EXAMINE INBOX\r\n"
+		"b SELECT INBOX\r\n"
+		"c FETCH 1:* FLAGS\r\n"
+		"d LOGOUT\r\n") == 0);
+	CHECK(strstr(p.out, "* 2 RECENT\r\n* OK [UNSEEN 1] First unseen.\r\n") != NULL);
+	CHECK(strstr(p.out, "* 1 FETCH (FLAGS (\\Recent))\r\n* 2 FETCH (FLAGS (\\Seen))\r\n"
+		     "* 3 FETCH (FLAGS (\\Recent))\r\n") != NULL);
+	peer_free(&p);
+
+	CHECK(transcript(&p, session_child, NULL,
+		"a SELECT INBOX\r\n"
+		"b ENABLE IMAP4rev2 UTF8=ACCEPT\r\n"
+		"c UNSELECT\r\n"
+		"d ENABLE IMAP4rev2 UTF8=ACCEPT\r\n"
+		"e SELECT INBOX\r\n"
+		"f SEARCH UNSEEN\r\n"
+		"g STORE 1 +FLAGS (\\Flagged)\r\n"
+		"h APPEND INBOX UTF8 (~{22+}\r\nSubject: \xe5\x91\xa8\r\n\r\nbody\r\n)\r\n"
+		"i APPEND INBOX {22+}\r\nSubject: \xe5\x91\xa8\r\n\r\nbody\r\n\r\n"
+		"j LOGOUT\r\n") == 0);
+	if (getenv("IMAP_TEST_DEBUG"))
+		fputs(p.out, stderr);
+	/* the first session claimed them all; ENABLE is for the authenticated state */
+	CHECK(strstr(p.out, "* 3 EXISTS\r\n* 0 RECENT\r\n") != NULL);
+	CHECK(strstr(p.out, "b BAD No mailbox selected.\r\n") != NULL);
+	CHECK(strstr(p.out, "* ENABLED IMAP4rev2 UTF8=ACCEPT\r\nd OK") != NULL);
+	CHECK(strstr(p.out, "* 3 EXISTS\r\n* LIST () \"/\" INBOX\r\n* OK [UIDVALIDITY ") != NULL);
+	CHECK(strstr(p.out, "* ESEARCH (TAG \"f\") ALL 1,3\r\n") != NULL);
+	CHECK(strstr(p.out, "* 1 FETCH (UID 1 FLAGS (\\Flagged))\r\n") != NULL);
+	CHECK(strstr(p.out, "* 4 EXISTS\r\nh OK [APPENDUID ") != NULL);
+	/* UTF8=ACCEPT is on: a plain literal with 8-bit header fields is taken too */
+	CHECK(strstr(p.out, "* 5 EXISTS\r\ni OK [APPENDUID ") != NULL);
+	peer_free(&p);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -467,6 +512,7 @@ int main(void)
 
 	test_prelogin();
 	test_session_basic();
+	test_session_rev2();
 	test_session_bytewise();
 
 	SSL_CTX_free(test_ctx);
