@@ -1,4 +1,4 @@
-/* imapd: IMAP4rev1 (RFC 3501) over the postern foundation.
+/* imapd: IMAP4rev1 (RFC 3501) and IMAP4rev2 (RFC 9051) over the postern foundation.
  *
  *   imap_client.c    reading commands (lines, literals, "+" continuation) through the
  *                    imap library's parser, writing every response through imap_write,
@@ -86,9 +86,9 @@ int imapc_count_bad(struct imapc *ic);
 void imapc_count_good(struct imapc *ic);
 
 /* The capabilities after login (also in LOGIN's tagged OK, written by the worker). */
-#define IMAP_CAPABILITY_AUTH "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE UIDPLUS MOVE " \
-	"UNSELECT CHILDREN NAMESPACE MULTIAPPEND APPENDLIMIT=134217728 CONDSTORE BINARY " \
-	"SPECIAL-USE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE"
+#define IMAP_CAPABILITY_AUTH "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE UIDPLUS " \
+	"MOVE UNSELECT CHILDREN NAMESPACE MULTIAPPEND APPENDLIMIT=134217728 CONDSTORE BINARY " \
+	"SPECIAL-USE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE UTF8=ACCEPT"
 /* Listed after IMAP_CAPABILITY_AUTH while the connection is not compressed (RFC 4978). */
 #define IMAP_CAPABILITY_COMPRESS " COMPRESS=DEFLATE"
 
@@ -137,6 +137,10 @@ struct imap_sess {
 	size_t saved_count;
 	/* ENABLE */
 	bool enabled_utf8, enabled_condstore, enabled_qresync, enabled_rev2;
+	/* enabled_utf8: mailbox names and quoted strings in UTF-8, after ENABLE UTF8=ACCEPT or
+	 * ENABLE IMAP4rev2 (RFC 9051 5.1); enabled_utf8_accept: UTF8=ACCEPT itself (RFC 6855:
+	 * no SEARCH CHARSET, APPEND with 8-bit header fields only as "UTF8 (...)") */
+	bool enabled_utf8_accept;
 	/* counters for the logout line */
 	unsigned n_fetch, n_store, n_expunged, n_append, n_copy;
 	const char *reason;
@@ -156,6 +160,17 @@ enum imap_result {
 };
 
 int imap_session(struct server_session *s);
+/* \Recent (RFC 3501 2.3.2) is the session's: a read-write session shows it on the
+ * messages it claimed (mailbox_claim_recent), an EXAMINE session on those nobody had
+ * claimed when it first saw them, an IMAP4rev2 session never.  The view's flags are the
+ * record's with the view's own \Recent bit. */
+static inline uint32_t imap_view_flags(uint32_t rec_flags, uint32_t view_flags)
+{
+	return (rec_flags & ~(uint32_t)INDEX_FLAG_RECENT) | (view_flags & INDEX_FLAG_RECENT);
+}
+/* Claim the recent messages of the view (read-write, not IMAP4rev2; else nothing) and
+ * mark them in it; the number of messages the view shows as recent. */
+size_t imap_sess_claim_recent(struct imap_sess *ss);
 /* Sync the selected folder and tell the client what changed since it was last told:
  * EXPUNGE (unless expunges may not be sent now), EXISTS, RECENT, FETCH FLAGS. */
 void imap_sess_update(struct imap_sess *ss, bool allow_expunge);

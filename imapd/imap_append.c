@@ -8,7 +8,12 @@
  * all or nothing; a full disk at the third message leaves the folder as it was).  When
  * something fails, the rest of a literal the client sends anyway is read and dropped,
  * and the command ends with NO; a synchronizing literal after a failure is not asked for
- * (the NO comes at once, RFC 3502 section 6.3.11). */
+ * (the NO comes at once, RFC 3502 section 6.3.11).
+ *
+ * UTF8=ACCEPT (RFC 6855 section 4): a message as "UTF8 (~{n})" once the session enabled
+ * it; its header fields must be UTF-8.  Header fields with 8-bit bytes in a plain
+ * literal are refused (NO [CANNOT]) unless UTF8=ACCEPT is enabled; the header is
+ * checked as it streams (struct hdr_scan), and a refused message is never committed. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,10 +79,60 @@ static int message_options(struct mailbox *box, const struct imap_command *cmd,
 	return from == to ? 0 : -1;
 }
 
+/* RFC 6855: the header fields of a message (up to the first empty line), as they stream
+ * by: are there 8-bit bytes, and are they well-formed UTF-8 (RFC 3629: no overlong form,
+ * no surrogate, nothing above U+10FFFF)? */
+struct hdr_scan {
+	bool done;                 /* the header ended */
+	bool eight, bad;           /* 8-bit bytes seen; not UTF-8 */
+	unsigned char last, last2; /* the two bytes before ("\n" at the start) */
+	unsigned need, len;        /* continuation bytes still due, of a len-byte sequence */
+	uint32_t cp;
+};
+
+static void hdr_scan_init(struct hdr_scan *h)
+{
+	*h = (struct hdr_scan){ .last = '\n' };
+}
+
+static void hdr_scan_feed(struct hdr_scan *h, const unsigned char *b, size_t n)
+{
+	for (size_t i = 0; i < n && !h->done; i++) {
+		unsigned char c = b[i];
+		if (c >= 0x80)
+			h->eight = true;
+		if (h->need > 0) {
+			if ((c & 0xc0) != 0x80) {
+				h->bad = true;
+				h->need = 0;
+			} else {
+				h->cp = (h->cp << 6) | (c & 0x3f);
+				if (--h->need == 0 &&
+				    ((h->len == 3 && h->cp < 0x800) || (h->len == 4 && h->cp < 0x10000) ||
+				     h->cp > 0x10ffff || (h->cp >= 0xd800 && h->cp <= 0xdfff)))
+					h->bad = true;
+			}
+		} else if (c >= 0x80) {
+			if (c >= 0xc2 && c <= 0xdf)
+				h->need = 1, h->len = 2, h->cp = c & 0x1f;
+			else if (c >= 0xe0 && c <= 0xef)
+				h->need = 2, h->len = 3, h->cp = c & 0x0f;
+			else if (c >= 0xf0 && c <= 0xf4)
+				h->need = 3, h->len = 4, h->cp = c & 0x07;
+			else
+				h->bad = true;
+		}
+		if (c == '\n' && (h->last == '\n' || (h->last == '\r' && h->last2 == '\n')))
+			h->done = true;
+		h->last2 = h->last;
+		h->last = c;
+	}
+}
+
 /* Read n literal bytes; save them when s is not NULL.  0, -1 the client is gone, or 1 a
  * save error (*error_r; the rest was read and dropped). */
 static int take_message(struct imap_sess *ss, uint64_t n, struct mail_save *s,
-			const char **error_r)
+			struct hdr_scan *h, const char **error_r)
 {
 	int ret = 0;
 
@@ -87,9 +142,12 @@ static int take_message(struct imap_sess *ss, uint64_t n, struct mail_save *s,
 		if (r <= 0)
 			return -1;
 		n -= (uint64_t)r;
+		hdr_scan_feed(h, (const unsigned char *)ss->iobuf, (size_t)r);
 		if (s != NULL && ret == 0 && mail_save_write(s, ss->iobuf, (size_t)r, error_r) < 0)
 			ret = 1;
 	}
+	if (h->need > 0)
+		h->bad = true;   /* cut in the middle of a character */
 	return ret;
 }
 
@@ -127,8 +185,23 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 		uint32_t flags = 0, kws = 0;
 		int64_t date = 0;
 		cmd = imap_parser_command(ss->ic.parser);
+		/* RFC 6855 section 4: append-data =/ "UTF8" SP "(" literal8 ")" */
+		size_t opts_end = need->arg;
+		bool utf8_item = opts_end > from &&
+				 imap_arg_is_atom(&cmd->args[opts_end - 1], "UTF8");
+		if (utf8_item)
+			opts_end--;
+		if (fail_code == NULL && utf8_item &&
+		    (!need->literal8 || !need->in_list || !ss->enabled_utf8_accept)) {
+			fail_code = "BAD";
+			fail_text = !need->literal8 || !need->in_list ?
+				"APPEND UTF8 takes (~{n})." : "APPEND UTF8 needs ENABLE UTF8=ACCEPT.";
+		} else if (fail_code == NULL && need->in_list && !utf8_item) {
+			fail_code = "BAD";
+			fail_text = "A message literal inside a list.";
+		}
 		if (fail_code == NULL &&
-		    message_options(box, cmd, from, need->arg, &flags, &kws, &date) < 0) {
+		    message_options(box, cmd, from, opts_end, &flags, &kws, &date) < 0) {
 			fail_code = "BAD";
 			fail_text = "Invalid flags or date.";
 		}
@@ -147,7 +220,21 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 				mail_save_abort(&save);
 			goto drop;
 		}
-		int r = take_message(ss, need->size, save, &error);
+		struct hdr_scan hs;
+		hdr_scan_init(&hs);
+		size_t lit_at = need->arg;
+		int r = take_message(ss, need->size, save, &hs, &error);
+		/* RFC 6855 section 4: 8-bit header fields only in "UTF8 (...)" after ENABLE
+		 * UTF8=ACCEPT (else NO); and there they must be UTF-8 */
+		if (r == 0 && save != NULL && hs.eight &&
+		    (hs.bad || (!ss->enabled_utf8_accept && !utf8_item))) {
+			mail_save_abort(&save);
+			if (fail_code == NULL) {
+				fail_code = "CANNOT";
+				fail_text = hs.bad ? "The message's header fields are not UTF-8." :
+					"8-bit header fields need ENABLE UTF8=ACCEPT and APPEND UTF8.";
+			}
+		}
 		if (r == 0 && save != NULL) {
 			if (nmsg == cap) {
 				cap = cap == 0 ? 8 : cap * 2;   /* BOUNDS: messages the client sent */
@@ -167,7 +254,7 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 			goto drop;
 		if (r > 0 && fail_code == NULL)
 			fail_code = "SAVE";
-		from = need->arg + 1;
+		from = lit_at + 1;
 		int next = imapc_streamed(&ss->ic);
 		if (next == IMAPC_STREAM)
 			continue;   /* MULTIAPPEND: the next message */
@@ -183,6 +270,12 @@ enum imap_result imap_cmd_append(struct imap_sess *ss)
 			return IMAP_R_OK;
 		}
 		cmd = imap_parser_command(ss->ic.parser);
+		/* "UTF8 (" literal8 ")": nothing else in the list */
+		if (fail_code == NULL && utf8_item && cmd->count > lit_at &&
+		    cmd->args[lit_at].count != 1) {
+			fail_code = "BAD";
+			fail_text = "Invalid APPEND UTF8 data.";
+		}
 		if (cmd->count != from && fail_code == NULL) {
 			fail_code = "BAD";
 			fail_text = "Unexpected arguments after the message.";

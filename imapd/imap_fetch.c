@@ -255,8 +255,11 @@ static int item_body(struct fetch *f, struct fetch_req *r, size_t i,
 	imap_buf_puts(b, ext ? "BODYSTRUCTURE " : "BODY ");
 	if (f->parts == NULL)
 		return imap_buf_puts(b, "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)");
+	/* message/global in the message shape: RFC 9051's grammar, and RFC 6855's clients */
+	bool global = f->ss->enabled_utf8;   /* IMAP4rev2 or UTF8=ACCEPT */
 	return imap_bodystructure_write(b, f->parts, f->ss->ic.wflags |
-					(ext ? IMAP_BS_EXTENDED : 0));
+					(ext ? IMAP_BS_EXTENDED : 0) |
+					(global ? IMAP_BS_GLOBAL : 0));
 }
 
 /* Feeds raw bytes [off, off + size) of the message (as the reader gives them) to fn.
@@ -511,7 +514,7 @@ static int fetch_one(struct fetch *f, size_t i)
 			rec = mailbox_find(ss->box, v->uid, NULL);
 			if (rec == NULL)
 				return 0;
-			v->flags = rec->flags;
+			v->flags = imap_view_flags(rec->flags, v->flags);
 			v->modseq = rec->modseq;
 			flags_changed = true;
 		}
@@ -718,8 +721,8 @@ enum imap_result imap_cmd_search(struct imap_sess *ss, const struct imap_command
 	struct imap_search_error err = { 0 };
 	struct imap_search_settings set = {
 		.uid = cmd->uid,
-		.rev2 = false,   /* IMAP4rev2 is not advertised: ENABLE does not turn it on */
-		.utf8_accept = ss->enabled_utf8,
+		.rev2 = ss->enabled_rev2,   /* RFC 9051: the answer is ESEARCH */
+		.utf8_accept = ss->enabled_utf8_accept,
 		.messages = ss->count > UINT32_MAX ? UINT32_MAX : (uint32_t)ss->count,
 		.uid_max = ss->count > 0 ? ss->msgs[ss->count - 1].uid : 0,
 		.saved_uids = ss->saved_uids,

@@ -85,19 +85,26 @@ enum imap_result imap_cmd_select(struct imap_sess *ss, const struct imap_command
 	ss->state = IMAP_SELECTED;
 	imap_sess_view_reset(ss);
 
+	/* \Recent: a read-write SELECT claims what nobody claimed (imap_sess_claim_recent) */
+	size_t recent = imap_sess_claim_recent(ss), unseen = 0;
 	const struct index_hdr *hdr = mailbox_hdr(ss->box);
-	size_t recent = 0, unseen = 0;
-	for (size_t i = 0; i < ss->count; i++) {
-		if (ss->msgs[i].flags & INDEX_FLAG_RECENT)
-			recent++;
-		if (unseen == 0 && !(ss->msgs[i].flags & INDEX_FLAG_SEEN))
+	for (size_t i = 0; i < ss->count && unseen == 0; i++)
+		if (!(ss->msgs[i].flags & INDEX_FLAG_SEEN))
 			unseen = i + 1;
-	}
 	imap_sess_send_flags(ss);
 	imapc_data(&ss->ic, "%zu EXISTS", ss->count);
-	imapc_data(&ss->ic, "%zu RECENT", recent);
+	if (ss->enabled_rev2) {
+		/* RFC 9051 6.3.2: a LIST response with the name as the client spells it; no
+		 * RECENT and no UNSEEN code (deprecated, appendix E items 11 and 12) */
+		imap_buf_printf(&ss->ic.out, "* LIST () \"%c\" ", IMAP_DELIM);
+		imap_write_mailbox(ss, name);
+		imap_buf_puts(&ss->ic.out, "\r\n");
+		imapc_send_buf(&ss->ic);
+	} else {
+		imapc_data(&ss->ic, "%zu RECENT", recent);
+	}
 	char code[64];
-	if (unseen > 0) {
+	if (unseen > 0 && !ss->enabled_rev2) {
 		snprintf(code, sizeof(code), "UNSEEN %zu", unseen);
 		imapc_untagged(&ss->ic, "OK", code, "First unseen.");
 	}

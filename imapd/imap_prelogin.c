@@ -43,7 +43,8 @@ static bool starttls_offered(const struct pre *p)
 /* The capability list before login, without "CAPABILITY" itself. */
 static void capability_pre(const struct pre *p, char *buf, size_t size)
 {
-	size_t n = (size_t)snprintf(buf, size, "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE");
+	size_t n = (size_t)snprintf(buf, size, "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE "
+				    "IDLE");
 	if (starttls_offered(p) && n < size)
 		n += (size_t)snprintf(buf + n, size - n, " STARTTLS");
 	if (!p->w->plaintext_ok) {

@@ -83,10 +83,39 @@ static void view_push(struct imap_sess *ss, const struct index_rec *rec)
 		ss->cap = ss->cap == 0 ? 64 : ss->cap * 2;
 		ss->msgs = xrealloc(ss->msgs, ss->cap * sizeof(*ss->msgs));
 	}
+	/* \Recent: an EXAMINE shows what nobody claimed; a read-write session claims */
+	bool show_recent = ss->readonly && !ss->enabled_rev2;
 	ss->msgs[ss->count++] = (struct imap_vmsg){   /* BOUNDS: grown above */
-		.uid = rec->uid, .flags = rec->flags, .keywords = rec->keywords,
-		.modseq = rec->modseq,
+		.uid = rec->uid,
+		.flags = show_recent ? rec->flags : rec->flags & ~(uint32_t)INDEX_FLAG_RECENT,
+		.keywords = rec->keywords, .modseq = rec->modseq,
 	};
+}
+
+size_t imap_sess_claim_recent(struct imap_sess *ss)
+{
+	uint32_t *uids;
+	size_t n, recent = 0;
+	const char *error;
+
+	if (!ss->readonly && !ss->enabled_rev2 && ss->count > 0) {
+		if (mailbox_claim_recent(ss->box, ss->msgs[ss->count - 1].uid, &uids, &n,
+					 &error) < 0) {
+			char safe[LOG_MAX_FIELD + 1];
+			log_warn("recent-claim-failed: user=<%s>, error=<%s>", ss->ubuf,
+				 log_sanitize(error, strlen(error), safe));
+		} else {
+			for (size_t i = 0; i < n; i++) {
+				long k = imap_sess_view_find(ss, uids[i]);
+				if (k >= 0)
+					ss->msgs[k].flags |= INDEX_FLAG_RECENT;
+			}
+			free(uids);
+		}
+	}
+	for (size_t i = 0; i < ss->count; i++)
+		recent += !!(ss->msgs[i].flags & INDEX_FLAG_RECENT);
+	return recent;
 }
 
 void imap_sess_view_reset(struct imap_sess *ss)
@@ -175,13 +204,14 @@ void imap_sess_update(struct imap_sess *ss, bool allow_expunge)
 		if (rec != NULL)
 			view_push(ss, rec);
 	}
+	/* the claim locks the index (positions move; rec and hdr are looked up again) */
+	uint64_t modseq_seen = hdr->highestmodseq;
 	if (ss->count != before) {
-		size_t recent = 0;
-		for (size_t i = 0; i < ss->count; i++)
-			if (ss->msgs[i].flags & INDEX_FLAG_RECENT)
-				recent++;
+		/* the session that first sees a new message claims it (RFC 3501 2.3.2) */
+		size_t recent = imap_sess_claim_recent(ss);
 		imapc_data(&ss->ic, "%zu EXISTS", ss->count);
-		imapc_data(&ss->ic, "%zu RECENT", recent);
+		if (!ss->enabled_rev2)   /* RFC 9051: no RECENT response */
+			imapc_data(&ss->ic, "%zu RECENT", recent);
 	}
 	/* flag changes by others (our own STORE updated the view as it answered) */
 	for (size_t i = 0; i < before; i++) {
@@ -190,9 +220,10 @@ void imap_sess_update(struct imap_sess *ss, bool allow_expunge)
 		if (rec == NULL || rec->modseq == v->modseq)
 			continue;
 		v->modseq = rec->modseq;
-		if (rec->flags == v->flags && rec->keywords == v->keywords)
+		uint32_t nf = imap_view_flags(rec->flags, v->flags);
+		if (nf == v->flags && rec->keywords == v->keywords)
 			continue;
-		v->flags = rec->flags;
+		v->flags = nf;
 		v->keywords = rec->keywords;
 		char fl[IMAP_FLAGS_TEXT_MAX];
 		imap_flags_format(v->flags, v->keywords, ss->box, fl, sizeof(fl));
@@ -205,7 +236,7 @@ void imap_sess_update(struct imap_sess *ss, bool allow_expunge)
 	}
 	/* with expunges held back the view still differs: look again next time */
 	if (allow_expunge)
-		ss->seen_modseq = hdr->highestmodseq;
+		ss->seen_modseq = modseq_seen;
 }
 
 int imap_sess_seqset(struct imap_sess *ss, const char *tag, const struct imap_arg *a,
@@ -363,8 +394,9 @@ static enum imap_result cmd_id(struct imap_sess *ss, const struct imap_command *
 	return IMAP_R_OK;
 }
 
-/* ENABLE (RFC 5161): CONDSTORE is advertised and enabled; the other names are recorded,
- * and not reported enabled as they are not advertised yet (RFC 5161 section 3.1). */
+/* ENABLE (RFC 5161): CONDSTORE, IMAP4rev2 and UTF8=ACCEPT are enabled and listed in
+ * ENABLED (only what this command newly enabled, RFC 5161 3.1); QRESYNC is recorded, and
+ * not reported enabled as it is not advertised yet. */
 static enum imap_result cmd_enable(struct imap_sess *ss, const struct imap_command *cmd)
 {
 	const char *a;
@@ -373,7 +405,7 @@ static enum imap_result cmd_enable(struct imap_sess *ss, const struct imap_comma
 		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Usage: ENABLE capability...");
 		return IMAP_R_BAD;
 	}
-	bool condstore = false;
+	bool condstore = false, rev2 = false, utf8 = false;
 	for (size_t i = 0; i < cmd->count; i++) {
 		if (imap_arg_atom(&cmd->args[i], &a) < 0) {
 			imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Invalid capability name.");
@@ -384,13 +416,25 @@ static enum imap_result cmd_enable(struct imap_sess *ss, const struct imap_comma
 		else if (strcasecmp(a, "QRESYNC") == 0)
 			ss->enabled_qresync = true;
 		else if (strcasecmp(a, "IMAP4rev2") == 0)
-			ss->enabled_rev2 = true;
+			rev2 = !ss->enabled_rev2;
 		else if (strcasecmp(a, "UTF8=ACCEPT") == 0)
-			ss->enabled_utf8 = false;   /* TODO: UTF-8 names once advertised */
+			utf8 = !ss->enabled_utf8_accept;
 	}
 	if (condstore)
 		ss->enabled_condstore = true;
-	imapc_data(&ss->ic, "ENABLED%s", condstore ? " CONDSTORE" : "");
+	/* IMAP4rev2 (RFC 9051, docs/architecture.md) and UTF8=ACCEPT (RFC 6855): UTF-8 in
+	 * quoted strings both ways, mailbox names in UTF-8 */
+	if (rev2 || utf8) {
+		ss->enabled_rev2 |= rev2;
+		ss->enabled_utf8_accept |= utf8;
+		ss->enabled_utf8 = true;
+		struct imap_parser_settings set = ss->ic.set;
+		set.utf8 = true;
+		imapc_settings(&ss->ic, &set, IMAP_MAX_LINE);
+		ss->ic.wflags |= IMAP_WRITE_UTF8;
+	}
+	imapc_data(&ss->ic, "ENABLED%s%s%s", condstore ? " CONDSTORE" : "",
+		   rev2 ? " IMAP4rev2" : "", utf8 ? " UTF8=ACCEPT" : "");
 	imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Enabled.");
 	return IMAP_R_OK;
 }

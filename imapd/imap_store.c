@@ -135,7 +135,7 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 			      (rec->flags & INDEX_FLAG_RECENT) | flags;
 		uint32_t nk = mode > 0 ? rec->keywords | kws : mode < 0 ? rec->keywords & ~kws :
 			      kws;
-		if (nf != rec->flags || nk != rec->keywords) {
+		if ((nf ^ rec->flags) & ~(uint32_t)INDEX_FLAG_RECENT || nk != rec->keywords) {
 			if (mailbox_set_flags(ss->box, v->uid, nf & ~INDEX_FLAG_RECENT, nk,
 					      &error) < 0) {
 				imap_seqset_free(&set);
@@ -147,7 +147,7 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 			if (rec == NULL)
 				continue;
 		}
-		v->flags = rec->flags;
+		v->flags = imap_view_flags(rec->flags, v->flags);
 		v->keywords = rec->keywords;
 		v->modseq = rec->modseq;
 		if (!silent || (ss->enabled_condstore && unchangedsince != UINT64_MAX)) {
@@ -156,7 +156,7 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 			imap_flags_format(v->flags, v->keywords, ss->box, fl, sizeof(fl));
 			if (ss->enabled_condstore)
 				snprintf(ms, sizeof(ms), " MODSEQ (%" PRIu64 ")", v->modseq);
-			if (cmd->uid)
+			if (cmd->uid || ss->enabled_rev2)   /* RFC 9051 appendix E 21 */
 				imapc_data(&ss->ic, "%zu FETCH (UID %" PRIu32 " FLAGS %s%s)", i + 1,
 					   v->uid, fl, ms);
 			else

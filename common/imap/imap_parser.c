@@ -482,6 +482,7 @@ static int parse_literal(struct imap_parser *p, const char *line, size_t len, si
 	p->need.sync = !nonsync;
 	p->need.literal8 = lit8;
 	p->need.arg = p->depth > 0 ? p->nodes[0].count - 1 : p->nodes[0].count;
+	p->need.in_list = p->depth > 0;
 	if (stream) {
 		p->st = PS_STREAM;
 		return IMAP_PARSE_STREAM;

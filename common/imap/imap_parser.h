@@ -101,6 +101,9 @@ struct imap_parser_need {
 	bool sync;              /* synchronizing: send "+ ..." before the client sends them */
 	bool literal8;
 	size_t arg;             /* STREAM: index of the literal among the top-level args */
+	bool in_list;           /* STREAM: the literal is inside a parenthesized list (arg
+	                           is the list's index): only "UTF8 (" literal8 ")" of
+	                           RFC 6855 is valid there */
 };
 
 struct imap_parser *imap_parser_new(const struct imap_parser_settings *set);

@@ -1117,7 +1117,10 @@ static unsigned char *tx_grow(struct index *ix, size_t n)
 	return p;
 }
 
-static int put_rec(struct index *ix, struct index_rec *rec, const char **error_r)
+/* new_modseq: the record gets ++HIGHESTMODSEQ; else it keeps the modseq it has now
+ * (index_update_quiet). */
+static int put_rec(struct index *ix, struct index_rec *rec, bool new_modseq,
+		   const char **error_r)
 {
 	if (!ix->locked) {
 		*error_r = "index not locked";
@@ -1128,7 +1131,8 @@ static int put_rec(struct index *ix, struct index_rec *rec, const char **error_r
 		return -1;
 	}
 	rec->flags &= INDEX_FLAG_MASK;
-	rec->modseq = ix->hdr.highestmodseq + 1;
+	if (new_modseq)
+		rec->modseq = ix->hdr.highestmodseq + 1;
 	/* encoded before it is applied: rec->key may point to the key being replaced */
 	size_t len = 1 + REC_FIXED + rec->key_len;
 	unsigned char *p = tx_grow(ix, len);
@@ -1143,7 +1147,8 @@ static int put_rec(struct index *ix, struct index_rec *rec, const char **error_r
 		return -1;
 	}
 	rec->key = NULL; /* it may be freed: the caller must not use it */
-	ix->hdr.highestmodseq++;
+	if (new_modseq)
+		ix->hdr.highestmodseq++;
 	return 0;
 }
 
@@ -1154,7 +1159,7 @@ int index_append(struct index *ix, struct index_rec *rec, const char **error_r)
 		return -1;
 	}
 	rec->uid = ix->hdr.uidnext;
-	if (put_rec(ix, rec, error_r) == -1)
+	if (put_rec(ix, rec, true, error_r) == -1)
 		return -1;
 	ix->hdr.uidnext++;
 	return 0;
@@ -1166,7 +1171,18 @@ int index_update(struct index *ix, struct index_rec *rec, const char **error_r)
 		*error_r = "index: no such message";
 		return -1;
 	}
-	return put_rec(ix, rec, error_r);
+	return put_rec(ix, rec, true, error_r);
+}
+
+int index_update_quiet(struct index *ix, struct index_rec *rec, const char **error_r)
+{
+	const struct index_rec *cur = index_find(ix, rec->uid, NULL);
+	if (cur == NULL) {
+		*error_r = "index: no such message";
+		return -1;
+	}
+	rec->modseq = cur->modseq;
+	return put_rec(ix, rec, false, error_r);
 }
 
 int index_expunge(struct index *ix, uint32_t uid, const char **error_r)

@@ -128,6 +128,10 @@ int index_append(struct index *ix, struct index_rec *rec, const char **error_r);
 /* Replace the record with rec->uid (flags, key, size...); modseq = ++HIGHESTMODSEQ.
  * Both: rec->key is copied, and set to NULL (it may have been the replaced key). */
 int index_update(struct index *ix, struct index_rec *rec, const char **error_r);
+/* The same without a new MODSEQ (the record keeps its modseq, HIGHESTMODSEQ stays): for
+ * state that is not IMAP metadata (the storage's \Recent claim, storage.h).  Another
+ * process's refresh may still list the UID as changed; its modseq says nothing did. */
+int index_update_quiet(struct index *ix, struct index_rec *rec, const char **error_r);
 int index_expunge(struct index *ix, uint32_t uid, const char **error_r);
 void index_set_stamp(struct index *ix, const uint64_t stamp[INDEX_STAMP_WORDS]);
 /* A new UIDVALIDITY: every record is dropped (the backend lost track of its UIDs). */

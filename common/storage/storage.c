@@ -559,7 +559,9 @@ int mailbox_set_flags(struct mailbox *box, uint32_t uid, uint32_t flags,
 		return -1;
 	}
 	struct index_rec rec = *cur;
-	rec.flags = flags & INDEX_FLAG_MASK & ~INDEX_FLAG_RECENT;
+	/* \Recent is not a flag the caller sets: the record keeps it until a claim */
+	rec.flags = (flags & INDEX_FLAG_MASK & ~INDEX_FLAG_RECENT) |
+		    (cur->flags & INDEX_FLAG_RECENT);
 	rec.keywords = keywords;
 	if (box->v->set_flags(box, &rec, error_r) == -1 ||
 	    index_update(box->ix, &rec, error_r) == -1) {
@@ -570,6 +572,41 @@ int mailbox_set_flags(struct mailbox *box, uint32_t uid, uint32_t flags,
 	if (ret == 0)
 		pending_own_flags(box, uid);
 	return ret;
+}
+
+int mailbox_claim_recent(struct mailbox *box, uint32_t max_uid, uint32_t **uids_r,
+			 size_t *n_r, const char **error_r)
+{
+	*uids_r = NULL;
+	*n_r = 0;
+	if (sync_locked_begin(box, false, error_r) == -1)
+		return -1;
+	uint32_t *uids = NULL;
+	size_t k = 0, cap = 0, n = index_count(box->ix);
+	for (size_t i = 0; i < n; i++) {
+		const struct index_rec *cur = index_get(box->ix, i);
+		if (cur == NULL || !(cur->flags & INDEX_FLAG_RECENT) || cur->uid > max_uid)
+			continue;
+		struct index_rec rec = *cur;
+		rec.flags &= ~INDEX_FLAG_RECENT;
+		if (index_update_quiet(box->ix, &rec, error_r) == -1) {
+			box_unlock(box);   /* nothing committed: every claim is dropped */
+			free(uids);
+			return -1;
+		}
+		if (k == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			uids = xrealloc(uids, cap * sizeof(*uids)); /* BOUNDS: k <= n records */
+		}
+		uids[k++] = rec.uid;
+	}
+	if (sync_locked_end(box, error_r) == -1) {
+		free(uids);
+		return -1;
+	}
+	*uids_r = uids;
+	*n_r = k;
+	return 0;
 }
 
 int mailbox_expunge(struct mailbox *box, const uint32_t *uids, size_t n,

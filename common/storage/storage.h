@@ -210,9 +210,23 @@ int mailbox_msg_open(struct mailbox *box, uint32_t uid, struct mail_reader **r,
 ssize_t mail_reader_read(struct mail_reader *r, void *buf, size_t n, const char **error_r);
 void mail_reader_close(struct mail_reader **r);
 
-/* Set a message's flags (INDEX_FLAG_*, RECENT excluded) and keywords. */
+/* Set a message's flags (INDEX_FLAG_*, RECENT excluded: it is kept as the record has
+ * it) and keywords. */
 int mailbox_set_flags(struct mailbox *box, uint32_t uid, uint32_t flags,
 		      uint32_t keywords, const char **error_r);
+/* \Recent (RFC 3501 2.3.2): a message is recent in the one session that first sees it.
+ * Every message the storage adds (a delivery found by a scan, a save, a copy) has
+ * INDEX_FLAG_RECENT in its record; it stays until a session claims it.  Under the
+ * index lock (after a sync), clear it on every record that has it with a UID <= max_uid
+ * (the caller's view: a message it was not told of yet is left for the next claim) and
+ * give those UIDs (*uids_r, sorted, free() it; NULL when none).  Two sessions or two
+ * processes never both get one UID: the lock orders them, the second finds the flag
+ * gone.  The clearing is committed without a new MODSEQ (index_update_quiet: it is
+ * session state, not a flag change other sessions should hear of).  Read-only users
+ * (EXAMINE, STATUS, ipop3d) read the flag and never claim.  0, or -1 with nothing
+ * claimed. */
+int mailbox_claim_recent(struct mailbox *box, uint32_t max_uid, uint32_t **uids_r,
+			 size_t *n_r, const char **error_r);
 /* Keyword names (index.h: index_keyword_*): the bit of name; with create, a new name is
  * added (and committed) if missing.  1 found or added, 0 not found (without create), -1
  * error: an invalid name, or the table is full (*error_r == INDEX_KEYWORDS_FULL, see

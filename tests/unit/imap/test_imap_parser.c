@@ -96,8 +96,9 @@ static void drive(const char *in, size_t inlen, const struct drive_opts *d, stru
 					const struct imap_command *c = imap_parser_command(p);
 					if (need->sync)
 						puts_(o, "+");
-					snprintf(buf, sizeof(buf), "[stream %llu@%zu/%zu]",
-						 (unsigned long long)need->size, need->arg, c->count);
+					snprintf(buf, sizeof(buf), "[stream %llu@%zu/%zu%s]",
+						 (unsigned long long)need->size, need->arg, c->count,
+						 need->in_list ? "(" : "");
 					puts_(o, buf);
 					uint64_t n = need->size;
 					pos += n < inlen - pos ? n : inlen - pos;
@@ -185,7 +186,10 @@ static const struct pcase cases[] = {
 	{ "a APPEND INBOX (\\Seen) {5}\r\nhello\r\n", "+[stream 5@2/2]a APPEND INBOX (\\Seen) <5>", 0 },
 	{ "a APPEND INBOX {5+}\r\nhello\r\n", "[stream 5@1/1]a APPEND INBOX <5>", 0 },
 	{ "a APPEND {5}\r\nINBOX {2}\r\nhi\r\n", "++[stream 2@1/1]a APPEND {INBOX} <2>", 0 },
-	{ "a APPEND INBOX UTF8 (~{2+}\r\nhi)\r\n", "[stream 2@2/2]a APPEND INBOX UTF8 (<~2>)", 0 },
+	{ "a APPEND INBOX UTF8 (~{2+}\r\nhi)\r\n", "[stream 2@2/2(]a APPEND INBOX UTF8 (<~2>)", 0 },
+	/* in a list at another depth too: the daemon refuses what is not "UTF8 (" */
+	{ "a APPEND INBOX (\\Seen ~{2+}\r\nhi)\r\n", "[stream 2@1/1(]a APPEND INBOX (\\Seen <~2>)", 0 },
+	{ "a APPEND INBOX UTF8 ~{2+}\r\nhi\r\n", "[stream 2@2/2]a APPEND INBOX UTF8 <~2>", 0 },
 	{ "a APPEND INBOX {1+}\r\nx (\\Seen) \"1-Jan-2020 00:00:00 +0000\" {1+}\r\ny\r\n",
 	  "[stream 1@1/1][stream 1@4/4]a APPEND INBOX <1> (\\Seen) \"1-Jan-2020 00:00:00 +0000\" <1>", 0 },
 	{ "a APPEND INBOX {11}\r\n", "NO a [TOOBIG] Message too large (APPENDLIMIT)", 0 },

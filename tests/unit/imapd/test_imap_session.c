@@ -92,13 +92,14 @@ static void test_session_basic(void)
 	CHECK(strstr(p.out, want) != NULL);
 	CHECK(strstr(p.out, "* 1 FETCH (BODY[] {62}\r\nFrom: a@example.org\r\nSubject: one\r\n"
 		     "\r\nline1\r\n.dot line\r\nline3\r\n)\r\n") != NULL);
-	CHECK(strstr(p.out, "* 3 FETCH (BODY[TEXT] {17}\r\nno newline at end FLAGS (\\Seen))\r\n")
+	CHECK(strstr(p.out, "* 3 FETCH (BODY[TEXT] {17}\r\nno newline at end FLAGS (\\Seen \\Recent))\r\n")
 	      != NULL);
 	CHECK(strstr(p.out, "* SEARCH 1\r\n") != NULL);
-	CHECK(strstr(p.out, "* 1 FETCH (FLAGS (\\Deleted))\r\n") != NULL);
+	/* \Recent is this session's (it claimed 1 and 3 at SELECT): a flag change keeps it */
+	CHECK(strstr(p.out, "* 1 FETCH (FLAGS (\\Deleted \\Recent))\r\n") != NULL);
 	CHECK(strstr(p.out, "* SEARCH 1\r\nh OK") != NULL);
 	CHECK(strstr(p.out, "* 1 EXPUNGE\r\ni OK Expunge completed.\r\n") != NULL);
-	CHECK(strstr(p.out, "* 3 EXISTS\r\n* 1 RECENT\r\nj OK [APPENDUID ") != NULL);
+	CHECK(strstr(p.out, "* 3 EXISTS\r\n* 2 RECENT\r\nj OK [APPENDUID ") != NULL);
 	CHECK(strstr(p.out, " 4] Append completed.\r\n") != NULL);
 	CHECK(strstr(p.out, "l OK [COPYUID ") != NULL && strstr(p.out, " 2:3 1:2] Copy") != NULL);
 	CHECK(strstr(p.out, "* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n") != NULL);
@@ -241,7 +242,7 @@ static int pre_child(int fd, void *varg)
 	return r;
 }
 
-#define CAPS_BASE "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE"
+#define CAPS_BASE "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE"
 #define LOGGED_IN "OK [CAPABILITY " IMAP_CAPABILITY_AUTH IMAP_CAPABILITY_COMPRESS \
 	"] Logged in.\r\n"
 
@@ -324,6 +325,51 @@ static void test_prelogin(void)
 		 "b BAD Command not valid in this state.\r\n", 0);
 }
 
+/* \Recent, IMAP4rev2 and UTF8=ACCEPT in two sessions one after the other: the first
+ * read-write SELECT claims the recent messages, the next one gets RECENT 0; an
+ * IMAP4rev2 session answers SEARCH with ESEARCH, sends LIST and no RECENT/UNSEEN at
+ * SELECT; UTF8=ACCEPT takes APPEND UTF8 (~{n}) with UTF-8 header fields. */
+static void test_session_rev2(void)
+{
+	struct peer p;
+
+	peer_make_maildir(maildir);
+	CHECK(peer_transcript(&p, session_child, NULL,
+		"a EXAMINE INBOX\r\n"
+		"b SELECT INBOX\r\n"
+		"c FETCH 1:* FLAGS\r\n"
+		"d LOGOUT\r\n") == 0);
+	CHECK(strstr(p.out, "* 2 RECENT\r\n* OK [UNSEEN 1] First unseen.\r\n") != NULL);
+	CHECK(strstr(p.out, "* 1 FETCH (FLAGS (\\Recent))\r\n* 2 FETCH (FLAGS (\\Seen))\r\n"
+		     "* 3 FETCH (FLAGS (\\Recent))\r\n") != NULL);
+	peer_free(&p);
+
+	CHECK(peer_transcript(&p, session_child, NULL,
+		"a SELECT INBOX\r\n"
+		"b ENABLE IMAP4rev2 UTF8=ACCEPT\r\n"
+		"c UNSELECT\r\n"
+		"d ENABLE IMAP4rev2 UTF8=ACCEPT\r\n"
+		"e SELECT INBOX\r\n"
+		"f SEARCH UNSEEN\r\n"
+		"g STORE 1 +FLAGS (\\Flagged)\r\n"
+		"h APPEND INBOX UTF8 (~{22+}\r\nSubject: \xe5\x91\xa8\r\n\r\nbody\r\n)\r\n"
+		"i APPEND INBOX {22+}\r\nSubject: \xe5\x91\xa8\r\n\r\nbody\r\n\r\n"
+		"j LOGOUT\r\n") == 0);
+	if (getenv("IMAP_TEST_DEBUG"))
+		fputs(p.out, stderr);
+	/* the first session claimed them all; ENABLE is for the authenticated state */
+	CHECK(strstr(p.out, "* 3 EXISTS\r\n* 0 RECENT\r\n") != NULL);
+	CHECK(strstr(p.out, "b BAD No mailbox selected.\r\n") != NULL);
+	CHECK(strstr(p.out, "* ENABLED IMAP4rev2 UTF8=ACCEPT\r\nd OK") != NULL);
+	CHECK(strstr(p.out, "* 3 EXISTS\r\n* LIST () \"/\" INBOX\r\n* OK [UIDVALIDITY ") != NULL);
+	CHECK(strstr(p.out, "* ESEARCH (TAG \"f\") ALL 1,3\r\n") != NULL);
+	CHECK(strstr(p.out, "* 1 FETCH (UID 1 FLAGS (\\Flagged))\r\n") != NULL);
+	CHECK(strstr(p.out, "* 4 EXISTS\r\nh OK [APPENDUID ") != NULL);
+	/* UTF8=ACCEPT is on: a plain literal with 8-bit header fields is taken too */
+	CHECK(strstr(p.out, "* 5 EXISTS\r\ni OK [APPENDUID ") != NULL);
+	peer_free(&p);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -354,6 +400,7 @@ int main(void)
 
 	test_prelogin();
 	test_session_basic();
+	test_session_rev2();
 	test_session_bytewise();
 	test_session_list_extended();
 
