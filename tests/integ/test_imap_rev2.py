@@ -242,9 +242,11 @@ def test_utf8_accept_folder_and_append(imapd, ctx, store_user):
     a = login(imapd, ctx, u)
     b = login(imapd, ctx, u)
     quoted = b'"' + NAME.encode() + b'"'
-    # without ENABLE, 8-bit in a quoted string is refused
+    # without ENABLE, a UTF-8 name is not a modified UTF-7 one: refused, nothing made
+    # (UTF-8 in quoted strings is accepted from every client, for SEARCH CHARSET UTF-8)
     tagged, _ = cmd(a, b"CREATE " + quoted)
-    assert b" BAD " in tagged
+    assert b" NO [CANNOT] " in tagged, tagged
+    assert not any(NAME.encode() in x or NAME_UTF7 in x for x in ok(b, b'LIST "" *'))
     assert ok(a, "ENABLE UTF8=ACCEPT") == [b"* ENABLED UTF8=ACCEPT"]
     ok(a, b"CREATE " + quoted)
     # malformed UTF-8 (an overlong "/") is BAD, not a folder
