@@ -156,7 +156,8 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 			imap_flags_format(v->flags, v->keywords, ss->box, fl, sizeof(fl));
 			if (ss->enabled_condstore)
 				snprintf(ms, sizeof(ms), " MODSEQ (%" PRIu64 ")", v->modseq);
-			if (cmd->uid)
+			/* RFC 7162 3.2.4: with CONDSTORE on, the UID is always there */
+			if (cmd->uid || ss->enabled_condstore)
 				imapc_data(&ss->ic, "%zu FETCH (UID %" PRIu32 " FLAGS %s%s)", i + 1,
 					   v->uid, fl, ms);
 			else
@@ -216,7 +217,13 @@ enum imap_result imap_cmd_expunge(struct imap_sess *ss, const struct imap_comman
 	free(uids);
 	ss->n_expunged += (unsigned)k;
 	imap_sess_update(ss, true);
-	imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Expunge completed.");
+	/* RFC 7162 3.2.7, 3.2.9: with QRESYNC the new HIGHESTMODSEQ when any went */
+	char code[48];
+	if (k > 0 && ss->enabled_qresync)
+		snprintf(code, sizeof(code), "HIGHESTMODSEQ %" PRIu64,
+			 mailbox_hdr(ss->box)->highestmodseq);
+	imapc_tagged(&ss->ic, cmd->tag, "OK", k > 0 && ss->enabled_qresync ? code : NULL,
+		     "Expunge completed.");
 	return IMAP_R_OK;
 }
 

@@ -300,6 +300,9 @@
  * merging.  A 64 KiB line holds at most ~32,000 "n," items; clients send UID sets of
  * ranges (mbsync, Thunderbird: a few thousand at most); 16 bytes each, 256 KiB at most. */
 #define IMAP_MAX_SEQSET_RANGES 16384
+/* UID ranges in one VANISHED response line (RFC 7162 3.2.10): more go into further lines,
+ * so a line stays below ~24 KiB (clients read responses line by line). */
+#define IMAP_VANISHED_LINE_RANGES 1024
 /* BINARY.SIZE cache (common/imap/imap_binsize.c): one (size, has_nul) entry per MIME
  * part, indexed by the part's place in the tree, so at most a message's parts; 9 bytes
  * each, ~9 KiB at most, well inside INDEX_CACHE_ENTRY_MAX. */

@@ -1208,7 +1208,10 @@ static unsigned char *tx_grow(struct index *ix, size_t n)
 	return p;
 }
 
-static int put_rec(struct index *ix, struct index_rec *rec, const char **error_r)
+/* keep: the MODSEQ to keep (an update that leaves flags and keywords alone), or 0: the
+ * next one. */
+static int put_rec(struct index *ix, struct index_rec *rec, uint64_t keep,
+		   const char **error_r)
 {
 	if (!ix->locked) {
 		*error_r = "index not locked";
@@ -1219,7 +1222,7 @@ static int put_rec(struct index *ix, struct index_rec *rec, const char **error_r
 		return -1;
 	}
 	rec->flags &= INDEX_FLAG_MASK;
-	rec->modseq = ix->hdr.highestmodseq + 1;
+	rec->modseq = keep != 0 ? keep : ix->hdr.highestmodseq + 1;
 	/* encoded before it is applied: rec->key may point to the key being replaced */
 	size_t len = 1 + REC_FIXED + rec->key_len;
 	unsigned char *p = tx_grow(ix, len);
@@ -1234,7 +1237,8 @@ static int put_rec(struct index *ix, struct index_rec *rec, const char **error_r
 		return -1;
 	}
 	rec->key = NULL; /* it may be freed: the caller must not use it */
-	ix->hdr.highestmodseq++;
+	if (keep == 0)
+		ix->hdr.highestmodseq++;
 	return 0;
 }
 
@@ -1245,7 +1249,7 @@ int index_append(struct index *ix, struct index_rec *rec, const char **error_r)
 		return -1;
 	}
 	rec->uid = ix->hdr.uidnext;
-	if (put_rec(ix, rec, error_r) == -1)
+	if (put_rec(ix, rec, 0, error_r) == -1)
 		return -1;
 	ix->hdr.uidnext++;
 	return 0;
@@ -1253,11 +1257,16 @@ int index_append(struct index *ix, struct index_rec *rec, const char **error_r)
 
 int index_update(struct index *ix, struct index_rec *rec, const char **error_r)
 {
-	if (index_find(ix, rec->uid, NULL) == NULL) {
+	const struct index_rec *old = index_find(ix, rec->uid, NULL);
+	if (old == NULL) {
 		*error_r = "index: no such message";
 		return -1;
 	}
-	return put_rec(ix, rec, error_r);
+	/* RFC 7162 3.1: the MODSEQ moves with the flags, not with the backend's data (an
+	 * mbox rewrite moves every later message; Maildir renames a file) */
+	bool same = old->flags == (rec->flags & INDEX_FLAG_MASK) &&
+		    old->keywords == rec->keywords;
+	return put_rec(ix, rec, same ? old->modseq : 0, error_r);
 }
 
 int index_expunge(struct index *ix, uint32_t uid, const char **error_r)

@@ -127,7 +127,8 @@ const struct index_stats *index_stats(const struct index *ix);
 int index_lock(struct index *ix, struct index_changes *ch, const char **error_r);
 /* rec->uid is set to UIDNEXT, which advances; modseq = ++HIGHESTMODSEQ. */
 int index_append(struct index *ix, struct index_rec *rec, const char **error_r);
-/* Replace the record with rec->uid (flags, key, size...); modseq = ++HIGHESTMODSEQ.
+/* Replace the record with rec->uid (flags, key, size...); modseq = ++HIGHESTMODSEQ if
+ * the flags or keywords change, else the record keeps its modseq.
  * Both: rec->key is copied, and set to NULL (it may have been the replaced key). */
 int index_update(struct index *ix, struct index_rec *rec, const char **error_r);
 int index_expunge(struct index *ix, uint32_t uid, const char **error_r);

@@ -669,6 +669,22 @@ static void test_expunges(void)
 	CHECK(index_expunges(a, &n, &floor) != NULL || n == 0);
 	CHECK(n == 0 && floor == 0);
 
+	/* an update that leaves flags and keywords alone (an mbox rewrite moving a
+	 * message) keeps the MODSEQ; a flag change takes the next one */
+	CHECK(index_lock(a, NULL, &err) == 0);
+	struct index_rec r = *index_find(a, 7, NULL);
+	uint64_t r_modseq = r.modseq;
+	r.off += 100;
+	CHECK(index_update(a, &r, &err) == 0 && index_find(a, 7, NULL)->modseq == r_modseq &&
+	      index_hdr(a)->highestmodseq == m0);
+	r = *index_find(a, 7, NULL);
+	r.flags |= INDEX_FLAG_SEEN;
+	CHECK(index_update(a, &r, &err) == 0 && index_find(a, 7, NULL)->modseq == m0 + 1 &&
+	      index_hdr(a)->highestmodseq == m0 + 1);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	m0++;
+
 	CHECK(index_lock(a, NULL, &err) == 0);
 	CHECK(index_expunge(a, 4, &err) == 0 && index_expunge(a, 2, &err) == 0);
 	CHECK(index_commit(a, &err) == 0);
