@@ -17,8 +17,8 @@ import pytest
 import helpers as h
 
 
-def login(d, ctx, user):
-    c = imaplib.IMAP4_SSL("127.0.0.1", d.tls_port, ssl_context=ctx, timeout=30)
+def login(d, ctx, user, timeout=30):
+    c = imaplib.IMAP4_SSL("127.0.0.1", d.tls_port, ssl_context=ctx, timeout=timeout)
     typ, _ = c.login(user.name, user.password)
     assert typ == "OK"
     return c
@@ -228,7 +228,8 @@ def test_forgotten_expunges_fall_back(imapd, ctx, make_user, store):
     n = 2100
     u = make_user(store)
     u.deliver([h.make_message(i, body_lines=1) for i in range(1, n + 5)])
-    a = login(imapd, ctx, u)
+    # a STORE of 2000 flag changes is 2000 index commits: slow under ASan
+    a = login(imapd, ctx, u, timeout=600)
     enable(a)
     lines = select(a)
     uv, m0 = code(lines, "UIDVALIDITY"), code(lines, "HIGHESTMODSEQ")
