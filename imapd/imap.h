@@ -158,6 +158,10 @@ int imap_session(struct server_session *s);
 void imap_sess_update(struct imap_sess *ss, bool allow_expunge);
 /* The view after SELECT (everything in the folder now). */
 void imap_sess_view_reset(struct imap_sess *ss);
+/* A CONDSTORE enabling command (RFC 7162 3.1): from now on MODSEQ in every untagged
+ * FETCH; the first one with a folder selected also says "* OK [HIGHESTMODSEQ n]" (n: as
+ * of the last full update of the view, never past an expunge not yet reported). */
+void imap_sess_condstore_on(struct imap_sess *ss);
 /* QRESYNC (RFC 7162 3.2.5.1, 3.2.6): "* VANISHED (EARLIER) uids" for the UIDs of known
  * (NULL: 1:UIDNEXT-1) from min_uid up that no message has now and that were expunged
  * after modseq; when the index no longer remembers that far back (index.h), every such

@@ -457,7 +457,7 @@ static int add_item(struct fetch *f, const char *name)
 				if (f->modseq_item)
 					return 0;
 				f->modseq_item = true;
-				f->ss->enabled_condstore = true;
+				imap_sess_condstore_on(f->ss);
 			}
 			f->n++;
 			return 0;
@@ -753,7 +753,7 @@ enum imap_result imap_cmd_search(struct imap_sess *ss, const struct imap_command
 		return IMAP_R_BAD;
 	}
 	if (imap_search_uses_modseq(s))
-		ss->enabled_condstore = true;   /* RFC 7162 3.1 */
+		imap_sess_condstore_on(ss);   /* RFC 7162 3.1 */
 	bool body = imap_search_needs_body(s);
 	if (body)
 		mailbox_cache_batch_begin(ss->box);

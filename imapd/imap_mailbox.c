@@ -548,7 +548,7 @@ enum imap_result imap_cmd_status(struct imap_sess *ss, const struct imap_command
 	}
 	for (size_t i = 0; i < nitems; i++)
 		if (imap_arg_is_atom(&items[i], "HIGHESTMODSEQ"))
-			ss->enabled_condstore = true;   /* RFC 7162 3.1: CONDSTORE enabling */
+			imap_sess_condstore_on(ss);   /* RFC 7162 3.1: CONDSTORE enabling */
 	size_t n = mailbox_count(box), unseen = 0, recent = 0, deleted = 0;
 	uint64_t size = 0;
 	for (size_t i = 0; i < n; i++) {

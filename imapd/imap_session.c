@@ -130,6 +130,18 @@ static void vanished_add(struct imap_sess *ss, struct imap_seqset *set, bool ear
 	}
 }
 
+void imap_sess_condstore_on(struct imap_sess *ss)
+{
+	if (ss->enabled_condstore)
+		return;
+	ss->enabled_condstore = true;
+	if (ss->state == IMAP_SELECTED && ss->box != NULL) {
+		char code[48];
+		snprintf(code, sizeof(code), "HIGHESTMODSEQ %" PRIu64, ss->seen_modseq);
+		imapc_untagged(&ss->ic, "OK", code, "Highest mod-sequence.");
+	}
+}
+
 void imap_sess_vanished_earlier(struct imap_sess *ss, uint64_t modseq,
 				const struct imap_seqset *known, uint32_t min_uid)
 {

@@ -76,7 +76,7 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 			imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Unknown STORE modifier.");
 			return IMAP_R_BAD;
 		}
-		ss->enabled_condstore = true;
+		imap_sess_condstore_on(ss);
 		a = 2;
 	}
 	if (cmd->count < a + 2 || imap_arg_atom(&cmd->args[a], &item) < 0) {

@@ -362,3 +362,27 @@ def test_expunges_remembered_across_sessions_and_reopen(imapd, ctx, user8):
         lines = select(c, "INBOX (QRESYNC (%d %d))" % (uv, mark))
         assert vanished(lines, True) == set(range(k + 1, 4)), (k, lines)
     c.logout()
+
+
+def test_condstore_enabling_command_in_selected_state(imapd, ctx, user8):
+    """The first CONDSTORE enabling command with a folder selected says HIGHESTMODSEQ
+    (RFC 7162 3.1); later ones do not; from then on untagged FETCH carries MODSEQ."""
+    a = login(imapd, ctx, user8)
+    lines = select(a)
+    hms = code(lines, "HIGHESTMODSEQ")
+    lines, tagged = raw(a, "FETCH 1 (MODSEQ)")
+    assert tagged.startswith(b"OK") and code(lines, "HIGHESTMODSEQ") == hms
+    lines, _ = raw(a, "FETCH 1 (MODSEQ)")
+    assert code(lines, "HIGHESTMODSEQ") is None
+    lines, _ = raw(a, "STORE 1 +FLAGS (\\Seen)")
+    f = fetches(lines)
+    assert f[1][2] is not None and f[1][2] > hms
+    # STATUS HIGHESTMODSEQ enables it too (a new session)
+    b = login(imapd, ctx, user8)
+    select(b)
+    lines, _ = raw(b, "STATUS Trash (HIGHESTMODSEQ)")
+    assert code(lines, "HIGHESTMODSEQ") is not None
+    lines, _ = raw(b, "STORE 2 +FLAGS (\\Seen)")
+    assert fetches(lines)[2][2] is not None
+    a.logout()
+    b.logout()
