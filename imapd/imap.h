@@ -88,7 +88,8 @@ void imapc_count_good(struct imapc *ic);
 /* The capabilities after login (also in LOGIN's tagged OK, written by the worker). */
 #define IMAP_CAPABILITY_AUTH "IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE UIDPLUS " \
 	"MOVE UNSELECT CHILDREN NAMESPACE MULTIAPPEND APPENDLIMIT=134217728 CONDSTORE BINARY " \
-	"SPECIAL-USE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE UTF8=ACCEPT"
+	"SPECIAL-USE ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE UTF8=ACCEPT " \
+	"QRESYNC"
 /* Listed after IMAP_CAPABILITY_AUTH while the connection is not compressed (RFC 4978). */
 #define IMAP_CAPABILITY_COMPRESS " COMPRESS=DEFLATE"
 
@@ -176,6 +177,16 @@ size_t imap_sess_claim_recent(struct imap_sess *ss);
 void imap_sess_update(struct imap_sess *ss, bool allow_expunge);
 /* The view after SELECT (everything in the folder now). */
 void imap_sess_view_reset(struct imap_sess *ss);
+/* A CONDSTORE enabling command (RFC 7162 3.1): from now on MODSEQ in every untagged
+ * FETCH; the first one with a folder selected also says "* OK [HIGHESTMODSEQ n]" (n: as
+ * of the last full update of the view, never past an expunge not yet reported). */
+void imap_sess_condstore_on(struct imap_sess *ss);
+/* QRESYNC (RFC 7162 3.2.5.1, 3.2.6): "* VANISHED (EARLIER) uids" for the UIDs of known
+ * (NULL: 1:UIDNEXT-1) from min_uid up that no message has now and that were expunged
+ * after modseq; when the index no longer remembers that far back (index.h), every such
+ * UID that no message has (the RFC allows it).  Several lines if long. */
+void imap_sess_vanished_earlier(struct imap_sess *ss, uint64_t modseq,
+				const struct imap_seqset *known, uint32_t min_uid);
 /* The position of a UID in the view, or -1. */
 long imap_sess_view_find(const struct imap_sess *ss, uint32_t uid);
 /* "(\Seen \Deleted $Forwarded)" of flags and keywords (named by box; NULL: none) into

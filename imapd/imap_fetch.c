@@ -26,6 +26,7 @@
 #include "imap/imap_envelope.h"
 #include "imap/imap_fetchatt.h"
 #include "imap/imap_hdrfilter.h"
+#include "imap/imap_qresync.h"
 #include "imap/imap_search.h"
 #include "imap/imap_section.h"
 #include "imap/imap_window.h"
@@ -459,7 +460,7 @@ static int add_item(struct fetch *f, const char *name)
 				if (f->modseq_item)
 					return 0;
 				f->modseq_item = true;
-				f->ss->enabled_condstore = true;
+				imap_sess_condstore_on(f->ss);
 			}
 			f->n++;
 			return 0;
@@ -560,6 +561,9 @@ static int fetch_one(struct fetch *f, size_t i)
 		imap_buf_puts(&ss->ic.out, " ");
 		item_modseq(f, NULL, i, rec);
 	}
+	/* RFC 7162 3.2.4: a \Seen set by FETCH is reported with the UID too */
+	if (flags_changed && ss->enabled_condstore && !f->uid_item && !ss->fetch_uid)
+		imap_buf_printf(&ss->ic.out, " UID %" PRIu32, v->uid);
 	imap_buf_puts(&ss->ic.out, ")\r\n");
 	return imapc_send_buf(&ss->ic);
 }
@@ -574,15 +578,22 @@ enum imap_result imap_cmd_fetch(struct imap_sess *ss, const struct imap_command 
 		return IMAP_R_BAD;
 	}
 	uint64_t changedsince = 0;
+	struct imap_fetch_mods mods = { 0 };
 	if (cmd->count == 3) {
-		/* RFC 7162 3.1.4: (CHANGEDSINCE modseq) */
-		const struct imap_arg *m = &cmd->args[2];
-		if (m->type != IMAP_ARG_LIST || m->count != 2 ||
-		    !imap_arg_is_atom(&m->list[0], "CHANGEDSINCE") ||
-		    imap_arg_number64(&m->list[1], &changedsince) < 0 || changedsince == 0) {
+		/* RFC 7162 3.1.4.1: (CHANGEDSINCE modseq); 3.2.6: UID FETCH ... (CHANGEDSINCE
+		 * modseq VANISHED), after ENABLE QRESYNC only */
+		const char *error;
+		if (imap_fetch_mods_parse(&cmd->args[2], &mods, &error) < 0 ||
+		    mods.changedsince == 0) {
 			imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Unknown FETCH modifier.");
 			return IMAP_R_BAD;
 		}
+		if (mods.vanished && (!cmd->uid || !ss->enabled_qresync)) {
+			imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL,
+				     "VANISHED: in UID FETCH after ENABLE QRESYNC only.");
+			return IMAP_R_BAD;
+		}
+		changedsince = mods.changedsince;
 	}
 	imap_seqset_init(&set);
 	if (imap_sess_seqset(ss, cmd->tag, &cmd->args[0], cmd->uid, &set) < 0) {
@@ -606,6 +617,9 @@ enum imap_result imap_cmd_fetch(struct imap_sess *ss, const struct imap_command 
 	f->changedsince = changedsince;
 	ss->fetch_uid = cmd->uid;
 	ss->n_fetch++;
+	/* RFC 7162 3.2.6: the UIDs of the set expunged since, before any FETCH */
+	if (mods.vanished)
+		imap_sess_vanished_earlier(ss, changedsince, &set, 1);
 	enum imap_result res = IMAP_R_OK;
 	/* the structures parsed for this FETCH go to the cache in few transactions */
 	if (f->needs_tree)
@@ -742,7 +756,7 @@ enum imap_result imap_cmd_search(struct imap_sess *ss, const struct imap_command
 		return IMAP_R_BAD;
 	}
 	if (imap_search_uses_modseq(s))
-		ss->enabled_condstore = true;   /* RFC 7162 3.1 */
+		imap_sess_condstore_on(ss);   /* RFC 7162 3.1 */
 	bool body = imap_search_needs_body(s);
 	if (body)
 		mailbox_cache_batch_begin(ss->box);

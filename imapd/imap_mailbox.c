@@ -18,6 +18,7 @@
 #include "base/util.h"
 #include "imap.h"
 #include "imap/imap_match.h"
+#include "imap/imap_qresync.h"
 #include "imap/imap_utf7.h"
 #include "storage/storage.h"
 
@@ -53,23 +54,67 @@ static void deselect(struct imap_sess *ss, bool expunge)
 	ss->state = IMAP_AUTH;
 }
 
+/* SELECT (QRESYNC (...)) after the usual responses (RFC 7162 3.2.5): what changed since
+ * the client's mod-sequence, when its UIDVALIDITY is still the folder's: VANISHED
+ * (EARLIER), then FETCH of the messages changed or added (restricted to its known UIDs
+ * when given).  The sequence match data (3.2.5.2) narrows VANISHED: up to the last pair
+ * (number, UID) that still holds, in order, the client knows every expunge. */
+static void select_qresync(struct imap_sess *ss, const struct imap_select_params *sp)
+{
+	if (sp->uidvalidity != mailbox_hdr(ss->box)->uidvalidity)
+		return;
+	const struct imap_seqset *known = sp->have_known ? &sp->known : NULL;
+	uint32_t min_uid = 1;
+	if (sp->have_match) {
+		struct imap_seqset_iter is, iu;
+		uint32_t seq, uid;
+		imap_seqset_iter_init(&is, &sp->match_seqs);
+		imap_seqset_iter_init(&iu, &sp->match_uids);
+		while (imap_seqset_iter_next(&is, &seq) && imap_seqset_iter_next(&iu, &uid)) {
+			if (seq > ss->count || ss->msgs[seq - 1].uid != uid)
+				break;   /* BOUNDS: 1 <= seq <= count (0 is never a member) */
+			min_uid = uid < UINT32_MAX ? uid + 1 : uid;
+		}
+	}
+	imap_sess_vanished_earlier(ss, sp->modseq, known, min_uid);
+	for (size_t i = 0; i < ss->count; i++) {
+		const struct imap_vmsg *v = &ss->msgs[i];
+		if (v->modseq <= sp->modseq || (known != NULL && !imap_seqset_contains(known, v->uid)))
+			continue;
+		char fl[IMAP_FLAGS_TEXT_MAX];
+		imap_flags_format(v->flags, v->keywords, ss->box, fl, sizeof(fl));
+		imapc_data(&ss->ic, "%zu FETCH (UID %" PRIu32 " FLAGS %s MODSEQ (%" PRIu64 "))",
+			   i + 1, v->uid, fl, v->modseq);
+	}
+}
+
 enum imap_result imap_cmd_select(struct imap_sess *ss, const struct imap_command *cmd)
 {
 	char name[STORAGE_NAME_MAX + 1];
 	const char *error;
+	struct imap_select_params sp;
 
-	/* RFC 7162 3.1.8: SELECT mailbox (CONDSTORE) */
-	bool condstore = cmd->count == 2 && cmd->args[1].type == IMAP_ARG_LIST &&
-			 cmd->args[1].count == 1 &&
-			 imap_arg_is_atom(&cmd->args[1].list[0], "CONDSTORE");
-	if (cmd->count != 1 && !condstore) {
-		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Usage: %s mailbox [(CONDSTORE)]",
-			     cmd->name);
+	/* RFC 7162 3.1.8, 3.2.5: SELECT mailbox [(CONDSTORE QRESYNC (...))], checked
+	 * before the folder is opened */
+	imap_select_params_init(&sp);
+	if ((cmd->count != 1 && cmd->count != 2) ||
+	    (cmd->count == 2 && imap_select_params_parse(&cmd->args[1], &sp, &error) < 0)) {
+		imap_select_params_free(&sp);
+		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL,
+			     "Usage: %s mailbox [(CONDSTORE) | (QRESYNC (uidvalidity modseq "
+			     "[known-uids [(seqs uids)]]))]", cmd->name);
 		return IMAP_R_BAD;
 	}
-	if (imap_sess_mailbox_arg(ss, cmd->tag, &cmd->args[0], name, sizeof(name)) < 0)
+	if (sp.qresync && !ss->enabled_qresync) {
+		imap_select_params_free(&sp);
+		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "ENABLE QRESYNC first.");
+		return IMAP_R_BAD;
+	}
+	if (imap_sess_mailbox_arg(ss, cmd->tag, &cmd->args[0], name, sizeof(name)) < 0) {
+		imap_select_params_free(&sp);
 		return IMAP_R_OK;
-	if (condstore)
+	}
+	if (sp.condstore)
 		ss->enabled_condstore = true;
 	/* RFC 9051 6.3.2: a failed SELECT leaves no folder selected; [CLOSED] tells the
 	 * client where the previous folder's responses end (RFC 7162 3.2.11, RFC 9051) */
@@ -77,6 +122,7 @@ enum imap_result imap_cmd_select(struct imap_sess *ss, const struct imap_command
 		imapc_untagged(&ss->ic, "OK", "CLOSED", "Previous mailbox closed.");
 	deselect(ss, false);
 	if (mailbox_open(ss->st, name, &ss->box, &error) < 0) {
+		imap_select_params_free(&sp);
 		imap_sess_storage_error(ss, cmd->tag, "SELECT", error);
 		return IMAP_R_OK;
 	}
@@ -114,6 +160,9 @@ enum imap_result imap_cmd_select(struct imap_sess *ss, const struct imap_command
 	imapc_untagged(&ss->ic, "OK", code, "Predicted next UID.");
 	snprintf(code, sizeof(code), "HIGHESTMODSEQ %" PRIu64, hdr->highestmodseq);
 	imapc_untagged(&ss->ic, "OK", code, "Highest mod-sequence.");
+	if (sp.qresync)
+		select_qresync(ss, &sp);
+	imap_select_params_free(&sp);
 	imapc_tagged(&ss->ic, cmd->tag, "OK", ss->readonly ? "READ-ONLY" : "READ-WRITE",
 		     "%s completed.", cmd->name);
 	return IMAP_R_OK;
@@ -932,6 +981,9 @@ static int status_write(struct imap_sess *ss, const char *name,
 	struct mailbox *box = NULL;
 	const char *item;
 
+	for (size_t i = 0; i < nitems; i++)
+		if (imap_arg_is_atom(&items[i], "HIGHESTMODSEQ"))
+			imap_sess_condstore_on(ss);   /* RFC 7162 3.1: CONDSTORE enabling */
 	if (mailbox_open(ss->st, name, &box, error_r) < 0)
 		return -1;
 	size_t n = mailbox_count(box), unseen = 0, recent = 0, deleted = 0;

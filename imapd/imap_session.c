@@ -8,7 +8,12 @@
  * RECENT, FETCH FLAGS) before the tagged response of a command, except that EXPUNGE is
  * never sent in the responses to FETCH, STORE and SEARCH by sequence number (RFC 9051
  * section 7.5.1): their numbers would shift under the client.  Until then an expunged
- * message keeps its number in the view; commands on it skip it. */
+ * message keeps its number in the view; commands on it skip it.
+ *
+ * After ENABLE QRESYNC (RFC 7162 3.2.10), expunges are reported as "* VANISHED uids"
+ * instead of EXPUNGE, under the same rules; SELECT (QRESYNC ...) and UID FETCH (...
+ * VANISHED) report "* VANISHED (EARLIER) uids" from the expunges the index remembers
+ * (imap_sess_vanished_earlier()). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,6 +135,94 @@ void imap_sess_view_reset(struct imap_sess *ss)
 	}
 }
 
+/* VANISHED lines: UIDs gathered into a set, a line sent whenever it is full. */
+static void vanished_flush(struct imap_sess *ss, struct imap_seqset *set, bool earlier)
+{
+	if (set->count == 0)
+		return;
+	size_t need = imap_seqset_format(set, NULL, 0);
+	char *line = xmalloc(need + 32);   /* BOUNDS: "* VANISHED (EARLIER) " + set + CRLF */
+	int k = snprintf(line, 32, "* VANISHED %s", earlier ? "(EARLIER) " : "");
+	imap_seqset_format(set, line + k, need + 1);
+	memcpy(line + (size_t)k + need, "\r\n", 2);
+	conn_write(ss->ic.c, line, (size_t)k + need + 2);
+	free(line);
+	imap_seqset_clear(set);
+}
+
+static void vanished_add(struct imap_sess *ss, struct imap_seqset *set, bool earlier,
+			 uint32_t lo, uint32_t hi)
+{
+	if (set->count >= IMAP_VANISHED_LINE_RANGES || imap_seqset_add(set, lo, hi) < 0) {
+		vanished_flush(ss, set, earlier);
+		(void)imap_seqset_add(set, lo, hi);   /* an empty set takes one range */
+	}
+}
+
+void imap_sess_condstore_on(struct imap_sess *ss)
+{
+	if (ss->enabled_condstore)
+		return;
+	ss->enabled_condstore = true;
+	if (ss->state == IMAP_SELECTED && ss->box != NULL) {
+		char code[48];
+		snprintf(code, sizeof(code), "HIGHESTMODSEQ %" PRIu64, ss->seen_modseq);
+		imapc_untagged(&ss->ic, "OK", code, "Highest mod-sequence.");
+	}
+}
+
+void imap_sess_vanished_earlier(struct imap_sess *ss, uint64_t modseq,
+				const struct imap_seqset *known, uint32_t min_uid)
+{
+	const struct index_hdr *hdr = mailbox_hdr(ss->box);
+	uint32_t top = hdr->uidnext > 0 ? hdr->uidnext - 1 : 0;
+	struct imap_seqset out;
+	size_t n;
+	uint64_t floor;
+
+	if (min_uid == 0)
+		min_uid = 1;
+	imap_seqset_init(&out);
+	const struct index_expunge *e = mailbox_expunges(ss->box, &n, &floor);
+	if (modseq >= floor) {
+		/* every expunge after modseq is remembered */
+		for (size_t i = 0; i < n; i++) {
+			uint32_t uid = e[i].uid;
+			if (e[i].modseq > modseq && uid >= min_uid && uid <= top &&
+			    (known == NULL || imap_seqset_contains(known, uid)) &&
+			    mailbox_find(ss->box, uid, NULL) == NULL)
+				vanished_add(ss, &out, true, uid, uid);
+		}
+	} else {
+		/* forgotten: every UID of the set that no message has, the gaps between the
+		 * folder's UIDs (one walk of both, in UID order) */
+		struct imap_seqrange all = { 1, top };
+		const struct imap_seqrange *r = known != NULL ? known->r : &all;
+		size_t nr = known != NULL ? known->count : top > 0, j = 0;
+		size_t count = mailbox_count(ss->box);
+		for (size_t k = 0; k < nr; k++) {
+			uint64_t lo = r[k].lo > min_uid ? r[k].lo : min_uid;
+			uint64_t hi = r[k].hi < top ? r[k].hi : top;
+			if (lo > hi)
+				continue;
+			for (; j < count; j++) {
+				const struct index_rec *rec = mailbox_get(ss->box, j);
+				if (rec == NULL || rec->uid < lo)
+					continue;
+				if (rec->uid > hi)
+					break;
+				if (rec->uid > lo)
+					vanished_add(ss, &out, true, (uint32_t)lo, rec->uid - 1);
+				lo = (uint64_t)rec->uid + 1;
+			}
+			if (lo <= hi)
+				vanished_add(ss, &out, true, (uint32_t)lo, (uint32_t)hi);
+		}
+	}
+	vanished_flush(ss, &out, true);
+	imap_seqset_free(&out);
+}
+
 long imap_sess_view_find(const struct imap_sess *ss, uint32_t uid)
 {
 	size_t lo = 0, hi = ss->count;
@@ -169,18 +262,26 @@ void imap_sess_update(struct imap_sess *ss, bool allow_expunge)
 	if (hdr->highestmodseq == ss->seen_modseq && total == ss->count &&
 	    top_now == (ss->count > 0 ? ss->msgs[ss->count - 1].uid : 0))
 		return;
-	/* expunges, highest number first so that each number is right when sent */
+	/* expunges, highest number first so that each number is right when sent; after
+	 * ENABLE QRESYNC by UID in VANISHED lines */
 	if (allow_expunge) {
 		size_t kept = ss->count;
 		bool any = false;
+		struct imap_seqset vanished;
+		imap_seqset_init(&vanished);
 		for (size_t i = ss->count; i-- > 0;) {
 			if (mailbox_find(ss->box, ss->msgs[i].uid, NULL) != NULL)
 				continue;
-			imapc_data(&ss->ic, "%zu EXPUNGE", i + 1);
+			if (ss->enabled_qresync)
+				vanished_add(ss, &vanished, false, ss->msgs[i].uid, ss->msgs[i].uid);
+			else
+				imapc_data(&ss->ic, "%zu EXPUNGE", i + 1);
 			ss->msgs[i].uid = 0;
 			kept--;
 			any = true;
 		}
+		vanished_flush(ss, &vanished, false);
+		imap_seqset_free(&vanished);
 		if (any) {
 			size_t k = 0;
 			for (size_t i = 0; i < ss->count; i++)
@@ -394,9 +495,9 @@ static enum imap_result cmd_id(struct imap_sess *ss, const struct imap_command *
 	return IMAP_R_OK;
 }
 
-/* ENABLE (RFC 5161): CONDSTORE, IMAP4rev2 and UTF8=ACCEPT are enabled and listed in
- * ENABLED (only what this command newly enabled, RFC 5161 3.1); QRESYNC is recorded, and
- * not reported enabled as it is not advertised yet. */
+/* ENABLE (RFC 5161): CONDSTORE, QRESYNC (which implies CONDSTORE, RFC 7162 3.2.3),
+ * IMAP4rev2 and UTF8=ACCEPT are enabled and listed in ENABLED, only what this command newly
+ * enabled (RFC 5161 3.1); other names are ignored. */
 static enum imap_result cmd_enable(struct imap_sess *ss, const struct imap_command *cmd)
 {
 	const char *a;
@@ -405,7 +506,7 @@ static enum imap_result cmd_enable(struct imap_sess *ss, const struct imap_comma
 		imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Usage: ENABLE capability...");
 		return IMAP_R_BAD;
 	}
-	bool condstore = false, rev2 = false, utf8 = false;
+	bool condstore = false, qresync = false, rev2 = false, utf8 = false;
 	for (size_t i = 0; i < cmd->count; i++) {
 		if (imap_arg_atom(&cmd->args[i], &a) < 0) {
 			imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Invalid capability name.");
@@ -414,14 +515,16 @@ static enum imap_result cmd_enable(struct imap_sess *ss, const struct imap_comma
 		if (strcasecmp(a, "CONDSTORE") == 0)
 			condstore = !ss->enabled_condstore;
 		else if (strcasecmp(a, "QRESYNC") == 0)
-			ss->enabled_qresync = true;
+			qresync = !ss->enabled_qresync;
 		else if (strcasecmp(a, "IMAP4rev2") == 0)
 			rev2 = !ss->enabled_rev2;
 		else if (strcasecmp(a, "UTF8=ACCEPT") == 0)
 			utf8 = !ss->enabled_utf8_accept;
 	}
-	if (condstore)
+	if (condstore || qresync)
 		ss->enabled_condstore = true;
+	if (qresync)
+		ss->enabled_qresync = true;
 	/* IMAP4rev2 (RFC 9051, docs/architecture.md) and UTF8=ACCEPT (RFC 6855): UTF-8 in
 	 * quoted strings both ways, mailbox names in UTF-8 */
 	if (rev2 || utf8) {
@@ -433,8 +536,8 @@ static enum imap_result cmd_enable(struct imap_sess *ss, const struct imap_comma
 		imapc_settings(&ss->ic, &set, IMAP_MAX_LINE);
 		ss->ic.wflags |= IMAP_WRITE_UTF8;
 	}
-	imapc_data(&ss->ic, "ENABLED%s%s%s", condstore ? " CONDSTORE" : "",
-		   rev2 ? " IMAP4rev2" : "", utf8 ? " UTF8=ACCEPT" : "");
+	imapc_data(&ss->ic, "ENABLED%s%s%s%s", condstore ? " CONDSTORE" : "",
+		   qresync ? " QRESYNC" : "", rev2 ? " IMAP4rev2" : "", utf8 ? " UTF8=ACCEPT" : "");
 	imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Enabled.");
 	return IMAP_R_OK;
 }

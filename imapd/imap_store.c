@@ -76,7 +76,7 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 			imapc_tagged(&ss->ic, cmd->tag, "BAD", NULL, "Unknown STORE modifier.");
 			return IMAP_R_BAD;
 		}
-		ss->enabled_condstore = true;
+		imap_sess_condstore_on(ss);
 		a = 2;
 	}
 	if (cmd->count < a + 2 || imap_arg_atom(&cmd->args[a], &item) < 0) {
@@ -156,7 +156,9 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 			imap_flags_format(v->flags, v->keywords, ss->box, fl, sizeof(fl));
 			if (ss->enabled_condstore)
 				snprintf(ms, sizeof(ms), " MODSEQ (%" PRIu64 ")", v->modseq);
-			if (cmd->uid || ss->enabled_rev2)   /* RFC 9051 appendix E 21 */
+			/* RFC 7162 3.2.4: with CONDSTORE on, the UID is always there; RFC 9051
+			 * appendix E 21: always in IMAP4rev2 */
+			if (cmd->uid || ss->enabled_condstore || ss->enabled_rev2)
 				imapc_data(&ss->ic, "%zu FETCH (UID %" PRIu32 " FLAGS %s%s)", i + 1,
 					   v->uid, fl, ms);
 			else
@@ -216,7 +218,13 @@ enum imap_result imap_cmd_expunge(struct imap_sess *ss, const struct imap_comman
 	free(uids);
 	ss->n_expunged += (unsigned)k;
 	imap_sess_update(ss, true);
-	imapc_tagged(&ss->ic, cmd->tag, "OK", NULL, "Expunge completed.");
+	/* RFC 7162 3.2.7, 3.2.9: with QRESYNC the new HIGHESTMODSEQ when any went */
+	char code[48];
+	if (k > 0 && ss->enabled_qresync)
+		snprintf(code, sizeof(code), "HIGHESTMODSEQ %" PRIu64,
+			 mailbox_hdr(ss->box)->highestmodseq);
+	imapc_tagged(&ss->ic, cmd->tag, "OK", k > 0 && ss->enabled_qresync ? code : NULL,
+		     "Expunge completed.");
 	return IMAP_R_OK;
 }
 

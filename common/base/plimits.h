@@ -180,6 +180,11 @@
 /* Longest wait for the index write lock (held for a scan and one write), and the poll. */
 #define INDEX_LOCK_TIMEOUT_MS 15000
 #define INDEX_LOCK_POLL_MS 10
+/* Expunges the index remembers, as (UID, MODSEQ), for IMAP QRESYNC (RFC 7162 3.2.5.1):
+ * a client that resyncs from a MODSEQ older than the oldest one remembered is told every
+ * UID of its set that no longer exists instead, which the RFC allows.  2048 covers many
+ * days of a busy folder's deletions; 16 bytes each, 32 KiB at most per open index. */
+#define INDEX_EXPUNGES_MAX 2048
 /* Folder names (storage.h): UTF-8 with "/" between levels for the client, modified UTF-7
  * on disk.  Maildir++ keeps a whole name in one directory entry (".A.B", at most NAME_MAX
  * = 255 bytes), mbox one level per path component (each at most NAME_MAX): that is the
@@ -329,6 +334,9 @@
  * merging.  A 64 KiB line holds at most ~32,000 "n," items; clients send UID sets of
  * ranges (mbsync, Thunderbird: a few thousand at most); 16 bytes each, 256 KiB at most. */
 #define IMAP_MAX_SEQSET_RANGES 16384
+/* UID ranges in one VANISHED response line (RFC 7162 3.2.10): more go into further lines,
+ * so a line stays below ~24 KiB (clients read responses line by line). */
+#define IMAP_VANISHED_LINE_RANGES 1024
 /* BINARY.SIZE cache (common/imap/imap_binsize.c): one (size, has_nul) entry per MIME
  * part, indexed by the part's place in the tree, so at most a message's parts; 9 bytes
  * each, ~9 KiB at most, well inside INDEX_CACHE_ENTRY_MAX. */

@@ -1,9 +1,11 @@
 /* The per-folder index: formats and rules in index.h.
  *
  * Encoding (little-endian):
- *   snapshot: "PSTIDX2\n", u64 generation, u32 uidvalidity, u32 uidnext,
+ *   snapshot: "PSTIDX3\n", u64 generation, u32 uidvalidity, u32 uidnext,
  *             u64 highestmodseq, u64 stamp[4], u64 count,
  *             u32 keyword count, each keyword: u8 length, bytes (bit i = the i-th),
+ *             the expunges remembered (index.h): u64 floor, u32 n, n times u32 uid,
+ *             u64 modseq (in modseq order, each above the floor),
  *             u64 key area length,
  *             count fixed-size records (recset.h: RECSET_REC_SIZE, sorted by UID, each
  *             with the offset of its key in the key area),
@@ -14,10 +16,10 @@
  *             u32 CRC-32
  *   log record: u32 uid, flags, keywords, key_len, u64 modseq, size, raw, date, off,
  *             aux, key_len bytes of key
- *   log:      "PSTLOG2\n", u64 generation, then entries: u32 length, u32 CRC-32 of the
+ *   log:      "PSTLOG3\n", u64 generation, then entries: u32 length, u32 CRC-32 of the
  *             payload, payload = operations, the last one always 'H':
  *             'P' record (add, or replace the record with that UID)
- *             'X' u32 uid (expunge)
+ *             'X' u32 uid, u64 modseq (expunge, remembered with its MODSEQ)
  *             'C' u32 uid, u32 field, u32 length, bytes (a cache entry, replaced whole)
  *             'K' u8 length, bytes (a new keyword name: the next bit)
  *             'R' (drop every record: a new UIDVALIDITY follows in 'H'; the keyword
@@ -37,7 +39,10 @@
  * root; otherwise the snapshot is read into the heap (index_test_map_as_root lets the
  * tests, which run as root, take the mapped path).
  * Format 1 ("PSTIDX1", no keyword names) is not read: such an index counts as bad and is
- * rebuilt under a new UIDVALIDITY (docs/architecture.md). */
+ * rebuilt under a new UIDVALIDITY (docs/architecture.md).  Format 2 ("PSTIDX2"/"PSTLOG2")
+ * is format 3 without the expunges remembered and with 'X' u32 uid only: it is read, its
+ * expunges count as forgotten (the floor is its HIGHESTMODSEQ), and the next commit
+ * writes a format 3 snapshot (compact()), so the UIDs stay valid across the upgrade. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -53,8 +58,11 @@
 #include "index/index.h"
 #include "index/recset.h"
 
-#define SNAP_MAGIC "PSTIDX2\n"
-#define LOG_MAGIC "PSTLOG2\n"
+#define SNAP_MAGIC "PSTIDX3\n"
+#define LOG_MAGIC "PSTLOG3\n"
+#define SNAP_MAGIC2 "PSTIDX2\n"
+#define LOG_MAGIC2 "PSTLOG2\n"
+#define EXP_ENT 12
 #define MAGIC_LEN 8
 #define SNAP_HDR_LEN (8 + 8 + 4 + 4 + 8 + 8 * INDEX_STAMP_WORDS + 8)
 #define LOG_HDR_LEN 16
@@ -115,6 +123,10 @@ struct index {
 	struct index_changes *collect; /* the lock holder's changes */
 	uint32_t collect_next;         /* UIDNEXT before the lock */
 	struct index_stats stats;
+	struct index_expunge *exp; /* expunges remembered (index.h), in modseq order */
+	size_t nexp, exp_alloc;
+	uint64_t exp_floor;
+	int fmt;                   /* the format read (2 or 3): 2 is written again as 3 */
 	char err[160];
 };
 
@@ -357,20 +369,57 @@ static int apply_put(struct index *ix, const struct index_rec *r)
 	return 0;
 }
 
-static void apply_expunge(struct index *ix, uint32_t uid)
+/* ---- the expunges remembered ---- */
+
+static void exp_clear(struct index *ix, uint64_t floor)
+{
+	ix->nexp = 0;
+	ix->exp_floor = floor;
+}
+
+/* One more, above every one remembered; the oldest quarter is forgotten when full.  0, or
+ * -1 bad (out of order). */
+static int exp_add(struct index *ix, uint32_t uid, uint64_t modseq)
+{
+	if (uid == 0 || modseq <= ix->exp_floor ||
+	    (ix->nexp > 0 && modseq <= ix->exp[ix->nexp - 1].modseq))
+		return -1;
+	if (ix->nexp == INDEX_EXPUNGES_MAX) {
+		size_t drop = INDEX_EXPUNGES_MAX / 4;
+		ix->exp_floor = ix->exp[drop - 1].modseq;
+		memmove(ix->exp, ix->exp + drop, (ix->nexp - drop) * sizeof(*ix->exp));
+		ix->nexp -= drop;
+	}
+	if (ix->nexp == ix->exp_alloc) {
+		ix->exp_alloc = ix->exp_alloc == 0 ? 64 : ix->exp_alloc * 2;
+		if (ix->exp_alloc > INDEX_EXPUNGES_MAX)
+			ix->exp_alloc = INDEX_EXPUNGES_MAX;
+		ix->exp = xrealloc(ix->exp, ix->exp_alloc * sizeof(*ix->exp));
+	}
+	/* BOUNDS: nexp < exp_alloc <= INDEX_EXPUNGES_MAX */
+	ix->exp[ix->nexp++] = (struct index_expunge){ uid, modseq };
+	return 0;
+}
+
+/* modseq 0: not known (format 2); nothing is remembered.  0, or -1 bad. */
+static int apply_expunge(struct index *ix, uint32_t uid, uint64_t modseq)
 {
 	if (!recset_expunge(&ix->rs, uid))
-		return;
+		return 0;
 	cache_drop_uid(ix, uid);
 	if (ix->ch != NULL)
 		ulist_add(&ix->ch->expunged, &ix->ch->n_expunged, uid);
+	return modseq == 0 ? 0 : exp_add(ix, uid, modseq);
 }
 
 /* The header must agree with the records: UIDNEXT above every UID. */
 static int apply_hdr(struct index *ix, const struct index_hdr *h)
 {
 	if (h->uidnext == 0 || recset_max_uid(&ix->rs) >= h->uidnext ||
-	    h->uidnext < ix->hdr.uidnext || h->highestmodseq < ix->hdr.highestmodseq)
+	    h->uidnext < ix->hdr.uidnext || h->highestmodseq < ix->hdr.highestmodseq ||
+	    ix->exp_floor > h->highestmodseq ||
+	    (ix->nexp > 0 && (ix->exp[ix->nexp - 1].modseq > h->highestmodseq ||
+			      ix->exp[ix->nexp - 1].uid >= h->uidnext)))
 		return -1;
 	ix->hdr = *h;
 	return 0;
@@ -511,7 +560,10 @@ static int parse_image(struct index *ix, unsigned char *buf, size_t len, bool ma
 	recs_clear(ix);
 	memset(&ix->hdr, 0, sizeof(ix->hdr));
 	ix->nkw = 0;
-	if (len < SNAP_HDR_LEN + 4 || memcmp(buf, SNAP_MAGIC, MAGIC_LEN) != 0 ||
+	exp_clear(ix, 0);
+	ix->fmt = len >= MAGIC_LEN && memcmp(buf, SNAP_MAGIC2, MAGIC_LEN) == 0 ? 2 : 3;
+	if (len < SNAP_HDR_LEN + 4 ||
+	    memcmp(buf, ix->fmt == 2 ? SNAP_MAGIC2 : SNAP_MAGIC, MAGIC_LEN) != 0 ||
 	    image_crc(buf, len - 4, mapped) != get32(buf + len - 4)) {
 		image_free(buf, len, mapped);
 		return -1;
@@ -531,6 +583,18 @@ static int parse_image(struct index *ix, unsigned char *buf, size_t len, bool ma
 			goto bad_img;
 		off += 1 + (size_t)buf[off];
 	}
+	if (ix->fmt == 3) {
+		/* the expunges remembered: checked against the header by apply_hdr() */
+		if (end - off < 12 || get32(buf + off + 8) > INDEX_EXPUNGES_MAX ||
+		    (size_t)get32(buf + off + 8) * EXP_ENT > end - off - 12)
+			goto bad_img;
+		exp_clear(ix, get64(buf + off));
+		uint32_t nexp = get32(buf + off + 8);
+		off += 12;
+		for (uint32_t i = 0; i < nexp; i++, off += EXP_ENT)
+			if (exp_add(ix, get32(buf + off), get64(buf + off + 4)) == -1)
+				goto bad_img;
+	}
 	if (end - off < 8)
 		goto bad_img;
 	uint64_t keys_len = get64(buf + off);
@@ -544,6 +608,11 @@ static int parse_image(struct index *ix, unsigned char *buf, size_t len, bool ma
 	off += recs_len + (size_t)keys_len;
 	if (apply_hdr(ix, &h) == -1 || end - off < 8)
 		goto bad;
+	if (ix->fmt == 2)
+		exp_clear(ix, h.highestmodseq); /* format 2 remembers none */
+	for (size_t i = 0; i < ix->nexp; i++)
+		if (ix->exp[i].uid >= h.uidnext)
+			goto bad;
 	/* the cache directory, checked in place like the records */
 	uint64_t ncache = get64(buf + off);
 	off += 8;
@@ -583,6 +652,7 @@ bad:
 	recs_clear(ix);
 	memset(&ix->hdr, 0, sizeof(ix->hdr));
 	ix->nkw = 0;
+	exp_clear(ix, 0);
 	return -1;
 }
 
@@ -613,12 +683,15 @@ static int apply_ops(struct index *ix, const unsigned char *p, size_t len)
 				return -1;
 			off += used;
 			break;
-		case 'X':
-			if (len - off < 4)
+		case 'X': {
+			size_t xlen = ix->fmt == 2 ? 4 : 12;
+			if (len - off < xlen ||
+			    apply_expunge(ix, get32(p + off),
+					  ix->fmt == 2 ? 0 : get64(p + off + 4)) == -1)
 				return -1;
-			apply_expunge(ix, get32(p + off));
-			off += 4;
+			off += xlen;
 			break;
+		}
 		case 'C': {
 			if (len - off < 12)
 				return -1;
@@ -646,6 +719,7 @@ static int apply_ops(struct index *ix, const unsigned char *p, size_t len)
 			}
 			recs_clear(ix);
 			memset(&ix->hdr, 0, sizeof(ix->hdr));
+			exp_clear(ix, 0);
 			break;
 		case 'H': {
 			struct index_hdr h;
@@ -655,6 +729,8 @@ static int apply_ops(struct index *ix, const unsigned char *p, size_t len)
 			sweep(ix);
 			if (apply_hdr(ix, &h) == -1)
 				return -1;
+			if (ix->fmt == 2)
+				exp_clear(ix, h.highestmodseq); /* its expunges: forgotten */
 			off += OP_HDR_LEN - 1;
 			ended = true;
 			break;
@@ -753,6 +829,8 @@ static int load(struct index *ix, const char **error_r)
 	recs_clear(ix);
 	memset(&ix->hdr, 0, sizeof(ix->hdr));
 	ix->nkw = 0;
+	exp_clear(ix, 0);
+	ix->fmt = 3;
 	ix->gen = 0;
 	ix->have_snap = false;
 	ix->bad = false;
@@ -814,7 +892,9 @@ static int load(struct index *ix, const char **error_r)
 	ix->log_ino = st.st_ino;
 	ix->log_off = len;
 	ix->log_gen = UINT64_MAX;
-	if (len >= LOG_HDR_LEN && memcmp(buf, LOG_MAGIC, MAGIC_LEN) == 0)
+	/* a log continues a snapshot of its own format */
+	if (len >= LOG_HDR_LEN &&
+	    memcmp(buf, ix->fmt == 2 ? LOG_MAGIC2 : LOG_MAGIC, MAGIC_LEN) == 0)
 		ix->log_gen = get64(buf + 8);
 	if (ix->log_gen == ix->gen && !ix->bad) {
 		size_t valid;
@@ -825,6 +905,7 @@ static int load(struct index *ix, const char **error_r)
 			recs_clear(ix);
 			memset(&ix->hdr, 0, sizeof(ix->hdr));
 			ix->nkw = 0;
+			exp_clear(ix, 0);
 		}
 		ix->log_off = LOG_HDR_LEN + valid;
 		sweep(ix);
@@ -969,6 +1050,7 @@ struct index *index_new_memory(void)
 	ix->dfd = -1;
 	ix->log_fd = -1;
 	ix->lock_fd = -1;
+	ix->fmt = 3;
 	ix->ring = xcalloc(1, sizeof(*ix->ring));
 	ix->stats_out = xcalloc(1, sizeof(*ix->stats_out));
 	memcpy(ix->name, "memory", 7);
@@ -985,6 +1067,7 @@ void index_close(struct index **ixp)
 	free(ix->ring);
 	free(ix->stats_out);
 	free(ix->cache);
+	free(ix->exp);
 	free(ix->tx);
 	close_log(ix);
 	if (ix->lock_fd != -1)
@@ -1032,13 +1115,21 @@ const struct index_hdr *index_hdr(const struct index *ix)
 	return &ix->hdr;
 }
 
+const struct index_expunge *index_expunges(const struct index *ix, size_t *n_r,
+					   uint64_t *floor_r)
+{
+	*n_r = ix->nexp;
+	*floor_r = ix->exp_floor;
+	return ix->exp;
+}
+
 const struct index_stats *index_stats(const struct index *ix)
 {
 	struct index_stats *st = ix->stats_out;
 	*st = ix->stats;
 	st->heap_bytes = sizeof(*ix) + sizeof(*ix->ring) + sizeof(*st) +
 		recset_heap_bytes(&ix->rs) + ix->cache_alloc * sizeof(*ix->cache) +
-		ix->cache_bytes + ix->ncache + ix->tx_alloc;
+		ix->cache_bytes + ix->ncache + ix->tx_alloc + ix->exp_alloc * sizeof(*ix->exp);
 	st->mapped_bytes = ix->rs.img != NULL && ix->rs.mapped ? ix->rs.img_len : 0;
 	return st;
 }
@@ -1117,9 +1208,9 @@ static unsigned char *tx_grow(struct index *ix, size_t n)
 	return p;
 }
 
-/* new_modseq: the record gets ++HIGHESTMODSEQ; else it keeps the modseq it has now
- * (index_update_quiet). */
-static int put_rec(struct index *ix, struct index_rec *rec, bool new_modseq,
+/* keep: the MODSEQ to keep (an update that leaves flags and keywords alone), or 0: the
+ * next one. */
+static int put_rec(struct index *ix, struct index_rec *rec, uint64_t keep,
 		   const char **error_r)
 {
 	if (!ix->locked) {
@@ -1131,8 +1222,7 @@ static int put_rec(struct index *ix, struct index_rec *rec, bool new_modseq,
 		return -1;
 	}
 	rec->flags &= INDEX_FLAG_MASK;
-	if (new_modseq)
-		rec->modseq = ix->hdr.highestmodseq + 1;
+	rec->modseq = keep != 0 ? keep : ix->hdr.highestmodseq + 1;
 	/* encoded before it is applied: rec->key may point to the key being replaced */
 	size_t len = 1 + REC_FIXED + rec->key_len;
 	unsigned char *p = tx_grow(ix, len);
@@ -1147,7 +1237,7 @@ static int put_rec(struct index *ix, struct index_rec *rec, bool new_modseq,
 		return -1;
 	}
 	rec->key = NULL; /* it may be freed: the caller must not use it */
-	if (new_modseq)
+	if (keep == 0)
 		ix->hdr.highestmodseq++;
 	return 0;
 }
@@ -1159,7 +1249,7 @@ int index_append(struct index *ix, struct index_rec *rec, const char **error_r)
 		return -1;
 	}
 	rec->uid = ix->hdr.uidnext;
-	if (put_rec(ix, rec, true, error_r) == -1)
+	if (put_rec(ix, rec, 0, error_r) == -1)
 		return -1;
 	ix->hdr.uidnext++;
 	return 0;
@@ -1167,11 +1257,16 @@ int index_append(struct index *ix, struct index_rec *rec, const char **error_r)
 
 int index_update(struct index *ix, struct index_rec *rec, const char **error_r)
 {
-	if (index_find(ix, rec->uid, NULL) == NULL) {
+	const struct index_rec *old = index_find(ix, rec->uid, NULL);
+	if (old == NULL) {
 		*error_r = "index: no such message";
 		return -1;
 	}
-	return put_rec(ix, rec, true, error_r);
+	/* RFC 7162 3.1: the MODSEQ moves with the flags, not with the backend's data (an
+	 * mbox rewrite moves every later message; Maildir renames a file) */
+	bool same = old->flags == (rec->flags & INDEX_FLAG_MASK) &&
+		    old->keywords == rec->keywords;
+	return put_rec(ix, rec, same ? old->modseq : 0, error_r);
 }
 
 int index_update_quiet(struct index *ix, struct index_rec *rec, const char **error_r)
@@ -1181,8 +1276,7 @@ int index_update_quiet(struct index *ix, struct index_rec *rec, const char **err
 		*error_r = "index: no such message";
 		return -1;
 	}
-	rec->modseq = cur->modseq;
-	return put_rec(ix, rec, false, error_r);
+	return put_rec(ix, rec, cur->modseq, error_r);
 }
 
 int index_expunge(struct index *ix, uint32_t uid, const char **error_r)
@@ -1191,13 +1285,15 @@ int index_expunge(struct index *ix, uint32_t uid, const char **error_r)
 		*error_r = "index not locked";
 		return -1;
 	}
+	uint64_t modseq = ix->hdr.highestmodseq + 1;
 	ix->ch = ix->collect;
-	apply_expunge(ix, uid);
+	(void)apply_expunge(ix, uid, modseq); /* above every MODSEQ so far: in order */
 	ix->ch = NULL;
-	ix->hdr.highestmodseq++;
-	unsigned char *p = tx_grow(ix, 5);
+	ix->hdr.highestmodseq = modseq;
+	unsigned char *p = tx_grow(ix, 13);
 	p[0] = 'X';
 	put32(p + 1, uid);
+	put64(p + 5, modseq);
 	return 0;
 }
 
@@ -1306,6 +1402,7 @@ void index_reset(struct index *ix, uint32_t uidvalidity)
 	ix->hdr.uidvalidity = uidvalidity;
 	ix->hdr.uidnext = 1;
 	ix->hdr.highestmodseq = 1;
+	exp_clear(ix, 0);
 	ix->bad = false;
 	if (ix->locked) {
 		unsigned char *p = tx_grow(ix, 1);
@@ -1475,6 +1572,7 @@ static int compact(struct index *ix, const char **error_r)
 	size_t n = recset_count(&ix->rs), count = 0;
 	uint64_t keys_len = 0;
 	unsigned char b[REC_FIXED + 8 > CDIR_ENT ? REC_FIXED + 8 : CDIR_ENT];
+	_Static_assert(REC_FIXED + 8 >= EXP_ENT, "b holds an expunge entry");
 	for (size_t i = 0; i < n; i++) {
 		r = recset_get(&ix->rs, i, &rb);
 		if ((r->flags & TOMB) == 0) {
@@ -1497,6 +1595,14 @@ static int compact(struct index *ix, const char **error_r)
 		b[0] = (unsigned char)strlen(ix->kw[i]);
 		ws_put(w, b, 1);
 		ws_put(w, ix->kw[i], b[0]);
+	}
+	put64(b, ix->exp_floor);
+	put32(b + 8, (uint32_t)ix->nexp);
+	ws_put(w, b, 12);
+	for (size_t i = 0; i < ix->nexp; i++) {
+		put32(b, ix->exp[i].uid);
+		put64(b + 4, ix->exp[i].modseq);
+		ws_put(w, b, EXP_ENT);
 	}
 	put64(b, keys_len);
 	ws_put(w, b, 8);
@@ -1560,6 +1666,7 @@ static int compact(struct index *ix, const char **error_r)
 		ix->snap_size = len;
 	}
 	ix->stats.compactions++;
+	ix->fmt = 3;
 	if (new_log(ix, error_r) == -1)
 		return -1;
 	(void)fsync_dir(ix);
@@ -1585,8 +1692,9 @@ int index_commit(struct index *ix, const char **error_r)
 		ret = 0;
 		goto out;
 	}
-	if (!ix->have_snap || ix->need_snap) {
-		ret = compact(ix, error_r); /* the first commit writes a snapshot */
+	if (!ix->have_snap || ix->need_snap || ix->fmt == 2) {
+		/* the first commit writes a snapshot; so does the first after format 2 */
+		ret = compact(ix, error_r);
 		if (ret == 0)
 			ix->need_snap = false;
 		goto out;

@@ -18,8 +18,10 @@
  * INDEX_LOG_COMPACT.  kill -9 at any instant leaves the old or the new state; UIDNEXT is
  * in every transaction, so no UID is handed out twice.  Every byte read is untrusted:
  * lengths and counts are bounded (plimits.h), a bad file is rebuilt, never trusted; so is
- * a file of another format version (magic PSTIDX2/PSTLOG2; format 1 had no keyword
- * names): rebuilt under a new UIDVALIDITY.
+ * a file of format 1 (magic PSTIDX1, no keyword names): rebuilt under a new UIDVALIDITY.
+ * Format 3 (PSTIDX3/PSTLOG3) adds the expunges remembered (below); format 2 is read (no
+ * expunge remembered: its expunges count as forgotten) and the next commit writes it
+ * again as format 3, under the same UIDVALIDITY.
  *
  * Memory: the snapshot is mapped read-only; its records and cache are read in place
  * (recset.h); the heap holds only what the log changed since the snapshot, so an open
@@ -125,7 +127,8 @@ const struct index_stats *index_stats(const struct index *ix);
 int index_lock(struct index *ix, struct index_changes *ch, const char **error_r);
 /* rec->uid is set to UIDNEXT, which advances; modseq = ++HIGHESTMODSEQ. */
 int index_append(struct index *ix, struct index_rec *rec, const char **error_r);
-/* Replace the record with rec->uid (flags, key, size...); modseq = ++HIGHESTMODSEQ.
+/* Replace the record with rec->uid (flags, key, size...); modseq = ++HIGHESTMODSEQ if
+ * the flags or keywords change, else the record keeps its modseq.
  * Both: rec->key is copied, and set to NULL (it may have been the replaced key). */
 int index_update(struct index *ix, struct index_rec *rec, const char **error_r);
 /* The same without a new MODSEQ (the record keeps its modseq, HIGHESTMODSEQ stays): for
@@ -180,6 +183,18 @@ const void *index_cache_get(const struct index *ix, uint32_t uid, uint32_t field
 int index_parse_snapshot(struct index *ix, const unsigned char *buf, size_t len);
 int index_parse_log(struct index *ix, const unsigned char *buf, size_t len,
 		    size_t *valid_r);
+
+/* Expunges remembered (IMAP QRESYNC, RFC 7162 3.2.5.1): each expunge's UID and the
+ * MODSEQ it took (index_expunge() advances HIGHESTMODSEQ), in MODSEQ order, in the
+ * snapshot and the log like the rest.  At most INDEX_EXPUNGES_MAX (plimits.h): when full,
+ * the oldest quarter is forgotten and *floor_r rises to the last MODSEQ forgotten.  Every
+ * expunge with a MODSEQ above *floor_r is in the list; of older ones nothing is known. */
+struct index_expunge {
+	uint32_t uid;
+	uint64_t modseq;
+};
+const struct index_expunge *index_expunges(const struct index *ix, size_t *n_r,
+					   uint64_t *floor_r);
 
 /* Tests run as root, and root never maps an index (index.c): true lets them. */
 extern bool index_test_map_as_root;

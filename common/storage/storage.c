@@ -445,6 +445,12 @@ const struct index_hdr *mailbox_hdr(const struct mailbox *box)
 	return index_hdr(box->ix);
 }
 
+const struct index_expunge *mailbox_expunges(const struct mailbox *box, size_t *n_r,
+					     uint64_t *floor_r)
+{
+	return index_expunges(box->ix, n_r, floor_r);
+}
+
 const struct storage_stats *mailbox_stats(const struct mailbox *box)
 {
 	return &box->stats;

@@ -195,6 +195,10 @@ const struct index_rec *mailbox_get(const struct mailbox *box, size_t i);
 const struct index_rec *mailbox_find(const struct mailbox *box, uint32_t uid,
 				     size_t *pos_r);
 const struct index_hdr *mailbox_hdr(const struct mailbox *box);
+/* The expunges the index remembers (index.h index_expunges(): UID and MODSEQ, every one
+ * above *floor_r), for IMAP QRESYNC; valid until the next sync. */
+const struct index_expunge *mailbox_expunges(const struct mailbox *box, size_t *n_r,
+					     uint64_t *floor_r);
 /* The POP3 UIDL of message i (unchanged from before the index: Maildir: the base name,
  * or 32 hex digits of its SHA-256; mbox: 32 hex digits of the SHA-256 of the From line
  * and header, "-N" for the Nth identical one). */

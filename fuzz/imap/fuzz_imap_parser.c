@@ -4,13 +4,15 @@
  * the client's input.  Checks: the outcome does not depend on the chunking; a finished
  * command's tree is well formed (strings NUL-terminated, lengths within the input, NUL only
  * in literal8, nesting within IMAP_MAX_LIST_DEPTH, at most IMAP_MAX_ARGS nodes); every atom
- * goes through the accessors and the fetch-att parser. */
+ * goes through the accessors and the fetch-att parser, every list through the SELECT
+ * parameter and FETCH modifier parsers (imap_qresync). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "base/plimits.h"
 #include "imap/imap_fetchatt.h"
 #include "imap/imap_parser.h"
+#include "imap/imap_qresync.h"
 
 static size_t walk(const struct imap_arg *a, size_t n, unsigned depth, uint64_t *h)
 {
@@ -22,6 +24,19 @@ static size_t walk(const struct imap_arg *a, size_t n, unsigned depth, uint64_t 
 		nodes++;
 		*h = *h * 31 + x->type + x->len + x->count + x->size;
 		if (x->type == IMAP_ARG_LIST) {
+			/* every list as SELECT parameters and FETCH modifiers (imap_qresync) */
+			struct imap_select_params sp;
+			struct imap_fetch_mods fm;
+			const char *err;
+			imap_select_params_init(&sp);
+			if (imap_select_params_parse(x, &sp, &err) == 0 && sp.qresync &&
+			    (sp.uidvalidity == 0 || sp.modseq > IMAP_MODSEQ_MAX ||
+			     (sp.have_known && sp.known.count == 0)))
+				abort();
+			imap_select_params_free(&sp);
+			if (imap_fetch_mods_parse(x, &fm, &err) == 0 &&
+			    fm.changedsince > IMAP_MODSEQ_MAX)
+				abort();
 			nodes += walk(x->list, x->count, depth + 1, h);
 			continue;
 		}

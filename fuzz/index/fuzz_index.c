@@ -1,9 +1,11 @@
 /* The index file parsers: the input is a snapshot image, or (first byte odd) a log
  * image, fed to a memory index; then the records and keyword names are walked and a write
- * transaction (a keyword name too) is made on top, as a backend would. */
+ * transaction (a keyword name too) is made on top, as a backend would; the expunges
+ * remembered (QRESYNC) are checked: ordered, above their floor, bounded. */
 #include <stdint.h>
 #include <stddef.h>
 #include <string.h>
+#include "base/plimits.h"
 #include "index/index.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -12,10 +14,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *err;
 	size_t valid;
 
+	int parsed;
 	if (size > 0 && (data[0] & 1) != 0)
-		(void)index_parse_log(ix, data + 1, size - 1, &valid);
+		parsed = index_parse_log(ix, data + 1, size - 1, &valid);
 	else
-		(void)index_parse_snapshot(ix, data, size);
+		parsed = index_parse_snapshot(ix, data, size);
 	uint64_t sum = 0;
 	for (size_t i = 0; i < index_count(ix); i++) {
 		const struct index_rec *r = index_get(ix, i);
@@ -32,6 +35,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (k != NULL)
 			sum += (uint64_t)index_keyword_find(ix, k, strlen(k));
 	}
+	/* the expunges remembered: in MODSEQ order, above the floor, at most the bound
+	 * (after a log that failed, the state is partly applied: the index reloads then) */
+	size_t nexp;
+	uint64_t floor;
+	const struct index_expunge *e = index_expunges(ix, &nexp, &floor);
+	if (nexp > INDEX_EXPUNGES_MAX)
+		__builtin_trap();
+	for (size_t i = 0; parsed == 0 && i < nexp; i++)
+		if (e[i].modseq <= floor || (i > 0 && e[i].modseq <= e[i - 1].modseq) ||
+		    e[i].modseq > index_hdr(ix)->highestmodseq)
+			__builtin_trap();
 	(void)sum;
 	if (index_lock(ix, NULL, &err) == 0) {
 		unsigned bit;

@@ -8,7 +8,9 @@
  *    bodies, sizes, \Seen), STORE, SEARCH, EXPUNGE, APPEND streamed from a literal, COPY
  *    with COPYUID, CREATE/LIST, states, the logout line; the same input fed in one piece
  *    and byte by byte gives the same transcript; LIST-EXTENDED, LIST-STATUS and
- *    CREATE-SPECIAL-USE the same way. */
+ *    CREATE-SPECIAL-USE the same way;
+ *  - QRESYNC: a resync after another session's expunge and flag change (SELECT's
+ *    parameters, UID FETCH ... VANISHED), whole and byte by byte. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -214,6 +216,82 @@ static void test_session_list_extended(void)
 	peer_free(&bytes);
 }
 
+/* QRESYNC (RFC 7162 3.2): another session expunged message 2 and flagged 1; a client
+ * resyncing from the MODSEQ it had gets VANISHED (EARLIER) and the changed flags, from
+ * SELECT's parameters (known UIDs, sequence match data) and from UID FETCH ...
+ * VANISHED; the same input whole and a byte at a time gives the same transcript. */
+static uint64_t number_after(const char *out, const char *key)
+{
+	const char *p = strstr(out, key);
+	return p != NULL ? strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
+static void test_session_qresync(void)
+{
+	struct peer p, whole, bytes;
+
+	peer_make_maildir(maildir);
+	CHECK(peer_transcript(&p, session_child, NULL,
+		"a SELECT INBOX\r\n"
+		"b STORE 2 +FLAGS.SILENT (\\Deleted)\r\n"
+		"c EXPUNGE\r\n"
+		"d STORE 1 +FLAGS.SILENT (\\Flagged)\r\n"
+		"e LOGOUT\r\n") == 0);
+	uint64_t uv = number_after(p.out, "[UIDVALIDITY ");
+	uint64_t m = number_after(p.out, "[HIGHESTMODSEQ ");
+	CHECK(uv != 0 && m != 0);
+	peer_free(&p);
+	char input[1024];
+	snprintf(input, sizeof(input),
+		 "a EXAMINE INBOX (QRESYNC (%llu %llu))\r\n"
+		 "b ENABLE QRESYNC\r\n"
+		 "c EXAMINE INBOX (QRESYNC (%llu %llu 1:3 (1:3 1:3)))\r\n"
+		 "d UID FETCH 1:3 (FLAGS) (CHANGEDSINCE %llu VANISHED)\r\n"
+		 "e FETCH 1:* (FLAGS) (CHANGEDSINCE %llu VANISHED)\r\n"
+		 "f EXAMINE INBOX (CONDSTORE QRESYNC (%llu %llu 3))\r\n"
+		 "g EXAMINE INBOX (QRESYNC (%llu 1 1:*))\r\n"
+		 "h LOGOUT\r\n",
+		 (unsigned long long)uv, (unsigned long long)m, (unsigned long long)uv,
+		 (unsigned long long)m, (unsigned long long)m, (unsigned long long)m,
+		 (unsigned long long)uv, (unsigned long long)m, (unsigned long long)uv);
+	CHECK(peer_transcript(&whole, session_child, NULL, input) == 0);
+	peer_start(&bytes, session_child, NULL);
+	for (size_t i = 0; input[i] != '\0'; i++)
+		CHECK(util_write_all(bytes.fd, input + i, 1) == 0);
+	shutdown(bytes.fd, SHUT_WR);
+	CHECK(peer_read(&bytes, NULL) == 0);
+	CHECK(peer_finish(&bytes) == 0);
+	if (getenv("IMAP_TEST_DEBUG"))
+		fprintf(stderr, "%s\n----\n%s\n", whole.out, bytes.out);
+	CHECK_STR(bytes.out, whole.out);
+	const char *o = whole.out;
+	CHECK(strstr(o, "a BAD ENABLE QRESYNC first.\r\n") != NULL);
+	CHECK(strstr(o, "* ENABLED QRESYNC\r\nb OK") != NULL);
+	/* the flag change took a MODSEQ after m */
+	static const char pat[] = "* VANISHED (EARLIER) 2\r\n* 1 FETCH (UID 1 FLAGS "
+				  "(\\Flagged) MODSEQ (";
+	const char *c = strstr(o, pat);
+	CHECK(c != NULL && strtoull(c + strlen(pat), NULL, 10) > m);
+	CHECK(c != NULL && strstr(c, "))\r\nc OK [READ-ONLY]") != NULL);
+	CHECK(c != NULL && strstr(c + 1, "* VANISHED (EARLIER) 2\r\n* 1 FETCH (UID 1 FLAGS "
+				  "(\\Flagged) MODSEQ (") != NULL);
+	CHECK(strstr(o, "))\r\nd OK Fetch completed.") != NULL);
+	CHECK(strstr(o, "e BAD VANISHED") != NULL);
+	/* known UIDs 3 only: neither 2's expunge nor 1's flags */
+	CHECK(strstr(o, "* OK [CLOSED] Previous mailbox closed.\r\n") != NULL);
+	const char *f = strstr(o, "f OK");
+	const char *fstart = strstr(o, "* OK [CLOSED]");
+	CHECK(f != NULL && fstart != NULL && f > fstart);
+	if (f != NULL && fstart != NULL && f > fstart) {
+		char *seg = strndup(fstart, (size_t)(f - fstart));
+		CHECK(strstr(seg, "VANISHED") == NULL && strstr(seg, "FETCH (") == NULL);
+		free(seg);
+	}
+	CHECK(strstr(o, "g BAD") != NULL);   /* "*" in known UIDs */
+	peer_free(&whole);
+	peer_free(&bytes);
+}
+
 /* ---- pre-login ------------------------------------------------------------------ */
 
 struct pre_arg {
@@ -403,6 +481,7 @@ int main(void)
 	test_session_rev2();
 	test_session_bytewise();
 	test_session_list_extended();
+	test_session_qresync();
 
 	SSL_CTX_free(test_ctx);
 	config_free(&cfg);

@@ -630,6 +630,189 @@ static void test_old_format(void)
 	close(dfd);
 }
 
+/* The expunges remembered for QRESYNC: each with the MODSEQ it took, seen by another
+ * process through the log, kept by a compaction and a reopen; bounded: past
+ * INDEX_EXPUNGES_MAX the oldest are forgotten and the floor rises past them. */
+static bool same_expunges(const struct index *x, const struct index *y)
+{
+	size_t nx, ny;
+	uint64_t fx, fy;
+	const struct index_expunge *ex = index_expunges(x, &nx, &fx);
+	const struct index_expunge *ey = index_expunges(y, &ny, &fy);
+	if (nx != ny || fx != fy)
+		return false;
+	for (size_t i = 0; i < nx; i++)
+		if (ex[i].uid != ey[i].uid || ex[i].modseq != ey[i].modseq)
+			return false;
+	return true;
+}
+
+static void test_expunges(void)
+{
+	int dfd = opendir_fd("expunges");
+	struct index *a, *b, *c;
+	const char *err;
+	char key[32];
+	size_t n;
+	uint64_t floor;
+
+	CHECK(index_open(dfd, "idx", &a, &err) == 0);
+	CHECK(index_open(dfd, "idx", &b, &err) == 0);
+	CHECK(index_lock(a, NULL, &err) == 0);
+	for (int i = 0; i < 3000; i++) {
+		snprintf(key, sizeof(key), "k%05d", i);
+		CHECK(add(a, key, NULL) == 0);
+	}
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	uint64_t m0 = index_hdr(a)->highestmodseq;
+	CHECK(index_expunges(a, &n, &floor) != NULL || n == 0);
+	CHECK(n == 0 && floor == 0);
+
+	/* an update that leaves flags and keywords alone (an mbox rewrite moving a
+	 * message) keeps the MODSEQ; a flag change takes the next one */
+	CHECK(index_lock(a, NULL, &err) == 0);
+	struct index_rec r = *index_find(a, 7, NULL);
+	uint64_t r_modseq = r.modseq;
+	r.off += 100;
+	CHECK(index_update(a, &r, &err) == 0 && index_find(a, 7, NULL)->modseq == r_modseq &&
+	      index_hdr(a)->highestmodseq == m0);
+	r = *index_find(a, 7, NULL);
+	r.flags |= INDEX_FLAG_SEEN;
+	CHECK(index_update(a, &r, &err) == 0 && index_find(a, 7, NULL)->modseq == m0 + 1 &&
+	      index_hdr(a)->highestmodseq == m0 + 1);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	m0++;
+
+	CHECK(index_lock(a, NULL, &err) == 0);
+	CHECK(index_expunge(a, 4, &err) == 0 && index_expunge(a, 2, &err) == 0);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	const struct index_expunge *e = index_expunges(a, &n, &floor);
+	CHECK(n == 2 && floor == 0);
+	CHECK(n == 2 && e[0].uid == 4 && e[0].modseq == m0 + 1 && e[1].uid == 2 &&
+	      e[1].modseq == m0 + 2 && index_hdr(a)->highestmodseq == m0 + 2);
+	CHECK(index_refresh(b, NULL, &err) == 0 && same_expunges(a, b));
+
+	/* more than are remembered, in one transaction */
+	uint64_t compactions = index_stats(a)->compactions;
+	CHECK(index_lock(a, NULL, &err) == 0);
+	for (uint32_t uid = 10; uid < 10 + INDEX_EXPUNGES_MAX + 52; uid++)
+		CHECK(index_expunge(a, uid, &err) == 0);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	/* a transaction past the compaction size: the list goes into the snapshot */
+	CHECK(index_lock(a, NULL, &err) == 0);
+	char big[320];
+	for (int i = 0; i < 1200; i++) {
+		snprintf(big, sizeof(big), "%0300d", i);
+		CHECK(add(a, big, NULL) == 0);
+	}
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	CHECK(index_stats(a)->compactions > compactions);
+	e = index_expunges(a, &n, &floor);
+	CHECK(n == INDEX_EXPUNGES_MAX + 54 - INDEX_EXPUNGES_MAX / 4);
+	CHECK(floor == m0 + 2 + INDEX_EXPUNGES_MAX / 4 - 2);
+	bool ordered = n > 0 && e[0].modseq > floor &&
+		       e[n - 1].modseq == index_hdr(a)->highestmodseq - 1200;
+	for (size_t i = 1; i < n; i++)
+		ordered = ordered && e[i].modseq > e[i - 1].modseq;
+	CHECK(ordered);
+	CHECK(index_refresh(b, NULL, &err) == 0 && same_expunges(a, b));
+	CHECK(index_open(dfd, "idx", &c, &err) == 0 && same_expunges(a, c));
+	index_close(&c);
+	/* a reset (new UIDVALIDITY) forgets them: those UIDs mean nothing any more */
+	CHECK(index_lock(a, NULL, &err) == 0);
+	index_reset(a, 4242);
+	CHECK(index_commit(a, &err) == 0);
+	index_unlock(a);
+	CHECK(index_expunges(a, &n, &floor) == NULL || n == 0);
+	CHECK(n == 0 && floor == 0);
+	CHECK(index_refresh(b, NULL, &err) == 0 && same_expunges(a, b));
+	index_close(&a);
+	index_close(&b);
+	close(dfd);
+}
+
+/* Format 2 (before the expunges remembered) is read, not rebuilt: same UIDVALIDITY and
+ * records, its log applied (an expunge without a MODSEQ: forgotten, the floor is the
+ * HIGHESTMODSEQ); the next commit writes format 3. */
+static void test_format2(void)
+{
+	int dfd = opendir_fd("format2");
+	unsigned char b[252] = "PSTIDX2\n";
+	le(b + 8, 9, 8);                     /* generation */
+	le(b + 16, 777, 4);                  /* uidvalidity */
+	le(b + 20, 3, 4);                    /* uidnext */
+	le(b + 24, 5, 8);                    /* highestmodseq */
+	le(b + 64, 2, 8);                    /* two records */
+	le(b + 72, 0, 4);                    /* no keyword names */
+	le(b + 76, 4, 8);                    /* key area: "a\0b\0" */
+	for (int i = 0; i < 2; i++) {
+		unsigned char *r = b + 84 + 72 * i;
+		le(r, (uint64_t)i + 1, 4);         /* uid */
+		le(r + 12, 1, 4);                  /* key length */
+		le(r + 16, (uint64_t)i + 3, 8);    /* modseq */
+		le(r + 24, 100, 8);                /* size */
+		le(r + 64, (uint64_t)i * 2, 8);    /* key offset */
+	}
+	memcpy(b + 228, "a\0b\0", 4);
+	le(b + 232, 0, 8);                   /* no cache entries */
+	le(b + 240, 0, 8);                   /* no cache data */
+	le(b + 248, crc32_of(b, 248), 4);
+	unsigned char l[16 + 8 + 54] = "PSTLOG2\n";
+	le(l + 8, 9, 8);
+	l[24] = 'X';
+	le(l + 25, 1, 4);
+	l[29] = 'H';
+	le(l + 30, 777, 4);
+	le(l + 34, 3, 4);
+	le(l + 38, 6, 8);
+	le(l + 16, 54, 4);
+	le(l + 20, crc32_of(l + 24, 54), 4);
+	char p[160];
+	snprintf(p, sizeof(p), "%s/format2/idx", tmpdir);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd != -1 && write(fd, b, sizeof(b)) == (ssize_t)sizeof(b));
+	close(fd);
+	snprintf(p, sizeof(p), "%s/format2/idx.log", tmpdir);
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd != -1 && write(fd, l, sizeof(l)) == (ssize_t)sizeof(l));
+	close(fd);
+
+	struct index *ix;
+	const char *err;
+	size_t n;
+	uint64_t floor;
+	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
+	CHECK(index_hdr(ix)->uidvalidity == 777 && index_hdr(ix)->highestmodseq == 6);
+	CHECK(index_find(ix, 1, NULL) == NULL && index_find(ix, 2, NULL) != NULL);
+	index_expunges(ix, &n, &floor);
+	CHECK(n == 0 && floor == 6);
+	CHECK(index_lock(ix, NULL, &err) == 0);
+	CHECK(index_hdr(ix)->uidvalidity == 777);
+	struct index_rec r = *index_find(ix, 2, NULL);
+	r.flags = INDEX_FLAG_SEEN;
+	CHECK(index_update(ix, &r, &err) == 0);
+	CHECK(index_expunge(ix, 2, &err) == 0);
+	CHECK(index_commit(ix, &err) == 0);
+	index_unlock(ix);
+	index_close(&ix);
+	unsigned char magic[8] = { 0 };
+	snprintf(p, sizeof(p), "%s/format2/idx", tmpdir);
+	fd = open(p, O_RDONLY);
+	CHECK(fd != -1 && read(fd, magic, 8) == 8 && memcmp(magic, "PSTIDX3\n", 8) == 0);
+	close(fd);
+	CHECK(index_open(dfd, "idx", &ix, &err) == 0);
+	CHECK(index_hdr(ix)->uidvalidity == 777 && index_count(ix) == 0);
+	const struct index_expunge *e = index_expunges(ix, &n, &floor);
+	CHECK(n == 1 && floor == 6 && e[0].uid == 2 && e[0].modseq == 8);
+	index_close(&ix);
+	close(dfd);
+}
+
 /* Memory: a reopened index reads the snapshot in place; what it holds in the heap does not
  * depend on the number of records, before and after walking them all. */
 static size_t heap_after_open(const char *sub, size_t n, size_t *walked_r)
@@ -858,7 +1041,11 @@ static void test_mapping_replaced(void)
 	CHECK(fd != -1);
 	unsigned char hdr[8];
 	CHECK(pread(fd, hdr, 4, 72) == 4);       /* keyword count: 0 */
-	size_t recs = 72 + 4 + 8;                /* header, keyword count, key area length */
+	size_t nexp;
+	uint64_t floor;
+	index_expunges(a, &nexp, &floor);
+	/* header, keyword count, expunges remembered, key area length */
+	size_t recs = 72 + 4 + 12 + 12 * nexp + 8;
 	unsigned char junk[8] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f };
 	CHECK(pwrite(fd, junk, 8, (off_t)(recs + 64)) == 8);            /* record 0 */
 	CHECK(pwrite(fd, "\1\0\0\0\0\0\0\0", 8, (off_t)(recs + 72 + 64)) == 8); /* 1 */
@@ -998,6 +1185,8 @@ int main(void)
 	test_uids_used_up();
 	test_keywords();
 	test_old_format();
+	test_expunges();
+	test_format2();
 	test_memory();
 	test_overlay_model();
 	test_mapping_replaced();
