@@ -734,10 +734,10 @@ int envelope_write(const struct envelope *e, char **buf_r, size_t *len_r,
 	sb_line(&b, "body", "", body_names[e->body], "");
 	sb_line(&b, "smtputf8", "", e->smtputf8 ? "yes" : "no", "");
 	sb_line(&b, "sender", "<", e->sender, ">");
-	if (e->ret != ENVELOPE_RET_NONE)
-		sb_line(&b, "ret", "", ret_names[e->ret], "");
 	for (int k = H_AUTH; k < H_COUNT; k++) {
 		char **f = header_text_field((struct envelope *)e, (enum hkey)k);
+		if (k == H_RET && e->ret != ENVELOPE_RET_NONE)
+			sb_line(&b, "ret", "", ret_names[e->ret], "");
 		if (f != NULL && *f != NULL)
 			sb_line(&b, hkeys[k], "", *f, "");
 	}

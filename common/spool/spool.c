@@ -789,7 +789,8 @@ int spool_iter_begin(struct spool *sp, unsigned flags, int64_t now, struct spool
 	struct spool_iter *it;
 	struct dirent *de;
 	size_t alloc = 0;
-	int fd = dup(sp->queuefd);
+	/* a description of its own: readdir's offset is not shared with queuefd */
+	int fd = open_dir_at(sp->queuefd, ".");
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 
 	*it_r = NULL;
@@ -799,7 +800,6 @@ int spool_iter_begin(struct spool *sp, unsigned flags, int64_t now, struct spool
 			(void)close(fd);
 		return sys_fail(sp->error, error_r, "read the queue", e);
 	}
-	rewinddir(d);   /* the dup shares its offset with queuefd */
 	it = xcalloc(1, sizeof(*it));
 	it->sp = sp;
 	it->flags = flags;
@@ -928,7 +928,7 @@ int spool_cleanup(struct spool *sp, int64_t now, int64_t min_age_s,
 		  struct spool_cleanup_stats *st_r, const char **error_r)
 {
 	struct dirent *de;
-	int fd = dup(sp->tmpfd);
+	int fd = open_dir_at(sp->tmpfd, ".");
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 
 	memset(st_r, 0, sizeof(*st_r));
@@ -938,7 +938,6 @@ int spool_cleanup(struct spool *sp, int64_t now, int64_t min_age_s,
 			(void)close(fd);
 		return sys_fail(sp->error, error_r, "read tmp", e);
 	}
-	rewinddir(d);
 	while ((de = readdir(d)) != NULL) {
 		size_t len = strlen(de->d_name);
 		bool del = len == SPOOL_ID_LEN + strlen(DEL_SUFFIX) &&
