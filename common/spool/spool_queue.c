@@ -67,11 +67,12 @@ static int read_env(const struct spool *sp, int dirfd, char **text_r, size_t *le
 		(void)close(fd);
 		return spool_fail_text(errbuf, error_r, SPOOL_ERROR, "envelope", why);
 	}
-	/* BOUNDS: at most SPOOL_ENV_MAX_BYTES + 1, to see a file that grew past it */
-	char *buf = xmalloc(SPOOL_ENV_MAX_BYTES + 1);
-	size_t len = 0;
+	/* BOUNDS: st_size <= SPOOL_ENV_MAX_BYTES; one byte more shows a file that grew (an
+	 * envelope is replaced by rename, never written in place: only a hostile one grows) */
+	size_t cap = (size_t)st.st_size + 1, len = 0;
+	char *buf = xmalloc(cap);
 	for (;;) {
-		ssize_t k = read(fd, buf + len, SPOOL_ENV_MAX_BYTES + 1 - len);
+		ssize_t k = read(fd, buf + len, cap - len);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0) {
@@ -80,8 +81,14 @@ static int read_env(const struct spool *sp, int dirfd, char **text_r, size_t *le
 			(void)close(fd);
 			return spool_sys_fail(errbuf, error_r, "read the envelope", e);
 		}
-		if (k == 0 || (len += (size_t)k) > SPOOL_ENV_MAX_BYTES)
+		if (k == 0)
 			break;
+		if ((len += (size_t)k) == cap) {
+			free(buf);
+			(void)close(fd);
+			return spool_fail_text(errbuf, error_r, SPOOL_ERROR, "envelope",
+					       "changed while read");
+		}
 	}
 	(void)close(fd);
 	*text_r = buf;
@@ -96,7 +103,7 @@ static int load_env(const struct spool *sp, const char *id, int dirfd, struct en
 	char *text;
 	size_t len = 0;
 	unsigned line;
-	char where[32];
+	char where[128];
 	int r = read_env(sp, dirfd, &text, &len, errbuf, error_r);
 
 	*env_r = NULL;
@@ -104,7 +111,8 @@ static int load_env(const struct spool *sp, const char *id, int dirfd, struct en
 		return r;
 	if (envelope_parse(text, len, env_r, &line, error_r) == -1) {
 		free(text);
-		(void)util_snprintf(where, sizeof(where), "line %u", line);
+		/* BOUNDS: the parser's errors are short constants; a cut one is still useful */
+		(void)snprintf(where, sizeof(where), "line %u: %s", line, *error_r);
 		return spool_fail_text(errbuf, error_r, SPOOL_ERROR, "bad envelope",
 				       line > 0 ? where : *error_r);
 	}
