@@ -69,7 +69,7 @@ int spool_new_write(struct spool_new *n, const void *buf, size_t len, const char
  * fdatasync the envelope (env's id, nonce and size are set here, and arrival if 0;
  * recipients must be there), fsync the message's directory, rename it into queue/,
  * fsync queue/.  Only after SPOOL_OK may the session answer 250.  *n is freed whatever
- * the result; on failure nothing is left in the queue (the caller answers 452 4.3.1 for
+ * the result (an error text belongs to the spool then); on failure nothing is left in the queue (the caller answers 452 4.3.1 for
  * SPOOL_FULL, 451 4.3.0 otherwise).  With msg_r not NULL the message comes back opened
  * and still locked (for the delivery right after acceptance); else it is unlocked. */
 int spool_new_commit(struct spool_new **n, struct envelope *env, struct spool_msg **msg_r,
