@@ -572,6 +572,71 @@ static void test_crash_update(void)
 	spool_close(&sp);
 }
 
+/* kill -9 at an arbitrary moment, many times: a child accepts messages (and updates and
+ * removes some) in a loop and is killed after a few milliseconds; every message in the
+ * queue is then whole, and cleanup leaves tmp/ empty. */
+static void accept_loop(struct spool *sp, void *arg)
+{
+	char id[SPOOL_ID_LEN + 1];
+	struct spool_msg *m;
+	const char *err;
+
+	(void)arg;
+	for (unsigned i = 0;; i++) {
+		if (accept_msg(sp, 100000, 8192, 2, id, &m) != SPOOL_OK)
+			_exit(1);
+		struct envelope *e = spool_msg_env(m);
+		envelope_rcpt_delivered(&e->rcpts[0], "250 ok", NULL);
+		if (i % 2 == 0) {
+			envelope_rcpt_delivered(&e->rcpts[1], "250 ok", NULL);
+			(void)spool_msg_remove(&m, &err);
+		} else {
+			(void)spool_msg_update(m, &err);
+			spool_msg_close(&m);
+		}
+	}
+}
+
+static void test_kill9(void)
+{
+	struct spool *sp = fresh("kill9");
+	struct spool_iter *it;
+	struct spool_cleanup_stats cs;
+	const char *err, *qid;
+	const struct envelope *e;
+	uint32_t x = 12345;
+
+	if (sp == NULL)
+		return;
+	for (int round = 0; round < 30; round++) {
+		pid_t pid = fork();
+		if (pid == 0)
+			accept_loop(sp, NULL);
+		x = x * 1103515245u + 12345u;
+		util_sleep_ms(1 + (x >> 16) % 25);
+		kill(pid, SIGKILL);
+		int st;
+		CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st));
+	}
+	int n = 0, bad = 0;
+	CHECK(spool_iter_begin(sp, 0, time(NULL), &it, &err) == SPOOL_OK);
+	while (spool_iter_next(it, &qid, &e, &err) == 1) {
+		n++;
+		if (e == NULL || !complete(sp, qid, 100000, 2) ||
+		    (e->rcpts[0].state != ENVELOPE_PENDING && e->rcpts[0].state !=
+		     ENVELOPE_DELIVERED) || e->rcpts[1].state != ENVELOPE_PENDING)
+			bad++;
+	}
+	spool_iter_end(&it);
+	CHECK(bad == 0);
+	CHECK(n == count_dir("queue"));
+	CHECK(spool_cleanup(sp, time(NULL) + 10, 5, &cs, &err) == SPOOL_OK);
+	CHECK(cs.locked == 0 && cs.foreign == 0 && count_dir("tmp") == 0);
+	printf("test_spool: kill -9 30 times: %d messages queued, all whole; %u leftovers "
+	       "cleaned\n", n, cs.removed);
+	spool_close(&sp);
+}
+
 /* ---- concurrency ---- */
 
 static void test_locking(void)
@@ -1026,6 +1091,7 @@ int main(void)
 	test_full_tmpfs();
 	test_crash_commit();
 	test_crash_update();
+	test_kill9();
 	test_locking();
 	test_runners();
 	test_listing();
