@@ -368,6 +368,10 @@
 /* A message lock held by another runner is retried this often, up to the caller's
  * timeout (never forever). */
 #define SPOOL_LOCK_POLL_MS 10
+/* A due-only queue walk skips a message on its envelope's mtime (its next try) only when
+ * that is later than now plus this: a file written just now can carry a time a second
+ * ahead of time() (fine-grained file times against the coarse clock). */
+#define SPOOL_MTIME_SLACK_S 2
 /* Queue entries one listing or queue run looks at (13 bytes of memory each); the rest
  * wait for the next run, and the listing says it was cut. */
 #define SPOOL_SCAN_MAX 1000000

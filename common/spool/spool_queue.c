@@ -371,7 +371,8 @@ int spool_iter_next(struct spool_iter *it, const char **id_r, const struct envel
 			return 1;
 		}
 		if ((it->flags & SPOOL_ITER_DUE) &&
-		    fstatat(dfd, "env", &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_mtime > it->now) {
+		    fstatat(dfd, "env", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    (int64_t)st.st_mtime > it->now + SPOOL_MTIME_SLACK_S) {
 			(void)close(dfd);
 			continue;   /* its envelope's mtime says: not before then */
 		}
