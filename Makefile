@@ -33,7 +33,7 @@ endif
 # common/ is a stack of libraries, one folder and one archive each.  A library includes
 # only from itself and the libraries it names here (tests/check-layers.sh enforces it);
 # the list also gives the link order, highest first.
-LIBDIRS       = base mail sasl smtp imap index storage privsep
+LIBDIRS       = base mail sasl smtp imap index storage privsep spool
 LIBDEPS_base    = base
 LIBDEPS_mail    = mail base
 LIBDEPS_sasl    = sasl base
@@ -42,7 +42,8 @@ LIBDEPS_imap    = imap mail base
 LIBDEPS_index   = index mail base
 LIBDEPS_storage = storage index mail base
 LIBDEPS_privsep = privsep base
-LINK_ORDER    = privsep storage index imap smtp sasl mail base
+LIBDEPS_spool   = spool mail base
+LINK_ORDER    = spool privsep storage index imap smtp sasl mail base
 empty :=
 space := $(empty) $(empty)
 

@@ -374,4 +374,55 @@
 /* Bytes of raw message the body matcher reads at a time. */
 #define IMAP_SEARCH_READ_CHUNK 16384
 
+/* The spool (common/spool/): smtp-submit's queue of accepted messages. */
+/* Recipients of one message: RFC 5321 section 4.5.3.1.8 asks a server to take at least
+ * 100; 1000 is Postfix's smtpd_recipient_limit.  The session answers 452 4.5.3 past it;
+ * the envelope reader refuses a file with more. */
+#define SPOOL_MAX_RCPTS 1000
+/* One envelope line with its LF.  The longest values are an ORCPT (SPOOL_ORCPT_MAX) and a
+ * reply (SPOOL_REPLY_MAX) after their key: 1024 holds both with room. */
+#define SPOOL_ENV_LINE_MAX 1024
+/* A whole envelope file, refused unread when larger: the header has at most 16 lines, a
+ * recipient block at most 11 lines of at most ~1.8 KiB together at the limits below, and
+ * SPOOL_MAX_RCPTS of them stay under 2 MiB; root reads no more than this of a file the
+ * spool user could have written. */
+#define SPOOL_ENV_MAX_BYTES (2 * 1024 * 1024)
+/* The last reply kept per recipient (for the log, -bp and a DSN's Diagnostic-Code): one
+ * line as RFC 5321 section 4.5.3.1.5 allows (512 with CRLF). */
+#define SPOOL_REPLY_MAX 510
+/* RFC 3461 section 4.4: ENVID "MAY be up to 100 characters", section 4.2: the whole ORCPT
+ * parameter up to 500; both are kept decoded (xtext decoding never lengthens). */
+#define SPOOL_ENVID_MAX 100
+#define SPOOL_ORCPT_MAX 500
+/* The TLS summary kept for the log and a DSN ("TLSv1.3 TLS_AES_256_GCM_SHA384" is 30),
+ * and the protocol name of the Received line ("ESMTPSA", RFC 3848). */
+#define SPOOL_TLS_MAX 128
+#define SPOOL_PROTO_MAX 16
+/* Delivery attempts counted per recipient: with retries at most every minute for the 5
+ * days of issue 8 a counter stays under 7,200; past this cap it stops counting. */
+#define SPOOL_MAX_ATTEMPTS 1000000
+/* Times in an envelope (Unix seconds): up to the end of year 9999, so every time the
+ * writer can be given round-trips and no arithmetic on them overflows. */
+#define SPOOL_TIME_MAX 253402300799LL
+/* A message's bytes are written to disk in pieces of this size (fewer system calls than
+ * the SMTP reader's chunks; memory per session). */
+#define SPOOL_WRITE_BUF 65536
+/* An entry of tmp/ that nobody holds locked is removed by spool_cleanup() once it is this
+ * old: a receiving session holds its lock for its whole life and ends long before (its
+ * absolute deadline), so only a crash leaves one; the age is a second guard. */
+#define SPOOL_TMP_STALE_S (6 * 3600)
+/* Queue ids tried when creating a message before giving up (one id per microsecond and
+ * 32 per microsecond tick: only a clock stuck for a long time exhausts this). */
+#define SPOOL_ID_TRIES 256
+/* A message lock held by another runner is retried this often, up to the caller's
+ * timeout (never forever). */
+#define SPOOL_LOCK_POLL_MS 10
+/* A due-only queue walk skips a message on its envelope's mtime (its next try) only when
+ * that is later than now plus this: a file written just now can carry a time a second
+ * ahead of time() (fine-grained file times against the coarse clock). */
+#define SPOOL_MTIME_SLACK_S 2
+/* Queue entries one listing or queue run looks at (13 bytes of memory each); the rest
+ * wait for the next run, and the listing says it was cut. */
+#define SPOOL_SCAN_MAX 1000000
+
 #endif
