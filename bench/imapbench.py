@@ -20,7 +20,8 @@ Server CPU: utime+stime of all the server's processes (a cgroup per server, as b
 Knobs: QUICK=1 (10,000 and 2,000 messages, fewer logins), IMAP_BIG (100000),
 IMAP_SMALL (10000), IMAP_LOGINS (200), IMAP_MBOX (1: also mbox), IMAP_PERF (a directory:
 perf record -g the imapd operations into it), BENCH_OUT (bench/RESULTS.md),
-IMAP_ONLY (comma list of: login,fetch,mbox,search,body,pss).
+IMAP_ONLY (comma list of: login,fetch,mbox,search,body,pss), IMAP_IMAPD (the imapd
+binary, default imapd/imapd).
 """
 import datetime
 import json
@@ -35,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,7 +46,7 @@ import corpus  # noqa: E402
 import pop3bench as pb  # noqa: E402
 
 REPO = B.REPO
-IMAPD = REPO / "imapd" / "imapd"
+IMAPD = Path(os.environ.get("IMAP_IMAPD", str(REPO / "imapd" / "imapd")))
 QUICK = os.environ.get("QUICK", "") not in ("", "0")
 N_BIG = int(os.environ.get("IMAP_BIG", "10000" if QUICK else "100000"))
 N_SMALL = int(os.environ.get("IMAP_SMALL", "2000" if QUICK else "10000"))
@@ -398,7 +400,25 @@ class PerfA:
                                   stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(1.0)
 
+    def watch(self, srv):
+        """Note the server's pids while the operation runs (other imapd processes on
+        the machine are not ours: the report keeps only these pids)."""
+        self.pids = set()
+        self.done = threading.Event()
+
+        def loop():
+            while not self.done.is_set():
+                self.pids.update(srv.cg.pids())
+                time.sleep(0.02)
+        self.t = threading.Thread(target=loop, daemon=True)
+        self.t.start()
+
     def stop(self):
+        if getattr(self, "t", None):
+            self.done.set()
+            self.t.join()
+            self.path.with_suffix(".pids").write_text(
+                ",".join(str(p) for p in sorted(self.pids)) + "\n")
         self.p.send_signal(signal.SIGINT)
         try:
             self.p.wait(120)
@@ -410,6 +430,8 @@ class PerfA:
 def measured_session(srv, ctx, creds, folder, command, perf_name=None):
     perf = PerfA(Path(PERF_DIR) / (perf_name + ".perf.data")) \
         if PERF_DIR and perf_name and srv.kind == "imapd" else None
+    if perf:
+        perf.watch(srv)
     try:
         r, wall, cpu = B.measure(srv, lambda: session(srv.port, ctx, creds[0], creds[1],
                                                       folder, command))
@@ -528,6 +550,12 @@ def bench_pss(servers, ctx, creds, folder):
                     time.sleep(0.5)
                     pids = conn_pids(srv)
                     out["one_kb"] = pss_of(pids)
+                    out["one_detail"] = []
+                    for pid in pids:
+                        st = B.proc_status(pid) or {}
+                        out["one_detail"].append(
+                            {"name": st.get("Name"), "uid": st.get("Uid", "?").split()[0],
+                             "pss_kb": pss_of([pid]), "rss_kb": B.kb(st.get("VmRSS"))})
                     out["one_procs"] = len(pids)
             time.sleep(0.5)
             pids = conn_pids(srv)
@@ -541,8 +569,10 @@ def bench_pss(servers, ctx, creds, folder):
                     pass
                 c.close()
         res[srv.label] = out
-        log("  %-18s PSS: 1 session %d kB (%d procs), of %d sessions %.0f kB each"
-            % (srv.label, out["one_kb"], out["one_procs"], PSS_SESSIONS, out["ten_kb"]))
+        log("  %-18s PSS: 1 session %d kB (%s), of %d sessions %.0f kB each"
+            % (srv.label, out["one_kb"], ", ".join(
+                "%s uid %s %d kB" % (x["name"], x["uid"], x["pss_kb"])
+                for x in out["one_detail"]), PSS_SESSIONS, out["ten_kb"]))
     return res
 
 
@@ -622,8 +652,12 @@ def write_section(R, path):
         row("  PSS per session with %d idle sessions open, kB" % PSS_SESSIONS,
             p[ip]["ten_kb"], p[dc]["ten_kb"], "%.0f")
         row("  processes per session", p[ip]["one_procs"], p[dc]["one_procs"], "%.0f")
+        for lab, nm in ((ip, "imapd"), (dc, "Dovecot")):
+            R["checks"].append("PSS of one session, %s: %s" % (nm, ", ".join(
+                "%s (uid %s) %d kB" % (x["name"], x["uid"], x["pss_kb"])
+                for x in p[lab].get("one_detail", []))))
     w("")
-    w("Checks: %s." % "; ".join(R["checks"]))
+    w("Checks and details: %s." % "; ".join(R["checks"]))
     w("")
     w("Method:")
     w("")
@@ -651,8 +685,10 @@ def write_section(R, path):
       "connection (imapd: its monitor, TLS worker and session; Dovecot: its imap-login, "
       "which relays TLS, and imap), measured after LOGIN + SELECT, the session idle.")
     w("")
-    for part in R.get("profile_text", []):
-        w(part)
+    prof = REPO / "bench" / "IMAP-PROFILE.md"
+    if prof.exists():    # the analysis of the profiles, written by hand (see there)
+        w(prof.read_text().rstrip("\n"))
+        w("")
     text = "\n".join(L) + "\n"
     old = path.read_text() if path.exists() else ""
     k = old.find(MARK)
