@@ -1,15 +1,17 @@
 #!/bin/sh
-# make bench: ipop3d against Dovecot on this machine, side by side; writes bench/RESULTS.md
+# make bench: ipop3d and imapd against Dovecot on this machine, side by side; writes
+# bench/RESULTS.md
 # (raw numbers, logs and perf data in build/bench/).
 #
-# Installs what a fresh Debian 12 lacks for it (Dovecot's POP3 server, the launcher, the
+# Installs what a fresh Debian 12 lacks for it (Dovecot's POP3 and IMAP servers, the launcher, the
 # client's Python, and perf for the CPU profile if it can), without letting the packages
 # start any service: a policy-rc.d that refuses is put in place for the install if the
 # host has none, and removed after.  A Dovecot installed here is also left disabled at
 # boot.  Then bench/bench.py (as root) makes its accounts and certificates, runs both
 # servers on 127.0.0.1 only, measures, and stops and removes everything it made.
 # `make bench` builds ipop3d first (make deps all); run alone, this needs ipop3d/ipop3d.
-# Environment knobs: see bench/bench.py (BENCH_LOGINS, BENCH_LOGINS_RSA, ...).
+# Environment knobs: see bench/bench.py (BENCH_LOGINS, BENCH_LOGINS_RSA, ...) and
+# bench/imapbench.py (QUICK=1 for a small run, IMAP_BIG, IMAP_SMALL, ...).
 set -eu
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
@@ -25,7 +27,7 @@ installed() {
 }
 
 need=
-for pkg in dovecot-core dovecot-pop3d systemd python3 openssl passwd; do
+for pkg in dovecot-core dovecot-pop3d dovecot-imapd systemd python3 openssl passwd; do
 	installed "$pkg" || need="$need $pkg"
 done
 opt=
@@ -88,4 +90,12 @@ if [ -n "$need$opt" ]; then
 	fi
 fi
 
-exec /usr/bin/python3 bench/bench.py
+# BENCH_PARTS: "pop3 imap" (default), or one of them.  The POP3 bench writes
+# bench/RESULTS.md, the IMAP bench (bench/imapbench.py) then adds its section to it.
+parts=${BENCH_PARTS:-pop3 imap}
+case " $parts " in *" pop3 "*)
+	/usr/bin/python3 bench/bench.py ;;
+esac
+case " $parts " in *" imap "*)
+	/usr/bin/python3 bench/imapbench.py ;;
+esac

@@ -119,6 +119,20 @@ static size_t step(struct charset_conv *conv, const unsigned char *in, size_t n,
 	*incomplete = false;
 	if (conv->cd == (iconv_t)-1) {
 		while (i < n) {
+			if (in[i] < 0x80) {
+				/* a run of ASCII at once (mail text is mostly ASCII: one
+				 * memcpy, not one per byte; SEARCH BODY reads it all) */
+				size_t j = i, lim = n - i < *left ? n : i + *left;
+				while (j < lim && in[j] < 0x80)
+					j++;
+				if (j == i)
+					break;  /* out is full */
+				memcpy(*out, in + i, j - i); /* BOUNDS: j - i <= *left */
+				*out += j - i;
+				*left -= j - i;
+				i = j;
+				continue;
+			}
 			size_t k = charset_utf8_seqlen(in + i, in + n);
 			if (k == 0 && more && utf8_prefix(in + i, n - i)) {
 				*incomplete = true;
@@ -430,6 +444,11 @@ char *charset_search_fold(const char *in, size_t len, size_t *len_r)
 	size_t o = 0;
 
 	while (p < end) {
+		if (*p < 0x80) {        /* ASCII: folded in place, no decoding */
+			out[o++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+			p++;
+			continue;
+		}
 		size_t k = charset_utf8_seqlen(p, end);
 		if (k == 0) {
 			memcpy(out + o, REPLACEMENT, 3);

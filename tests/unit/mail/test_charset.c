@@ -28,6 +28,9 @@ static const struct ccase cases[] = {
 	{ "utf-8", "\xf4\x90\x80\x80", 0, FFFD FFFD FFFD FFFD }, /* > U+10FFFF */
 	{ "utf-8", "\xf0\x9f\x98\x80", 0, "\xf0\x9f\x98\x80" },
 	{ "utf-8", "a\0b", 3, "a\0b" },
+	/* ASCII runs (copied as a run) between multi-byte and invalid bytes */
+	{ "utf-8", "Hello, w\xc3\xb6rld and more ASCII\xe2\x82\xac tail\xff" "end.",
+	  0, "Hello, w\xc3\xb6rld and more ASCII\xe2\x82\xac tail" FFFD "end." },
 	{ "us-ascii", "caf\xc3\xa9", 0, "caf\xc3\xa9" },          /* us-ascii: as UTF-8 */
 	{ "iso-8859-1", "caf\xe9 \x80", 0, "caf\xc3\xa9 \xe2\x82\xac" }, /* as cp1252 */
 	{ "ISO-8859-2", "\xa3\xf3" "d\xbc", 0, "\xc5\x81\xc3\xb3" "d\xc5\xba" },
@@ -167,6 +170,7 @@ static void fold(void)
 		{ "\xd0\x81", "\xd1\x91" },                                  /* Ё -> ё */
 		{ "\xe5\x95\x8a", "\xe5\x95\x8a" },                          /* CJK unchanged */
 		{ "a\xff", "a" FFFD },
+		{ "Mixed ASCII \xc3\x9c" "BER [x] AND \xce\xa3 Z@", "mixed ascii \xc3\xbc" "ber [x] and \xcf\x83 z@" },
 	};
 	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
 		size_t n, n2;
