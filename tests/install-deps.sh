@@ -41,6 +41,7 @@ fetchmail                 integration tests: a real POP3 mail fetcher
 isync                     mbsync: a real two-way IMAP syncer for the imapd client tests
 mutt                      a real interactive IMAP client, driven in tmux by the imapd client tests
 interimap                 a real two-way IMAP syncer built on QRESYNC, LIST-STATUS, COMPRESS
+imapfilter                a real IMAP mail filter (SEARCH, then move, flag, delete)
 tmux                      the terminal that runs mutt in those tests (send-keys, capture-pane)
 "
 
@@ -105,7 +106,7 @@ fi
 for tool in /usr/bin/systemd-socket-activate /usr/sbin/inetd /usr/bin/fail2ban-regex \
 	    /usr/bin/openssl /usr/bin/curl /usr/sbin/useradd /usr/bin/dotlockfile \
 	    /usr/bin/fetchmail /usr/bin/mbsync /usr/bin/mutt /usr/bin/tmux \
-	    /usr/bin/interimap; do
+	    /usr/bin/interimap /usr/bin/imapfilter; do
 	if [ ! -x "$tool" ]; then
 		echo "install-deps.sh: $tool is missing" >&2
 		exit 1
