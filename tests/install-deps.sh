@@ -40,6 +40,8 @@ fail2ban                  fail2ban-regex for the filter test
 fetchmail                 integration tests: a real POP3 mail fetcher
 isync                     mbsync: a real two-way IMAP syncer for the imapd client tests
 mutt                      a real interactive IMAP client, driven in tmux by the imapd client tests
+interimap                 a real two-way IMAP syncer built on QRESYNC, LIST-STATUS, COMPRESS
+imapfilter                a real IMAP mail filter (SEARCH, then move, flag, delete)
 tmux                      the terminal that runs mutt in those tests (send-keys, capture-pane)
 "
 
@@ -103,7 +105,8 @@ fi
 # Tools the tests call by path.
 for tool in /usr/bin/systemd-socket-activate /usr/sbin/inetd /usr/bin/fail2ban-regex \
 	    /usr/bin/openssl /usr/bin/curl /usr/sbin/useradd /usr/bin/dotlockfile \
-	    /usr/bin/fetchmail /usr/bin/mbsync /usr/bin/mutt /usr/bin/tmux; do
+	    /usr/bin/fetchmail /usr/bin/mbsync /usr/bin/mutt /usr/bin/tmux \
+	    /usr/bin/interimap /usr/bin/imapfilter; do
 	if [ ! -x "$tool" ]; then
 		echo "install-deps.sh: $tool is missing" >&2
 		exit 1
