@@ -866,6 +866,19 @@ int mail_batch_commit(struct mail_batch **bp, uint32_t *uids_r, const char **err
 		box_unlock(box);   /* the index changes of a failed commit are dropped */
 		goto out;
 	}
+	/* RFC 3501 6.3.11 and 6.4.7: an appended or copied message is \Recent, whatever its
+	 * flags (Maildir's scan makes only new/ recent; one with flags went to cur/).  A
+	 * quiet update: it is part of the message's arrival, not a change of its flags. */
+	for (size_t i = 0; i < b->n; i++) {
+		const struct index_rec *cur = index_find(box->ix, b->saves[i]->uid, NULL);
+		if (cur == NULL || (cur->flags & INDEX_FLAG_RECENT))
+			continue;
+		struct index_rec rec = *cur;
+		rec.flags |= INDEX_FLAG_RECENT;
+		const char *why;
+		if (index_update_quiet(box->ix, &rec, &why) == -1)
+			break;   /* not worth failing a save that is on disk */
+	}
 	/* the messages are in the folder: an index that cannot be written now falls back
 	 * to memory (sync_locked_end), the save stands */
 	if (sync_locked_end(box, error_r) == -1)
@@ -910,6 +923,36 @@ static int copy_one(struct mailbox *src, uint32_t uid, struct mail_batch *b, cha
 	return 0;
 }
 
+/* The copies get the originals' keywords, by name (each folder numbers its own, and a
+ * name new to dst is added to it).  After the commit: the messages are there; a keyword
+ * that cannot be set (dst's table full, a write error) is logged, the copy stands. */
+static void copy_keywords(struct mailbox *src, const uint32_t *uids, size_t n,
+			  struct mailbox *dst, const uint32_t *dst_uids)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct index_rec *rec = index_find(src->ix, uids[i], NULL);
+		if (rec == NULL || rec->keywords == 0)
+			continue;
+		uint32_t kws = rec->keywords, mask = 0, flags = rec->flags & ~INDEX_FLAG_RECENT;
+		const char *error = NULL;
+		for (unsigned bit = 0; bit < 32; bit++) {
+			const char *name = (kws & (1u << bit)) ? mailbox_keyword_name(src, bit) : NULL;
+			unsigned kw;
+			if (name != NULL && mailbox_keyword_lookup(dst, name, true, &kw, &error) > 0 &&
+			    kw < 32)
+				mask |= 1u << kw;
+		}
+		if (mask != 0 && mailbox_set_flags(dst, dst_uids[i], flags, mask, &error) == -1)
+			error = error != NULL ? error : "set flags";
+		if (error != NULL) {
+			char safe[LOG_MAX_FIELD + 1], safe2[LOG_MAX_FIELD + 1];
+			log_warn("storage: a copy lost its keywords, folder=<%s>, error=<%s>",
+				 log_sanitize(dst->name, strlen(dst->name), safe),
+				 log_sanitize(error, strlen(error), safe2));
+		}
+	}
+}
+
 int mailbox_copy_many(struct mailbox *src, const uint32_t *uids, size_t n,
 		      struct mailbox *dst, bool move, uint32_t *uids_r, const char **error_r)
 {
@@ -926,6 +969,7 @@ int mailbox_copy_many(struct mailbox *src, const uint32_t *uids, size_t n,
 	}
 	if (mail_batch_commit(&b, uids_r, error_r) == -1)
 		return -1;
+	copy_keywords(src, uids, n, dst, uids_r);
 	if (!move || n == 0 || mailbox_expunge(src, uids, n, error_r) == 0)
 		return 0;
 	/* the originals stay: take the copies back, so that the MOVE did nothing */

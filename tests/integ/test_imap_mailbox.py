@@ -287,3 +287,39 @@ def test_chinese_folder_name_end_to_end(imapd, ctx, store_user):
         assert (u.home / "mail" / "&ZTZO9nux-" / "&XeVPXA-").is_file()
         names = os.listdir(u.home / "mail")
     assert not any("收件箱" in n for n in names), names
+
+
+def test_copy_keeps_flags_keywords_date_and_is_recent(imapd, ctx, store_user):
+    """RFC 3501 6.4.7: the copy keeps flags and INTERNALDATE and is \\Recent; its keywords
+    go along by name (the destination numbers its own); a session with the destination
+    selected sees the copies arrive as recent, with their flags."""
+    u = store_user
+    a = login(imapd, ctx, u)
+    b = login(imapd, ctx, u)
+    assert a.create("Dest")[0] == "OK"
+    assert a.select("INBOX")[0] == "OK"
+    assert b.select("Dest")[0] == "OK"
+    assert a.store("1", "FLAGS", "(\\Seen)")[0] == "OK"
+    assert a.store("2", "FLAGS", "(\\Draft \\Flagged)")[0] == "OK"
+    assert a.store("3", "FLAGS", "(\\Flagged $Label1 Work)")[0] == "OK"
+    typ, data = a.fetch("1:3", "(INTERNALDATE)")
+    dates = [re.search(rb'INTERNALDATE "([^"]+)"', x).group(1) for x in data]
+    assert a.copy("1:3", "Dest")[0] == "OK"
+    typ, data = b.noop()
+    assert b.untagged_responses.get("EXISTS", [None])[-1] == b"3"
+    assert b.untagged_responses.get("RECENT", [None])[-1] == b"3"
+    typ, data = b.fetch("1:3", "(FLAGS INTERNALDATE)")
+    assert typ == "OK"
+    got = [sorted(re.search(rb"FLAGS \(([^)]*)\)", x).group(1).split()) for x in data]
+    assert got == [sorted([b"\\Seen", b"\\Recent"]),
+                   sorted([b"\\Draft", b"\\Flagged", b"\\Recent"]),
+                   sorted([b"\\Flagged", b"\\Recent", b"$Label1", b"Work"])], got
+    assert [re.search(rb'INTERNALDATE "([^"]+)"', x).group(1) for x in data] == dates
+    # another session: the keywords are in the store, not only in b's view; no \\Recent
+    c = login(imapd, ctx, u)
+    assert c.select("Dest", readonly=True)[0] == "OK"
+    typ, data = c.fetch("3", "(FLAGS)")
+    assert sorted(re.search(rb"FLAGS \(([^)]*)\)", data[0]).group(1).split()) == \
+        sorted([b"\\Flagged", b"$Label1", b"Work"]), data
+    for x in (a, b, c):
+        x.logout()
