@@ -712,9 +712,52 @@ int mailbox_copy(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_
 	return mail_save_finish(&s, uid_r, error_r);
 }
 
+/* A backend that can move in one atomic step (Maildir: a rename) does: a crash leaves
+ * the message in one folder, never both.  Else (mbox, the same folder, a name taken in
+ * dst) copy + expunge: a crash between the two leaves it in both (RFC 6851 allows that,
+ * never a loss).  1: not done here. */
+static int move_atomic(struct mailbox *src, uint32_t uid, struct mailbox *dst,
+		       uint32_t *uid_r, const char **error_r)
+{
+	char key[STORAGE_PATH_MAX];
+
+	if (src->v->move_out == NULL || src->v != dst->v || strcmp(src->path, dst->path) == 0)
+		return 1;
+	if (sync_locked_begin(src, false, error_r) == -1)
+		return -1;
+	const struct index_rec *rec = index_find(src->ix, uid, NULL);
+	if (rec == NULL) {
+		box_unlock(src);
+		*error_r = "message was expunged";
+		return -1;
+	}
+	int r = src->v->move_out(src, rec, dst, key, sizeof(key), error_r);
+	if (r != 0) {
+		box_unlock(src);
+		return r;
+	}
+	if (sync_locked_end(src, error_r) == -1)
+		return -1;
+	uint32_t nuid = 0;
+	if (box_lock(dst, error_r) == -1)
+		return -1;
+	if (dst->v->move_in(dst, key, &nuid, error_r) == -1) {
+		box_unlock(dst);
+		return -1;
+	}
+	if (sync_locked_end(dst, error_r) == -1)
+		return -1;
+	if (uid_r != NULL)
+		*uid_r = nuid;
+	return 0;
+}
+
 int mailbox_move(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_t *uid_r,
 		 const char **error_r)
 {
+	int r = move_atomic(src, uid, dst, uid_r, error_r);
+	if (r != 1)
+		return r;
 	if (mailbox_copy(src, uid, dst, uid_r, error_r) == -1)
 		return -1;
 	return mailbox_expunge(src, &uid, 1, error_r);

@@ -215,7 +215,11 @@ int mail_save_write(struct mail_save *s, const void *buf, size_t n, const char *
 int mail_save_finish(struct mail_save **s, uint32_t *uid_r, const char **error_r);
 void mail_save_abort(struct mail_save **s);
 
-/* Copy a message into another open mailbox (flags kept); move = copy + expunge. */
+/* Copy a message into another open mailbox (flags kept).  Move: Maildir renames the file
+ * into the other folder (one atomic step: a crash leaves it in exactly one of the two);
+ * mbox (and a Maildir name already taken in dst) copies then expunges (a crash between
+ * the two leaves it in both, never in neither).  *uid_r: its UID in dst (0 if another
+ * client expunged it there before we could learn it). */
 int mailbox_copy(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_t *uid_r,
 		 const char **error_r);
 int mailbox_move(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_t *uid_r,

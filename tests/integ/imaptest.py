@@ -113,16 +113,24 @@ def folder_map(c, box="INBOX"):
     return out
 
 
-def gdb_kill_at(pid, func, skip=0, timeout=120):
-    """gdb attaches to pid, puts a breakpoint on func (its skip+1-th call), lets it run, and
-    when it is there kills it (SIGKILL, gdb's kill).  Returns the running gdb once the
-    breakpoint is in; finish with gdb_wait()."""
+def gdb_kill_at(pid, *chain, timeout=120):
+    """gdb attaches to pid and kills it (SIGKILL, gdb's kill) at a point given by chain:
+    function names, each optionally "name@N" (its N+1-th call), reached one after the
+    other (a breakpoint on the first; when there, on the next; ...).  Returns the running
+    gdb once the first breakpoint is in; finish with gdb_wait()."""
     argv = [GDB, "-nx", "-batch", "-iex", "set debuginfod enabled off",
-            "-iex", "set confirm off", "-iex", "set pagination off",
-            "-p", str(pid), "-ex", "break %s" % func]
-    if skip:
-        argv += ["-ex", "ignore 1 %d" % skip]
-    argv += ["-ex", "echo GDB-CONTINUING\\n", "-ex", "continue", "-ex", "bt 3", "-ex", "kill"]
+            "-iex", "set confirm off", "-iex", "set pagination off", "-p", str(pid)]
+    for k, point in enumerate(chain):
+        func, _, skip = point.partition("@")
+        if k:
+            argv += ["-ex", "delete"]
+        argv += ["-ex", "break %s" % func]
+        if skip:
+            argv += ["-ex", "ignore %d %s" % (k + 1, skip)]
+        if k == 0:
+            argv += ["-ex", "echo GDB-CONTINUING\\n"]
+        argv += ["-ex", "continue"]
+    argv += ["-ex", "bt 6", "-ex", "kill"]
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL, text=True)
     out = []
@@ -137,11 +145,13 @@ def gdb_kill_at(pid, func, skip=0, timeout=120):
             break
         assert time.monotonic() < deadline, "gdb did not attach:\n" + "".join(out)
     p.out_before = "".join(out)
+    p.points = len(chain)
     return p
 
 
 def gdb_wait(p, timeout=120):
-    """gdb's whole output; asserts that the breakpoint was hit (the kill happened there)."""
+    """gdb's whole output; asserts that the last breakpoint was hit (the kill happened
+    there) and that gdb killed the process."""
     try:
         rest, _ = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -149,6 +159,7 @@ def gdb_wait(p, timeout=120):
         rest, _ = p.communicate()
         raise AssertionError("gdb timed out:\n" + p.out_before + rest)
     out = p.out_before + rest
-    assert re.search(r"^(Thread \S+ )?.*hit Breakpoint 1|^Breakpoint 1, ", out, re.M), \
-        "the breakpoint was not reached:\n" + out
+    hits = re.findall(r"^Breakpoint (\d+)(?:\.\d+)?, ", out, re.M)
+    assert hits and int(hits[-1]) == p.points, "the breakpoint was not reached:\n" + out
+    assert re.search(r"^\[Inferior 1 \(process \d+\) killed\]", out, re.M), out
     return out
