@@ -91,13 +91,17 @@ _FLAGS = re.compile(rb"FLAGS \(([^)]*)\)")
 def folder_map(c, box="INBOX"):
     """SELECT box; [(uid, subject, flags)] in sequence order, from
     UID FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])."""
+    c.untagged_responses.clear()
     typ, data = c.select(box)
     assert typ == "OK", data
     n = int(data[0])
     if n == 0:
         return []
+    c.untagged_responses.clear()
     typ, data = c.uid("FETCH", "1:*", "(UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
     assert typ == "OK", data
+    # another session's expunge or delivery reported during the UID FETCH (allowed)
+    moved = c.untagged_responses.get("EXPUNGE") or c.untagged_responses.get("EXISTS")
     out = []
     for item in data:
         if not isinstance(item, tuple):
@@ -109,7 +113,8 @@ def folder_map(c, box="INBOX"):
         assert uid, meta
         out.append((int(uid.group(1)), m.group(1).decode() if m else None,
                     set(fl.group(1).decode().split()) if fl else set()))
-    assert len(out) == n, "%d messages, %d fetched" % (n, len(out))
+    assert moved or len(out) == n, "%d messages, %d fetched" % (n, len(out))
+    assert len(set(x[0] for x in out)) == len(out), out
     return out
 
 

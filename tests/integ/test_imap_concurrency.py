@@ -135,9 +135,14 @@ class Ledger:
         self.deleted = set()       # subjects someone asked to delete
         self.flagged = set()       # subjects someone set \Flagged on (never removed)
         self.uid_of = {}           # subject -> UID as first seen by an IMAP session
+        self.pop3_gone = []        # (UIDL, reply): POP3 could not read it
         self.errors = []
 
     def saw(self, uid, subj):
+        if subj is None:
+            # expunged by another client while this FETCH read it: empty header
+            # fields (RFC 2180 4.1.3); the final check, with no one else, sees it all
+            return
         with self.lock:
             old = self.uid_of.setdefault(subj, uid)
             if old != uid:
@@ -174,7 +179,17 @@ def _pop3_worker(d, u, ledger, rounds, rnd):
             r = p.login(u.name, u.password)
             if r != h.LOGGED_IN:       # another POP3 session (none here) would be refused
                 raise AssertionError(r)
-            subjects = pop3_subjects(p)
+            uidl = p.uidl()
+            subjects = {}
+            for n in sorted(uidl):
+                r = p.cmd("TOP %d 0" % n)
+                if r.startswith("+OK"):
+                    subjects[n] = h.subject_of(b"\r\n".join(p.multi()))
+                else:
+                    # expunged by IMAP since this session's login: checked at the end
+                    assert r.startswith("-ERR"), r
+                    with ledger.lock:
+                        ledger.pop3_gone.append((uidl[n], r))
             mine = [n for n, s in subjects.items() if s and s.startswith("pop ")]
             rnd.shuffle(mine)
             for n in mine[:2]:
@@ -264,5 +279,11 @@ def test_concurrent_rounds_keep_every_message_once(imapd, pop3d, make_user, stor
             assert "\\Flagged" in flags, "%s lost \\Flagged: %s" % (subj, flags)
     # UIDs are never handed out twice: everything delivered got a UID of its own
     assert len(set(ledger.uid_of.values())) == len(ledger.uid_of)
+    # a message POP3 could not read was really gone (expunged by IMAP meanwhile)
+    with h.Pop3(pop3d.port, timeout=120) as p:
+        assert p.login(u.name, u.password) == h.LOGGED_IN
+        now = set(p.uidl().values())
+        assert p.quit().startswith("+OK")
+    assert not [g for g in ledger.pop3_gone if g[0] in now], ledger.pop3_gone
     # the store agrees with IMAP
     assert sorted(h.subject_of(h.to_wire(m)) for m in u.stored()) == sorted(want)
