@@ -280,7 +280,9 @@ enum imap_result imap_cmd_copy(struct imap_sess *ss, const struct imap_command *
 	char why[256];   /* the error may be the destination's, closed below */
 	snprintf(why, sizeof(why), "%s", failed ? error : "");
 	for (size_t i = 0; i < n && !failed; i++)
-		if (imap_seqset_add(&src, uids[i], uids[i]) < 0 ||
+		if (nuids[i] == 0)
+			continue;   /* moved, and already gone from the target (another client) */
+		else if (imap_seqset_add(&src, uids[i], uids[i]) < 0 ||
 		    imap_seqset_add(&dst, nuids[i], nuids[i]) < 0)
 			break;   /* BOUNDS: COPYUID then names fewer; the copy is done */
 	free(uids);
@@ -300,7 +302,8 @@ enum imap_result imap_cmd_copy(struct imap_sess *ss, const struct imap_command *
 	imap_seqset_free(&dst);
 	mailbox_close(&to);
 	if (failed) {
-		/* nothing was copied (the storage batch), nor moved */
+		/* nothing was copied (the storage batch); a MOVE may have moved some of
+		 * them, each whole (RFC 6851 3.3): the update reports their expunges */
 		imap_sess_update(ss, cmd->uid || move);
 		imap_sess_storage_error(ss, cmd->tag, cmd->name, why);
 		return IMAP_R_OK;

@@ -884,6 +884,70 @@ static void md_save_abort(struct mailbox *box, struct mail_save *s)
 	s->tmpname[0] = '\0';
 }
 
+/* MOVE within the user's Maildir++: one renameat2(RENAME_NOREPLACE) from src's folder
+ * to dst's, the base name kept, so that a crash at any instant leaves the file in
+ * exactly one of the two folders (RFC 6851 3.3: no message lost, none in both); an
+ * index that did not learn of it (a kill before its commit) learns at its next scan.
+ * The flags go along in the name as COPY keeps them (keywords are folder-specific
+ * letters: dropped, as COPY drops them). */
+static int md_move_out(struct mailbox *src, const struct index_rec *rec,
+		       struct mailbox *dst, char *key_r, size_t size, const char **error_r)
+{
+	struct md *ms = src->be, *mdst = dst->be;
+	uint32_t uid = rec->uid;
+
+	if (ms->dfd == -1 || mdst->dfd == -1 || !md_key_ok(rec))
+		return 1;
+	for (int pass = 0; pass < 2; pass++) {
+		size_t base_len = key_base_len(rec->key);
+		uint32_t flags = rec->flags & INDEX_FLAG_MASK & ~INDEX_FLAG_RECENT;
+		if (flags == 0) {
+			if (base_len + 5 > size)
+				return 1;
+			memcpy(key_r, "new/", 4);
+			memcpy(key_r + 4, rec->key + 4, base_len);
+			key_r[4 + base_len] = '\0';
+		} else if (name_with_flags(rec->key, base_len, flags, 0, key_r, size) == -1) {
+			return 1;
+		}
+		if (renameat2(ms->dfd, rec->key, mdst->dfd, key_r, RENAME_NOREPLACE) == 0)
+			break;
+		if (errno == EEXIST || errno == EINVAL || errno == ENOSYS || errno == EXDEV)
+			return 1;      /* a name taken, or no RENAME_NOREPLACE here: copy */
+		if (errno != ENOENT || pass == 1) {
+			*error_r = BOX_ERRF(src, "move message", errno);
+			return -1;
+		}
+		/* renamed by another client: find it (a rescan drops it if gone) */
+		rec = md_relocate(src, uid, true, error_r);
+		if (rec == NULL)
+			return -1;
+	}
+	fsync_subs(mdst->dfd);
+	fsync_subs(ms->dfd);
+	return index_expunge(src->ix, uid, error_r);
+}
+
+static int md_move_in(struct mailbox *dst, const char *key, uint32_t *uid_r,
+		      const char **error_r)
+{
+	if (md_scan(dst, false, error_r) == -1)
+		return -1;
+	const char *colon = strchr(key + 4, ':');
+	size_t base_len = colon != NULL ? (size_t)(colon - key) : strlen(key);
+	for (size_t i = index_count(dst->ix); i-- > 0;) {
+		const struct index_rec *rec = index_get(dst->ix, i);
+		/* by base name: another client may have renamed it meanwhile */
+		if (rec->key_len >= base_len && memcmp(rec->key + 4, key + 4, base_len - 4) == 0 &&
+		    (rec->key[base_len] == '\0' || rec->key[base_len] == ':')) {
+			*uid_r = rec->uid;
+			return 0;
+		}
+	}
+	*uid_r = 0;    /* gone already (another client was quicker): moved all the same */
+	return 0;
+}
+
 static int md_watch(struct mailbox *box, int ifd)
 {
 	char p[STORAGE_PATH_MAX + 8];
@@ -1078,6 +1142,8 @@ static const struct mailbox_vfuncs md_box = {
 	.save_finish = md_save_finish,
 	.save_abort = md_save_abort,
 	.save_commit = md_save_commit,
+	.move_out = md_move_out,
+	.move_in = md_move_in,
 	.watch = md_watch,
 	.pop3_uidl = md_pop3_uidl,
 	.key_ok = md_key_ok,

@@ -768,9 +768,52 @@ int mailbox_copy(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_
 	return mail_save_finish(&s, uid_r, error_r);
 }
 
+/* A backend that can move in one atomic step (Maildir: a rename) does: a crash leaves
+ * the message in one folder, never both.  Else (mbox, the same folder, a name taken in
+ * dst) copy + expunge: a crash between the two leaves it in both (RFC 6851 allows that,
+ * never a loss).  1: not done here. */
+static int move_atomic(struct mailbox *src, uint32_t uid, struct mailbox *dst,
+		       uint32_t *uid_r, const char **error_r)
+{
+	char key[STORAGE_PATH_MAX];
+
+	if (src->v->move_out == NULL || src->v != dst->v || strcmp(src->path, dst->path) == 0)
+		return 1;
+	if (sync_locked_begin(src, false, error_r) == -1)
+		return -1;
+	const struct index_rec *rec = index_find(src->ix, uid, NULL);
+	if (rec == NULL) {
+		box_unlock(src);
+		*error_r = "message was expunged";
+		return -1;
+	}
+	int r = src->v->move_out(src, rec, dst, key, sizeof(key), error_r);
+	if (r != 0) {
+		box_unlock(src);
+		return r;
+	}
+	if (sync_locked_end(src, error_r) == -1)
+		return -1;
+	uint32_t nuid = 0;
+	if (box_lock(dst, error_r) == -1)
+		return -1;
+	if (dst->v->move_in(dst, key, &nuid, error_r) == -1) {
+		box_unlock(dst);
+		return -1;
+	}
+	if (sync_locked_end(dst, error_r) == -1)
+		return -1;
+	if (uid_r != NULL)
+		*uid_r = nuid;
+	return 0;
+}
+
 int mailbox_move(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_t *uid_r,
 		 const char **error_r)
 {
+	int r = move_atomic(src, uid, dst, uid_r, error_r);
+	if (r != 1)
+		return r;
 	if (mailbox_copy(src, uid, dst, uid_r, error_r) == -1)
 		return -1;
 	return mailbox_expunge(src, &uid, 1, error_r);
@@ -923,39 +966,61 @@ static int copy_one(struct mailbox *src, uint32_t uid, struct mail_batch *b, cha
 	return 0;
 }
 
-/* The copies get the originals' keywords, by name (each folder numbers its own, and a
- * name new to dst is added to it).  After the commit: the messages are there; a keyword
- * that cannot be set (dst's table full, a write error) is logged, the copy stands. */
-static void copy_keywords(struct mailbox *src, const uint32_t *uids, size_t n,
-			  struct mailbox *dst, const uint32_t *dst_uids)
+/* A copy gets its original's keywords, by name (each folder numbers its own, and a name
+ * new to dst is added to it).  After the commit: the message is there; a keyword that
+ * cannot be set (dst's table full, a write error) is logged, the copy stands. */
+static void keywords_to(struct mailbox *src, uint32_t kws, uint32_t flags,
+			struct mailbox *dst, uint32_t dst_uid)
 {
+	uint32_t mask = 0;
+	const char *error = NULL;
+	for (unsigned bit = 0; bit < 32 && kws != 0; bit++) {
+		const char *name = (kws & (1u << bit)) ? mailbox_keyword_name(src, bit) : NULL;
+		unsigned kw;
+		if (name != NULL && mailbox_keyword_lookup(dst, name, true, &kw, &error) > 0 &&
+		    kw < 32)
+			mask |= 1u << kw;
+	}
+	if (mask != 0 && dst_uid != 0 &&
+	    mailbox_set_flags(dst, dst_uid, flags & ~INDEX_FLAG_RECENT, mask, &error) == -1)
+		error = error != NULL ? error : "set flags";
+	if (error != NULL) {
+		char safe[LOG_MAX_FIELD + 1], safe2[LOG_MAX_FIELD + 1];
+		log_warn("storage: a copy lost its keywords, folder=<%s>, error=<%s>",
+			 log_sanitize(dst->name, strlen(dst->name), safe),
+			 log_sanitize(error, strlen(error), safe2));
+	}
+}
+
+/* MOVE where the backend moves a message in one step (Maildir: a rename): message by
+ * message, each moved or left alone, never in both folders (RFC 6851 3.3), and no room
+ * needed on a full disk; else (mbox) each is copied, then expunged.  Stops at the first
+ * failure with the ones before it moved (uids_r[i] = 0 for the rest). */
+static int move_each(struct mailbox *src, const uint32_t *uids, size_t n,
+		     struct mailbox *dst, uint32_t *uids_r, const char **error_r)
+{
+	for (size_t i = 0; i < n; i++)
+		uids_r[i] = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct index_rec *rec = index_find(src->ix, uids[i], NULL);
-		if (rec == NULL || rec->keywords == 0)
-			continue;
-		uint32_t kws = rec->keywords, mask = 0, flags = rec->flags & ~INDEX_FLAG_RECENT;
-		const char *error = NULL;
-		for (unsigned bit = 0; bit < 32; bit++) {
-			const char *name = (kws & (1u << bit)) ? mailbox_keyword_name(src, bit) : NULL;
-			unsigned kw;
-			if (name != NULL && mailbox_keyword_lookup(dst, name, true, &kw, &error) > 0 &&
-			    kw < 32)
-				mask |= 1u << kw;
+		if (rec == NULL) {
+			*error_r = "no such message";
+			return -1;
 		}
-		if (mask != 0 && mailbox_set_flags(dst, dst_uids[i], flags, mask, &error) == -1)
-			error = error != NULL ? error : "set flags";
-		if (error != NULL) {
-			char safe[LOG_MAX_FIELD + 1], safe2[LOG_MAX_FIELD + 1];
-			log_warn("storage: a copy lost its keywords, folder=<%s>, error=<%s>",
-				 log_sanitize(dst->name, strlen(dst->name), safe),
-				 log_sanitize(error, strlen(error), safe2));
-		}
+		uint32_t kws = rec->keywords, flags = rec->flags;
+		if (mailbox_move(src, uids[i], dst, &uids_r[i], error_r) == -1)
+			return -1;
+		if (kws != 0)
+			keywords_to(src, kws, flags, dst, uids_r[i]);
 	}
+	return 0;
 }
 
 int mailbox_copy_many(struct mailbox *src, const uint32_t *uids, size_t n,
 		      struct mailbox *dst, bool move, uint32_t *uids_r, const char **error_r)
 {
+	if (move && src->v->move_out != NULL && dst->v->move_in != NULL && src != dst)
+		return move_each(src, uids, n, dst, uids_r, error_r);
 	struct mail_batch *b = mailbox_batch_begin(dst);
 	char *buf = xmalloc(IO_CHUNK);
 	int ret = 0;
@@ -969,7 +1034,11 @@ int mailbox_copy_many(struct mailbox *src, const uint32_t *uids, size_t n,
 	}
 	if (mail_batch_commit(&b, uids_r, error_r) == -1)
 		return -1;
-	copy_keywords(src, uids, n, dst, uids_r);
+	for (size_t i = 0; i < n; i++) {
+		const struct index_rec *rec = index_find(src->ix, uids[i], NULL);
+		if (rec != NULL && rec->keywords != 0)
+			keywords_to(src, rec->keywords, rec->flags, dst, uids_r[i]);
+	}
 	if (!move || n == 0 || mailbox_expunge(src, uids, n, error_r) == 0)
 		return 0;
 	/* the originals stay: take the copies back, so that the MOVE did nothing */

@@ -256,7 +256,11 @@ int mail_save_write(struct mail_save *s, const void *buf, size_t n, const char *
 int mail_save_finish(struct mail_save **s, uint32_t *uid_r, const char **error_r);
 void mail_save_abort(struct mail_save **s);
 
-/* Copy a message into another open mailbox (flags kept); move = copy + expunge. */
+/* Copy a message into another open mailbox (flags kept).  Move: Maildir renames the file
+ * into the other folder (one atomic step: a crash leaves it in exactly one of the two);
+ * mbox (and a Maildir name already taken in dst) copies then expunges (a crash between
+ * the two leaves it in both, never in neither).  *uid_r: its UID in dst (0 if another
+ * client expunged it there before we could learn it). */
 int mailbox_copy(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_t *uid_r,
 		 const char **error_r);
 int mailbox_move(struct mailbox *src, uint32_t uid, struct mailbox *dst, uint32_t *uid_r,
@@ -287,9 +291,13 @@ int mail_batch_add(struct mail_batch *b, struct mail_save **s, const char **erro
 size_t mail_batch_count(const struct mail_batch *b);
 int mail_batch_commit(struct mail_batch **b, uint32_t *uids_r, const char **error_r);
 void mail_batch_abort(struct mail_batch **b);
-/* COPY or MOVE of n messages of src into dst as one batch (above): all of them or none;
- * uids_r (n entries) their new UIDs.  move: the originals are expunged after the
- * commit; if that fails, the copies are expunged again (nothing is in both, or lost). */
+/* COPY or MOVE of n messages of src into dst; uids_r (n entries) their new UIDs (0: moved
+ * and gone from dst already).  COPY, and MOVE where the backend cannot move a message in
+ * one step (mbox): one batch (above), all of them or none; move: the originals are
+ * expunged after the commit; if that fails, the copies are expunged again.  MOVE where
+ * it can (Maildir, mailbox_move(): a rename): message by message, each moved or left
+ * alone and never in both folders (RFC 6851 3.3), needing no room on a full disk; -1 at
+ * the first failure with the ones before it moved.  Keywords go along by name. */
 int mailbox_copy_many(struct mailbox *src, const uint32_t *uids, size_t n,
 		      struct mailbox *dst, bool move, uint32_t *uids_r, const char **error_r);
 

@@ -56,6 +56,15 @@ struct mailbox_vfuncs {
 	 * them (storage.h, the batch), and set each s->uid. */
 	int (*save_commit)(struct mailbox *box, struct mail_save **saves, size_t n,
 			   const char **error_r);
+	/* Move (NULL: copy + expunge).  move_out, under src's index lock after a scan: take
+	 * the message of rec out of src into dst's folder in one atomic step (Maildir: one
+	 * rename) and expunge it from src's index; key_r gets its name in dst.  1: cannot
+	 * here (a name taken), nothing done, the caller copies.  move_in, under dst's index
+	 * lock: the moved message's UID (a scan gives it one). */
+	int (*move_out)(struct mailbox *src, const struct index_rec *rec, struct mailbox *dst,
+			char *key_r, size_t size, const char **error_r);
+	int (*move_in)(struct mailbox *dst, const char *key, uint32_t *uid_r,
+		       const char **error_r);
 	/* paths to watch for the notify fd */
 	int (*watch)(struct mailbox *box, int ifd);
 	void (*pop3_uidl)(const struct mailbox *box, const struct index_rec *rec,

@@ -312,8 +312,25 @@ static void test_folders(const char *kind)
 	CHECK(a != NULL && b != NULL && l1 == l2 && memcmp(a, b, l1) == 0);
 	free(a);
 	free(b);
+	char key[512] = "";
+	snprintf(key, sizeof(key), "%s", mailbox_find(in, first, NULL)->key);
+	a = read_all(in, first, &l1);
 	CHECK(mailbox_move(in, first, sent, &nu, &err) == 0);
 	CHECK(nu == 2 && mailbox_count(in) == n_in - 1 && mailbox_count(sent) == 2);
+	CHECK(mailbox_find(in, first, NULL) == NULL);
+	b = read_all(sent, nu, &l2);
+	CHECK(a != NULL && b != NULL && l1 == l2 && memcmp(a, b, l1) == 0);
+	free(a);
+	free(b);
+	if (strcmp(kind, "maildir") == 0) {
+		/* one rename: the same file (base name) now in .Sent, none left in INBOX */
+		const struct index_rec *r = mailbox_find(sent, nu, NULL);
+		size_t base = strcspn(key + 4, ":");
+		CHECK(r != NULL && strncmp(r->key + 4, key + 4, base) == 0);
+		char p[600];
+		snprintf(p, sizeof(p), "%s/%s", root, key);
+		CHECK(access(p, F_OK) == -1);
+	}
 	mailbox_close(&sent);
 	mailbox_close(&in);
 	CHECK(storage_folder_rename(st, "Sent", "Old", &err) == 0);
