@@ -118,35 +118,45 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 	ss->n_store++;
 	if (mailbox_keyword_count(ss->box) != ss->kw_count)
 		imap_sess_send_flags(ss);   /* a new keyword: FLAGS before it is used */
+	/* one storage call for the whole set: one lock, one index commit (a range on a
+	 * large Maildir was one lock, scan and fdatasync per message) */
+	enum mailbox_flag_mode fm = mode > 0 ? MAILBOX_FLAGS_ADD :
+				    mode < 0 ? MAILBOX_FLAGS_REMOVE : MAILBOX_FLAGS_SET;
+	struct mailbox_flag_change *ch = xcalloc(ss->count + 1, sizeof(*ch));
+	size_t *pos = xcalloc(ss->count + 1, sizeof(*pos));
+	size_t n = 0;
 	for (size_t i = 0; i < ss->count; i++) {
 		struct imap_vmsg *v = &ss->msgs[i];
 		if (!imap_seqset_contains(&set, cmd->uid ? v->uid : (uint32_t)(i + 1)))
 			continue;
-		const struct index_rec *rec = mailbox_find(ss->box, v->uid, NULL);
-		if (rec == NULL)
+		if (mailbox_find(ss->box, v->uid, NULL) == NULL)
 			continue;   /* expunged meanwhile */
-		if (rec->modseq > unchangedsince) {
+		ch[n] = (struct mailbox_flag_change){
+			.uid = v->uid, .mode = fm, .flags = flags & ~INDEX_FLAG_RECENT,
+			.keywords = kws, .unchangedsince = unchangedsince,
+		};
+		pos[n++] = i;   /* BOUNDS: n <= i < count */
+	}
+	if (mailbox_set_flags_many(ss->box, ch, n, &error) < 0) {
+		free(ch);
+		free(pos);
+		imap_seqset_free(&set);
+		imap_seqset_free(&modified);
+		imap_sess_storage_error(ss, cmd->tag, "STORE", error);
+		return IMAP_R_OK;
+	}
+	for (size_t j = 0; j < n; j++) {
+		size_t i = pos[j];
+		struct imap_vmsg *v = &ss->msgs[i];
+		if (ch[j].modified) {
 			/* changed since the client looked: not stored, named in [MODIFIED] */
-			imap_seqset_add(&modified, cmd->uid ? v->uid : (uint32_t)(i + 1),
-					cmd->uid ? v->uid : (uint32_t)(i + 1));
+			uint32_t id = cmd->uid ? v->uid : (uint32_t)(i + 1);
+			imap_seqset_add(&modified, id, id);
 			continue;
 		}
-		uint32_t nf = mode > 0 ? rec->flags | flags : mode < 0 ? rec->flags & ~flags :
-			      (rec->flags & INDEX_FLAG_RECENT) | flags;
-		uint32_t nk = mode > 0 ? rec->keywords | kws : mode < 0 ? rec->keywords & ~kws :
-			      kws;
-		if ((nf ^ rec->flags) & ~(uint32_t)INDEX_FLAG_RECENT || nk != rec->keywords) {
-			if (mailbox_set_flags(ss->box, v->uid, nf & ~INDEX_FLAG_RECENT, nk,
-					      &error) < 0) {
-				imap_seqset_free(&set);
-				imap_seqset_free(&modified);
-				imap_sess_storage_error(ss, cmd->tag, "STORE", error);
-				return IMAP_R_OK;
-			}
-			rec = mailbox_find(ss->box, v->uid, NULL);
-			if (rec == NULL)
-				continue;
-		}
+		const struct index_rec *rec = mailbox_find(ss->box, v->uid, NULL);
+		if (ch[j].gone || rec == NULL)
+			continue;
 		v->flags = imap_view_flags(rec->flags, v->flags);
 		v->keywords = rec->keywords;
 		v->modseq = rec->modseq;
@@ -165,6 +175,8 @@ enum imap_result imap_cmd_store(struct imap_sess *ss, const struct imap_command 
 				imapc_data(&ss->ic, "%zu FETCH (FLAGS %s%s)", i + 1, fl, ms);
 		}
 	}
+	free(ch);
+	free(pos);
 	imap_seqset_free(&set);
 	imap_sess_update(ss, cmd->uid);
 	char *code = NULL;

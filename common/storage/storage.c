@@ -263,12 +263,6 @@ void box_unlock(struct mailbox *box)
 	pending_merge(box, &box->lockch);
 }
 
-/* The caller's own flag change: it reports that itself (storage.h). */
-static void pending_own_flags(struct mailbox *box, uint32_t uid)
-{
-	ul_minus(box->pending.changed, &box->pending.n_changed, &uid, 1);
-}
-
 /* The caller hears now: what it knows is the index as it is. */
 static void pending_take(struct mailbox *box, struct index_changes *ch)
 {
@@ -553,31 +547,73 @@ void mail_reader_close(struct mail_reader **rp)
 
 /* ---- changing ---- */
 
+int mailbox_set_flags_many(struct mailbox *box, struct mailbox_flag_change *ch, size_t n,
+			   const char **error_r)
+{
+	if (n == 0)
+		return 0;
+	if (sync_locked_begin(box, false, error_r) == -1)
+		return -1;
+	uint32_t *own = xmalloc(n * sizeof(*own));
+	size_t nown = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct mailbox_flag_change *c = &ch[i];
+		c->modified = c->gone = false;
+		const struct index_rec *cur = index_find(box->ix, c->uid, NULL);
+		if (cur == NULL) {
+			c->gone = true;
+			continue;
+		}
+		if (cur->modseq > c->unchangedsince) {
+			c->modified = true;
+			continue;
+		}
+		uint32_t want = c->flags & INDEX_FLAG_MASK & ~INDEX_FLAG_RECENT;
+		uint32_t f = c->mode == MAILBOX_FLAGS_ADD ? cur->flags | want :
+			     c->mode == MAILBOX_FLAGS_REMOVE ? cur->flags & ~want :
+			     want | (cur->flags & INDEX_FLAG_RECENT);
+		uint32_t k = c->mode == MAILBOX_FLAGS_ADD ? cur->keywords | c->keywords :
+			     c->mode == MAILBOX_FLAGS_REMOVE ? cur->keywords & ~c->keywords :
+			     c->keywords;
+		/* \Recent is not a flag the caller sets: the record keeps it until a claim */
+		f = (f & ~INDEX_FLAG_RECENT) | (cur->flags & INDEX_FLAG_RECENT);
+		if (f == cur->flags && k == cur->keywords)
+			continue;
+		struct index_rec rec = *cur;
+		rec.flags = f;
+		rec.keywords = k;
+		if (box->v->set_flags(box, &rec, error_r) == -1 ||
+		    index_update(box->ix, &rec, error_r) == -1) {
+			box_unlock(box);
+			free(own);
+			return -1;
+		}
+		own[nown++] = c->uid;   /* BOUNDS: nown <= i < n */
+	}
+	int ret = sync_locked_end(box, error_r);
+	/* the caller's own flag changes: it reports them itself (storage.h) */
+	if (ret == 0 && nown > 0) {
+		qsort(own, nown, sizeof(*own), ul_cmp);
+		ul_minus(box->pending.changed, &box->pending.n_changed, own, nown);
+	}
+	free(own);
+	return ret;
+}
+
 int mailbox_set_flags(struct mailbox *box, uint32_t uid, uint32_t flags,
 		      uint32_t keywords, const char **error_r)
 {
-	if (sync_locked_begin(box, false, error_r) == -1)
+	struct mailbox_flag_change c = {
+		.uid = uid, .mode = MAILBOX_FLAGS_SET, .flags = flags, .keywords = keywords,
+		.unchangedsince = UINT64_MAX,
+	};
+	if (mailbox_set_flags_many(box, &c, 1, error_r) == -1)
 		return -1;
-	const struct index_rec *cur = index_find(box->ix, uid, NULL);
-	if (cur == NULL) {
-		box_unlock(box);
+	if (c.gone) {
 		*error_r = "message was expunged";
 		return -1;
 	}
-	struct index_rec rec = *cur;
-	/* \Recent is not a flag the caller sets: the record keeps it until a claim */
-	rec.flags = (flags & INDEX_FLAG_MASK & ~INDEX_FLAG_RECENT) |
-		    (cur->flags & INDEX_FLAG_RECENT);
-	rec.keywords = keywords;
-	if (box->v->set_flags(box, &rec, error_r) == -1 ||
-	    index_update(box->ix, &rec, error_r) == -1) {
-		box_unlock(box);
-		return -1;
-	}
-	int ret = sync_locked_end(box, error_r);
-	if (ret == 0)
-		pending_own_flags(box, uid);
-	return ret;
+	return 0;
 }
 
 int mailbox_claim_recent(struct mailbox *box, uint32_t max_uid, uint32_t **uids_r,

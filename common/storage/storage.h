@@ -218,6 +218,25 @@ void mail_reader_close(struct mail_reader **r);
  * it) and keywords. */
 int mailbox_set_flags(struct mailbox *box, uint32_t uid, uint32_t flags,
 		      uint32_t keywords, const char **error_r);
+/* Many flag changes under one lock and one index commit (IMAP STORE on a range: one
+ * fdatasync, not one per message).  Each change is applied to the message as it is under
+ * the lock, so a concurrent change by another session to other flags is kept. */
+enum mailbox_flag_mode { MAILBOX_FLAGS_SET, MAILBOX_FLAGS_ADD, MAILBOX_FLAGS_REMOVE };
+struct mailbox_flag_change {
+	uint32_t uid;
+	enum mailbox_flag_mode mode;
+	uint32_t flags;             /* INDEX_FLAG_* (RECENT ignored) */
+	uint32_t keywords;
+	uint64_t unchangedsince;    /* RFC 7162: skip if its MODSEQ is higher (UINT64_MAX:
+				       no condition) */
+	/* results */
+	bool modified;              /* skipped for unchangedsince */
+	bool gone;                  /* skipped: expunged */
+};
+/* 0 (each change applied, or skipped as its results say), or -1: nothing of it is
+ * committed to the index (a Maildir rename already done shows at the next scan). */
+int mailbox_set_flags_many(struct mailbox *box, struct mailbox_flag_change *ch, size_t n,
+			   const char **error_r);
 /* \Recent (RFC 3501 2.3.2): a message is recent in the one session that first sees it.
  * Every message the storage adds (a delivery found by a scan, a save, a copy) has
  * INDEX_FLAG_RECENT in its record; it stays until a session claims it.  Under the

@@ -214,6 +214,38 @@ static void test_maildir_shared(void)
 	CHECK(mailbox_find(b, 1, NULL)->keywords == 1u << 2);
 	CHECK(mailbox_hdr(b)->highestmodseq == mailbox_hdr(a)->highestmodseq);
 
+	/* many changes at once (STORE on a range): add, remove and set applied to each
+	 * message as it is under the lock; UNCHANGEDSINCE and a gone UID are reported, not
+	 * errors; one commit; b sees the changes, a does not hear of its own */
+	uint64_t ms_before = mailbox_hdr(a)->highestmodseq;
+	struct mailbox_flag_change many[] = {
+		{ .uid = 1, .mode = MAILBOX_FLAGS_REMOVE, .flags = INDEX_FLAG_FLAGGED,
+		  .unchangedsince = UINT64_MAX },
+		{ .uid = 2, .mode = MAILBOX_FLAGS_ADD, .flags = INDEX_FLAG_ANSWERED,
+		  .keywords = 1u << 1, .unchangedsince = UINT64_MAX },
+		{ .uid = 3, .mode = MAILBOX_FLAGS_SET, .flags = INDEX_FLAG_DRAFT,
+		  .unchangedsince = 1 },                          /* changed since: skipped */
+		{ .uid = 99, .mode = MAILBOX_FLAGS_ADD, .flags = INDEX_FLAG_SEEN,
+		  .unchangedsince = UINT64_MAX },                 /* no such message */
+	};
+	CHECK(mailbox_set_flags_many(a, many, 4, &err) == 0);
+	CHECK(!many[0].modified && !many[0].gone && !many[1].modified);
+	CHECK(many[2].modified && !many[2].gone);
+	CHECK(many[3].gone);
+	CHECK(mailbox_find(a, 1, NULL)->flags == INDEX_FLAG_SEEN);
+	CHECK(mailbox_find(a, 1, NULL)->keywords == 1u << 2);   /* kept */
+	CHECK((mailbox_find(a, 2, NULL)->flags & INDEX_FLAG_ANSWERED) != 0);
+	CHECK(mailbox_find(a, 2, NULL)->keywords == 1u << 1);
+	CHECK(!(mailbox_find(a, 3, NULL)->flags & INDEX_FLAG_DRAFT));
+	CHECK(mailbox_hdr(a)->highestmodseq == ms_before + 2);
+	CHECK(mailbox_sync(a, &ch, &err) == 0);
+	CHECK(ch.n_changed == 0);
+	index_changes_free(&ch);
+	CHECK(mailbox_sync(b, &ch, &err) == 0);
+	CHECK(ch.n_changed == 2 && ch.changed[0] == 1 && ch.changed[1] == 2);
+	index_changes_free(&ch);
+	CHECK(mailbox_find(b, 1, NULL)->flags == INDEX_FLAG_SEEN);
+
 	/* mutt renames a file under b (new/ -> cur/ with a flag): b still reads it */
 	snprintf(from, sizeof(from), "%s/new/1002.C.h", md);
 	snprintf(to, sizeof(to), "%s/cur/1002.C.h:2,S", md);
