@@ -570,8 +570,7 @@ int mailbox_set_flags_many(struct mailbox *box, struct mailbox_flag_change *ch, 
 		}
 		uint32_t want = c->flags & INDEX_FLAG_MASK & ~INDEX_FLAG_RECENT;
 		uint32_t f = c->mode == MAILBOX_FLAGS_ADD ? cur->flags | want :
-			     c->mode == MAILBOX_FLAGS_REMOVE ? cur->flags & ~want :
-			     want | (cur->flags & INDEX_FLAG_RECENT);
+			     c->mode == MAILBOX_FLAGS_REMOVE ? cur->flags & ~want : want;
 		uint32_t k = c->mode == MAILBOX_FLAGS_ADD ? cur->keywords | c->keywords :
 			     c->mode == MAILBOX_FLAGS_REMOVE ? cur->keywords & ~c->keywords :
 			     c->keywords;

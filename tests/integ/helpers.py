@@ -3,6 +3,7 @@ the daemon's log file and /proc inspection.  Everything here talks only to 127.0
 and ::1, and everything it starts or creates it also stops and removes."""
 
 import base64
+import contextlib
 import ctypes
 import errno
 import fcntl
@@ -1116,3 +1117,21 @@ class Daemon:
                            capture_output=True, text=True, timeout=timeout,
                            stdin=subprocess.DEVNULL)
         return r.returncode, r.stdout + r.stderr
+
+
+@contextlib.contextmanager
+def small_tmpfs(workdir, size="2m"):
+    """A tmpfs of `size` mounted at workdir/full (under a daemon's work dir: the mail user
+    must be able to walk down to it), unmounted afterwards; the test is skipped where no
+    tmpfs can be mounted.  The full-disk tests fill it."""
+    import pytest
+    mnt = Path(workdir) / "full"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0755" % size, "tmpfs",
+                        str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: " + r.stderr.strip())
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

@@ -22,6 +22,34 @@ def login(d, user, timeout=60):
     return c
 
 
+def login_tls(d, ctx, user, timeout=30):
+    """imaplib over IMAPS (the CA-verifying context ctx), logged in."""
+    c = imaplib.IMAP4_SSL("127.0.0.1", d.tls_port, ssl_context=ctx, timeout=timeout)
+    assert c.login(user.name, user.password)[0] == "OK"
+    return c
+
+
+def folder_state(d, ctx, user, folder="INBOX"):
+    """{subject: sorted flags} of a folder as a new read-only IMAPS session sees it now,
+    without \\Recent (which is per session)."""
+    c = login_tls(d, ctx, user)
+    try:
+        typ, data = c.select('"%s"' % folder, readonly=True)
+        assert typ == "OK", data
+        out = {}
+        if int(data[0]):
+            typ, data = c.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            assert typ == "OK"
+            for x in data:
+                if isinstance(x, tuple):
+                    flags = re.search(rb"FLAGS \(([^)]*)\)", x[0]).group(1).split()
+                    out[h.subject_of(x[1])] = sorted(f.decode() for f in flags
+                                                     if f != b"\\Recent")
+        return out
+    finally:
+        c.logout()
+
+
 def session_pids(d, user):
     """The processes of d's connections that run as the user (the sessions)."""
     out = []

@@ -28,16 +28,8 @@ def login(d, ctx, user):
 
 @pytest.fixture
 def small_fs(imap_daemon):
-    mnt = imap_daemon.workdir / "full"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here: " + r.stderr.strip())
-    try:
+    with h.small_tmpfs(imap_daemon.workdir) as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def leave_free(mnt, nbytes):

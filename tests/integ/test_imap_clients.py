@@ -5,40 +5,16 @@ message and saving it to another folder.  Each client verifies the server certif
 against the mkcert.sh CA; the outcome is checked on the server with imaplib and in the
 client's local files."""
 
-import imaplib
 import os
-import re
 import subprocess
 import time
 
 import helpers as h
+import imaptest as it
 
 
-def login(d, ctx, user):
-    c = imaplib.IMAP4_SSL("127.0.0.1", d.tls_port, ssl_context=ctx, timeout=30)
-    assert c.login(user.name, user.password)[0] == "OK"
-    return c
 
 
-def server_state(d, ctx, user, folder="INBOX"):
-    """{subject: flags} of a folder, as an IMAP session sees it now (without \\Recent,
-    which is per session)."""
-    c = login(d, ctx, user)
-    try:
-        typ, data = c.select(folder, readonly=True)
-        assert typ == "OK", data
-        out = {}
-        if int(data[0]):
-            typ, data = c.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-            assert typ == "OK"
-            for x in data:
-                if isinstance(x, tuple):
-                    flags = re.search(rb"FLAGS \(([^)]*)\)", x[0]).group(1).split()
-                    out[h.subject_of(x[1])] = sorted(f.decode() for f in flags
-                                                     if f != b"\\Recent")
-        return out
-    finally:
-        c.logout()
 
 
 # --- fetchmail ---------------------------------------------------------------------
@@ -81,7 +57,7 @@ def test_fetchmail_imaps_fetches_and_deletes(imapd, ctx, store_user, tmp_path):
     assert _bodies(got) == _bodies(want)
     # no keep: fetchmail set \Deleted and expunged; the store and a new session agree
     assert u.stored() == []
-    assert server_state(imapd, ctx, u) == {}
+    assert it.folder_state(imapd, ctx, u) == {}
     logins = imapd.log.events("login", user=u.name)
     assert logins and all(e["tls"] == "TLSv1.3" for e in logins)
 
@@ -96,7 +72,7 @@ def test_fetchmail_starttls_keep(imapd, ctx, store_user, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert len(list(out.iterdir())) == n
     # keep: all still there, now \Seen, so a second run finds nothing new
-    state = server_state(imapd, ctx, u)
+    state = it.folder_state(imapd, ctx, u)
     assert len(state) == n and all("\\Seen" in f for f in state.values()), state
     assert len(u.stored()) == n
     r = _fetchmail(tmp_path, imapd.port, u, imapd.certdir / "ca.crt", opts, out)
@@ -176,7 +152,7 @@ def test_mbsync_two_way(imapd, ctx, store_user, tmp_path):
     p, _ = local["test message 3"]
     os.rename(p, box / "cur" / (p.name.split(":2,")[0] + ":2,T"))
     _mbsync(tmp_path, imapd, u)
-    state = server_state(imapd, ctx, u)
+    state = it.folder_state(imapd, ctx, u)
     assert sorted(state) == ["test message %d" % i for i in (1, 2, 4, 5)], state
     assert state["test message 2"] == ["\\Flagged"]
     assert all(state[s] == [] for s in ("test message 1", "test message 4",
@@ -184,7 +160,7 @@ def test_mbsync_two_way(imapd, ctx, store_user, tmp_path):
     assert len(u.stored()) == 4
     assert "test message 3" not in _local(box)
     # on the server: answer message 4, unflag message 2, a new delivery
-    c = login(imapd, ctx, u)
+    c = it.login_tls(imapd, ctx, u)
     assert c.select("INBOX")[0] == "OK"
     typ, data = c.search(None, "SUBJECT", '"test message 4"')
     assert typ == "OK" and len(data[0].split()) == 1, data
@@ -202,7 +178,7 @@ def test_mbsync_two_way(imapd, ctx, store_user, tmp_path):
     assert local["test message 6"][1] == ""
     assert b"Body line 2 of message 6." in local["test message 6"][0].read_bytes()
     # and nothing changed back on the server
-    state = server_state(imapd, ctx, u)
+    state = it.folder_state(imapd, ctx, u)
     assert state == {"test message 1": [], "test message 2": [],
                      "test message 4": ["\\Answered"], "test message 5": [],
                      "test message 6": []}, state
@@ -255,7 +231,7 @@ class Tmux:
 
 def test_mutt_reads_and_saves(imapd, ctx, store_user, tmp_path):
     u = store_user
-    assert server_state(imapd, ctx, u, "Archive") == {}    # imapd makes it at login
+    assert it.folder_state(imapd, ctx, u, "Archive") == {}    # imapd makes it at login
     rc = tmp_path / "muttrc"
     rc.write_text(
         'set folder="imaps://%s@localhost:%d/"\n'
@@ -291,8 +267,8 @@ def test_mutt_reads_and_saves(imapd, ctx, store_user, tmp_path):
         t.wait_gone()
     finally:
         t.kill()
-    inbox = server_state(imapd, ctx, u)
+    inbox = it.folder_state(imapd, ctx, u)
     assert sorted(inbox) == ["test message %d" % i for i in (2, 3, 4, 5)], inbox
-    archive = server_state(imapd, ctx, u, "Archive")
+    archive = it.folder_state(imapd, ctx, u, "Archive")
     assert list(archive) == ["test message 1"], archive
     assert "\\Seen" in archive["test message 1"]

@@ -7,7 +7,6 @@ import base64
 import imaplib
 import re
 
-import helpers as h
 
 ATTACH = bytes(range(256)) * 3 + b"\x00end"
 

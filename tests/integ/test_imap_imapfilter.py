@@ -4,38 +4,15 @@ flags and deletes the matches.  Its Lua configuration is what an administrator w
 write; the result is checked on the server with imaplib and in the store itself, on
 Maildir and on mbox.  The certificate is verified against the mkcert.sh CA."""
 
-import imaplib
 import os
-import re
 import subprocess
 
 import helpers as h
+import imaptest as it
 
 
-def login(d, ctx, user):
-    c = imaplib.IMAP4_SSL("127.0.0.1", d.tls_port, ssl_context=ctx, timeout=30)
-    assert c.login(user.name, user.password)[0] == "OK"
-    return c
 
 
-def state(d, ctx, user, folder):
-    """{subject: sorted flags} of a folder, read-only, without \\Recent."""
-    c = login(d, ctx, user)
-    try:
-        typ, data = c.select(folder, readonly=True)
-        assert typ == "OK", data
-        out = {}
-        if int(data[0]):
-            typ, data = c.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-            assert typ == "OK"
-            for x in data:
-                if isinstance(x, tuple):
-                    flags = re.search(rb"FLAGS \(([^)]*)\)", x[0]).group(1).split()
-                    out[h.subject_of(x[1])] = sorted(f.decode() for f in flags
-                                                     if f != b"\\Recent")
-        return out
-    finally:
-        c.logout()
 
 
 CONFIG = """
@@ -75,10 +52,10 @@ def test_imapfilter_moves_flags_deletes(imapd, ctx, store_user, tmp_path):
     r = subprocess.run(["imapfilter", "-c", str(cfg), "-t", str(imapd.certdir / "ca.crt"),
                         "-v"], capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert state(imapd, ctx, u, "INBOX") == {
+    assert it.folder_state(imapd, ctx, u, "INBOX") == {
         "test message 1": [], "test message 3": [], "test message 5": ["\\Flagged"]}
-    assert state(imapd, ctx, u, "Archive") == {"test message 2": [], "test message 4": []}
-    assert state(imapd, ctx, u, "Important") == {"test message 5": ["\\Flagged"]}
+    assert it.folder_state(imapd, ctx, u, "Archive") == {"test message 2": [], "test message 4": []}
+    assert it.folder_state(imapd, ctx, u, "Important") == {"test message 5": ["\\Flagged"]}
     # the store: INBOX holds exactly three messages, the deleted one is gone
     assert sorted(h.subject_of(m) for m in u.stored()) == [
         "test message 1", "test message 3", "test message 5"]
@@ -86,6 +63,6 @@ def test_imapfilter_moves_flags_deletes(imapd, ctx, store_user, tmp_path):
     r = subprocess.run(["imapfilter", "-c", str(cfg), "-t", str(imapd.certdir / "ca.crt")],
                        capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert state(imapd, ctx, u, "Archive") == {"test message 2": [], "test message 4": []}
-    assert state(imapd, ctx, u, "Important") == {"test message 5": ["\\Flagged"]}
+    assert it.folder_state(imapd, ctx, u, "Archive") == {"test message 2": [], "test message 4": []}
+    assert it.folder_state(imapd, ctx, u, "Important") == {"test message 5": ["\\Flagged"]}
     assert len(u.stored()) == 3

@@ -6,38 +6,16 @@ on Maildir.
 Flags, expunges, new mail and folders (one named in Chinese) must reach the other side,
 and a run with nothing to do must change nothing."""
 
-import imaplib
 import os
 import re
 import subprocess
 
 import helpers as h
+import imaptest as it
 
 
-def login(d, ctx, user):
-    c = imaplib.IMAP4_SSL("127.0.0.1", d.tls_port, ssl_context=ctx, timeout=30)
-    assert c.login(user.name, user.password)[0] == "OK"
-    return c
 
 
-def state(d, ctx, user, folder):
-    """{subject: sorted flags} of a folder, read-only, without \\Recent."""
-    c = login(d, ctx, user)
-    try:
-        typ, data = c.select('"%s"' % folder, readonly=True)
-        assert typ == "OK", data
-        state = {}
-        if int(data[0]):
-            typ, data = c.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-            assert typ == "OK"
-            for x in data:
-                if isinstance(x, tuple):
-                    flags = re.search(rb"FLAGS \(([^)]*)\)", x[0]).group(1).split()
-                    state[h.subject_of(x[1])] = sorted(f.decode() for f in flags
-                                                       if f != b"\\Recent")
-        return state
-    finally:
-        c.logout()
 
 
 def _section(d, user):
@@ -86,7 +64,7 @@ def test_interimap_two_way(imapd, ctx, store_user, make_user, tmp_path):
     remote = store_user
     local = make_user("maildir")
     # a folder with two messages and one named in Chinese, on the server
-    c = login(imapd, ctx, remote)
+    c = it.login_tls(imapd, ctx, remote)
     for name in (WORK, CHINESE_MUTF7):
         assert c.create('"%s"' % name)[0] == "OK"
     for i in (21, 22):
@@ -99,23 +77,23 @@ def test_interimap_two_way(imapd, ctx, store_user, make_user, tmp_path):
     log = tmp_path / "debug1.log"
     interimap(tmp_path, imapd, remote, local, debug_log=log)
     inbox = {"test message %d" % i: [] for i in range(1, 6)}
-    assert state(imapd, ctx, local, "INBOX") == inbox
-    assert state(imapd, ctx, local, WORK) == {"test message 21": [],
+    assert it.folder_state(imapd, ctx, local, "INBOX") == inbox
+    assert it.folder_state(imapd, ctx, local, WORK) == {"test message 21": [],
                                               "test message 22": []}
-    assert state(imapd, ctx, local, CHINESE_MUTF7) == {"test message 31": ["\\Flagged"]}
+    assert it.folder_state(imapd, ctx, local, CHINESE_MUTF7) == {"test message 31": ["\\Flagged"]}
     trace = log.read_text()
     assert re.search(r"SELECT .*QRESYNC|ENABLE QRESYNC", trace), trace[-3000:]
     assert "COMPRESS DEFLATE" in trace, trace[-3000:]
 
     # changes on both sides
-    c = login(imapd, ctx, remote)
+    c = it.login_tls(imapd, ctx, remote)
     assert c.select("INBOX")[0] == "OK"
     assert c.store(_find(c, "test message 2"), "+FLAGS", "(\\Flagged)")[0] == "OK"
     assert c.store(_find(c, "test message 3"), "+FLAGS", "(\\Deleted)")[0] == "OK"
     assert c.expunge()[0] == "OK"
     c.logout()
     remote.deliver([h.make_message(6)])                # an MTA delivering meanwhile
-    c = login(imapd, ctx, local)
+    c = it.login_tls(imapd, ctx, local)
     assert c.select("INBOX")[0] == "OK"
     assert c.store(_find(c, "test message 1"), "+FLAGS", "(\\Seen)")[0] == "OK"
     assert c.append("INBOX", "(\\Answered)", None,
@@ -130,8 +108,8 @@ def test_interimap_two_way(imapd, ctx, store_user, make_user, tmp_path):
             "test message 4": [], "test message 5": [], "test message 6": [],
             "test message 7": ["\\Answered"]}
     for u in (remote, local):
-        assert state(imapd, ctx, u, "INBOX") == want, u.name
-        assert state(imapd, ctx, u, WORK) == {"test message 22": []}, u.name
+        assert it.folder_state(imapd, ctx, u, "INBOX") == want, u.name
+        assert it.folder_state(imapd, ctx, u, WORK) == {"test message 22": []}, u.name
     # the stores themselves agree: six messages in each INBOX, none twice
     for u in (remote, local):
         subjects = sorted(h.subject_of(m) for m in u.stored())
@@ -140,6 +118,6 @@ def test_interimap_two_way(imapd, ctx, store_user, make_user, tmp_path):
     # nothing to do: nothing changes, nothing copied twice
     interimap(tmp_path, imapd, remote, local)
     for u in (remote, local):
-        assert state(imapd, ctx, u, "INBOX") == want, u.name
-        assert state(imapd, ctx, u, CHINESE_MUTF7) == {"test message 31": ["\\Flagged"]}
+        assert it.folder_state(imapd, ctx, u, "INBOX") == want, u.name
+        assert it.folder_state(imapd, ctx, u, CHINESE_MUTF7) == {"test message 31": ["\\Flagged"]}
         assert len(u.stored()) == 6

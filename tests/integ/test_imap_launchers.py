@@ -5,10 +5,8 @@ pre-login worker's sandbox (the ipop3d sandbox test's idea, on imapd)."""
 import imaplib
 import os
 import re
-import socket
 import time
 
-import pytest
 
 import helpers as h
 

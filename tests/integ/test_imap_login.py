@@ -6,7 +6,6 @@ PLAIN with SASL-IR, bad commands, the pre-login literal limit."""
 import base64
 import imaplib
 import socket
-import ssl
 
 import pytest
 

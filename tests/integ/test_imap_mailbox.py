@@ -5,7 +5,6 @@ sessions on one folder, IDLE seeing a delivery, curl imaps://."""
 import imaplib
 import os
 import re
-import subprocess
 import threading
 import time
 

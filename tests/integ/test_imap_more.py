@@ -3,7 +3,6 @@ and an mbox delivery, a folder named in Chinese (modified UTF-7 on the wire), RE
 INBOX, APPENDLIMIT, an APPEND on a full disk, pipelined commands."""
 
 import imaplib
-import os
 import socket
 import subprocess
 import threading
@@ -154,16 +153,8 @@ def test_pipelined_commands(imapd, ctx, user):
 
 @pytest.fixture
 def full_fs(imap_daemon):
-    mnt = imap_daemon.workdir / "full"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here: " + r.stderr.strip())
-    try:
+    with h.small_tmpfs(imap_daemon.workdir) as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_append_on_full_disk(imap_daemon, make_user, full_fs, ctx):

@@ -5,7 +5,6 @@ Maildir and mbox stores: what each session is told, and what lands on disk."""
 import imaplib
 import re
 
-import pytest
 
 import helpers as h
 

@@ -6,7 +6,6 @@ OR/NOT, SINCE (INTERNALDATE), UID SEARCH RETURN (MIN MAX COUNT) as ESEARCH, RETU
 import base64
 import imaplib
 
-import helpers as h
 
 
 def login(d, ctx, user):

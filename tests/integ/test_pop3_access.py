@@ -1,7 +1,6 @@
 """Who may connect and send a password: hosts.allow/hosts.deny (libwrap, our own
 tables), plaintext_auth_from, and the shared login throttle across connections."""
 
-import ssl
 
 import helpers as h
 

@@ -12,17 +12,8 @@ import helpers as h
 
 @pytest.fixture
 def full_fs(pop3d):
-    # under the daemon's work dir: the mail user must be able to walk down to it
-    mnt = pop3d.workdir / "full"
-    mnt.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(mnt)],
-                       capture_output=True, text=True)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a tmpfs here: " + r.stderr.strip())
-    try:
+    with h.small_tmpfs(pop3d.workdir) as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def _fill(path):

@@ -91,6 +91,21 @@ int peer_transcript(struct peer *p, peer_child_fn *fn, void *arg, const char *in
 	return read_ok ? st : -1;
 }
 
+int peer_transcript_bytewise(struct peer *p, peer_child_fn *fn, void *arg,
+			     const char *input)
+{
+	peer_start(p, fn, arg);
+	for (size_t i = 0; input[i] != '\0'; i++)
+		if (util_write_all(p->fd, input + i, 1) != 0) {
+			perror("peer_transcript_bytewise");
+			exit(1);
+		}
+	shutdown(p->fd, SHUT_WR);
+	bool read_ok = peer_read(p, NULL) == 0;
+	int st = peer_finish(p);
+	return read_ok ? st : -1;
+}
+
 void peer_free(struct peer *p)
 {
 	free(p->out);

@@ -29,6 +29,9 @@ int peer_finish(struct peer *p);
 /* Send all input, half-close, read everything (kept in p->out); the child's exit status,
  * or -1 when reading failed. */
 int peer_transcript(struct peer *p, peer_child_fn *fn, void *arg, const char *input);
+/* The same, the input sent one byte per write (the daemon must give the same answers). */
+int peer_transcript_bytewise(struct peer *p, peer_child_fn *fn, void *arg,
+			     const char *input);
 void peer_free(struct peer *p);
 
 /* Bounded append for building inputs (no strcat in this project). */

@@ -141,12 +141,7 @@ static void test_session_bytewise(void)
 	peer_make_maildir(maildir);
 	CHECK(peer_transcript(&whole, session_child, NULL, input) == 0);
 	peer_make_maildir(maildir);
-	peer_start(&bytes, session_child, NULL);
-	for (size_t i = 0; input[i] != '\0'; i++)
-		CHECK(util_write_all(bytes.fd, input + i, 1) == 0);
-	shutdown(bytes.fd, SHUT_WR);
-	CHECK(peer_read(&bytes, NULL) == 0);
-	CHECK(peer_finish(&bytes) == 0);
+	CHECK(peer_transcript_bytewise(&bytes, session_child, NULL, input) == 0);
 	/* the two folders' UIDVALIDITY may differ (a second apart): blank it out */
 	blank_uidvalidity(whole.out);
 	blank_uidvalidity(bytes.out);
@@ -183,12 +178,7 @@ static void test_session_list_extended(void)
 	peer_make_maildir(maildir);
 	CHECK(peer_transcript(&whole, session_child, NULL, input) == 0);
 	peer_make_maildir(maildir);
-	peer_start(&bytes, session_child, NULL);
-	for (size_t i = 0; input[i] != '\0'; i++)
-		CHECK(util_write_all(bytes.fd, input + i, 1) == 0);
-	shutdown(bytes.fd, SHUT_WR);
-	CHECK(peer_read(&bytes, NULL) == 0);
-	CHECK(peer_finish(&bytes) == 0);
+	CHECK(peer_transcript_bytewise(&bytes, session_child, NULL, input) == 0);
 	blank_uidvalidity(whole.out);
 	blank_uidvalidity(bytes.out);
 	if (getenv("IMAP_TEST_DEBUG"))
@@ -255,12 +245,7 @@ static void test_session_qresync(void)
 		 (unsigned long long)m, (unsigned long long)m, (unsigned long long)m,
 		 (unsigned long long)uv, (unsigned long long)m, (unsigned long long)uv);
 	CHECK(peer_transcript(&whole, session_child, NULL, input) == 0);
-	peer_start(&bytes, session_child, NULL);
-	for (size_t i = 0; input[i] != '\0'; i++)
-		CHECK(util_write_all(bytes.fd, input + i, 1) == 0);
-	shutdown(bytes.fd, SHUT_WR);
-	CHECK(peer_read(&bytes, NULL) == 0);
-	CHECK(peer_finish(&bytes) == 0);
+	CHECK(peer_transcript_bytewise(&bytes, session_child, NULL, input) == 0);
 	if (getenv("IMAP_TEST_DEBUG"))
 		fprintf(stderr, "%s\n----\n%s\n", whole.out, bytes.out);
 	CHECK_STR(bytes.out, whole.out);
