@@ -47,7 +47,7 @@ LINK_ORDER    = spool privsep storage index imap smtp sasl mail base
 empty :=
 space := $(empty) $(empty)
 
-HDRS = $(wildcard common/*/*.h ipop3d/*.h imapd/*.h)
+HDRS = $(wildcard common/*/*.h ipop3d/*.h imapd/*.h smtp-submit/*.h)
 $(foreach l,$(LIBDIRS),$(eval SRC_$(l) = $(wildcard common/$(l)/*.c)))
 $(foreach l,$(LIBDIRS),$(eval OBJ_$(l) = $$(SRC_$(l):%.c=$(BUILD)/%.o)))
 ARCHIVES   = $(LINK_ORDER:%=$(BUILD)/lib%.a)
@@ -56,11 +56,13 @@ POP3_SRC   = $(wildcard ipop3d/*.c)
 POP3_OBJ   = $(POP3_SRC:%.c=$(BUILD)/%.o)
 IMAP_SRC   = $(wildcard imapd/*.c)
 IMAP_OBJ   = $(IMAP_SRC:%.c=$(BUILD)/%.o)
+SUBMIT_SRC = $(wildcard smtp-submit/*.c)
+SUBMIT_OBJ = $(SUBMIT_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC   = $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:%.c=$(BUILD)/%)
 
 .PHONY: print-libs all check unit integ san fuzz fuzz-smoke install uninstall demo bench clean help deps layers
-all: ipop3d/ipop3d imapd/imapd
+all: ipop3d/ipop3d imapd/imapd smtp-submit/smtp-submit
 
 $(BUILD)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -80,6 +82,12 @@ $(BUILD)/imapd/imapd: $(IMAP_OBJ) $(ARCHIVES)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(IMAP_OBJ) $(ARCHIVES) $(LIBS)
 
 imapd/imapd: $(BUILD)/imapd/imapd
+	cp $< $@.tmp && mv -f $@.tmp $@
+
+$(BUILD)/smtp-submit/smtp-submit: $(SUBMIT_OBJ) $(ARCHIVES)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $(SUBMIT_OBJ) $(ARCHIVES) $(LIBS)
+
+smtp-submit/smtp-submit: $(BUILD)/smtp-submit/smtp-submit
 	cp $< $@.tmp && mv -f $@.tmp $@
 
 # A library's unit tests link that library and the ones below it, nothing else; the
@@ -102,6 +110,11 @@ $(BUILD)/tests/unit/imapd/%: tests/unit/imapd/%.c tests/unit/unit.h $(UNIT_STUB_
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -iquote imapd -iquote tests/unit -iquote tests/stub $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(UNIT_STUB_SRC) $(IMAP_LIBOBJ) $(ARCHIVES) $(LIBS)
 
+SUBMIT_LIBOBJ = $(filter-out $(BUILD)/smtp-submit/main.o,$(SUBMIT_OBJ))
+$(BUILD)/tests/unit/smtp-submit/%: tests/unit/smtp-submit/%.c tests/unit/unit.h $(UNIT_STUB_SRC) $(STUB_HDRS) $(SUBMIT_LIBOBJ) $(ARCHIVES)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -iquote smtp-submit -iquote tests/unit -iquote tests/stub $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(UNIT_STUB_SRC) $(SUBMIT_LIBOBJ) $(ARCHIVES) $(LIBS)
+
 deps:
 	@sh tests/install-deps.sh
 
@@ -120,6 +133,8 @@ $(foreach f,$(wildcard fuzz/ipop3d/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)
 	@mkdir -p build/fuzz && $$(FUZZ_CC) -iquote ipop3d -iquote tests/stub -o $$@ $$< $$(FUZZ_STUB_SRC) $$(filter-out ipop3d/main.c,$$(POP3_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(LIBS)))
 $(foreach f,$(wildcard fuzz/imapd/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)): $(f) $$(FUZZ_STUB_SRC) $$(STUB_HDRS) $$(filter-out imapd/main.c,$$(IMAP_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(HDRS) ; \
 	@mkdir -p build/fuzz && $$(FUZZ_CC) -iquote imapd -iquote tests/stub -o $$@ $$< $$(FUZZ_STUB_SRC) $$(filter-out imapd/main.c,$$(IMAP_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(LIBS)))
+$(foreach f,$(wildcard fuzz/smtp-submit/fuzz_*.c),$(eval build/fuzz/$(notdir $(f:.c=)): $(f) $$(FUZZ_STUB_SRC) $$(STUB_HDRS) $$(filter-out smtp-submit/main.c,$$(SUBMIT_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(HDRS) ; \
+	@mkdir -p build/fuzz && $$(FUZZ_CC) -iquote smtp-submit -iquote tests/stub -o $$@ $$< $$(FUZZ_STUB_SRC) $$(filter-out smtp-submit/main.c,$$(SUBMIT_SRC)) $$(foreach l,$$(LIBDIRS),$$(SRC_$$(l))) $$(LIBS)))
 fuzz: $(FUZZ_BIN)
 fuzz-smoke: $(FUZZ_BIN)
 	@sh fuzz/smoke.sh $(FUZZ_BIN)
@@ -170,7 +185,7 @@ bench: deps all
 	@sh bench/run.sh
 
 clean:
-	rm -rf build ipop3d/ipop3d imapd/imapd
+	rm -rf build ipop3d/ipop3d imapd/imapd smtp-submit/smtp-submit
 
 # The libraries every daemon links with (tests that build a test-only daemon use it).
 print-libs:

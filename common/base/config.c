@@ -60,6 +60,17 @@ static const struct cfg_key cfg_keys[] = {
 	K(throttle_trust_days, CFG_UINT, 3650),
 	K(throttle_conn_max, CFG_UINT, 100000),
 	K(tls_ticket_rotate, CFG_UINT, 86400 * 7),
+	/* smtp-submit */
+	K(hostname, CFG_STR, 0),
+	K(local_domains, CFG_STR, 0),
+	K(aliases, CFG_STR, 0),
+	K(message_size_limit, CFG_UINT, 2147483647U),
+	K(max_recipients, CFG_UINT, 1000),
+	K(max_errors, CFG_UINT, 1000),
+	K(greet_pause_ms, CFG_UINT, 60000),
+	K(submit_rate_messages, CFG_UINT, 1000000),
+	K(submit_rate_recipients, CFG_UINT, 1000000),
+	K(dnsbl, CFG_STR, 0),
 };
 #undef K
 
@@ -182,6 +193,16 @@ void config_defaults(struct config *cfg, const char *section)
 	cfg->throttle_trust_days = 30;
 	cfg->throttle_conn_max = 32;
 	cfg->tls_ticket_rotate = 43200;
+	/* smtp-submit; hostname and local_domains NULL: derived from the host's FQDN */
+	cfg->aliases = xstrdup("/etc/aliases");
+	cfg->message_size_limit = SUBMIT_SIZE_LIMIT_DEFAULT;
+	cfg->max_recipients = SUBMIT_MAX_RCPTS_DEFAULT;
+	cfg->max_errors = SUBMIT_MAX_ERRORS_DEFAULT;
+	cfg->greet_pause_ms = SUBMIT_GREET_PAUSE_MS_DEFAULT;
+	cfg->submit_rate_messages = SUBMIT_RATE_MESSAGES_DEFAULT;
+	cfg->submit_rate_recipients = SUBMIT_RATE_RCPTS_DEFAULT;
+	if (strcmp(section, "smtp-submit") == 0)
+		cfg->idle_timeout = SMTP_IDLE_TIMEOUT_DEFAULT;
 }
 
 void config_free(struct config *cfg)
@@ -200,9 +221,9 @@ static int config_validate(struct cfg_parse *cp)
 {
 	struct config *cfg = cp->cfg;
 	const char *abs[] = { cfg->tls_cert, cfg->tls_key, cfg->tls_chain, cfg->hosts_allow,
-			      cfg->hosts_deny, cfg->state_dir, cfg->spool_dir };
+			      cfg->hosts_deny, cfg->state_dir, cfg->spool_dir, cfg->aliases };
 	const char *names[] = { "tls_cert", "tls_key", "tls_chain", "hosts_allow",
-				"hosts_deny", "state_dir", "spool_dir" };
+				"hosts_deny", "state_dir", "spool_dir", "aliases" };
 
 	for (size_t i = 0; i < sizeof(abs) / sizeof(abs[0]); i++) {
 		if (abs[i] != NULL && abs[i][0] != '/') {

@@ -43,6 +43,19 @@ struct config {
 	unsigned throttle_conn_max;     /* connections before login at once per IPv4 address
 	                                   or IPv6 /64; 0 = no cap */
 	unsigned tls_ticket_rotate;     /* seconds a TLS 1.3 session may be resumed */
+	/* smtp-submit (README lists each with its default) */
+	char *hostname;                 /* our name in the greeting, EHLO and Received:;
+	                                   NULL: the host's FQDN */
+	char *local_domains;            /* space-separated; NULL: the FQDN and its parent */
+	char *aliases;                  /* the aliases(5) file */
+	unsigned message_size_limit;    /* bytes (SIZE); 0: SUBMIT_SIZE_LIMIT_DEFAULT */
+	unsigned max_recipients;        /* RCPTs per message */
+	unsigned max_errors;            /* bad commands before the connection is closed */
+	unsigned greet_pause_ms;        /* port 25: silence asked of the client before the
+	                                   greeting; one who talks is dropped (0: no pause) */
+	unsigned submit_rate_messages;  /* per authenticated user per hour; 0: no limit */
+	unsigned submit_rate_recipients;/* per authenticated user per hour; 0: no limit */
+	char *dnsbl;                    /* space-separated DNSBL zones for port 25; NULL: off */
 	char error[200];                /* the last load error, owned by this config */
 };
 

@@ -71,6 +71,22 @@
 #define MAX_BAD_COMMANDS 20
 /* RFC 1939 section 3: autologout timer at least 10 minutes after login. */
 #define POP3_IDLE_TIMEOUT_DEFAULT 600
+/* smtp-submit's defaults (config keys of the same names): RFC 5321 section 4.5.3.2.7
+ * asks a server to wait 5 minutes for the next command; 50 MiB is above what the big
+ * providers accept (Gmail 35 MB with encoding), below what a spool should hold per
+ * message; 100 recipients per message is RFC 5321 section 4.5.3.1.8's minimum; 10 bad
+ * commands end a session (Postfix allows 20: 10 keeps a scanner's visit short);
+ * a 1 s pause before the greeting catches the bots that talk first (postscreen's test,
+ * which waits 6 s: clients that follow RFC 5321 wait 5 minutes for it); 100 messages and
+ * 500 recipients an hour per user is far above a person's sending and far below a
+ * spammer's use of a stolen password. */
+#define SMTP_IDLE_TIMEOUT_DEFAULT 300
+#define SUBMIT_SIZE_LIMIT_DEFAULT (50U * 1024 * 1024)
+#define SUBMIT_MAX_RCPTS_DEFAULT 100
+#define SUBMIT_MAX_ERRORS_DEFAULT 10
+#define SUBMIT_GREET_PAUSE_MS_DEFAULT 1000
+#define SUBMIT_RATE_MESSAGES_DEFAULT 100
+#define SUBMIT_RATE_RCPTS_DEFAULT 500
 /* RFC 9051 section 5.4 (and RFC 3501): an IMAP autologout timer of at least 30 minutes;
  * imapd's default when its section does not set idle_timeout. */
 #define IMAP_IDLE_TIMEOUT_DEFAULT 1800

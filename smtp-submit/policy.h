@@ -1,0 +1,72 @@
+/* smtp-submit's policy: who may send what to whom.  Runs in the SMTP session (the spool
+ * user); decides, never talks to the client: every refusal comes back as a reply for the
+ * session to send (and log).
+ *
+ * Port 25: only recipients in local_domains that exist as a user (uid >= min_uid) or in
+ * the aliases file; 550 5.1.1 for an unknown one, 554 5.7.1 for any other domain and for
+ * every relay trick (the path flags of address_path_parse(): '%', '!', quoted '@',
+ * source routes, address literals), whatever the case or a trailing dot.
+ * Submission (587/465, after AUTH): MAIL FROM and the header From: must be the user's
+ * own: login@each local domain, or an alias that expands to that user alone (553 5.7.1);
+ * any recipient (local ones must exist; remote ones are queued for the queue runner);
+ * per-user messages and recipients per hour, shared by every connection (451 4.7.1 /
+ * 452 4.7.1 ... see policy.c). */
+#ifndef POSTERN_POLICY_H
+#define POSTERN_POLICY_H
+#include <stdbool.h>
+#include <stddef.h>
+#include "base/config.h"
+#include "mail/address.h"
+#include "submit.h"
+
+/* One reply: code, RFC 3463 status, text (no CR/LF: smtp_reply_format() checks). */
+struct policy_reply {
+	unsigned code;
+	char status[12];
+	char text[256];
+};
+
+struct policy;
+
+/* In the session, before the first command.  -1 and *error_r if local_domains or the
+ * aliases file are unusable (the session answers 421 4.3.0 and logs it). */
+int policy_open(const struct config *cfg, enum submit_mode mode, struct policy **p_r,
+		const char **error_r);
+void policy_free(struct policy **p);
+
+/* Our name: hostname, or the host's FQDN. */
+const char *policy_hostname(const struct policy *p);
+/* Is `domain` (any case, a trailing dot allowed) one of ours? */
+bool policy_domain_is_local(const struct policy *p, const char *domain);
+
+/* Port 25, at connect: the DNSBL check (when dnsbl is set).  0: go on; -1: refuse with
+ * *r (554 5.7.1 with the list's text). */
+int policy_client(struct policy *p, const char *rip, struct policy_reply *r);
+
+/* MAIL FROM.  login: the SASL user, NULL on port 25.  path as parsed (null sender:
+ * path->flags & ADDRESS_PATH_F_NULL).  0 or -1 with *r. */
+int policy_sender(struct policy *p, const char *login, const struct address_path *path,
+		  struct policy_reply *r);
+
+enum policy_rcpt_kind {
+	POLICY_RCPT_LOCAL,     /* delivered here (the envelope's "kind local") */
+	POLICY_RCPT_REMOTE,    /* queued for another domain (submission only) */
+};
+
+/* RCPT TO.  0 and *kind_r, or -1 with *r. */
+int policy_recipient(struct policy *p, const char *login, const struct address_path *path,
+		     enum policy_rcpt_kind *kind_r, struct policy_reply *r);
+
+/* Submission: the header's From: field, its value as received (unfolded or not, the
+ * raw bytes between "From:" and the end of the field).  0 or -1 with *r (553 5.7.1). */
+int policy_header_from(struct policy *p, const char *login, const char *value, size_t len,
+		       struct policy_reply *r);
+
+/* Submission: may `login` send one more message with `nrcpt` recipients this hour?
+ * 0, or -1 with *r (4.7.x) after logging the event.  policy_rate_record() counts an
+ * accepted message (after the spool commit). */
+int policy_rate_check(struct policy *p, const char *login, unsigned nrcpt,
+		      struct policy_reply *r);
+void policy_rate_record(struct policy *p, const char *login, unsigned nrcpt);
+
+#endif
