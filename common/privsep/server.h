@@ -39,6 +39,10 @@ struct server_worker {
 	int ctl_fd;                     /* typed messages to and from the monitor (msg.h) */
 	int data_fd;                    /* after login: the byte stream to the session */
 	char user[AUTH_MAX_USER + 1];   /* after LOGIN_OK: the canonical user name */
+	/* smtp-submit: the client's HELO/EHLO argument (printable ASCII, "" before one) and
+	 * whether it was EHLO; filled by the prelogin, passed on to the session. */
+	char helo[256];
+	bool esmtp;
 };
 
 /* Who the session runs as (DESIGN.md "identity policy"). */
@@ -63,6 +67,8 @@ struct session_info {
 	char tls_cipher[65];
 	char auth_mech[17];             /* "PLAIN", "LOGIN", "USER"; "" if no login */
 	char session_id[SESSION_ID_LEN + 1];
+	char helo[256];                 /* smtp-submit: HELO/EHLO argument; "" if none */
+	bool esmtp;                     /* smtp-submit: it was EHLO */
 };
 
 struct server_session {
@@ -87,6 +93,9 @@ struct server_proto {
 	int (*prelogin)(struct server_worker *w);
 	/* Session: the protocol after login, as the mail user.  Returns the exit status. */
 	int (*session)(struct server_session *s);
+	/* smtp-submit: run as root in a child of the monitor when the session asks
+	 * (session_request_delivery()): deliver the queued message.  NULL: refused. */
+	int (*deliver)(const struct config *cfg, const char *queue_id);
 };
 
 /* main() of ipop3d and imapd: parses [-c FILE] [-s] | -t [-c FILE] (server_main.c), then
@@ -117,5 +126,13 @@ enum server_login worker_login(struct server_worker *w, const char *method,
 			       const char *user, char *pass);
 /* Worker: STLS/STARTTLS on the client connection; updates plaintext_ok.  0 or -1. */
 int worker_starttls(struct server_worker *w);
+/* Worker, SERVER_ID_NONE (smtp-submit on port 25): start the session now, without a
+ * login, with w->helo/esmtp and the TLS state in its session_info; on LOGIN_OK the
+ * caller returns 1 from prelogin at once and the worker relays (the bytes the client
+ * pipelined go to the session first). */
+enum server_login worker_start_session(struct server_worker *w);
+/* Session (smtp-submit): ask the monitor to deliver the message just queued, in a root
+ * child of its own (server_proto.deliver).  Does not wait for the delivery.  0 or -1. */
+int session_request_delivery(const char *queue_id);
 
 #endif

@@ -135,3 +135,10 @@ void session_main(struct server_conn *sc, int sock, int ctl, int lock_fd,
 	conn_deinit(&c);
 	exit(status);
 }
+
+/* STUB until the smtp-submit daemon branch: see server.h. */
+int session_request_delivery(const char *queue_id)
+{
+	(void)queue_id;
+	return -1;
+}
