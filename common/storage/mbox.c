@@ -292,6 +292,8 @@ struct mbx {
 	int idx_dfd;             /* the index's directory (0: none) */
 	char jname[72];          /* the compaction journal there: NAME.compact ("": none) */
 	bool jchecked;           /* looked for a journal since the open */
+	char mvname[72];         /* MOVE's intent there: NAME.move ("": none) */
+	int mvfd;                /* our intent while a MOVE out of here runs, locked */
 };
 
 int mbox_test_dotlock_retries = -1;
@@ -1519,7 +1521,7 @@ static int mb_save_begin(struct mailbox *box, struct mail_save *s, const char **
 /* Copy the saved bytes to the end of the mbox at off, quoting lines that start with
  * "From " (">From "), ending with a line end and the separator.  Bytes written, or -1. */
 static int64_t append_quoted(struct mailbox *box, struct mail_save *s, uint64_t off,
-			     const char **error_r)
+			     EVP_MD_CTX *dry, const char **error_r)
 {
 	struct mbx *mb = box->be;
 	char *in = xmalloc(IO_CHUNK);
@@ -1565,7 +1567,10 @@ static int64_t append_quoted(struct mailbox *box, struct mail_save *s, uint64_t 
 		}
 		if (n > 0)
 			last_lf = in[n - 1] == '\n' && held == 0;
-		if (pwrite_full(mb->fd, out, o, wr) == -1) {
+		if (dry != NULL) {
+			if (EVP_DigestUpdate(dry, out, o) != 1)
+				fatal("EVP_DigestUpdate failed");
+		} else if (pwrite_full(mb->fd, out, o, wr) == -1) {
 			*error_r = BOX_ERRF(box, "write mailbox", errno);
 			goto out;
 		}
@@ -1577,7 +1582,10 @@ static int64_t append_quoted(struct mailbox *box, struct mail_save *s, uint64_t 
 	if (held > 0 || !last_lf)
 		out[o++] = '\n';
 	out[o++] = '\n'; /* the separator */
-	if (pwrite_full(mb->fd, out, o, wr) == -1) {
+	if (dry != NULL) {
+		if (EVP_DigestUpdate(dry, out, o) != 1)
+			fatal("EVP_DigestUpdate failed");
+	} else if (pwrite_full(mb->fd, out, o, wr) == -1) {
 		*error_r = BOX_ERRF(box, "write mailbox", errno);
 		goto out;
 	}
@@ -1588,6 +1596,29 @@ out:
 	return ret;
 }
 
+/* The padding before a message appended at size (the new From line must follow an
+ * empty line). */
+static const char *append_pad(struct mailbox *box, uint64_t size)
+{
+	struct mbx *mb = box->be;
+	char tail[2] = { 0, 0 };
+	ssize_t got = size >= 2 ? pread_full(mb->fd, tail, 2, size - 2) :
+		size == 1 ? pread_full(mb->fd, tail + 1, 1, 0) : 0;
+	return size == 0 ? "" :
+		got >= 1 && tail[1] == '\n' && (size == 1 || tail[0] == '\n') ? "" :
+		tail[1] == '\n' ? "\n" : "\n\n";
+}
+
+static int from_line(const struct mail_save *s, char *out, size_t size)
+{
+	struct tm tm;
+	time_t t = (time_t)s->date;
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, size, "From MAILER-DAEMON %a %b %e %H:%M:%S %Y\n", &tm) == 0)
+		return -1;
+	return 0;
+}
+
 /* Append one saved message at *off (the end of the file): the padding the previous
  * message needs, a From line, the quoted bytes.  *from_off_r: where its From line is. */
 static int append_one(struct mailbox *box, struct mail_save *s, uint64_t *off,
@@ -1595,19 +1626,10 @@ static int append_one(struct mailbox *box, struct mail_save *s, uint64_t *off,
 {
 	struct mbx *mb = box->be;
 	char from[96];
-	struct tm tm;
-	time_t t = (time_t)s->date;
 	uint64_t size = *off;
 
-	/* the new From line must follow an empty line */
-	char tail[2];
-	ssize_t got = size >= 2 ? pread_full(mb->fd, tail, 2, size - 2) :
-		size == 1 ? pread_full(mb->fd, tail + 1, 1, 0) : 0;
-	const char *pad = size == 0 ? "" :
-		got >= 1 && tail[1] == '\n' && (size == 1 || tail[0] == '\n') ? "" :
-		tail[1] == '\n' ? "\n" : "\n\n";
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(from, sizeof(from), "From MAILER-DAEMON %a %b %e %H:%M:%S %Y\n", &tm) == 0) {
+	const char *pad = append_pad(box, size);
+	if (from_line(s, from, sizeof(from)) == -1) {
 		*error_r = "bad internal date";
 		return -1;
 	}
@@ -1617,12 +1639,274 @@ static int append_one(struct mailbox *box, struct mail_save *s, uint64_t *off,
 		return -1;
 	}
 	uint64_t from_off = size + strlen(pad);
-	int64_t w = append_quoted(box, s, from_off + strlen(from), error_r);
+	int64_t w = append_quoted(box, s, from_off + strlen(from), NULL, error_r);
 	if (w < 0)
 		return -1;
 	*from_off_r = from_off;
 	*off = from_off + strlen(from) + (uint64_t)w;
 	return 0;
+}
+
+/* ---- MOVE's intent ----
+ *
+ * mbox has no atomic move: MOVE appends copies to dst, commits them, then expunges the
+ * originals from src.  So that a kill between the two leaves each message in one folder
+ * (RFC 6851 3.3), the dst commit, under dst's mbox locks and before its first byte,
+ * writes SRC.move beside src's index (fsync'd, its fcntl lock held while the MOVE runs):
+ * dst's dev/inode and, per message, src's UID and the exact range and SHA-256 the copy
+ * will have in dst (computed from the batch's file: From line, quoting, separator).
+ * The MOVE removes it when the originals are expunged (or the copies taken back).  An
+ * open of src that finds one, not locked by a live MOVE (mbox_move_recover(), from
+ * mailbox_open()), expunges each original whose copy is in dst, byte for byte where it
+ * was written, and drops the intent: a copy that is not there whole (killed before or
+ * during the append) keeps its original.  dst compacted or rewritten in between (a copy
+ * no longer where it was written) keeps the original too: in both, never in neither. */
+#define MV_MAGIC "PSTMOV1\n"
+#define MV_HDR 40
+#define MV_ENT 40
+
+void mbox_move_intent_entry(const struct mbox_move_intent *mi, size_t i, uint32_t *uid_r,
+			    uint64_t *start_r, uint64_t *end_r,
+			    unsigned char hash_r[MBOX_CJ_HASH])
+{
+	const unsigned char *e = mi->ents + MV_ENT * i;
+	*uid_r = (uint32_t)get64(e);
+	*start_r = get64(e + 8);
+	*end_r = get64(e + 16);
+	memcpy(hash_r, e + 24, MBOX_CJ_HASH);
+}
+
+int mbox_move_intent_parse(const unsigned char *buf, size_t len, size_t max_entries,
+			   struct mbox_move_intent *mi)
+{
+	unsigned char h[MBOX_CJ_HASH];
+	memset(mi, 0, sizeof(*mi));
+	if (len < MV_HDR + MBOX_CJ_HASH || memcmp(buf, MV_MAGIC, 8) != 0)
+		return -1;
+	uint64_t n = get64(buf + 24), dl = get64(buf + 32);
+	if (n == 0 || n > max_entries || dl > MBOX_MOVE_DST_MAX ||
+	    n > (len - MV_HDR - MBOX_CJ_HASH) / MV_ENT ||
+	    len != MV_HDR + (size_t)dl + (size_t)n * MV_ENT + MBOX_CJ_HASH)
+		return -1;
+	size_t body = len - MBOX_CJ_HASH; /* BOUNDS: len checked exactly above */
+	hash16(buf, body, h);
+	if (memcmp(h, buf + body, MBOX_CJ_HASH) != 0)
+		return -1;
+	mi->dev = get64(buf + 8);
+	mi->ino = get64(buf + 16);
+	mi->n = (size_t)n;
+	mi->dst = (const char *)buf + MV_HDR;
+	mi->dst_len = (size_t)dl;
+	if (memchr(mi->dst, '\0', mi->dst_len) != NULL)
+		return -1;
+	mi->ents = buf + MV_HDR + dl;
+	uint64_t prev = 0;
+	for (size_t i = 0; i < mi->n; i++) {
+		uint32_t uid;
+		uint64_t a, b;
+		mbox_move_intent_entry(mi, i, &uid, &a, &b, h);
+		if (get64(mi->ents + MV_ENT * i) > UINT32_MAX || uid == 0 || a < prev || b <= a)
+			return -1;
+		prev = b;
+	}
+	return 0;
+}
+
+/* Under dst's locks, before the batch is appended at size: write src's intent.  No
+ * intent (src has no index directory, a write error: logged) is not an error: the MOVE
+ * goes on as copy + expunge. */
+static void mv_intent_write(struct mailbox *dst, struct mail_save **saves, size_t n,
+			    uint64_t size)
+{
+	struct mbx *mb = dst->be;
+	struct mailbox *src = saves[0]->batch->move_src;
+	const uint32_t *uids = saves[0]->batch->move_uids;
+	struct mbx *smb = src->be;
+	if (smb->idx_dfd <= 0 || smb->mvname[0] == '\0' || smb->mvfd != -1)
+		return;
+	size_t dl = strlen(dst->disk);
+	size_t len = MV_HDR + dl + n * MV_ENT + MBOX_CJ_HASH; /* BOUNDS: n saves in memory */
+	unsigned char *buf = xcalloc(1, len);
+	memcpy(buf, MV_MAGIC, 8);
+	put64(buf + 8, (uint64_t)mb->dev);
+	put64(buf + 16, (uint64_t)mb->ino);
+	put64(buf + 24, n);
+	put64(buf + 32, dl);
+	memcpy(buf + MV_HDR, dst->disk, dl);
+	uint64_t off = size + strlen(append_pad(dst, size));
+	const char *error = NULL;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (md == NULL)
+		fatal("out of memory: EVP_MD_CTX_new");
+	for (size_t i = 0; i < n && error == NULL; i++) {
+		char from[96];
+		unsigned char d[EVP_MAX_MD_SIZE];
+		unsigned dlen = 0;
+		unsigned char *e = buf + MV_HDR + dl + MV_ENT * i;
+		if (from_line(saves[i], from, sizeof(from)) == -1) {
+			error = "bad internal date";
+			break;
+		}
+		if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+		    EVP_DigestUpdate(md, from, strlen(from)) != 1)
+			fatal("EVP_Digest failed");
+		int64_t w = append_quoted(dst, saves[i], 0, md, &error);
+		if (w < 0)
+			break;
+		if (EVP_DigestFinal_ex(md, d, &dlen) != 1)
+			fatal("EVP_DigestFinal_ex failed");
+		put64(e, uids[i]);
+		put64(e + 8, off);
+		off += strlen(from) + (uint64_t)w;
+		put64(e + 16, off);
+		memcpy(e + 24, d, MBOX_CJ_HASH);
+	}
+	EVP_MD_CTX_free(md);
+	if (error == NULL) {
+		hash16(buf, len - MBOX_CJ_HASH, buf + len - MBOX_CJ_HASH);
+		int fd = openat(smb->idx_dfd, smb->mvname, O_RDWR | O_CREAT | O_NOFOLLOW |
+				O_CLOEXEC, 0600);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		if (fd == -1 || fcntl(fd, F_SETLK, &fl) == -1 || ftruncate(fd, 0) == -1 ||
+		    pwrite_full(fd, buf, len, 0) == -1 || fdatasync(fd) == -1 ||
+		    fsync(smb->idx_dfd) == -1) {
+			error = strerror(errno);
+			if (fd != -1) {
+				(void)unlinkat(smb->idx_dfd, smb->mvname, 0);
+				close(fd);
+			}
+		} else {
+			smb->mvfd = fd; /* locked until mbox_move_done() */
+		}
+	}
+	if (error != NULL)
+		log_warn("mbox: MOVE without an intent, error=%s", error);
+	free(buf);
+}
+
+void mbox_move_done(struct mailbox *src, bool remove)
+{
+	struct mbx *smb = src->be;
+	if (src->st->v != &mbox_storage || smb == NULL || smb->mvfd == -1)
+		return;
+	if (remove)
+		(void)unlinkat(smb->idx_dfd, smb->mvname, 0);
+	close(smb->mvfd);
+	smb->mvfd = -1;
+}
+
+static void mv_drop(struct mailbox *box, const char *why)
+{
+	struct mbx *mb = box->be;
+	if (why != NULL) {
+		char safe[LOG_MAX_FIELD + 1];
+		log_sanitize(box->path, strlen(box->path), safe);
+		log_warn("mbox: MOVE intent dropped, path=<%s>, reason=%s", safe, why);
+	}
+	(void)unlinkat(mb->idx_dfd, mb->mvname, 0);
+}
+
+/* Does dst hold these exact bytes at [start, end)? */
+static bool mv_copy_there(int fd, uint64_t start, uint64_t end,
+			  const unsigned char want[MBOX_CJ_HASH], char *buf)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned dlen = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		fatal("EVP_DigestInit_ex failed");
+	bool ok = true;
+	for (uint64_t off = start; ok && off < end;) {
+		size_t want_n = end - off < MBOX_SCAN_CHUNK ? (size_t)(end - off) : MBOX_SCAN_CHUNK;
+		ssize_t got = pread_full(fd, buf, want_n, off);
+		ok = got == (ssize_t)want_n && EVP_DigestUpdate(md, buf, want_n) == 1;
+		off += want_n;
+	}
+	ok = ok && EVP_DigestFinal_ex(md, d, &dlen) == 1 && memcmp(d, want, MBOX_CJ_HASH) == 0;
+	EVP_MD_CTX_free(md);
+	return ok;
+}
+
+static int mb_folder_path(struct mail_storage *st, const char *disk, char *out,
+			  size_t size);
+
+int mbox_move_recover(struct mailbox *box, const char **error_r)
+{
+	struct mbx *mb = box->be;
+	struct stat st;
+	if (box->st->v != &mbox_storage || mb->idx_dfd <= 0 || mb->mvname[0] == '\0' ||
+	    mb->mvfd != -1)
+		return 0;
+	int fd = openat(mb->idx_dfd, mb->mvname, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return 0;
+	/* a live MOVE holds it */
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	if (fcntl(fd, F_SETLK, &fl) == -1) {
+		close(fd);
+		return 0;
+	}
+	size_t max = MV_HDR + MBOX_MOVE_DST_MAX + MBOX_CJ_HASH +
+		MV_ENT * mb->opts.max_messages;
+	const char *why = NULL;
+	unsigned char *buf = NULL;
+	char *chunk = NULL;
+	uint32_t *uids = NULL;
+	int dfd = -1, ret = 0;
+	struct mbox_move_intent mi;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (uint64_t)st.st_size > max) {
+		why = "not an intent";
+		goto out;
+	}
+	size_t len = (size_t)st.st_size;
+	buf = xmalloc(len + 1); /* BOUNDS: <= max */
+	if (pread_full(fd, buf, len, 0) != (ssize_t)len ||
+	    mbox_move_intent_parse(buf, len, mb->opts.max_messages, &mi) == -1) {
+		why = "bad intent";
+		goto out;
+	}
+	char disk[MBOX_MOVE_DST_MAX + 1], path[STORAGE_PATH_MAX];
+	memcpy(disk, mi.dst, mi.dst_len);
+	disk[mi.dst_len] = '\0';
+	if (mb_folder_path(box->st, mi.dst_len == 0 ? NULL : disk, path, sizeof(path)) == -1 ||
+	    (dfd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) == -1 ||
+	    fstat(dfd, &st) == -1 || (uint64_t)st.st_dev != mi.dev ||
+	    (uint64_t)st.st_ino != mi.ino) {
+		why = "the copies' folder is gone or replaced: originals kept";
+		goto out;
+	}
+	chunk = xmalloc(MBOX_SCAN_CHUNK);
+	uids = xmalloc(mi.n * sizeof(*uids) + 1); /* BOUNDS: n <= max_messages */
+	size_t k = 0;
+	for (size_t i = 0; i < mi.n; i++) {
+		uint32_t uid;
+		uint64_t a, b;
+		unsigned char h[MBOX_CJ_HASH];
+		mbox_move_intent_entry(&mi, i, &uid, &a, &b, h);
+		if (b <= (uint64_t)st.st_size && index_find(box->ix, uid, NULL) != NULL &&
+		    mv_copy_there(dfd, a, b, h, chunk))
+			uids[k++] = uid;
+	}
+	if (k > 0 && mailbox_expunge(box, uids, k, error_r) == -1) {
+		ret = -1; /* the intent stays for the next open */
+		goto out;
+	}
+	char safe[LOG_MAX_FIELD + 1];
+	log_sanitize(box->path, strlen(box->path), safe);
+	log_info("mbox: finished an interrupted MOVE, path=<%s>, moved=%zu, kept=%zu", safe,
+		 k, mi.n - k);
+	mv_drop(box, NULL);
+out:
+	if (why != NULL)
+		mv_drop(box, why);
+	if (dfd != -1)
+		close(dfd);
+	free(uids);
+	free(chunk);
+	free(buf);
+	close(fd);
+	return ret;
 }
 
 static int off_cmp(const void *a, const void *b)
@@ -1651,9 +1935,14 @@ static int mb_save_commit(struct mailbox *box, struct mail_save **saves, size_t 
 		goto out;
 	}
 	uint64_t size = (uint64_t)st.st_size, off = size;
-	for (size_t i = 0; i < n; i++)
+	if (saves[0]->batch != NULL && saves[0]->batch->move_src != NULL)
+		mv_intent_write(box, saves, n, size);
+	test_hook(10);
+	for (size_t i = 0; i < n; i++) {
 		if (append_one(box, saves[i], &off, &offs[i], error_r) == -1)
 			goto undo;
+		test_hook(11);
+	}
 	if (fsync(mb->fd) == -1) {
 		*error_r = BOX_ERRF(box, "fsync mailbox", errno);
 		goto undo;
@@ -1686,6 +1975,7 @@ static int mb_save_commit(struct mailbox *box, struct mail_save **saves, size_t 
 		*error_r = "saved messages not found in the index";
 		goto undo;
 	}
+	test_hook(12);
 	ret = 0;
 	goto out;
 undo:
@@ -1739,6 +2029,7 @@ static int mb_open(struct mailbox *box, const char **error_r)
 	struct mbx *mb = xcalloc(1, sizeof(*mb));
 	box->be = mb;
 	mb->fd = -1;
+	mb->mvfd = -1;
 	mbox_opts_default(&mb->opts);
 	if (util_snprintf(mb->lockpath, sizeof(mb->lockpath), "%s.lock", box->path) < 0) {
 		*error_r = "mailbox path too long";
@@ -1776,6 +2067,8 @@ static int mb_open(struct mailbox *box, const char **error_r)
 			/* BOUNDS: MB_INDEX_NAME_MAX + 8 <= sizeof(jname) */
 			if (util_snprintf(mb->jname, sizeof(mb->jname), "%s.compact", name) < 0)
 				mb->jname[0] = '\0';
+			if (util_snprintf(mb->mvname, sizeof(mb->mvname), "%s.move", name) < 0)
+				mb->mvname[0] = '\0';
 			return index_open(dfd, name, &box->ix, error_r);
 		}
 		close(dfd);
@@ -1793,6 +2086,8 @@ static void mb_close(struct mailbox *box)
 	unlock(box);
 	if (mb->fd != -1)
 		close(mb->fd);
+	if (mb->mvfd != -1)
+		close(mb->mvfd); /* a MOVE that did not finish: the next open completes it */
 	index_close(&box->ix); /* before its directory fd */
 	if (mb->idx_dfd > 0)
 		close(mb->idx_dfd);
@@ -1948,16 +2243,16 @@ static int mb_folder_create(struct mail_storage *st, const char *disk, const cha
 	return 0;
 }
 
-/* The index files of a folder follow it: NAME, NAME.log, NAME.lock and a compaction
- * journal NAME.compact in index_dir. */
+/* The index files of a folder follow it: NAME, NAME.log, NAME.lock, a compaction
+ * journal NAME.compact and a MOVE's intent NAME.move in index_dir. */
 static void index_files(struct mail_storage *st, const char *from, const char *to)
 {
-	static const char *const sfx[] = { "", ".log", ".lock", ".compact" };
+	static const char *const sfx[] = { "", ".log", ".lock", ".compact", ".move" };
 	char fn[MB_INDEX_NAME_MAX], tn[MB_INDEX_NAME_MAX];
 	mb_index_name(from, fn);
 	if (to != NULL)
 		mb_index_name(to, tn);
-	for (size_t i = 0; i < 4 && st->index_dir[0] != '\0'; i++) {
+	for (size_t i = 0; i < 5 && st->index_dir[0] != '\0'; i++) {
 		char a[STORAGE_PATH_MAX + 80], b[STORAGE_PATH_MAX + 80];
 		if (util_snprintf(a, sizeof(a), "%s/%s%s", st->index_dir, fn, sfx[i]) < 0)
 			continue;

@@ -88,6 +88,23 @@ int mbox_cjournal_parse(const unsigned char *buf, size_t len, size_t max_ranges,
 /* Range i of a parsed journal. */
 void mbox_cjournal_range(const struct mbox_cjournal *j, size_t i, uint64_t *start_r,
 			 uint64_t *end_r);
+/* MOVE's intent (NAME.move beside the source folder's index, mbox.c "MOVE's intent"):
+ *   "PSTMOV1\n", dst dev, dst ino, n, dstlen (u64 each), dst's disk name (dstlen bytes,
+ *   empty for INBOX), n x (src uid, start, end (u64 each), SHA-256 of the copy's bytes
+ *   [start, end) in dst (16)), ascending and disjoint, then a hash (16) of all before. */
+#define MBOX_MOVE_DST_MAX (STORAGE_NAME_MAX * 2 + 2) /* a disk name: storage_int.h disk[] */
+struct mbox_move_intent {
+	uint64_t dev, ino;
+	size_t n;
+	const char *dst;               /* not NUL-terminated */
+	size_t dst_len;
+	const unsigned char *ents;
+};
+int mbox_move_intent_parse(const unsigned char *buf, size_t len, size_t max_entries,
+			   struct mbox_move_intent *mi);
+void mbox_move_intent_entry(const struct mbox_move_intent *mi, size_t i, uint32_t *uid_r,
+			    uint64_t *start_r, uint64_t *end_r,
+			    unsigned char hash_r[MBOX_CJ_HASH]);
 /* Tests: called at each step of a compaction (a test kills the process there). */
 extern void (*mbox_test_hook)(int step);
 

@@ -1,10 +1,11 @@
-/* libFuzzer: the mbox compaction journal parser (mbox_cjournal_parse(), the file
- * NAME.compact that a lock of the mbox reads and acts on).  Byte 0: bit 0 set, the
- * target writes the two hashes over the rest first, so the structural checks behind
- * them are reached; bits 1-3 bound the number of ranges.  Checks on success: the
- * length is exactly header + ranges + hash + slot, ranges are non-empty, ascending,
- * disjoint, inside the recorded size; w <= r, the chunk or marker fits in r - w and in
- * its limit; a second parse gives the same. */
+/* libFuzzer: the mbox files that a lock or an open reads and acts on: the compaction
+ * journal (mbox_cjournal_parse(), NAME.compact) and, with bit 4 of byte 0, MOVE's
+ * intent (mbox_move_intent_parse(), NAME.move).  Byte 0: bit 0 set, the target writes
+ * the hashes over the rest first, so the structural checks behind them are reached;
+ * bits 1-3 bound the number of ranges or entries.  Checks on success: the length is
+ * exactly what the counts say, ranges are non-empty, ascending, disjoint (journal:
+ * inside the recorded size; w <= r, the chunk or marker fits in r - w and its limit;
+ * intent: UIDs non-zero, the folder name without NUL); a second parse gives the same. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t hl = len - MBOX_CJ_HASH - MBOX_CJ_SLOT;
 		sha16(buf, hl, buf + hl);
 		sha16(buf + hl + MBOX_CJ_HASH, 48, buf + hl + MBOX_CJ_HASH + 48);
+	}
+	if (data[0] & 0x10) {
+		if ((data[0] & 1) && len >= 40 + MBOX_CJ_HASH)
+			sha16(buf, len - MBOX_CJ_HASH, buf + len - MBOX_CJ_HASH);
+		struct mbox_move_intent mi;
+		if (mbox_move_intent_parse(buf, len, max, &mi) == 0) {
+			if (mi.n == 0 || mi.n > max || mi.dst_len > MBOX_MOVE_DST_MAX ||
+			    len != 40 + mi.dst_len + 40 * mi.n + MBOX_CJ_HASH ||
+			    memchr(mi.dst, '\0', mi.dst_len) != NULL)
+				abort();
+			uint64_t prev = 0;
+			for (size_t i = 0; i < mi.n; i++) {
+				uint32_t uid;
+				uint64_t a, b;
+				unsigned char h[MBOX_CJ_HASH];
+				mbox_move_intent_entry(&mi, i, &uid, &a, &b, h);
+				if (uid == 0 || a < prev || b <= a)
+					abort();
+				prev = b;
+			}
+		}
+		free(buf);
+		return 0;
 	}
 	struct mbox_cjournal j, j2;
 	if (mbox_cjournal_parse(buf, len, max, &j) == 0) {

@@ -662,6 +662,101 @@ static void test_compact_journal_bad(void)
 	free(both);
 }
 
+/* How often s occurs in the file. */
+static int occurs(const char *path, const char *s)
+{
+	size_t len;
+	char *b = read_file(path, &len);
+	int n = 0;
+	for (char *p = b; p != NULL && (p = strstr(p, s)) != NULL; p += strlen(s))
+		n++;
+	free(b);
+	return n;
+}
+
+/* MOVE of three messages out of an mbox INBOX, killed at every step (the intent, each
+ * copy appended, the copies committed, each step of the originals' compaction): the
+ * next open of INBOX finishes it, so each message is in exactly one folder, whole, and
+ * what stayed in INBOX has its UID (RFC 6851 3.3). */
+static void test_move_crash(void)
+{
+	enum { NMSG = 5 };
+	char msgs[NMSG][200], path[128], dest[300], cmd[300], ipath[300];
+	const char *parts[NMSG];
+	for (int i = 0; i < NMSG; i++) {
+		snprintf(msgs[i], sizeof(msgs[i]), "From m%d@x Mon Jan  1 00:00:0%d 2024\n"
+			 "Subject: move%d\n\nbody %d\n%s\n", i, i, i, i,
+			 i == 2 ? "From quoted\n" : "");
+		parts[i] = msgs[i];
+	}
+	path_of(path, sizeof(path), "move");
+	CHECK(util_snprintf(dest, sizeof(dest), "%s.home/mail/Dest", path) > 0);
+	CHECK(util_snprintf(ipath, sizeof(ipath), "%s.home/mail/.postern/INBOX.move",
+			    path) > 0);
+	CHECK(util_snprintf(cmd, sizeof(cmd), "rm -rf %s.home", path) > 0);
+	bool finished = false;
+	int moved_all = 0, moved_none = 0;
+	for (int n = 0; n < 200 && !finished; n++) {
+		CHECK(system(cmd) == 0);
+		build(path, parts, NMSG);
+		struct mail_storage *st = store(path);
+		struct mailbox *box, *dbox;
+		const char *err = NULL;
+		CHECK(storage_folder_create(st, "Dest", &err) == 0);
+		CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+		uint32_t uids[NMSG];
+		for (int i = 0; i < NMSG; i++)
+			uids[i] = mailbox_get(box, (size_t)i)->uid;
+		mailbox_close(&box);
+		pid_t pid = fork();
+		if (pid == 0) {
+			struct mail_storage *cst = store(path);
+			struct mailbox *s, *d;
+			uint32_t got[3];
+			if (mailbox_open(cst, "INBOX", &s, &err) == -1 ||
+			    mailbox_open(cst, "Dest", &d, &err) == -1)
+				_exit(2);
+			kill_at = n;
+			hook_calls = 0;
+			mbox_test_hook = killer;
+			_exit(mailbox_copy_many(s, uids + 1, 3, d, true, got, &err) == 0 ? 0 : 3);
+		}
+		int status;
+		CHECK(waitpid(pid, &status, 0) == pid);
+		if (WIFEXITED(status)) {
+			CHECK(WEXITSTATUS(status) == 0);
+			finished = true;
+		} else {
+			CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		}
+		CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+		CHECK(access(ipath, F_OK) == -1);
+		CHECK(mailbox_open(st, "Dest", &dbox, &err) == 0);
+		CHECK(mailbox_count(box) + mailbox_count(dbox) == NMSG);
+		int in_dest = 0;
+		for (int i = 0; i < NMSG; i++) {
+			char subj[32];
+			snprintf(subj, sizeof(subj), "Subject: move%d\n", i);
+			int a = occurs(path, subj), b = occurs(dest, subj);
+			CHECK(a + b == 1);
+			if (a == 1) /* still in INBOX: with its UID */
+				CHECK(mailbox_find(box, uids[i], NULL) != NULL);
+			in_dest += b;
+			if (i == 0 || i == 4)
+				CHECK(a == 1);
+		}
+		CHECK(occurs(dest, "\n>From quoted\n") == (occurs(dest, "Subject: move2\n") ? 1 : 0));
+		CHECK((size_t)in_dest == mailbox_count(dbox));
+		moved_all += in_dest == 3;
+		moved_none += in_dest == 0;
+		mailbox_close(&dbox);
+		mailbox_close(&box);
+		storage_free(&st);
+	}
+	CHECK(finished);
+	CHECK(moved_all > 3 && moved_none >= 1);
+}
+
 int main(void)
 {
 	CHECK(util_snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_mbox.XXXXXX") > 0);
@@ -675,6 +770,7 @@ int main(void)
 	test_compact_crash();
 	test_compact_crash_small();
 	test_compact_journal_bad();
+	test_move_crash();
 	char cmd[128];
 	if (util_snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir) > 0)
 		(void)!system(cmd);
