@@ -1721,6 +1721,8 @@ static void mv_intent_write(struct mailbox *dst, struct mail_save **saves, size_
 	struct mbx *mb = dst->be;
 	struct mailbox *src = saves[0]->batch->move_src;
 	const uint32_t *uids = saves[0]->batch->move_uids;
+	if (src->st->v != &mbox_storage) /* a Maildir source (another storage) */
+		return;
 	struct mbx *smb = src->be;
 	if (smb->idx_dfd <= 0 || smb->mvname[0] == '\0' || smb->mvfd != -1)
 		return;
