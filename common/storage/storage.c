@@ -1080,7 +1080,9 @@ int mailbox_copy_many(struct mailbox *src, const uint32_t *uids, size_t n,
 		return -1;
 	}
 	if (mail_batch_commit(&b, uids_r, error_r) == -1) {
-		mbox_move_done(src, true); /* the copies were cut back: originals only */
+		/* the copies were cut back, or stand with the index failing: the intent
+		 * stays, and the next open of src expunges the originals of those there */
+		mbox_move_done(src, false);
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
