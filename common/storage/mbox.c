@@ -290,6 +290,10 @@ struct mbx {
 	bool locked, dotlocked;
 	uint64_t end;            /* end of the last message at the last full parse */
 	int idx_dfd;             /* the index's directory (0: none) */
+	char jname[72];          /* the compaction journal there: NAME.compact ("": none) */
+	bool jchecked;           /* looked for a journal since the open */
+	char mvname[72];         /* MOVE's intent there: NAME.move ("": none) */
+	int mvfd;                /* our intent while a MOVE out of here runs, locked */
 };
 
 int mbox_test_dotlock_retries = -1;
@@ -348,6 +352,8 @@ static int fcntl_lock(struct mailbox *box, short type, const char **error_r)
 	}
 }
 
+static int cj_recover(struct mailbox *box, const char **error_r);
+
 static int lock(struct mailbox *box, const char **error_r)
 {
 	struct mbx *mb = box->be;
@@ -369,6 +375,11 @@ static int lock(struct mailbox *box, const char **error_r)
 	struct stat st;
 	if (lstat(box->path, &st) == -1 || st.st_dev != mb->dev || st.st_ino != mb->ino) {
 		*error_r = "mailbox was replaced by another program";
+		unlock(box);
+		return -1;
+	}
+	/* a compaction killed half way is finished before anyone reads the file */
+	if (cj_recover(box, error_r) == -1) {
 		unlock(box);
 		return -1;
 	}
@@ -645,6 +656,14 @@ static int scan_impl(struct mailbox *box, bool force, bool have_lock, const char
 	stamp[0] = (uint64_t)st.st_size;
 	stamp[1] = ts_ns(&st.st_mtim);
 	stamp[2] = (uint64_t)st.st_ino;
+	/* the first scan after the open also finishes a compaction left by a process
+	 * killed before it changed the file (so its stamp did not move) */
+	if (!mb->jchecked) {
+		mb->jchecked = true;
+		if (mb->idx_dfd > 0 && mb->jname[0] != '\0' &&
+		    fstatat(mb->idx_dfd, mb->jname, &pst, AT_SYMLINK_NOFOLLOW) == 0)
+			force = true;
+	}
 	if (!force && old[1] != 0 && memcmp(stamp, old, 3 * sizeof(stamp[0])) == 0)
 		return 0; /* unchanged: nothing read */
 
@@ -898,50 +917,237 @@ static int mb_msg_open(struct mailbox *box, const struct index_rec *rec,
 	}
 	return -1;
 }
-/* Compaction, in place, front to back.
+/* Compaction, in place, front to back, journalled.
  *
  * Every kept region (a kept message with its separator, and at the end everything from
  * the scanned end to EOF: mail that arrived after the snapshot) is copied down to the
- * write position, which is always below the read position.  So a write only ever lands
- * on bytes of deleted messages or on bytes that were already copied lower down: at any
- * moment every kept byte exists at least once (at its old or at its new place), and a
- * crash in the middle leaves some data twice but loses none.  No temporary file is
- * needed, so a full disk cannot make us fail half way (we never grow the file).
+ * write position w, which is always below the read position r, in chunks of at most
+ * MBOX_SCAN_CHUNK that never overlap their own source (n <= r - w).  So a write lands
+ * only on bytes of deleted messages or on bytes already copied lower down.
  *
- * Two details keep that true beyond a process crash (kill, OOM), where the page cache
- * keeps our write order anyway, for a power loss too, where the kernel may write pages
- * back in any order:
- * - one pwrite() never overlaps the bytes it copies (chunk <= gap);
- * - before a write lands on bytes whose copy is not yet on disk, fdatasync() makes that
- *   copy durable.  With a small gap that would mean one sync per few KB, so after
- *   MBOX_COMPACT_MAX_SYNCS barriers we stop adding them (then only a power loss in that
- *   window could cost data; a process crash still cannot).
- * At the end: fsync, then ftruncate (only bytes already copied are cut), then fsync. */
+ * Why in place and not a new file renamed over the old one: /var/mail is root:mail 2775,
+ * the user cannot create a file there; and the MTAs (exim, procmail) and mutt lock and
+ * append to the file they opened, by inode: a rename would let an MTA that opened the old
+ * inode deliver into a file that is no longer the mailbox (lost mail).  A copy in the
+ * index directory would double the I/O and need the mailbox's size again in free space.
+ *
+ * Why a journal: a kill in the middle leaves [compacted | stale bytes | not yet moved],
+ * and the stale bytes parse as second copies.  So before the first write, the plan (the
+ * deleted ranges, the file's dev/inode) goes to NAME.compact beside the folder's index
+ * (the user's ~/mail/.postern, fsync'd), and before each chunk the slot says which chunk
+ * is being copied (r, w, n and a hash of the n source bytes).  Every lock of the mbox by
+ * any of our processes (imapd, ipop3d, delivery) first finishes a journalled compaction
+ * (cj_recover(), from lock()): the chunk in flight is redone (its source is intact: no
+ * write ever lands at or above r) or, if its source no longer matches but its
+ * destination does, skipped; then the copy goes on to the current EOF, so mail an MTA
+ * appended meanwhile (it locks as we do, and appends after the stale bytes) is moved
+ * down with the rest.  To cut the file, a marker (a NUL, never the start of an MTA's
+ * append, then a nonce) is written at w, then the slot says "cutting to w"; a recovery
+ * that finds the marker at w has not cut yet (and copies anything appended after the
+ * old end down first), one that does not has cut already (an MTA may have appended at
+ * w since).  Nothing matches (the file was rewritten by another program meanwhile): the
+ * journal is dropped with a log line and the file is left as it is.  Without a writable
+ * index directory (or the journal cannot be written: a full disk) the compaction runs
+ * unjournalled as before: a kill can then leave a message twice, never lose one.
+ *
+ * Power loss (the kernel may write pages back in any order): before a write lands on
+ * bytes whose copy is not yet on disk, fdatasync() makes that copy durable, so the data
+ * exists at least once on disk; with a small gap that would mean one sync per few KB, so
+ * after MBOX_COMPACT_MAX_SYNCS barriers we stop adding them.  The slot is not synced per
+ * chunk (that would be one sync per chunk): after a power loss in the middle the journal
+ * may be behind or ahead of the data, and a recovery whose chunk does not verify drops
+ * it (duplicates possible, as before the journal).  Kill -9 at any instant is exact:
+ * the page cache keeps our write order.  tests/unit/storage/test_mbox.c
+ * (test_compact_crash) kills at every step. */
+
+void (*mbox_test_hook)(int step);
+
+static void test_hook(int step)
+{
+	if (mbox_test_hook != NULL)
+		mbox_test_hook(step);
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void hash16(const void *buf, size_t n, unsigned char out[MBOX_CJ_HASH])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	if (EVP_Digest(buf, n, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < MBOX_CJ_HASH)
+		fatal("EVP_Digest failed");
+	memcpy(out, md, MBOX_CJ_HASH);
+}
+
+void mbox_cjournal_range(const struct mbox_cjournal *j, size_t i, uint64_t *start_r,
+			 uint64_t *end_r)
+{
+	*start_r = get64(j->ranges + 16 * i);
+	*end_r = get64(j->ranges + 16 * i + 8);
+}
+
+int mbox_cjournal_parse(const unsigned char *buf, size_t len, size_t max_ranges,
+			struct mbox_cjournal *j)
+{
+	unsigned char h[MBOX_CJ_HASH];
+	const size_t fixed = MBOX_CJ_HDR + MBOX_CJ_HASH + MBOX_CJ_SLOT;
+
+	memset(j, 0, sizeof(*j));
+	if (len < fixed || memcmp(buf, MBOX_CJ_MAGIC, 8) != 0)
+		return -1;
+	uint64_t ndel = get64(buf + 48);
+	if (ndel == 0 || ndel > max_ranges || ndel > (len - fixed) / 16 ||
+	    len != fixed + (size_t)ndel * 16)
+		return -1;
+	size_t hl = MBOX_CJ_HDR + (size_t)ndel * 16; /* BOUNDS: checked against len above */
+	hash16(buf, hl, h);
+	if (memcmp(h, buf + hl, MBOX_CJ_HASH) != 0)
+		return -1;
+	j->dev = get64(buf + 8);
+	j->ino = get64(buf + 16);
+	j->size = get64(buf + 24);
+	memcpy(j->nonce, buf + 32, MBOX_CJ_MARK);
+	j->ndel = (size_t)ndel;
+	j->ranges = buf + MBOX_CJ_HDR;
+	uint64_t prev = 0, a0 = 0;
+	for (size_t i = 0; i < j->ndel; i++) {
+		uint64_t a, b;
+		mbox_cjournal_range(j, i, &a, &b);
+		if (a < prev || b <= a || b > j->size)
+			return -1;
+		if (i == 0)
+			a0 = a;
+		prev = b;
+	}
+	const unsigned char *s = buf + hl + MBOX_CJ_HASH;
+	hash16(s, 48, h);
+	if (memcmp(h, s + 48, MBOX_CJ_HASH) != 0)
+		return -1;
+	j->phase = get64(s);
+	j->r = get64(s + 8);
+	j->w = get64(s + 16);
+	j->n = get64(s + 24);
+	memcpy(j->chunk, s + 32, MBOX_CJ_HASH);
+	j->slot_off = hl + MBOX_CJ_HASH;
+	if (j->w < a0 || j->w > j->r || j->n == 0 || j->n > j->r - j->w)
+		return -1;
+	if (j->phase == 1)
+		return j->n <= MBOX_SCAN_CHUNK ? 0 : -1;
+	if (j->phase == 2)
+		return j->n <= MBOX_CJ_MARK ? 0 : -1;
+	return -1;
+}
 
 struct compactor {
 	struct mailbox *box;
+	int jfd;                /* the journal; -1: none (unjournalled) */
+	bool planned;           /* the plan is in the journal */
+	struct mbox_cjournal j; /* the plan: ranges, nonce, slot_off */
+	unsigned char *jbuf;    /* the journal's bytes */
+	size_t jlen;
 	char *buf;
-	uint64_t wr;            /* write position */
 	uint64_t unsynced_lo;   /* lowest source offset whose copy is not yet synced */
 	unsigned syncs;
 	uint64_t touched_ms;    /* last dotlock refresh */
 };
 
-static int copy_down(struct compactor *c, uint64_t from, uint64_t to, const char **error_r)
+/* Write the slot (the first time, the whole journal, synced with its directory). */
+static int cj_slot(struct compactor *c, uint64_t phase, uint64_t r, uint64_t w, uint64_t n,
+		   const unsigned char *chunk, const char **error_r)
 {
 	struct mbx *mb = c->box->be;
-	while (from < to) {
-		uint64_t gap = from - c->wr; /* > 0: something before was deleted */
-		size_t n = MBOX_SCAN_CHUNK;
-		if (to - from < n)
-			n = (size_t)(to - from);
-		if (gap < n)
-			n = (size_t)gap;
-		if (n == 0) { /* nothing deleted before: the bytes are in place */
-			c->wr = to;
-			return 0;
+	if (c->jfd == -1)
+		return 0;
+	unsigned char *s = c->jbuf + c->j.slot_off;
+	put64(s, phase);
+	put64(s + 8, r);
+	put64(s + 16, w);
+	put64(s + 24, n);
+	memset(s + 32, 0, MBOX_CJ_HASH);
+	if (chunk != NULL)
+		memcpy(s + 32, chunk, MBOX_CJ_HASH);
+	hash16(s, 48, s + 48);
+	int ret;
+	if (!c->planned) {
+		ret = pwrite_full(c->jfd, c->jbuf, c->jlen, 0);
+		if (ret == 0)
+			ret = fdatasync(c->jfd);
+		if (ret == 0)
+			ret = fsync(mb->idx_dfd);
+		c->planned = ret == 0;
+	} else {
+		ret = pwrite_full(c->jfd, s, MBOX_CJ_SLOT, c->j.slot_off);
+	}
+	if (ret == -1)
+		*error_r = BOX_ERRF(c->box, "write compaction journal", errno);
+	return ret;
+}
+
+static void cj_marker(const struct compactor *c, unsigned char mark[MBOX_CJ_MARK])
+{
+	mark[0] = '\0';
+	memcpy(mark + 1, c->j.nonce, MBOX_CJ_MARK - 1);
+}
+
+/* Copy every kept byte from r on down to w (ranges of the plan are skipped), to the
+ * current EOF; then cut the file at the end of what was copied, and drop the journal. */
+static int cj_run(struct compactor *c, uint64_t r, uint64_t w, const char **error_r)
+{
+	struct mbx *mb = c->box->be;
+	struct stat st;
+	unsigned char h[MBOX_CJ_HASH];
+
+	if (fstat(mb->fd, &st) == -1) {
+		*error_r = BOX_ERRF(c->box, "fstat mailbox", errno);
+		return -1;
+	}
+	uint64_t eof = (uint64_t)st.st_size;
+	size_t lo = 0, hi = c->j.ndel;
+	while (lo < hi) { /* the first range that ends after r */
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t a, b;
+		mbox_cjournal_range(&c->j, mid, &a, &b);
+		if (b <= r)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t k = lo;
+	for (;;) {
+		uint64_t a = UINT64_MAX, b = 0;
+		if (k < c->j.ndel)
+			mbox_cjournal_range(&c->j, k, &a, &b);
+		if (r >= a) {
+			if (r < b)
+				r = b;
+			k++;
+			continue;
 		}
-		if (c->wr + n > c->unsynced_lo && c->syncs < MBOX_COMPACT_MAX_SYNCS) {
+		uint64_t limit = k < c->j.ndel ? a : eof;
+		if (r >= limit)
+			break;
+		uint64_t n = limit - r;
+		if (n > MBOX_SCAN_CHUNK)
+			n = MBOX_SCAN_CHUNK;
+		if (n > r - w)
+			n = r - w;
+		if (n == 0) { /* nothing deleted before: the bytes are in place */
+			r = w = limit;
+			continue;
+		}
+		if (w + n > c->unsynced_lo && c->syncs < MBOX_COMPACT_MAX_SYNCS) {
 			if (fdatasync(mb->fd) == -1) {
 				*error_r = BOX_ERRF(c->box, "fdatasync mailbox", errno);
 				return -1;
@@ -949,27 +1155,181 @@ static int copy_down(struct compactor *c, uint64_t from, uint64_t to, const char
 			c->syncs++;
 			c->unsynced_lo = UINT64_MAX;
 		}
-		ssize_t got = pread_full(mb->fd, c->buf, n, from);
+		ssize_t got = pread_full(mb->fd, c->buf, (size_t)n, r);
 		if (got != (ssize_t)n) {
 			*error_r = got < 0 ? BOX_ERRF(c->box, "read mailbox", errno) :
 				"mailbox shrank during compaction";
 			return -1;
 		}
-		if (pwrite_full(mb->fd, c->buf, n, c->wr) == -1) {
+		hash16(c->buf, (size_t)n, h);
+		if (cj_slot(c, 1, r, w, n, h, error_r) == -1)
+			return -1;
+		test_hook(1);
+		if (pwrite_full(mb->fd, c->buf, (size_t)n, w) == -1) {
 			*error_r = BOX_ERRF(c->box, "write mailbox", errno);
 			return -1;
 		}
+		test_hook(2);
 		if (c->unsynced_lo == UINT64_MAX)
-			c->unsynced_lo = from;
-		from += n;
-		c->wr += n;
+			c->unsynced_lo = r;
+		r += n;
+		w += n;
 		uint64_t now = util_now_ms();
 		if (now - c->touched_ms >= MBOX_DOTLOCK_TOUCH_MS) {
 			(void)lockfile_touch(mb->lockpath);
 			c->touched_ms = now;
 		}
 	}
+	if (w < eof && c->jfd != -1) {
+		/* the marker says "not cut yet"; the journal must exist before it does */
+		unsigned char mark[MBOX_CJ_MARK];
+		size_t m = eof - w < MBOX_CJ_MARK ? (size_t)(eof - w) : MBOX_CJ_MARK;
+		cj_marker(c, mark);
+		bool first = !c->planned;
+		if (first && cj_slot(c, 2, eof, w, m, NULL, error_r) == -1)
+			return -1;
+		test_hook(3);
+		if (pwrite_full(mb->fd, mark, m, w) == -1) {
+			*error_r = BOX_ERRF(c->box, "write mailbox", errno);
+			return -1;
+		}
+		test_hook(4);
+		if (!first && cj_slot(c, 2, eof, w, m, NULL, error_r) == -1)
+			return -1;
+		test_hook(5);
+	}
+	if (fsync(mb->fd) == -1 || ftruncate(mb->fd, (off_t)w) == -1 ||
+	    fsync(mb->fd) == -1) {
+		*error_r = BOX_ERRF(c->box, "truncate mailbox", errno);
+		return -1;
+	}
+	test_hook(6);
+	if (c->jfd != -1 && c->planned && unlinkat(mb->idx_dfd, mb->jname, 0) == -1 &&
+	    errno != ENOENT) {
+		*error_r = BOX_ERRF(c->box, "remove compaction journal", errno);
+		return -1;
+	}
+	test_hook(7);
 	return 0;
+}
+
+static void cj_drop(struct mailbox *box, const char *why)
+{
+	struct mbx *mb = box->be;
+	char safe[LOG_MAX_FIELD + 1];
+	log_sanitize(box->path, strlen(box->path), safe);
+	log_err("mbox: compaction journal dropped, path=<%s>, reason=%s", safe, why);
+	(void)unlinkat(mb->idx_dfd, mb->jname, 0);
+}
+
+/* Under both mbox locks, before anything reads the file: finish a compaction that was
+ * interrupted (kill, crash, I/O error).  0, or -1 (the journal is kept for next time). */
+static int cj_recover(struct mailbox *box, const char **error_r)
+{
+	struct mbx *mb = box->be;
+	struct stat st, jst;
+
+	if (mb->idx_dfd <= 0 || mb->fd == -1 || mb->jname[0] == '\0')
+		return 0;
+	int jfd = openat(mb->idx_dfd, mb->jname, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (jfd == -1) {
+		if (errno == ENOENT)
+			return 0;
+		*error_r = BOX_ERRF(box, "open compaction journal", errno);
+		return -1;
+	}
+	uint64_t max = MBOX_CJ_HDR + MBOX_CJ_HASH + MBOX_CJ_SLOT +
+		16 * (uint64_t)mb->opts.max_messages;
+	struct compactor c = {
+		.box = box, .jfd = jfd, .planned = true, .unsynced_lo = UINT64_MAX,
+		.touched_ms = util_now_ms(),
+	};
+	const char *why = NULL;
+	int ret = 0;
+	if (fstat(jfd, &jst) == -1 || fstat(mb->fd, &st) == -1) {
+		*error_r = BOX_ERRF(box, "fstat", errno);
+		close(jfd);
+		return -1;
+	}
+	if (!S_ISREG(jst.st_mode) || jst.st_uid != geteuid() || (uint64_t)jst.st_size > max) {
+		why = "not a journal";
+		goto out;
+	}
+	c.jlen = (size_t)jst.st_size;
+	c.jbuf = xmalloc(c.jlen + 1); /* BOUNDS: <= max, ranges bounded by max_messages */
+	if (pread_full(jfd, c.jbuf, c.jlen, 0) != (ssize_t)c.jlen) {
+		*error_r = BOX_ERRF(box, "read compaction journal", errno);
+		ret = -1;
+		goto out;
+	}
+	if (mbox_cjournal_parse(c.jbuf, c.jlen, mb->opts.max_messages, &c.j) == -1) {
+		why = "bad journal";
+		goto out;
+	}
+	if (c.j.dev != (uint64_t)mb->dev || c.j.ino != (uint64_t)mb->ino) {
+		why = "another file";
+		goto out;
+	}
+	uint64_t size = (uint64_t)st.st_size, r = c.j.r, w = c.j.w, n = c.j.n;
+	c.buf = xmalloc(MBOX_SCAN_CHUNK);
+	unsigned char h[MBOX_CJ_HASH];
+	if (c.j.phase == 1) {
+		if (size < r + n) {
+			why = "mailbox shrank";
+			goto out;
+		}
+		bool src = pread_full(mb->fd, c.buf, (size_t)n, r) == (ssize_t)n;
+		if (src)
+			hash16(c.buf, (size_t)n, h);
+		if (!src || memcmp(h, c.j.chunk, MBOX_CJ_HASH) != 0) {
+			/* the source was overwritten: by the cut's marker after the last
+			 * chunk was done, or by another program */
+			bool dst = pread_full(mb->fd, c.buf, (size_t)n, w) == (ssize_t)n;
+			if (dst)
+				hash16(c.buf, (size_t)n, h);
+			if (!dst || memcmp(h, c.j.chunk, MBOX_CJ_HASH) != 0) {
+				why = "mailbox changed by another program";
+				goto out;
+			}
+			r += n;
+			w += n;
+		}
+	} else {
+		unsigned char mark[MBOX_CJ_MARK], got[MBOX_CJ_MARK];
+		cj_marker(&c, mark);
+		if (size < w) {
+			why = "mailbox shrank";
+			goto out;
+		}
+		if (size - w < n || pread_full(mb->fd, got, (size_t)n, w) != (ssize_t)n ||
+		    memcmp(got, mark, (size_t)n) != 0) {
+			/* cut already (an MTA may have appended at w since), or, when the
+			 * journal was written just before, the marker never written */
+			if (unlinkat(mb->idx_dfd, mb->jname, 0) == -1) {
+				*error_r = BOX_ERRF(box, "remove compaction journal", errno);
+				ret = -1;
+			}
+			goto out;
+		}
+		if (size < r) {
+			why = "mailbox shrank";
+			goto out;
+		}
+	}
+	{
+		char safe[LOG_MAX_FIELD + 1];
+		log_sanitize(box->path, strlen(box->path), safe);
+		log_info("mbox: finishing an interrupted compaction, path=<%s>", safe);
+	}
+	box->stats.compactions_resumed++;
+	ret = cj_run(&c, r, w, error_r);
+out:
+	if (why != NULL)
+		cj_drop(box, why);
+	free(c.buf);
+	free(c.jbuf);
+	close(jfd);
+	return ret;
 }
 
 struct region {
@@ -990,32 +1350,78 @@ static int compact(struct mailbox *box, const struct region *rg, size_t n, uint6
 {
 	struct mbx *mb = box->be;
 	uint64_t size = (uint64_t)st->st_size;
-	size_t first = 0;
+	size_t first = 0, ndel = 0;
 
 	while (first < n && !rg[first].deleted)
 		first++;
 	if (first == n)
 		return 0;
+	for (size_t i = first; i < n; i++)
+		if (rg[i].deleted && (i == first || !rg[i - 1].deleted))
+			ndel++;
+	/* the plan: deleted ranges, adjacent ones merged */
 	struct compactor c = {
-		.box = box, .buf = xmalloc(MBOX_SCAN_CHUNK), .wr = rg[first].from_off,
+		.box = box, .jfd = -1, .buf = xmalloc(MBOX_SCAN_CHUNK),
 		.unsynced_lo = UINT64_MAX, .touched_ms = util_now_ms(),
 	};
-	int ret = 0;
-	for (size_t i = first; i < n && ret == 0; i++) {
-		uint64_t region_end = i + 1 < n ? rg[i + 1].from_off : end;
-		if (!rg[i].deleted)
-			ret = copy_down(&c, rg[i].from_off, region_end, error_r);
+	c.jlen = MBOX_CJ_HDR + 16 * ndel + MBOX_CJ_HASH + MBOX_CJ_SLOT; /* BOUNDS: ndel<=n */
+	c.jbuf = xcalloc(1, c.jlen);
+	memcpy(c.jbuf, MBOX_CJ_MAGIC, 8);
+	put64(c.jbuf + 8, (uint64_t)mb->dev);
+	put64(c.jbuf + 16, (uint64_t)mb->ino);
+	put64(c.jbuf + 24, size);
+	{
+		unsigned char seed[32];
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		put64(seed, (uint64_t)mb->ino);
+		put64(seed + 8, size);
+		put64(seed + 16, ts_ns(&ts));
+		put64(seed + 24, (uint64_t)getpid());
+		hash16(seed, sizeof(seed), c.jbuf + 32);
 	}
-	if (ret == 0)
-		ret = copy_down(&c, end, size, error_r);
+	put64(c.jbuf + 48, ndel);
+	size_t k = 0;
+	for (size_t i = first; i < n; i++) {
+		if (!rg[i].deleted)
+			continue;
+		uint64_t re = i + 1 < n ? rg[i + 1].from_off : end;
+		if (i > first && rg[i - 1].deleted) {
+			put64(c.jbuf + MBOX_CJ_HDR + 16 * (k - 1) + 8, re);
+			continue;
+		}
+		put64(c.jbuf + MBOX_CJ_HDR + 16 * k, rg[i].from_off);
+		put64(c.jbuf + MBOX_CJ_HDR + 16 * k + 8, re);
+		k++;
+	}
+	hash16(c.jbuf, MBOX_CJ_HDR + 16 * ndel, c.jbuf + MBOX_CJ_HDR + 16 * ndel);
+	c.j.ndel = ndel;
+	c.j.ranges = c.jbuf + MBOX_CJ_HDR;
+	memcpy(c.j.nonce, c.jbuf + 32, MBOX_CJ_MARK);
+	c.j.slot_off = MBOX_CJ_HDR + 16 * ndel + MBOX_CJ_HASH;
+	if (mb->idx_dfd > 0 && mb->jname[0] != '\0') {
+		c.jfd = openat(mb->idx_dfd, mb->jname, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW |
+			       O_CLOEXEC, 0600);
+		if (c.jfd == -1)
+			log_warn("mbox: compaction without a journal, error=%s", strerror(errno));
+	}
+	uint64_t a0 = get64(c.j.ranges);
+	int ret = cj_run(&c, a0, a0, error_r);
+	if (ret == -1 && c.jfd != -1 && !c.planned) {
+		/* the journal could not be written (a full disk?): nothing was moved yet,
+		 * so compact without it (a kill can then leave a copy twice, never none) */
+		log_warn("mbox: compaction without a journal, error=%s", *error_r);
+		(void)unlinkat(mb->idx_dfd, mb->jname, 0);
+		close(c.jfd);
+		c.jfd = -1;
+		ret = cj_run(&c, a0, a0, error_r);
+	}
+	if (c.jfd != -1)
+		close(c.jfd);
 	free(c.buf);
+	free(c.jbuf);
 	if (ret == -1)
 		return -1;
-	if (fsync(mb->fd) == -1 || ftruncate(mb->fd, (off_t)c.wr) == -1 ||
-	    fsync(mb->fd) == -1) {
-		*error_r = BOX_ERRF(box, "truncate mailbox", errno);
-		return -1;
-	}
 	/* Times, for mutt's "new mail" test (mtime > atime): mtime stays "now" from our
 	 * writes.  If mail arrived after the scan we keep the old atime, so it still shows
 	 * as new; otherwise atime = mtime: what is left has been seen. */
@@ -1115,7 +1521,7 @@ static int mb_save_begin(struct mailbox *box, struct mail_save *s, const char **
 /* Copy the saved bytes to the end of the mbox at off, quoting lines that start with
  * "From " (">From "), ending with a line end and the separator.  Bytes written, or -1. */
 static int64_t append_quoted(struct mailbox *box, struct mail_save *s, uint64_t off,
-			     const char **error_r)
+			     EVP_MD_CTX *dry, const char **error_r)
 {
 	struct mbx *mb = box->be;
 	char *in = xmalloc(IO_CHUNK);
@@ -1161,7 +1567,10 @@ static int64_t append_quoted(struct mailbox *box, struct mail_save *s, uint64_t 
 		}
 		if (n > 0)
 			last_lf = in[n - 1] == '\n' && held == 0;
-		if (pwrite_full(mb->fd, out, o, wr) == -1) {
+		if (dry != NULL) {
+			if (EVP_DigestUpdate(dry, out, o) != 1)
+				fatal("EVP_DigestUpdate failed");
+		} else if (pwrite_full(mb->fd, out, o, wr) == -1) {
 			*error_r = BOX_ERRF(box, "write mailbox", errno);
 			goto out;
 		}
@@ -1173,7 +1582,10 @@ static int64_t append_quoted(struct mailbox *box, struct mail_save *s, uint64_t 
 	if (held > 0 || !last_lf)
 		out[o++] = '\n';
 	out[o++] = '\n'; /* the separator */
-	if (pwrite_full(mb->fd, out, o, wr) == -1) {
+	if (dry != NULL) {
+		if (EVP_DigestUpdate(dry, out, o) != 1)
+			fatal("EVP_DigestUpdate failed");
+	} else if (pwrite_full(mb->fd, out, o, wr) == -1) {
 		*error_r = BOX_ERRF(box, "write mailbox", errno);
 		goto out;
 	}
@@ -1184,6 +1596,29 @@ out:
 	return ret;
 }
 
+/* The padding before a message appended at size (the new From line must follow an
+ * empty line). */
+static const char *append_pad(struct mailbox *box, uint64_t size)
+{
+	struct mbx *mb = box->be;
+	char tail[2] = { 0, 0 };
+	ssize_t got = size >= 2 ? pread_full(mb->fd, tail, 2, size - 2) :
+		size == 1 ? pread_full(mb->fd, tail + 1, 1, 0) : 0;
+	return size == 0 ? "" :
+		got >= 1 && tail[1] == '\n' && (size == 1 || tail[0] == '\n') ? "" :
+		tail[1] == '\n' ? "\n" : "\n\n";
+}
+
+static int from_line(const struct mail_save *s, char *out, size_t size)
+{
+	struct tm tm;
+	time_t t = (time_t)s->date;
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(out, size, "From MAILER-DAEMON %a %b %e %H:%M:%S %Y\n", &tm) == 0)
+		return -1;
+	return 0;
+}
+
 /* Append one saved message at *off (the end of the file): the padding the previous
  * message needs, a From line, the quoted bytes.  *from_off_r: where its From line is. */
 static int append_one(struct mailbox *box, struct mail_save *s, uint64_t *off,
@@ -1191,19 +1626,10 @@ static int append_one(struct mailbox *box, struct mail_save *s, uint64_t *off,
 {
 	struct mbx *mb = box->be;
 	char from[96];
-	struct tm tm;
-	time_t t = (time_t)s->date;
 	uint64_t size = *off;
 
-	/* the new From line must follow an empty line */
-	char tail[2];
-	ssize_t got = size >= 2 ? pread_full(mb->fd, tail, 2, size - 2) :
-		size == 1 ? pread_full(mb->fd, tail + 1, 1, 0) : 0;
-	const char *pad = size == 0 ? "" :
-		got >= 1 && tail[1] == '\n' && (size == 1 || tail[0] == '\n') ? "" :
-		tail[1] == '\n' ? "\n" : "\n\n";
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(from, sizeof(from), "From MAILER-DAEMON %a %b %e %H:%M:%S %Y\n", &tm) == 0) {
+	const char *pad = append_pad(box, size);
+	if (from_line(s, from, sizeof(from)) == -1) {
 		*error_r = "bad internal date";
 		return -1;
 	}
@@ -1213,12 +1639,276 @@ static int append_one(struct mailbox *box, struct mail_save *s, uint64_t *off,
 		return -1;
 	}
 	uint64_t from_off = size + strlen(pad);
-	int64_t w = append_quoted(box, s, from_off + strlen(from), error_r);
+	int64_t w = append_quoted(box, s, from_off + strlen(from), NULL, error_r);
 	if (w < 0)
 		return -1;
 	*from_off_r = from_off;
 	*off = from_off + strlen(from) + (uint64_t)w;
 	return 0;
+}
+
+/* ---- MOVE's intent ----
+ *
+ * mbox has no atomic move: MOVE appends copies to dst, commits them, then expunges the
+ * originals from src.  So that a kill between the two leaves each message in one folder
+ * (RFC 6851 3.3), the dst commit, under dst's mbox locks and before its first byte,
+ * writes SRC.move beside src's index (fsync'd, its fcntl lock held while the MOVE runs):
+ * dst's dev/inode and, per message, src's UID and the exact range and SHA-256 the copy
+ * will have in dst (computed from the batch's file: From line, quoting, separator).
+ * The MOVE removes it when the originals are expunged (or the copies taken back).  An
+ * open of src that finds one, not locked by a live MOVE (mbox_move_recover(), from
+ * mailbox_open()), expunges each original whose copy is in dst, byte for byte where it
+ * was written, and drops the intent: a copy that is not there whole (killed before or
+ * during the append) keeps its original.  dst compacted or rewritten in between (a copy
+ * no longer where it was written) keeps the original too: in both, never in neither. */
+#define MV_MAGIC "PSTMOV1\n"
+#define MV_HDR 40
+#define MV_ENT 40
+
+void mbox_move_intent_entry(const struct mbox_move_intent *mi, size_t i, uint32_t *uid_r,
+			    uint64_t *start_r, uint64_t *end_r,
+			    unsigned char hash_r[MBOX_CJ_HASH])
+{
+	const unsigned char *e = mi->ents + MV_ENT * i;
+	*uid_r = (uint32_t)get64(e);
+	*start_r = get64(e + 8);
+	*end_r = get64(e + 16);
+	memcpy(hash_r, e + 24, MBOX_CJ_HASH);
+}
+
+int mbox_move_intent_parse(const unsigned char *buf, size_t len, size_t max_entries,
+			   struct mbox_move_intent *mi)
+{
+	unsigned char h[MBOX_CJ_HASH];
+	memset(mi, 0, sizeof(*mi));
+	if (len < MV_HDR + MBOX_CJ_HASH || memcmp(buf, MV_MAGIC, 8) != 0)
+		return -1;
+	uint64_t n = get64(buf + 24), dl = get64(buf + 32);
+	if (n == 0 || n > max_entries || dl > MBOX_MOVE_DST_MAX ||
+	    n > (len - MV_HDR - MBOX_CJ_HASH) / MV_ENT ||
+	    len != MV_HDR + (size_t)dl + (size_t)n * MV_ENT + MBOX_CJ_HASH)
+		return -1;
+	size_t body = len - MBOX_CJ_HASH; /* BOUNDS: len checked exactly above */
+	hash16(buf, body, h);
+	if (memcmp(h, buf + body, MBOX_CJ_HASH) != 0)
+		return -1;
+	mi->dev = get64(buf + 8);
+	mi->ino = get64(buf + 16);
+	mi->n = (size_t)n;
+	mi->dst = (const char *)buf + MV_HDR;
+	mi->dst_len = (size_t)dl;
+	if (memchr(mi->dst, '\0', mi->dst_len) != NULL)
+		return -1;
+	mi->ents = buf + MV_HDR + dl;
+	uint64_t prev = 0;
+	for (size_t i = 0; i < mi->n; i++) {
+		uint32_t uid;
+		uint64_t a, b;
+		mbox_move_intent_entry(mi, i, &uid, &a, &b, h);
+		if (get64(mi->ents + MV_ENT * i) > UINT32_MAX || uid == 0 || a < prev || b <= a)
+			return -1;
+		prev = b;
+	}
+	return 0;
+}
+
+/* Under dst's locks, before the batch is appended at size: write src's intent.  No
+ * intent (src has no index directory, a write error: logged) is not an error: the MOVE
+ * goes on as copy + expunge. */
+static void mv_intent_write(struct mailbox *dst, struct mail_save **saves, size_t n,
+			    uint64_t size)
+{
+	struct mbx *mb = dst->be;
+	struct mailbox *src = saves[0]->batch->move_src;
+	const uint32_t *uids = saves[0]->batch->move_uids;
+	if (src->st->v != &mbox_storage) /* a Maildir source (another storage) */
+		return;
+	struct mbx *smb = src->be;
+	if (smb->idx_dfd <= 0 || smb->mvname[0] == '\0' || smb->mvfd != -1)
+		return;
+	size_t dl = strlen(dst->disk);
+	size_t len = MV_HDR + dl + n * MV_ENT + MBOX_CJ_HASH; /* BOUNDS: n saves in memory */
+	unsigned char *buf = xcalloc(1, len);
+	memcpy(buf, MV_MAGIC, 8);
+	put64(buf + 8, (uint64_t)mb->dev);
+	put64(buf + 16, (uint64_t)mb->ino);
+	put64(buf + 24, n);
+	put64(buf + 32, dl);
+	memcpy(buf + MV_HDR, dst->disk, dl);
+	uint64_t off = size + strlen(append_pad(dst, size));
+	const char *error = NULL;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (md == NULL)
+		fatal("out of memory: EVP_MD_CTX_new");
+	for (size_t i = 0; i < n && error == NULL; i++) {
+		char from[96];
+		unsigned char d[EVP_MAX_MD_SIZE];
+		unsigned dlen = 0;
+		unsigned char *e = buf + MV_HDR + dl + MV_ENT * i;
+		if (from_line(saves[i], from, sizeof(from)) == -1) {
+			error = "bad internal date";
+			break;
+		}
+		if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1 ||
+		    EVP_DigestUpdate(md, from, strlen(from)) != 1)
+			fatal("EVP_Digest failed");
+		int64_t w = append_quoted(dst, saves[i], 0, md, &error);
+		if (w < 0)
+			break;
+		if (EVP_DigestFinal_ex(md, d, &dlen) != 1)
+			fatal("EVP_DigestFinal_ex failed");
+		put64(e, uids[i]);
+		put64(e + 8, off);
+		off += strlen(from) + (uint64_t)w;
+		put64(e + 16, off);
+		memcpy(e + 24, d, MBOX_CJ_HASH);
+	}
+	EVP_MD_CTX_free(md);
+	if (error == NULL) {
+		hash16(buf, len - MBOX_CJ_HASH, buf + len - MBOX_CJ_HASH);
+		int fd = openat(smb->idx_dfd, smb->mvname, O_RDWR | O_CREAT | O_NOFOLLOW |
+				O_CLOEXEC, 0600);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		if (fd == -1 || fcntl(fd, F_SETLK, &fl) == -1 || ftruncate(fd, 0) == -1 ||
+		    pwrite_full(fd, buf, len, 0) == -1 || fdatasync(fd) == -1 ||
+		    fsync(smb->idx_dfd) == -1) {
+			error = strerror(errno);
+			if (fd != -1) {
+				(void)unlinkat(smb->idx_dfd, smb->mvname, 0);
+				close(fd);
+			}
+		} else {
+			smb->mvfd = fd; /* locked until mbox_move_done() */
+		}
+	}
+	if (error != NULL)
+		log_warn("mbox: MOVE without an intent, error=%s", error);
+	free(buf);
+}
+
+void mbox_move_done(struct mailbox *src, bool remove)
+{
+	struct mbx *smb = src->be;
+	if (src->st->v != &mbox_storage || smb == NULL || smb->mvfd == -1)
+		return;
+	if (remove)
+		(void)unlinkat(smb->idx_dfd, smb->mvname, 0);
+	close(smb->mvfd);
+	smb->mvfd = -1;
+}
+
+static void mv_drop(struct mailbox *box, const char *why)
+{
+	struct mbx *mb = box->be;
+	if (why != NULL) {
+		char safe[LOG_MAX_FIELD + 1];
+		log_sanitize(box->path, strlen(box->path), safe);
+		log_warn("mbox: MOVE intent dropped, path=<%s>, reason=%s", safe, why);
+	}
+	(void)unlinkat(mb->idx_dfd, mb->mvname, 0);
+}
+
+/* Does dst hold these exact bytes at [start, end)? */
+static bool mv_copy_there(int fd, uint64_t start, uint64_t end,
+			  const unsigned char want[MBOX_CJ_HASH], char *buf)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned dlen = 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		fatal("EVP_DigestInit_ex failed");
+	bool ok = true;
+	for (uint64_t off = start; ok && off < end;) {
+		size_t want_n = end - off < MBOX_SCAN_CHUNK ? (size_t)(end - off) : MBOX_SCAN_CHUNK;
+		ssize_t got = pread_full(fd, buf, want_n, off);
+		ok = got == (ssize_t)want_n && EVP_DigestUpdate(md, buf, want_n) == 1;
+		off += want_n;
+	}
+	ok = ok && EVP_DigestFinal_ex(md, d, &dlen) == 1 && memcmp(d, want, MBOX_CJ_HASH) == 0;
+	EVP_MD_CTX_free(md);
+	return ok;
+}
+
+static int mb_folder_path(struct mail_storage *st, const char *disk, char *out,
+			  size_t size);
+
+int mbox_move_recover(struct mailbox *box, const char **error_r)
+{
+	struct mbx *mb = box->be;
+	struct stat st;
+	if (box->st->v != &mbox_storage || mb->idx_dfd <= 0 || mb->mvname[0] == '\0' ||
+	    mb->mvfd != -1)
+		return 0;
+	int fd = openat(mb->idx_dfd, mb->mvname, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return 0;
+	/* a live MOVE holds it */
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	if (fcntl(fd, F_SETLK, &fl) == -1) {
+		close(fd);
+		return 0;
+	}
+	size_t max = MV_HDR + MBOX_MOVE_DST_MAX + MBOX_CJ_HASH +
+		MV_ENT * mb->opts.max_messages;
+	const char *why = NULL;
+	unsigned char *buf = NULL;
+	char *chunk = NULL;
+	uint32_t *uids = NULL;
+	int dfd = -1, ret = 0;
+	struct mbox_move_intent mi;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (uint64_t)st.st_size > max) {
+		why = "not an intent";
+		goto out;
+	}
+	size_t len = (size_t)st.st_size;
+	buf = xmalloc(len + 1); /* BOUNDS: <= max */
+	if (pread_full(fd, buf, len, 0) != (ssize_t)len ||
+	    mbox_move_intent_parse(buf, len, mb->opts.max_messages, &mi) == -1) {
+		why = "bad intent";
+		goto out;
+	}
+	char disk[MBOX_MOVE_DST_MAX + 1], path[STORAGE_PATH_MAX];
+	memcpy(disk, mi.dst, mi.dst_len);
+	disk[mi.dst_len] = '\0';
+	if (mb_folder_path(box->st, mi.dst_len == 0 ? NULL : disk, path, sizeof(path)) == -1 ||
+	    (dfd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) == -1 ||
+	    fstat(dfd, &st) == -1 || (uint64_t)st.st_dev != mi.dev ||
+	    (uint64_t)st.st_ino != mi.ino) {
+		why = "the copies' folder is gone or replaced: originals kept";
+		goto out;
+	}
+	chunk = xmalloc(MBOX_SCAN_CHUNK);
+	uids = xmalloc(mi.n * sizeof(*uids) + 1); /* BOUNDS: n <= max_messages */
+	size_t k = 0;
+	for (size_t i = 0; i < mi.n; i++) {
+		uint32_t uid;
+		uint64_t a, b;
+		unsigned char h[MBOX_CJ_HASH];
+		mbox_move_intent_entry(&mi, i, &uid, &a, &b, h);
+		if (b <= (uint64_t)st.st_size && index_find(box->ix, uid, NULL) != NULL &&
+		    mv_copy_there(dfd, a, b, h, chunk))
+			uids[k++] = uid;
+	}
+	if (k > 0 && mailbox_expunge(box, uids, k, error_r) == -1) {
+		ret = -1; /* the intent stays for the next open */
+		goto out;
+	}
+	char safe[LOG_MAX_FIELD + 1];
+	log_sanitize(box->path, strlen(box->path), safe);
+	log_info("mbox: finished an interrupted MOVE, path=<%s>, moved=%zu, kept=%zu", safe,
+		 k, mi.n - k);
+	mv_drop(box, NULL);
+out:
+	if (why != NULL)
+		mv_drop(box, why);
+	if (dfd != -1)
+		close(dfd);
+	free(uids);
+	free(chunk);
+	free(buf);
+	close(fd);
+	return ret;
 }
 
 static int off_cmp(const void *a, const void *b)
@@ -1247,9 +1937,14 @@ static int mb_save_commit(struct mailbox *box, struct mail_save **saves, size_t 
 		goto out;
 	}
 	uint64_t size = (uint64_t)st.st_size, off = size;
-	for (size_t i = 0; i < n; i++)
+	if (saves[0]->batch != NULL && saves[0]->batch->move_src != NULL)
+		mv_intent_write(box, saves, n, size);
+	test_hook(10);
+	for (size_t i = 0; i < n; i++) {
 		if (append_one(box, saves[i], &off, &offs[i], error_r) == -1)
 			goto undo;
+		test_hook(11);
+	}
 	if (fsync(mb->fd) == -1) {
 		*error_r = BOX_ERRF(box, "fsync mailbox", errno);
 		goto undo;
@@ -1282,6 +1977,7 @@ static int mb_save_commit(struct mailbox *box, struct mail_save **saves, size_t 
 		*error_r = "saved messages not found in the index";
 		goto undo;
 	}
+	test_hook(12);
 	ret = 0;
 	goto out;
 undo:
@@ -1335,6 +2031,7 @@ static int mb_open(struct mailbox *box, const char **error_r)
 	struct mbx *mb = xcalloc(1, sizeof(*mb));
 	box->be = mb;
 	mb->fd = -1;
+	mb->mvfd = -1;
 	mbox_opts_default(&mb->opts);
 	if (util_snprintf(mb->lockpath, sizeof(mb->lockpath), "%s.lock", box->path) < 0) {
 		*error_r = "mailbox path too long";
@@ -1369,6 +2066,11 @@ static int mb_open(struct mailbox *box, const char **error_r)
 		if (lfd != -1) {
 			close(lfd);
 			mb->idx_dfd = dfd;
+			/* BOUNDS: MB_INDEX_NAME_MAX + 8 <= sizeof(jname) */
+			if (util_snprintf(mb->jname, sizeof(mb->jname), "%s.compact", name) < 0)
+				mb->jname[0] = '\0';
+			if (util_snprintf(mb->mvname, sizeof(mb->mvname), "%s.move", name) < 0)
+				mb->mvname[0] = '\0';
 			return index_open(dfd, name, &box->ix, error_r);
 		}
 		close(dfd);
@@ -1386,6 +2088,8 @@ static void mb_close(struct mailbox *box)
 	unlock(box);
 	if (mb->fd != -1)
 		close(mb->fd);
+	if (mb->mvfd != -1)
+		close(mb->mvfd); /* a MOVE that did not finish: the next open completes it */
 	index_close(&box->ix); /* before its directory fd */
 	if (mb->idx_dfd > 0)
 		close(mb->idx_dfd);
@@ -1541,15 +2245,16 @@ static int mb_folder_create(struct mail_storage *st, const char *disk, const cha
 	return 0;
 }
 
-/* The index files of a folder follow it: NAME, NAME.log, NAME.lock in index_dir. */
+/* The index files of a folder follow it: NAME, NAME.log, NAME.lock, a compaction
+ * journal NAME.compact and a MOVE's intent NAME.move in index_dir. */
 static void index_files(struct mail_storage *st, const char *from, const char *to)
 {
-	static const char *const sfx[] = { "", ".log", ".lock" };
+	static const char *const sfx[] = { "", ".log", ".lock", ".compact", ".move" };
 	char fn[MB_INDEX_NAME_MAX], tn[MB_INDEX_NAME_MAX];
 	mb_index_name(from, fn);
 	if (to != NULL)
 		mb_index_name(to, tn);
-	for (size_t i = 0; i < 3 && st->index_dir[0] != '\0'; i++) {
+	for (size_t i = 0; i < 5 && st->index_dir[0] != '\0'; i++) {
 		char a[STORAGE_PATH_MAX + 80], b[STORAGE_PATH_MAX + 80];
 		if (util_snprintf(a, sizeof(a), "%s/%s%s", st->index_dir, fn, sfx[i]) < 0)
 			continue;

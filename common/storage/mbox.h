@@ -57,4 +57,55 @@ void mbox_opts_default(struct mbox_opts *o);
 extern int mbox_test_dotlock_retries;
 extern unsigned mbox_test_lock_timeout_ms;
 
+/* Compaction journal (NAME.compact beside the folder's index, owned by the user): the
+ * plan of an in-place compaction and where it is, so that the next lock of the mbox,
+ * by any process of ours, finishes a compaction that was killed half way (mbox.c,
+ * "Compaction").  Little-endian:
+ *   "PSTCMP1\n", dev, ino, size (u64 each), nonce (16 bytes), ndel (u64),
+ *   ndel x (start, end) (u64 each: the deleted byte ranges, ascending, disjoint),
+ *   hash (16: SHA-256 of everything before it, first 16 bytes),
+ *   the slot: phase, r, w, n (u64 each), chunk (16), hash (16: of the slot's 48 bytes).
+ * Phase 1: n bytes are being copied from r down to w, chunk = hash of them.  Phase 2:
+ * every kept byte is below w; a marker of n bytes (NUL, then the nonce) is at w, the
+ * file ends at r, and it is being cut to w. */
+#define MBOX_CJ_MAGIC "PSTCMP1\n"
+#define MBOX_CJ_HDR 56
+#define MBOX_CJ_HASH 16
+#define MBOX_CJ_SLOT 64
+#define MBOX_CJ_MARK 16
+struct mbox_cjournal {
+	uint64_t dev, ino, size;
+	unsigned char nonce[MBOX_CJ_MARK];
+	size_t ndel;
+	const unsigned char *ranges;   /* into the parsed buffer: ndel x 16 bytes */
+	uint64_t phase, r, w, n;
+	unsigned char chunk[MBOX_CJ_HASH];
+	size_t slot_off;               /* where the slot is in the file */
+};
+/* Parse a journal (untrusted: from a file).  max_ranges bounds ndel.  0 or -1. */
+int mbox_cjournal_parse(const unsigned char *buf, size_t len, size_t max_ranges,
+			struct mbox_cjournal *j);
+/* Range i of a parsed journal. */
+void mbox_cjournal_range(const struct mbox_cjournal *j, size_t i, uint64_t *start_r,
+			 uint64_t *end_r);
+/* MOVE's intent (NAME.move beside the source folder's index, mbox.c "MOVE's intent"):
+ *   "PSTMOV1\n", dst dev, dst ino, n, dstlen (u64 each), dst's disk name (dstlen bytes,
+ *   empty for INBOX), n x (src uid, start, end (u64 each), SHA-256 of the copy's bytes
+ *   [start, end) in dst (16)), ascending and disjoint, then a hash (16) of all before. */
+#define MBOX_MOVE_DST_MAX (STORAGE_NAME_MAX * 2 + 2) /* a disk name: storage_int.h disk[] */
+struct mbox_move_intent {
+	uint64_t dev, ino;
+	size_t n;
+	const char *dst;               /* not NUL-terminated */
+	size_t dst_len;
+	const unsigned char *ents;
+};
+int mbox_move_intent_parse(const unsigned char *buf, size_t len, size_t max_entries,
+			   struct mbox_move_intent *mi);
+void mbox_move_intent_entry(const struct mbox_move_intent *mi, size_t i, uint32_t *uid_r,
+			    uint64_t *start_r, uint64_t *end_r,
+			    unsigned char hash_r[MBOX_CJ_HASH]);
+/* Tests: called at each step of a compaction (a test kills the process there). */
+extern void (*mbox_test_hook)(int step);
+
 #endif

@@ -393,6 +393,13 @@ int mailbox_open(struct mail_storage *st, const char *name, struct mailbox **r,
 		}
 		break;
 	}
+	/* mbox: a MOVE out of here killed between its copies and the expunge */
+	const char *mverr;
+	if (st->v == &mbox_storage && mbox_move_recover(box, &mverr) == -1) {
+		char safe[LOG_MAX_FIELD + 1];
+		log_err("storage: cannot finish an interrupted MOVE, folder=<%s>, error=<%s>",
+			log_sanitize(box->name, strlen(box->name), safe), mverr);
+	}
 	pending_take(box, NULL); /* the caller starts from the folder as it is now */
 	*r = box;
 	return 0;
@@ -1060,6 +1067,11 @@ int mailbox_copy_many(struct mailbox *src, const uint32_t *uids, size_t n,
 	char *buf = xmalloc(IO_CHUNK);
 	int ret = 0;
 
+	if (move && src != dst) { /* mbox: an intent, so that a kill leaves one copy */
+		b->move_src = src;
+		b->move_uids = uids;
+	}
+
 	for (size_t i = 0; i < n && ret == 0; i++)
 		ret = copy_one(src, uids[i], b, buf, error_r);
 	free(buf);
@@ -1067,21 +1079,31 @@ int mailbox_copy_many(struct mailbox *src, const uint32_t *uids, size_t n,
 		mail_batch_abort(&b);
 		return -1;
 	}
-	if (mail_batch_commit(&b, uids_r, error_r) == -1)
+	if (mail_batch_commit(&b, uids_r, error_r) == -1) {
+		/* the copies were cut back, or stand with the index failing: the intent
+		 * stays, and the next open of src expunges the originals of those there */
+		mbox_move_done(src, false);
 		return -1;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct index_rec *rec = index_find(src->ix, uids[i], NULL);
 		if (rec != NULL && rec->keywords != 0)
 			keywords_to(src, rec->keywords, rec->flags, dst, uids_r[i]);
 	}
-	if (!move || n == 0 || mailbox_expunge(src, uids, n, error_r) == 0)
+	if (!move || n == 0 || mailbox_expunge(src, uids, n, error_r) == 0) {
+		if (move)
+			mbox_move_done(src, true);
 		return 0;
+	}
 	/* the originals stay: take the copies back, so that the MOVE did nothing */
 	const char *error2;
 	if (mailbox_expunge(dst, uids_r, n, &error2) == -1) {
 		char safe[LOG_MAX_FIELD + 1];
 		log_err("storage: a failed MOVE left its copies, folder=<%s>, error=<%s>",
 			log_sanitize(dst->name, strlen(dst->name), safe), error2);
+		mbox_move_done(src, false); /* the next open of src expunges the originals */
+	} else {
+		mbox_move_done(src, true);
 	}
 	return -1;
 }

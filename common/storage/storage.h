@@ -368,6 +368,7 @@ struct storage_stats {
 	uint64_t cache_bad;      /* cache entries refused (corrupt, not this message) */
 	uint64_t cache_fills;    /* cache writes that were committed (messages) */
 	uint64_t cache_commits;  /* index transactions they took */
+	uint64_t compactions_resumed; /* mbox: interrupted compactions finished */
 };
 const struct storage_stats *mailbox_stats(const struct mailbox *box);
 

@@ -116,6 +116,8 @@ struct mail_batch {
 	struct mail_save **saves;
 	size_t n, cap;
 	int fd;                    /* mbox: the batch's temporary file; -1 none yet */
+	struct mailbox *move_src;  /* a MOVE's batch: from there (mbox: its intent) */
+	const uint32_t *move_uids; /* the originals, one per save */
 };
 
 struct mail_save {
@@ -135,6 +137,10 @@ struct mail_save {
 
 extern const struct storage_vfuncs maildir_storage;
 extern const struct storage_vfuncs mbox_storage;
+/* mbox MOVE's intent (mbox.c): done (remove: the originals are expunged or the copies
+ * taken back; else only let go of it), and completed at the open of its folder. */
+void mbox_move_done(struct mailbox *src, bool remove);
+int mbox_move_recover(struct mailbox *box, const char **error_r);
 
 /* Error text owned by the object: "what: strerror(err)". */
 const char *storage_errf(char *buf, size_t size, const char *what, int err);

@@ -1,7 +1,8 @@
 /* mbox.c: the splitter (table of valid and invalid inputs, fed whole, byte by byte and
  * in random chunks), the limit, digests; locking with other programs (a dotlock, an
- * fcntl lock held by a child).  Scanning, reading, expunging and saving are tested
- * through the storage API (test_storage.c). */
+ * fcntl lock held by a child); the journalled compaction killed at every step, and bad
+ * or stale journals.  Scanning, reading, expunging and saving are tested through the
+ * storage API (test_storage.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -391,6 +392,371 @@ static void test_fcntl_lock(void)
 	storage_free(&st);
 }
 
+/* ---- compaction killed at every step ---- */
+
+static int kill_at = -1, hook_calls;
+
+static void killer(int step)
+{
+	(void)step;
+	if (hook_calls++ == kill_at)
+		raise(SIGKILL);
+}
+
+/* Fork a child that expunges uids and is killed at the nth compaction step (or
+ * finishes).  true: it was killed. */
+static bool crash_at(const char *path, int n, const uint32_t *uids, size_t nuid)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct mail_storage *cst = store(path);
+		struct mailbox *cbox;
+		const char *err;
+		kill_at = n;
+		hook_calls = 0;
+		if (mailbox_open(cst, "INBOX", &cbox, &err) == -1)
+			_exit(2);
+		mbox_test_hook = killer;
+		_exit(mailbox_expunge(cbox, uids, nuid, &err) == 0 ? 0 : 3);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	if (WIFEXITED(status)) {
+		CHECK(WEXITSTATUS(status) == 0);
+		return false;
+	}
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	return true;
+}
+
+struct kept {
+	uint32_t uid;
+	char key[POP3_UIDL_MAX + 1];
+};
+
+/* Messages of many sizes (some over a compaction chunk, one tiny), every third one and
+ * a run of two deleted.  The child expunges them and is killed at the Nth step of the
+ * compaction (journal written, each chunk's slot and copy, the marker, the cut, the
+ * journal's removal), for every N until it finishes; in half of the runs an "MTA"
+ * appends a message after the kill.  Then a new open: the file is the original one (the
+ * kill came before the journal) or exactly the compacted one (each kept message once,
+ * then the appended one), every kept message has its UID, and no journal is left. */
+static void test_compact_crash(void)
+{
+	enum { NMSG = 14 };
+	char *msgs[NMSG];
+	bool del[NMSG] = { false };
+	size_t sizes[NMSG] = { 300, 70000, 40, 150000, 2000, 90000, 10, 5000, 200000, 300,
+			       65536, 1000, 80, 70000 };
+	for (int i = 0; i < NMSG; i++) {
+		size_t body = sizes[i];
+		msgs[i] = malloc(body + 128);
+		int h = snprintf(msgs[i], 128, "From m%d@x Mon Jan  1 00:00:%02d 2024\n"
+				 "Subject: m%d\n\n", i, i, i);
+		for (size_t k = 0; k < body; k++)
+			msgs[i][h + k] = (k % 61 == 60) ? '\n' : (char)('a' + (i + k) % 26);
+		memcpy(msgs[i] + h + body, "\n\n", 3);
+		del[i] = i % 3 == 1 || i == 5 || i == 6;
+	}
+	const char *mta = "From mta@x Tue Jan  2 00:00:00 2024\nSubject: mta\n\nnew\n\n";
+	const char *orig[NMSG + 1], *keep[NMSG + 1];
+	size_t nkeep = 0;
+	for (int i = 0; i < NMSG; i++) {
+		orig[i] = msgs[i];
+		if (!del[i])
+			keep[nkeep++] = msgs[i];
+	}
+	char *whole = cat(orig, NMSG), *compacted = cat(keep, nkeep);
+	orig[NMSG] = keep[nkeep] = mta;
+	char *whole_mta = cat(orig, NMSG + 1), *compacted_mta = cat(keep, nkeep + 1);
+
+	int finished = 0, resumed = 0, untouched = 0;
+	for (int n = 0; n < 400 && !finished; n++) {
+		char path[128], cmd[300], jpath[300];
+		path_of(path, sizeof(path), "crash");
+		CHECK(util_snprintf(cmd, sizeof(cmd), "rm -rf %s.home", path) > 0);
+		CHECK(system(cmd) == 0);
+		build(path, orig, NMSG);
+		CHECK(util_snprintf(jpath, sizeof(jpath), "%s.home/mail/.postern/INBOX.compact",
+				    path) > 0);
+		struct mail_storage *st = store(path);
+		struct mailbox *box;
+		const char *err = NULL;
+		CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+		CHECK(mailbox_count(box) == NMSG);
+		struct kept before[NMSG];
+		uint32_t dels[NMSG];
+		size_t ndel = 0;
+		for (int i = 0; i < NMSG; i++) {
+			const struct index_rec *r = mailbox_get(box, (size_t)i);
+			before[i].uid = r->uid;
+			snprintf(before[i].key, sizeof(before[i].key), "%s", r->key);
+			if (del[i])
+				dels[ndel++] = r->uid;
+		}
+		mailbox_close(&box);
+		finished = !crash_at(path, n, dels, ndel);
+		bool appended = n % 2 == 1 && !finished;
+		if (appended) { /* an MTA delivers before anyone of ours looks */
+			int fd = open(path, O_WRONLY | O_APPEND);
+			CHECK(fd != -1 && util_write_all(fd, mta, strlen(mta)) == 0);
+			close(fd);
+		}
+		bool had_journal = access(jpath, F_OK) == 0;
+		CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+		CHECK(access(jpath, F_OK) == -1);
+		size_t len;
+		char *now = read_file(path, &len);
+		bool is_whole = strcmp(now, appended ? whole_mta : whole) == 0;
+		bool is_compact = strcmp(now, appended ? compacted_mta : compacted) == 0;
+		CHECK(is_whole || is_compact);
+		if (!is_whole && !is_compact)
+			fprintf(stderr, "kill at step %d: %zu bytes\n", n, len);
+		CHECK(!had_journal || is_compact);
+		untouched += is_whole;
+		resumed += had_journal;
+		free(now);
+		size_t want = (is_whole ? NMSG : nkeep) + (appended ? 1 : 0);
+		CHECK(mailbox_count(box) == want);
+		for (int i = 0; i < NMSG; i++) {
+			if (del[i] && !is_whole)
+				continue;
+			const struct index_rec *r = mailbox_find(box, before[i].uid, NULL);
+			CHECK(r != NULL && strcmp(r->key, before[i].key) == 0);
+		}
+		if (appended) {
+			const struct index_rec *r = mailbox_get(box, mailbox_count(box) - 1);
+			CHECK(r->uid > before[NMSG - 1].uid);
+		}
+		mailbox_close(&box);
+		storage_free(&st);
+	}
+	CHECK(finished);
+	CHECK(resumed >= 15);    /* many steps: every chunk of the copy was a kill point */
+	CHECK(untouched <= 1);   /* only a kill before the journal leaves the file as it was */
+	for (int i = 0; i < NMSG; i++)
+		free(msgs[i]);
+	free(whole);
+	free(compacted);
+	free(whole_mta);
+	free(compacted_mta);
+}
+
+/* A gap smaller than a chunk plus the marker: the last chunk's source is overwritten by
+ * the marker, so a kill between the marker and the slot that announces it is recovered
+ * from the chunk's destination.  Killed at every step, a message deleted before M2:
+ * the file is M2 alone afterwards. */
+static void compact_crash_small(const char *first)
+{
+	char path[128], jpath[300], cmd[300];
+	const char *parts[] = { first, M2 };
+	bool finished = false;
+	path_of(path, sizeof(path), "small");
+	CHECK(util_snprintf(jpath, sizeof(jpath), "%s.home/mail/.postern/INBOX.compact",
+			    path) > 0);
+	CHECK(util_snprintf(cmd, sizeof(cmd), "rm -rf %s.home", path) > 0);
+	for (int n = 0; n < 200 && !finished; n++) {
+		CHECK(system(cmd) == 0);
+		build(path, parts, 2);
+		struct mail_storage *st = store(path);
+		struct mailbox *box;
+		const char *err = NULL;
+		CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+		uint32_t uid = mailbox_get(box, 0)->uid, uid2 = mailbox_get(box, 1)->uid;
+		mailbox_close(&box);
+		finished = !crash_at(path, n, &uid, 1);
+		CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+		CHECK(access(jpath, F_OK) == -1);
+		CHECK(file_is(path, M2));
+		CHECK(mailbox_count(box) == 1 && mailbox_get(box, 0)->uid == uid2);
+		mailbox_close(&box);
+		storage_free(&st);
+	}
+	CHECK(finished);
+}
+
+static void test_compact_crash_small(void)
+{
+	compact_crash_small(M1);
+	compact_crash_small("From t@x Mon Jan  1 00:00:00 2024\n\n\n"); /* 37 bytes */
+	compact_crash_small("From t\n\n");                               /* 8 bytes */
+}
+
+/* The journal is untrusted input and may be stale: a flipped byte anywhere in it, a cut
+ * one, one for a file since replaced, one whose chunk another program changed since:
+ * each is dropped and the mailbox left as it is (never a write from a journal that does
+ * not match). */
+static void test_compact_journal_bad(void)
+{
+	char path[128], jpath[300], cmd[300];
+	const char *parts[] = { M1, M2 };
+	char *both = cat(parts, 2);
+	path_of(path, sizeof(path), "badjournal");
+	CHECK(util_snprintf(jpath, sizeof(jpath), "%s.home/mail/.postern/INBOX.compact",
+			    path) > 0);
+	CHECK(util_snprintf(cmd, sizeof(cmd), "rm -rf %s.home", path) > 0);
+	size_t jlen = 0;
+	char *jgood = NULL;
+	for (int round = 0; ; round++) {
+		CHECK(system(cmd) == 0);
+		build(path, parts, 2);
+		struct mail_storage *st = store(path);
+		struct mailbox *box;
+		const char *err = NULL;
+		CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+		uint32_t uid = mailbox_get(box, 0)->uid;
+		mailbox_close(&box);
+		/* killed after the journal, before its first copy */
+		CHECK(crash_at(path, 0, &uid, 1));
+		CHECK(file_is(path, both));
+		if (jgood == NULL) {
+			jgood = read_file(jpath, &jlen);
+			CHECK(jgood != NULL && jlen > MBOX_CJ_HDR);
+			struct mbox_cjournal pj;
+			CHECK(mbox_cjournal_parse((unsigned char *)jgood, jlen, 10, &pj) == 0);
+			CHECK(pj.phase == 1 && pj.ndel == 1 && pj.w == 0 &&
+			      pj.r == strlen(M1) && pj.n == strlen(M1)); /* n <= the gap */
+		}
+		const char *want = both;
+		if (round < (int)jlen) {
+			/* every byte matters */
+			char *bad = malloc(jlen);
+			memcpy(bad, jgood, jlen);
+			bad[round] ^= 0x10;
+			struct mbox_cjournal pj;
+			CHECK(mbox_cjournal_parse((unsigned char *)bad, jlen, 10, &pj) == -1);
+			write_file(jpath, bad, jlen);
+			free(bad);
+		} else if (round == (int)jlen) {
+			write_file(jpath, jgood, jlen - 1);
+		} else if (round == (int)jlen + 1) {
+			/* the mbox replaced by another file (mutt writes a new one) */
+			char tmp[160];
+			CHECK(util_snprintf(tmp, sizeof(tmp), "%s.new", path) > 0);
+			build(tmp, parts, 2);
+			CHECK(rename(tmp, path) == 0);
+		} else {
+			/* another program changed the chunk in flight (same size) */
+			int fd = open(path, O_WRONLY);
+			CHECK(fd != -1 && pwrite(fd, "X", 1, (off_t)strlen(M1) + 40) == 1);
+			close(fd);
+			char *changed = strdup(both);
+			changed[strlen(M1) + 40] = 'X';
+			CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+			CHECK(access(jpath, F_OK) == -1);
+			CHECK(file_is(path, changed));
+			CHECK(mailbox_count(box) == 2);
+			mailbox_close(&box);
+			free(changed);
+			storage_free(&st);
+			break;
+		}
+		CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+		CHECK(access(jpath, F_OK) == -1);
+		CHECK(file_is(path, want));
+		CHECK(mailbox_count(box) == 2);
+		mailbox_close(&box);
+		storage_free(&st);
+	}
+	free(jgood);
+	free(both);
+}
+
+/* How often s occurs in the file. */
+static int occurs(const char *path, const char *s)
+{
+	size_t len;
+	char *b = read_file(path, &len);
+	int n = 0;
+	for (char *p = b; p != NULL && (p = strstr(p, s)) != NULL; p += strlen(s))
+		n++;
+	free(b);
+	return n;
+}
+
+/* MOVE of three messages out of an mbox INBOX, killed at every step (the intent, each
+ * copy appended, the copies committed, each step of the originals' compaction): the
+ * next open of INBOX finishes it, so each message is in exactly one folder, whole, and
+ * what stayed in INBOX has its UID (RFC 6851 3.3). */
+static void test_move_crash(void)
+{
+	enum { NMSG = 5 };
+	char msgs[NMSG][200], path[128], dest[300], cmd[300], ipath[300];
+	const char *parts[NMSG];
+	for (int i = 0; i < NMSG; i++) {
+		snprintf(msgs[i], sizeof(msgs[i]), "From m%d@x Mon Jan  1 00:00:0%d 2024\n"
+			 "Subject: move%d\n\nbody %d\n%s\n", i, i, i, i,
+			 i == 2 ? "From quoted\n" : "");
+		parts[i] = msgs[i];
+	}
+	path_of(path, sizeof(path), "move");
+	CHECK(util_snprintf(dest, sizeof(dest), "%s.home/mail/Dest", path) > 0);
+	CHECK(util_snprintf(ipath, sizeof(ipath), "%s.home/mail/.postern/INBOX.move",
+			    path) > 0);
+	CHECK(util_snprintf(cmd, sizeof(cmd), "rm -rf %s.home", path) > 0);
+	bool finished = false;
+	int moved_all = 0, moved_none = 0;
+	for (int n = 0; n < 200 && !finished; n++) {
+		CHECK(system(cmd) == 0);
+		build(path, parts, NMSG);
+		struct mail_storage *st = store(path);
+		struct mailbox *box, *dbox;
+		const char *err = NULL;
+		CHECK(storage_folder_create(st, "Dest", &err) == 0);
+		CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+		uint32_t uids[NMSG];
+		for (int i = 0; i < NMSG; i++)
+			uids[i] = mailbox_get(box, (size_t)i)->uid;
+		mailbox_close(&box);
+		pid_t pid = fork();
+		if (pid == 0) {
+			struct mail_storage *cst = store(path);
+			struct mailbox *s, *d;
+			uint32_t got[3];
+			if (mailbox_open(cst, "INBOX", &s, &err) == -1 ||
+			    mailbox_open(cst, "Dest", &d, &err) == -1)
+				_exit(2);
+			kill_at = n;
+			hook_calls = 0;
+			mbox_test_hook = killer;
+			_exit(mailbox_copy_many(s, uids + 1, 3, d, true, got, &err) == 0 ? 0 : 3);
+		}
+		int status;
+		CHECK(waitpid(pid, &status, 0) == pid);
+		if (WIFEXITED(status)) {
+			CHECK(WEXITSTATUS(status) == 0);
+			finished = true;
+		} else {
+			CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+		}
+		CHECK(mailbox_open(st, "INBOX", &box, &err) == 0);
+		CHECK(access(ipath, F_OK) == -1);
+		CHECK(mailbox_open(st, "Dest", &dbox, &err) == 0);
+		CHECK(mailbox_count(box) + mailbox_count(dbox) == NMSG);
+		int in_dest = 0;
+		for (int i = 0; i < NMSG; i++) {
+			char subj[32];
+			snprintf(subj, sizeof(subj), "Subject: move%d\n", i);
+			int a = occurs(path, subj), b = occurs(dest, subj);
+			CHECK(a + b == 1);
+			if (a == 1) /* still in INBOX: with its UID */
+				CHECK(mailbox_find(box, uids[i], NULL) != NULL);
+			in_dest += b;
+			if (i == 0 || i == 4)
+				CHECK(a == 1);
+		}
+		CHECK(occurs(dest, "\n>From quoted\n") == (occurs(dest, "Subject: move2\n") ? 1 : 0));
+		CHECK((size_t)in_dest == mailbox_count(dbox));
+		moved_all += in_dest == 3;
+		moved_none += in_dest == 0;
+		mailbox_close(&dbox);
+		mailbox_close(&box);
+		storage_free(&st);
+	}
+	CHECK(finished);
+	CHECK(moved_all > 3 && moved_none >= 1);
+}
+
 int main(void)
 {
 	CHECK(util_snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_mbox.XXXXXX") > 0);
@@ -401,6 +767,10 @@ int main(void)
 	test_digest();
 	test_dotlock();
 	test_fcntl_lock();
+	test_compact_crash();
+	test_compact_crash_small();
+	test_compact_journal_bad();
+	test_move_crash();
 	char cmd[128];
 	if (util_snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir) > 0)
 		(void)!system(cmd);
