@@ -13,4 +13,7 @@ enum submit_mode {
 	SUBMIT_MODE_SMTPS,       /* port 465: implicit TLS (RFC 8314), then AUTH required */
 };
 
+/* The mode of this process (-m), defined in main.c. */
+extern enum submit_mode submit_mode;
+
 #endif
