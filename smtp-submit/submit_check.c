@@ -277,10 +277,11 @@ static int alias_target(void *ctx, const char *user)
 	const struct passwd *pw = getpwnam(user);
 	char msg[400], fix[400];
 
-	if (pw == NULL || pw->pw_uid == 0 || pw->pw_uid < a->c->cfg->min_uid) {
+	/* local delivery takes any account an alias names (the admin wrote it) but root */
+	if (pw == NULL || pw->pw_uid == 0) {
 		snprintf(msg, sizeof(msg), "alias %.100s: target %.100s %s", a->alias, user,
-			 pw == NULL ? "is not a user" : "is a system account (below min_uid): "
-			 "mail to it fails");
+			 pw == NULL ? "is not a user" : "is root, whose mail is never delivered "
+			 "as root: alias root to an administrator's account");
 		snprintf(fix, sizeof(fix), "point %.100s at a mail user in %s, then run "
 			 "newaliases if other software wants it", a->alias, a->c->cfg->aliases);
 		a->c->problems++;
@@ -334,7 +335,7 @@ static void check_aliases(struct check *c)
 	unsigned skipped = 0;
 	int r = aliases_expand(al, "postmaster", alias_target, &pm, &skipped, &err);
 	const struct passwd *pw = getpwnam("postmaster");
-	if (r == 0 && (pw == NULL || pw->pw_uid < cfg->min_uid))
+	if (r == 0 && (pw == NULL || pw->pw_uid < cfg->min_uid || pw->pw_uid == 0))
 		fprintf(c->out, "warning: postmaster is neither an alias nor a mail user: mail "
 			"to postmaster@ your domains fails (add \"postmaster: you\" to %s)\n",
 			cfg->aliases);

@@ -712,8 +712,11 @@ static void test_alias(void)
 	unsigned skipped;
 
 	snprintf(path, sizeof(path), "%s/aliases", root);
-	snprintf(text, sizeof(text), "staff-pdt: %s, %s, staff2-pdt\nstaff2-pdt: %s\n",
-		 u_maildir->name, u_alias2->name, u_maildir->name);
+	/* A directly, via a nested alias and as A@<local domain>; B once; a list of root
+	 * alone reaches no mailbox (root's mail is never delivered as root) */
+	snprintf(text, sizeof(text), "staff-pdt: %s, %s, staff2-pdt\nstaff2-pdt: %s@example.org,"
+		 " %s\nrootonly-pdt: root\n", u_maildir->name, u_alias2->name, u_maildir->name,
+		 u_maildir->name);
 	FILE *f = fopen(path, "w");
 	if (f == NULL)
 		return;
@@ -737,6 +740,14 @@ static void test_alias(void)
 		check_one(u_maildir, 5, data, "Staff-PDT@example.org", id, "maildir");
 		check_one(u_alias2, 5, data, "Staff-PDT@example.org", id, "mbox");
 		CHECK(logged(id, "orig_to=<Staff-PDT@example.org>"));
+	}
+	struct qrcpt rr[] = { { "rootonly-pdt@example.org", ENVELOPE_LOCAL } };
+	if (queue_msg(data, rr, 1, id) == 0) {
+		CHECK(deliver_message(&cfg, id, &err) == 0);
+		struct envelope *e = env_of(id);
+		CHECK(e != NULL && e->rcpts[0].state == ENVELOPE_FAILED &&
+		      strncmp(e->rcpts[0].reply, "550 5.1.1", 9) == 0);
+		envelope_free(&e);
 	}
 	cfg.aliases = old;
 }
@@ -947,6 +958,7 @@ int main(void)
 	cfg.spool_user = xstrdup(spool_user);
 	free(cfg.aliases);
 	cfg.aliases = xstrdup(aliases);
+	cfg.local_domains = xstrdup("example.org");
 	if (mkdir(spool_dir, 0700) == -1 || chown(spool_dir, spool_uid, spool_gid) == -1) {
 		CHECK(0);
 		goto out;
