@@ -87,6 +87,13 @@
 #define SUBMIT_GREET_PAUSE_MS_DEFAULT 1000
 #define SUBMIT_RATE_MESSAGES_DEFAULT 100
 #define SUBMIT_RATE_RCPTS_DEFAULT 500
+/* smtp-submit's session: an absolute deadline per transaction, on top of the idle
+ * timeout, against clients that dribble a byte before each timeout (or NOOP forever).
+ * It runs from the end of the previous transaction (or the session's start) to the end
+ * of the next one: room for a MAIL, SUBMIT_MAX_RCPTS_DEFAULT RCPTs and a
+ * SUBMIT_SIZE_LIMIT_DEFAULT message at 30 KB/s (50 MiB / 1800 s), a slow mobile uplink.
+ * Past it the session answers 421 4.4.2 and ends. */
+#define SMTP_TXN_DEADLINE_S 1800
 /* RFC 9051 section 5.4 (and RFC 3501): an IMAP autologout timer of at least 30 minutes;
  * imapd's default when its section does not set idle_timeout. */
 #define IMAP_IDLE_TIMEOUT_DEFAULT 1800
@@ -115,6 +122,13 @@
 #define AUTH_SESSION_TIMEOUT_S 30
 /* Longest wait of the session for its MSG_START_SESSION (the monitor sends it at once). */
 #define SESSION_START_TIMEOUT_MS 10000
+/* smtp-submit: local deliveries the monitor of one connection starts for its session
+ * (MSG_DELIVER), each in a root child: at most this many at once (a burst of pipelined
+ * messages must not fork a process per message), the rest wait for a free slot; and at
+ * most this many per connection in all (RFC 5321 sets no limit on messages per
+ * connection; past it a message waits in the spool for the next queue run, -q). */
+#define DELIVER_MAX_RUNNING 2
+#define DELIVER_MAX_PER_CONN 100
 /* RFC 1939 section 7: a unique-id is 1 to 70 characters in 0x21..0x7E. */
 #define POP3_UIDL_MAX 70
 /* Config file: a line and a value longer than this are errors (libinih's own limit). */
@@ -440,6 +454,33 @@
 /* Queue entries one listing or queue run looks at (13 bytes of memory each); the rest
  * wait for the next run, and the listing says it was cut. */
 #define SPOOL_SCAN_MAX 1000000
+
+/* smtp-submit's local delivery (smtp-submit/deliver.c). */
+/* A deferred local recipient is tried again after this, doubled per attempt up to the
+ * maximum: a full disk or a broken mailbox is fixed in minutes to hours; -q runs every
+ * few minutes (the timer), so a shorter first step would only cost mailbox opens. */
+#define DELIVER_RETRY_MIN_S 300
+#define DELIVER_RETRY_MAX_S 3600
+/* How long deliver_message() waits for a message another process holds (the session
+ * that just accepted it closes its lock right after asking for the delivery); past it
+ * the message is left to the queue runner. */
+#define DELIVER_LOCK_TIMEOUT_MS 5000
+/* One delivery process (one user's mailbox): it is killed past this and its recipients
+ * are deferred (the token search decides next time); an mbox lock held by a stuck MUA
+ * is the usual cause.  50 MB (SUBMIT_SIZE_LIMIT_DEFAULT) to a slow disk takes seconds. */
+#define DELIVER_CHILD_TIMEOUT_S 600
+/* After a crash, a recipient's token is looked for in the messages of its mailbox dated
+ * no earlier than the attempt's start minus this (file times and the clock differ by up
+ * to a second or two; a clock stepped back further costs at worst a duplicate, never a
+ * loss), reading at most DELIVER_TOKEN_READ_MAX bytes of each (our fields are first) and
+ * at most DELIVER_TOKEN_SCAN_MAX messages, newest first. */
+#define DELIVER_TOKEN_SLACK_S 300
+#define DELIVER_TOKEN_READ_MAX 4096
+#define DELIVER_TOKEN_SCAN_MAX 10000
+/* The reason a delivery process reports for a recipient (a storage error text). */
+#define DELIVER_REASON_MAX 200
+/* Bytes of the message copied per read from the spool into the mailbox. */
+#define DELIVER_COPY_BUF 65536
 
 /* aliases(5) (common/spool/aliases.c).  /etc/aliases is root's, read by the session and
  * by delivery as hostile all the same.  A Debian aliases file is a few hundred bytes; a
