@@ -159,6 +159,9 @@ def _connect(port, implicit_tls, ctx):
         c = smtplib.SMTP_SSL(context=ctx, timeout=30)
     else:
         c = smtplib.SMTP(timeout=30)
+    # the name TLS verifies (SMTP_SSL and starttls() take it from _host, which only the
+    # constructor sets; connect() is called here to keep the greeting)
+    c._host = "localhost"
     code, msg = c.connect("127.0.0.1", port)
     return c, code, msg.decode()
 
@@ -235,8 +238,11 @@ def test_fail2ban_matches_the_daemons_auth_failures(smtpd, ctx, user):
             if mode == "submission":
                 c.starttls(context=ctx)
                 c.ehlo("client.postern.test")
+            # one mechanism per attempt (login() would try the next one after a 535)
+            c.user, c.password = user.name, "wrong-" + user.password
+            mech = "LOGIN" if mode == "submission" else "PLAIN"
             with pytest.raises(smtplib.SMTPAuthenticationError) as e:
-                c.login(user.name, "wrong-" + user.password)
+                c.auth(mech, c.auth_login if mech == "LOGIN" else c.auth_plain)
             assert e.value.smtp_code == 535
             fails += 1
             c.close()
