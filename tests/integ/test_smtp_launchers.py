@@ -86,7 +86,7 @@ def pam_smtp():
             pass
 
 
-class SmtpDaemon(h.Daemon):
+class DeploySmtpDaemon(h.Daemon):
     """A config, spool, log and launchers for smtp-submit (helpers.Daemon's, with the
     [smtp-submit] section and its own spool_dir made by tests/mkuser.sh)."""
 
@@ -146,8 +146,9 @@ class SmtpDaemon(h.Daemon):
 
 
 @pytest.fixture
-def smtpd(smtp_bin, suite_env, certs, pam_smtp, request):
-    d = SmtpDaemon(smtp_bin, suite_env.root / ("smtp-" + request.node.name[:40]), certs.dir)
+def deploy_smtpd(smtp_bin, suite_env, certs, pam_smtp, request):
+    d = DeploySmtpDaemon(smtp_bin, suite_env.root / ("smtp-" + request.node.name[:40]),
+                         certs.dir)
     yield d
     reports = d.stop()
     assert not reports, "\n".join(reports)
@@ -199,36 +200,37 @@ def _check_mode(svc, port, ctx, user=None):
     c.close()
 
 
-def test_socket_activate_each_mode(smtpd, ctx, user):
+def test_socket_activate_each_mode(deploy_smtpd, ctx, user):
     for svc in MODES:
-        port = smtpd.activate_mode(MODES[svc][1])
+        port = deploy_smtpd.activate_mode(MODES[svc][1])
         _check_mode(svc, port, ctx, user)
-    logins = [h.parse_fields(l.split(": login: ", 1)[1]) for l in smtpd.lines("login")]
+    logins = [h.parse_fields(l.split(": login: ", 1)[1])
+              for l in deploy_smtpd.lines("login")]
     assert [e["user"] for e in logins] == [user.name, user.name]
 
 
-def test_inetd_sample_lines(smtpd, ctx, user):
-    ports = smtpd.inetd_smtp()
-    conf = smtpd.inetd_conf.read_text()
+def test_inetd_sample_lines(deploy_smtpd, ctx, user):
+    ports = deploy_smtpd.inetd_smtp()
+    conf = deploy_smtpd.inetd_conf.read_text()
     for svc, (_, mode, _, _) in MODES.items():
-        assert "\t-m\t%s\t-c\t%s" % (mode, smtpd.config_path) in conf
+        assert "\t-m\t%s\t-c\t%s" % (mode, deploy_smtpd.config_path) in conf
         _check_mode(svc, ports[svc], ctx, user)
-    assert len(smtpd.lines("login")) == 2
+    assert len(deploy_smtpd.lines("login")) == 2
 
 
-def test_smtp_submit_t(smtpd):
-    r = subprocess.run([str(smtpd.binary), "-t", "-c", str(smtpd.config_path)],
+def test_smtp_submit_t(deploy_smtpd):
+    r = subprocess.run([str(deploy_smtpd.binary), "-t", "-c", str(deploy_smtpd.config_path)],
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
 @pytest.mark.skipif(shutil.which("fail2ban-regex") is None, reason="fail2ban is not installed")
-def test_fail2ban_matches_the_daemons_auth_failures(smtpd, ctx, user):
+def test_fail2ban_matches_the_daemons_auth_failures(deploy_smtpd, ctx, user):
     """Wrong passwords on 465 and 587 (after STARTTLS): the lines the daemon itself
     writes are what the shipped filter bans, with the client's address; the good login
     after them is not."""
-    smtpd.configure(login_fail_delay_ms=1, login_fail_delay_max_ms=5)
-    ports = {m: smtpd.activate_mode(m) for m in ("submission", "smtps")}
+    deploy_smtpd.configure(login_fail_delay_ms=1, login_fail_delay_max_ms=5)
+    ports = {m: deploy_smtpd.activate_mode(m) for m in ("submission", "smtps")}
     fails = 0
     for mode, port in ports.items():
         for _ in range(2):
@@ -251,12 +253,12 @@ def test_fail2ban_matches_the_daemons_auth_failures(smtpd, ctx, user):
     assert c.login(user.name, user.password)[0] == 235
     c.quit()
     # each failure is logged before its 535 is sent: all lines are there now
-    assert len(smtpd.lines("auth-failed")) == fails, smtpd.log.tail()
-    p = subprocess.run(["fail2ban-regex", "-o", "<ip>|<F-USER>", str(smtpd.log.path),
+    assert len(deploy_smtpd.lines("auth-failed")) == fails, deploy_smtpd.log.tail()
+    p = subprocess.run(["fail2ban-regex", "-o", "<ip>|<F-USER>", str(deploy_smtpd.log.path),
                         str(FILTER)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     got = [l for l in p.stdout.splitlines() if l.strip()]
-    assert got == ["127.0.0.1|%s" % user.name] * fails, (got, smtpd.log.tail())
+    assert got == ["127.0.0.1|%s" % user.name] * fails, (got, deploy_smtpd.log.tail())
 
 
 # ---------------------------------------------------------------------------------------
