@@ -95,8 +95,13 @@ class DeploySmtpDaemon(h.Daemon):
                          inetd_env_keep=h.is_sanitizer_build(binary))
         self.spool_dir = self.workdir / "spool"
         _mkuser(self.workdir / "mkuser-state", self.spool_dir)
+        # an aliases file of our own: the host's /etc/aliases is none of this test's business
+        aliases = self.workdir / "aliases"
+        aliases.write_text("# no aliases\n")
+        os.chmod(aliases, 0o644)
         self.configure(pam_service="smtp", spool_dir=self.spool_dir, spool_user=SPOOL_USER,
-                       hostname="mx.postern.test", local_domains="postern.test localhost",
+                       hostname="mx.postern.test", local_domains="postern.test",
+                       aliases=aliases,
                        greet_pause_ms=300,
                        # no plaintext AUTH from loopback: AUTH only after TLS here
                        plaintext_auth_from="192.0.2.0/24")
@@ -219,9 +224,11 @@ def test_inetd_sample_lines(deploy_smtpd, ctx, user):
 
 
 def test_smtp_submit_t(deploy_smtpd):
+    """-t accepts the spool tests/mkuser.sh made, and says so."""
     r = subprocess.run([str(deploy_smtpd.binary), "-t", "-c", str(deploy_smtpd.config_path)],
                        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert "ok: spool: %s" % deploy_smtpd.spool_dir in r.stdout, r.stdout
 
 
 @pytest.mark.skipif(shutil.which("fail2ban-regex") is None, reason="fail2ban is not installed")
