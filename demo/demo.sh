@@ -12,7 +12,7 @@
 # connection, as inetd or systemd would run them:
 #     127.0.0.1:1110  POP3 (STLS)          127.0.0.1:1995  POP3S (implicit TLS)
 #     127.0.0.1:1143  IMAP (STARTTLS)      127.0.0.1:1993  IMAPS (implicit TLS)
-#     127.0.0.1:2525  SMTP (-m mx, like 25: mail for @localhost, no AUTH)
+#     127.0.0.1:2525  SMTP (-m mx, like 25: mail for @postern.test, no AUTH)
 #     127.0.0.1:2587  submission (STARTTLS + AUTH)
 #     127.0.0.1:2465  submissions (implicit TLS + AUTH)
 # The demo user sends itself a message on 2587 with swaks and reads it back over IMAPS.
@@ -35,6 +35,9 @@ smtp_bin=${POSTERN_SMTP_SUBMIT:-$repo/smtp-submit/smtp-submit}
 smtp_port=${POSTERN_DEMO_SMTP_PORT:-2525}
 submission_port=${POSTERN_DEMO_SUBMISSION_PORT:-2587}
 smtps_port=${POSTERN_DEMO_SMTPS_PORT:-2465}
+# The demo's mail domain: a .test name (RFC 2606), which never resolves outside this host;
+# smtp-submit -t wants a real domain name there, not "localhost".
+domain=${POSTERN_DEMO_DOMAIN:-postern.test}
 addr=127.0.0.1
 
 say() { printf 'demo: %s\n' "$*"; }
@@ -57,6 +60,9 @@ for tool in systemd-socket-activate openssl ss useradd chpasswd getent; do
 done
 case $user in
 '' | *[!a-z0-9_-]*) die "POSTERN_DEMO_USER must be a plain user name" ;;
+esac
+case $domain in
+'' | *[!a-z0-9.-]* | .* | *. | *..*) die "POSTERN_DEMO_DOMAIN must be a plain domain name" ;;
 esac
 for port in "$pop3_port" "$pop3s_port" "$imap_port" "$imaps_port" "$smtp_port" \
 	"$submission_port" "$smtps_port"; do
@@ -213,11 +219,11 @@ min_uid = $uid
 allow_group = $group
 
 [smtp-submit]
-# Mail for @localhost is delivered here (to the demo user's ~/Maildir); every other
+# Mail for @$domain is delivered here (to the demo user's ~/Maildir); every other
 # domain is refused on 2525 and needs AUTH on 2587/2465 (and then waits in the queue:
 # delivery to other domains comes in a later release).
-hostname = localhost
-local_domains = localhost
+hostname = mail.$domain
+local_domains = $domain
 spool_dir = $demo/spool
 aliases = $demo/aliases
 EOF
@@ -319,7 +325,7 @@ subject="postern demo $(date +%Y%m%d%H%M%S).$$"
 if [ $smtp = yes ] && command -v swaks >/dev/null 2>&1 && command -v curl >/dev/null 2>&1; then
 	if out=$(swaks --server localhost:"$submission_port" --tls --tls-verify --tls-ca-path "$ca" \
 		--auth PLAIN --auth-user "$user" --auth-password "$pass" \
-		--from "$user@localhost" --to "$user@localhost" --h-Subject "$subject" \
+		--from "$user@$domain" --to "$user@$domain" --h-Subject "$subject" \
 		--body "Sent by demo/demo.sh with swaks on port $submission_port (STARTTLS, AUTH PLAIN)." \
 		--timeout 30 2>&1); then
 		id=$(printf '%s\n' "$out" | sed -n 's/.*250 2\.0\.0 Ok: queued as \([0-9A-Z]*\).*/\1/p' | head -n 1)
@@ -385,22 +391,22 @@ EOF
 if [ $smtp = yes ]; then
 	cat <<EOF
 
-smtp-submit is listening on $addr:$smtp_port (SMTP as on port 25: mail for @localhost, no AUTH),
+smtp-submit is listening on $addr:$smtp_port (SMTP as on port 25: mail for @$domain, no AUTH),
 $addr:$submission_port (submission: STARTTLS, then AUTH) and $addr:$smtps_port (submissions: implicit TLS, AUTH).
 
 Send as $user on $submission_port (STARTTLS) or $smtps_port (TLS), then read it over IMAPS:
   swaks --server localhost:$submission_port --tls --tls-verify --tls-ca-path $ca \\
         --auth PLAIN --auth-user $user --auth-password $pass \\
-        --from $user@localhost --to $user@localhost --h-Subject hello --body 'Hi there'
+        --from $user@$domain --to $user@$domain --h-Subject hello --body 'Hi there'
   swaks --server localhost:$smtps_port --tls-on-connect --tls-verify --tls-ca-path $ca \\
         --auth LOGIN --auth-user $user --auth-password $pass \\
-        --from $user@localhost --to postmaster@localhost --h-Subject 'to an alias'
+        --from $user@$domain --to postmaster@$domain --h-Subject 'to an alias'
   curl --cacert $ca 'imaps://$user:$pass@localhost:$imaps_port/INBOX?ALL'
-Mail from another server, as on port 25 (no AUTH; only @localhost, and no relaying):
-  swaks --server localhost:$smtp_port --from someone@example.org --to $user@localhost
+Mail from another server, as on port 25 (no AUTH; only @$domain, and no relaying):
+  swaks --server localhost:$smtp_port --from someone@example.org --to $user@$domain
   swaks --server localhost:$smtp_port --from someone@example.org --to victim@example.com   # 554 5.7.1
 A client (Thunderbird...): outgoing server localhost, port $submission_port STARTTLS or $smtps_port SSL/TLS,
-  user name $user, normal password; the From: address must be $user@localhost.
+  user name $user, normal password; the From: address must be $user@$domain.
 The queue: $smtp_bin -c $conf -bp   (list)   -q   (run it)
 EOF
 fi
