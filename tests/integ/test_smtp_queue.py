@@ -271,3 +271,44 @@ def test_t_spool(queue):
     subprocess.run(m.group(1), shell=True, check=True)
     r = queue.run("-t", check=False)
     assert "ok: spool: %s" % missing in r.stdout, r.stdout
+
+
+@pytest.mark.parametrize("caps,works", [
+    ("+setuid,+setgid,+kill", True),
+    ("+setgid,+kill", False),
+])
+def test_q_capabilities(queue, make_user, caps, works):
+    """-q needs only CAP_SETUID, CAP_SETGID and CAP_KILL (postern-queue.service's set):
+    root works on the spool as the spool user, so neither CAP_DAC_OVERRIDE nor CAP_CHOWN.
+    With less the mail stays queued, nothing is written, and a later run delivers it."""
+    if shutil.which("setpriv") is None:
+        pytest.skip("no setpriv")
+    md = make_user("maildir")
+    a = "%s@example.org" % md.name
+    qid = queue.spool.add(message(6), [(a, "local")])
+    r = subprocess.run(["setpriv", "--bounding-set=-all," + caps, str(smtp_binary()), "-c",
+                        str(queue.config_path), "-q"], capture_output=True, text=True,
+                       timeout=120)
+    if works:
+        assert r.returncode == 0, r.stdout + r.stderr + queue.log.tail()
+        stored_one(md, 6, a, qid)
+        assert queue.spool.ids() == []
+    else:
+        assert queue.spool.ids() == [qid]
+        assert not [m for m in md.stored() if b"queue test 6" in m]
+        queue.run("-q")        # all capabilities: it goes, once
+        stored_one(md, 6, a, qid)
+
+
+def test_q_env_files_stay_the_spool_users(queue, make_user):
+    """Outcomes written by -q (as root) are files of the spool user, never root's."""
+    md = make_user("maildir")
+    a = "%s@example.org" % md.name
+    qid = queue.spool.add(message(7), [(a, "local"), ("far@remote.example", "remote")])
+    queue.run("-q")
+    stored_one(md, 7, a, qid)
+    d = queue.spool.path / "queue" / qid
+    for p in [d] + list(d.iterdir()):
+        st = p.stat()
+        assert st.st_uid == queue.spool.owner.uid, p
+        assert stat.S_IMODE(st.st_mode) & 0o077 == 0, p
