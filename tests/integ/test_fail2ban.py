@@ -2,7 +2,10 @@
 smtp-submit, in syslog form and in the daemons' own log-file form, with the right address,
 and nothing else.  fail2ban/postern.jail.sample passes fail2ban's configuration test.
 
-Uses the real fail2ban-regex and fail2ban-client (Debian package fail2ban)."""
+Uses the real fail2ban-regex and fail2ban-client (Debian package fail2ban).  The lines
+below are in the exact forms the monitor writes (common/privsep/monitor.c); lines the real
+daemons write are matched too: test_imap_login.py (imapd) and test_smtp_launchers.py
+(test_fail2ban_matches_the_daemons_auth_failures: smtp-submit's AUTH on 587 and 465)."""
 import shutil
 import subprocess
 from pathlib import Path
