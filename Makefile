@@ -156,26 +156,34 @@ install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/postern $(DESTDIR)$(SYSCONFDIR)/pam.d
 	install -m 0755 ipop3d/ipop3d $(DESTDIR)$(SBINDIR)/ipop3d
 	install -m 0755 imapd/imapd $(DESTDIR)$(SBINDIR)/imapd
+	install -m 0755 smtp-submit/smtp-submit $(DESTDIR)$(SBINDIR)/smtp-submit
 	install -m 0755 mkcert.sh $(DESTDIR)$(SBINDIR)/postern-mkcert
 	for f in pam.d/*; do [ -e $(DESTDIR)$(SYSCONFDIR)/$$f ] || install -m 0644 $$f $(DESTDIR)$(SYSCONFDIR)/$$f; done
 	[ -e $(DESTDIR)$(SYSCONFDIR)/postern/postern.conf ] || install -m 0644 postern.conf.sample $(DESTDIR)$(SYSCONFDIR)/postern/postern.conf
 	install -d $(DESTDIR)$(PREFIX)/share/postern
 	install -m 0644 inetd.conf.sample postern.conf.sample fail2ban/postern.jail.sample $(DESTDIR)$(PREFIX)/share/postern/
 	install -m 0755 tests/mkuser.sh $(DESTDIR)$(PREFIX)/share/postern/mkuser.sh
+	install -d $(DESTDIR)$(PREFIX)/share/postern/cron
+	sed 's|/usr/local/sbin/|$(SBINDIR)/|g' cron/postern-queue > $(DESTDIR)$(PREFIX)/share/postern/cron/postern-queue
+	chmod 0644 $(DESTDIR)$(PREFIX)/share/postern/cron/postern-queue
 	install -d $(DESTDIR)$(PREFIX)/lib/systemd/system
-	for f in systemd/*.socket systemd/*.service; do \
+	for f in systemd/*.socket systemd/*.service systemd/*.timer; do \
 	  sed 's|/usr/local/sbin/|$(SBINDIR)/|g' $$f > $(DESTDIR)$(PREFIX)/lib/systemd/system/$${f#systemd/} && \
 	  chmod 0644 $(DESTDIR)$(PREFIX)/lib/systemd/system/$${f#systemd/}; done
 	install -d $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d
 	install -m 0644 fail2ban/postern.conf $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d/postern.conf
+	@# the users postern and postern-spool, /var/lib/postern, /var/spool/postern/{tmp,queue}
 	@if [ -z "$(DESTDIR)" ]; then sh tests/mkuser.sh; fi
 
 # Configuration that an administrator may have edited (/etc/postern, /etc/pam.d/pop3)
-# and state (/var/lib/postern, the postern user) are left in place.
+# and state (/var/lib/postern, the postern and postern-spool users, and the spool
+# /var/spool/postern, which may hold mail not yet delivered) are left in place.
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/ipop3d $(DESTDIR)$(SBINDIR)/imapd $(DESTDIR)$(SBINDIR)/postern-mkcert
+	rm -f $(DESTDIR)$(SBINDIR)/ipop3d $(DESTDIR)$(SBINDIR)/imapd $(DESTDIR)$(SBINDIR)/smtp-submit $(DESTDIR)$(SBINDIR)/postern-mkcert
 	rm -rf $(DESTDIR)$(PREFIX)/share/postern
 	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/postern-pop3* $(DESTDIR)$(PREFIX)/lib/systemd/system/postern-imap*
+	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/postern-smtp* $(DESTDIR)$(PREFIX)/lib/systemd/system/postern-submission*
+	rm -f $(DESTDIR)$(PREFIX)/lib/systemd/system/postern-queue.service $(DESTDIR)$(PREFIX)/lib/systemd/system/postern-queue.timer
 	rm -f $(DESTDIR)$(SYSCONFDIR)/fail2ban/filter.d/postern.conf
 
 demo: deps all

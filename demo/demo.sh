@@ -1,16 +1,21 @@
 #!/bin/sh
-# postern demo: ipop3d and imapd on loopback, with their own certificate, account and
-# configuration.
+# postern demo: ipop3d, imapd and smtp-submit on loopback, with their own certificate,
+# account, spool and configuration.
 #
 #   make demo          (as root: installs the dependencies, builds, runs this)
 #   sh demo/stop.sh    stops it and removes the demo account
 #
 # Everything lives in /var/lib/postern-demo (POSTERN_DEMO_DIR): the local CA and the
 # certificate, the configuration, hosts.allow/hosts.deny of its own, the log, the demo
-# user's home with a Maildir.  ipop3d and imapd run under systemd-socket-activate --accept
-# --inetd, one process per connection, as inetd or systemd would run them:
+# user's home with a Maildir, smtp-submit's spool and aliases.  ipop3d, imapd and
+# smtp-submit run under systemd-socket-activate --accept --inetd, one process per
+# connection, as inetd or systemd would run them:
 #     127.0.0.1:1110  POP3 (STLS)          127.0.0.1:1995  POP3S (implicit TLS)
 #     127.0.0.1:1143  IMAP (STARTTLS)      127.0.0.1:1993  IMAPS (implicit TLS)
+#     127.0.0.1:2525  SMTP (-m mx, like 25: mail for @postern.test, no AUTH)
+#     127.0.0.1:2587  submission (STARTTLS + AUTH)
+#     127.0.0.1:2465  submissions (implicit TLS + AUTH)
+# The demo user sends itself a message on 2587 with swaks and reads it back over IMAPS.
 # Safe to run again: what exists is kept (account, password, certificate, launchers).
 set -eu
 umask 022
@@ -26,6 +31,13 @@ pop3_port=${POSTERN_DEMO_POP3_PORT:-1110}
 pop3s_port=${POSTERN_DEMO_POP3S_PORT:-1995}
 imap_port=${POSTERN_DEMO_IMAP_PORT:-1143}
 imaps_port=${POSTERN_DEMO_IMAPS_PORT:-1993}
+smtp_bin=${POSTERN_SMTP_SUBMIT:-$repo/smtp-submit/smtp-submit}
+smtp_port=${POSTERN_DEMO_SMTP_PORT:-2525}
+submission_port=${POSTERN_DEMO_SUBMISSION_PORT:-2587}
+smtps_port=${POSTERN_DEMO_SMTPS_PORT:-2465}
+# The demo's mail domain: a .test name (RFC 2606), which never resolves outside this host;
+# smtp-submit -t wants a real domain name there, not "localhost".
+domain=${POSTERN_DEMO_DOMAIN:-postern.test}
 addr=127.0.0.1
 
 say() { printf 'demo: %s\n' "$*"; }
@@ -35,6 +47,13 @@ die() { printf 'demo: error: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root (it makes an account and runs ipop3d as inetd would)"
 [ -x "$bin" ] || die "no $bin: build it first (make all)"
 [ -x "$imap_bin" ] || die "no $imap_bin: build it first (make all)"
+[ -x "$smtp_bin" ] || die "no $smtp_bin: build it first (make all)"
+# Until the daemon is merged, smtp-submit/smtp-submit is the skeleton's stub: the demo then
+# runs without it.
+smtp=yes
+if "$smtp_bin" -t -c /nonexistent 2>&1 </dev/null | grep -q 'not built yet'; then
+	smtp=no
+fi
 case $demo in /*) ;; *) die "POSTERN_DEMO_DIR must be an absolute path" ;; esac
 for tool in systemd-socket-activate openssl ss useradd chpasswd getent; do
 	command -v "$tool" >/dev/null 2>&1 || die "$tool is missing: run make deps (tests/install-deps.sh)"
@@ -42,7 +61,11 @@ done
 case $user in
 '' | *[!a-z0-9_-]*) die "POSTERN_DEMO_USER must be a plain user name" ;;
 esac
-for port in "$pop3_port" "$pop3s_port" "$imap_port" "$imaps_port"; do
+case $domain in
+'' | *[!a-z0-9.-]* | .* | *. | *..*) die "POSTERN_DEMO_DOMAIN must be a plain domain name" ;;
+esac
+for port in "$pop3_port" "$pop3s_port" "$imap_port" "$imaps_port" "$smtp_port" \
+	"$submission_port" "$smtps_port"; do
 	case $port in '' | *[!0-9]*) die "not a port number: '$port'" ;; esac
 done
 conf=$demo/postern.conf
@@ -73,8 +96,13 @@ port_ok pop3 "$pop3_port" || ports_ok=no
 port_ok pop3s "$pop3s_port" || ports_ok=no
 port_ok imap "$imap_port" || ports_ok=no
 port_ok imaps "$imaps_port" || ports_ok=no
+if [ $smtp = yes ]; then
+	port_ok smtp "$smtp_port" || ports_ok=no
+	port_ok submission "$submission_port" || ports_ok=no
+	port_ok smtps "$smtps_port" || ports_ok=no
+fi
 [ $ports_ok = yes ] ||
-	die "stop that program, or choose other ports: POSTERN_DEMO_POP3_PORT=... POSTERN_DEMO_POP3S_PORT=... POSTERN_DEMO_IMAP_PORT=... POSTERN_DEMO_IMAPS_PORT=..."
+	die "stop that program, or choose other ports: POSTERN_DEMO_POP3_PORT=... POSTERN_DEMO_POP3S_PORT=... POSTERN_DEMO_IMAP_PORT=... POSTERN_DEMO_IMAPS_PORT=... POSTERN_DEMO_SMTP_PORT=... POSTERN_DEMO_SUBMISSION_PORT=... POSTERN_DEMO_SMTPS_PORT=..."
 
 mkdir -p "$demo"
 chmod 755 "$demo"
@@ -82,11 +110,15 @@ mkdir -p "$demo/state" "$demo/home"
 chmod 700 "$demo/state"
 chmod 755 "$demo/home"
 
-# --- the unprivileged user of the pre-login worker -------------------------------------
-if ! getent passwd postern >/dev/null 2>&1; then
-	POSTERN_STATE_DIR=$demo/state sh "$repo/tests/mkuser.sh" >/dev/null
-	say "created the system user postern (ipop3d's unprivileged worker)"
-fi
+# --- the unprivileged user of the pre-login worker, smtp-submit's spool user and spool --
+had_postern=yes
+getent passwd postern >/dev/null 2>&1 || had_postern=no
+had_spool_user=yes
+getent passwd postern-spool >/dev/null 2>&1 || had_spool_user=no
+POSTERN_STATE_DIR=$demo/state POSTERN_SPOOL_DIR=$demo/spool sh "$repo/tests/mkuser.sh" >/dev/null ||
+	die "tests/mkuser.sh failed (sh demo/stop.sh, then run this again)"
+[ $had_postern = yes ] || say "created the system user postern (the daemons' unprivileged worker)"
+[ $had_spool_user = yes ] || say "created the system user postern-spool (smtp-submit's spool)"
 
 # --- the PAM service pop3 ----------------------------------------------------------------
 # Without /etc/pam.d/pop3, PAM would use /etc/pam.d/other and ipop3d -t reports it.
@@ -101,6 +133,11 @@ if [ ! -e /etc/pam.d/imap ]; then
 	install -m 644 "$repo/pam.d/imap" /etc/pam.d/imap
 	cp /etc/pam.d/imap "$demo/.created-pam-imap"
 	say "installed the PAM service /etc/pam.d/imap (from pam.d/imap)"
+fi
+if [ $smtp = yes ] && [ ! -e /etc/pam.d/smtp ]; then
+	install -m 644 "$repo/pam.d/smtp" /etc/pam.d/smtp
+	cp /etc/pam.d/smtp "$demo/.created-pam-smtp"
+	say "installed the PAM service /etc/pam.d/smtp (from pam.d/smtp)"
 fi
 
 # --- certificate -----------------------------------------------------------------------
@@ -180,6 +217,20 @@ state_dir = $demo/state
 # Only the demo account may log in.
 min_uid = $uid
 allow_group = $group
+
+[smtp-submit]
+# Mail for @$domain is delivered here (to the demo user's ~/Maildir); every other
+# domain is refused on 2525 and needs AUTH on 2587/2465 (and then waits in the queue:
+# delivery to other domains comes in a later release).
+hostname = mail.$domain
+local_domains = $domain
+spool_dir = $demo/spool
+aliases = $demo/aliases
+EOF
+cat >"$demo/aliases" <<EOF
+# postern demo: aliases(5), read by smtp-submit (the aliases key)
+postmaster: $user
+abuse: $user
 EOF
 cat >"$demo/hosts.allow" <<EOF
 # postern demo: loopback only
@@ -189,9 +240,11 @@ cat >"$demo/hosts.deny" <<EOF
 # postern demo: everything hosts.allow does not allow
 ALL: ALL
 EOF
-chmod 644 "$conf" "$demo/hosts.allow" "$demo/hosts.deny"
+chmod 644 "$conf" "$demo/hosts.allow" "$demo/hosts.deny" "$demo/aliases"
 
-for b in "$bin" "$imap_bin"; do
+daemons="$bin $imap_bin"
+[ $smtp = no ] || daemons="$daemons $smtp_bin"
+for b in $daemons; do
 	n=$(basename "$b")
 	if out=$("$b" -t -c "$conf" 2>&1); then
 		say "$n -t: the setup checks out"
@@ -239,6 +292,13 @@ start pop3 "$pop3_port" "$bin" || failed=1
 start pop3s "$pop3s_port" "$bin" -s || failed=1
 start imap "$imap_port" "$imap_bin" || failed=1
 start imaps "$imaps_port" "$imap_bin" -s || failed=1
+if [ $smtp = yes ]; then
+	start smtp "$smtp_port" "$smtp_bin" -m mx || failed=1
+	start submission "$submission_port" "$smtp_bin" -m submission || failed=1
+	start smtps "$smtps_port" "$smtp_bin" -m smtps || failed=1
+else
+	say "smtp-submit is not built yet (the skeleton's stub): no SMTP listeners"
+fi
 if [ $failed -ne 0 ]; then
 	die "not all listeners are up (sh demo/stop.sh cleans up)"
 fi
@@ -258,6 +318,40 @@ if command -v curl >/dev/null 2>&1; then
 		say "warning: the IMAPS test login failed: $out"
 		say "see $demo/postern.log"
 	fi
+fi
+
+# --- a message sent on 587 (STARTTLS + AUTH), read back over IMAPS ----------------------
+subject="postern demo $(date +%Y%m%d%H%M%S).$$"
+if [ $smtp = yes ] && command -v swaks >/dev/null 2>&1 && command -v curl >/dev/null 2>&1; then
+	if out=$(swaks --server localhost:"$submission_port" --tls --tls-verify --tls-ca-path "$ca" \
+		--auth PLAIN --auth-user "$user" --auth-password "$pass" \
+		--from "$user@$domain" --to "$user@$domain" --h-Subject "$subject" \
+		--body "Sent by demo/demo.sh with swaks on port $submission_port (STARTTLS, AUTH PLAIN)." \
+		--timeout 30 2>&1); then
+		id=$(printf '%s\n' "$out" | sed -n 's/.*250 2\.0\.0 Ok: queued as \([0-9A-Z]*\).*/\1/p' | head -n 1)
+		say "checked: swaks sent a message on $submission_port as $user (queue id ${id:-?})"
+		found=
+		i=0
+		while [ $i -lt 50 ]; do
+			found=$(curl -sS --max-time 20 --cacert "$ca" -X "SEARCH SUBJECT \"$subject\"" \
+				"imaps://$user:$pass@localhost:$imaps_port/INBOX" 2>/dev/null |
+				sed -n 's/^\* SEARCH \([0-9][0-9 ]*\).*/\1/p' | tr -d '\r')
+			[ -z "$found" ] || break
+			i=$((i + 1))
+			sleep 0.2
+		done
+		if [ -n "$found" ]; then
+			say "checked: it arrived in INBOX, read over IMAPS (message $found, \"$subject\")"
+		else
+			say "warning: the message did not show up in INBOX over IMAPS; see $demo/postern.log"
+		fi
+	else
+		say "warning: sending with swaks failed:"
+		printf '%s\n' "$out" | tail -n 8 | sed 's/^/    /'
+		say "see $demo/postern.log"
+	fi
+elif [ $smtp = yes ]; then
+	say "swaks or curl is missing (make deps): not sending the test message"
 fi
 
 cat <<EOF
@@ -292,6 +386,31 @@ IMAP with curl and Python:
   curl --cacert $ca 'imaps://$user:$pass@localhost:$imaps_port/INBOX?ALL'
   curl --cacert $ca 'imaps://$user:$pass@localhost:$imaps_port/INBOX/;UID=1'
   python3 -c 'import imaplib, ssl; c = ssl.create_default_context(cafile="$ca"); m = imaplib.IMAP4_SSL("localhost", $imaps_port, ssl_context=c); m.login("$user", "$pass"); print(m.select("INBOX")); print(m.fetch("1", "(BODY.PEEK[])")[1][0][1].decode()); m.logout()'
+
+EOF
+if [ $smtp = yes ]; then
+	cat <<EOF
+
+smtp-submit is listening on $addr:$smtp_port (SMTP as on port 25: mail for @$domain, no AUTH),
+$addr:$submission_port (submission: STARTTLS, then AUTH) and $addr:$smtps_port (submissions: implicit TLS, AUTH).
+
+Send as $user on $submission_port (STARTTLS) or $smtps_port (TLS), then read it over IMAPS:
+  swaks --server localhost:$submission_port --tls --tls-verify --tls-ca-path $ca \\
+        --auth PLAIN --auth-user $user --auth-password $pass \\
+        --from $user@$domain --to $user@$domain --h-Subject hello --body 'Hi there'
+  swaks --server localhost:$smtps_port --tls-on-connect --tls-verify --tls-ca-path $ca \\
+        --auth LOGIN --auth-user $user --auth-password $pass \\
+        --from $user@$domain --to postmaster@$domain --h-Subject 'to an alias'
+  curl --cacert $ca 'imaps://$user:$pass@localhost:$imaps_port/INBOX?ALL'
+Mail from another server, as on port 25 (no AUTH; only @$domain, and no relaying):
+  swaks --server localhost:$smtp_port --from someone@example.org --to $user@$domain
+  swaks --server localhost:$smtp_port --from someone@example.org --to victim@example.com   # 554 5.7.1
+A client (Thunderbird...): outgoing server localhost, port $submission_port STARTTLS or $smtps_port SSL/TLS,
+  user name $user, normal password; the From: address must be $user@$domain.
+The queue: $smtp_bin -c $conf -bp   (list)   -q   (run it)
+EOF
+fi
+cat <<EOF
 
 The log:     tail -f $demo/postern.log
 Stop it:     sh $repo/demo/stop.sh   (stops the listeners, removes the user $user and $demo)

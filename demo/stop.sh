@@ -1,7 +1,7 @@
 #!/bin/sh
 # Stop the postern demo (demo/demo.sh): its listeners, the connections still open, the
-# demo account, everything in the demo directory, and /etc/pam.d/pop3 if demo.sh installed
-# it.  Safe to run when nothing runs.
+# demo account, everything in the demo directory (smtp-submit's spool too), and
+# /etc/pam.d/pop3, imap and smtp if demo.sh installed them.  Safe to run when nothing runs.
 set -eu
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
@@ -61,13 +61,14 @@ if [ -n "$stopped" ]; then
 	reap $stopped
 fi
 
-# 2. Connections still open: the ipop3d and imapd processes started with this demo's
-# config.
+# 2. Connections still open: the ipop3d, imapd and smtp-submit processes started with this
+# demo's config (smtp-submit's sessions and deliveries too: forks with the same command
+# line).
 left=
 for d in /proc/[0-9]*; do
 	p=${d#/proc/}
 	case $(cmdline "$p") in
-	*ipop3d*" -c $conf"* | *imapd*" -c $conf"*) left="$left $p" ;;
+	*ipop3d*" -c $conf"* | *imapd*" -c $conf"* | *smtp-submit*" -c $conf"*) left="$left $p" ;;
 	esac
 done
 if [ -n "$left" ]; then
@@ -88,8 +89,8 @@ if [ -s "$demo/.created-user" ]; then
 		say "removed the user $user"
 	fi
 fi
-# The system user postern stays: it has no home, shell or password, and an installed
-# postern needs it too.
+# The system users postern and postern-spool stay: they have no home, shell or password,
+# and an installed postern needs them too.
 
 # /etc/pam.d/pop3, if demo.sh installed it and nobody changed it since.
 if [ -f "$demo/.created-pam" ] && cmp -s "$demo/.created-pam" /etc/pam.d/pop3; then
@@ -102,6 +103,11 @@ if [ -f "$demo/.created-pam-imap" ] && cmp -s "$demo/.created-pam-imap" /etc/pam
 	say "removed /etc/pam.d/imap (installed by the demo)"
 fi
 
-# 4. The files: certificate, configuration, log, home.
+if [ -f "$demo/.created-pam-smtp" ] && cmp -s "$demo/.created-pam-smtp" /etc/pam.d/smtp; then
+	rm -f /etc/pam.d/smtp
+	say "removed /etc/pam.d/smtp (installed by the demo)"
+fi
+
+# 4. The files: certificate, configuration, log, home, spool.
 rm -rf "$demo"
 say "removed $demo"

@@ -2,7 +2,10 @@
 smtp-submit, in syslog form and in the daemons' own log-file form, with the right address,
 and nothing else.  fail2ban/postern.jail.sample passes fail2ban's configuration test.
 
-Uses the real fail2ban-regex and fail2ban-client (Debian package fail2ban)."""
+Uses the real fail2ban-regex and fail2ban-client (Debian package fail2ban).  The lines
+below are in the exact forms the monitor writes (common/privsep/monitor.c); lines the real
+daemons write are matched too: test_imap_login.py (imapd) and test_smtp_launchers.py
+(test_fail2ban_matches_the_daemons_auth_failures: smtp-submit's AUTH on 587 and 465)."""
 import shutil
 import subprocess
 from pathlib import Path
@@ -49,6 +52,16 @@ MATCH = [
     # a user name cannot forge the address: the daemons turn '=' ',' '<' '>' into '?'
     ("Nov 22 10:00:13 mx ipop3d[131]: auth-failed: user=<x? rip?198.51.100.1>, method=USER, reason=unknown-user, rip=192.0.2.16",
      "192.0.2.16", "x? rip?198.51.100.1"),
+    # smtp-submit's AUTH on 587 and 465: the shared monitor's lines (monitor.c), in the
+    # forms it writes them today: auth-throttled with method=, bad-username, unknown-user
+    ("Nov 22 10:00:14 mx smtp-submit[132]: auth-failed: user=<?>, method=LOGIN, reason=unknown-user, rip=192.0.2.17",
+     "192.0.2.17", "?"),
+    ("Nov 22 10:00:15 mx smtp-submit[132]: auth-failed: user=<?>, method=PLAIN, reason=bad-username, rip=2001:db8::17",
+     "2001:db8::17", "?"),
+    ("Nov 22 10:00:16 mx smtp-submit[133]: auth-throttled: user=<ned>, method=PLAIN, rip=192.0.2.18",
+     "192.0.2.18", "ned"),
+    ("2026-11-22T10:00:17 smtp-submit[134]: auth-throttled: user=<test>, method=LOGIN, rip=192.0.2.19",
+     "192.0.2.19", "test"),
 ]
 
 NO_MATCH = [
@@ -58,6 +71,16 @@ NO_MATCH = [
     "Nov 22 10:01:03 mx ipop3d[123]: refused: reason=hosts-deny, rip=192.0.2.7",
     "Nov 22 10:01:04 mx imapd[77]: logout: user=<ned>, reason=client, in=512, out=88234",
     "Nov 22 10:01:05 mx smtp-submit[901]: submit: sasl_method=PLAIN, sasl_username=<ned>, size=2048, rcpts=3",
+    # smtp-submit's message lines carry the queue id first, and client-chosen addresses
+    # inside <>: a sender cannot make one of them look like a failure
+    "Nov 22 10:01:09 mx smtp-submit[902]: 0PZ4K8M2T7Q3: from=<auth-failed:?user?ned?rip?198.51.100.2>, size=2048, nrcpt=1, sasl_username=ned",
+    "Nov 22 10:01:10 mx smtp-submit[903]: 0PZ4K8M2T7Q3: to=<ned@example.org>, relay=local, status=sent (delivered to maildir)",
+    "2026-11-22T10:01:11 smtp-submit[904]: connect: rip=192.0.2.7, lip=192.0.2.1, port=25, tls=no",
+    "Nov 22 10:01:12 mx smtp-submit[905]: pregreet: rip=192.0.2.7",
+    # a temporary failure (PAM down) is not the client's doing
+    "Nov 22 10:01:13 mx smtp-submit[906]: auth-tempfail: user=<ned>, method=PLAIN, reason=pam-error, rip=192.0.2.7",
+    # Debian's exim4 and Postfix lines are not ours either
+    "Nov 22 10:01:14 mx postfix/smtpd[907]: warning: unknown[192.0.2.7]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
     # another program writing the same words is not ours
     "Nov 22 10:01:06 mx sshd[123]: auth-failed: user=<ned>, method=PLAIN, reason=password, rip=192.0.2.7",
     "2026-11-22T10:01:07 popa3d[126]: auth-failed: user=<ned>, method=PLAIN, reason=password, rip=192.0.2.7",
