@@ -39,7 +39,7 @@ Postfix) and none of the client's is counted; CPU that runs after the last file 
 server is idle again.  The client's own CPU is reported beside it (getrusage of the
 sender processes).
 
-Knobs: QUICK=1 (small counts), SMTP_SMALL (2000 4 KB messages), SMTP_BIG (300 1 MB
+Knobs: QUICK=1 (small counts), SMTP_SMALL (4000 4 KB messages), SMTP_BIG (480 1 MB
 messages), SMTP_LOGINS (800), SMTP_SENDERS (16), SMTP_ROUNDS (2: each figure is measured
 in rounds that take turns between the servers), SMTP_SUBMIT (the smtp-submit binary,
 default smtp-submit/smtp-submit), SMTP_SERVERS ("smtp-submit postfix"), BENCH_OUT.
@@ -69,12 +69,13 @@ REPO = B.REPO
 SUBMIT = Path(os.environ.get("SMTP_SUBMIT", str(REPO / "smtp-submit" / "smtp-submit")))
 QUICK = os.environ.get("QUICK", "") not in ("", "0")
 SENDERS = int(os.environ.get("SMTP_SENDERS", "16"))
-N_SMALL = int(os.environ.get("SMTP_SMALL", "320" if QUICK else "2000"))
-N_BIG = int(os.environ.get("SMTP_BIG", "64" if QUICK else "320"))
+N_SMALL = int(os.environ.get("SMTP_SMALL", "320" if QUICK else "4000"))
+N_BIG = int(os.environ.get("SMTP_BIG", "64" if QUICK else "480"))
 N_LOGIN = int(os.environ.get("SMTP_LOGINS", "160" if QUICK else "800"))
 ROUNDS = int(os.environ.get("SMTP_ROUNDS", "2"))
 SERVERS = os.environ.get("SMTP_SERVERS", "smtp-submit postfix").split()
 PER_CONN = int(os.environ.get("SMTP_PER_CONN", "0"))
+STRACE = os.environ.get("SMTP_STRACE", "1") != "0"
 SMALL, BIG = 4096, 1048576
 DOMAIN = "localhost"
 DELIVERY_TIMEOUT = 600
@@ -261,8 +262,8 @@ def count_new(dirs):
 
 
 def maildir_check(dirs, size):
-    """(files, files whose size is at least the message's) in the new/ dirs: the servers
-    add Return-Path/Received/Delivered-To, never less than what was sent."""
+    """(files, files of at least size bytes) in the new/ dirs.  size: the message with
+    LF line ends (both servers store it so, and add Return-Path, Received, ...)."""
     n = ok = 0
     for d in dirs:
         for e in os.scandir(d):
@@ -526,6 +527,7 @@ def bench_messages(servers, cafile, creds, size, n, name):
         if key not in msgs:     # one body per (sender, rcpt): memory stays small at 1 MB
             msgs[key] = make_message(sender, rcpt, size, i)
         jobs.append((su, sp, msgs[key], sender, rcpt))
+    lf_size = min(len(m.replace(b"\r\n", b"\n")) for m in msgs.values())
     per = n // ROUNDS
     tot = {s.label: {"n": 0, "failed": 0, "errors": [], "wall": 0.0, "cpu": 0.0,
                      "client_cpu": 0.0, "lat": [], "delivered": 0, "complete": True,
@@ -535,7 +537,7 @@ def bench_messages(servers, cafile, creds, size, n, name):
         for srv in servers:
             maildir_empty(dirs)
             r = run_load(srv, cafile, jobs[k * per:(k + 1) * per], dirs, per)
-            files, ok = maildir_check(dirs, size)
+            files, ok = maildir_check(dirs, lf_size)
             t = tot[srv.label]
             for f in ("n", "failed", "cpu", "client_cpu", "delivered"):
                 t[f] += r[f]
@@ -594,6 +596,66 @@ def bench_logins(servers, cafile, creds, n):
     return res
 
 
+STRACE_KEYS = (("fsync", ("fsync", "fdatasync", "sync_file_range")),
+               ("processes created", ("fork", "vfork", "clone", "clone3")),
+               ("execve", ("execve", "execveat")),
+               ("rename/link", ("rename", "renameat", "renameat2", "link", "linkat")),
+               ("open", ("open", "openat", "openat2")),
+               ("read", ("read", "recvfrom", "recvmsg", "readv")),
+               ("write", ("write", "sendto", "sendmsg", "writev")))
+
+
+def strace_one(srv, cafile, creds, out):
+    """strace -f -c of every process of the server while one 4 KB message is submitted
+    on a connection of its own (login included) and delivered.  Counts only: the times
+    strace shows are its own overhead's.  {syscall: calls} or None without strace."""
+    if not shutil.which("strace"):
+        return None
+    users = [u for u, _ in creds]
+    dirs = maildir_new(users)
+    maildir_empty(dirs)
+    settle_server(srv)
+    argv = ["strace", "-f", "-c", "-S", "calls", "-o", str(out)]
+    for pid in srv.cg.pids():
+        argv += ["-p", str(pid)]
+    st = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, start_new_session=True)
+    B.CLEANUP.push("stop strace", lambda: st.poll() is None and st.kill())
+    time.sleep(1.5)
+    su, sp = creds[0]
+    sender, rcpt = "%s@%s" % (su, DOMAIN), "%s@%s" % (users[1], DOMAIN)
+    c = Sender(srv.port, pb.make_context(cafile))
+    try:
+        c.send(su, sp, make_message(sender, rcpt, SMALL, 1), sender, rcpt)
+    finally:
+        c.close()
+    deadline = time.monotonic() + 30
+    while count_new(dirs) < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    settle_server(srv)
+    time.sleep(0.5)
+    st.send_signal(signal.SIGINT)
+    try:
+        st.wait(30)
+    except subprocess.TimeoutExpired:
+        st.kill()
+        st.wait()
+    calls = {}
+    for ln in out.read_text().splitlines():
+        f = ln.split()
+        # % time, seconds, usecs/call, calls, [errors], syscall
+        if len(f) >= 5 and f[3].isdigit() and not f[-1].startswith("total"):
+            calls[f[-1]] = int(f[3])
+    total = sum(calls.values())
+    res = {"total": total, "delivered": count_new(dirs) >= 1}
+    for name, names in STRACE_KEYS:
+        res[name] = sum(calls.get(n, 0) for n in names)
+    log("  %-12s strace of one submission: %s" % (srv.label, ", ".join(
+        "%s %d" % (k, v) for k, v in res.items() if k != "delivered")))
+    maildir_empty(dirs)
+    return res
+
+
 def probe_submit(port, cafile, user, password):
     """One message through smtp-submit before measuring: None if it works, else why."""
     try:
@@ -601,10 +663,11 @@ def probe_submit(port, cafile, user, password):
         c.send(user, password, make_message("%s@%s" % (user, DOMAIN),
                                          "%s@%s" % (user, DOMAIN), 512, 0),
             "%s@%s" % (user, DOMAIN), "%s@%s" % (user, DOMAIN))
+        tls = "%s %s" % (c.s.sock.version(), c.s.sock.cipher()[0])
         c.close()
-        return None
+        return None, tls
     except (OSError, smtplib.SMTPException, ssl.SSLError) as e:
-        return "%s: %s" % (type(e).__name__, str(e)[:300])
+        return "%s: %s" % (type(e).__name__, str(e)[:300]), None
 
 
 # ---------------------------------------------------------------------------------------
@@ -676,6 +739,16 @@ def write_section(R, path):
                     both[lab] = {"sum": a + b}
             row("a 4 KB message on a connection of its own (login + message, the sum of "
                 "the two figures): server CPU, ms", "sum", both)
+    d = R.get("strace")
+    if d:
+        for k, nm in (("total", "system calls"), ("fsync", "fsync/fdatasync"),
+                      ("processes created", "processes created (fork/clone)"),
+                      ("execve", "execve"), ("rename/link", "rename/link"),
+                      ("open", "open/openat"), ("read", "reads (read/recv*)"),
+                      ("write", "writes (write/send*)")):
+            row(("strace -f -c of one 4 KB message on a connection of its own, login "
+                 "and delivery included, all the server's processes: %s" % nm)
+                if k == "total" else "  " + nm, k, d, "%d")
     w("")
     w("Issue 7's reference for Postfix 3.7 on this class of machine: 154 msg/s at 4 KB "
       "(7.9 ms server CPU per message), 57.7 msg/s at 1 MB.")
@@ -839,7 +912,7 @@ def main():
         # being built: a daemon that cannot is left out, with the reason, not a crash).
         for srv in list(servers):
             maildir_empty(maildir_new(B.USERS))
-            why = probe_submit(srv.port, cafile, *creds[0])
+            why, tls = probe_submit(srv.port, cafile, *creds[0])
             if why is None:
                 deadline = time.monotonic() + 30
                 while count_new(maildir_new(B.USERS)) < 1 and time.monotonic() < deadline:
@@ -853,7 +926,7 @@ def main():
                 srv.stop()
                 servers.remove(srv)
             else:
-                R["checks"].append("%s delivered a probe message" % srv.label)
+                R["checks"].append("%s delivered a probe message (%s)" % (srv.label, tls))
             maildir_empty(maildir_new(B.USERS))
         if R.get("submit_error"):
             log("smtp-submit not measured: %s" % R["submit_error"])
@@ -863,12 +936,20 @@ def main():
         R["login"] = bench_logins(servers, cafile, creds, N_LOGIN)
         R["small"] = bench_messages(servers, cafile, creds, SMALL, N_SMALL, "4 KB")
         R["big"] = bench_messages(servers, cafile, creds, BIG, N_BIG, "1 MB")
+        if STRACE:
+            R["strace"] = {}
+            for srv in servers:
+                r = strace_one(srv, cafile, creds,
+                               B.ARTIFACTS / ("smtp-strace-%s.txt" % srv.label))
+                if r:
+                    R["strace"][srv.label] = r
         for key, size in (("small", SMALL), ("big", BIG)):
             for lab, x in R[key].items():
                 R["checks"].append("%s %s: %d sent, %d failed, %d files in Maildir/new "
-                                   "(%d at least %d bytes)%s"
+                                   "(%d of at least the message's size with LF line "
+                                   "ends)%s"
                                    % (lab, "4 KB" if key == "small" else "1 MB", x["n"],
-                                      x["failed"], x["delivered"], x["ok_size"], size,
+                                      x["failed"], x["delivered"], x["ok_size"],
                                       "" if not x["errors"] else
                                       " errors: " + " | ".join(x["errors"])))
         for s in servers:
