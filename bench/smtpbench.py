@@ -58,6 +58,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import types
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
@@ -76,6 +77,8 @@ ROUNDS = int(os.environ.get("SMTP_ROUNDS", "2"))
 SERVERS = os.environ.get("SMTP_SERVERS", "smtp-submit postfix").split()
 PER_CONN = int(os.environ.get("SMTP_PER_CONN", "0"))
 STRACE = os.environ.get("SMTP_STRACE", "1") != "0"
+PERF = os.environ.get("SMTP_PERF", "1") != "0"
+N_PERF = int(os.environ.get("SMTP_PERF_N", "320" if QUICK else "1600"))
 SMALL, BIG = 4096, 1048576
 DOMAIN = "localhost"
 DELIVERY_TIMEOUT = 600
@@ -656,6 +659,56 @@ def strace_one(srv, cafile, creds, out):
     return res
 
 
+PERF_COMMS = {
+    "smtp-submit": ["smtp-submit", "systemd-socket-"],
+    # Postfix's daemons and the Dovecot instance that is its SASL server
+    "postfix": ["master", "smtpd", "cleanup", "qmgr", "local", "trivial-rewrite",
+                "proxymap", "postlogd", "tlsmgr", "anvil", "pickup", "dovecot", "auth",
+                "auth-worker", "postfix-script"],
+}
+
+
+def perf_one(srv, cafile, creds, n, out):
+    """perf record -a -g (cpu-clock) while n 4 KB messages are submitted from SENDERS
+    connections and delivered; the samples of the server's process names, by library,
+    process name and function (bench.Perf.report).  System-wide: Postfix's daemons and
+    smtp-submit's sessions change uid, which drops inherited perf events at exec; the
+    process names of other servers on the machine would be mixed in (none run here)."""
+    users = [u for u, _ in creds]
+    dirs = maildir_new(users)
+    maildir_empty(dirs)
+    jobs = []
+    msgs = {}
+    for i in range(n):
+        su, sp = creds[i % len(creds)]
+        sender, rcpt = "%s@%s" % (su, DOMAIN), "%s@%s" % (users[(i + 1) % len(users)], DOMAIN)
+        if sender not in msgs:
+            msgs[sender] = make_message(sender, rcpt, SMALL, i)
+        jobs.append((su, sp, msgs[sender], sender, rcpt))
+    pr = subprocess.Popen(["perf", "record", "-a", "-g", "-e", "cpu-clock", "-F", "999",
+                           "-q", "-o", str(out)], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                          start_new_session=True)
+    B.CLEANUP.push("stop perf", lambda: pr.poll() is None and pr.kill())
+    time.sleep(1.0)
+    try:
+        r = run_load(srv, cafile, jobs, dirs, n)
+    finally:
+        pr.send_signal(signal.SIGINT)
+        try:
+            pr.wait(120)
+        except subprocess.TimeoutExpired:
+            pr.kill()
+            pr.wait()
+    maildir_empty(dirs)
+    rep = B.Perf.report(types.SimpleNamespace(out=out, comms=PERF_COMMS[srv.kind]))
+    rep["n"] = n
+    rep["cpu_ms"] = r["cpu"] * 1000 / max(1, r["delivered"] or 0)
+    log("  %-12s profile of %d messages: %s" % (srv.label, n, ", ".join(
+        "%s %.0f%%" % (d, pc) for pc, d in rep["dso"][:5])))
+    return rep
+
+
 def probe_submit(port, cafile, user, password):
     """One message through smtp-submit before measuring: None if it works, else why."""
     try:
@@ -750,6 +803,30 @@ def write_section(R, path):
                  "and delivery included, all the server's processes: %s" % nm)
                 if k == "total" else "  " + nm, k, d, "%d")
     w("")
+    pf_ = R.get("perf")
+    if pf_:
+        w("### Where the server CPU goes: 4 KB messages")
+        w("")
+        w("`perf record -a -g -e cpu-clock` while %d 4 KB messages are submitted (%d "
+          "senders, their logins included) and delivered; the samples of the server's "
+          "processes (by process name), in %% of them and in ms per message (with the server CPU per message "
+          "of that run)." % (next(iter(pf_.values()))["n"], SENDERS))
+        w("")
+        for lab in (sub, pf):
+            x = pf_.get(lab)
+            if not x or not x.get("samples"):
+                continue
+            cpu = x["cpu_ms"]
+            w("- **%s** (%.2f ms per message, %d samples): by library: %s." % (
+                lab, cpu, x["samples"], ", ".join(
+                    "%s %.0f%% (%.2f ms)" % (d, p, p / 100 * cpu)
+                    for p, d in x["dso"][:8] if p >= 1.0)))
+            w("  By process: %s." % ", ".join("%s %.0f%%" % (c, p) for p, c in x["comm"]
+                                              if p >= 1.0))
+            w("  Functions: %s." % "; ".join(
+                "%s %.1f%%" % (sy.replace("[kernel.kallsyms]", "kernel"), p)
+                for p, sy in x["sym"][:12]))
+        w("")
     w("Issue 7's reference for Postfix 3.7 on this class of machine: 154 msg/s at 4 KB "
       "(7.9 ms server CPU per message), 57.7 msg/s at 1 MB.")
     w("")
@@ -936,6 +1013,12 @@ def main():
         R["login"] = bench_logins(servers, cafile, creds, N_LOGIN)
         R["small"] = bench_messages(servers, cafile, creds, SMALL, N_SMALL, "4 KB")
         R["big"] = bench_messages(servers, cafile, creds, BIG, N_BIG, "1 MB")
+        if PERF and B.perf_usable():
+            R["perf"] = {}
+            for srv in servers:
+                R["perf"][srv.label] = perf_one(
+                    srv, cafile, creds, N_PERF,
+                    B.ARTIFACTS / ("smtp-%s.perf.data" % srv.label))
         if STRACE:
             R["strace"] = {}
             for srv in servers:
