@@ -608,9 +608,10 @@ STRACE_KEYS = (("fsync", ("fsync", "fdatasync", "sync_file_range")),
                ("write", ("write", "sendto", "sendmsg", "writev")))
 
 
-def strace_one(srv, cafile, creds, out):
+def strace_one(srv, cafile, creds, out, message=True):
     """strace -f -c of every process of the server while one 4 KB message is submitted
-    on a connection of its own (login included) and delivered.  Counts only: the times
+    on a connection of its own (login included) and delivered (message False: only the
+    login, EHLO STARTTLS EHLO AUTH QUIT).  Counts only: the times
     strace shows are its own overhead's.  {syscall: calls} or None without strace."""
     if not shutil.which("strace"):
         return None
@@ -629,11 +630,14 @@ def strace_one(srv, cafile, creds, out):
     sender, rcpt = "%s@%s" % (su, DOMAIN), "%s@%s" % (users[1], DOMAIN)
     c = Sender(srv.port, pb.make_context(cafile))
     try:
-        c.send(su, sp, make_message(sender, rcpt, SMALL, 1), sender, rcpt)
+        if message:
+            c.send(su, sp, make_message(sender, rcpt, SMALL, 1), sender, rcpt)
+        else:
+            c.login_once(su, sp)
     finally:
         c.close()
     deadline = time.monotonic() + 30
-    while count_new(dirs) < 1 and time.monotonic() < deadline:
+    while message and count_new(dirs) < 1 and time.monotonic() < deadline:
         time.sleep(0.01)
     settle_server(srv)
     time.sleep(0.5)
@@ -653,7 +657,8 @@ def strace_one(srv, cafile, creds, out):
     res = {"total": total, "delivered": count_new(dirs) >= 1}
     for name, names in STRACE_KEYS:
         res[name] = sum(calls.get(n, 0) for n in names)
-    log("  %-12s strace of one submission: %s" % (srv.label, ", ".join(
+    log("  %-12s strace of one %s: %s" % (srv.label, "submission" if message else "login",
+                                          ", ".join(
         "%s %d" % (k, v) for k, v in res.items() if k != "delivered")))
     maildir_empty(dirs)
     return res
@@ -792,15 +797,19 @@ def write_section(R, path):
                     both[lab] = {"sum": a + b}
             row("a 4 KB message on a connection of its own (login + message, the sum of "
                 "the two figures): server CPU, ms", "sum", both)
-    d = R.get("strace")
-    if d:
+    for key, what in (("strace_login", "one STARTTLS+AUTH login (EHLO, STARTTLS, "
+                                       "EHLO, AUTH PLAIN, QUIT)"),
+                      ("strace", "one 4 KB message on a connection of its own, login "
+                                 "and delivery included")):
+        d = R.get(key)
+        if not d:
+            continue
         for k, nm in (("total", "system calls"), ("fsync", "fsync/fdatasync"),
                       ("processes created", "processes created (fork/clone)"),
                       ("execve", "execve"), ("rename/link", "rename/link"),
                       ("open", "open/openat"), ("read", "reads (read/recv*)"),
                       ("write", "writes (write/send*)")):
-            row(("strace -f -c of one 4 KB message on a connection of its own, login "
-                 "and delivery included, all the server's processes: %s" % nm)
+            row(("strace -f -c of %s, all the server's processes: %s" % (what, nm))
                 if k == "total" else "  " + nm, k, d, "%d")
     w("")
     pf_ = R.get("perf")
@@ -1033,7 +1042,13 @@ def main():
                     srv, cafile, creds, N_PERF,
                     B.ARTIFACTS / ("smtp-%s.perf.data" % srv.label))
         if STRACE:
-            R["strace"] = {}
+            R["strace"], R["strace_login"] = {}, {}
+            for srv in login_servers:
+                r = strace_one(srv, cafile, creds,
+                               B.ARTIFACTS / ("smtp-strace-login-%s.txt" % srv.label),
+                               message=False)
+                if r:
+                    R["strace_login"][srv.label] = r
             for srv in servers:
                 r = strace_one(srv, cafile, creds,
                                B.ARTIFACTS / ("smtp-strace-%s.txt" % srv.label))
