@@ -49,6 +49,7 @@ import datetime
 import json
 import os
 import pwd
+import re
 import resource
 import shutil
 import signal
@@ -59,7 +60,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
@@ -684,8 +684,70 @@ PERF_COMMS = {
 }
 
 
+# What a sample's function is doing, for the kernel's samples (first match wins); the
+# user-space samples go by library.
+PERF_KERNEL_CATS = [
+    ("disk flushes (virtio: fsync, fdatasync)", r"iowrite16|virtqueue|vring|^blk_|bio_|"
+     r"submit_bio|flush"),
+    ("file system: ext4 inodes, directories, blocks (create, rename, unlink, lookup)",
+     r"ext4|jbd2|find_get_block|recently_deleted|find_inode_bit|__getblk|dentry|d_alloc|"
+     r"d_lookup|__d_|path_|link_path|lookup|namei|inode|filemap_get|mark_buffer|"
+     r"do_filp_open|dput|getname|strncpy_from_user|crc32c"),
+    ("processes: fork, exec, exit, page faults, memory maps",
+     r"page_range|copy_page|exc_page_fault|handle_mm_fault|clear_page|release_pages|"
+     r"free_pages|free_pcp|unmap|mmap|vma|pte|pmd|zap|folio|lru|do_wp_page|"
+     r"filemap_map_pages|next_uptodate|tlb|^mm_|anon|^exit_|copy_process|dup_|load_elf|"
+     r"execve|set_pte|rmap|alloc_pages|get_page_from_freelist|memcg|__mod_|lruvec|"
+     r"slab|kmem_cache"),
+    ("network: loopback TCP", r"tcp|skb|^ip_|sock|^net_|loopback|__dev_queue|inet"),
+    ("scheduler, wake-ups, where interrupts are re-enabled",
+     r"finish_task_switch|_raw_spin_unlock|schedule|wake|softirq|irq|rcu"),
+]
+
+
+def perf_report(path, comms):
+    """Shares of the samples of the process names comms in a `perf record` file: by
+    library (dso), by process name, by what the time is spent on (user space by library,
+    the kernel by PERF_KERNEL_CATS) and by function."""
+    r = B.run(["perf", "report", "-i", str(path), "--stdio", "-q", "--no-children",
+               "-F", "sample,comm,dso,sym", "--comms", ",".join(comms)], check=False,
+              timeout=600)
+    by = {"dso": {}, "comm": {}, "sym": {}, "what": {}}
+    total = 0
+    for ln in r.stdout.splitlines():
+        m = re.match(r"\s*(\d+)\s+(\S+)\s+(\S+)\s+\[(.)\]\s+(.+?)\s*$", ln)
+        if not m:
+            continue
+        n, comm, dso, kind, sym = (int(m.group(1)), m.group(2), m.group(3), m.group(4),
+                                   m.group(5))
+        if sym.startswith("0x"):
+            sym = "(no symbols)"
+        if kind == "k":
+            what = "kernel: other"
+            for name, rx in PERF_KERNEL_CATS:
+                if re.search(rx, sym):
+                    what = "kernel: " + name
+                    break
+        elif "libcrypt" in dso:
+            what = "libcrypt: yescrypt (PAM's password check)"
+        elif "libcrypto" in dso or "libssl" in dso:
+            what = "OpenSSL (TLS)"
+        elif "ld-linux" in dso:
+            what = "ld.so: loading and relocating libraries (exec)"
+        else:
+            what = dso
+        total += n
+        for k, v in (("comm", comm), ("dso", dso), ("sym", "%s %s" % (dso, sym)),
+                     ("what", what)):
+            by[k][v] = by[k].get(v, 0) + n
+    out = {k: sorted(((100.0 * c / total, name) for name, c in v.items()), reverse=True)
+           for k, v in by.items()} if total else {k: [] for k in by}
+    out["samples"] = total
+    return out
+
+
 def perf_one(srv, cafile, creds, n, out):
-    """perf record -a -g (cpu-clock) while n 4 KB messages are submitted from SENDERS
+    """perf record -a (cpu-clock) while n 4 KB messages are submitted from SENDERS
     connections and delivered; the samples of the server's process names, by library,
     process name and function (bench.Perf.report).  System-wide: Postfix's daemons and
     smtp-submit's sessions change uid, which drops inherited perf events at exec; the
@@ -701,7 +763,7 @@ def perf_one(srv, cafile, creds, n, out):
         if sender not in msgs:
             msgs[sender] = make_message(sender, rcpt, SMALL, i)
         jobs.append((su, sp, msgs[sender], sender, rcpt))
-    pr = subprocess.Popen(["perf", "record", "-a", "-g", "-e", "cpu-clock", "-F", "999",
+    pr = subprocess.Popen(["perf", "record", "-a", "-e", "cpu-clock", "-F", "999",
                            "-q", "-o", str(out)], stdin=subprocess.DEVNULL,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                           start_new_session=True)
@@ -717,7 +779,7 @@ def perf_one(srv, cafile, creds, n, out):
             pr.kill()
             pr.wait()
     maildir_empty(dirs)
-    rep = B.Perf.report(types.SimpleNamespace(out=out, comms=PERF_COMMS[srv.kind]))
+    rep = perf_report(out, PERF_COMMS[srv.kind])
     rep["n"] = n
     rep["cpu_ms"] = r["cpu"] * 1000 / max(1, r["delivered"] or 0)
     log("  %-12s profile of %d messages: %s" % (srv.label, n, ", ".join(
@@ -827,7 +889,7 @@ def write_section(R, path):
     if pf_:
         w("### Where the server CPU goes: 4 KB messages")
         w("")
-        w("`perf record -a -g -e cpu-clock` while %d 4 KB messages are submitted (%d "
+        w("`perf record -a -e cpu-clock` while %d 4 KB messages are submitted (%d "
           "senders, their logins included) and delivered; the samples of the server's "
           "processes (by process name), in %% of them and in ms per message (with the server CPU per message "
           "of that run)." % (next(iter(pf_.values()))["n"], SENDERS))
@@ -841,6 +903,9 @@ def write_section(R, path):
                 lab, cpu, x["samples"], ", ".join(
                     "%s %.0f%% (%.2f ms)" % (d, p, p / 100 * cpu)
                     for p, d in x["dso"][:8] if p >= 1.0)))
+            w("  On what: %s." % ", ".join(
+                "%s %.0f%% (%.2f ms)" % (d, p, p / 100 * cpu)
+                for p, d in x["what"] if p >= 1.0))
             w("  By process: %s." % ", ".join("%s %.0f%%" % (c, p) for p, c in x["comm"]
                                               if p >= 1.0))
             w("  Functions: %s." % "; ".join(
