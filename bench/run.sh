@@ -48,6 +48,11 @@ opt=
 if ! command -v perf >/dev/null 2>&1; then
 	opt=linux-perf
 fi
+# smtp: strace counts the system calls (syncs, forks, execs) of one submission
+case " $parts " in *" smtp "*)
+	command -v strace >/dev/null 2>&1 || opt="$opt strace" ;;
+esac
+opt=${opt# }
 
 if [ -n "$need$opt" ]; then
 	log=/tmp/postern-bench-apt.$$.log
@@ -88,11 +93,11 @@ if [ -n "$need$opt" ]; then
 		fi
 	fi
 	if [ -n "$opt" ]; then
-		echo "bench: installing (optional, for the CPU profile): $opt"
+		echo "bench: installing (optional, for the CPU profile and system call counts): $opt"
 		if ! apt-get install -y -q $opt >>"$log" 2>&1; then
 			[ -n "$updated" ] || apt-get update -q >>"$log" 2>&1 || true
 			apt-get install -y -q $opt >>"$log" 2>&1 ||
-				echo "bench: $opt not installed: the report will have no CPU profile"
+				echo "bench: $opt not installed: the report will have no CPU profile or system call counts"
 		fi
 	fi
 	rm -f "$log"
