@@ -633,7 +633,8 @@ def strace_one(srv, cafile, creds, out, message=True):
     dirs = maildir_new(users)
     maildir_empty(dirs)
     settle_server(srv)
-    argv = ["strace", "-f", "-c", "-S", "calls", "-o", str(out)]
+    # -C: the summary (counts) and every call with its paths (-y), for the syncs' list
+    argv = ["strace", "-f", "-C", "-y", "-S", "calls", "-o", str(out)]
     for pid in srv.cg.pids():
         argv += ["-p", str(pid)]
     st = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -662,18 +663,28 @@ def strace_one(srv, cafile, creds, out, message=True):
         st.kill()
         st.wait()
     calls = {}
-    for ln in out.read_text().splitlines():
-        f = ln.split()
-        # % time, seconds, usecs/call, calls, [errors], syscall
-        if len(f) >= 5 and f[3].isdigit() and not f[-1].startswith("total"):
-            calls[f[-1]] = int(f[3])
+    syncs = []
+    for ln in out.read_text(errors="replace").splitlines():
+        # the summary: % time, seconds, usecs/call, calls, [errors], syscall
+        m = re.match(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?([a-z_0-9]+)\s*$",
+                     ln)
+        if m:
+            if m.group(2) != "total":
+                calls[m.group(2)] = int(m.group(1))
+            continue
+        m = re.match(r"^\d+\s+(fsync|fdatasync)\(\d+<([^>]*)>", ln)
+        if m:       # which file or directory: the spool's names, the Maildir's
+            path = m.group(2)
+            tmpd = str(out.parent)
+            syncs.append("%s %s" % (m.group(1), re.sub(r"^/tmp/postern-smtpbench\.[^/]+/",
+                                                       "", path).replace(tmpd, "")))
     total = sum(calls.values())
-    res = {"total": total, "delivered": count_new(dirs) >= 1}
+    res = {"total": total, "delivered": count_new(dirs) >= 1, "syncs": syncs}
     for name, names in STRACE_KEYS:
         res[name] = sum(calls.get(n, 0) for n in names)
     log("  %-12s strace of one %s: %s" % (srv.label, "submission" if message else "login",
                                           ", ".join(
-        "%s %d" % (k, v) for k, v in res.items() if k != "delivered")))
+        "%s %d" % (k, v) for k, v in res.items() if k not in ("delivered", "syncs"))))
     maildir_empty(dirs)
     return res
 
@@ -887,6 +898,13 @@ def write_section(R, path):
                       ("write", "writes (write/send*)")):
             row(("strace -f -c of %s, all the server's processes: %s" % (what, nm))
                 if k == "total" else "  " + nm, k, d, "%d")
+    d = R.get("strace")
+    if d:
+        w("")
+        for lab in (sub, pf):
+            if d.get(lab, {}).get("syncs"):
+                w("- The syncs of one submission, %s, in order: %s." % (
+                    lab, "; ".join("`%s`" % x for x in d[lab]["syncs"])))
     w("")
     pf_ = R.get("perf")
     if pf_:
