@@ -38,6 +38,7 @@
 #include "storage/storage.h"
 #include "deliver.h"
 #include "deliver_int.h"
+#include "policy.h"
 
 int (*deliver_test_hook)(int point);
 
@@ -51,9 +52,14 @@ struct deliver_ctx {
 	const struct config *cfg;
 	struct spool *sp;
 	struct aliases *al;          /* NULL: unusable, al_error says why */
+	struct policy *domains;      /* the session's local domains, for "user@domain"
+	                                alias targets (NULL: every such target is remote) */
 	char al_error[160];
 	bool have_mail_gid;
 	gid_t mail_gid;              /* the `mail` group, kept by delivery processes */
+	uid_t spool_uid;
+	gid_t spool_gid;
+	struct deliver_ids ids;      /* effective ids switched to the spool user */
 };
 
 enum unit_outcome {
@@ -363,6 +369,8 @@ child_main(struct run *r, size_t user, const size_t *list, size_t n, bool search
 	char reason[DELIVER_REASON_MAX];
 
 	alarm(DELIVER_CHILD_TIMEOUT_S);
+	/* the parent works as the spool user; the drop below starts from root */
+	deliver_ids_root(&r->dc->ids);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);     /* RLIMIT_FSIZE: EFBIG, a full mailbox, not a kill */
 	log_close();
@@ -485,8 +493,16 @@ static void run_user(struct run *r, size_t user, const size_t *list, size_t n, b
 		unit_set(&r->units[list[rep.unit]], o, rep.err, rep.store, rep.reason);
 	}
 	close(p[0]);
-	if (timed_out)
+	if (timed_out) {
+		/* the process runs as its user: only root may end it */
+		struct deliver_ids *ids = &r->dc->ids;
+		bool was = ids->switched;
+		deliver_ids_root(ids);
 		(void)kill(pid, SIGKILL);
+		const char *err;
+		if (was && deliver_ids_spool(ids, r->dc->spool_uid, r->dc->spool_gid, &err) == -1)
+			fatal("deliver: %s", err);
+	}
 	int status = 0;
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
@@ -560,32 +576,47 @@ static void unit_add(struct run *r, size_t rcpt, const struct passwd *pw)
 	un->user = user;
 }
 
-/* The account for a local name: as given, else in lower case (RFC 5321 lets us treat
- * local parts case-insensitively; Unix names are lower case).  NULL when there is none
- * or it may not receive mail (below min_uid: root and system accounts). */
-static const struct passwd *user_lookup(const struct config *cfg, const char *name,
-					bool *system_r)
+enum lookup { LOOKUP_USER, LOOKUP_NONE, LOOKUP_SYSTEM, LOOKUP_ERROR };
+
+/* The account for a local name, lower-cased as the session's policy looks it up (Unix
+ * names are lower case; RFC 5321 lets us fold local parts).  direct: the recipient
+ * itself, which must be a mail user (uid >= min_uid, not in deny_users), as the policy
+ * accepted it; an alias target may be any account but root (the admin wrote it).
+ * LOOKUP_ERROR: the lookup itself failed (NSS): try again later. */
+static enum lookup user_lookup(const struct config *cfg, const char *name, bool direct,
+			       const struct passwd **pw_r)
 {
 	char low[256];
-	const struct passwd *pw;
 
-	*system_r = false;
-	if (!config_username_ok(cfg, name, strlen(name)) ||
-	    util_snprintf(low, sizeof(low), "%s", name) < 0)
-		return NULL;
-	pw = getpwnam(name);
-	if (pw == NULL) {
-		for (char *p = low; *p != '\0'; p++)
-			if (*p >= 'A' && *p <= 'Z')
-				*p = (char)(*p - 'A' + 'a');
-		if (strcmp(low, name) != 0)
-			pw = getpwnam(low);
+	*pw_r = NULL;
+	if (util_snprintf(low, sizeof(low), "%s", name) < 0)
+		return LOOKUP_NONE;
+	for (char *p = low; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	if (!config_username_ok(cfg, low, strlen(low)))
+		return LOOKUP_NONE;
+	errno = 0;
+	const struct passwd *pw = getpwnam(low);
+	if (pw == NULL)
+		return errno == 0 || errno == ENOENT || errno == ESRCH ? LOOKUP_NONE :
+			LOOKUP_ERROR;
+	if (pw->pw_uid == 0)
+		return LOOKUP_SYSTEM;
+	if (direct && pw->pw_uid < cfg->min_uid)
+		return LOOKUP_SYSTEM;
+	if (direct && cfg->deny_users != NULL) {
+		size_t n = strlen(low);
+		for (const char *l = cfg->deny_users; *l != '\0';) {
+			l += strspn(l, " ,\t");
+			size_t k = strcspn(l, " ,\t");
+			if (k == n && k > 0 && memcmp(l, low, n) == 0)
+				return LOOKUP_SYSTEM;
+			l += k;
+		}
 	}
-	if (pw != NULL && (pw->pw_uid == 0 || pw->pw_uid < cfg->min_uid)) {
-		*system_r = true;
-		return NULL;
-	}
-	return pw;
+	*pw_r = pw;
+	return LOOKUP_USER;
 }
 
 /* The local part of a path ("bob" of "bob@example.org", "postmaster" alone), a quoted
@@ -617,19 +648,25 @@ struct alias_cb {
 	struct run *r;
 	size_t rcpt;
 	unsigned reached, unknown;
+	bool failed;
 };
 
 static int alias_user(void *ctx, const char *user)
 {
 	struct alias_cb *a = ctx;
-	bool sys;
-	const struct passwd *pw = user_lookup(a->r->cfg, user, &sys);
+	const struct passwd *pw;
+	enum lookup l = user_lookup(a->r->cfg, user, false, &pw);
 
-	if (pw == NULL) {
-		char s[LOG_MAX_FIELD + 1];
-		log_warn("%s: alias target <%s> of <%s> is not a mail account, skipped",
-			 a->r->env->id, log_sanitize(user, strlen(user), s),
-			 a->r->env->rcpts[a->rcpt].addr);
+	if (l == LOOKUP_ERROR) {
+		a->failed = true;
+		return 1;
+	}
+	if (l != LOOKUP_USER) {
+		char s[LOG_MAX_FIELD + 1], t[LOG_MAX_FIELD + 1];
+		const char *addr = a->r->env->rcpts[a->rcpt].addr;
+		log_warn("%s: alias target <%s> of <%s> %s, skipped", a->r->env->id,
+			 log_sanitize(user, strlen(user), s), log_sanitize(addr, strlen(addr), t),
+			 l == LOOKUP_SYSTEM ? "is root" : "is not a user");
 		a->unknown++;
 		return 0;
 	}
@@ -671,6 +708,10 @@ static void plan_rcpt(struct run *r, size_t i)
 		plan_reply(p, PLAN_FAIL, "550 5.4.6", t);
 		return;
 	}
+	if (ar == 1 && a.failed) {
+		plan_reply(p, PLAN_DEFER, "451 4.3.0", "user lookup failed");
+		return;
+	}
 	if (ar == 1) {
 		p->alias = true;
 		if (skipped > 0)
@@ -683,11 +724,19 @@ static void plan_rcpt(struct run *r, size_t i)
 		p->plan = PLAN_UNITS;
 		return;
 	}
-	bool sys;
-	const struct passwd *pw = user_lookup(r->cfg, name, &sys);
-	if (pw == NULL) {
-		plan_reply(p, PLAN_FAIL, "550 5.1.1", sys ? "not a mail account" : "no such user");
+	const struct passwd *pw;
+	switch (user_lookup(r->cfg, name, true, &pw)) {
+	case LOOKUP_ERROR:
+		plan_reply(p, PLAN_DEFER, "451 4.3.0", "user lookup failed");
 		return;
+	case LOOKUP_SYSTEM:
+		plan_reply(p, PLAN_FAIL, "550 5.1.1", "not a mail account");
+		return;
+	case LOOKUP_NONE:
+		plan_reply(p, PLAN_FAIL, "550 5.1.1", "no such user");
+		return;
+	case LOOKUP_USER:
+		break;
 	}
 	unit_add(r, i, pw);
 	p->plan = PLAN_UNITS;
@@ -925,7 +974,8 @@ int deliver_one(struct deliver_ctx *dc, const char *id, unsigned lock_timeout_ms
 
 /* ---- root: the context ---- */
 
-int deliver_spool_uid(const struct config *cfg, uid_t *uid_r, const char **error_r)
+int deliver_spool_uid(const struct config *cfg, uid_t *uid_r, gid_t *gid_r,
+		      const char **error_r)
 {
 	const struct passwd *pw = getpwnam(cfg->spool_user);
 
@@ -933,8 +983,48 @@ int deliver_spool_uid(const struct config *cfg, uid_t *uid_r, const char **error
 		*error_r = "spool_user does not exist";
 		return -1;
 	}
+	if (pw->pw_uid == 0) {
+		*error_r = "spool_user is root";
+		return -1;
+	}
 	*uid_r = pw->pw_uid;
+	*gid_r = pw->pw_gid;
 	return 0;
+}
+
+int deliver_ids_spool(struct deliver_ids *ids, uid_t uid, gid_t gid, const char **error_r)
+{
+	if (geteuid() != 0)
+		return 0;
+	ids->egid = getegid();
+	if (setresgid((gid_t)-1, gid, (gid_t)-1) == -1) {
+		*error_r = "setresgid to the spool user failed";
+		return -1;
+	}
+	if (setresuid((uid_t)-1, uid, (uid_t)-1) == -1) {
+		if (setresgid((gid_t)-1, ids->egid, (gid_t)-1) == -1)
+			fatal("deliver: cannot return to root's group");
+		*error_r = "setresuid to the spool user failed";
+		return -1;
+	}
+	ids->switched = true;
+	return 0;
+}
+
+void deliver_ids_root(struct deliver_ids *ids)
+{
+	if (!ids->switched)
+		return;
+	/* real and saved uid are 0: this cannot fail but for a broken kernel */
+	if (setresuid((uid_t)-1, 0, (uid_t)-1) == -1 ||
+	    setresgid((gid_t)-1, ids->egid, (gid_t)-1) == -1)
+		fatal("deliver: cannot return to root");
+	ids->switched = false;
+}
+
+static bool alias_domain_local(void *ctx, const char *domain)
+{
+	return policy_domain_is_local(ctx, domain);
 }
 
 int deliver_ctx_open(const struct config *cfg, struct deliver_ctx **dc_r,
@@ -942,23 +1032,41 @@ int deliver_ctx_open(const struct config *cfg, struct deliver_ctx **dc_r,
 {
 	struct deliver_ctx *dc = xcalloc(1, sizeof(*dc));
 	const char *err;
-	uid_t owner;
 
 	dc->cfg = cfg;
-	if (deliver_spool_uid(cfg, &owner, error_r) == -1 ||
-	    spool_open(cfg->spool_dir, owner, 0, &dc->sp, error_r) == -1) {
+	if (deliver_spool_uid(cfg, &dc->spool_uid, &dc->spool_gid, error_r) == -1) {
 		free(dc);
 		return -1;
+	}
+	/* the local domains as the session's policy has them (its own aliases table is
+	 * not used: an unreadable file defers delivery here, it does not stop it) */
+	struct config dcfg = *cfg;
+	dcfg.aliases = NULL;
+	if (policy_open(&dcfg, SUBMIT_MODE_MX, &dc->domains, &err) == -1) {
+		log_err("local_domains: %s (alias targets user@domain are not delivered)", err);
+		dc->domains = NULL;
 	}
 	if (aliases_open(cfg->aliases, &dc->al, &err) == -1) {
 		snprintf(dc->al_error, sizeof(dc->al_error), "%s", err);
 		log_err("aliases: file=%s, error=%s", cfg->aliases, err);
 		dc->al = NULL;
+	} else if (dc->domains != NULL) {
+		aliases_set_local(dc->al, alias_domain_local, dc->domains);
 	}
 	const struct group *gr = getgrnam("mail");
 	if (gr != NULL) {
 		dc->have_mail_gid = true;
 		dc->mail_gid = gr->gr_gid;
+	}
+	/* from here on root is the spool user but for its delivery processes and kills */
+	if (deliver_ids_spool(&dc->ids, dc->spool_uid, dc->spool_gid, error_r) == -1 ||
+	    spool_open(cfg->spool_dir, dc->spool_uid, 0, &dc->sp, error_r) == -1) {
+		deliver_ids_root(&dc->ids);
+		if (dc->al != NULL)
+			aliases_free(&dc->al);
+		policy_free(&dc->domains);
+		free(dc);
+		return -1;
 	}
 	*dc_r = dc;
 	return 0;
@@ -972,7 +1080,9 @@ void deliver_ctx_free(struct deliver_ctx **dcp)
 		return;
 	if (dc->al != NULL)
 		aliases_free(&dc->al);
+	policy_free(&dc->domains);
 	spool_close(&dc->sp);
+	deliver_ids_root(&dc->ids);
 	free(dc);
 	*dcp = NULL;
 }

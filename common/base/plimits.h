@@ -455,33 +455,6 @@
  * wait for the next run, and the listing says it was cut. */
 #define SPOOL_SCAN_MAX 1000000
 
-/* aliases(5) (common/spool/aliases.c).  /etc/aliases is root's, read by the session and
- * by delivery as hostile all the same.  A Debian aliases file is a few hundred bytes; a
- * site with many lists has thousands of entries: 4 MiB of file, a 64 KiB logical line
- * (a list written as one entry with continuation lines) and 100,000 entries leave room
- * for both and bound the memory.  Names are local parts (RFC 5321 section 4.5.3.1.1).
- * One expansion follows at most ALIASES_MAX_DEPTH nested aliases (sendmail and Postfix
- * stop near 10-20), reaches at most ALIASES_MAX_USERS distinct users and looks at most
- * ALIASES_MAX_STEPS targets: past these it is refused, never cut short silently. */
-#define ALIASES_MAX_FILE (4U * 1024 * 1024)
-#define ALIASES_MAX_LINE 65536
-#define ALIASES_MAX_ENTRIES 100000
-#define ALIASES_MAX_NAME SMTP_MAX_LOCAL_PART
-#define ALIASES_MAX_DEPTH 20
-#define ALIASES_MAX_USERS 1000
-#define ALIASES_MAX_STEPS 20000
-/* smtp-submit's policy (smtp-submit/policy.c).  DNSBL zones checked per connection (each
- * costs up to two lookups before the greeting's reply to MAIL); each lookup waits at most
- * DNSBL_TIMEOUT_S per try, DNSBL_TRIES tries (resolv.conf's timeout/attempts, bounded).
- * Local domains from config: more than this is a configuration error. */
-#define DNSBL_MAX_ZONES 8
-#define DNSBL_TIMEOUT_S 2
-#define DNSBL_TRIES 2
-#define POLICY_MAX_DOMAINS 256
-/* Rate limits: a sliding hour kept as 60 one-minute buckets per user (a fixed-size file
- * under spool_dir/rate/, so it cannot grow). */
-#define RATE_WINDOW_S 3600
-#define RATE_BUCKETS 60
 /* smtp-submit's local delivery (smtp-submit/deliver.c). */
 /* A deferred local recipient is tried again after this, doubled per attempt up to the
  * maximum: a full disk or a broken mailbox is fixed in minutes to hours; -q runs every
@@ -508,5 +481,33 @@
 #define DELIVER_REASON_MAX 200
 /* Bytes of the message copied per read from the spool into the mailbox. */
 #define DELIVER_COPY_BUF 65536
+
+/* aliases(5) (common/spool/aliases.c).  /etc/aliases is root's, read by the session and
+ * by delivery as hostile all the same.  A Debian aliases file is a few hundred bytes; a
+ * site with many lists has thousands of entries: 4 MiB of file, a 64 KiB logical line
+ * (a list written as one entry with continuation lines) and 100,000 entries leave room
+ * for both and bound the memory.  Names are local parts (RFC 5321 section 4.5.3.1.1).
+ * One expansion follows at most ALIASES_MAX_DEPTH nested aliases (sendmail and Postfix
+ * stop near 10-20), reaches at most ALIASES_MAX_USERS distinct users and looks at most
+ * ALIASES_MAX_STEPS targets: past these it is refused, never cut short silently. */
+#define ALIASES_MAX_FILE (4U * 1024 * 1024)
+#define ALIASES_MAX_LINE 65536
+#define ALIASES_MAX_ENTRIES 100000
+#define ALIASES_MAX_NAME SMTP_MAX_LOCAL_PART
+#define ALIASES_MAX_DEPTH 20
+#define ALIASES_MAX_USERS 1000
+#define ALIASES_MAX_STEPS 20000
+/* smtp-submit's policy (smtp-submit/policy.c).  DNSBL zones checked per connection (each
+ * costs up to two lookups before the greeting's reply to MAIL); each lookup waits at most
+ * DNSBL_TIMEOUT_S per try, DNSBL_TRIES tries (resolv.conf's timeout/attempts, bounded).
+ * Local domains from config: more than this is a configuration error. */
+#define DNSBL_MAX_ZONES 8
+#define DNSBL_TIMEOUT_S 2
+#define DNSBL_TRIES 2
+#define POLICY_MAX_DOMAINS 256
+/* Rate limits (submit_rate_messages/recipients are per hour): a sliding hour kept as 60
+ * one-minute buckets per user (a fixed-size file under spool_dir/rate/, so it cannot
+ * grow). */
+#define RATE_BUCKETS 60
 
 #endif
