@@ -190,7 +190,7 @@ demo: deps all
 	@sh demo/demo.sh
 
 bench: deps all
-	@sh bench/run.sh
+	@BENCH_PARTS="$(or $(BENCH),$(BENCH_PARTS))" sh bench/run.sh
 
 clean:
 	rm -rf build ipop3d/ipop3d imapd/imapd smtp-submit/smtp-submit

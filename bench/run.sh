@@ -1,13 +1,17 @@
 #!/bin/sh
-# make bench: ipop3d and imapd against Dovecot on this machine, side by side; writes
-# bench/RESULTS.md
+# make bench: ipop3d and imapd against Dovecot, smtp-submit against Postfix, on this
+# machine, side by side; writes bench/RESULTS.md
 # (raw numbers, logs and perf data in build/bench/).
 #
-# Installs what a fresh Debian 12 lacks for it (Dovecot's POP3 and IMAP servers, the launcher, the
-# client's Python, and perf for the CPU profile if it can), without letting the packages
-# start any service: a policy-rc.d that refuses is put in place for the install if the
+# `make bench BENCH=smtp` (or BENCH=pop3, BENCH=imap, BENCH="pop3 imap"): only those parts.
+#
+# Installs what a fresh Debian 12 lacks for it (Dovecot's POP3 and IMAP servers, Postfix,
+# the launcher, the client's Python, and perf for the CPU profile if it can), without
+# letting the packages start any service: a policy-rc.d that refuses is put in place for the install if the
 # host has none, and removed after.  A Dovecot installed here is also left disabled at
-# boot.  Then bench/bench.py (as root) makes its accounts and certificates, runs both
+# boot, and so is a Postfix installed here (installed with debconf's "No configuration":
+# no /etc/postfix/main.cf, nothing on port 25; the smtp bench runs it from a private
+# config directory on loopback high ports, and stops it).  Then bench/bench.py (as root) makes its accounts and certificates, runs both
 # servers on 127.0.0.1 only, measures, and stops and removes everything it made.
 # `make bench` builds ipop3d first (make deps all); run alone, this needs ipop3d/ipop3d.
 # Environment knobs: see bench/bench.py (BENCH_LOGINS, BENCH_LOGINS_RSA, ...) and
@@ -26,14 +30,29 @@ installed() {
 	dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
 }
 
+# BENCH_PARTS (make bench BENCH=...): "pop3 imap smtp" (default), or some of them.  The
+# POP3 bench writes bench/RESULTS.md, the IMAP bench (bench/imapbench.py) and the SMTP
+# bench (bench/smtpbench.py) then add their sections to it.
+parts=${BENCH_PARTS:-pop3 imap smtp}
+pkgs="systemd python3 openssl passwd"
+case " $parts " in *" pop3 "*) pkgs="$pkgs dovecot-core dovecot-pop3d" ;; esac
+case " $parts " in *" imap "*) pkgs="$pkgs dovecot-core dovecot-imapd" ;; esac
+# smtp: Postfix to compare with, Dovecot's auth for its SASL (as Debian's docs set up)
+case " $parts " in *" smtp "*) pkgs="$pkgs dovecot-core postfix" ;; esac
 need=
-for pkg in dovecot-core dovecot-pop3d dovecot-imapd systemd python3 openssl passwd; do
+for pkg in $pkgs; do
+	case " $need " in *" $pkg "*) continue ;; esac
 	installed "$pkg" || need="$need $pkg"
 done
 opt=
 if ! command -v perf >/dev/null 2>&1; then
 	opt=linux-perf
 fi
+# smtp: strace counts the system calls (syncs, forks, execs) of one submission
+case " $parts " in *" smtp "*)
+	command -v strace >/dev/null 2>&1 || opt="$opt strace" ;;
+esac
+opt=${opt# }
 
 if [ -n "$need$opt" ]; then
 	log=/tmp/postern-bench-apt.$$.log
@@ -48,6 +67,14 @@ if [ -n "$need$opt" ]; then
 	had_dovecot=
 	if installed dovecot-core; then
 		had_dovecot=1
+	fi
+	had_postfix=
+	if installed postfix; then
+		had_postfix=1
+	else
+		# no main.cf, no service: the bench writes its own configuration elsewhere
+		echo "postfix postfix/main_mailer_type select No configuration" |
+			debconf-set-selections
 	fi
 	export DEBIAN_FRONTEND=noninteractive
 	updated=
@@ -66,11 +93,11 @@ if [ -n "$need$opt" ]; then
 		fi
 	fi
 	if [ -n "$opt" ]; then
-		echo "bench: installing (optional, for the CPU profile): $opt"
+		echo "bench: installing (optional, for the CPU profile and system call counts): $opt"
 		if ! apt-get install -y -q $opt >>"$log" 2>&1; then
 			[ -n "$updated" ] || apt-get update -q >>"$log" 2>&1 || true
 			apt-get install -y -q $opt >>"$log" 2>&1 ||
-				echo "bench: $opt not installed: the report will have no CPU profile"
+				echo "bench: $opt not installed: the report will have no CPU profile or system call counts"
 		fi
 	fi
 	rm -f "$log"
@@ -88,14 +115,22 @@ if [ -n "$need$opt" ]; then
 			update-rc.d dovecot disable >/dev/null 2>&1 || true
 		fi
 	fi
+	if [ -z "$had_postfix" ] && installed postfix; then
+		if command -v systemctl >/dev/null 2>&1; then
+			systemctl disable --quiet postfix.service >/dev/null 2>&1 || true
+		fi
+		if command -v update-rc.d >/dev/null 2>&1 && [ -e /etc/init.d/postfix ]; then
+			update-rc.d postfix disable >/dev/null 2>&1 || true
+		fi
+	fi
 fi
 
-# BENCH_PARTS: "pop3 imap" (default), or one of them.  The POP3 bench writes
-# bench/RESULTS.md, the IMAP bench (bench/imapbench.py) then adds its section to it.
-parts=${BENCH_PARTS:-pop3 imap}
 case " $parts " in *" pop3 "*)
 	/usr/bin/python3 bench/bench.py ;;
 esac
 case " $parts " in *" imap "*)
 	/usr/bin/python3 bench/imapbench.py ;;
+esac
+case " $parts " in *" smtp "*)
+	/usr/bin/python3 bench/smtpbench.py ;;
 esac
