@@ -125,10 +125,10 @@
 /* smtp-submit: local deliveries the monitor of one connection starts for its session
  * (MSG_DELIVER), each in a root child: at most this many at once (a burst of pipelined
  * messages must not fork a process per message), the rest wait for a free slot; and at
- * most this many per connection in all (RFC 5321 sets no limit on messages per
- * connection; past it a message waits in the spool for the next queue run, -q). */
+ * most this many wait at once (RFC 5321 sets no limit on messages per connection; a
+ * message past it waits in the spool for the next queue run, -q). */
 #define DELIVER_MAX_RUNNING 2
-#define DELIVER_MAX_PER_CONN 100
+#define DELIVER_MAX_WAITING 100
 /* RFC 1939 section 7: a unique-id is 1 to 70 characters in 0x21..0x7E. */
 #define POP3_UIDL_MAX 70
 /* Config file: a line and a value longer than this are errors (libinih's own limit). */

@@ -328,10 +328,11 @@ struct monitor_state {
 	int keyfd;                  /* its end of our socketpair */
 	int sctl;                   /* the session's ctl, while it runs; else -1 */
 	/* smtp-submit's local deliveries (MSG_DELIVER): root children, DELIVER_MAX_RUNNING
-	 * at once; ids [dq_next, dq_len) wait for a slot. */
+	 * at once; dq_count ids wait for a slot in the ring dq, the oldest at dq_head. */
 	pid_t dpid[DELIVER_MAX_RUNNING];
-	char dq[DELIVER_MAX_PER_CONN][MSG_QUEUE_ID_LEN + 1];
-	unsigned dq_len, dq_next;
+	char dq[DELIVER_MAX_WAITING][MSG_QUEUE_ID_LEN + 1];
+	unsigned dq_head, dq_count;
+	bool dq_overflowed;             /* logged once per connection */
 };
 
 /* The key process: forked from the monitor at the first key operation; it alone reads
@@ -459,10 +460,12 @@ static void monitor_deliveries(struct monitor_state *ms, bool wait)
 		if (ms->dpid[i] > 0 && waitpid(ms->dpid[i], &status, WNOHANG) == ms->dpid[i])
 			ms->dpid[i] = 0;
 	}
-	for (size_t i = 0; i < DELIVER_MAX_RUNNING && ms->dq_next < ms->dq_len; i++) {
+	for (size_t i = 0; i < DELIVER_MAX_RUNNING && ms->dq_count > 0; i++) {
 		if (ms->dpid[i] != 0)
 			continue;
-		const char *id = ms->dq[ms->dq_next++];
+		const char *id = ms->dq[ms->dq_head];
+		ms->dq_head = (ms->dq_head + 1) % DELIVER_MAX_WAITING;
+		ms->dq_count--;
 		pid_t pid = fork();
 		if (pid == 0) {
 			/* root, for server_proto.deliver alone: nothing of the connection */
@@ -491,13 +494,17 @@ static int monitor_on_deliver(struct monitor_state *ms, const struct msg *m)
 	if (ms->sc->p->deliver == NULL || msg_get_str(m, MSG_DELIVER_ID, id, sizeof(id)) == -1 ||
 	    !monitor_queue_id_ok(id))
 		return -1;
-	if (ms->dq_len >= DELIVER_MAX_PER_CONN) {
-		if (ms->dq_len++ == DELIVER_MAX_PER_CONN)
-			log_warn("monitor: deliver-deferred, reason=too-many-messages, rip=%s, "
+	monitor_deliveries(ms, false);          /* reap finished ones: free slots */
+	if (ms->dq_count >= DELIVER_MAX_WAITING) {
+		if (!ms->dq_overflowed)
+			log_warn("monitor: deliver-deferred, reason=too-many-waiting, rip=%s, "
 				 "action=queue-run", ms->sc->rip_str);
+		ms->dq_overflowed = true;
 		return 0;
 	}
-	memcpy(ms->dq[ms->dq_len++], id, MSG_QUEUE_ID_LEN + 1);
+	memcpy(ms->dq[(ms->dq_head + ms->dq_count) % DELIVER_MAX_WAITING], id,
+	       MSG_QUEUE_ID_LEN + 1);
+	ms->dq_count++;
 	monitor_deliveries(ms, false);
 	return 0;
 }
@@ -650,7 +657,7 @@ monitor_run_session(struct monitor_state *ms, struct monitor_login *lg, const ch
 		bool running = false;
 		for (size_t i = 0; i < DELIVER_MAX_RUNNING; i++)
 			running |= ms->dpid[i] > 0;
-		if (!running && ms->dq_next >= ms->dq_len)
+		if (!running && ms->dq_count == 0)
 			break;
 	}
 	code = 0;
