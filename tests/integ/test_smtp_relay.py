@@ -178,7 +178,7 @@ def test_auth_not_offered_nor_accepted_on_25(smtpd, make_user, ctx):
     r = c.auth_plain(u.name, u.password)
     assert r.code in (502, 503) and r.enh == "5.5.1", r
     # and AUTH gave nothing: relaying is still refused
-    assert c.cmd("MAIL FROM:<%s>" % h.address(u)).code == 250
+    assert c.cmd("MAIL FROM:<someone@example.org>").code == 250
     r = c.cmd("RCPT TO:<victim@%s>" % OTHER)
     assert (r.code, r.enh) == (554, "5.7.1"), r
     c.quit()
