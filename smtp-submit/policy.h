@@ -9,12 +9,15 @@
  * Submission (587/465, after AUTH): MAIL FROM and the header From: must be the user's
  * own: login@each local domain, or an alias that expands to that user alone (553 5.7.1);
  * any recipient (local ones must exist; remote ones are queued for the queue runner);
- * per-user messages and recipients per hour, shared by every connection (451 4.7.1 /
- * 452 4.7.1 ... see policy.c). */
+ * per-user messages and recipients per hour, shared by every connection (451 4.7.1 at
+ * MAIL for messages, 452 4.7.1 at RCPT for recipients).  Every decision and its reason:
+ * the comment at the top of policy.c and docs/architecture.md "smtp-submit: policy". */
 #ifndef POSTERN_POLICY_H
 #define POSTERN_POLICY_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
 #include "base/config.h"
 #include "mail/address.h"
 #include "submit.h"
@@ -39,8 +42,9 @@ const char *policy_hostname(const struct policy *p);
 /* Is `domain` (any case, a trailing dot allowed) one of ours? */
 bool policy_domain_is_local(const struct policy *p, const char *domain);
 
-/* Port 25, at connect: the DNSBL check (when dnsbl is set).  0: go on; -1: refuse with
- * *r (554 5.7.1 with the list's text). */
+/* At connect, in every mode: remembers rip for the log lines (rate-limited: ... rip=);
+ * on port 25 the DNSBL check (when dnsbl is set).  0: go on; -1: refuse with *r (554
+ * 5.7.1 with the list's text). */
 int policy_client(struct policy *p, const char *rip, struct policy_reply *r);
 
 /* MAIL FROM.  login: the SASL user, NULL on port 25.  path as parsed (null sender:
@@ -68,5 +72,35 @@ int policy_header_from(struct policy *p, const char *login, const char *value, s
 int policy_rate_check(struct policy *p, const char *login, unsigned nrcpt,
 		      struct policy_reply *r);
 void policy_rate_record(struct policy *p, const char *login, unsigned nrcpt);
+
+/* ---- additions for the tests and for smtp-submit -t ---- */
+struct aliases;
+/* The local domains in use. */
+size_t policy_local_domains(const struct policy *p, const char *const **domains_r);
+/* Time source of the rate limits (default time()). */
+typedef time_t policy_clock_fn(void *ctx);
+void policy_set_clock(struct policy *p, policy_clock_fn *fn, void *ctx);
+/* User lookup (default getpwnam()): 1 and *uid_r if the user exists, 0 if not, -1 if
+ * the lookup failed (the policy answers 451 4.3.0). */
+typedef int policy_user_fn(void *ctx, const char *name, uid_t *uid_r);
+void policy_set_user_lookup(struct policy *p, policy_user_fn *fn, void *ctx);
+/* DNS query (default res_nquery() with bounded timeouts): res_query()'s contract. */
+typedef int policy_dns_fn(void *ctx, const char *name, int type, unsigned char *answer,
+			  int anslen);
+void policy_set_resolver(struct policy *p, policy_dns_fn *fn, void *ctx);
+/* Replace the aliases table (the policy owns al from now on). */
+void policy_set_aliases(struct policy *p, struct aliases *al);
+/* The DNSBL query name of rip (IPv4, IPv6 nibbles, IPv4-mapped IPv6 as IPv4) in zone.
+ * 0, or -1 for an address that does not parse or a name too long. */
+int policy_dnsbl_name(const char *rip, const char *zone, char *out, size_t size);
+/* Walk the answer records of `type` in a DNS message (hostile: bounded, compression
+ * pointers skipped, never followed).  cb returns nonzero to stop.  0, or -1 for a
+ * malformed message or an error answer. */
+typedef int policy_dns_rr_cb(void *ctx, const unsigned char *rdata, size_t len);
+int policy_dns_answers(const unsigned char *msg, size_t len, int type,
+		       policy_dns_rr_cb *cb, void *ctx);
+/* May this login name be a rate-limit file name? ([A-Za-z0-9._@+-], 1..64 bytes, not
+ * starting with '.' or '-') */
+bool policy_rate_name_ok(const char *login);
 
 #endif

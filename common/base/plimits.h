@@ -115,6 +115,13 @@
 #define AUTH_SESSION_TIMEOUT_S 30
 /* Longest wait of the session for its MSG_START_SESSION (the monitor sends it at once). */
 #define SESSION_START_TIMEOUT_MS 10000
+/* smtp-submit: local deliveries the monitor of one connection starts for its session
+ * (MSG_DELIVER), each in a root child: at most this many at once (a burst of pipelined
+ * messages must not fork a process per message), the rest wait for a free slot; and at
+ * most this many per connection in all (RFC 5321 sets no limit on messages per
+ * connection; past it a message waits in the spool for the next queue run, -q). */
+#define DELIVER_MAX_RUNNING 2
+#define DELIVER_MAX_PER_CONN 100
 /* RFC 1939 section 7: a unique-id is 1 to 70 characters in 0x21..0x7E. */
 #define POP3_UIDL_MAX 70
 /* Config file: a line and a value longer than this are errors (libinih's own limit). */
@@ -440,5 +447,33 @@
 /* Queue entries one listing or queue run looks at (13 bytes of memory each); the rest
  * wait for the next run, and the listing says it was cut. */
 #define SPOOL_SCAN_MAX 1000000
+
+/* aliases(5) (common/spool/aliases.c).  /etc/aliases is root's, read by the session and
+ * by delivery as hostile all the same.  A Debian aliases file is a few hundred bytes; a
+ * site with many lists has thousands of entries: 4 MiB of file, a 64 KiB logical line
+ * (a list written as one entry with continuation lines) and 100,000 entries leave room
+ * for both and bound the memory.  Names are local parts (RFC 5321 section 4.5.3.1.1).
+ * One expansion follows at most ALIASES_MAX_DEPTH nested aliases (sendmail and Postfix
+ * stop near 10-20), reaches at most ALIASES_MAX_USERS distinct users and looks at most
+ * ALIASES_MAX_STEPS targets: past these it is refused, never cut short silently. */
+#define ALIASES_MAX_FILE (4U * 1024 * 1024)
+#define ALIASES_MAX_LINE 65536
+#define ALIASES_MAX_ENTRIES 100000
+#define ALIASES_MAX_NAME SMTP_MAX_LOCAL_PART
+#define ALIASES_MAX_DEPTH 20
+#define ALIASES_MAX_USERS 1000
+#define ALIASES_MAX_STEPS 20000
+/* smtp-submit's policy (smtp-submit/policy.c).  DNSBL zones checked per connection (each
+ * costs up to two lookups before the greeting's reply to MAIL); each lookup waits at most
+ * DNSBL_TIMEOUT_S per try, DNSBL_TRIES tries (resolv.conf's timeout/attempts, bounded).
+ * Local domains from config: more than this is a configuration error. */
+#define DNSBL_MAX_ZONES 8
+#define DNSBL_TIMEOUT_S 2
+#define DNSBL_TRIES 2
+#define POLICY_MAX_DOMAINS 256
+/* Rate limits: a sliding hour kept as 60 one-minute buckets per user (a fixed-size file
+ * under spool_dir/rate/, so it cannot grow). */
+#define RATE_WINDOW_S 3600
+#define RATE_BUCKETS 60
 
 #endif

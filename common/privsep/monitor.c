@@ -139,6 +139,8 @@ struct monitor_login {
 	struct monitor_pw user;         /* the login account (canonical) */
 	int lock_fd;
 	struct auth_session *pam;
+	char helo[MSG_HELO_MAX + 1];    /* smtp-submit: the client's HELO/EHLO, checked */
+	bool esmtp;
 };
 
 /* Answer one login request.  Returns the reply; on LOGIN_OK *lg is filled. */
@@ -324,6 +326,12 @@ struct monitor_state {
 	unsigned worker_logs, session_logs;
 	pid_t keyproc;              /* the key process, once forked; else -1 */
 	int keyfd;                  /* its end of our socketpair */
+	int sctl;                   /* the session's ctl, while it runs; else -1 */
+	/* smtp-submit's local deliveries (MSG_DELIVER): root children, DELIVER_MAX_RUNNING
+	 * at once; ids [dq_next, dq_len) wait for a slot. */
+	pid_t dpid[DELIVER_MAX_RUNNING];
+	char dq[DELIVER_MAX_PER_CONN][MSG_QUEUE_ID_LEN + 1];
+	unsigned dq_len, dq_next;
 };
 
 /* The key process: forked from the monitor at the first key operation; it alone reads
@@ -399,6 +407,101 @@ static void monitor_keyproc_ask(struct monitor_state *ms, struct msg *m, struct 
 
 static int monitor_on_log(struct monitor_state *ms, struct msg *m, bool from_session);
 
+/* The HELO/EHLO argument as the worker reported it: it goes into the session's info and
+ * from there into Received: fields, so only printable US-ASCII without spaces passes
+ * (the worker's parser allows no more); anything else becomes "". */
+static void monitor_helo(const struct msg *m, uint8_t helo_tag, uint8_t esmtp_tag,
+			 struct monitor_login *lg)
+{
+	uint8_t esmtp = 0;
+	bool ok = msg_get_str(m, helo_tag, lg->helo, sizeof(lg->helo)) == 0;
+
+	for (const char *p = lg->helo; ok && *p != '\0'; p++)
+		ok = *p > 0x20 && *p < 0x7f;
+	if (!ok)
+		lg->helo[0] = '\0';
+	lg->esmtp = msg_get(m, esmtp_tag) != NULL && msg_get_u8(m, esmtp_tag, &esmtp) == 0 &&
+		    esmtp == 1 && lg->helo[0] != '\0';
+}
+
+/* A queue id from the session: exactly the spool's form (12 characters of Crockford's
+ * base32, envelope.h), since it becomes part of a path and of log lines in root's
+ * delivery. */
+static bool monitor_queue_id_ok(const char *id)
+{
+	static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	size_t n = strlen(id);
+
+	if (n != MSG_QUEUE_ID_LEN)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strchr(alphabet, id[i]) == NULL)
+			return false;
+	return true;
+}
+
+/* Reap the delivery children that ended (wait: block for one at least, when any runs),
+ * then start waiting ones while a slot is free. */
+static void monitor_deliveries(struct monitor_state *ms, bool wait)
+{
+	struct server_conn *sc = ms->sc;
+	for (size_t i = 0; wait && i < DELIVER_MAX_RUNNING; i++) {
+		int status;
+		if (ms->dpid[i] <= 0)
+			continue;
+		while (waitpid(ms->dpid[i], &status, 0) == -1 && errno == EINTR)
+			;
+		ms->dpid[i] = 0;
+		break;
+	}
+	for (size_t i = 0; i < DELIVER_MAX_RUNNING; i++) {
+		int status;
+		if (ms->dpid[i] > 0 && waitpid(ms->dpid[i], &status, WNOHANG) == ms->dpid[i])
+			ms->dpid[i] = 0;
+	}
+	for (size_t i = 0; i < DELIVER_MAX_RUNNING && ms->dq_next < ms->dq_len; i++) {
+		if (ms->dpid[i] != 0)
+			continue;
+		const char *id = ms->dq[ms->dq_next++];
+		pid_t pid = fork();
+		if (pid == 0) {
+			/* root, for server_proto.deliver alone: nothing of the connection */
+			if (ms->sctl != -1)
+				close(ms->sctl);
+			close(ms->ctl);
+			if (ms->data != -1)
+				close(ms->data);
+			signal(SIGPIPE, SIG_DFL);
+			_exit(sc->p->deliver(&sc->cfg, id) == 0 ? 0 : 1);
+		}
+		if (pid == -1)
+			log_err("monitor: fork for delivery of %s: %s, rip=%s", id,
+				strerror(errno), sc->rip_str);
+		else
+			ms->dpid[i] = pid;
+	}
+}
+
+/* MSG_DELIVER from the session: queue the id for a root child.  -1: a malformed
+ * request (the session is not to be trusted any more). */
+static int monitor_on_deliver(struct monitor_state *ms, const struct msg *m)
+{
+	char id[MSG_QUEUE_ID_MAX + 1];
+
+	if (ms->sc->p->deliver == NULL || msg_get_str(m, MSG_DELIVER_ID, id, sizeof(id)) == -1 ||
+	    !monitor_queue_id_ok(id))
+		return -1;
+	if (ms->dq_len >= DELIVER_MAX_PER_CONN) {
+		if (ms->dq_len++ == DELIVER_MAX_PER_CONN)
+			log_warn("monitor: deliver-deferred, reason=too-many-messages, rip=%s, "
+				 "action=queue-run", ms->sc->rip_str);
+		return 0;
+	}
+	memcpy(ms->dq[ms->dq_len++], id, MSG_QUEUE_ID_LEN + 1);
+	monitor_deliveries(ms, false);
+	return 0;
+}
+
 /* The account the session runs as, by the daemon's identity policy. */
 static int monitor_session_account(const struct server_conn *sc, const struct monitor_login *lg,
 				   struct monitor_pw *out)
@@ -431,22 +534,35 @@ static void monitor_supervise(struct monitor_state *ms, int sctl)
 			{ .fd = sctl, .events = POLLIN },
 			{ .fd = ms->worker_done ? -1 : ms->ctl, .events = POLLIN },
 		};
-		if (poll(pfd, 2, -1) == -1) {
+		bool running = false;
+		for (size_t i = 0; i < DELIVER_MAX_RUNNING; i++)
+			running |= ms->dpid[i] > 0;
+		/* a delivery child is reaped within this much of its end */
+		int rc = poll(pfd, 2, running ? 100 : -1);
+		if (running)
+			monitor_deliveries(ms, false);
+		if (rc == -1) {
 			if (errno == EINTR)
 				continue;
 			return;
 		}
 		if (pfd[1].revents != 0) {
-			int rc = msg_recv(ms->ctl, &m, -1, &err);
+			rc = msg_recv(ms->ctl, &m, -1, &err);
 			if (rc != 1 || m.type != MSG_LOG ||
 			    monitor_on_log(ms, &m, false) == -1)
 				ms->worker_done = true;
 			msg_wipe(&m);
 		}
 		if (pfd[0].revents != 0) {
-			int rc = msg_recv(sctl, &m, -1, &err);
+			rc = msg_recv(sctl, &m, -1, &err);
 			if (rc == 0)
 				return;           /* the session ended */
+			if (rc == 1 && m.type == MSG_DELIVER) {
+				if (monitor_on_deliver(ms, &m) == 0)
+					continue;
+				rc = -1;
+				err = "bad delivery request";
+			}
 			if (rc == -1 || m.type != MSG_LOG) {
 				log_err("monitor: malformed message from session, error=%s, "
 					"rip=%s", rc == -1 ? err : "unexpected type",
@@ -459,8 +575,9 @@ static void monitor_supervise(struct monitor_state *ms, int sctl)
 	}
 }
 
-/* After LOGIN_OK (or at connect, for SERVER_ID_NONE): fork the session, give it its
- * session_info, relay its log lines, wait for it, close the PAM session.  Never returns. */
+/* After LOGIN_OK (or MSG_OPEN_SESSION, for SERVER_ID_NONE): fork the session, give it
+ * its session_info, relay its log lines and start its deliveries, wait for it and for
+ * them, close the PAM session.  Never returns. */
 static void __attribute__((noreturn))
 monitor_run_session(struct monitor_state *ms, struct monitor_login *lg, const char *method,
 		    const char *tls, const char *cipher)
@@ -471,12 +588,10 @@ monitor_run_session(struct monitor_state *ms, struct monitor_login *lg, const ch
 	int sp[2];
 	int code = 1;
 
-	/* No more handshakes after a login: the key process ends and the certificate's
-	 * context goes (for SERVER_ID_NONE the worker may still need them: kept). */
-	if (sc->p->identity != SERVER_ID_NONE) {
-		monitor_keyproc_end(ms);
-		tls_ctx_free(&sc->ssl_ctx);
-	}
+	/* No more handshakes after the hand-over: the key process ends and the
+	 * certificate's context goes. */
+	monitor_keyproc_end(ms);
+	tls_ctx_free(&sc->ssl_ctx);
 
 	memset(&si, 0, sizeof(si));
 	util_snprintf(si.user, sizeof(si.user), "%s", lg->user.name);
@@ -488,6 +603,8 @@ monitor_run_session(struct monitor_state *ms, struct monitor_login *lg, const ch
 	util_snprintf(si.tls_cipher, sizeof(si.tls_cipher), "%s", cipher);
 	util_snprintf(si.auth_mech, sizeof(si.auth_mech), "%s", method);
 	memcpy(si.session_id, sc->session_id, sizeof(si.session_id));
+	util_snprintf(si.helo, sizeof(si.helo), "%s", lg->helo);
+	si.esmtp = lg->esmtp;
 
 	if (monitor_session_account(sc, lg, &acct) == -1)
 		goto end;
@@ -511,17 +628,29 @@ monitor_run_session(struct monitor_state *ms, struct monitor_login *lg, const ch
 	close(ms->data);
 	ms->data = -1;
 	struct msg m;
+	ms->sctl = sp[0];
 	if (session_info_to_msg(&si, &m) == -1 || msg_send(sp[0], &m) == -1)
 		log_err("monitor: cannot start the session, rip=%s", sc->rip_str);
 	else
 		monitor_supervise(ms, sp[0]);
 	close(sp[0]);
+	ms->sctl = -1;
 	int status;
 	/* The session ended (or broke its protocol and is ended here). */
 	if (waitpid(pid, &status, WNOHANG) == 0) {
 		kill(pid, SIGTERM);
 		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 			;
+	}
+	/* the deliveries it asked for run to their end (a service manager ends every
+	 * process of the connection with this one) */
+	for (;;) {
+		monitor_deliveries(ms, true);
+		bool running = false;
+		for (size_t i = 0; i < DELIVER_MAX_RUNNING; i++)
+			running |= ms->dpid[i] > 0;
+		if (!running && ms->dq_next >= ms->dq_len)
+			break;
 	}
 	code = 0;
 end:
@@ -558,8 +687,9 @@ static int monitor_on_auth(struct monitor_state *ms, struct msg *m)
 	}
 	req.tls = monitor_tls_version(tls);
 	monitor_cipher(cipher, req.cipher, sizeof(req.cipher));
-	msg_wipe(m);
 	struct monitor_login lg = { .lock_fd = -1 };
+	monitor_helo(m, MSG_AUTH_HELO, MSG_AUTH_ESMTP, &lg);
+	msg_wipe(m);
 	enum server_login res = monitor_auth(ms->sc, &req, &lg);
 	util_wipe(req.pass, sizeof(req.pass));
 	if (res == LOGIN_OK)
@@ -580,6 +710,33 @@ static int monitor_on_auth(struct monitor_state *ms, struct msg *m)
 		close(lg.lock_fd);
 	util_wipe(&req, sizeof(req));
 	return rc;
+}
+
+/* MSG_OPEN_SESSION (SERVER_ID_NONE): the worker starts the session without a login, at
+ * smtp-submit's first MAIL on port 25.  Answers LOGIN_OK and runs the session; never
+ * returns but on a send error (-1). */
+static int monitor_on_open(struct monitor_state *ms, struct msg *m)
+{
+	char tls[33], cipher[65], cbuf[65];
+	struct monitor_login lg = { .lock_fd = -1 };
+
+	if (ms->sc->p->identity != SERVER_ID_NONE ||
+	    msg_get_str(m, MSG_OPEN_TLS_VERSION, tls, sizeof(tls)) == -1 ||
+	    msg_get_str(m, MSG_OPEN_TLS_CIPHER, cipher, sizeof(cipher)) == -1) {
+		log_err("monitor: malformed or unexpected session start from worker, rip=%s",
+			ms->sc->rip_str);
+		return -1;
+	}
+	const char *v = monitor_tls_version(tls);
+	monitor_cipher(cipher, cbuf, sizeof(cbuf));
+	monitor_helo(m, MSG_OPEN_HELO, MSG_OPEN_ESMTP, &lg);
+	monitor_conn_leave(ms->sc);
+	struct msg r;
+	msg_init(&r, MSG_AUTH_REPLY);
+	if (msg_add_u8(&r, MSG_AUTH_REPLY_RESULT, (uint8_t)LOGIN_OK) == -1 ||
+	    msg_send(ms->ctl, &r) == -1)
+		return -1;
+	monitor_run_session(ms, &lg, "", strcmp(v, "no") == 0 ? "" : v, cbuf);
 }
 
 /* Events only the monitor may log: a worker that sends one is lying (fail2ban acts on
@@ -691,24 +848,18 @@ static const struct monitor_handler {
 	{ MSG_KEY_OP, TLS_MAX_KEY_OPS, monitor_on_key_op },
 	{ MSG_TLS_SESS_PUT, TLS_MAX_SESSION_PUTS, monitor_on_sess_put },
 	{ MSG_TLS_SESS_GET, TLS_MAX_SESSION_GETS, monitor_on_sess_get },
+	{ MSG_OPEN_SESSION, 1, monitor_on_open },
 };
 
 void monitor_main(struct server_conn *sc, int ctl, int data, pid_t worker, int why)
 {
 	struct monitor_state ms = { .sc = sc, .ctl = ctl, .data = data, .worker = worker,
-				    .keyproc = -1, .keyfd = -1 };
+				    .keyproc = -1, .keyfd = -1, .sctl = -1 };
 	unsigned count[sizeof(monitor_handlers) / sizeof(monitor_handlers[0])] = { 0 };
 	struct msg m;
 	const char *err;
 
-	if (sc->p->identity == SERVER_ID_NONE && why < 0) {
-		/* No login at all: the session starts at connect, as spool_user, and the
-		 * worker only does TLS and relays. */
-		struct monitor_login lg = { .lock_fd = -1 };
-		monitor_conn_leave(sc);
-		monitor_run_session(&ms, &lg, "", "", "");
-	}
-
+	(void)why;
 	for (;;) {
 		int rc = msg_recv(ctl, &m, -1, &err);
 		if (rc == 0)

@@ -20,13 +20,13 @@ struct msg_rule {
 	bool text;          /* no NUL inside */
 };
 
-#define MSG_MAX_RULES 10
+#define MSG_MAX_RULES 12
 struct msg_schema {
 	struct msg_rule rules[MSG_MAX_RULES];
 };
 
 /* One row per message type: what it may carry.  BOUNDS: every max below fits MSG_MAX
- * with the headers (the longest, AUTH, is 16+256+256+1024+32+64 + 6 * 3 + 2). */
+ * with the headers (the longest, AUTH, is 16+256+256+1024+32+64+255+1 + 8 * 3 + 2). */
 static const struct msg_schema msg_schemas[MSG_TYPE_END] = {
 	[MSG_AUTH] = { {
 		{ MSG_AUTH_MECH, 16, true, true },
@@ -35,6 +35,8 @@ static const struct msg_schema msg_schemas[MSG_TYPE_END] = {
 		{ MSG_AUTH_SECRET, AUTH_MAX_PASS, false, true },
 		{ MSG_AUTH_TLS_VERSION, 32, false, true },
 		{ MSG_AUTH_TLS_CIPHER, 64, false, true },
+		{ MSG_AUTH_HELO, MSG_HELO_MAX, false, true },
+		{ MSG_AUTH_ESMTP, 1, false, false },
 	} },
 	[MSG_AUTH_REPLY] = { {
 		{ MSG_AUTH_REPLY_RESULT, 1, true, false },
@@ -74,6 +76,17 @@ static const struct msg_schema msg_schemas[MSG_TYPE_END] = {
 		{ MSG_SESSION_TLS_CIPHER, 64, false, true },
 		{ MSG_SESSION_AUTH_MECH, 16, false, true },
 		{ MSG_SESSION_ID, 32, false, true },
+		{ MSG_SESSION_HELO, MSG_HELO_MAX, false, true },
+		{ MSG_SESSION_ESMTP, 1, false, false },
+	} },
+	[MSG_OPEN_SESSION] = { {
+		{ MSG_OPEN_TLS_VERSION, 32, false, true },
+		{ MSG_OPEN_TLS_CIPHER, 64, false, true },
+		{ MSG_OPEN_HELO, MSG_HELO_MAX, false, true },
+		{ MSG_OPEN_ESMTP, 1, false, false },
+	} },
+	[MSG_DELIVER] = { {
+		{ MSG_DELIVER_ID, MSG_QUEUE_ID_MAX, true, true },
 	} },
 };
 

@@ -26,6 +26,12 @@
 /* A MSG_LOG's event word and text (a log line is cut at 1024 bytes in log.c anyway). */
 #define MSG_LOG_EVENT_MAX 32
 #define MSG_LOG_TEXT_MAX 1024
+/* A HELO/EHLO argument as carried (session_info.helo holds it with its NUL). */
+#define MSG_HELO_MAX 255
+/* A queue id in MSG_DELIVER: the spool's ids are 12 characters (spool.h); a little room
+ * is left so the monitor, not the parser, says what is wrong with a longer one. */
+#define MSG_QUEUE_ID_MAX 32
+#define MSG_QUEUE_ID_LEN 12    /* = ENVELOPE_ID_LEN (smtp-submit's main.c checks) */
 
 enum msg_type {
 	MSG_AUTH = 1,          /* worker -> monitor: one login attempt */
@@ -37,6 +43,11 @@ enum msg_type {
 	MSG_TLS_SESS_PUT,      /* worker -> monitor: a TLS 1.3 session to keep for resumption */
 	MSG_TLS_SESS_GET,      /* worker -> monitor: the kept session with this id (once) */
 	MSG_TLS_SESS_REPLY,    /* monitor -> worker: that session, or none */
+	MSG_OPEN_SESSION,      /* worker -> monitor: start the session without a login
+	                          (SERVER_ID_NONE: smtp-submit on 25, at the first MAIL);
+	                          answered with MSG_AUTH_REPLY */
+	MSG_DELIVER,           /* session -> monitor: deliver this queued message now, in a
+	                          root child (server_proto.deliver); no answer */
 	MSG_TYPE_END
 };
 
@@ -48,6 +59,18 @@ enum msg_auth_tag {
 	MSG_AUTH_SECRET,        /* the password; wiped after use on both sides */
 	MSG_AUTH_TLS_VERSION,   /* optional: e.g. "TLSv1.3" (checked against a fixed set) */
 	MSG_AUTH_TLS_CIPHER,    /* optional: e.g. "TLS_AES_256_GCM_SHA384" */
+	MSG_AUTH_HELO,          /* optional: smtp-submit's HELO/EHLO argument (printable) */
+	MSG_AUTH_ESMTP,         /* optional: u8, 1 when it was EHLO */
+};
+/* MSG_OPEN_SESSION: the MSG_AUTH tags that make sense without a login. */
+enum msg_open_tag {
+	MSG_OPEN_TLS_VERSION = MSG_AUTH_TLS_VERSION,
+	MSG_OPEN_TLS_CIPHER = MSG_AUTH_TLS_CIPHER,
+	MSG_OPEN_HELO = MSG_AUTH_HELO,
+	MSG_OPEN_ESMTP = MSG_AUTH_ESMTP,
+};
+enum msg_deliver_tag {
+	MSG_DELIVER_ID = 1,     /* the spool's queue id (checked by the monitor) */
 };
 enum msg_auth_reply_tag {
 	MSG_AUTH_REPLY_RESULT = 1,  /* u8: enum server_login */
@@ -81,6 +104,8 @@ enum msg_session_tag {
 	MSG_SESSION_TLS_CIPHER,
 	MSG_SESSION_AUTH_MECH,
 	MSG_SESSION_ID,         /* the connection's session id, for logs and Received: */
+	MSG_SESSION_HELO,       /* smtp-submit: the HELO/EHLO argument, "" if none */
+	MSG_SESSION_ESMTP,      /* smtp-submit: u8, 1 when it was EHLO */
 };
 
 struct msg_field {

@@ -50,8 +50,9 @@ enum server_identity {
 	SERVER_ID_LOGIN_USER,  /* the login user (imapd, ipop3d) */
 	SERVER_ID_SPOOL_USER,  /* spool_user, with the login name as an attribute
 	                          (smtp-submit on 587/465) */
-	SERVER_ID_NONE,        /* spool_user and no login at all: the session starts at
-	                          connect, without a pre-login protocol (smtp-submit on 25) */
+	SERVER_ID_NONE,        /* spool_user and no login at all: the pre-login protocol
+	                          starts the session with worker_start_session() when it
+	                          is done (smtp-submit on 25: at the first MAIL) */
 };
 
 /* Hex digits of a session id: 48 random bits, also a queue-id prefix later. */

@@ -32,13 +32,16 @@ int session_info_to_msg(const struct session_info *si, struct msg *m)
 		  msg_add_str(m, MSG_SESSION_TLS_VERSION, si->tls_version) |
 		  msg_add_str(m, MSG_SESSION_TLS_CIPHER, si->tls_cipher) |
 		  msg_add_str(m, MSG_SESSION_AUTH_MECH, si->auth_mech) |
-		  msg_add_str(m, MSG_SESSION_ID, si->session_id);
+		  msg_add_str(m, MSG_SESSION_ID, si->session_id) |
+		  msg_add_str(m, MSG_SESSION_HELO, si->helo) |
+		  msg_add_u8(m, MSG_SESSION_ESMTP, si->esmtp ? 1 : 0);
 	return bad != 0 ? -1 : 0;
 }
 
 int session_info_from_msg(const struct msg *m, struct session_info *si)
 {
 	uint32_t rport = 0, lport = 0;
+	uint8_t esmtp = 0;
 
 	memset(si, 0, sizeof(*si));
 	if (m->type != MSG_START_SESSION ||
@@ -50,8 +53,12 @@ int session_info_from_msg(const struct msg *m, struct session_info *si)
 	    msg_get_str(m, MSG_SESSION_TLS_CIPHER, si->tls_cipher,
 			sizeof(si->tls_cipher)) == -1 ||
 	    msg_get_str(m, MSG_SESSION_AUTH_MECH, si->auth_mech, sizeof(si->auth_mech)) == -1 ||
-	    msg_get_str(m, MSG_SESSION_ID, si->session_id, sizeof(si->session_id)) == -1)
+	    msg_get_str(m, MSG_SESSION_ID, si->session_id, sizeof(si->session_id)) == -1 ||
+	    msg_get_str(m, MSG_SESSION_HELO, si->helo, sizeof(si->helo)) == -1 ||
+	    (msg_get(m, MSG_SESSION_ESMTP) != NULL &&
+	     (msg_get_u8(m, MSG_SESSION_ESMTP, &esmtp) == -1 || esmtp > 1)))
 		return -1;
+	si->esmtp = esmtp == 1;
 	if ((msg_get(m, MSG_SESSION_RPORT) != NULL &&
 	     msg_get_u32(m, MSG_SESSION_RPORT, &rport) == -1) ||
 	    (msg_get(m, MSG_SESSION_LPORT) != NULL &&
@@ -62,6 +69,10 @@ int session_info_from_msg(const struct msg *m, struct session_info *si)
 	si->lport = lport;
 	return 0;
 }
+
+/* The session's ctl pair to the monitor (session_request_delivery()); -1 outside a
+ * session. */
+static int session_ctl = -1;
 
 /* Each line goes to the monitor, which checks the event and writes it with root's
  * descriptor.  Blocking: the monitor does nothing else while the session runs, and a
@@ -109,6 +120,7 @@ void session_main(struct server_conn *sc, int sock, int ctl, int lock_fd,
 	/* Root's log descriptor (a root-owned file, or the syslog socket) stays with the
 	 * monitor: from here on every line goes through it. */
 	log_fd = ctl;
+	session_ctl = ctl;
 	log_set_sink(session_log_sink, &log_fd);
 	log_close();
 	const int keep[] = { sock, ctl, lock_fd };
@@ -136,9 +148,13 @@ void session_main(struct server_conn *sc, int sock, int ctl, int lock_fd,
 	exit(status);
 }
 
-/* STUB until the smtp-submit daemon branch: see server.h. */
 int session_request_delivery(const char *queue_id)
 {
-	(void)queue_id;
-	return -1;
+	struct msg m;
+
+	msg_init(&m, MSG_DELIVER);
+	if (session_ctl == -1 || strlen(queue_id) != MSG_QUEUE_ID_LEN ||
+	    msg_add_str(&m, MSG_DELIVER_ID, queue_id) == -1)
+		return -1;
+	return msg_send(session_ctl, &m);
 }

@@ -70,6 +70,9 @@ enum server_login worker_login(struct server_worker *w, const char *method,
 	if (w->c->ssl != NULL)
 		bad |= msg_add_str(&m, MSG_AUTH_TLS_VERSION, conn_tls_version(w->c)) |
 		       msg_add_str(&m, MSG_AUTH_TLS_CIPHER, conn_tls_cipher(w->c));
+	if (w->helo[0] != '\0')
+		bad |= msg_add_str(&m, MSG_AUTH_HELO, w->helo) |
+		       msg_add_u8(&m, MSG_AUTH_ESMTP, w->esmtp ? 1 : 0);
 	conn_flush(w->c);
 	int rc = bad != 0 ? -1 : msg_send(w->ctl_fd, &m);
 	msg_wipe(&m);
@@ -171,8 +174,8 @@ void worker_main(struct server_conn *sc, int ctl_fd, int data_fd, int why)
 		conn_flush(&c);
 		_exit(0);
 	}
-	/* SERVER_ID_NONE: no login, the session (started by the monitor) has it all. */
-	if (sc->p->identity == SERVER_ID_NONE || sc->p->prelogin(&w) == 1)
+	/* after a login (or worker_start_session()) the session has the rest */
+	if (sc->p->prelogin(&w) == 1)
 		relay_run(&c, data_fd, sc->cfg.idle_timeout + 30);
 	conn_flush(&c);
 	conn_deinit(&c);
@@ -180,9 +183,28 @@ void worker_main(struct server_conn *sc, int ctl_fd, int data_fd, int why)
 }
 
 
-/* STUB until the smtp-submit daemon branch: see server.h. */
 enum server_login worker_start_session(struct server_worker *w)
 {
-	(void)w;
-	return LOGIN_TEMPFAIL;
+	struct msg m;
+	const char *err;
+
+	msg_init(&m, MSG_OPEN_SESSION);
+	int bad = 0;
+	if (w->c->ssl != NULL)
+		bad |= msg_add_str(&m, MSG_OPEN_TLS_VERSION, conn_tls_version(w->c)) |
+		       msg_add_str(&m, MSG_OPEN_TLS_CIPHER, conn_tls_cipher(w->c));
+	if (w->helo[0] != '\0')
+		bad |= msg_add_str(&m, MSG_OPEN_HELO, w->helo) |
+		       msg_add_u8(&m, MSG_OPEN_ESMTP, w->esmtp ? 1 : 0);
+	conn_flush(w->c);
+	if (bad != 0 || msg_send(w->ctl_fd, &m) == -1)
+		return LOGIN_TEMPFAIL;
+	/* the monitor answers at once (no PAM): SESSION_START_TIMEOUT_MS is plenty */
+	if (msg_recv(w->ctl_fd, &m, SESSION_START_TIMEOUT_MS, &err) != 1 ||
+	    m.type != MSG_AUTH_REPLY)
+		return LOGIN_TEMPFAIL;
+	uint8_t res;
+	if (msg_get_u8(&m, MSG_AUTH_REPLY_RESULT, &res) == -1 || res != LOGIN_OK)
+		return LOGIN_TEMPFAIL;
+	return LOGIN_OK;
 }

@@ -16,12 +16,24 @@
 
 struct aliases;
 
-/* Read the file (a missing file is an empty table).  -1 and *error_r (owned by a static
- * string or the table: valid until aliases_free) on an unreadable or malformed file. */
+/* Read the file (a missing file is an empty table), at most ALIASES_MAX_FILE bytes.  -1
+ * and *error_r (a static string) on an unreadable, too large or malformed file (*al_r
+ * NULL then); aliases_open() also logs the file and line of a malformed entry.  The
+ * syntax accepted and what is malformed: the comment at the top of aliases.c. */
 int aliases_open(const char *path, struct aliases **al_r, const char **error_r);
 /* From memory (tests, fuzz). */
 int aliases_parse(const char *text, size_t len, struct aliases **al_r, const char **error_r);
+/* The same, with the line (1-based) of the error, 0 when no line is at fault. */
+int aliases_parse_line(const char *text, size_t len, struct aliases **al_r, unsigned *line_r,
+		       const char **error_r);
 void aliases_free(struct aliases **al);
+/* Number of distinct alias names. */
+size_t aliases_count(const struct aliases *al);
+
+/* Is `domain` (lower-cased, as written in the file) one of ours?  Without a callback
+ * every "x@domain" target is remote (skipped). */
+typedef bool aliases_local_cb(void *ctx, const char *domain);
+void aliases_set_local(struct aliases *al, aliases_local_cb *is_local, void *ctx);
 
 /* Called once per local user a name expands to, deduplicated.  Nonzero stops. */
 typedef int aliases_user_cb(void *ctx, const char *user);

@@ -353,7 +353,8 @@ def _lines(sock, n, timeout=15.0):
 def test_identity_policy(daemon, make_user, testd, identity):
     """The three identity policies, on a test-only protocol: the session runs as the login
     user, as spool_user with the login name in its session_info, or as spool_user with no
-    login at all (it starts at connect, without a pre-login protocol)."""
+    login at all (smtp-submit on 25: the pre-login protocol starts it with
+    worker_start_session(), and the HELO travels into its session_info)."""
     login = make_user("maildir")
     spool = make_user(None)
     conf = daemon.workdir / "testd.conf"
@@ -364,9 +365,11 @@ def test_identity_policy(daemon, make_user, testd, identity):
     daemon.launchers.append(h.socket_activate(testd, ["-i", identity, "-c", str(conf)], port,
                                               daemon.workdir / "ssa-testd.out"))
     with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+        assert _lines(s, 1) == ["+OK testd"]
         if identity != "none":
-            assert _lines(s, 1) == ["+OK testd"]
             s.sendall(("LOGIN %s %s\r\n" % (login.name, login.password)).encode())
+        else:
+            s.sendall(b"START client.example\r\n")
         line = _lines(s, 1)[0]
         fields = dict(kv.split("=", 1) for kv in line.split()[2:])
         want = {"login": (login.uid, login.name, "<%s>" % login.name, "PLAIN"),
@@ -379,9 +382,56 @@ def test_identity_policy(daemon, make_user, testd, identity):
         assert int(fields["rport"]) == s.getsockname()[1]
         assert int(fields["lport"]) == port
         assert re.fullmatch(r"[0-9a-f]{12}", fields["id"])
+        assert fields["helo"] == ("client.example" if identity == "none" else "-")
+        assert fields["esmtp"] == ("1" if identity == "none" else "0")
         s.sendall(b"bye\r\n")
     text = daemon.log.text()
     assert re.search(r"smtp-submit\[\d+\]: connect: .*session=%s" % fields["id"], text), text
     if identity != "none":
         assert re.search(r"smtp-submit\[\d+\]: login: user=<%s>.*session=%s"
                          % (login.name, fields["id"]), text), text
+
+
+def test_session_requests_delivery_as_root(daemon, make_user, testd):
+    """session_request_delivery(): the session (spool_user) asks, the monitor forks a root
+    child that runs server_proto.deliver with the queue id, without waiting for it in its
+    message loop.  An id that is not the spool's form (here one made to walk out of a
+    directory) is refused by the monitor as hostile: nothing runs, the session ends."""
+    spool = make_user(None)
+    conf = daemon.workdir / "testd.conf"
+    conf.write_text(daemon.config_text().replace("[ipop3d]", "[smtp-submit]")
+                    + "spool_user = %s\n" % spool.name)
+    os.chmod(conf, 0o600)
+    port = h.free_port()
+    daemon.launchers.append(h.socket_activate(testd, ["-i", "none", "-c", str(conf)], port,
+                                              daemon.workdir / "ssa-testd.out"))
+    ids = ["0123456789AB", "0123456789AC"]
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as s:
+        assert _lines(s, 1) == ["+OK testd"]
+        s.sendall(b"START client.example\r\n")
+        assert _lines(s, 1)[0].startswith("+OK session uid=%d " % spool.uid)
+        for i in ids:
+            s.sendall(("DELIVER %s\r\n" % i).encode())
+            assert _lines(s, 1) == ["+OK deliver 0"]
+        deadline = time.monotonic() + 10
+        files = [daemon.state_dir / ("delivered-" + i) for i in ids]
+        while not all(f.exists() and f.read_text().endswith("\n") for f in files):
+            assert time.monotonic() < deadline, "no delivery ran"
+            time.sleep(0.05)
+        for f in files:
+            assert f.read_text() == "uid=0 euid=0\n"
+        # 12 characters, so the session sends it; the monitor must refuse it
+        s.sendall(b"DELIVER ../../etc/xy\r\n")
+        s.settimeout(15)
+        rest = b""
+        while True:
+            data = s.recv(4096)
+            if not data:
+                break
+            rest += data
+    deadline = time.monotonic() + 10
+    while "malformed message from session" not in daemon.log.text():
+        assert time.monotonic() < deadline, daemon.log.text()
+        time.sleep(0.05)
+    assert not list(daemon.state_dir.glob("delivered-*x*"))
+    assert not (daemon.workdir / "etc").exists()
