@@ -285,9 +285,8 @@ def test_rate_limit_messages_shared_across_connections(smtpd, ctx, make_user):
     got = h.wait_stored(u, 2)
     smtpd.wait_queue_empty()
     assert len(got) == 2 and not any(b"rate 2" in g or b"rate 3" in g for g in got)
-    assert any("rate" in ln.lower() and u.name in ln
-               for ln in smtpd.log.text().splitlines()), \
-        "the rate-limit refusal is not logged:\n" + smtpd.log.tail()
+    ev = smtpd.log.wait("rate-limited", user=u.name)
+    assert ev.get("rip") == "127.0.0.1" and ev.get("limit") == "2", ev
     # another user has his own budget
     s = smtplib_587(smtpd, ctx, other)
     assert s.sendmail(h.address(other), [h.address(other)],
@@ -313,6 +312,8 @@ def test_rate_limit_recipients(smtpd, ctx, make_user):
     bad = [r for r in replies if r.code >= 400]
     assert bad and 400 <= bad[0].code < 500 and bad[0].enh.startswith("4.7."), replies
     c.quit()
+    ev = smtpd.log.wait("rate-limited", user=u.name)
+    assert ev.get("limit") == "3", ev
     h.wait_stored(a, 1)
     h.wait_stored(b, 1)
     smtpd.wait_queue_empty()
