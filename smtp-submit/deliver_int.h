@@ -1,0 +1,51 @@
+/* What deliver.c, queue.c and the unit tests share beyond deliver.h. */
+#ifndef POSTERN_DELIVER_INT_H
+#define POSTERN_DELIVER_INT_H
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "base/config.h"
+#include "spool/spool.h"
+
+/* One delivery run's root-side context: the spool and the aliases table, opened once for
+ * a queue run and for one deliver_message(). */
+struct deliver_ctx;
+
+int deliver_ctx_open(const struct config *cfg, struct deliver_ctx **dc_r,
+		     const char **error_r);
+void deliver_ctx_free(struct deliver_ctx **dc);
+struct spool *deliver_ctx_spool(struct deliver_ctx *dc);
+/* deliver_message() on an opened context: lock_timeout_ms 0 for queue runs (a message
+ * held by another process is skipped).  0 (handled, or held: *locked_r) or -1. */
+int deliver_one(struct deliver_ctx *dc, const char *id, unsigned lock_timeout_ms,
+		bool *locked_r, const char **error_r);
+
+/* The signals a delivery run needs (its own children reaped by waitpid, not by a
+ * handler the caller installed; SIGPIPE and SIGXFSZ ignored), and back. */
+struct deliver_sigs {
+	struct sigaction chld, pipe, xfsz;
+};
+void deliver_signals_set(struct deliver_sigs *old);
+void deliver_signals_restore(const struct deliver_sigs *old);
+
+/* When a recipient deferred after `attempts` attempts is tried again: now +
+ * DELIVER_RETRY_MIN_S doubled per attempt, at most DELIVER_RETRY_MAX_S. */
+int64_t deliver_next_try(int64_t now, uint32_t attempts);
+
+/* The spool user's uid: 0 and *uid_r, or -1 with *error_r. */
+int deliver_spool_uid(const struct config *cfg, uid_t *uid_r, const char **error_r);
+
+/* Tests: called at each point; the crash tests _exit() or raise SIGKILL in it.  Points
+ * marked "child" run in the per-user delivery process (after it dropped to the user). */
+enum deliver_hook_point {
+	DELIVER_HOOK_SEARCHED = 1,   /* inflight recipients looked for, before the attempt */
+	DELIVER_HOOK_ATTEMPTED,      /* the attempt is durable, before the first child */
+	DELIVER_HOOK_CHILD_WRITTEN,  /* child: message written, before mail_save_finish() */
+	DELIVER_HOOK_CHILD_SAVED,    /* child: saved, before its report */
+	DELIVER_HOOK_USER_DONE,      /* one user's process ended, before the next one */
+	DELIVER_HOOK_DELIVERED,      /* every process ended, before the outcomes are written */
+};
+extern int (*deliver_test_hook)(int point);
+
+#endif
