@@ -1434,12 +1434,16 @@ class SmtpDaemon(Daemon):
 
     def queue_lines(self, qid):
         """The log lines of one queued message ("QUEUEID: k=v, ..."), as dicts of their
-        fields (with _pid, _line)."""
+        fields (with _pid, _line); status is its first word ("sent", "deferred"), the
+        whole in status_text."""
         out = []
         for line in self.log.text().splitlines():
             m = QUEUE_ID_LINE_RE.search(line)
             if m and m.group(2) == qid:
                 ev = parse_fields(m.group(3))
+                if "status" in ev:     # "status=sent (delivered to maildir)"
+                    ev["status_text"] = ev["status"]
+                    ev["status"] = ev["status"].split(" ", 1)[0]
                 ev["_pid"] = int(m.group(1))
                 ev["_line"] = line
                 out.append(ev)
