@@ -87,6 +87,13 @@
 #define SUBMIT_GREET_PAUSE_MS_DEFAULT 1000
 #define SUBMIT_RATE_MESSAGES_DEFAULT 100
 #define SUBMIT_RATE_RCPTS_DEFAULT 500
+/* smtp-submit's session: an absolute deadline per transaction, on top of the idle
+ * timeout, against clients that dribble a byte before each timeout (or NOOP forever).
+ * It runs from the end of the previous transaction (or the session's start) to the end
+ * of the next one: room for a MAIL, SUBMIT_MAX_RCPTS_DEFAULT RCPTs and a
+ * SUBMIT_SIZE_LIMIT_DEFAULT message at 30 KB/s (50 MiB / 1800 s), a slow mobile uplink.
+ * Past it the session answers 421 4.4.2 and ends. */
+#define SMTP_TXN_DEADLINE_S 1800
 /* RFC 9051 section 5.4 (and RFC 3501): an IMAP autologout timer of at least 30 minutes;
  * imapd's default when its section does not set idle_timeout. */
 #define IMAP_IDLE_TIMEOUT_DEFAULT 1800
