@@ -60,22 +60,36 @@ def relay_forms(local_user):
 def test_relay_tester_loop_refuses_every_form(smtpd, make_user):
     """A relay tester's loop: each form in a fresh transaction (MAIL from outside, RCPT
     the form, DATA); each RCPT gets a 5xx, DATA has no valid recipient, nothing is
-    queued or delivered, and the session stays usable."""
+    queued or delivered.  Refusals count as errors (max_errors, default 10): when the
+    daemon drops the tester (421), the tester connects again, as real ones do."""
     u = make_user("maildir")
     c = mx(smtpd)
-    refused = []
+    refused, drops = [], 0
     for name, path in relay_forms(u.name):
         r = c.cmd("MAIL FROM:<spammer@%s>" % OTHER)
+        if r.code == 421:
+            assert r.enh == "4.7.0", r
+            c.wait_closed()
+            drops += 1
+            c = mx(smtpd)
+            r = c.cmd("MAIL FROM:<spammer@%s>" % OTHER)
         assert r.code == 250, (name, r)
         r = c.cmd("RCPT TO:<%s>" % path)
         assert 500 <= r.code < 600, "%s: RCPT TO:<%s> was answered %r" % (name, path, r)
         assert r.enh and r.enh.startswith("5."), (name, r)
         refused.append((name, r.code, r.enh))
         r = c.cmd("DATA")
-        assert r.code in (503, 554), "%s: DATA after a refused RCPT: %r" % (name, r)
-        r = c.cmd("RSET")
-        assert r.code == 250, r
-    # still a working session: a local user is accepted
+        assert r.code in (503, 554, 421), "%s: DATA after a refused RCPT: %r" % (name, r)
+        if r.code != 421:
+            r = c.cmd("RSET")
+        assert r.code in (250, 421), r
+        if r.code == 421:
+            c.wait_closed()
+            drops += 1
+            c = mx(smtpd)
+    # the error limit did its job (25 forms, two errors each), and the tester's last
+    # connection is still usable for a local user
+    assert drops >= 2, drops
     r = c.cmd("MAIL FROM:<sender@%s>" % OTHER)
     assert r.code == 250
     r = c.cmd("RCPT TO:<%s>" % h.address(u))
@@ -91,6 +105,23 @@ def test_relay_tester_loop_refuses_every_form(smtpd, make_user):
     smtpd.wait_queue_line(qid, status="sent")
     # every form, by name, got its refusal: none was silently dropped from the loop
     assert len(refused) == len(relay_forms(u.name))
+
+
+def test_relay_tester_one_connection(smtpd, make_user):
+    """The same forms in one connection, with max_errors high enough for all of them:
+    every RCPT is refused, nothing queued."""
+    smtpd.configure(max_errors=200)
+    u = make_user("maildir")
+    c = mx(smtpd)
+    assert c.cmd("MAIL FROM:<spammer@%s>" % OTHER).code == 250
+    for name, path in relay_forms(u.name):
+        r = c.cmd("RCPT TO:<%s>" % path)
+        assert 500 <= r.code < 600 and r.enh.startswith("5."), (name, path, r)
+    r = c.cmd("DATA")
+    assert (r.code, r.enh) == (554, "5.5.1"), r
+    c.quit()
+    assert_nothing_queued(smtpd)
+    assert u.stored() == []
 
 
 @pytest.mark.parametrize("form", [
