@@ -105,7 +105,7 @@ def test_465_smtplib_read_over_imaps(smtpd, imapd, ctx, make_user):
                          local_hostname="phone.example.net", timeout=60)
     s.login(u.name, u.password)
     assert s.sendmail(h.address(u), [h.address(u)],
-                      h.smtp_message("over 465", sender=h.address(u))) == {}
+                      h.to_wire(h.smtp_message("over 465", sender=h.address(u)))) == {}
     s.quit()
     h.wait_stored(u, 1)
     smtpd.wait_queue_empty()

@@ -191,7 +191,7 @@ def test_dot_stuffing_smtplib(smtpd, make_user):
     msg = h.smtp_message("smtplib dots", body=body)
     s = smtplib.SMTP("127.0.0.1", smtpd.mx_port, local_hostname="client.example.net",
                      timeout=60)
-    assert s.sendmail("dots@%s" % OTHER, [h.address(u)], msg) == {}
+    assert s.sendmail("dots@%s" % OTHER, [h.address(u)], h.to_wire(msg)) == {}
     s.quit()
     # mbox: a "From " line would be quoted; these are not, they must be byte-exact
     assert body_of(only_message(smtpd, u)) == body
