@@ -22,6 +22,8 @@
 #include "smtp.h"
 #include "submit.h"
 
+enum submit_mode submit_mode = SUBMIT_MODE_MX;
+
 /* the monitor checks MSG_DELIVER's ids in the spool's own form */
 _Static_assert(MSG_QUEUE_ID_LEN == ENVELOPE_ID_LEN, "queue ids: msg.h and envelope.h");
 

@@ -1,10 +1,13 @@
-/* smtp-submit's SMTP processes: the worker's pre-login dialogue (smtp_prelogin.c) and
- * the session after it (smtp_session.c).  See docs/architecture.md "smtp-submit". */
+/* smtp-submit: the SMTP protocol parts of the daemon, shared by the worker's pre-login
+ * dialogue (smtp_prelogin.c) and the session (smtp_session.c).  See
+ * docs/architecture.md "smtp-submit". */
 #ifndef POSTERN_SMTP_H
 #define POSTERN_SMTP_H
 #include <stddef.h>
 #include "privsep/server.h"
 #include "submit.h"
+
+/* ---- smtp-worker (smtp_prelogin.c) ---- */
 
 /* The worker's calls to the monitor, replaceable by the unit tests and fuzz targets
  * (tests/stub/stub_monitor.h). */
@@ -33,8 +36,17 @@ void smtp_prelogin_refuse(struct conn *c, enum server_refusal why);
 enum server_login smtp_prelogin_start_session(struct server_worker *w, const char *line,
 					      size_t len);
 
-/* server_proto.session: the SMTP session after the hand-over, as spool_user
- * (smtp_session.c). */
+/* ---- end smtp-worker ---- */
+
+/* ---- smtp-session (smtp_session.c, smtp_data.c) ---- */
+
+/* The session after the worker's handoff, as spool_user: the SMTP transaction (MAIL,
+ * RCPT, DATA, BDAT) into the spool, and every other command of RFC 5321 but STARTTLS
+ * and AUTH (the worker's).  s->info: the login (SASL user, "" on port 25), the client,
+ * TLS, HELO/EHLO.  Its first output is the reply to the first command it reads (on port
+ * 25 the MAIL that made the worker hand over).  Returns the exit status. */
 int smtp_session(struct server_session *s);
+
+/* ---- end smtp-session ---- */
 
 #endif

@@ -15,8 +15,9 @@ enum submit_mode {
 	SUBMIT_MODE_SMTPS,       /* port 465: implicit TLS (RFC 8314), then AUTH required */
 };
 
-/* The mode of this process (-m), set by main() before anything runs.  Defined in
- * submit.c, weak: a unit test or fuzz target may define its own and set it. */
+/* The mode of this process (-m), defined in main.c and set there before anything runs;
+ * weak defaults in submit.c and smtp_session.c serve the unit tests and fuzz targets
+ * (which link no main.o), and a test may define its own. */
 extern enum submit_mode submit_mode;
 
 /* Our name in the greeting, the EHLO reply and Received: fields: the hostname key, else

@@ -769,6 +769,10 @@ static int monitor_on_log(struct monitor_state *ms, struct msg *m, bool from_ses
 	bool ok = event[0] >= 'a' && event[0] <= 'z';
 	for (const char *p = event; ok && *p != '\0'; p++)
 		ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-';
+	/* smtp-submit's session logs a message's lines under its queue id (Postfix-like
+	 * "4F2A1C...: from=<...>"): only the spool's exact form passes */
+	if (!ok && from_session && monitor_queue_id_ok(event))
+		ok = true;
 	/* The session may write its logout line; nothing else of the monitor's. */
 	if (!ok || (monitor_event_reserved(event) &&
 		    !(from_session && strcmp(event, "logout") == 0))) {

@@ -104,11 +104,12 @@ def smtpd(certs, suite_env, make_user, request):
                  name="smtp-submit")
     spool = make_user(None)
     spool_dir = workdir / "spool"
-    spool_dir.mkdir()
-    os.chown(spool_dir, spool.uid, spool.gid)
+    for sub in (spool_dir, spool_dir / "tmp", spool_dir / "queue"):
+        sub.mkdir(mode=0o700)
+        os.chown(sub, spool.uid, spool.gid)
     d.spool = spool
     d.configure(pam_service="smtp", spool_user=spool.name, spool_dir=spool_dir,
-                hostname=NAME, greet_pause_ms=0, plaintext_auth_from="192.0.2.0/24")
+                hostname=NAME, local_domains="localhost", greet_pause_ms=0, plaintext_auth_from="192.0.2.0/24")
 
     def start(mode):
         port = h.free_port()
@@ -239,17 +240,31 @@ def test_auth_over_tls_hands_over_to_spool_user(smtpd, ctx, make_user):
     assert re.search(r"smtp-submit\[\d+\]: login: user=<%s>, method=LOGIN" % u.name, log)
 
 
+def _session_uids(smtpd):
+    """(real, effective) uids of the daemon's processes that run neither as root nor as
+    the worker's account: the sessions."""
+    postern = pwd.getpwnam("postern").pw_uid
+    out = set()
+    for launcher in smtpd.launchers:
+        for pid, _ in launcher.children():
+            u = h.proc_uids(pid)
+            if u is not None and u != (0, 0) and postern not in u:
+                out.add(u)
+    return out
+
+
 def _check_session(smtpd, r, user, helo, tls, mech):
-    """The session's answer to its first command: the stand-in session says who it runs
-    as and what it was told; the real one answers the command, and the process runs as
-    spool_user (checked through its log line)."""
+    """The session's answer to its first command.  A stand-in session (before the
+    session branch) says who it runs as and what it was told; the real one answers the
+    command, and its process runs as spool_user."""
     if "stub session" in r[0]:
         f = _session_facts(r[0])
         assert int(f["uid"]) == smtpd.spool.uid and int(f["euid"]) == smtpd.spool.uid, r
         assert f["user"] == "<%s>" % user and f["helo"] == helo and f["esmtp"] == "1", r
         assert (f["tls"] != "-") == tls and f["mech"] == mech, r
     else:
-        assert r[0].startswith("250 "), r
+        assert r == ["250 2.0.0 Ok"], r
+        assert _session_uids(smtpd) == {(smtpd.spool.uid, smtpd.spool.uid)}
 
 
 def test_mx_hands_over_at_mail_with_pipelined_bytes(smtpd):
@@ -268,7 +283,41 @@ def test_mx_hands_over_at_mail_with_pipelined_bytes(smtpd):
     else:
         assert first[0].startswith("250 2.1.0"), first
         assert second == ["250 2.0.0 Ok"], second
+        assert _session_uids(smtpd) == {(smtpd.spool.uid, smtpd.spool.uid)}
     c.close()
+
+
+def test_mx_end_to_end_message_is_queued_by_the_session(smtpd, make_user):
+    """Port 25 after the hand-over: MAIL, RCPT, DATA in the session (spool_user), the
+    message committed to the spool before the 250, its log line with the queue id and
+    the client's HELO in its Received: field; then the monitor's delivery child runs
+    (whose result is the delivery's tests')."""
+    u = make_user("maildir")
+    port = smtpd.start_mode("mx")
+    c = Smtp(port)
+    c.cmd("EHLO client.example")
+    c.send("MAIL FROM:<sender@client.example>\r\nRCPT TO:<%s@localhost>\r\nDATA\r\n"
+           % u.name)
+    assert c.reply()[0].startswith("250 2.1.0")
+    assert c.reply()[0].startswith("250 2.1.5")
+    assert c.reply()[0].startswith("354 ")
+    c.send("Subject: worker test\r\n\r\nhello\r\n.\r\n")
+    r = c.reply()
+    m = re.fullmatch(r"250 2\.0\.0 Ok: queued as ([0-9A-Z]{12})", r[0])
+    assert m, r
+    qid = m.group(1)
+    assert c.cmd("QUIT") == ["221 2.0.0 Bye"]
+    c.close()
+    deadline = time.monotonic() + 10
+    while not re.search(r"smtp-submit\[\d+\]: %s: from=<sender@client.example>" % qid,
+                        smtpd.log.text()):
+        assert time.monotonic() < deadline, smtpd.log.text()
+        time.sleep(0.05)
+    # the message is in the spool or already in the mailbox, with our Received: field
+    spooled = [p for p in (smtpd.workdir / "spool").rglob("*") if p.is_file()]
+    delivered = [p for p in (u.maildir / "new").iterdir()]
+    texts = [p.read_bytes() for p in spooled + delivered]
+    assert any(b"from client.example" in t and b"hello" in t for t in texts), texts
 
 
 def test_pregreet_client_is_dropped(smtpd):

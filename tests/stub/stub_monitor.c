@@ -36,3 +36,11 @@ int stub_monitor_starttls(struct server_worker *w)
 	w->plaintext_ok = true;
 	return 0;
 }
+
+enum server_login stub_monitor_start_session(struct server_worker *w, const char *line,
+					     size_t len)
+{
+	log_info("stub-start-session: helo=%s, esmtp=%d, line=%.*s", w->helo, (int)w->esmtp,
+		 (int)len, line);
+	return strcmp(w->helo, "tempfail.example") == 0 ? LOGIN_TEMPFAIL : LOGIN_OK;
+}

@@ -10,6 +10,7 @@
 #ifndef POSTERN_STUB_MONITOR_H
 #define POSTERN_STUB_MONITOR_H
 #include <stdbool.h>
+#include <stddef.h>
 #include "privsep/server.h"
 
 extern bool stub_monitor_any_user;
@@ -17,5 +18,10 @@ extern bool stub_monitor_any_user;
 enum server_login stub_monitor_login(struct server_worker *w, const char *method,
 				     const char *user, char *pass);
 int stub_monitor_starttls(struct server_worker *w);
+/* smtp-submit on port 25: what worker_start_session() and the hand-over of the MAIL line
+ * would do; logs "stub-start-session: helo=H, esmtp=0|1, line=L" and succeeds, but for
+ * the HELO "tempfail.example" (LOGIN_TEMPFAIL). */
+enum server_login stub_monitor_start_session(struct server_worker *w, const char *line,
+					     size_t len);
 
 #endif
