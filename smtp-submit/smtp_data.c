@@ -246,7 +246,7 @@ static void data_finish(struct smtp_sess *ss, const char *cmd, bool long_line)
 		smtp_sess_refuse(ss, cmd, 554, "5.4.6", "Too many hops");
 	else if (submit_mode == SUBMIT_MODE_MX || check_from(ss, cmd) == 0)
 		commit(ss, cmd);
-	smtp_sess_txn_reset(ss);
+	smtp_sess_txn_done(ss);
 }
 
 void smtp_data_cmd(struct smtp_sess *ss)
@@ -262,7 +262,7 @@ void smtp_data_cmd(struct smtp_sess *ss)
 	if (t->bdat) {
 		/* RFC 3030 section 2: DATA and BDAT never in one transaction */
 		smtp_sess_refuse(ss, "DATA", 503, "5.5.1", "Error: DATA after BDAT");
-		smtp_sess_txn_reset(ss);
+		smtp_sess_txn_done(ss);
 		return;
 	}
 	if (t->nrcpt == 0) {

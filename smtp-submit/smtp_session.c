@@ -32,10 +32,15 @@ __attribute__((weak)) enum submit_mode submit_mode = SUBMIT_MODE_MX;
 
 unsigned smtp_sess_deadline_s = SMTP_TXN_DEADLINE_S;
 
-/* Every extension this session offers after EHLO (STARTTLS and AUTH are not offered
- * again: RFC 3207 section 4.2, RFC 4954 section 4). */
-#define SESS_EXT_ALL (SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_BINARYMIME | \
-		      SMTP_EXT_SMTPUTF8 | SMTP_EXT_DSN | SMTP_EXT_AUTH)
+/* The parameters this session takes after EHLO: every extension it offers (STARTTLS
+ * and AUTH are not offered again: RFC 3207 section 4.2, RFC 4954 section 4), and MAIL's
+ * AUTH= where the client logged in (RFC 4954 section 5; never on port 25, which offers
+ * no AUTH). */
+static unsigned sess_ext(const struct smtp_sess *ss)
+{
+	return SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_BINARYMIME | SMTP_EXT_SMTPUTF8 |
+	       SMTP_EXT_DSN | (ss->login != NULL ? SMTP_EXT_AUTH : 0);
+}
 
 void smtp_sess_reply(struct smtp_sess *ss, unsigned code, const char *enh, const char *fmt, ...)
 {
@@ -79,6 +84,11 @@ void smtp_sess_txn_reset(struct smtp_sess *ss)
 	smtp_data_free(&ss->t);
 	envelope_free(&ss->t.env);
 	memset(&ss->t, 0, sizeof(ss->t));
+}
+
+void smtp_sess_txn_done(struct smtp_sess *ss)
+{
+	smtp_sess_txn_reset(ss);
 	conn_set_deadline(ss->c, util_now_ms() + (uint64_t)smtp_sess_deadline_s * 1000);
 }
 
@@ -269,7 +279,7 @@ static void cmd_ehlo(struct smtp_sess *ss, const struct smtp_cmd *cmd, bool ehlo
 	snprintf(ss->helo, sizeof(ss->helo), "%.*s", (int)cmd->arg_len, cmd->arg);
 	ss->helo_valid = cmd->helo_valid;
 	ss->esmtp = ehlo;
-	ss->ext = ehlo ? SESS_EXT_ALL : 0;
+	ss->ext = ehlo ? sess_ext(ss) : 0;
 	if (!ehlo) {
 		smtp_sess_reply(ss, 250, NULL, "%s", policy_hostname(ss->pol));
 		return;
@@ -403,7 +413,7 @@ static void sess_helo(struct smtp_sess *ss)
 
 	snprintf(ss->helo, sizeof(ss->helo), "%s", ss->info->helo);
 	ss->esmtp = ss->info->esmtp;
-	ss->ext = ss->esmtp ? SESS_EXT_ALL : 0;
+	ss->ext = ss->esmtp ? sess_ext(ss) : 0;
 	int n = snprintf(line, sizeof(line), "HELO %s", ss->helo);
 	ss->helo_valid = ss->helo[0] != '\0' && n > 0 && (size_t)n < sizeof(line) &&
 			 smtp_cmd_parse(line, (size_t)n, 0, &cmd, &e) == 0 && cmd.helo_valid;
@@ -456,7 +466,7 @@ int smtp_session(struct server_session *s)
 	    policy_client(ss.pol, ss.info->rip, &ss.client_reply) < 0)
 		ss.refuse_client = true;
 	ss.buf = xmalloc(SMTP_SESS_BUF);
-	smtp_sess_txn_reset(&ss);
+	smtp_sess_txn_done(&ss);
 
 	sess_loop(&ss);
 	conn_flush(ss.c);

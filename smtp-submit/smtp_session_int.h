@@ -85,8 +85,11 @@ void smtp_sess_reply(struct smtp_sess *ss, unsigned code, const char *enh, const
 /* A refusal that counts against max_errors, logged as reject (cmd for the log). */
 void smtp_sess_refuse(struct smtp_sess *ss, const char *cmd, unsigned code, const char *enh,
 		      const char *text);
-/* The transaction is over (done or failed): free it, start the next deadline. */
+/* Forget the transaction (RSET, EHLO, a failure): free what it holds. */
 void smtp_sess_txn_reset(struct smtp_sess *ss);
+/* Its data phase ended (queued or refused): reset, and the next deadline begins.  Only
+ * here: RSET or EHLO must not buy a client more time. */
+void smtp_sess_txn_done(struct smtp_sess *ss);
 /* The protocol name of RFC 3848 / RFC 6531 for this transaction ("ESMTPSA"). */
 const char *smtp_sess_proto(const struct smtp_sess *ss);
 /* The input ended or timed out while reading (errno as conn set it): reason, and the

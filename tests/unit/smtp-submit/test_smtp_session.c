@@ -388,8 +388,7 @@ static void test_envelope_params(void)
 
 	spool_reset();
 	int st = run(&p, &mx,
-		"MAIL FROM:<ann@example.org> BODY=8BITMIME RET=HDRS ENVID=QQ+2B314 SIZE=100 "
-		"AUTH=<>\r\n"
+		"MAIL FROM:<ann@example.org> BODY=8BITMIME RET=HDRS ENVID=QQ+2B314 SIZE=100\r\n"
 		"RCPT TO:<ned@localhost> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;ned+40localhost\r\n"
 		"RCPT TO:<bob@example.com> NOTIFY=NEVER\r\n"
 		"RCPT TO:<ned@localhost>\r\n"
@@ -449,6 +448,10 @@ static void test_envelope_params(void)
 	data = msg_data(names[0], &len);
 	CHECK(strstr(data, "with UTF8SMTP") != NULL);
 	free(data);
+	/* AUTH= on port 25, which offers no AUTH: an unknown parameter (RFC 4954 section 5) */
+	st = run(&p, &mx, "MAIL FROM:<a@example.org> AUTH=<>\r\n");
+	CHECK_STR(p.out, "555 5.5.4 Unsupported or unknown parameter\r\n");
+	peer_free(&p);
 	/* UTF-8 without SMTPUTF8: refused by the parser (RFC 6531 section 3.5) */
 	st = run(&p, &mx, "MAIL FROM:<j\xc3\xb6rg@example.org>\r\n");
 	CHECK(strncmp(p.out, "550 5.6.7 ", 10) == 0);
@@ -876,7 +879,8 @@ static void test_submission(void)
 
 	/* one From: queued, with the login in the envelope and the log, ESMTPSA and TLS */
 	spool_reset();
-	int st = run(&p, &subm, "MAIL FROM:<ned@localhost>\r\nRCPT TO:<bob@example.com>\r\n"
+	int st = run(&p, &subm, "MAIL FROM:<ned@localhost> AUTH=<ned@localhost>\r\n"
+			       "RCPT TO:<bob@example.com>\r\n"
 			       "DATA\r\nFrom: Ned <ned@localhost>\r\nSubject: x\r\n\r\nhi\r\n.\r\n"
 			       "QUIT\r\n");
 	CHECK(st == 0);
@@ -941,8 +945,9 @@ static void test_timeouts(void)
 	peer_free(&p);
 	CHECK(log_has("disconnect: reason=timeout"));
 
-	/* the transaction deadline: a client that never lets the idle timeout pass (a NOOP
-	 * every 100 ms, idle timeout 30 s) is ended all the same, also inside DATA */
+	/* the transaction deadline: a client that never lets the idle timeout pass (a RSET
+	 * every 100 ms, idle timeout 30 s) is ended all the same (RSET buys no time), also
+	 * inside DATA */
 	for (int in_data = 0; in_data < 2; in_data++) {
 		o = mx;
 		o.timeout_s = 30;
@@ -953,7 +958,7 @@ static void test_timeouts(void)
 		bool got = false;
 		for (int i = 0; i < 100 && !got; i++) {
 			struct pollfd pfd = { .fd = p.fd, .events = POLLIN };
-			if (util_write_all(p.fd, in_data ? "x\r\n" : "NOOP\r\n", in_data ? 3 : 6) != 0)
+			if (util_write_all(p.fd, in_data ? "x\r\n" : "RSET\r\n", in_data ? 3 : 6) != 0)
 				break;
 			if (poll(&pfd, 1, 100) > 0 && peer_read(&p, "421 4.4.2 ") == 0)
 				got = true;
