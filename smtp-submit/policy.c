@@ -60,6 +60,7 @@ struct policy {
 	void *user_ctx;
 	policy_dns_fn *dns;
 	void *dns_ctx;
+	struct sockaddr_in nameserver; /* sin_family 0: resolv.conf's */
 };
 
 /* ---- names ---- */
@@ -272,6 +273,7 @@ int policy_open(const struct config *cfg, enum submit_mode mode, struct policy *
 	p->clock = clock_default;
 	p->user_lookup = user_lookup_pw;
 	p->dns = dns_default;
+	p->dns_ctx = p;
 	snprintf(p->rip, sizeof(p->rip), "unknown");
 	hostname_find(cfg, p->hostname, sizeof(p->hostname));
 	if (cfg->local_domains != NULL) {
@@ -332,8 +334,16 @@ void policy_set_user_lookup(struct policy *p, policy_user_fn *fn, void *ctx)
 
 void policy_set_resolver(struct policy *p, policy_dns_fn *fn, void *ctx)
 {
-	p->dns = fn;
-	p->dns_ctx = ctx;
+	p->dns = fn != NULL ? fn : dns_default;
+	p->dns_ctx = fn != NULL ? ctx : p;
+}
+
+void policy_set_nameserver(struct policy *p, const struct sockaddr_in *sa)
+{
+	if (sa != NULL)
+		p->nameserver = *sa;
+	else
+		memset(&p->nameserver, 0, sizeof(p->nameserver));
 }
 
 void policy_set_aliases(struct policy *p, struct aliases *al)
@@ -405,13 +415,17 @@ int policy_dnsbl_name(const char *rip, const char *zone, char *out, size_t size)
 static int dns_default(void *ctx, const char *name, int type, unsigned char *answer,
 		       int anslen)
 {
+	const struct policy *p = ctx;
 	struct __res_state st;
 	int n;
 
-	(void)ctx;
 	memset(&st, 0, sizeof(st));
 	if (res_ninit(&st) == -1)
 		return -1;
+	if (p->nameserver.sin_family == AF_INET) {
+		st.nsaddr_list[0] = p->nameserver;
+		st.nscount = 1;
+	}
 	/* bounded: DNSBL_TRIES tries of DNSBL_TIMEOUT_S each per server, whatever
 	 * resolv.conf says */
 	st.retrans = DNSBL_TIMEOUT_S;
@@ -757,11 +771,14 @@ int policy_sender(struct policy *p, const char *login, const struct address_path
 int policy_header_from(struct policy *p, const char *login, const char *value, size_t len,
 		       struct policy_reply *r)
 {
-	struct address_list *list = address_list_parse(value, len);
+	struct address_list *list;
 	char san[LOG_MAX_FIELD + 1];
 	const char *why = NULL;
 	unsigned mailboxes = 0;
 
+	if (login == NULL)
+		return 0; /* port 25: From: is the sender's business */
+	list = address_list_parse(value, len);
 	if (list->invalid || list->truncated)
 		why = "unparsable";
 	for (size_t i = 0; why == NULL && i < list->count; i++) {
@@ -776,7 +793,7 @@ int policy_header_from(struct policy *p, const char *login, const char *value, s
 			why = "unparsable";
 			break;
 		}
-		if (login != NULL && !address_owned(p, login, a->mailbox, a->domain)) {
+		if (!address_owned(p, login, a->mailbox, a->domain)) {
 			reply_set(r, 553, "5.7.1",
 				  "From: header address not owned by user <%s>",
 				  SAN(login, san));

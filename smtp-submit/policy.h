@@ -88,6 +88,10 @@ void policy_set_user_lookup(struct policy *p, policy_user_fn *fn, void *ctx);
 typedef int policy_dns_fn(void *ctx, const char *name, int type, unsigned char *answer,
 			  int anslen);
 void policy_set_resolver(struct policy *p, policy_dns_fn *fn, void *ctx);
+/* The default resolver asks this server only (tests: a local dnsmasq); NULL: back to
+ * resolv.conf's. */
+struct sockaddr_in;
+void policy_set_nameserver(struct policy *p, const struct sockaddr_in *sa);
 /* Replace the aliases table (the policy owns al from now on). */
 void policy_set_aliases(struct policy *p, struct aliases *al);
 /* The DNSBL query name of rip (IPv4, IPv6 nibbles, IPv4-mapped IPv6 as IPv4) in zone.

@@ -38,6 +38,7 @@ procps                    ps, pgrep for the tests' process checks
 iproute2                  ss: free ports, the demo's port check
 fail2ban                  fail2ban-regex for the filter test
 fetchmail                 integration tests: a real POP3 mail fetcher
+dnsmasq-base              smtp-submit's DNSBL unit test: a real DNS server on loopback
 isync                     mbsync: a real two-way IMAP syncer for the imapd client tests
 mutt                      a real interactive IMAP client, driven in tmux by the imapd client tests
 interimap                 a real two-way IMAP syncer built on QRESYNC, LIST-STATUS, COMPRESS

@@ -6,8 +6,12 @@
  * refused), a corrupt or hostile rate file, and the DNSBL answer handling with injected
  * DNS answers.  Users come from an injected passwd table, so no real account matters;
  * RCPT/MAIL strings go through the real RFC 5321 path parser first, as in the session. */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -351,6 +355,9 @@ static void test_header_from(void)
 		if (ret == -1)
 			CHECK(r.code == 553 && strcmp(r.status, "5.7.1") == 0);
 	}
+	/* port 25: From: is not ours to check */
+	CHECK(policy_header_from(sub, NULL, " anyone@evil.com", 16, &r) == 0);
+	CHECK(policy_header_from(sub, NULL, "", 0, &r) == 0);
 	policy_free(&sub);
 }
 
@@ -726,6 +733,82 @@ static void test_dnsbl(void)
 	policy_free(&p);
 }
 
+/* The real resolver path (res_nquery) against a real DNS server: dnsmasq on a loopback
+ * port, answering A and TXT for one listed address and a list error code for another. */
+static void test_dnsbl_dnsmasq(void)
+{
+	struct sockaddr_in sa;
+	socklen_t salen = sizeof(sa);
+	char portarg[32];
+	int s;
+	pid_t pid;
+
+	if (access("/usr/sbin/dnsmasq", X_OK) != 0) {
+		fprintf(stderr, "test_policy: /usr/sbin/dnsmasq missing (make deps)\n");
+		CHECK(0);
+		return;
+	}
+	/* a free UDP port on 127.0.0.1 */
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	CHECK(s != -1 && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	      getsockname(s, (struct sockaddr *)&sa, &salen) == 0);
+	close(s);
+	snprintf(portarg, sizeof(portarg), "--port=%u", ntohs(sa.sin_port));
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		execl("/usr/sbin/dnsmasq", "dnsmasq", "--keep-in-foreground", "--no-resolv",
+		      "--no-hosts", "--conf-file=/dev/null", "--pid-file=", "--user=root",
+		      "--listen-address=127.0.0.1", "--bind-interfaces", portarg,
+		      "--address=/7.2.0.192.bl.test/127.0.0.2",
+		      "--txt-record=7.2.0.192.bl.test,Listed by bl.test: see https://bl.test/",
+		      "--address=/8.2.0.192.bl.test/127.255.255.254",
+		      "--address=/bl.test/", (char *)NULL);
+		_exit(127);
+	}
+	CHECK(pid > 0);
+
+	struct config cfg;
+	struct policy *p;
+	struct policy_reply r;
+	const char *err;
+	config_defaults(&cfg, "smtp-submit");
+	free(cfg.aliases);
+	cfg.aliases = strdup(aliases_path);
+	free(cfg.local_domains);
+	cfg.local_domains = strdup("example.org");
+	free(cfg.dnsbl);
+	cfg.dnsbl = strdup("bl.test");
+	CHECK(policy_open(&cfg, SUBMIT_MODE_MX, &p, &err) == 0);
+	config_free(&cfg);
+	policy_set_nameserver(p, &sa);
+	/* wait for dnsmasq to answer (bounded: 100 tries) */
+	int ret = 0;
+	for (int i = 0; i < 100 && ret == 0; i++) {
+		memset(&r, 0, sizeof(r));
+		ret = policy_client(p, "192.0.2.7", &r);
+		if (ret == 0)
+			usleep(50 * 1000);
+	}
+	CHECK(ret == -1 && r.code == 554);
+	CHECK_STR(r.text, "Service unavailable; client host [192.0.2.7] blocked using bl.test; "
+		  "Listed by bl.test: see https://bl.test/");
+	/* the list's error code is no listing; an unlisted address is NXDOMAIN */
+	CHECK(policy_client(p, "192.0.2.8", &r) == 0);
+	CHECK(policy_client(p, "192.0.2.9", &r) == 0);
+	CHECK(policy_client(p, "::ffff:192.0.2.7", &r) == -1);
+	policy_free(&p);
+	kill(pid, SIGTERM);
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+}
+
 /* the DNS message walker on hostile bytes: pointer loops, labels past the end */
 static void test_dns_answers(void)
 {
@@ -792,6 +875,7 @@ int main(void)
 	test_dnsbl_names();
 	test_dnsbl();
 	test_dns_answers();
+	test_dnsbl_dnsmasq();
 
 	char cmd[200];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", spool);
