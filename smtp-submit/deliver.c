@@ -38,6 +38,7 @@
 #include "storage/storage.h"
 #include "deliver.h"
 #include "deliver_int.h"
+#include "policy.h"
 
 int (*deliver_test_hook)(int point);
 
@@ -51,6 +52,8 @@ struct deliver_ctx {
 	const struct config *cfg;
 	struct spool *sp;
 	struct aliases *al;          /* NULL: unusable, al_error says why */
+	struct policy *domains;      /* the session's local domains, for "user@domain"
+	                                alias targets (NULL: every such target is remote) */
 	char al_error[160];
 	bool have_mail_gid;
 	gid_t mail_gid;              /* the `mail` group, kept by delivery processes */
@@ -560,32 +563,47 @@ static void unit_add(struct run *r, size_t rcpt, const struct passwd *pw)
 	un->user = user;
 }
 
-/* The account for a local name: as given, else in lower case (RFC 5321 lets us treat
- * local parts case-insensitively; Unix names are lower case).  NULL when there is none
- * or it may not receive mail (below min_uid: root and system accounts). */
-static const struct passwd *user_lookup(const struct config *cfg, const char *name,
-					bool *system_r)
+enum lookup { LOOKUP_USER, LOOKUP_NONE, LOOKUP_SYSTEM, LOOKUP_ERROR };
+
+/* The account for a local name, lower-cased as the session's policy looks it up (Unix
+ * names are lower case; RFC 5321 lets us fold local parts).  direct: the recipient
+ * itself, which must be a mail user (uid >= min_uid, not in deny_users), as the policy
+ * accepted it; an alias target may be any account but root (the admin wrote it).
+ * LOOKUP_ERROR: the lookup itself failed (NSS): try again later. */
+static enum lookup user_lookup(const struct config *cfg, const char *name, bool direct,
+			       const struct passwd **pw_r)
 {
 	char low[256];
-	const struct passwd *pw;
 
-	*system_r = false;
-	if (!config_username_ok(cfg, name, strlen(name)) ||
-	    util_snprintf(low, sizeof(low), "%s", name) < 0)
-		return NULL;
-	pw = getpwnam(name);
-	if (pw == NULL) {
-		for (char *p = low; *p != '\0'; p++)
-			if (*p >= 'A' && *p <= 'Z')
-				*p = (char)(*p - 'A' + 'a');
-		if (strcmp(low, name) != 0)
-			pw = getpwnam(low);
+	*pw_r = NULL;
+	if (util_snprintf(low, sizeof(low), "%s", name) < 0)
+		return LOOKUP_NONE;
+	for (char *p = low; *p != '\0'; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	if (!config_username_ok(cfg, low, strlen(low)))
+		return LOOKUP_NONE;
+	errno = 0;
+	const struct passwd *pw = getpwnam(low);
+	if (pw == NULL)
+		return errno == 0 || errno == ENOENT || errno == ESRCH ? LOOKUP_NONE :
+			LOOKUP_ERROR;
+	if (pw->pw_uid == 0)
+		return LOOKUP_SYSTEM;
+	if (direct && pw->pw_uid < cfg->min_uid)
+		return LOOKUP_SYSTEM;
+	if (direct && cfg->deny_users != NULL) {
+		size_t n = strlen(low);
+		for (const char *l = cfg->deny_users; *l != '\0';) {
+			l += strspn(l, " ,\t");
+			size_t k = strcspn(l, " ,\t");
+			if (k == n && k > 0 && memcmp(l, low, n) == 0)
+				return LOOKUP_SYSTEM;
+			l += k;
+		}
 	}
-	if (pw != NULL && (pw->pw_uid == 0 || pw->pw_uid < cfg->min_uid)) {
-		*system_r = true;
-		return NULL;
-	}
-	return pw;
+	*pw_r = pw;
+	return LOOKUP_USER;
 }
 
 /* The local part of a path ("bob" of "bob@example.org", "postmaster" alone), a quoted
@@ -617,19 +635,25 @@ struct alias_cb {
 	struct run *r;
 	size_t rcpt;
 	unsigned reached, unknown;
+	bool failed;
 };
 
 static int alias_user(void *ctx, const char *user)
 {
 	struct alias_cb *a = ctx;
-	bool sys;
-	const struct passwd *pw = user_lookup(a->r->cfg, user, &sys);
+	const struct passwd *pw;
+	enum lookup l = user_lookup(a->r->cfg, user, false, &pw);
 
-	if (pw == NULL) {
-		char s[LOG_MAX_FIELD + 1];
-		log_warn("%s: alias target <%s> of <%s> is not a mail account, skipped",
-			 a->r->env->id, log_sanitize(user, strlen(user), s),
-			 a->r->env->rcpts[a->rcpt].addr);
+	if (l == LOOKUP_ERROR) {
+		a->failed = true;
+		return 1;
+	}
+	if (l != LOOKUP_USER) {
+		char s[LOG_MAX_FIELD + 1], t[LOG_MAX_FIELD + 1];
+		const char *addr = a->r->env->rcpts[a->rcpt].addr;
+		log_warn("%s: alias target <%s> of <%s> %s, skipped", a->r->env->id,
+			 log_sanitize(user, strlen(user), s), log_sanitize(addr, strlen(addr), t),
+			 l == LOOKUP_SYSTEM ? "is root" : "is not a user");
 		a->unknown++;
 		return 0;
 	}
@@ -671,6 +695,10 @@ static void plan_rcpt(struct run *r, size_t i)
 		plan_reply(p, PLAN_FAIL, "550 5.4.6", t);
 		return;
 	}
+	if (ar == 1 && a.failed) {
+		plan_reply(p, PLAN_DEFER, "451 4.3.0", "user lookup failed");
+		return;
+	}
 	if (ar == 1) {
 		p->alias = true;
 		if (skipped > 0)
@@ -683,11 +711,19 @@ static void plan_rcpt(struct run *r, size_t i)
 		p->plan = PLAN_UNITS;
 		return;
 	}
-	bool sys;
-	const struct passwd *pw = user_lookup(r->cfg, name, &sys);
-	if (pw == NULL) {
-		plan_reply(p, PLAN_FAIL, "550 5.1.1", sys ? "not a mail account" : "no such user");
+	const struct passwd *pw;
+	switch (user_lookup(r->cfg, name, true, &pw)) {
+	case LOOKUP_ERROR:
+		plan_reply(p, PLAN_DEFER, "451 4.3.0", "user lookup failed");
 		return;
+	case LOOKUP_SYSTEM:
+		plan_reply(p, PLAN_FAIL, "550 5.1.1", "not a mail account");
+		return;
+	case LOOKUP_NONE:
+		plan_reply(p, PLAN_FAIL, "550 5.1.1", "no such user");
+		return;
+	case LOOKUP_USER:
+		break;
 	}
 	unit_add(r, i, pw);
 	p->plan = PLAN_UNITS;
@@ -937,6 +973,11 @@ int deliver_spool_uid(const struct config *cfg, uid_t *uid_r, const char **error
 	return 0;
 }
 
+static bool alias_domain_local(void *ctx, const char *domain)
+{
+	return policy_domain_is_local(ctx, domain);
+}
+
 int deliver_ctx_open(const struct config *cfg, struct deliver_ctx **dc_r,
 		     const char **error_r)
 {
@@ -950,10 +991,20 @@ int deliver_ctx_open(const struct config *cfg, struct deliver_ctx **dc_r,
 		free(dc);
 		return -1;
 	}
+	/* the local domains as the session's policy has them (its own aliases table is
+	 * not used: an unreadable file defers delivery here, it does not stop it) */
+	struct config dcfg = *cfg;
+	dcfg.aliases = NULL;
+	if (policy_open(&dcfg, SUBMIT_MODE_MX, &dc->domains, &err) == -1) {
+		log_err("local_domains: %s (alias targets user@domain are not delivered)", err);
+		dc->domains = NULL;
+	}
 	if (aliases_open(cfg->aliases, &dc->al, &err) == -1) {
 		snprintf(dc->al_error, sizeof(dc->al_error), "%s", err);
 		log_err("aliases: file=%s, error=%s", cfg->aliases, err);
 		dc->al = NULL;
+	} else if (dc->domains != NULL) {
+		aliases_set_local(dc->al, alias_domain_local, dc->domains);
 	}
 	const struct group *gr = getgrnam("mail");
 	if (gr != NULL) {
@@ -972,6 +1023,7 @@ void deliver_ctx_free(struct deliver_ctx **dcp)
 		return;
 	if (dc->al != NULL)
 		aliases_free(&dc->al);
+	policy_free(&dc->domains);
 	spool_close(&dc->sp);
 	free(dc);
 	*dcp = NULL;

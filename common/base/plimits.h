@@ -455,6 +455,33 @@
  * wait for the next run, and the listing says it was cut. */
 #define SPOOL_SCAN_MAX 1000000
 
+/* smtp-submit's local delivery (smtp-submit/deliver.c). */
+/* A deferred local recipient is tried again after this, doubled per attempt up to the
+ * maximum: a full disk or a broken mailbox is fixed in minutes to hours; -q runs every
+ * few minutes (the timer), so a shorter first step would only cost mailbox opens. */
+#define DELIVER_RETRY_MIN_S 300
+#define DELIVER_RETRY_MAX_S 3600
+/* How long deliver_message() waits for a message another process holds (the session
+ * that just accepted it closes its lock right after asking for the delivery); past it
+ * the message is left to the queue runner. */
+#define DELIVER_LOCK_TIMEOUT_MS 5000
+/* One delivery process (one user's mailbox): it is killed past this and its recipients
+ * are deferred (the token search decides next time); an mbox lock held by a stuck MUA
+ * is the usual cause.  50 MB (SUBMIT_SIZE_LIMIT_DEFAULT) to a slow disk takes seconds. */
+#define DELIVER_CHILD_TIMEOUT_S 600
+/* After a crash, a recipient's token is looked for in the messages of its mailbox dated
+ * no earlier than the attempt's start minus this (file times and the clock differ by up
+ * to a second or two; a clock stepped back further costs at worst a duplicate, never a
+ * loss), reading at most DELIVER_TOKEN_READ_MAX bytes of each (our fields are first) and
+ * at most DELIVER_TOKEN_SCAN_MAX messages, newest first. */
+#define DELIVER_TOKEN_SLACK_S 300
+#define DELIVER_TOKEN_READ_MAX 4096
+#define DELIVER_TOKEN_SCAN_MAX 10000
+/* The reason a delivery process reports for a recipient (a storage error text). */
+#define DELIVER_REASON_MAX 200
+/* Bytes of the message copied per read from the spool into the mailbox. */
+#define DELIVER_COPY_BUF 65536
+
 /* aliases(5) (common/spool/aliases.c).  /etc/aliases is root's, read by the session and
  * by delivery as hostile all the same.  A Debian aliases file is a few hundred bytes; a
  * site with many lists has thousands of entries: 4 MiB of file, a 64 KiB logical line
@@ -482,31 +509,5 @@
  * under spool_dir/rate/, so it cannot grow). */
 #define RATE_WINDOW_S 3600
 #define RATE_BUCKETS 60
-/* smtp-submit's local delivery (smtp-submit/deliver.c). */
-/* A deferred local recipient is tried again after this, doubled per attempt up to the
- * maximum: a full disk or a broken mailbox is fixed in minutes to hours; -q runs every
- * few minutes (the timer), so a shorter first step would only cost mailbox opens. */
-#define DELIVER_RETRY_MIN_S 300
-#define DELIVER_RETRY_MAX_S 3600
-/* How long deliver_message() waits for a message another process holds (the session
- * that just accepted it closes its lock right after asking for the delivery); past it
- * the message is left to the queue runner. */
-#define DELIVER_LOCK_TIMEOUT_MS 5000
-/* One delivery process (one user's mailbox): it is killed past this and its recipients
- * are deferred (the token search decides next time); an mbox lock held by a stuck MUA
- * is the usual cause.  50 MB (SUBMIT_SIZE_LIMIT_DEFAULT) to a slow disk takes seconds. */
-#define DELIVER_CHILD_TIMEOUT_S 600
-/* After a crash, a recipient's token is looked for in the messages of its mailbox dated
- * no earlier than the attempt's start minus this (file times and the clock differ by up
- * to a second or two; a clock stepped back further costs at worst a duplicate, never a
- * loss), reading at most DELIVER_TOKEN_READ_MAX bytes of each (our fields are first) and
- * at most DELIVER_TOKEN_SCAN_MAX messages, newest first. */
-#define DELIVER_TOKEN_SLACK_S 300
-#define DELIVER_TOKEN_READ_MAX 4096
-#define DELIVER_TOKEN_SCAN_MAX 10000
-/* The reason a delivery process reports for a recipient (a storage error text). */
-#define DELIVER_REASON_MAX 200
-/* Bytes of the message copied per read from the spool into the mailbox. */
-#define DELIVER_COPY_BUF 65536
 
 #endif

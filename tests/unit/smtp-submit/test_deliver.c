@@ -697,6 +697,12 @@ static void test_kill_random(void)
 	}
 }
 
+static int no_cb(void *ctx, const char *user)
+{
+	(void)ctx; (void)user;
+	return 0;
+}
+
 /* An alias to two users, one of them twice: each gets one copy. */
 static void test_alias(void)
 {
@@ -706,15 +712,18 @@ static void test_alias(void)
 	unsigned skipped;
 
 	snprintf(path, sizeof(path), "%s/aliases", root);
-	snprintf(text, sizeof(text), "staff-pdt: %s, %s, staff2-pdt\nstaff2-pdt: %s\n",
-		 u_maildir->name, u_alias2->name, u_maildir->name);
+	/* A directly, via a nested alias and as A@<local domain>; B once; a list of root
+	 * alone reaches no mailbox (root's mail is never delivered as root) */
+	snprintf(text, sizeof(text), "staff-pdt: %s, %s, staff2-pdt\nstaff2-pdt: %s@example.org,"
+		 " %s\nrootonly-pdt: root\n", u_maildir->name, u_alias2->name, u_maildir->name,
+		 u_maildir->name);
 	FILE *f = fopen(path, "w");
 	if (f == NULL)
 		return;
 	fputs(text, f);
 	fclose(f);
 	if (aliases_open(path, &al, &err) == -1 ||
-	    aliases_expand(al, "staff-pdt", NULL, NULL, &skipped, &err) != 1) {
+	    aliases_expand(al, "staff-pdt", no_cb, NULL, &skipped, &err) != 1) {
 		if (al != NULL)
 			aliases_free(&al);
 		printf("test_deliver: the aliases reader is a stub here, alias test skipped\n");
@@ -731,6 +740,14 @@ static void test_alias(void)
 		check_one(u_maildir, 5, data, "Staff-PDT@example.org", id, "maildir");
 		check_one(u_alias2, 5, data, "Staff-PDT@example.org", id, "mbox");
 		CHECK(logged(id, "orig_to=<Staff-PDT@example.org>"));
+	}
+	struct qrcpt rr[] = { { "rootonly-pdt@example.org", ENVELOPE_LOCAL } };
+	if (queue_msg(data, rr, 1, id) == 0) {
+		CHECK(deliver_message(&cfg, id, &err) == 0);
+		struct envelope *e = env_of(id);
+		CHECK(e != NULL && e->rcpts[0].state == ENVELOPE_FAILED &&
+		      strncmp(e->rcpts[0].reply, "550 5.1.1", 9) == 0);
+		envelope_free(&e);
 	}
 	cfg.aliases = old;
 }
@@ -808,6 +825,96 @@ static void test_list_empty_and_bad(void)
 	CHECK(access(p, F_OK) == 0);   /* still there */
 }
 
+/* -t: a good spool passes; each broken part is named with its fix. */
+static char *check_out(const struct config *c, int *problems_r)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	*problems_r = submit_check(c, f);
+	fclose(f);
+	return out;
+}
+
+static void test_check(void)
+{
+	struct config c2 = cfg;
+	char *out, dir[300], q[400], aliases[300];
+	int n;
+
+	c2.hostname = "mail.example.org";
+	c2.local_domains = "example.org mail.example.org";
+	out = check_out(&c2, &n);
+	CHECK(n == 0);
+	CHECK(strstr(out, "ok: spool:") != NULL);
+	if (n != 0)
+		fprintf(stderr, "%s", out);
+	free(out);
+
+	/* a group-readable queue/ */
+	snprintf(q, sizeof(q), "%s/queue", cfg.spool_dir);
+	CHECK(chmod(q, 0750) == 0);
+	out = check_out(&c2, &n);
+	CHECK(n == 1 && strstr(out, "fix: chmod 700 ") != NULL);
+	free(out);
+	CHECK(chmod(q, 0700) == 0);
+
+	/* a spool dir that is missing, one of another owner */
+	snprintf(dir, sizeof(dir), "%s/nospool", root);
+	c2.spool_dir = dir;
+	out = check_out(&c2, &n);
+	CHECK(n == 1 && strstr(out, "fix: install -d -m 700 -o ") != NULL);
+	free(out);
+	CHECK(mkdir(dir, 0700) == 0);
+	out = check_out(&c2, &n);
+	CHECK(n >= 2 && strstr(out, "fix: chown -R ") != NULL && strstr(out, "/tmp is missing"));
+	free(out);
+	c2.spool_dir = cfg.spool_dir;
+
+	/* the spool user is the worker's account, or root */
+	c2.unpriv_user = cfg.spool_user;
+	out = check_out(&c2, &n);
+	CHECK(n >= 1 && strstr(out, "is the unprivileged worker's account") != NULL);
+	free(out);
+	c2.unpriv_user = cfg.unpriv_user;
+	c2.spool_user = "root";
+	out = check_out(&c2, &n);
+	CHECK(n >= 1 && strstr(out, "has uid or gid 0") != NULL);
+	free(out);
+	c2.spool_user = cfg.spool_user;
+
+	/* names */
+	c2.hostname = "localhost";
+	c2.local_domains = "example.org bad_domain..x";
+	out = check_out(&c2, &n);
+	CHECK(n == 2 && strstr(out, "not a fully qualified") != NULL &&
+	      strstr(out, "\"bad_domain..x\" is not a domain name") != NULL);
+	free(out);
+	c2.hostname = "mail.example.org";
+	c2.local_domains = "example.org";
+
+	/* an alias to a user who does not exist (once the aliases reader is there) */
+	snprintf(aliases, sizeof(aliases), "%s/aliases-check", root);
+	FILE *f = fopen(aliases, "w");
+	if (f != NULL) {
+		fprintf(f, "# comment\nstaff: %s, nosuchuser-pdt\n", u_maildir->name);
+		fclose(f);
+	}
+	c2.aliases = aliases;
+	out = check_out(&c2, &n);
+	struct aliases *al;
+	const char *err;
+	unsigned skipped;
+	if (aliases_open(aliases, &al, &err) == 0 &&
+	    aliases_expand(al, "staff", no_cb, NULL, &skipped, &err) == 1)
+		CHECK(n == 1 && strstr(out, "target nosuchuser-pdt is not a user") != NULL);
+	else
+		CHECK(n == 0);    /* the stub reader knows no aliases */
+	if (al != NULL)
+		aliases_free(&al);
+	free(out);
+}
+
 int main(void)
 {
 	const char *err;
@@ -851,6 +958,7 @@ int main(void)
 	cfg.spool_user = xstrdup(spool_user);
 	free(cfg.aliases);
 	cfg.aliases = xstrdup(aliases);
+	cfg.local_domains = xstrdup("example.org");
 	if (mkdir(spool_dir, 0700) == -1 || chown(spool_dir, spool_uid, spool_gid) == -1) {
 		CHECK(0);
 		goto out;
@@ -879,6 +987,7 @@ int main(void)
 	test_alias();
 	test_queue();
 	test_list_empty_and_bad();
+	test_check();
 	spool_close(&root_sp);
 out:
 	users_remove();
