@@ -67,22 +67,84 @@ def test_kill9_session_during_data(smtpd, make_user):
     assert_once(u, "killed in data")
 
 
+def gdb_skip_delivery_request(pid, timeout=60):
+    """gdb attaches to the session and, when it reaches session_request_delivery(), makes
+    that return 0 at once (as if the monitor had been asked) and lets the session go on:
+    the state of a session killed right after its 250, before any delivery started.
+    Returns the running gdb once the breakpoint is in."""
+    argv = [it.GDB, "-nx", "-batch", "-iex", "set debuginfod enabled off",
+            "-iex", "set confirm off", "-iex", "set pagination off", "-p", str(pid),
+            "-ex", "break session_request_delivery", "-ex", "echo GDB-CONTINUING\\n",
+            "-ex", "continue", "-ex", "return 0", "-ex", "echo GDB-RETURNED\\n",
+            "-ex", "delete", "-ex", "continue"]
+    g = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, text=True)
+    out = []
+    deadline = time.monotonic() + timeout
+    while True:
+        ln = g.stdout.readline()
+        if not ln:
+            g.wait()
+            raise AssertionError("gdb ended before continuing:\n" + "".join(out))
+        out.append(ln)
+        if ln.startswith("GDB-CONTINUING"):
+            break
+        assert time.monotonic() < deadline, "gdb did not attach:\n" + "".join(out)
+    g.out_before = "".join(out)
+    return g
+
+
 def queue_with_session_killed_after_250(d, user, subject):
-    """Send one message on 25 while gdb holds the session: it is killed at
-    session_request_delivery(), i.e. after the 250 and before delivery is asked for.
-    Returns the queue id the client was given."""
+    """Send one message on 25; the session's delivery request is suppressed (gdb) and the
+    session is SIGKILLed as soon as the client has its 250: the message is queued, the
+    client was told so, and no delivery was started.  Returns the queue id."""
     c = mx(d)
     assert c.cmd("MAIL FROM:<afterok@%s>" % OTHER).code == 250
     pid, start = d.wait_spool_session()
-    g = it.gdb_kill_at(pid, "session_request_delivery")
+    g = gdb_skip_delivery_request(pid)
     assert c.cmd("RCPT TO:<%s>" % h.address(user)).code == 250
-    r = c.data(h.smtp_message(subject))
+    try:
+        r = c.data(h.smtp_message(subject))
+    except EOFError:
+        g.kill()
+        raise AssertionError("no reply to the data:\n%s\nlog:\n%s"
+                             % (g.out_before + g.communicate()[0], d.log.tail()))
     assert r.code == 250, r
     qid = h.queued_id(r)
-    it.gdb_wait(g)
+    assert h.signal_if_same(pid, start, signal.SIGKILL)
+    out = g.out_before + g.communicate(timeout=60)[0]
+    assert "GDB-RETURNED" in out, out
     it.wait_gone(pid, start)
     c.close()
     return qid
+
+
+@needs_gdb
+def test_kill9_after_commit_before_reply(smtpd, make_user):
+    """SIGKILL of the session between the spool commit and its 250 (gdb kills it at
+    session_request_delivery(), which the session calls before flushing the 250): the
+    client got no reply and will send again (a duplicate is RFC 5321's price, section
+    6.1), but the committed message is never lost: -q delivers it exactly once."""
+    u = make_user("maildir")
+    c = mx(smtpd)
+    assert c.cmd("MAIL FROM:<commit@%s>" % OTHER).code == 250
+    pid, start = smtpd.wait_spool_session()
+    g = it.gdb_kill_at(pid, "session_request_delivery")
+    assert c.cmd("RCPT TO:<%s>" % h.address(u)).code == 250
+    c.send(h.smtp_data_bytes(h.smtp_message("committed, no reply")) if
+           c.cmd("DATA").code == 354 else b"")
+    r = c.reply_or_eof()
+    it.gdb_wait(g)
+    assert r is None or r.code != 250, "the client was told %r" % r
+    c.close()
+    ids = smtpd.queue_ids()
+    assert len(ids) == 1, ids
+    assert u.stored() == []
+    smtpd.queue_run()
+    assert smtpd.queue_ids() == []
+    assert_once(u, "committed, no reply")
+    smtpd.queue_run()
+    assert_once(u, "committed, no reply")
 
 
 @needs_gdb
