@@ -95,6 +95,7 @@ def gdb_skip_delivery_request(pid, timeout=60):
 
 
 def queue_with_session_killed_after_250(d, user, subject):
+    users = user if isinstance(user, list) else [user]
     """Send one message on 25; the session's delivery request is suppressed (gdb) and the
     session is SIGKILLed as soon as the client has its 250: the message is queued, the
     client was told so, and no delivery was started.  Returns the queue id."""
@@ -102,7 +103,8 @@ def queue_with_session_killed_after_250(d, user, subject):
     assert c.cmd("MAIL FROM:<afterok@%s>" % OTHER).code == 250
     pid, start = d.wait_spool_session()
     g = gdb_skip_delivery_request(pid)
-    assert c.cmd("RCPT TO:<%s>" % h.address(user)).code == 250
+    for u in users:
+        assert c.cmd("RCPT TO:<%s>" % h.address(u)).code == 250
     try:
         r = c.data(h.smtp_message(subject))
     except EOFError:
@@ -184,11 +186,13 @@ def queue_run_under_gdb(d, point):
 
 @needs_gdb
 @pytest.mark.parametrize("store", ["maildir", "mbox"])
-@pytest.mark.parametrize("point", ["spool_msg_attempt", "spool_msg_remove"])
+@pytest.mark.parametrize("point", ["spool_msg_update", "spool_msg_remove"])
 def test_kill9_during_delivery_exactly_once(smtpd, make_user, store, point):
-    """-q killed during delivery: before the attempt is recorded (nothing written yet),
-    and after the write into the mailbox but before the outcome is recorded (the
-    message is there, the queue still has it, marked inflight).  The next -q leaves
+    """-q killed during delivery: at the update that records the attempt (nothing
+    written yet: deliver.c makes the attempt durable with spool_msg_update() before any
+    byte reaches a mailbox), and after the write into the mailbox but before the outcome
+    is recorded (spool_msg_remove(): the message is there, the queue still has it,
+    marked inflight).  The next -q leaves
     exactly one copy (it finds the delivery token instead of delivering again) and
     empties the queue."""
     u = make_user(store)
@@ -198,7 +202,7 @@ def test_kill9_during_delivery_exactly_once(smtpd, make_user, store, point):
     out = queue_run_under_gdb(smtpd, point)
     assert smtpd.queue_ids() == [qid], out
     n = len([m for m in u.stored() if subject.encode() in m])
-    if point == "spool_msg_attempt":
+    if point == "spool_msg_update":
         assert n == 0
     else:
         assert n == 1, "the write before %s left %d copies" % (point, n)
@@ -214,21 +218,16 @@ def test_kill9_during_delivery_exactly_once(smtpd, make_user, store, point):
 
 @needs_gdb
 def test_kill9_delivery_two_recipients(smtpd, make_user):
-    """Two local recipients, -q killed after both were written (at the final remove):
-    the next -q delivers neither again."""
+    """Two local recipients (Maildir and mbox), -q killed after both were written (at the
+    final remove): the next -q delivers neither again."""
     a = make_user("maildir")
     b = make_user("mbox")
-    c = mx(smtpd)
-    assert c.cmd("MAIL FROM:<two@%s>" % OTHER).code == 250
-    pid, start = smtpd.wait_spool_session()
-    g = it.gdb_kill_at(pid, "session_request_delivery")
-    assert c.cmd("RCPT TO:<%s>" % h.address(a)).code == 250
-    assert c.cmd("RCPT TO:<%s>" % h.address(b)).code == 250
-    r = c.data(h.smtp_message("two killed"))
-    assert r.code == 250, r
-    it.gdb_wait(g)
-    c.close()
+    qid = queue_with_session_killed_after_250(smtpd, [a, b], "two killed")
+    assert smtpd.queue_ids() == [qid]
     queue_run_under_gdb(smtpd, "spool_msg_remove")
+    assert smtpd.queue_ids() == [qid]
+    assert_once(a, "two killed")
+    assert_once(b, "two killed")
     smtpd.queue_run()
     assert smtpd.queue_ids() == []
     assert_once(a, "two killed")
