@@ -23,6 +23,9 @@
  *   common/privsep/check.c     -t
  *   common/base/config.c, log.c, util.c, netaddr.c
  *   <daemon>/main.c            option parsing, then server_run()
+ *   smtp-submit/deliver.c      server_proto.deliver, in the monitor's delivery child
+ *                              (and -q): the envelope and aliases files, then one
+ *                              process per recipient as that recipient
  *   PAM modules of the service (in the PAM child and, for the session stack, the monitor)
  * None of it reads a byte from the client: the monitor closes its copies of the client
  * socket before it reads the worker's first request. */

@@ -1,6 +1,7 @@
 /* msg.c: the typed messages root parses as hostile. */
 #include <arpa/inet.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include "privsep/msg.h"
@@ -192,8 +193,64 @@ static void test_log_line(void)
 	CHECK(msg_get(&d, MSG_LOG_TEXT)->len == MSG_LOG_TEXT_MAX);
 }
 
+/* smtp-submit's messages: MSG_OPEN_SESSION and MSG_DELIVER, HELO in MSG_AUTH. */
+static void test_smtp_messages(void)
+{
+	const char *err = NULL;
+	char s[300];
+	uint8_t u8;
+
+	build_auth();
+	CHECK(msg_add_str(&m, MSG_AUTH_HELO, "client.example") == 0);
+	CHECK(msg_add_u8(&m, MSG_AUTH_ESMTP, 1) == 0);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == 0);
+	CHECK(msg_get_str(&d, MSG_AUTH_HELO, s, sizeof(s)) == 0);
+	CHECK_STR(s, "client.example");
+	CHECK(msg_get_u8(&d, MSG_AUTH_ESMTP, &u8) == 0 && u8 == 1);
+
+	/* a session start without anything: every field is optional */
+	msg_init(&m, MSG_OPEN_SESSION);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == 0);
+	CHECK(d.type == MSG_OPEN_SESSION && d.nfields == 0);
+	/* a HELO of 255 octets passes, 256 do not; no secret may ride along */
+	char helo[257];
+	memset(helo, 'a', sizeof(helo));
+	helo[255] = '\0';
+	msg_init(&m, MSG_OPEN_SESSION);
+	CHECK(msg_add_str(&m, MSG_OPEN_HELO, helo) == 0);
+	CHECK(msg_add_u8(&m, MSG_OPEN_ESMTP, 0) == 0);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == 0);
+	helo[255] = 'a';
+	helo[256] = '\0';
+	msg_init(&m, MSG_OPEN_SESSION);
+	CHECK(msg_add_str(&m, MSG_OPEN_HELO, helo) == 0);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == -1);
+	msg_init(&m, MSG_OPEN_SESSION);
+	CHECK(msg_add_str(&m, MSG_AUTH_SECRET, "pass") == 0);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == -1);
+	msg_init(&m, MSG_OPEN_SESSION);
+	CHECK(msg_add(&m, MSG_OPEN_HELO, "a\0b", 3) == 0);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == -1);
+
+	/* MSG_DELIVER: the id is required, bounded, text */
+	msg_init(&m, MSG_DELIVER);
+	CHECK(msg_add_str(&m, MSG_DELIVER_ID, "0123456789AB") == 0);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == 0);
+	CHECK(msg_get_str(&d, MSG_DELIVER_ID, s, sizeof(s)) == 0);
+	CHECK_STR(s, "0123456789AB");
+	msg_init(&m, MSG_DELIVER);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == -1);
+	msg_init(&m, MSG_DELIVER);
+	CHECK(msg_add(&m, MSG_DELIVER_ID, helo, MSG_QUEUE_ID_MAX + 1) == 0);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == -1);
+	msg_init(&m, MSG_DELIVER);
+	CHECK(msg_add(&m, MSG_DELIVER_ID, "0123\0", 5) == 0);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == -1);
+}
+
 int main(void)
 {
+	test_smtp_messages();
 	test_log_line();
 	test_roundtrip();
 	test_hostile();

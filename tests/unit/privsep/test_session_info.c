@@ -14,6 +14,7 @@ static void test_roundtrip(void)
 		.user = "ned", .rip = "192.0.2.7", .lip = "192.0.2.1", .rport = 51234,
 		.lport = 995, .tls_version = "TLSv1.3", .tls_cipher = "TLS_AES_256_GCM_SHA384",
 		.auth_mech = "PLAIN", .session_id = "0123456789ab",
+		.helo = "client.example", .esmtp = true,
 	}, b;
 	const char *err;
 
@@ -28,6 +29,7 @@ static void test_roundtrip(void)
 	CHECK(msg_parse(&d, m.buf, m.len, &err) == 0);
 	CHECK(session_info_from_msg(&d, &b) == 0);
 	CHECK(b.user[0] == '\0' && b.auth_mech[0] == '\0');
+	CHECK(b.helo[0] == '\0' && !b.esmtp);
 	CHECK_STR(b.rip, "::1");
 }
 
@@ -47,6 +49,13 @@ static void test_invalid(void)
 	CHECK(msg_add_str(&m, MSG_SESSION_USER, "ned") == 0);
 	CHECK(msg_add_str(&m, MSG_SESSION_RIP, "192.0.2.7") == 0);
 	CHECK(msg_add_u32(&m, MSG_SESSION_RPORT, 65536) == 0);
+	CHECK(msg_parse(&d, m.buf, m.len, &err) == 0);
+	CHECK(session_info_from_msg(&d, &b) == -1);
+	/* an EHLO flag that is neither 0 nor 1 */
+	msg_init(&m, MSG_START_SESSION);
+	CHECK(msg_add_str(&m, MSG_SESSION_USER, "") == 0);
+	CHECK(msg_add_str(&m, MSG_SESSION_RIP, "192.0.2.7") == 0);
+	CHECK(msg_add_u8(&m, MSG_SESSION_ESMTP, 2) == 0);
 	CHECK(msg_parse(&d, m.buf, m.len, &err) == 0);
 	CHECK(session_info_from_msg(&d, &b) == -1);
 	/* a port of the wrong size */

@@ -95,7 +95,13 @@ static void pre_case(struct pre_arg a, const char *in, const char *want, int wan
 	CHECK(st == want_st);
 	CHECK_STR(p.out, want);
 	peer_free(&p);
-	/* the same bytes one at a time give the same answers */
+	/* the same bytes one at a time give the same answers; only where the dialogue reads
+	 * all of them (it ends with the input's last line, QUIT): a child that closes
+	 * earlier would make the byte-at-a-time writer fail */
+	size_t il = strlen(in), wl = strlen(want);
+	if (il < 6 || strcmp(in + il - 6, "QUIT\r\n") != 0 || wl < strlen(BYE) ||
+	    strcmp(want + wl - strlen(BYE), BYE) != 0)
+		return;
 	st = peer_transcript_bytewise(&p, pre_child, &a, in);
 	CHECK(st == want_st);
 	CHECK_STR(p.out, want);
