@@ -43,18 +43,21 @@ void smtp_data_free(struct smtp_txn *t)
 /* Answer a failed spool call (begin, write, commit). */
 static void spool_reply(struct smtp_sess *ss, const char *cmd, int res, const char *error)
 {
+	char id[SPOOL_ID_LEN + 3];
+
 	if (res == SPOOL_TOOBIG) {
 		smtp_sess_refuse(ss, cmd, 552, "5.3.4",
 				 "Message size exceeds fixed maximum message size");
 		return;
 	}
 	if (res == SPOOL_FULL) {
-		log_warn("spool-full: cmd=%s, error=<%s>, rip=%s", cmd,
+		log_warn("%sspool-full: cmd=%s, error=<%s>, rip=%s", smtp_sess_log_id(ss, id), cmd,
 			 error != NULL ? error : "-", ss->rip_log);
 		smtp_sess_reply(ss, 452, "4.3.1", "Insufficient system storage");
 		return;
 	}
-	log_err("spool-failed: cmd=%s, error=<%s>, errno=%s, rip=%s", cmd,
+	log_err("%sspool-failed: cmd=%s, error=<%s>, errno=%s, rip=%s", smtp_sess_log_id(ss, id),
+		cmd,
 		error != NULL ? error : "-", strerror(errno), ss->rip_log);
 	smtp_sess_reply(ss, 451, "4.3.0", "Error: local error in processing");
 }
@@ -109,6 +112,7 @@ static int data_begin(struct smtp_sess *ss, const char **error_r)
 	int r = spool_new_begin(ss->sp, ss->size_limit + SMTP_MAX_RECEIVED, &t->n, error_r);
 	if (r != SPOOL_OK)
 		return r;
+	snprintf(t->id, sizeof(t->id), "%s", spool_new_id(t->n));
 	int tz = localtime_r(&now, &tm) != NULL ? (int)(tm.tm_gmtoff / 60) : 0;
 	struct smtp_received rv = {
 		.helo = ss->helo[0] != '\0' ? ss->helo : NULL,
@@ -128,12 +132,14 @@ static int data_begin(struct smtp_sess *ss, const char **error_r)
 	};
 	if (smtp_received_format(&rv, rec, sizeof(rec), &len) < 0) {
 		spool_new_abort(&t->n);
+		t->id[0] = '\0';
 		*error_r = "cannot format the Received: field (hostname or client address)";
 		return SPOOL_ERROR;
 	}
 	r = spool_new_write(t->n, rec, len, error_r);
 	if (r != SPOOL_OK) {
 		spool_new_abort(&t->n);
+		t->id[0] = '\0';
 		return r;
 	}
 	t->hp = header_parser_new(0);
@@ -196,11 +202,10 @@ static void fill_envelope(struct smtp_sess *ss)
 static void commit(struct smtp_sess *ss, const char *cmd)
 {
 	struct smtp_txn *t = &ss->t;
-	char id[SPOOL_ID_LEN + 1], user[LOG_MAX_FIELD + 32];
-	const char *error;
+	char user[LOG_MAX_FIELD + 32];
+	const char *id = t->id, *error;
 
 	fill_envelope(ss);
-	snprintf(id, sizeof(id), "%s", spool_new_id(t->n));
 	int r = spool_new_commit(&t->n, t->env, NULL, &error);
 	if (r != SPOOL_OK) {
 		spool_reply(ss, cmd, r, error);
@@ -304,7 +309,7 @@ void smtp_data_cmd(struct smtp_sess *ss)
 	}
 	t->too_big = (d.flags & SMTPDATA_TOO_BIG) != 0;
 	if (d.flags & (SMTPDATA_BARE_LF | SMTPDATA_LONE_CR | SMTPDATA_NUL))
-		log_info("data-note: %s, line=%" PRIu64 ", rip=%s", smtpdata_error(&d),
+		log_info("%s: data-note: %s, line=%" PRIu64 ", rip=%s", t->id, smtpdata_error(&d),
 			 d.first_bad_line, ss->rip_log);
 	data_finish(ss, "DATA", (d.flags & SMTPDATA_LONG_LINE) != 0);
 }

@@ -62,14 +62,23 @@ void smtp_sess_reply(struct smtp_sess *ss, unsigned code, const char *enh, const
 	conn_write(ss->c, line, len);
 }
 
+const char *smtp_sess_log_id(const struct smtp_sess *ss, char buf[SPOOL_ID_LEN + 3])
+{
+	if (ss->t.id[0] == '\0')
+		return "";
+	snprintf(buf, SPOOL_ID_LEN + 3, "%s: ", ss->t.id);
+	return buf;
+}
+
 void smtp_sess_refuse(struct smtp_sess *ss, const char *cmd, unsigned code, const char *enh,
 		      const char *text)
 {
-	char safe[LOG_MAX_FIELD + 1];
+	char safe[LOG_MAX_FIELD + 1], id[SPOOL_ID_LEN + 3];
 
 	smtp_sess_reply(ss, code, enh, "%s", text);
 	ss->errors++;
-	log_info("reject: cmd=%s, reply=<%u %s %s>, from=<%s>, rip=%s", cmd, code,
+	log_info("%sreject: cmd=%s, reply=<%u %s %s>, from=<%s>, rip=%s",
+		 smtp_sess_log_id(ss, id), cmd, code,
 		 enh != NULL ? enh : "-", log_sanitize(text, strlen(text), safe),
 		 ss->t.active ? ss->t.sender_log : "", ss->rip_log);
 }

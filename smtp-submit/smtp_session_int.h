@@ -32,6 +32,7 @@ struct smtp_txn {
 	/* the message (DATA or BDAT) */
 	bool bdat;                      /* BDAT chunks have begun */
 	struct spool_new *n;            /* tmp/ID being written */
+	char id[SPOOL_ID_LEN + 1];      /* its queue id ("" before): every log line has it */
 	uint64_t data_size;             /* the client's bytes (unstuffed) */
 	bool too_big;                   /* over the size limit: refused after the end */
 	int write_res;                  /* the first failed spool_new_write(): SPOOL_*; 0 */
@@ -82,6 +83,8 @@ extern unsigned smtp_sess_deadline_s;
 /* Send one reply line (text formatted; no CR/LF).  Not counted as an error. */
 void smtp_sess_reply(struct smtp_sess *ss, unsigned code, const char *enh, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* "ID: " for the log lines of a transaction that has a queue id, else "". */
+const char *smtp_sess_log_id(const struct smtp_sess *ss, char buf[SPOOL_ID_LEN + 3]);
 /* A refusal that counts against max_errors, logged as reject (cmd for the log). */
 void smtp_sess_refuse(struct smtp_sess *ss, const char *cmd, unsigned code, const char *enh,
 		      const char *text);

@@ -625,7 +625,7 @@ static void test_smuggling(void)
 			CHECK(only_message_is(want, strlen(want)));
 		}
 	}
-	CHECK(log_has("data-note: bare LF"));
+	CHECK(log_has(": data-note: bare LF, line="));
 }
 
 static void test_limits(void)
@@ -927,6 +927,12 @@ static void test_submission(void)
 	peer_free(&p);
 	CHECK(queue_count() == 1 && tmp_count() == 0);
 	CHECK(log_has("reject: cmd=DATA, reply=<553 5.7.1 Error: message has no From: header field>"));
+	/* every log line of a message carries its queue id: "0PZ4K8M2T7Q3: reject: ..." */
+	char *log = peer_read_file(peer_logpath);
+	const char *r = strstr(log, "reject: cmd=DATA, reply=<553 5.7.1 Error: message has no From:");
+	CHECK(r != NULL && r - log >= ENVELOPE_ID_LEN + 2 && r[-2] == ':' && r[-1] == ' ' &&
+	      envelope_id_valid(r - ENVELOPE_ID_LEN - 2, ENVELOPE_ID_LEN));
+	free(log);
 }
 
 static void test_timeouts(void)
