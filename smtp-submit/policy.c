@@ -17,22 +17,16 @@
  * - Submission: the sender must be login@<local domain> or an alias @<local domain> that
  *   expands to the login alone; "<>" is refused; 553 5.7.1 otherwise.  The header From:
  *   passes the same test for every mailbox, and must parse (553 5.7.1).
- * - Rate limits: spool_dir/rate/<user>, 60 one-minute buckets (a sliding hour). */
-#include <arpa/inet.h>
-#include <arpa/nameser.h>
+ * - Rate limits (policy_rate.c): spool_dir/rate/<user>, 60 one-minute buckets (a
+ *   sliding hour).  The DNSBL check: policy_dnsbl.c. */
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pwd.h>
-#include <resolv.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,27 +35,7 @@
 #include "base/util.h"
 #include "spool/aliases.h"
 #include "policy.h"
-
-struct policy {
-	enum submit_mode mode;
-	char hostname[SMTP_MAX_DOMAIN + 1];
-	char **domains;
-	size_t ndomains;
-	struct aliases *aliases;
-	unsigned min_uid;
-	char *deny_users;
-	char *spool_dir;
-	unsigned rate_messages, rate_rcpts;
-	char *dnsbl;
-	char rip[64];
-	policy_clock_fn *clock;
-	void *clock_ctx;
-	policy_user_fn *user_lookup;
-	void *user_ctx;
-	policy_dns_fn *dns;
-	void *dns_ctx;
-	struct sockaddr_in nameserver; /* sin_family 0: resolv.conf's */
-};
+#include "policy_int.h"
 
 /* ---- names ---- */
 
@@ -79,13 +53,6 @@ static int ascii_casecmp(const char *a, const char *b, size_t n)
 	return 0;
 }
 
-static void lower_ascii(char *s)
-{
-	for (; *s != '\0'; s++)
-		if (*s >= 'A' && *s <= 'Z')
-			*s = (char)(*s - 'A' + 'a');
-}
-
 /* A domain as we keep it: lower-case ASCII, no trailing dot.  -1 if unusable. */
 static int domain_normalize(const char *in, size_t len, char *out, size_t out_size)
 {
@@ -99,7 +66,7 @@ static int domain_normalize(const char *in, size_t len, char *out, size_t out_si
 			return -1;
 	memcpy(out, in, len);
 	out[len] = '\0';
-	lower_ascii(out);
+	policy_lower_ascii(out);
 	return 0;
 }
 
@@ -254,9 +221,6 @@ static time_t clock_default(void *ctx)
 	return time(NULL);
 }
 
-static int dns_default(void *ctx, const char *name, int type, unsigned char *answer,
-		       int anslen);
-
 int policy_open(const struct config *cfg, enum submit_mode mode, struct policy **p_r,
 		const char **error_r)
 {
@@ -272,7 +236,7 @@ int policy_open(const struct config *cfg, enum submit_mode mode, struct policy *
 	p->dnsbl = cfg->dnsbl != NULL ? xstrdup(cfg->dnsbl) : NULL;
 	p->clock = clock_default;
 	p->user_lookup = user_lookup_pw;
-	p->dns = dns_default;
+	p->dns = policy_dns_default;
 	p->dns_ctx = p;
 	snprintf(p->rip, sizeof(p->rip), "unknown");
 	hostname_find(cfg, p->hostname, sizeof(p->hostname));
@@ -334,7 +298,7 @@ void policy_set_user_lookup(struct policy *p, policy_user_fn *fn, void *ctx)
 
 void policy_set_resolver(struct policy *p, policy_dns_fn *fn, void *ctx)
 {
-	p->dns = fn != NULL ? fn : dns_default;
+	p->dns = fn != NULL ? fn : policy_dns_default;
 	p->dns_ctx = fn != NULL ? ctx : p;
 }
 
@@ -351,255 +315,6 @@ void policy_set_aliases(struct policy *p, struct aliases *al)
 	aliases_free(&p->aliases);
 	p->aliases = al;
 	aliases_set_local(p->aliases, aliases_domain_local, p);
-}
-
-static void reply_set(struct policy_reply *r, unsigned code, const char *status,
-		      const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void reply_set(struct policy_reply *r, unsigned code, const char *status,
-		      const char *fmt, ...)
-{
-	va_list ap;
-
-	r->code = code;
-	snprintf(r->status, sizeof(r->status), "%s", status);
-	va_start(ap, fmt);
-	vsnprintf(r->text, sizeof(r->text), fmt, ap); /* truncation is fine: a reply text */
-	va_end(ap);
-	for (char *c = r->text; *c != '\0'; c++)
-		if ((unsigned char)*c < 0x20 || *c == 0x7F)
-			*c = '?';
-}
-
-/* A client-supplied string for a reply or a log line: log_sanitize()'s form. */
-#define SAN(s, buf) log_sanitize((s), strlen(s), (buf))
-
-/* ---- DNSBL ---- */
-
-int policy_dnsbl_name(const char *rip, const char *zone, char *out, size_t size)
-{
-	unsigned char a[16];
-	size_t zlen = strlen(zone);
-	int n;
-
-	if (zlen > 0 && zone[zlen - 1] == '.')
-		zlen--;
-	if (zlen == 0 || zlen > SMTP_MAX_DOMAIN)
-		return -1;
-	if (inet_pton(AF_INET, rip, a) == 1) {
-		n = snprintf(out, size, "%u.%u.%u.%u.%.*s", a[3], a[2], a[1], a[0], (int)zlen,
-			     zone);
-	} else if (inet_pton(AF_INET6, rip, a) == 1) {
-		if (IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a)) {
-			n = snprintf(out, size, "%u.%u.%u.%u.%.*s", a[15], a[14], a[13], a[12],
-				     (int)zlen, zone);
-		} else {
-			static const char hex[] = "0123456789abcdef";
-			char nib[64];
-			for (int i = 0; i < 16; i++) {
-				nib[4 * i] = hex[a[15 - i] & 0xF];
-				nib[4 * i + 1] = '.';
-				nib[4 * i + 2] = hex[a[15 - i] >> 4];
-				nib[4 * i + 3] = '.';
-			}
-			n = snprintf(out, size, "%.64s%.*s", nib, (int)zlen, zone);
-		}
-	} else {
-		return -1;
-	}
-	if (n < 0 || (size_t)n >= size || (size_t)n > 253)
-		return -1;
-	return 0;
-}
-
-static int dns_default(void *ctx, const char *name, int type, unsigned char *answer,
-		       int anslen)
-{
-	const struct policy *p = ctx;
-	struct __res_state st;
-	int n;
-
-	memset(&st, 0, sizeof(st));
-	if (res_ninit(&st) == -1)
-		return -1;
-	if (p->nameserver.sin_family == AF_INET) {
-		st.nsaddr_list[0] = p->nameserver;
-		st.nscount = 1;
-	}
-	/* bounded: DNSBL_TRIES tries of DNSBL_TIMEOUT_S each per server, whatever
-	 * resolv.conf says */
-	st.retrans = DNSBL_TIMEOUT_S;
-	st.retry = DNSBL_TRIES;
-	st.options &= ~(unsigned long)(RES_DNSRCH | RES_DEFNAMES);
-	n = res_nquery(&st, name, ns_c_in, type, answer, anslen);
-	res_nclose(&st);
-	return n;
-}
-
-/* Skip a (possibly compressed) name at msg[*pos].  -1 if it runs off the message. */
-static int dns_skip_name(const unsigned char *msg, size_t len, size_t *pos)
-{
-	size_t p = *pos;
-
-	for (unsigned labels = 0; labels < 128; labels++) {
-		if (p >= len)
-			return -1;
-		unsigned l = msg[p];
-		if ((l & 0xC0) == 0xC0) {
-			if (p + 2 > len)
-				return -1;
-			*pos = p + 2;
-			return 0;
-		}
-		if ((l & 0xC0) != 0)
-			return -1;
-		if (l == 0) {
-			*pos = p + 1;
-			return 0;
-		}
-		p += 1 + l; /* BOUNDS: checked against len at the loop's top */
-	}
-	return -1;
-}
-
-static unsigned get16(const unsigned char *p)
-{
-	return (unsigned)p[0] << 8 | p[1];
-}
-
-int policy_dns_answers(const unsigned char *msg, size_t len, int type,
-		       policy_dns_rr_cb *cb, void *ctx)
-{
-	size_t pos = 12;
-	unsigned qd, an;
-
-	if (len < 12 || (msg[2] & 0x80) == 0 || (msg[3] & 0x0F) != 0)
-		return -1;
-	qd = get16(msg + 4);
-	an = get16(msg + 6);
-	for (unsigned i = 0; i < qd; i++) {
-		if (dns_skip_name(msg, len, &pos) == -1 || pos + 4 > len)
-			return -1;
-		pos += 4;
-	}
-	for (unsigned i = 0; i < an; i++) {
-		unsigned rtype, rdlen;
-		if (dns_skip_name(msg, len, &pos) == -1 || pos + 10 > len)
-			return -1;
-		rtype = get16(msg + pos);
-		rdlen = get16(msg + pos + 8);
-		pos += 10;
-		if (rdlen > len - pos)
-			return -1;
-		if ((int)rtype == type && cb != NULL && cb(ctx, msg + pos, rdlen) != 0)
-			return 0;
-		pos += rdlen;
-	}
-	return 0;
-}
-
-struct dnsbl_a {
-	bool listed;
-	unsigned char code[4];
-	bool error_code;
-};
-
-static int dnsbl_a_rr(void *ctx, const unsigned char *rd, size_t len)
-{
-	struct dnsbl_a *a = ctx;
-
-	if (len != 4 || rd[0] != 127)
-		return 0;
-	if (rd[1] == 0 && rd[2] == 0) {
-		a->listed = true;
-		memcpy(a->code, rd, 4);
-		return 1;
-	}
-	/* 127.255.255.x and the like: the list's own error codes (Spamhaus: query refused
-	 * through a public resolver), never a listing */
-	a->error_code = true;
-	memcpy(a->code, rd, 4);
-	return 0;
-}
-
-struct dnsbl_txt {
-	char text[160];
-	size_t len;
-};
-
-static int dnsbl_txt_rr(void *ctx, const unsigned char *rd, size_t len)
-{
-	struct dnsbl_txt *t = ctx;
-	size_t pos = 0;
-
-	while (pos < len) {
-		size_t l = rd[pos++];
-		if (l > len - pos)
-			l = len - pos;
-		for (size_t i = 0; i < l && t->len + 1 < sizeof(t->text); i++) {
-			unsigned char c = rd[pos + i];
-			t->text[t->len++] = c >= 0x20 && c < 0x7F ? (char)c : '?';
-		}
-		pos += l;
-	}
-	t->text[t->len] = '\0';
-	return 1; /* the first TXT record is enough */
-}
-
-int policy_client(struct policy *p, const char *rip, struct policy_reply *r)
-{
-	unsigned char ans[4096];
-	const char *s;
-
-	snprintf(p->rip, sizeof(p->rip), "%s", rip != NULL ? rip : "unknown");
-	if (p->mode != SUBMIT_MODE_MX || p->dnsbl == NULL || rip == NULL)
-		return 0;
-	s = p->dnsbl;
-	for (unsigned nz = 0; *s != '\0' && nz < DNSBL_MAX_ZONES; nz++) {
-		char zone[SMTP_MAX_DOMAIN + 1], qname[NS_MAXDNAME];
-		struct dnsbl_a a;
-		struct dnsbl_txt t;
-		int n;
-
-		s += strspn(s, " ,\t");
-		size_t zl = strcspn(s, " ,\t");
-		if (zl == 0)
-			break;
-		if (zl >= sizeof(zone)) {
-			s += zl;
-			continue;
-		}
-		memcpy(zone, s, zl);
-		zone[zl] = '\0';
-		s += zl;
-		if (policy_dnsbl_name(rip, zone, qname, sizeof(qname)) == -1)
-			continue;
-		n = p->dns(p->dns_ctx, qname, ns_t_a, ans, (int)sizeof(ans));
-		if (n <= 0)
-			continue; /* not listed (NXDOMAIN), or the list does not answer */
-		memset(&a, 0, sizeof(a));
-		if (policy_dns_answers(ans, (size_t)(n > (int)sizeof(ans) ? (int)sizeof(ans) : n),
-				       ns_t_a, dnsbl_a_rr, &a) == -1)
-			continue;
-		if (!a.listed) {
-			if (a.error_code)
-				log_warn("dnsbl-error: zone=%s, code=%u.%u.%u.%u, rip=%s", zone,
-					 a.code[0], a.code[1], a.code[2], a.code[3], p->rip);
-			continue;
-		}
-		memset(&t, 0, sizeof(t));
-		n = p->dns(p->dns_ctx, qname, ns_t_txt, ans, (int)sizeof(ans));
-		if (n > 0)
-			policy_dns_answers(ans, (size_t)(n > (int)sizeof(ans) ? (int)sizeof(ans) : n),
-					   ns_t_txt, dnsbl_txt_rr, &t);
-		log_info("dnsbl: rip=%s, zone=%s, code=%u.%u.%u.%u", p->rip, zone, a.code[0],
-			 a.code[1], a.code[2], a.code[3]);
-		reply_set(r, 554, "5.7.1",
-			  "Service unavailable; client host [%s] blocked using %s%s%s", p->rip,
-			  zone, t.len > 0 ? "; " : "", t.text);
-		return -1;
-	}
-	return 0;
 }
 
 /* ---- recipients and senders ---- */
@@ -668,36 +383,36 @@ int policy_recipient(struct policy *p, const char *login, const struct address_p
 	if (path->flags & ADDRESS_PATH_F_POSTMASTER)
 		return 0;
 	if (path->flags & ADDRESS_PATH_F_NULL) {
-		reply_set(r, 501, "5.1.3", "Bad recipient address syntax");
+		policy_reply_set(r, 501, "5.1.3", "Bad recipient address syntax");
 		return -1;
 	}
 	if (path->flags & (PATH_TRICKS | PATH_LITERALS)) {
 		if (mx)
-			reply_set(r, 554, "5.7.1", "Relay access denied: %s",
+			policy_reply_set(r, 554, "5.7.1", "Relay access denied: %s",
 				  trick_name(path->flags));
 		else
-			reply_set(r, 553, "5.7.1", "Recipient address rejected: %s",
+			policy_reply_set(r, 553, "5.7.1", "Recipient address rejected: %s",
 				  trick_name(path->flags));
 		return -1;
 	}
 	if (!policy_domain_is_local(p, path->domain)) {
 		if (mx) {
-			reply_set(r, 554, "5.7.1", "Relay access denied");
+			policy_reply_set(r, 554, "5.7.1", "Relay access denied");
 			return -1;
 		}
 		*kind_r = POLICY_RCPT_REMOTE;
 		return 0;
 	}
 	snprintf(local, sizeof(local), "%s", path->local_unquoted);
-	lower_ascii(local);
+	policy_lower_ascii(local);
 	if (strcmp(local, "postmaster") == 0)
 		return 0;
 	memset(&au, 0, sizeof(au));
 	au.p = p;
 	res = aliases_expand(p->aliases, local, alias_user_cb, &au, &skipped, &err);
 	if (res == -1) {
-		log_warn("alias-error: alias=<%s>, error=%s", SAN(local, san), err);
-		reply_set(r, 451, "4.3.0", "Alias expansion failed, try again later");
+		log_warn("alias-error: alias=<%s>, error=%s", POLICY_SAN(local, san), err);
+		policy_reply_set(r, 451, "4.3.0", "Alias expansion failed, try again later");
 		return -1;
 	}
 	if (res == 1) {
@@ -705,7 +420,7 @@ int policy_recipient(struct policy *p, const char *login, const struct address_p
 			return 0;
 		if (au.failed)
 			goto tempfail;
-		reply_set(r, 550, "5.1.1", "User unknown");
+		policy_reply_set(r, 550, "5.1.1", "User unknown");
 		return -1;
 	}
 	switch (user_is_recipient(p, local)) {
@@ -714,11 +429,11 @@ int policy_recipient(struct policy *p, const char *login, const struct address_p
 	case -1:
 		goto tempfail;
 	default:
-		reply_set(r, 550, "5.1.1", "User unknown");
+		policy_reply_set(r, 550, "5.1.1", "User unknown");
 		return -1;
 	}
 tempfail:
-	reply_set(r, 451, "4.3.0", "User lookup failed, try again later");
+	policy_reply_set(r, 451, "4.3.0", "User lookup failed, try again later");
 	return -1;
 }
 
@@ -737,9 +452,9 @@ static bool address_owned(struct policy *p, const char *login, const char *local
 	if (!policy_domain_is_local(p, domain))
 		return false;
 	snprintf(local, sizeof(local), "%s", local_in);
-	lower_ascii(local);
+	policy_lower_ascii(local);
 	snprintf(user, sizeof(user), "%s", login);
-	lower_ascii(user);
+	policy_lower_ascii(user);
 	if (strcmp(local, user) == 0)
 		return true;
 	memset(&au, 0, sizeof(au));
@@ -758,13 +473,13 @@ int policy_sender(struct policy *p, const char *login, const struct address_path
 	if (login == NULL)
 		return 0; /* port 25: any syntactically valid sender, "<>" too */
 	if (path->flags & ADDRESS_PATH_F_NULL) {
-		reply_set(r, 553, "5.7.1", "Null sender not allowed on submission");
+		policy_reply_set(r, 553, "5.7.1", "Null sender not allowed on submission");
 		return -1;
 	}
 	if ((path->flags & (PATH_TRICKS | PATH_LITERALS)) == 0 &&
 	    address_owned(p, login, path->local_unquoted, path->domain))
 		return 0;
-	reply_set(r, 553, "5.7.1", "Sender address not owned by user <%s>", SAN(login, san));
+	policy_reply_set(r, 553, "5.7.1", "Sender address not owned by user <%s>", POLICY_SAN(login, san));
 	return -1;
 }
 
@@ -794,9 +509,9 @@ int policy_header_from(struct policy *p, const char *login, const char *value, s
 			break;
 		}
 		if (!address_owned(p, login, a->mailbox, a->domain)) {
-			reply_set(r, 553, "5.7.1",
+			policy_reply_set(r, 553, "5.7.1",
 				  "From: header address not owned by user <%s>",
-				  SAN(login, san));
+				  POLICY_SAN(login, san));
 			address_list_free(&list);
 			return -1;
 		}
@@ -805,194 +520,32 @@ int policy_header_from(struct policy *p, const char *login, const char *value, s
 		why = "no address";
 	address_list_free(&list);
 	if (why != NULL) {
-		reply_set(r, 553, "5.7.1", "From: header field %s", why);
+		policy_reply_set(r, 553, "5.7.1", "From: header field %s", why);
 		return -1;
 	}
 	return 0;
 }
 
-/* ---- rate limits ---- */
+/* ---- shared with policy_dnsbl.c and policy_rate.c (policy_int.h) ---- */
 
-#define RATE_MAGIC "PRATE01\n"
-
-struct rate_bucket {
-	uint32_t minute; /* time / 60 */
-	uint32_t messages;
-	uint32_t rcpts;
-};
-
-struct rate_file {
-	char magic[8];
-	struct rate_bucket b[RATE_BUCKETS];
-};
-
-bool policy_rate_name_ok(const char *login)
+void policy_lower_ascii(char *s)
 {
-	size_t len = strlen(login);
-
-	if (len == 0 || len > 64 || login[0] == '.' || login[0] == '-')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = login[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '.' || c == '_' || c == '-' || c == '@' || c == '+'))
-			return false;
-	}
-	return true;
+	for (; *s != '\0'; s++)
+		if (*s >= 'A' && *s <= 'Z')
+			*s = (char)(*s - 'A' + 'a');
 }
 
-/* Open and lock spool_dir/rate/<login>.  fd or -1 (logged). */
-static int rate_open(struct policy *p, const char *user)
+void policy_reply_set(struct policy_reply *r, unsigned code, const char *status,
+		      const char *fmt, ...)
 {
-	char dir[4096], path[4200];
-	struct stat st;
-	int fd;
+	va_list ap;
 
-	if (util_snprintf(dir, sizeof(dir), "%s/rate", p->spool_dir) == -1 ||
-	    util_snprintf(path, sizeof(path), "%s/%s", dir, user) == -1) {
-		log_err("rate: error=path too long");
-		return -1;
-	}
-	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
-		log_err("rate: dir=%s, error=%s", dir, strerror(errno));
-		return -1;
-	}
-	if (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
-		log_err("rate: dir=%s, error=not a directory of ours", dir);
-		return -1;
-	}
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
-	if (fd == -1) {
-		log_err("rate: file=%s, error=%s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		log_err("rate: file=%s, error=not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	if (flock(fd, LOCK_EX) == -1) {
-		log_err("rate: file=%s, error=%s", path, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static void rate_read(int fd, const char *user, struct rate_file *rf)
-{
-	char san[LOG_MAX_FIELD + 1];
-	ssize_t n = pread(fd, rf, sizeof(*rf), 0);
-	char extra;
-
-	if (n == 0) {
-		memset(rf, 0, sizeof(*rf));
-		memcpy(rf->magic, RATE_MAGIC, sizeof(rf->magic));
-		return;
-	}
-	if (n != (ssize_t)sizeof(*rf) || memcmp(rf->magic, RATE_MAGIC, sizeof(rf->magic)) != 0 ||
-	    pread(fd, &extra, 1, (off_t)sizeof(*rf)) != 0) {
-		log_warn("rate-reset: user=<%s>, reason=corrupt state file", SAN(user, san));
-		memset(rf, 0, sizeof(*rf));
-		memcpy(rf->magic, RATE_MAGIC, sizeof(rf->magic));
-		if (ftruncate(fd, 0) == -1)
-			log_err("rate: user=<%s>, error=%s", SAN(user, san), strerror(errno));
-	}
-}
-
-static void rate_sum(const struct rate_file *rf, uint32_t now_min, uint64_t *msgs_r,
-		     uint64_t *rcpts_r)
-{
-	*msgs_r = *rcpts_r = 0;
-	for (unsigned i = 0; i < RATE_BUCKETS; i++) {
-		const struct rate_bucket *b = &rf->b[i];
-		/* within the last hour, and not in the future (a clock set back) */
-		if (b->minute <= now_min && now_min - b->minute < RATE_BUCKETS) {
-			*msgs_r += b->messages;
-			*rcpts_r += b->rcpts;
-		}
-	}
-}
-
-static int rate_user(const char *login, char *user, size_t size)
-{
-	if (!policy_rate_name_ok(login) || strlen(login) >= size)
-		return -1;
-	snprintf(user, size, "%s", login);
-	lower_ascii(user);
-	return 0;
-}
-
-int policy_rate_check(struct policy *p, const char *login, unsigned nrcpt,
-		      struct policy_reply *r)
-{
-	char user[65], san[LOG_MAX_FIELD + 1];
-	struct rate_file rf;
-	uint64_t msgs, rcpts;
-	uint32_t now_min;
-	int fd;
-
-	if (login == NULL || (p->rate_messages == 0 && p->rate_rcpts == 0))
-		return 0;
-	if (rate_user(login, user, sizeof(user)) == -1) {
-		/* fail closed: the name cannot be a file name, so it cannot be counted */
-		log_warn("rate-limited: user=<%s>, rip=%s, reason=bad user name",
-			 SAN(login, san), p->rip);
-		reply_set(r, 451, "4.7.1", "Rate limit state unavailable for this user");
-		return -1;
-	}
-	fd = rate_open(p, user);
-	if (fd == -1) {
-		reply_set(r, 451, "4.3.0", "Rate limit state unavailable, try again later");
-		return -1;
-	}
-	rate_read(fd, user, &rf);
-	close(fd);
-	now_min = (uint32_t)((uint64_t)p->clock(p->clock_ctx) / 60);
-	rate_sum(&rf, now_min, &msgs, &rcpts);
-	if (p->rate_messages != 0 && msgs + 1 > p->rate_messages) {
-		log_warn("rate-limited: user=<%s>, rip=%s, messages=%llu, limit=%u", user, p->rip,
-			 (unsigned long long)msgs, p->rate_messages);
-		reply_set(r, 451, "4.7.1",
-			  "Too many messages from <%s> in the last hour, try again later", user);
-		return -1;
-	}
-	if (p->rate_rcpts != 0 && rcpts + nrcpt > p->rate_rcpts) {
-		log_warn("rate-limited: user=<%s>, rip=%s, recipients=%llu, asked=%u, limit=%u",
-			 user, p->rip, (unsigned long long)rcpts, nrcpt, p->rate_rcpts);
-		reply_set(r, 452, "4.7.1",
-			  "Too many recipients from <%s> in the last hour, try again later", user);
-		return -1;
-	}
-	return 0;
-}
-
-void policy_rate_record(struct policy *p, const char *login, unsigned nrcpt)
-{
-	char user[65];
-	struct rate_file rf;
-	struct rate_bucket *b;
-	uint32_t now_min;
-	int fd;
-
-	if (login == NULL || (p->rate_messages == 0 && p->rate_rcpts == 0))
-		return;
-	if (rate_user(login, user, sizeof(user)) == -1)
-		return;
-	fd = rate_open(p, user);
-	if (fd == -1)
-		return;
-	rate_read(fd, user, &rf);
-	now_min = (uint32_t)((uint64_t)p->clock(p->clock_ctx) / 60);
-	b = &rf.b[now_min % RATE_BUCKETS];
-	if (b->minute != now_min) {
-		b->minute = now_min;
-		b->messages = b->rcpts = 0;
-	}
-	if (b->messages < UINT32_MAX)
-		b->messages++;
-	b->rcpts = UINT32_MAX - b->rcpts < nrcpt ? UINT32_MAX : b->rcpts + nrcpt;
-	if (pwrite(fd, &rf, sizeof(rf), 0) != (ssize_t)sizeof(rf))
-		log_err("rate: user=<%s>, error=cannot write the state file", user);
-	close(fd);
+	r->code = code;
+	snprintf(r->status, sizeof(r->status), "%s", status);
+	va_start(ap, fmt);
+	vsnprintf(r->text, sizeof(r->text), fmt, ap); /* truncation is fine: a reply text */
+	va_end(ap);
+	for (char *c = r->text; *c != '\0'; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7F)
+			*c = '?';
 }
