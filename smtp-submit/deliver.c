@@ -57,6 +57,9 @@ struct deliver_ctx {
 	char al_error[160];
 	bool have_mail_gid;
 	gid_t mail_gid;              /* the `mail` group, kept by delivery processes */
+	uid_t spool_uid;
+	gid_t spool_gid;
+	struct deliver_ids ids;      /* effective ids switched to the spool user */
 };
 
 enum unit_outcome {
@@ -366,6 +369,8 @@ child_main(struct run *r, size_t user, const size_t *list, size_t n, bool search
 	char reason[DELIVER_REASON_MAX];
 
 	alarm(DELIVER_CHILD_TIMEOUT_S);
+	/* the parent works as the spool user; the drop below starts from root */
+	deliver_ids_root(&r->dc->ids);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);     /* RLIMIT_FSIZE: EFBIG, a full mailbox, not a kill */
 	log_close();
@@ -488,8 +493,16 @@ static void run_user(struct run *r, size_t user, const size_t *list, size_t n, b
 		unit_set(&r->units[list[rep.unit]], o, rep.err, rep.store, rep.reason);
 	}
 	close(p[0]);
-	if (timed_out)
+	if (timed_out) {
+		/* the process runs as its user: only root may end it */
+		struct deliver_ids *ids = &r->dc->ids;
+		bool was = ids->switched;
+		deliver_ids_root(ids);
 		(void)kill(pid, SIGKILL);
+		const char *err;
+		if (was && deliver_ids_spool(ids, r->dc->spool_uid, r->dc->spool_gid, &err) == -1)
+			fatal("deliver: %s", err);
+	}
 	int status = 0;
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
@@ -961,7 +974,8 @@ int deliver_one(struct deliver_ctx *dc, const char *id, unsigned lock_timeout_ms
 
 /* ---- root: the context ---- */
 
-int deliver_spool_uid(const struct config *cfg, uid_t *uid_r, const char **error_r)
+int deliver_spool_uid(const struct config *cfg, uid_t *uid_r, gid_t *gid_r,
+		      const char **error_r)
 {
 	const struct passwd *pw = getpwnam(cfg->spool_user);
 
@@ -969,8 +983,43 @@ int deliver_spool_uid(const struct config *cfg, uid_t *uid_r, const char **error
 		*error_r = "spool_user does not exist";
 		return -1;
 	}
+	if (pw->pw_uid == 0) {
+		*error_r = "spool_user is root";
+		return -1;
+	}
 	*uid_r = pw->pw_uid;
+	*gid_r = pw->pw_gid;
 	return 0;
+}
+
+int deliver_ids_spool(struct deliver_ids *ids, uid_t uid, gid_t gid, const char **error_r)
+{
+	if (geteuid() != 0)
+		return 0;
+	ids->egid = getegid();
+	if (setresgid((gid_t)-1, gid, (gid_t)-1) == -1) {
+		*error_r = "setresgid to the spool user failed";
+		return -1;
+	}
+	if (setresuid((uid_t)-1, uid, (uid_t)-1) == -1) {
+		if (setresgid((gid_t)-1, ids->egid, (gid_t)-1) == -1)
+			fatal("deliver: cannot return to root's group");
+		*error_r = "setresuid to the spool user failed";
+		return -1;
+	}
+	ids->switched = true;
+	return 0;
+}
+
+void deliver_ids_root(struct deliver_ids *ids)
+{
+	if (!ids->switched)
+		return;
+	/* real and saved uid are 0: this cannot fail but for a broken kernel */
+	if (setresuid((uid_t)-1, 0, (uid_t)-1) == -1 ||
+	    setresgid((gid_t)-1, ids->egid, (gid_t)-1) == -1)
+		fatal("deliver: cannot return to root");
+	ids->switched = false;
 }
 
 static bool alias_domain_local(void *ctx, const char *domain)
@@ -983,11 +1032,9 @@ int deliver_ctx_open(const struct config *cfg, struct deliver_ctx **dc_r,
 {
 	struct deliver_ctx *dc = xcalloc(1, sizeof(*dc));
 	const char *err;
-	uid_t owner;
 
 	dc->cfg = cfg;
-	if (deliver_spool_uid(cfg, &owner, error_r) == -1 ||
-	    spool_open(cfg->spool_dir, owner, 0, &dc->sp, error_r) == -1) {
+	if (deliver_spool_uid(cfg, &dc->spool_uid, &dc->spool_gid, error_r) == -1) {
 		free(dc);
 		return -1;
 	}
@@ -1011,6 +1058,16 @@ int deliver_ctx_open(const struct config *cfg, struct deliver_ctx **dc_r,
 		dc->have_mail_gid = true;
 		dc->mail_gid = gr->gr_gid;
 	}
+	/* from here on root is the spool user but for its delivery processes and kills */
+	if (deliver_ids_spool(&dc->ids, dc->spool_uid, dc->spool_gid, error_r) == -1 ||
+	    spool_open(cfg->spool_dir, dc->spool_uid, 0, &dc->sp, error_r) == -1) {
+		deliver_ids_root(&dc->ids);
+		if (dc->al != NULL)
+			aliases_free(&dc->al);
+		policy_free(&dc->domains);
+		free(dc);
+		return -1;
+	}
 	*dc_r = dc;
 	return 0;
 }
@@ -1025,6 +1082,7 @@ void deliver_ctx_free(struct deliver_ctx **dcp)
 		aliases_free(&dc->al);
 	policy_free(&dc->domains);
 	spool_close(&dc->sp);
+	deliver_ids_root(&dc->ids);
 	free(dc);
 	*dcp = NULL;
 }

@@ -33,8 +33,21 @@ void deliver_signals_restore(const struct deliver_sigs *old);
  * DELIVER_RETRY_MIN_S doubled per attempt, at most DELIVER_RETRY_MAX_S. */
 int64_t deliver_next_try(int64_t now, uint32_t attempts);
 
-/* The spool user's uid: 0 and *uid_r, or -1 with *error_r. */
-int deliver_spool_uid(const struct config *cfg, uid_t *uid_r, const char **error_r);
+/* The spool user's uid and gid: 0, or -1 with *error_r. */
+int deliver_spool_uid(const struct config *cfg, uid_t *uid_r, gid_t *gid_r,
+		      const char **error_r);
+
+/* Root works on the spool as the spool user: effective uid and gid switched to it (real
+ * and saved stay root, so it can come back), so that the spool's 0700 directories need
+ * no CAP_DAC_OVERRIDE and the files it writes are the spool user's without a chown.
+ * Not root: nothing to switch (-bp run by the spool user).  Back to root: for forking a
+ * user's delivery process (which switches back in itself) or for a kill. */
+struct deliver_ids {
+	bool switched;
+	gid_t egid;           /* root's effective gid, to restore */
+};
+int deliver_ids_spool(struct deliver_ids *ids, uid_t uid, gid_t gid, const char **error_r);
+void deliver_ids_root(struct deliver_ids *ids);
 
 /* Tests: called at each point; the crash tests _exit() or raise SIGKILL in it.  Points
  * marked "child" run in the per-user delivery process (after it dropped to the user). */

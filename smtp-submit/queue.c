@@ -125,16 +125,22 @@ int queue_list(const struct config *cfg, FILE *out)
 	struct spool_iter *it;
 	const char *err, *id;
 	const struct envelope *env;
+	struct deliver_ids ids = { 0 };
 	uid_t owner;
+	gid_t group;
 
-	if (deliver_spool_uid(cfg, &owner, &err) == -1 ||
+	/* root reads the spool as the spool user (deliver_int.h) */
+	if (deliver_spool_uid(cfg, &owner, &group, &err) == -1 ||
+	    deliver_ids_spool(&ids, owner, group, &err) == -1 ||
 	    spool_open(cfg->spool_dir, owner, 0, &sp, &err) == -1) {
+		deliver_ids_root(&ids);
 		fprintf(stderr, "smtp-submit: spool %s: %s\n", cfg->spool_dir, err);
 		return 1;
 	}
 	if (spool_iter_begin(sp, 0, time(NULL), &it, &err) == -1) {
 		fprintf(stderr, "smtp-submit: spool %s: %s\n", cfg->spool_dir, err);
 		spool_close(&sp);
+		deliver_ids_root(&ids);
 		return 1;
 	}
 	uint64_t bytes = 0;
@@ -155,6 +161,7 @@ int queue_list(const struct config *cfg, FILE *out)
 	bool cut = spool_iter_truncated(it);
 	spool_iter_end(&it);
 	spool_close(&sp);
+	deliver_ids_root(&ids);
 	if (n + bad == 0) {
 		fprintf(out, "Mail queue is empty\n");
 		return 0;
