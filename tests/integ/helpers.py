@@ -1418,6 +1418,17 @@ class SmtpDaemon(Daemon):
         t = self.spool_dir / "tmp"
         return sorted(p.name for p in t.iterdir()) if t.exists() else []
 
+    def wait_tmp_empty(self, timeout=30.0):
+        """Wait until tmp/ is empty (a delivered message passes through tmp/ID.del on its
+        way out: docs/architecture.md "The spool"); asserts it."""
+        deadline = time.monotonic() + timeout
+        while self.tmp_entries():
+            if time.monotonic() > deadline:
+                raise AssertionError("left in tmp/ after %.0fs: %s"
+                                     % (timeout, self.tmp_entries()))
+            time.sleep(0.05)
+        return []
+
     def envelope(self, qid):
         return (self.spool_dir / "queue" / qid / "env").read_text()
 

@@ -294,7 +294,7 @@ def test_full_spool_disk_452(smtp_daemon, make_user, size):
         assert c.cmd("NOOP").code == 250
         c.quit()
         assert smtp_daemon.queue_ids() == []
-        assert smtp_daemon.tmp_entries() == []
+        assert smtp_daemon.wait_tmp_empty() == []
         assert u.stored() == []
         # the disk has room again: the client's retry is accepted and delivered
         filler.unlink()
@@ -328,7 +328,7 @@ def test_full_spool_disk_bdat(smtp_daemon, make_user):
         assert (r.code, r.enh) == (452, "4.3.1"), r
         assert c.cmd("NOOP").code == 250
         c.quit()
-        assert smtp_daemon.queue_ids() == [] and smtp_daemon.tmp_entries() == []
+        assert smtp_daemon.queue_ids() == [] and smtp_daemon.wait_tmp_empty() == []
         smtp_daemon.stop()
 
 

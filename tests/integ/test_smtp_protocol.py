@@ -560,7 +560,7 @@ def test_idle_timeout(smtpd, make_user, where):
     assert c.wait_closed()
     assert smtpd.queue_ids() == []
     assert smtpd.wait_idle(), smtpd.children()
-    assert smtpd.tmp_entries() == []
+    assert smtpd.wait_tmp_empty() == []
 
 
 def test_long_lines(smtpd, make_user):

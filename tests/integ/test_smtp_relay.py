@@ -19,7 +19,7 @@ def mx(d):
 
 def assert_nothing_queued(d):
     assert d.queue_ids() == [], d.queue_list()
-    assert d.tmp_entries() == []
+    assert d.wait_tmp_empty() == []
 
 
 def relay_forms(local_user):

@@ -377,7 +377,7 @@ def test_size_limit_552(smtpd, ctx, make_user):
     got = h.wait_stored(u, 1)
     smtpd.wait_queue_empty()
     assert len(got) == 1 and b"small" in got[0]
-    assert smtpd.tmp_entries() == []
+    assert smtpd.wait_tmp_empty() == []
 
 
 def test_size_limit_bdat(smtpd, ctx, make_user):
@@ -393,7 +393,7 @@ def test_size_limit_bdat(smtpd, ctx, make_user):
     assert (r.code, r.enh) == (552, "5.3.4"), r
     assert c.cmd("NOOP").code == 250
     c.quit()
-    assert smtpd.queue_ids() == [] and smtpd.tmp_entries() == []
+    assert smtpd.queue_ids() == [] and smtpd.wait_tmp_empty() == []
     assert u.stored() == []
 
 
