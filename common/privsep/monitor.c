@@ -539,10 +539,11 @@ static void monitor_supervise(struct monitor_state *ms, int sctl)
 			running |= ms->dpid[i] > 0;
 		/* a delivery child is reaped within this much of its end */
 		int rc = poll(pfd, 2, running ? 100 : -1);
+		int poll_errno = errno;
 		if (running)
 			monitor_deliveries(ms, false);
 		if (rc == -1) {
-			if (errno == EINTR)
+			if (poll_errno == EINTR)
 				continue;
 			return;
 		}

@@ -118,8 +118,16 @@ def smtpd(certs, suite_env, make_user, request):
         return port
 
     d.start_mode = start
+    before = set(p for p in Path(suite_env.san).iterdir() if p.is_file())
     yield d
-    d.stop()
+    reports = d.stop()
+    new = [p for p in Path(suite_env.san).iterdir() if p.is_file() and p not in before]
+    reports += ["== %s\n%s" % (p.name, p.read_text(errors="replace")[:20000]) for p in new]
+    for p in new:
+        p.rename(p.with_name("seen-" + p.name))
+    if reports:
+        pytest.fail("sanitizer reports during this test:\n" + "\n".join(reports),
+                    pytrace=False)
 
 
 def ehlo_keywords(lines):
