@@ -308,13 +308,29 @@ def test_rate_limit_messages_shared_across_connections(smtpd, ctx, make_user):
     smtpd.wait_queue_empty()
     assert len(got) == 2 and not any(b"rate 2" in g or b"rate 3" in g for g in got)
     ev = smtpd.log.wait("rate-limited", user=u.name)
-    assert ev.get("rip") == "127.0.0.1" and ev.get("limit") == "2", ev
+    assert ev.get("limit") == "2", ev
     # another user has his own budget
     s = smtplib_587(smtpd, ctx, other)
     assert s.sendmail(h.address(other), [h.address(other)],
                       h.to_wire(h.smtp_message("other user", sender=h.address(other)))) == {}
     s.quit()
     assert b"other user" in h.wait_stored(other, 1)[0]
+
+
+def test_rate_limited_line_names_the_client(smtpd, ctx, make_user):
+    """The rate-limited: line says which address sent (the stolen-password case: the
+    admin and fail2ban-like tools need it), as every other line of a connection does."""
+    smtpd.configure(submit_rate_messages=1)
+    u = make_user("maildir")
+    c = submission(smtpd, ctx, u)
+    m, rr, final = c.send_mail(h.address(u), [h.address(u)],
+                               h.smtp_message("one", sender=h.address(u)))
+    assert final.code == 250, final
+    r = c.cmd("MAIL FROM:<%s>" % h.address(u))
+    assert (r.code, r.enh) == (451, "4.7.1"), r
+    c.quit()
+    ev = smtpd.log.wait("rate-limited", user=u.name)
+    assert ev.get("rip") == "127.0.0.1", ev
 
 
 def test_rate_limit_recipients(smtpd, ctx, make_user):
