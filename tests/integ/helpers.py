@@ -1432,6 +1432,19 @@ class SmtpDaemon(Daemon):
     def envelope(self, qid):
         return (self.spool_dir / "queue" / qid / "env").read_text()
 
+    def wait_envelope(self, qid, text, timeout=30.0):
+        """The envelope of qid once it contains text (the delivery logs a recipient's
+        outcome, then records it: the two are not one step)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            env = self.envelope(qid)
+            if text in env:
+                return env
+            if time.monotonic() > deadline:
+                raise AssertionError("no %r in the envelope of %s after %.0fs:\n%s"
+                                     % (text, qid, timeout, env))
+            time.sleep(0.05)
+
     def wait_queue_empty(self, timeout=30.0):
         """Wait until queue/ is empty (local delivery after acceptance is asynchronous);
         asserts it."""

@@ -349,8 +349,8 @@ def test_broken_mailbox_stays_queued(smtpd, make_user):
     c.quit()
     ev = smtpd.wait_queue_line(qid, status="deferred")
     assert ev["to"] == h.address(u), ev
+    smtpd.wait_envelope(qid, "\nstate deferred\n")
     assert smtpd.queue_ids() == [qid]
-    assert "state deferred" in smtpd.envelope(qid)
     for d in (new, tmp):
         os.chown(d, u.uid, u.gid)
         os.chmod(d, 0o700)

@@ -384,11 +384,7 @@ def test_dsn_parameters_kept(smtpd, ctx, make_user):
     c.quit()
     h.wait_stored(u, 1)
     # the local recipient is done, the remote one waits for issue 8's runner
-    deadline = time.monotonic() + 30
-    while "state delivered" not in smtpd.envelope(qid):
-        assert time.monotonic() < deadline, smtpd.envelope(qid)
-        time.sleep(0.05)
-    env = smtpd.envelope(qid)
+    env = smtpd.wait_envelope(qid, "\nstate delivered\n")
     assert "\nret hdrs\n" in env, env
     assert "\nenvid QQ314159+x\n" in env, env
     assert "\nauth %s\n" % u.name in env, env
