@@ -9,7 +9,6 @@ was queued and delivered, not only at the replies."""
 import os
 import re
 import socket
-import time
 
 import pytest
 
