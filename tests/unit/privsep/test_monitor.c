@@ -124,6 +124,67 @@ static void test_bad_names(void)
 	free(log);
 }
 
+/* A compromised worker of a daemon with logins (identity LOGIN_USER or SPOOL_USER) asks
+ * for a session without one (MSG_OPEN_SESSION, port 25's hand-over): the monitor must
+ * refuse and stop serving it, never fork a session. */
+static void test_open_session_needs_identity_none(void)
+{
+	static const enum server_identity ids[] = { SERVER_ID_LOGIN_USER, SERVER_ID_SPOOL_USER };
+
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		struct server_proto p = proto;
+		struct server_conn sc;
+		int sv[2], data[2];
+
+		p.identity = ids[i];
+		memset(&sc, 0, sizeof(sc));
+		sc.p = &p;
+		sc.conn_slot = -1;
+		config_defaults(&sc.cfg, "smtp-submit");
+		free(sc.cfg.state_dir);
+		sc.cfg.state_dir = xstrdup(tmpdir);
+		free(sc.cfg.spool_user);
+		sc.cfg.spool_user = xstrdup("root");   /* never used: nothing may start */
+		snprintf(sc.rip_str, sizeof(sc.rip_str), "192.0.2.8");
+		CHECK(netaddr_parse("192.0.2.8", &sc.rip) == 0);
+		CHECK(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv) == 0);
+		CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, data) == 0);
+		pid_t worker = fork();
+		if (worker == 0)
+			_exit(0);
+		pid_t mon = fork();
+		if (mon == 0) {
+			const char *err;
+			close(sv[0]);
+			if (log_open(logpath, false, &err) < 0)
+				_exit(99);
+			monitor_main(&sc, sv[1], data[1], worker, -1);
+		}
+		close(sv[1]);
+		close(data[1]);
+		config_free(&sc.cfg);
+		struct msg m;
+		const char *err;
+		msg_init(&m, MSG_OPEN_SESSION);
+		CHECK(msg_add_str(&m, MSG_OPEN_HELO, "evil.example") == 0);
+		CHECK(msg_send(sv[0], &m) == 0);
+		/* no answer: the monitor closed the channel */
+		CHECK(msg_recv(sv[0], &m, 30000, &err) == 0);
+		/* and nothing reads the data stream: no session was forked */
+		char b;
+		CHECK(read(data[0], &b, 1) == 0);
+		close(data[0]);
+		close(sv[0]);
+		int st;
+		CHECK(waitpid(mon, &st, 0) == mon && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		waitpid(worker, &st, 0);
+	}
+	char *log = read_file(logpath);
+	CHECK(strstr(log, "monitor: malformed or unexpected session start from worker, "
+		      "rip=192.0.2.8") != NULL);
+	free(log);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -137,6 +198,7 @@ int main(void)
 	snprintf(throttle_path, sizeof(throttle_path), "%s/" THROTTLE_FILE_NAME, tmpdir);
 
 	test_bad_names();
+	test_open_session_needs_identity_none();
 
 	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
