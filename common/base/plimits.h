@@ -505,9 +505,9 @@
 #define DNSBL_TIMEOUT_S 2
 #define DNSBL_TRIES 2
 #define POLICY_MAX_DOMAINS 256
-/* Rate limits: a sliding hour kept as 60 one-minute buckets per user (a fixed-size file
- * under spool_dir/rate/, so it cannot grow). */
-#define RATE_WINDOW_S 3600
+/* Rate limits (submit_rate_messages/recipients are per hour): a sliding hour kept as 60
+ * one-minute buckets per user (a fixed-size file under spool_dir/rate/, so it cannot
+ * grow). */
 #define RATE_BUCKETS 60
 
 #endif

@@ -402,6 +402,31 @@ static void test_domains(void)
 	memcpy(aliases_path, saved, sizeof(saved));
 }
 
+/* the real passwd lookup (getpwnam): root exists but is uid 0, daemon is a system user
+ * (accepted only because min_uid is 0 here), a name nobody has is unknown */
+static void test_real_passwd(void)
+{
+	struct config cfg;
+	struct policy *p;
+	struct policy_reply r;
+	const char *err;
+
+	config_defaults(&cfg, "smtp-submit");
+	free(cfg.aliases);
+	cfg.aliases = strdup("");
+	free(cfg.local_domains);
+	cfg.local_domains = strdup("example.org");
+	cfg.min_uid = 0;
+	CHECK(policy_open(&cfg, SUBMIT_MODE_MX, &p, &err) == 0);
+	config_free(&cfg);
+	CHECK(rcpt(p, NULL, "<root@example.org>", &r) == 550);
+	CHECK(rcpt(p, NULL, "<daemon@example.org>", &r) == 250);
+	CHECK(rcpt(p, NULL, "<DAEMON@example.org>", &r) == 250);
+	CHECK(rcpt(p, NULL, "<no-such-user-pt9@example.org>", &r) == 550);
+	CHECK(rcpt(p, NULL, "<postmaster@example.org>", &r) == 250);
+	policy_free(&p);
+}
+
 /* ---- rate limits ---- */
 
 static unsigned rate_check(struct policy *p, const char *login, unsigned nrcpt,
@@ -501,6 +526,15 @@ static void test_rate(void)
 	}
 	snprintf(path, sizeof(path), "%s/etc", spool);
 	CHECK(stat(path, &st) == -1);
+	/* a rate directory that is not ours (someone else made it first): refused */
+	if (geteuid() == 0) {
+		snprintf(path, sizeof(path), "%s/rate", spool);
+		CHECK(chown(path, 65534, 65534) == 0);
+		CHECK(rate_check(p, "ann", 0, &r) == 451);
+		CHECK_STR(r.status, "4.3.0");
+		CHECK(chown(path, 0, 0) == 0);
+		CHECK(rate_check(p, "ann", 0, &r) == 250);
+	}
 	CHECK(policy_rate_name_ok("ann.b-c_d+e@example.org"));
 	policy_free(&p);
 
@@ -871,6 +905,7 @@ int main(void)
 	test_senders();
 	test_header_from();
 	test_domains();
+	test_real_passwd();
 	test_rate();
 	test_dnsbl_names();
 	test_dnsbl();
