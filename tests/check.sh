@@ -1,8 +1,9 @@
 #!/bin/sh
 # make check: every test, in one run, ending with one "N passed, N failed" line.
 #   1. unit tests (release build)          2. unit tests under ASan + UBSan
-#   3. fuzz smoke runs (libFuzzer)          4. integration tests (release ipop3d, imapd)
-#   5. integration tests again with the ASan + UBSan ipop3d and imapd
+#   3. fuzz smoke runs (libFuzzer)          4. integration tests (release ipop3d, imapd,
+#                                              smtp-submit)
+#   5. integration tests again with the ASan + UBSan ipop3d, imapd and smtp-submit
 cd "$(dirname "$0")/.." || exit 1
 log=build/check.log
 mkdir -p build
@@ -23,9 +24,11 @@ run "unit (ASan+UBSan)" make -s SAN=1 unit
 # the storage test at the size the index is built for (make unit uses 100,000: ~2 min)
 run "storage, 1,000,000 messages" env POSTERN_TEST_MESSAGES=1000000 build/rel/tests/unit/storage/test_storage
 run "fuzz smoke" make -s fuzz-smoke
-run "build (ASan+UBSan)" make -s SAN=1 build/san/ipop3d/ipop3d build/san/imapd/imapd
+run "build (ASan+UBSan)" make -s SAN=1 build/san/ipop3d/ipop3d build/san/imapd/imapd \
+	build/san/smtp-submit/smtp-submit
 run "integration" sh tests/run-integ.sh
-POSTERN_IPOP3D=build/san/ipop3d/ipop3d POSTERN_IMAPD=build/san/imapd/imapd POSTERN_SAN=1 \
+POSTERN_IPOP3D=build/san/ipop3d/ipop3d POSTERN_IMAPD=build/san/imapd/imapd \
+POSTERN_SMTP_SUBMIT=build/san/smtp-submit/smtp-submit POSTERN_SAN=1 \
 	run "integration (ASan+UBSan)" sh tests/run-integ.sh
 # Sum every "N passed, N failed" (our runners) and pytest's summary lines.
 awk '

@@ -44,6 +44,7 @@ mutt                      a real interactive IMAP client, driven in tmux by the 
 interimap                 a real two-way IMAP syncer built on QRESYNC, LIST-STATUS, COMPRESS
 imapfilter                a real IMAP mail filter (SEARCH, then move, flag, delete)
 tmux                      the terminal that runs mutt in those tests (send-keys, capture-pane)
+swaks                     a real SMTP client for the smtp-submit tests (STARTTLS, AUTH, pipelining)
 "
 
 names=$(printf '%s\n' "$PACKAGES" | awk 'NF { print $1 }')
@@ -107,7 +108,7 @@ fi
 for tool in /usr/bin/systemd-socket-activate /usr/sbin/inetd /usr/bin/fail2ban-regex \
 	    /usr/bin/openssl /usr/bin/curl /usr/sbin/useradd /usr/bin/dotlockfile \
 	    /usr/bin/fetchmail /usr/bin/mbsync /usr/bin/mutt /usr/bin/tmux \
-	    /usr/bin/interimap /usr/bin/imapfilter; do
+	    /usr/bin/interimap /usr/bin/imapfilter /usr/bin/swaks; do
 	if [ ! -x "$tool" ]; then
 		echo "install-deps.sh: $tool is missing" >&2
 		exit 1

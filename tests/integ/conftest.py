@@ -7,7 +7,9 @@ missing, and starts ipop3d under systemd-socket-activate and openbsd-inetd on fr
 leftover of an aborted run is removed at the start.
 
 POSTERN_IPOP3D: the binary under test (default ipop3d/ipop3d; build/san/ipop3d/ipop3d for
-the ASan/UBSan build); POSTERN_IMAPD the same for imapd (tests/integ/test_imap_*.py).  Sanitizer reports go to a directory of this run; a test during
+the ASan/UBSan build); POSTERN_IMAPD the same for imapd (tests/integ/test_imap_*.py),
+POSTERN_SMTP_SUBMIT for smtp-submit (tests/integ/test_smtp_*.py; they also make the spool
+user postern-spool if it is missing).  Sanitizer reports go to a directory of this run; a test during
 which one appears fails with the report.
 """
 
@@ -24,7 +26,7 @@ import pytest
 import helpers as h
 
 PAM_FILE = Path("/etc/pam.d/pop3")
-PAM_FILES = (PAM_FILE, Path("/etc/pam.d/imap"))
+PAM_FILES = (PAM_FILE, Path("/etc/pam.d/imap"), Path("/etc/pam.d/smtp"))
 
 
 def _fail_setup(msg):
@@ -237,3 +239,49 @@ def imapd(imap_daemon):
 def pop3d(daemon):
     """The daemon under systemd-socket-activate: .port (plain, STLS) and .tls_port (-s)."""
     return daemon.start()
+
+
+@pytest.fixture(scope="session")
+def smtp_binary():
+    b = h.binary_path("smtp-submit")
+    if not (b.is_file() and os.access(b, os.X_OK)):
+        pytest.fail("no executable %s: build it first (make all, or make SAN=1 ...)" % b)
+    return b
+
+
+@pytest.fixture(scope="session")
+def spool_user(suite_env):
+    """The spool user postern-spool (made as tests/mkuser.sh makes postern if missing;
+    removed at the end if made here and no other run of the suite is live)."""
+    made = h.ensure_spool_user()
+    yield h.SPOOL_USER
+    if made and not h.other_live_runs():
+        subprocess.run(["userdel", h.SPOOL_USER], capture_output=True)
+
+
+@pytest.fixture
+def smtp_daemon(smtp_binary, spool_user, certs, suite_env, request):
+    """smtp-submit's config and spool of this test's own (helpers.SmtpDaemon); no
+    launcher yet.  Sanitizer reports during the test (also of -q, -bp) fail it."""
+    san = h.is_sanitizer_build(smtp_binary)
+    before = set(_san_reports(suite_env.san))
+    workdir = suite_env.root / ("s-" + request.node.name.replace("/", "_")[:80])
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    d = h.SmtpDaemon(smtp_binary, workdir, certs.dir, inetd_env_keep=san)
+    yield d
+    reports = d.stop()
+    new = [p for p in _san_reports(suite_env.san) if p not in before]
+    reports += ["== %s\n%s" % (p.name, p.read_text(errors="replace")[:20000]) for p in new]
+    for p in new:
+        p.rename(p.with_name("seen-" + p.name))
+    if reports:
+        pytest.fail("sanitizer reports during this test:\n" + "\n".join(reports),
+                    pytrace=False)
+
+
+@pytest.fixture
+def smtpd(smtp_daemon):
+    """smtp-submit under systemd-socket-activate: .mx_port (-m mx), .port (-m submission)
+    and .tls_port (-m smtps)."""
+    return smtp_daemon.start()

@@ -41,8 +41,10 @@ LINE_TOO_LONG = "-ERR Line too long."
 
 
 def binary_path(daemon="ipop3d"):
-    """The binary under test: POSTERN_IPOP3D / POSTERN_IMAPD, else the release build."""
-    env = {"ipop3d": "POSTERN_IPOP3D", "imapd": "POSTERN_IMAPD"}[daemon]
+    """The binary under test: POSTERN_IPOP3D / POSTERN_IMAPD / POSTERN_SMTP_SUBMIT, else
+    the release build (ipop3d/ipop3d, imapd/imapd, smtp-submit/smtp-submit)."""
+    env = {"ipop3d": "POSTERN_IPOP3D", "imapd": "POSTERN_IMAPD",
+           "smtp-submit": "POSTERN_SMTP_SUBMIT"}[daemon]
     p = Path(os.environ.get(env, "%s/%s" % (daemon, daemon)))
     if not p.is_absolute():
         p = REPO / p
@@ -491,7 +493,7 @@ class Pop3:
 # The daemon's log file
 
 
-LOG_RE = re.compile(r"(?:ipop3d|imapd)\[(\d+)\]: ([a-z][a-z0-9-]*): ?(.*)$")
+LOG_RE = re.compile(r"(?:ipop3d|imapd|smtp-submit)\[(\d+)\]: ([a-z][a-z0-9-]*): ?(.*)$")
 
 
 def parse_fields(text):
@@ -1135,3 +1137,411 @@ def small_tmpfs(workdir, size="2m"):
         yield mnt
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+# ---------------------------------------------------------------------------------------
+# smtp-submit: its spool user, a daemon setup with a spool, a raw SMTP client, swaks.
+
+SPOOL_USER = "postern-spool"
+# The domains a test setup receives mail for, and our name (config keys local_domains,
+# hostname).  .test (RFC 2606): nothing outside this machine ever resolves them.
+LOCAL_DOMAIN = "postern.test"
+LOCAL_DOMAIN2 = "second.postern.test"
+SMTP_HOSTNAME = "mx.postern.test"
+QUEUED_RE = re.compile(r"queued as ([0-9A-Z]{6,20})")
+QUEUE_ID_LINE_RE = re.compile(r"smtp-submit\[(\d+)\]: ([0-9A-Z]{6,20}): (.*)$")
+
+
+def ensure_spool_user():
+    """The spool user (spool_user's default), made as tests/mkuser.sh makes postern if it
+    is missing: a system user with its own group, no home, no shell.  True if made."""
+    if _user_exists(SPOOL_USER):
+        return False
+    run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir",
+         "/nonexistent", "--shell", "/usr/sbin/nologin", "--comment",
+         "postern smtp-submit spool (integration tests)", SPOOL_USER])
+    return True
+
+
+def spool_ids():
+    pw = pwd.getpwnam(SPOOL_USER)
+    return pw.pw_uid, pw.pw_gid
+
+
+def make_spool(path):
+    """spool_dir with tmp/ and queue/, 0700, owned by the spool user (what -t and make
+    install make)."""
+    uid, gid = spool_ids()
+    path = Path(path)
+    for d in (path, path / "tmp", path / "queue"):
+        d.mkdir(mode=0o700, exist_ok=True)
+        os.chown(d, uid, gid)
+        os.chmod(d, 0o700)
+    return path
+
+
+class SmtpReply:
+    """One SMTP reply: .code, .enh (RFC 3463 code of the first line, or None), .lines
+    (text after "NNN-"/"NNN "), .text (the lines joined by newlines)."""
+
+    def __init__(self, code, lines):
+        self.code = code
+        self.lines = lines
+        m = re.match(r"([245]\.\d{1,3}\.\d{1,3}) ", lines[0] if lines else "")
+        self.enh = m.group(1) if m else None
+        self.text = "\n".join(lines)
+
+    def __repr__(self):
+        return "<%d %s>" % (self.code, " | ".join(self.lines)[:300])
+
+    def ok(self):
+        return 200 <= self.code < 300
+
+
+class Smtp(Pop3):
+    """A raw SMTP client: exact bytes, pipelining, STARTTLS, drops.  Reads the greeting
+    unless read_greeting is False (.greeting is then None)."""
+
+    def __init__(self, port, host="127.0.0.1", source=None, tls=None, timeout=30.0,
+                 server_hostname="localhost", read_greeting=True):
+        super().__init__(port, host=host, source=source, tls=tls, timeout=timeout,
+                         server_hostname=server_hostname, read_greeting=False)
+        self.greeting = self.reply() if read_greeting else None
+
+    def reply(self):
+        """The next reply; EOFError if the connection ends first."""
+        lines = []
+        code = None
+        while True:
+            raw = self.rawline()
+            if not raw:
+                raise EOFError("connection closed by the server (after %r)" % lines)
+            assert raw.endswith(b"\r\n"), "reply line not ended by CRLF: %r" % raw[:200]
+            text = raw[:-2].decode("utf-8", "replace")
+            m = re.match(r"(\d{3})([ -])(.*)$", text, re.S) or re.match(r"(\d{3})()$", text)
+            assert m, "not an SMTP reply line: %r" % text
+            c = int(m.group(1))
+            assert code is None or c == code, "reply lines with codes %s and %d" % (code, c)
+            code = c
+            lines.append(m.group(3) if m.lastindex >= 3 else "")
+            if m.group(2) != "-":
+                return SmtpReply(code, lines)
+
+    def reply_or_eof(self):
+        """The next reply, or None at EOF."""
+        try:
+            return self.reply()
+        except EOFError:
+            return None
+
+    def cmd(self, text):
+        self.send((text.encode() if isinstance(text, str) else text) + b"\r\n")
+        return self.reply()
+
+    def ehlo(self, name="client.example.net"):
+        r = self.cmd("EHLO " + name)
+        assert r.code == 250, "EHLO: %r" % r
+        return r
+
+    @staticmethod
+    def keywords(ehlo_reply):
+        """{KEYWORD: parameters} of an EHLO reply (after its first line)."""
+        out = {}
+        for line in ehlo_reply.lines[1:]:
+            k, _, v = line.partition(" ")
+            out[k.upper()] = v
+        return out
+
+    def starttls(self, ctx, server_hostname="localhost"):
+        r = self.cmd("STARTTLS")
+        assert r.code == 220, "STARTTLS: %r" % r
+        assert self.buf == b"", "data after the STARTTLS reply: %r" % self.buf
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname)
+        return r
+
+    def auth_plain(self, user, password, initial=True):
+        blob = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+        if initial:
+            return self.cmd("AUTH PLAIN " + blob)
+        r = self.cmd("AUTH PLAIN")
+        if r.code != 334:
+            return r
+        return self.cmd(blob)
+
+    def auth_login(self, user, password):
+        r = self.cmd("AUTH LOGIN")
+        if r.code != 334:
+            return r
+        r = self.cmd(base64.b64encode(user.encode()).decode())
+        if r.code != 334:
+            return r
+        return self.cmd(base64.b64encode(password.encode()).decode())
+
+    def data(self, message):
+        """DATA with message (bytes, LF or CRLF ends), dot-stuffed and ended here; the
+        reply after the final dot (the DATA reply itself if not 354)."""
+        r = self.cmd("DATA")
+        if r.code != 354:
+            return r
+        self.send(smtp_data_bytes(message))
+        return self.reply()
+
+    def send_mail(self, sender, rcpts, message, mail_params=""):
+        """MAIL, RCPTs, DATA one by one; (mail reply, [rcpt replies], final reply or
+        None when no RCPT was accepted)."""
+        m = self.cmd("MAIL FROM:<%s>%s" % (sender, (" " + mail_params) if mail_params
+                                           else ""))
+        rr = [self.cmd("RCPT TO:<%s>" % r) for r in rcpts] if m.code == 250 else []
+        final = None
+        if any(r.code == 250 for r in rr):
+            final = self.data(message)
+        return m, rr, final
+
+    def quit(self):
+        r = self.cmd("QUIT")
+        self.wait_closed()
+        return r
+
+
+def smtp_data_bytes(message):
+    """message as sent after 354: CRLF line ends, dot-stuffed, the final CRLF.CRLF."""
+    wire = to_wire(message)
+    if not wire.endswith(b"\r\n"):
+        wire += b"\r\n"
+    wire = re.sub(rb"(?m)^\.", b"..", wire)
+    return wire + b".\r\n"
+
+
+def queued_id(reply):
+    """The queue id of a "250 2.0.0 Ok: queued as ID" reply (a SmtpReply or text)."""
+    text = reply.text if isinstance(reply, SmtpReply) else str(reply)
+    m = QUEUED_RE.search(text)
+    assert m, "no queue id in %r" % (reply,)
+    return m.group(1)
+
+
+def smtp_message(subject, sender="sender@example.net", to="someone@postern.test",
+                 body_lines=3, extra_headers="", body=None):
+    """A small message with LF line ends and a unique Message-ID."""
+    head = ("From: <%s>\nTo: <%s>\nSubject: %s\nMessage-ID: <%s@postern.test>\n"
+            "Date: Sat, 28 Nov 2026 10:00:00 +0000\n%s\n"
+            % (sender, to, subject, secrets.token_hex(8), extra_headers)).encode()
+    if body is None:
+        body = b"".join(b"Body line %d of %s.\n" % (k, subject.encode())
+                        for k in range(body_lines))
+    return head + body
+
+
+class SmtpDaemon(Daemon):
+    """smtp-submit's setup: the config of Daemon plus a spool (owned by the spool user),
+    an aliases file, local_domains and hostname, and the three modes' launchers:
+    .mx_port (-m mx), .port (-m submission: STARTTLS), .tls_port (-m smtps)."""
+
+    def __init__(self, binary, workdir, certdir, inetd_env_keep=False):
+        super().__init__(binary, workdir, certdir, inetd_env_keep=inetd_env_keep,
+                         name="smtp-submit")
+        self.spool_dir = make_spool(self.workdir / "spool")
+        self.aliases_path = self.workdir / "aliases"
+        self.aliases_path.write_text("")
+        os.chmod(self.aliases_path, 0o644)
+        self.settings.update({
+            "pam_service": "smtp",
+            "spool_dir": str(self.spool_dir),
+            "spool_user": SPOOL_USER,
+            "hostname": SMTP_HOSTNAME,
+            "local_domains": "%s %s" % (LOCAL_DOMAIN, LOCAL_DOMAIN2),
+            "aliases": str(self.aliases_path),
+            "greet_pause_ms": "0",
+            "idle_timeout": "60",
+        })
+        self.write_config()
+        self.mx_port = None
+
+    def set_aliases(self, table):
+        """{name: [targets]} (or the file's text) into the aliases file."""
+        if isinstance(table, dict):
+            text = "".join("%s: %s\n" % (k, ", ".join(v)) for k, v in table.items())
+        else:
+            text = table
+        tmp = self.aliases_path.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, self.aliases_path)
+
+    def activate(self, mode="submission", host="127.0.0.1"):
+        """systemd-socket-activate --inetd of `smtp-submit -m MODE` on a free port."""
+        args = ["-m", mode, "-c", str(self.config_path)]
+        for attempt in range(5):
+            port = free_port(host)
+            try:
+                self.launchers.append(socket_activate(self.binary, args, port,
+                                                      self.workdir / ("ssa-%d.out" % port),
+                                                      host=host))
+                return port
+            except PortError:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def start(self):
+        self.mx_port = self.activate("mx")
+        self.port = self.activate("submission")
+        self.tls_port = self.activate("smtps")
+        return self
+
+    # --- the queue
+    def command(self, *args, timeout=120):
+        """smtp-submit -c CONFIG ARGS (-q, -bp, -t): the CompletedProcess."""
+        return subprocess.run([str(self.binary), "-c", str(self.config_path)] + list(args),
+                              capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
+
+    def queue_run(self):
+        """smtp-submit -q; asserts exit 0; returns its output."""
+        r = self.command("-q")
+        assert r.returncode == 0, "-q exit %d:\n%s%s\nlog:\n%s" % (
+            r.returncode, r.stdout, r.stderr, self.log.tail())
+        return r.stdout + r.stderr
+
+    def queue_list(self):
+        """smtp-submit -bp; asserts exit 0; returns its output."""
+        r = self.command("-bp")
+        assert r.returncode == 0, "-bp exit %d:\n%s%s" % (r.returncode, r.stdout, r.stderr)
+        return r.stdout + r.stderr
+
+    def queue_ids(self):
+        """The messages in spool_dir/queue/ now."""
+        q = self.spool_dir / "queue"
+        return sorted(p.name for p in q.iterdir()) if q.exists() else []
+
+    def tmp_entries(self):
+        t = self.spool_dir / "tmp"
+        return sorted(p.name for p in t.iterdir()) if t.exists() else []
+
+    def wait_tmp_empty(self, timeout=30.0):
+        """Wait until tmp/ is empty (a delivered message passes through tmp/ID.del on its
+        way out: docs/architecture.md "The spool"); asserts it."""
+        deadline = time.monotonic() + timeout
+        while self.tmp_entries():
+            if time.monotonic() > deadline:
+                raise AssertionError("left in tmp/ after %.0fs: %s"
+                                     % (timeout, self.tmp_entries()))
+            time.sleep(0.05)
+        return []
+
+    def envelope(self, qid):
+        return (self.spool_dir / "queue" / qid / "env").read_text()
+
+    def wait_envelope(self, qid, text, timeout=30.0):
+        """The envelope of qid once it contains text (the delivery logs a recipient's
+        outcome, then records it: the two are not one step)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            env = self.envelope(qid)
+            if text in env:
+                return env
+            if time.monotonic() > deadline:
+                raise AssertionError("no %r in the envelope of %s after %.0fs:\n%s"
+                                     % (text, qid, timeout, env))
+            time.sleep(0.05)
+
+    def wait_queue_empty(self, timeout=30.0):
+        """Wait until queue/ is empty (local delivery after acceptance is asynchronous);
+        asserts it."""
+        deadline = time.monotonic() + timeout
+        while self.queue_ids():
+            if time.monotonic() > deadline:
+                raise AssertionError("still queued after %.0fs: %s\n-bp:\n%s\nlog:\n%s"
+                                     % (timeout, self.queue_ids(), self.command("-bp").stdout,
+                                        self.log.tail()))
+            time.sleep(0.05)
+
+    def queue_lines(self, qid):
+        """The log lines of one queued message ("QUEUEID: k=v, ..."), as dicts of their
+        fields (with _pid, _line); status is its first word ("sent", "deferred"), the
+        whole in status_text."""
+        out = []
+        for line in self.log.text().splitlines():
+            m = QUEUE_ID_LINE_RE.search(line)
+            if m and m.group(2) == qid:
+                ev = parse_fields(m.group(3))
+                if "status" in ev:     # "status=sent (delivered to maildir)"
+                    ev["status_text"] = ev["status"]
+                    ev["status"] = ev["status"].split(" ", 1)[0]
+                ev["_pid"] = int(m.group(1))
+                ev["_line"] = line
+                out.append(ev)
+        return out
+
+    def wait_queue_line(self, qid, timeout=30.0, **match):
+        """The last log line of qid with these fields (e.g. status="sent")."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = [e for e in self.queue_lines(qid)
+                   if all(e.get(k) == str(v) for k, v in match.items())]
+            if got:
+                return got[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError("no '%s:' line with %r after %.0fs; log:\n%s"
+                                     % (qid, match, timeout, self.log.tail()))
+            time.sleep(0.05)
+
+    def spool_sessions(self):
+        """[(pid, start)] of this setup's processes that run as the spool user (the SMTP
+        sessions)."""
+        uid = spool_ids()[0]
+        out = []
+        for pid, start in self.children():
+            ids = proc_uids(pid)
+            if ids is not None and uid in ids:
+                out.append((pid, start))
+        return out
+
+    def wait_spool_session(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.spool_sessions()
+            if len(got) == 1:
+                return got[0]
+            assert time.monotonic() < deadline, "spool-user sessions: %s" % got
+            time.sleep(0.05)
+
+
+def wait_stored(user, n, timeout=30.0):
+    """The user's stored messages once there are at least n (asserts within timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = user.stored()
+        if len(got) >= n:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError("%s has %d messages, expected %d" % (user.name, len(got), n))
+        time.sleep(0.05)
+
+
+def address(user, domain=LOCAL_DOMAIN):
+    return "%s@%s" % (user.name, domain)
+
+
+def header_fields(msg, name):
+    """Values of the header fields `name` (unfolded) of a stored message (LF or CRLF)."""
+    head = msg.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("utf-8", "replace")
+    out = []
+    for field in re.split(r"\n(?![ \t])", head):
+        k, sep, v = field.partition(":")
+        if sep and k.strip().lower() == name.lower():
+            out.append(re.sub(r"\s+", " ", v).strip())
+    return out
+
+
+SWAKS = "/usr/bin/swaks"
+
+
+def swaks(port, *args, timeout=120):
+    """swaks against 127.0.0.1:port with args; (exit code, transcript).  Exit 0: every
+    step was answered as swaks expects."""
+    argv = [SWAKS, "--server", "127.0.0.1", "--port", str(port), "--timeout", "60",
+            "--hide-informational"] + [str(a) for a in args]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                       stdin=subprocess.DEVNULL)
+    return r.returncode, r.stdout + r.stderr
