@@ -184,6 +184,10 @@ static int user_lookup_pw(void *ctx, const char *name, uid_t *uid_r)
 	return 1;
 }
 
+/* Tests of the code above the policy (the session) that need users which do not exist
+ * on the machine: every policy_open() installs this lookup when it is set. */
+policy_user_fn *policy_test_user_lookup;
+
 static bool in_list(const char *list, const char *user)
 {
 	size_t ulen = strlen(user);
@@ -235,7 +239,8 @@ int policy_open(const struct config *cfg, enum submit_mode mode, struct policy *
 	p->rate_rcpts = cfg->submit_rate_recipients;
 	p->dnsbl = cfg->dnsbl != NULL ? xstrdup(cfg->dnsbl) : NULL;
 	p->clock = clock_default;
-	p->user_lookup = user_lookup_pw;
+	p->user_lookup = policy_test_user_lookup != NULL ? policy_test_user_lookup :
+			 user_lookup_pw;
 	p->dns = policy_dns_default;
 	p->dns_ctx = p;
 	snprintf(p->rip, sizeof(p->rip), "unknown");

@@ -84,6 +84,8 @@ void policy_set_clock(struct policy *p, policy_clock_fn *fn, void *ctx);
  * the lookup failed (the policy answers 451 4.3.0). */
 typedef int policy_user_fn(void *ctx, const char *name, uid_t *uid_r);
 void policy_set_user_lookup(struct policy *p, policy_user_fn *fn, void *ctx);
+/* Tests only: when set, every policy_open() uses it (with a NULL ctx). */
+extern policy_user_fn *policy_test_user_lookup;
 /* DNS query (default res_nquery() with bounded timeouts): res_query()'s contract. */
 typedef int policy_dns_fn(void *ctx, const char *name, int type, unsigned char *answer,
 			  int anslen);

@@ -55,8 +55,11 @@ void smtp_sess_reply(struct smtp_sess *ss, unsigned code, const char *enh, const
 		text[0] = '\0';
 	if (smtp_reply_format1(line, sizeof(line), code, enh, text, &len) < 0 &&
 	    smtp_reply_format1(line, sizeof(line), code, enh, "Error", &len) < 0) {
-		/* a bad code or enh: our bug, never the client's bytes */
+		/* a bad code or enh (from the policy, say): our bug, never the client's
+		 * bytes; the client still gets one reply, so it never waits for one */
+		static const char fallback[] = "451 4.3.0 Error: local error\r\n";
 		log_err("reply-failed: code=%u", code);
+		conn_write(ss->c, fallback, sizeof(fallback) - 1);
 		return;
 	}
 	conn_write(ss->c, line, len);
@@ -471,8 +474,9 @@ int smtp_session(struct server_session *s)
 		policy_free(&ss.pol);
 		return 1;
 	}
-	if (submit_mode == SUBMIT_MODE_MX &&
-	    policy_client(ss.pol, ss.info->rip, &ss.client_reply) < 0)
+	/* every mode: it records the client's address for the policy's log lines (the
+	 * DNSBL check itself is port 25's alone) */
+	if (policy_client(ss.pol, ss.info->rip, &ss.client_reply) < 0)
 		ss.refuse_client = true;
 	ss.buf = xmalloc(SMTP_SESS_BUF);
 	smtp_sess_txn_done(&ss);
