@@ -187,3 +187,28 @@ def test_mbox_delivery_quotes_from_lines(smtpd, make_user):
     raw = u.mbox.read_bytes()
     assert raw.count(b"\nFrom ") + raw.startswith(b"From ") == 2, raw
     assert b"\n>From the start of a line" in raw, raw
+
+
+def test_many_messages_in_one_connection_each_delivered_once(smtpd, make_user):
+    """130 messages in one port-25 connection (more than the monitor keeps waiting for a
+    delivery slot, DELIVER_MAX_WAITING = 100): each is delivered exactly once, at once or
+    by the queue run, and no delivery child ever gets anything but a queued id (the
+    monitor's queue once ran past its array here and forked children with garbage)."""
+    u = make_user("maildir")
+    n = 130
+    c = h.Smtp(smtpd.mx_port)
+    c.ehlo("mta.example.net")
+    for i in range(n):
+        m, rr, final = c.send_mail("news@%s" % OTHER, [h.address(u)],
+                                   h.smtp_message("bulk %03d" % i))
+        assert final is not None and final.code == 250, (i, m, rr, final)
+    c.quit()
+    # whatever waited past the ring is in the spool for -q
+    h.wait_stored(u, 1)
+    smtpd.queue_run()
+    smtpd.wait_queue_empty(timeout=120)
+    got = sorted(h.header_fields(m, "Subject")[0] for m in u.stored())
+    assert got == ["bulk %03d" % i for i in range(n)], (len(got), got[:5])
+    log = smtpd.log.text()
+    assert "not a queue id" not in log
+    assert "delivery failed" not in log
