@@ -317,10 +317,6 @@ def test_rate_limit_messages_shared_across_connections(smtpd, ctx, make_user):
     assert b"other user" in h.wait_stored(other, 1)[0]
 
 
-@pytest.mark.xfail(reason="smtp-session: smtp_session.c calls policy_client() (which gives the "
-                   "policy the client's address) only on port 25, so on 587/465 the "
-                   "rate-limited line says rip=unknown; smtp-policy's docs ask for the call "
-                   "in every mode.  Not fixed on smtp-session by 05:55", strict=False)
 def test_rate_limited_line_names_the_client(smtpd, ctx, make_user):
     """The rate-limited: line says which address sent (the stolen-password case: the
     admin and fail2ban-like tools need it), as every other line of a connection does."""
