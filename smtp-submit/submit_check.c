@@ -269,6 +269,7 @@ struct alias_check {
 	struct check *c;
 	const char *alias;
 	unsigned users;
+	bool quiet;          /* count the users only (a name already walked and reported) */
 };
 
 static int alias_target(void *ctx, const char *user)
@@ -278,6 +279,8 @@ static int alias_target(void *ctx, const char *user)
 	char msg[400], fix[400];
 
 	/* local delivery takes any account an alias names (the admin wrote it) but root */
+	if ((pw == NULL || pw->pw_uid == 0) && a->quiet)
+		return 0;
 	if (pw == NULL || pw->pw_uid == 0) {
 		snprintf(msg, sizeof(msg), "alias %.100s: target %.100s %s", a->alias, user,
 			 pw == NULL ? "is not a user" : "is root, whose mail is never delivered "
@@ -319,7 +322,7 @@ static void check_aliases(struct check *c)
 		if (colon == NULL || colon == line)
 			continue;
 		*colon = '\0';
-		struct alias_check a = { c, line, 0 };
+		struct alias_check a = { c, line, 0, false };
 		unsigned skipped = 0;
 		int r = aliases_expand(al, line, alias_target, &a, &skipped, &err);
 		names++;
@@ -331,7 +334,7 @@ static void check_aliases(struct check *c)
 	if (f != NULL)
 		fclose(f);
 	/* RFC 5321 section 4.5.1: postmaster must be deliverable */
-	struct alias_check pm = { c, "postmaster", 0 };
+	struct alias_check pm = { c, "postmaster", 0, true };   /* walked above if listed */
 	unsigned skipped = 0;
 	int r = aliases_expand(al, "postmaster", alias_target, &pm, &skipped, &err);
 	const struct passwd *pw = getpwnam("postmaster");
@@ -353,5 +356,8 @@ int submit_check(const struct config *cfg, FILE *out)
 	check_spool_dir(&c, pw);
 	check_names(&c);
 	check_aliases(&c);
+	if (c.problems > 0)
+		fprintf(out, "%u smtp-submit problem%s found\n", c.problems,
+			c.problems == 1 ? "" : "s");
 	return c.problems;
 }
