@@ -1,6 +1,7 @@
 /* Logging to syslog (facility mail) or to a file; one key=value line per event. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,13 +133,61 @@ void fatal(const char *fmt, ...)
 	exit(1);
 }
 
+/* The length of the UTF-8 sequence at in[0..avail) if it is well formed (shortest form,
+ * no surrogate, at most U+10FFFF) and its code point is fit for a log line: not a C1
+ * control and not one of the invisible format characters (zero-width and bidirectional
+ * marks, overrides and isolates, line and paragraph separators, BOM) that could make a
+ * log line read differently from what it holds.  0 otherwise. */
+static size_t log_utf8_ok(const unsigned char *in, size_t avail)
+{
+	size_t len;
+	uint32_t cp;
+	if (in[0] >= 0xc2 && in[0] <= 0xdf) {
+		len = 2;
+		cp = in[0] & 0x1fu;
+	} else if (in[0] >= 0xe0 && in[0] <= 0xef) {
+		len = 3;
+		cp = in[0] & 0x0fu;
+	} else if (in[0] >= 0xf0 && in[0] <= 0xf4) {
+		len = 4;
+		cp = in[0] & 0x07u;
+	} else {
+		return 0;
+	}
+	if (len > avail)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((in[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (in[i] & 0x3fu);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	if (cp <= 0x9f || (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+	    (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff)
+		return 0;
+	return len;
+}
+
 const char *log_sanitize(const char *in, size_t len, char *out)
 {
+	const unsigned char *u = (const unsigned char *)in;
 	size_t n = len < LOG_MAX_FIELD ? len : LOG_MAX_FIELD;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)in[i];
-		out[i] = (ch < 0x20 || ch >= 0x7f || ch == '<' || ch == '>' || ch == ',' ||
-			  ch == '=') ? '?' : (char)ch;
+	size_t i = 0;
+	while (i < n) {
+		unsigned char ch = u[i];
+		if (ch >= 0x80) {
+			/* BOUNDS: only a sequence that ends within the first n bytes is kept */
+			size_t l = log_utf8_ok(u + i, n - i);
+			if (l > 0) {
+				memcpy(out + i, in + i, l);
+				i += l;
+				continue;
+			}
+		}
+		out[i++] = (ch < 0x20 || ch >= 0x7f || ch == '<' || ch == '>' || ch == ',' ||
+			    ch == '=') ? '?' : (char)ch;
 	}
 	out[n] = '\0';
 	return out;

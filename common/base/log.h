@@ -30,8 +30,11 @@ void log_vmsg(enum log_level lvl, const char *fmt, va_list ap) __attribute__((fo
 /* Log at ERR and exit(1). Startup and impossible states only. */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
-/* Client-supplied text for a log field: control bytes, '<', '>', ',' and non-ASCII become
- * '?', cut at LOG_MAX_FIELD.  out must hold LOG_MAX_FIELD + 1 bytes. */
+/* Client-supplied text for a log field: control bytes, '<', '>', ',', '=' and every byte
+ * that is not part of well-formed, visible UTF-8 (C1 controls and invisible format or
+ * bidirectional characters are not) become '?', cut at LOG_MAX_FIELD bytes (a sequence
+ * cut there becomes '?' too).  The output has the input's length.  out must hold
+ * LOG_MAX_FIELD + 1 bytes. */
 const char *log_sanitize(const char *in, size_t len, char *out);
 
 #endif
