@@ -53,6 +53,24 @@ installed() {
 	[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" = "ii " ]
 }
 
+# Don't let package scripts start services (inetd, fail2ban, postfix): in a container
+# without a running systemd they fail and would fail the install.  A policy-rc.d that
+# already exists is the administrator's: keep it.
+policy=/usr/sbin/policy-rc.d
+made_policy=
+no_service_starts() {
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\n# postern install-deps.sh: temporary, no service starts\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		made_policy=yes
+	fi
+	trap cleanup EXIT
+	trap 'exit 1' HUP INT TERM
+}
+cleanup() {
+	if [ -n "$made_policy" ]; then rm -f "$policy"; fi
+}
+
 missing=
 for p in $names; do
 	installed "$p" || missing="$missing $p"
@@ -65,21 +83,7 @@ if [ -n "$missing" ]; then
 	fi
 	echo "install-deps.sh: installing:$missing"
 
-	# Don't let package scripts start services (inetd, fail2ban): in a container
-	# without a running systemd they fail and would fail the install.  A policy-rc.d
-	# that already exists is the administrator's: keep it.
-	policy=/usr/sbin/policy-rc.d
-	made_policy=
-	if [ ! -e "$policy" ]; then
-		printf '#!/bin/sh\n# postern install-deps.sh: temporary, no service starts\nexit 101\n' >"$policy"
-		chmod 755 "$policy"
-		made_policy=yes
-	fi
-	cleanup() {
-		if [ -n "$made_policy" ]; then rm -f "$policy"; fi
-	}
-	trap cleanup EXIT
-	trap 'exit 1' HUP INT TERM
+	no_service_starts
 
 	apt-get update -q
 	# shellcheck disable=SC2086
@@ -94,6 +98,36 @@ if [ -n "$missing" ]; then
 	if [ -n "$still" ]; then
 		echo "install-deps.sh: still missing after apt-get:$still" >&2
 		exit 1
+	fi
+fi
+
+# Postfix: the real peer MTA of the interoperability tests (tests/integ/test_smtp_interop.py
+# delivers through it to smtp-submit's port 25).  Installed without a main.cf ("No
+# configuration") and left disabled: the tests run private instances on loopback ports.
+# It would replace another MTA package (exim4, the Debian default, ...): if one is
+# installed, Postfix is not, and the interoperability tests fail saying so.
+if ! installed postfix; then
+	other=$(dpkg-query -W -f='${db:Status-Abbrev}|${Package}|${Provides}\n' 2>/dev/null |
+		awk -F'|' '$1 ~ /^ii/ && $3 ~ /mail-transport-agent/ { print $2 }' | head -n 1)
+	if [ -n "$other" ]; then
+		echo "install-deps.sh: not installing postfix: it would replace the installed MTA $other" \
+			"(tests/integ/test_smtp_interop.py will fail)" >&2
+	elif [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps.sh: missing: postfix; run as root (sudo make deps)" >&2
+		exit 1
+	else
+		echo "install-deps.sh: installing: postfix (no configuration, disabled)"
+		no_service_starts
+		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+		[ -n "$missing" ] || apt-get update -q
+		apt-get install -y -q --no-install-recommends postfix </dev/null
+		installed postfix || { echo "install-deps.sh: postfix did not install" >&2; exit 1; }
+		if command -v systemctl >/dev/null 2>&1; then
+			systemctl disable --quiet postfix.service >/dev/null 2>&1 || true
+		fi
+		if command -v update-rc.d >/dev/null 2>&1 && [ -e /etc/init.d/postfix ]; then
+			update-rc.d postfix disable >/dev/null 2>&1 || true
+		fi
 	fi
 fi
 
