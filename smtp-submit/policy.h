@@ -67,10 +67,16 @@ int policy_header_from(struct policy *p, const char *login, const char *value, s
 		       struct policy_reply *r);
 
 /* Submission: may `login` send one more message with `nrcpt` recipients this hour?
- * 0, or -1 with *r (4.7.x) after logging the event.  policy_rate_record() counts an
- * accepted message (after the spool commit). */
+ * 0, or -1 with *r (4.7.x) after logging the event.  policy_rate_check() only looks (MAIL,
+ * RCPT: early answers); policy_rate_take() decides and counts the message in one locked
+ * step, right before the spool commit, so that a user's concurrent connections cannot
+ * together pass the limit.  A taken message whose commit then fails stays counted (the
+ * limit errs on the side of sending less).  policy_rate_record() counts without a check
+ * (tests). */
 int policy_rate_check(struct policy *p, const char *login, unsigned nrcpt,
 		      struct policy_reply *r);
+int policy_rate_take(struct policy *p, const char *login, unsigned nrcpt,
+		     struct policy_reply *r);
 void policy_rate_record(struct policy *p, const char *login, unsigned nrcpt);
 
 /* ---- additions for the tests and for smtp-submit -t ---- */

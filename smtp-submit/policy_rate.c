@@ -128,8 +128,31 @@ static int rate_user(const char *login, char *user, size_t size)
 	return 0;
 }
 
-int policy_rate_check(struct policy *p, const char *login, unsigned nrcpt,
-		      struct policy_reply *r)
+/* Count one message with nrcpt recipients in the current minute of rf and write the file
+ * back (the caller holds its lock).  0, or -1 (logged). */
+static int rate_add(int fd, const char *user, struct rate_file *rf, uint32_t now_min,
+		    unsigned nrcpt)
+{
+	struct rate_bucket *b = &rf->b[now_min % RATE_BUCKETS];
+	if (b->minute != now_min) {
+		b->minute = now_min;
+		b->messages = b->rcpts = 0;
+	}
+	if (b->messages < UINT32_MAX)
+		b->messages++;
+	b->rcpts = UINT32_MAX - b->rcpts < nrcpt ? UINT32_MAX : b->rcpts + nrcpt;
+	if (pwrite(fd, rf, sizeof(*rf), 0) != (ssize_t)sizeof(*rf)) {
+		log_err("rate: user=<%s>, error=cannot write the state file", user);
+		return -1;
+	}
+	return 0;
+}
+
+/* The budget's decision for one more message with nrcpt recipients; with `take`, the
+ * message is counted in the same locked step, so that concurrent connections of one user
+ * cannot all pass a check made before any of them was counted. */
+static int rate_decide(struct policy *p, const char *login, unsigned nrcpt, bool take,
+		       struct policy_reply *r)
 {
 	char user[65], san[LOG_MAX_FIELD + 1];
 	struct rate_file rf;
@@ -152,10 +175,10 @@ int policy_rate_check(struct policy *p, const char *login, unsigned nrcpt,
 		return -1;
 	}
 	rate_read(fd, user, &rf);
-	close(fd);
 	now_min = (uint32_t)((uint64_t)p->clock(p->clock_ctx) / 60);
 	rate_sum(&rf, now_min, &msgs, &rcpts);
 	if (p->rate_messages != 0 && msgs + 1 > p->rate_messages) {
+		close(fd);
 		log_warn("rate-limited: user=<%s>, rip=%s, messages=%llu, limit=%u", user, p->rip,
 			 (unsigned long long)msgs, p->rate_messages);
 		policy_reply_set(r, 451, "4.7.1",
@@ -163,21 +186,39 @@ int policy_rate_check(struct policy *p, const char *login, unsigned nrcpt,
 		return -1;
 	}
 	if (p->rate_rcpts != 0 && rcpts + nrcpt > p->rate_rcpts) {
+		close(fd);
 		log_warn("rate-limited: user=<%s>, rip=%s, recipients=%llu, asked=%u, limit=%u",
 			 user, p->rip, (unsigned long long)rcpts, nrcpt, p->rate_rcpts);
 		policy_reply_set(r, 452, "4.7.1",
 			  "Too many recipients from <%s> in the last hour, try again later", user);
 		return -1;
 	}
+	if (take && rate_add(fd, user, &rf, now_min, nrcpt) == -1) {
+		close(fd);
+		/* fail closed: a message that cannot be counted is not sent */
+		policy_reply_set(r, 451, "4.3.0", "Rate limit state unavailable, try again later");
+		return -1;
+	}
+	close(fd);
 	return 0;
+}
+
+int policy_rate_check(struct policy *p, const char *login, unsigned nrcpt,
+		      struct policy_reply *r)
+{
+	return rate_decide(p, login, nrcpt, false, r);
+}
+
+int policy_rate_take(struct policy *p, const char *login, unsigned nrcpt,
+		     struct policy_reply *r)
+{
+	return rate_decide(p, login, nrcpt, true, r);
 }
 
 void policy_rate_record(struct policy *p, const char *login, unsigned nrcpt)
 {
 	char user[65];
 	struct rate_file rf;
-	struct rate_bucket *b;
-	uint32_t now_min;
 	int fd;
 
 	if (login == NULL || (p->rate_messages == 0 && p->rate_rcpts == 0))
@@ -188,16 +229,6 @@ void policy_rate_record(struct policy *p, const char *login, unsigned nrcpt)
 	if (fd == -1)
 		return;
 	rate_read(fd, user, &rf);
-	now_min = (uint32_t)((uint64_t)p->clock(p->clock_ctx) / 60);
-	b = &rf.b[now_min % RATE_BUCKETS];
-	if (b->minute != now_min) {
-		b->minute = now_min;
-		b->messages = b->rcpts = 0;
-	}
-	if (b->messages < UINT32_MAX)
-		b->messages++;
-	b->rcpts = UINT32_MAX - b->rcpts < nrcpt ? UINT32_MAX : b->rcpts + nrcpt;
-	if (pwrite(fd, &rf, sizeof(rf), 0) != (ssize_t)sizeof(rf))
-		log_err("rate: user=<%s>, error=cannot write the state file", user);
+	(void)rate_add(fd, user, &rf, (uint32_t)((uint64_t)p->clock(p->clock_ctx) / 60), nrcpt);
 	close(fd);
 }

@@ -205,6 +205,14 @@ static void commit(struct smtp_sess *ss, const char *cmd)
 	char user[LOG_MAX_FIELD + 32];
 	const char *id = t->id, *error;
 
+	if (ss->login != NULL) {
+		struct policy_reply pr = { 0 };
+		if (policy_rate_take(ss->pol, ss->login, t->nrcpt, &pr) < 0) {
+			smtp_sess_refuse(ss, cmd, pr.code, pr.status[0] != '\0' ? pr.status : NULL,
+					 pr.text);
+			return;
+		}
+	}
 	fill_envelope(ss);
 	int r = spool_new_commit(&t->n, t->env, NULL, &error);
 	if (r != SPOOL_OK) {
@@ -223,8 +231,6 @@ static void commit(struct smtp_sess *ss, const char *cmd)
 	}
 	log_info("%s: from=<%s>, size=%" PRIu64 ", nrcpt=%u%s, proto=%s, rip=%s", id,
 		 t->sender_log, t->env->size, t->nrcpt, user, smtp_sess_proto(ss), ss->rip_log);
-	if (ss->login != NULL)
-		policy_rate_record(ss->pol, ss->login, t->nrcpt);
 	/* local recipients now; if the monitor cannot, the queue run delivers later */
 	if (t->any_local && session_request_delivery(id) < 0)
 		log_warn("%s: delivery-request-failed: left for the queue run", id);

@@ -317,6 +317,31 @@ def test_rate_limit_messages_shared_across_connections(smtpd, ctx, make_user):
     assert b"other user" in h.wait_stored(other, 1)[0]
 
 
+def test_rate_limit_holds_across_concurrent_connections(smtpd, ctx, make_user):
+    """The stolen-password attack with parallel connections: six connections of one user
+    each pass MAIL and RCPT before any message is counted, then all send DATA.  With
+    submit_rate_messages = 3 exactly three messages are accepted and delivered, the
+    others get 451 4.7.1: the final decision and the count are one locked step."""
+    smtpd.configure(submit_rate_messages=3, submit_rate_recipients=100)
+    u = make_user("maildir")
+    conns = [submission(smtpd, ctx, u) for _ in range(6)]
+    for c in conns:
+        assert c.cmd("MAIL FROM:<%s>" % h.address(u)).code == 250
+        assert c.cmd("RCPT TO:<%s>" % h.address(u)).code == 250
+    finals = []
+    for i, c in enumerate(conns):
+        finals.append(c.data(h.smtp_message("parallel %d" % i, sender=h.address(u))))
+        c.quit()
+    accepted = [r for r in finals if r.code == 250]
+    refused = [r for r in finals if r.code != 250]
+    assert len(accepted) == 3, finals
+    assert all((r.code, r.enh) == (451, "4.7.1") for r in refused), refused
+    got = h.wait_stored(u, 3)
+    smtpd.wait_queue_empty()
+    assert len(u.stored()) == 3
+    assert smtpd.log.wait("rate-limited", user=u.name).get("limit") == "3"
+
+
 def test_rate_limited_line_names_the_client(smtpd, ctx, make_user):
     """The rate-limited: line says which address sent (the stolen-password case: the
     admin and fail2ban-like tools need it), as every other line of a connection does."""

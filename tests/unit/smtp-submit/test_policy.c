@@ -494,6 +494,48 @@ static void test_rate(void)
 	policy_rate_record(p, "carl", 3);                  /* 10 messages, 29 recipients */
 	CHECK(rate_check(p, "carl", 0, &r) == 451);
 
+	/* take: the check and the count in one locked step.  Four processes each try to
+	 * take 5 messages for "fay" (limit 10): exactly 10 are taken in all, whatever the
+	 * interleaving; a refused take counts nothing */
+	fake_now = 3000 * 60;
+	int pipefd[2];
+	CHECK(pipe(pipefd) == 0);
+	pid_t takers[4];
+	for (int k = 0; k < 4; k++) {
+		takers[k] = fork();
+		if (takers[k] == 0) {
+			struct policy *c = open_policy(SUBMIT_MODE_SUBMISSION, "example.org", NULL);
+			struct policy_reply cr;
+			unsigned char got = 0;
+			for (int i = 0; i < 5; i++)
+				if (policy_rate_take(c, "fay", 1, &cr) == 0)
+					got++;
+			policy_free(&c);
+			_exit(write(pipefd[1], &got, 1) == 1 ? 0 : 1);
+		}
+	}
+	close(pipefd[1]);
+	unsigned taken = 0;
+	for (int k = 0; k < 4; k++) {
+		int status;
+		unsigned char got;
+		CHECK(read(pipefd[0], &got, 1) == 1);
+		taken += got;
+		CHECK(waitpid(takers[k], &status, 0) == takers[k] && WIFEXITED(status) &&
+		      WEXITSTATUS(status) == 0);
+	}
+	close(pipefd[0]);
+	CHECK(taken == 10);
+	memset(&r, 0, sizeof(r));
+	CHECK(policy_rate_take(p, "fay", 1, &r) == -1 && r.code == 451);
+	/* recipients: a take that would pass the budget is refused and counts nothing */
+	for (int i = 0; i < 9; i++)
+		CHECK(policy_rate_take(p, "gil", 3, &r) == 0);      /* 27 of 30 */
+	memset(&r, 0, sizeof(r));
+	CHECK(policy_rate_take(p, "gil", 4, &r) == -1 && r.code == 452);
+	CHECK(policy_rate_take(p, "gil", 3, &r) == 0);          /* 30 of 30: fits */
+	CHECK(rate_check(p, "gil", 0, &r) == 451);
+
 	/* a corrupt file is reset, never trusted nor a crash */
 	snprintf(path, sizeof(path), "%s/rate/ann", spool);
 	int fd = open(path, O_WRONLY | O_TRUNC);
