@@ -301,7 +301,7 @@ static int hash_fields(struct dkim_signer *s, EVP_MD_CTX *md, struct sbuf *sig)
 {
 	bool first = true, from = false;
 
-	sb_str(sig, " h=");
+	sb_str(sig, "h=");
 	for (unsigned n = 0; n < DKIM_NAMES; n++) {
 		unsigned count = 0;
 		for (size_t i = s->nfields; i > 0 && count < DKIM_MAX_SIGNED_PER_NAME; i--) {
