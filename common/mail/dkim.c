@@ -366,7 +366,8 @@ static int sign_digest(struct dkim_signer *s, const unsigned char *dig, size_t d
 /* b= folded: the rest of the "b=" line, then lines of 72. */
 static void add_b64_folded(struct sbuf *sig, const char *b64, size_t len)
 {
-	size_t room = 72 - sb_col(sig) < len ? 72 - sb_col(sig) : len;
+	size_t col = sb_col(sig) < 72 ? sb_col(sig) : 72;
+	size_t room = 72 - col < len ? 72 - col : len;
 
 	sb_add(sig, b64, room);
 	for (size_t i = room; i < len; i += 72) {

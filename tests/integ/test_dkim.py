@@ -131,6 +131,10 @@ def test_keygen_never_overwrites(keys):
     for dom, sel in (("../etc", "x"), (DOMAIN, "a/b"), (DOMAIN, "..")):
         r = h.run([str(keys["bin"]), "-c", str(keys["conf"]), "-k", dom, sel], check=False)
         assert r.returncode == 2
+    # a missing selector, an unknown key type, extra words: usage errors, nothing written
+    for args in ([DOMAIN], [DOMAIN, "s9", "dsa"], [DOMAIN, "s9", "rsa", "more"]):
+        r = h.run([str(keys["bin"]), "-c", str(keys["conf"]), "-k"] + args, check=False)
+        assert r.returncode == 2 and r.stdout == ""
     assert sorted(p.name for p in (keys["dir"] / "dkim").iterdir()) == \
         sorted(v["path"].name for v in keys["keys"].values())
 
