@@ -9,12 +9,14 @@ VERIFIED by two independent implementations against the published record:
   resolv.conf bind-mounted over /etc/resolv.conf.
 
 Both rsa-sha256 and ed25519-sha256; a changed body, a changed signed field, a From added
-on the way and a selector with no record each fail.  Needs root (the key files are
+on the way and a selector with no record each fail.  And a message submitted on 587 is
+signed in its spooled form (the queue's data file) and verifies.  Needs root (the key files are
 root's; unshare).
 """
 import os
 import re
 import shutil
+import smtplib
 import stat
 import subprocess
 import tempfile
@@ -275,3 +277,29 @@ def test_opendkim_verifies(keys, dkimsign, alg):
             assert status != 0, (n, errs[n])
     assert "Bad signature" in errs["tampered-body-plain"] or \
         "body hash" in errs["tampered-body-plain"].lower()
+
+
+@pytest.mark.parametrize("alg", ["rsa", "ed25519"])
+def test_spooled_message_signs_and_verifies(smtpd, ctx, make_user, keys, dkimsign, alg):
+    """A message submitted on 587 to another domain stays in the queue (delivery to other
+    domains comes later); the signer is fed the spool's data file as it is (the
+    session's Received: on top, CRLF) and dkimpy verifies the result."""
+    dkim = pytest.importorskip("dkim")
+    smtpd.configure(plaintext_auth_from="192.0.2.1/32")
+    u = make_user("maildir")
+    s = smtplib.SMTP("127.0.0.1", smtpd.port, local_hostname="client.example.net",
+                     timeout=60)
+    s.starttls(context=ctx)
+    s.login(u.name, u.password)
+    msg = h.smtp_message("dkim from the spool", sender=h.address(u), to="far@sina.test",
+                         body=b"Line one  \nline two\t\n\n\n")
+    assert s.sendmail(h.address(u), ["far@sina.test"], h.to_wire(msg)) == {}
+    s.quit()
+    ids = smtpd.queue_ids()
+    assert len(ids) == 1, ids
+    data = (smtpd.spool_dir / "queue" / ids[0] / "data").read_bytes()
+    assert data.startswith(b"Received: ") and b"dkim from the spool" in data
+    signed = sign(dkimsign, keys["keys"][alg], alg, data)
+    dnsfunc = dnsfunc_for(keys, [])
+    assert dkim.verify(signed, dnsfunc=dnsfunc) is True
+    assert not verifies(dkim, signed.replace(b"line two", b"line 2"), dnsfunc)
