@@ -4,7 +4,8 @@
  *   smtp-submit [-c FILE] -m mx|submission|smtps   one connection on fd 0/1
  *   smtp-submit [-c FILE] -q                        run the queue once
  *   smtp-submit [-c FILE] -bp                       list the queue
- *   smtp-submit -t [-c FILE]                        check config, spool, users, domains */
+ *   smtp-submit -t [-c FILE]                        check config, spool, users, domains
+ *   smtp-submit [-c FILE] -k DOMAIN SELECTOR [rsa|ed25519]   make a DKIM key */
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include "deliver.h"
 #include "smtp.h"
 #include "submit.h"
+#include "submit_dkim.h"
 
 enum submit_mode submit_mode = SUBMIT_MODE_MX;
 
@@ -35,12 +37,14 @@ static void __attribute__((noreturn)) usage(const char *name)
 	if (fstat(2, &st) == 0 && !S_ISSOCK(st.st_mode)) {
 		fprintf(stderr, "usage: %s [-c FILE] -m mx|submission|smtps\n"
 				"       %s [-c FILE] -q | -bp\n"
-				"       %s -t [-c FILE]\n", name, name, name);
+				"       %s -t [-c FILE]\n"
+				"       %s [-c FILE] -k DOMAIN SELECTOR [rsa|ed25519]\n",
+				name, name, name, name);
 	} else {
 		const char *err;
 		if (log_open("syslog", false, &err) == 0)
 			log_err("usage: %s [-c FILE] -m mx|submission|smtps | -q | -bp | "
-				"-t [-c FILE]: bad arguments", name);
+				"-t [-c FILE] | -k DOMAIN SELECTOR: bad arguments", name);
 	}
 	exit(2);
 }
@@ -72,11 +76,11 @@ static struct server_proto submit_proto = {
 	.deliver = submit_deliver,
 };
 
-enum submit_cmd { CMD_SERVE, CMD_QUEUE, CMD_LIST, CMD_CHECK };
+enum submit_cmd { CMD_SERVE, CMD_QUEUE, CMD_LIST, CMD_CHECK, CMD_DKIM_KEY };
 
 int main(int argc, char **argv)
 {
-	const char *config_path = NULL, *mode = NULL, *err;
+	const char *config_path = NULL, *mode = NULL, *key_domain = NULL, *err;
 	enum submit_cmd cmd = CMD_SERVE;
 	int ch;
 
@@ -85,7 +89,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);
 	opterr = 0;
-	while ((ch = getopt(argc, argv, "b:c:m:qt")) != -1) {
+	while ((ch = getopt(argc, argv, "b:c:k:m:qt")) != -1) {
 		switch (ch) {
 		case 'b':
 			if (strcmp(optarg, "p") != 0 || cmd != CMD_SERVE)
@@ -94,6 +98,12 @@ int main(int argc, char **argv)
 			break;
 		case 'c':
 			config_path = optarg;
+			break;
+		case 'k':
+			if (cmd != CMD_SERVE)
+				usage(submit_proto.name);
+			cmd = CMD_DKIM_KEY;
+			key_domain = optarg;
 			break;
 		case 'm':
 			mode = optarg;
@@ -112,7 +122,11 @@ int main(int argc, char **argv)
 			usage(submit_proto.name);
 		}
 	}
-	if (optind != argc || (cmd == CMD_SERVE) != (mode != NULL))
+	/* -k DOMAIN SELECTOR [rsa|ed25519]: the selector and the type follow the options */
+	int extra = cmd == CMD_DKIM_KEY ? argc - optind : 0;
+	if (cmd == CMD_DKIM_KEY && (extra < 1 || extra > 2))
+		usage(submit_proto.name);
+	if (optind + extra != argc || (cmd == CMD_SERVE) != (mode != NULL))
 		usage(submit_proto.name);
 	bool implicit_tls = false;
 	if (mode != NULL) {
@@ -138,6 +152,18 @@ int main(int argc, char **argv)
 			status = 1;
 		config_free(&cfg);
 		return status;   /* a config that does not load: check_run() said why */
+	}
+	if (cmd == CMD_DKIM_KEY) {
+		struct config cfg;
+		int status = 1;
+		if (config_load(&cfg, config_path, submit_proto.name, false, &err) == -1)
+			fprintf(stderr, "%s: %s\n", submit_proto.name, err);
+		else
+			status = submit_dkim_keygen(&cfg, key_domain, argv[optind],
+						    extra == 2 ? argv[optind + 1] : NULL,
+						    stdout, stderr);
+		config_free(&cfg);
+		return status;
 	}
 	/* server_setup() points fd 2 at /dev/null (under inetd it is the client); the queue
 	 * commands run from a shell or a timer, where it is the caller's */

@@ -16,7 +16,10 @@
 #include "base/util.h"
 #include "spool/aliases.h"
 #include "spool/spool.h"
+#include <openssl/evp.h>
+#include "mail/dkim.h"
 #include "deliver.h"
+#include "submit.h"
 
 struct check {
 	const struct config *cfg;
@@ -347,6 +350,114 @@ static void check_aliases(struct check *c)
 	ck_ok(c, "aliases", msg);
 }
 
+/* The next space/comma-separated word of list at *p into buf; false at the end. */
+static bool next_word(const char **p, char *buf, size_t size)
+{
+	while (**p == ' ' || **p == ',' || **p == '\t')
+		(*p)++;
+	size_t len = strcspn(*p, " ,\t");
+	if (len == 0)
+		return false;
+	snprintf(buf, size, "%.*s", (int)(len < size ? len : size - 1), *p);
+	*p += len;
+	return true;
+}
+
+/* One DKIM key: root's, 0600, loads; its TXT record is printed to publish. */
+static void check_dkim_key(struct check *c, const char *domain, const char *sel)
+{
+	const struct config *cfg = c->cfg;
+	char path[1200], msg[3000], fix[3000];
+	struct stat st;
+	EVP_PKEY *key;
+	enum dkim_alg alg;
+	const char *err;
+
+	if (dkim_key_path(cfg->dkim_key_dir, domain, sel, path, sizeof(path)) == -1) {
+		snprintf(msg, sizeof(msg), "DKIM: domain %s or selector %s is not a name", domain,
+			 sel);
+		ck_fail(c, msg, "list selectors of letters, digits, hyphens: dkim_selector = s1");
+		return;
+	}
+	if (lstat(path, &st) == -1) {
+		snprintf(msg, sizeof(msg), "DKIM: no key for %s, selector %s (%s)", domain, sel,
+			 path);
+		snprintf(fix, sizeof(fix), "smtp-submit -k %s %s, then publish the TXT record "
+			 "it prints", domain, sel);
+		ck_fail(c, msg, fix);
+		return;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & 077) != 0) {
+		snprintf(msg, sizeof(msg), "DKIM key %s is not a file of root's with mode 0600",
+			 path);
+		snprintf(fix, sizeof(fix), "chown root:root %s && chmod 600 %s", path, path);
+		ck_fail(c, msg, fix);
+		return;
+	}
+	if (dkim_key_load(path, &key, &err) == -1) {
+		snprintf(msg, sizeof(msg), "DKIM key %s: %s", path, err);
+		snprintf(fix, sizeof(fix), "move it away and make a new one: smtp-submit -k %s %s",
+			 domain, sel);
+		ck_fail(c, msg, fix);
+		return;
+	}
+	char *rec = dkim_txt_record(key, domain, sel, &err);
+	(void)dkim_key_alg(key, &alg, &err);
+	snprintf(msg, sizeof(msg), "%s selector %s, %s %d bits, %s", domain, sel,
+		 dkim_alg_key_type(alg), EVP_PKEY_get_bits(key), path);
+	ck_ok(c, "DKIM key", msg);
+	if (rec != NULL)
+		fprintf(c->out, "  publish: %s\n", rec);
+	free(rec);
+	EVP_PKEY_free(key);
+}
+
+/* DKIM: the key directory, and a key per local domain and selector in dkim_selector. */
+static void check_dkim(struct check *c)
+{
+	const struct config *cfg = c->cfg;
+	const char *dir = cfg->dkim_key_dir;
+	char msg[1200], fix[1200], sel[300], dom[300];
+	struct stat st;
+
+	if (cfg->dkim_selector == NULL) {
+		fprintf(c->out, "note: DKIM signing is off: make a key per local domain with "
+			"smtp-submit -k DOMAIN SELECTOR and set dkim_selector = SELECTOR\n");
+		return;
+	}
+	if (dir == NULL || dir[0] != '/') {
+		ck_fail(c, "dkim_key_dir is not an absolute path",
+			"dkim_key_dir = /etc/postern/dkim");
+		return;
+	}
+	if (lstat(dir, &st) == -1 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+	    (st.st_mode & 022) != 0) {
+		snprintf(msg, sizeof(msg), "dkim_key_dir %s is not a directory of root's that "
+			 "only root may write", dir);
+		snprintf(fix, sizeof(fix), "install -d -m 700 -o root -g root %s", dir);
+		ck_fail(c, msg, fix);
+		return;
+	}
+	char *domains = NULL;
+	if (cfg->local_domains != NULL) {
+		domains = xstrdup(cfg->local_domains);
+	} else {
+		const char *host = submit_hostname(cfg), *dot = strchr(host, '.');
+		size_t n = strlen(host) * 2 + 2;
+		domains = xmalloc(n);
+		snprintf(domains, n, "%s %s", host, dot != NULL ? dot + 1 : "");
+	}
+	for (const char *s = cfg->dkim_selector; next_word(&s, sel, sizeof(sel));) {
+		for (const char *d = domains; next_word(&d, dom, sizeof(dom));) {
+			size_t len = strlen(dom);
+			if (len > 1 && dom[len - 1] == '.')
+				dom[len - 1] = '\0';
+			check_dkim_key(c, dom, sel);
+		}
+	}
+	free(domains);
+}
+
 int submit_check(const struct config *cfg, FILE *out)
 {
 	struct check c = { cfg, out, 0 };
@@ -356,6 +467,7 @@ int submit_check(const struct config *cfg, FILE *out)
 	check_spool_dir(&c, pw);
 	check_names(&c);
 	check_aliases(&c);
+	check_dkim(&c);
 	if (c.problems > 0)
 		fprintf(out, "%u smtp-submit problem%s found\n", c.problems,
 			c.problems == 1 ? "" : "s");

@@ -45,6 +45,10 @@ interimap                 a real two-way IMAP syncer built on QRESYNC, LIST-STAT
 imapfilter                a real IMAP mail filter (SEARCH, then move, flag, delete)
 tmux                      the terminal that runs mutt in those tests (send-keys, capture-pane)
 swaks                     a real SMTP client for the smtp-submit tests (STARTTLS, AUTH, pipelining)
+python3-dkim              dkimpy: an independent DKIM verifier for the DKIM signing tests (rsa, ed25519)
+python3-nacl              Ed25519 for dkimpy (ed25519-sha256 signatures)
+opendkim-tools            opendkim-testmsg (libopendkim): the second DKIM verifier of those tests
+util-linux                unshare: the DKIM test's namespace where dnsmasq serves the key records
 "
 
 names=$(printf '%s\n' "$PACKAGES" | awk 'NF { print $1 }')

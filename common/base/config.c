@@ -71,6 +71,9 @@ static const struct cfg_key cfg_keys[] = {
 	K(submit_rate_messages, CFG_UINT, 1000000),
 	K(submit_rate_recipients, CFG_UINT, 1000000),
 	K(dnsbl, CFG_STR, 0),
+	/* DKIM */
+	K(dkim_key_dir, CFG_STR, 0),
+	K(dkim_selector, CFG_STR, 0),
 };
 #undef K
 
@@ -201,6 +204,7 @@ void config_defaults(struct config *cfg, const char *section)
 	cfg->greet_pause_ms = SUBMIT_GREET_PAUSE_MS_DEFAULT;
 	cfg->submit_rate_messages = SUBMIT_RATE_MESSAGES_DEFAULT;
 	cfg->submit_rate_recipients = SUBMIT_RATE_RCPTS_DEFAULT;
+	cfg->dkim_key_dir = xstrdup("/etc/postern/dkim");
 	if (strcmp(section, "smtp-submit") == 0)
 		cfg->idle_timeout = SMTP_IDLE_TIMEOUT_DEFAULT;
 }

@@ -56,6 +56,9 @@ struct config {
 	unsigned submit_rate_messages;  /* per authenticated user per hour; 0: no limit */
 	unsigned submit_rate_recipients;/* per authenticated user per hour; 0: no limit */
 	char *dnsbl;                    /* space-separated DNSBL zones for port 25; NULL: off */
+	/* DKIM (common/mail/dkim.h) */
+	char *dkim_key_dir;             /* the private keys, DOMAIN.SELECTOR.key, root's */
+	char *dkim_selector;            /* space-separated selectors signed with; NULL: off */
 	char error[200];                /* the last load error, owned by this config */
 };
 

@@ -260,6 +260,16 @@
  * consumed and counted but not reported (a header of a million one-byte fields cannot
  * cost a million callbacks of work per FETCH). */
 #define HEADER_MAX_FIELDS 10000
+/* DKIM signing (common/mail/dkim.c).  The signed header fields are kept until the header
+ * ends (h= picks them bottom-up): at most this many bytes of them, canonicalized; real
+ * headers carry a few KiB of From/To/Cc/Subject/References, a huge To list maybe 100 KiB.
+ * A message past it is not signed (the caller sends it unsigned and logs why). */
+#define DKIM_MAX_SIGNED_BYTES (256 * 1024)
+/* Instances of one signed name that are signed (the last ones, as h= picks them): the
+ * fields DKIM signs occur once in a well-formed message (RFC 5322 section 3.6). */
+#define DKIM_MAX_SIGNED_PER_NAME 8
+/* A PEM private key file: an RSA 4096 key is ~3.3 KiB. */
+#define DKIM_MAX_KEY_FILE (16 * 1024)
 /* MIME nesting (multiparts and message/rfc822 parts inside each other): Dovecot allows
  * 100; real mail rarely passes 10.  A part deeper than this is one opaque leaf. */
 #define MIME_MAX_DEPTH 32
