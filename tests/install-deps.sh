@@ -45,6 +45,10 @@ interimap                 a real two-way IMAP syncer built on QRESYNC, LIST-STAT
 imapfilter                a real IMAP mail filter (SEARCH, then move, flag, delete)
 tmux                      the terminal that runs mutt in those tests (send-keys, capture-pane)
 swaks                     a real SMTP client for the smtp-submit tests (STARTTLS, AUTH, pipelining)
+libunbound-dev            the dns library's resolver: DNSSEC-validated answers (DANE's TLSA)
+dns-root-data             the DNSSEC root trust anchor the dns library validates with by default
+unbound                   the dns library's test: a real authoritative server for a signed test zone
+ldnsutils                 ldns-keygen and ldns-signzone: the dns test signs its zone
 "
 
 names=$(printf '%s\n' "$PACKAGES" | awk 'NF { print $1 }')
@@ -108,7 +112,8 @@ fi
 for tool in /usr/bin/systemd-socket-activate /usr/sbin/inetd /usr/bin/fail2ban-regex \
 	    /usr/bin/openssl /usr/bin/curl /usr/sbin/useradd /usr/bin/dotlockfile \
 	    /usr/bin/fetchmail /usr/bin/mbsync /usr/bin/mutt /usr/bin/tmux \
-	    /usr/bin/interimap /usr/bin/imapfilter /usr/bin/swaks; do
+	    /usr/bin/interimap /usr/bin/imapfilter /usr/bin/swaks \
+	    /usr/sbin/unbound /usr/bin/ldns-signzone /usr/bin/ldns-keygen; do
 	if [ ! -x "$tool" ]; then
 		echo "install-deps.sh: $tool is missing" >&2
 		exit 1

@@ -74,6 +74,14 @@ static int add_servers(struct dns_resolver *res, const char *servers, const char
 	return 0;
 }
 
+static const char *const forwarded_zones[] = {
+	"test. transparent",
+	"2.0.192.in-addr.arpa. transparent",
+	"100.51.198.in-addr.arpa. transparent",
+	"113.0.203.in-addr.arpa. transparent",
+	"8.b.d.0.1.0.0.2.ip6.arpa. transparent",
+};
+
 struct dns_resolver *dns_resolver_new(const struct dns_options *opt, const char **error_r)
 {
 	struct dns_resolver *res = calloc(1, sizeof(*res));
@@ -92,6 +100,14 @@ struct dns_resolver *dns_resolver_new(const struct dns_options *opt, const char 
 	int rc = ub_ctx_async(res->ctx, 1);
 	if (rc == 0)
 		rc = ub_ctx_set_option(res->ctx, "do-not-query-localhost:", "no");
+	/* libunbound answers some names itself (RFC 6761/6303 "locally served zones") and
+	 * never asks the servers.  The servers we forward to are the site's: let them
+	 * answer the private and documentation reverse zones and .test (the tests' domains)
+	 * too; localhost, .invalid and .onion stay local. */
+	if (rc == 0)
+		rc = ub_ctx_set_option(res->ctx, "unblock-lan-zones:", "yes");
+	for (size_t i = 0; rc == 0 && i < sizeof(forwarded_zones) / sizeof(forwarded_zones[0]); i++)
+		rc = ub_ctx_set_option(res->ctx, "local-zone:", forwarded_zones[i]);
 	if (rc != 0) {
 		fail(res, error_r, "dns: libunbound set-up failed", ub_strerror(rc));
 		goto err;
