@@ -56,6 +56,11 @@ struct config {
 	unsigned submit_rate_messages;  /* per authenticated user per hour; 0: no limit */
 	unsigned submit_rate_recipients;/* per authenticated user per hour; 0: no limit */
 	char *dnsbl;                    /* space-separated DNSBL zones for port 25; NULL: off */
+	/* the dns library (common/dns/; README lists each with its default) */
+	char *dns_servers;              /* space-separated addr[@port] to forward to;
+	                                   NULL: the nameservers of /etc/resolv.conf */
+	char *dnssec_trust_anchor;      /* DS/DNSKEY file; NULL: /usr/share/dns/root.key
+	                                   when it exists; "": no DNSSEC validation */
 	char error[200];                /* the last load error, owned by this config */
 };
 
