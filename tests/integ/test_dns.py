@@ -74,6 +74,7 @@ class Dns:
         assert out.returncode == 0, out.stderr
         lines = out.stdout.splitlines()
         head = dict(f.split("=", 1) for f in lines[0].split())
+        self.why = out.stderr
         return head, [ln.split(" ", 1)[1] for ln in lines[1:]]
 
 
@@ -201,6 +202,7 @@ def test_tlsa_secure_cname_and_bogus(dns):
     # the tampered record: bogus, and no record handed out
     head, tlsa = dns.query("tlsa", "bad.test")
     assert head["status"] == "bogus" and head["secure"] == "0" and tlsa == []
+    assert "validation failure" in dns.why   # the validator's reason, for the log
     # without validation the forged record would have been taken
     head, tlsa = dns.query("tlsa", "bad.test", anchor=False)
     assert head["status"] == "ok" and head["secure"] == "0"

@@ -14,6 +14,8 @@
 static void meta(const struct dns_meta *m)
 {
 	printf("status=%s secure=%d", dns_status_name(m->status), m->secure ? 1 : 0);
+	if (m->why[0] != '\0')
+		fprintf(stderr, "why: %s\n", m->why);
 }
 
 int main(int argc, char **argv)
