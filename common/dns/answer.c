@@ -30,7 +30,7 @@ static char lower(char c)
 }
 
 int dns_name_decode(const unsigned char *p, size_t len, size_t *used_r,
-		    char out[DNS_NAME_MAX + 1])
+		    char name_r[DNS_NAME_MAX + 1])
 {
 	size_t i = 0, o = 0;
 
@@ -48,16 +48,16 @@ int dns_name_decode(const unsigned char *p, size_t len, size_t *used_r,
 		if (o + (o > 0) + lab > DNS_NAME_MAX)
 			return -1;
 		if (o > 0)
-			out[o++] = '.';
+			name_r[o++] = '.';
 		for (unsigned k = 0; k < lab; k++) {
 			unsigned char c = p[i + k];
 			if (!name_byte_ok(c))
 				return -1;
-			out[o++] = lower((char)c);
+			name_r[o++] = lower((char)c);
 		}
 		i += lab;
 	}
-	out[o] = '\0';
+	name_r[o] = '\0';
 	*used_r = i;
 	return 0;
 }
@@ -98,31 +98,31 @@ bool dns_name_equal(const char *a, const char *b)
 	return true;
 }
 
-int dns_rdata_mx(const unsigned char *rd, size_t len, struct dns_mx *mx)
+int dns_rdata_mx(const unsigned char *rd, size_t len, struct dns_mx *mx_r)
 {
 	size_t used;
 	if (len < 3)
 		return -1;
-	mx->pref = (unsigned)rd[0] << 8 | rd[1];
-	if (dns_name_decode(rd + 2, len - 2, &used, mx->host) < 0 || used != len - 2)
+	mx_r->pref = (unsigned)rd[0] << 8 | rd[1];
+	if (dns_name_decode(rd + 2, len - 2, &used, mx_r->host) < 0 || used != len - 2)
 		return -1;                      /* trailing bytes: not an MX record */
 	return 0;
 }
 
-int dns_rdata_tlsa(const unsigned char *rd, size_t len, struct dns_tlsa *tlsa)
+int dns_rdata_tlsa(const unsigned char *rd, size_t len, struct dns_tlsa *tlsa_r)
 {
 	/* BOUNDS: 3 fixed bytes, then 1..DNS_TLSA_MAX_DATA bytes of association data */
 	if (len < 4 || len - 3 > DNS_TLSA_MAX_DATA)
 		return -1;
-	tlsa->usage = rd[0];
-	tlsa->selector = rd[1];
-	tlsa->mtype = rd[2];
-	tlsa->len = len - 3;
-	memcpy(tlsa->data, rd + 3, len - 3);
+	tlsa_r->usage = rd[0];
+	tlsa_r->selector = rd[1];
+	tlsa_r->mtype = rd[2];
+	tlsa_r->len = len - 3;
+	memcpy(tlsa_r->data, rd + 3, len - 3);
 	return 0;
 }
 
-int dns_rdata_txt(const unsigned char *rd, size_t len, struct dns_txt *txt)
+int dns_rdata_txt(const unsigned char *rd, size_t len, struct dns_txt *txt_r)
 {
 	size_t i = 0, o = 0;
 	if (len == 0)
@@ -133,31 +133,31 @@ int dns_rdata_txt(const unsigned char *rd, size_t len, struct dns_txt *txt)
 			return -1;              /* BOUNDS: string runs past the rdata */
 		if (n > DNS_TXT_MAX - o)
 			return -1;              /* BOUNDS: longer than we keep: refused whole */
-		memcpy(txt->text + o, rd + i, n);
+		memcpy(txt_r->text + o, rd + i, n);
 		o += n;
 		i += n;
 	}
-	txt->text[o] = '\0';
-	txt->len = o;
+	txt_r->text[o] = '\0';
+	txt_r->len = o;
 	return 0;
 }
 
-int dns_rdata_ptr(const unsigned char *rd, size_t len, char out[DNS_NAME_MAX + 1])
+int dns_rdata_ptr(const unsigned char *rd, size_t len, char name_r[DNS_NAME_MAX + 1])
 {
 	size_t used;
-	if (dns_name_decode(rd, len, &used, out) < 0 || used != len || out[0] == '\0')
+	if (dns_name_decode(rd, len, &used, name_r) < 0 || used != len || name_r[0] == '\0')
 		return -1;
 	return 0;
 }
 
-int dns_rdata_addr(const unsigned char *rd, size_t len, int family, struct dns_addr *a)
+int dns_rdata_addr(const unsigned char *rd, size_t len, int family, struct dns_addr *addr_r)
 {
 	size_t want = family == AF_INET ? 4 : family == AF_INET6 ? 16 : 0;
 	if (want == 0 || len != want)
 		return -1;
-	memset(a, 0, sizeof(*a));
-	a->family = family;
-	memcpy(a->addr, rd, want);
+	memset(addr_r, 0, sizeof(*addr_r));
+	addr_r->family = family;
+	memcpy(addr_r->addr, rd, want);
 	return 0;
 }
 
@@ -170,26 +170,26 @@ static void set_why(struct dns_meta *m, const char *s)
 	m->why[o] = '\0';
 }
 
-enum dns_status dns_raw_status(const struct dns_raw *raw, struct dns_meta *m)
+enum dns_status dns_raw_status(const struct dns_raw *raw, struct dns_meta *meta_r)
 {
-	m->why[0] = '\0';
-	m->secure = raw->secure && !raw->bogus;
+	meta_r->why[0] = '\0';
+	meta_r->secure = raw->secure && !raw->bogus;
 	if (raw->bogus) {
-		m->status = DNS_BOGUS;
-		set_why(m, raw->why_bogus != NULL ? raw->why_bogus : "DNSSEC validation failed");
+		meta_r->status = DNS_BOGUS;
+		set_why(meta_r, raw->why_bogus != NULL ? raw->why_bogus : "DNSSEC validation failed");
 	} else if (raw->nxdomain || raw->rcode == 3) {
-		m->status = DNS_NOT_FOUND;
+		meta_r->status = DNS_NOT_FOUND;
 	} else if (raw->rcode != 0) {
-		m->status = DNS_TEMPFAIL;
+		meta_r->status = DNS_TEMPFAIL;
 		char buf[40];
 		snprintf(buf, sizeof(buf), "server answered rcode %d", raw->rcode);
-		set_why(m, buf);
+		set_why(meta_r, buf);
 	} else if (!raw->havedata || raw->count == 0) {
-		m->status = DNS_NODATA;
+		meta_r->status = DNS_NODATA;
 	} else {
-		m->status = DNS_OK;
+		meta_r->status = DNS_OK;
 	}
-	return m->status;
+	return meta_r->status;
 }
 
 /* Records were there but none could be read: no usable answer. */
@@ -218,33 +218,33 @@ static void shuffle_mx(struct dns_mx *mx, size_t n, dns_rand_fn *rnd, void *ctx)
 
 void dns_answer_mx(const struct dns_raw *raw, const char *domain,
 		   const char *const *self_names, size_t nself,
-		   dns_rand_fn *rnd, void *rnd_ctx, struct dns_mx_result *r)
+		   dns_rand_fn *rnd, void *rnd_ctx, struct dns_mx_result *result_r)
 {
-	r->implicit = r->null_mx = r->self = false;
-	r->n = 0;
-	enum dns_status st = dns_raw_status(raw, &r->m);
+	result_r->implicit = result_r->null_mx = result_r->self = false;
+	result_r->n = 0;
+	enum dns_status st = dns_raw_status(raw, &result_r->m);
 	if (st == DNS_NODATA) {
 		/* RFC 5321 5.1: no MX: the domain is its own implicit MX, preference 0 */
 		size_t used = strlen(domain);
 		if (used > 0 && domain[used - 1] == '.')
 			used--;
 		if (!dns_name_ok(domain)) {
-			r->m.status = DNS_NOT_FOUND;
+			result_r->m.status = DNS_NOT_FOUND;
 			return;
 		}
 		for (size_t i = 0; i < used; i++)
-			r->mx[0].host[i] = lower(domain[i]);
-		r->mx[0].host[used] = '\0';
-		r->mx[0].pref = 0;
-		r->n = 1;
-		r->implicit = true;
-		r->m.status = DNS_OK;
+			result_r->mx[0].host[i] = lower(domain[i]);
+		result_r->mx[0].host[used] = '\0';
+		result_r->mx[0].pref = 0;
+		result_r->n = 1;
+		result_r->implicit = true;
+		result_r->m.status = DNS_OK;
 	} else if (st != DNS_OK) {
 		return;
 	} else {
 		size_t roots = 0, seen = 0;
-		for (size_t i = 0; i < raw->count && r->n < DNS_MAX_MX; i++) {
-			struct dns_mx *mx = &r->mx[r->n];
+		for (size_t i = 0; i < raw->count && result_r->n < DNS_MAX_MX; i++) {
+			struct dns_mx *mx = &result_r->mx[result_r->n];
 			if (dns_rdata_mx((const unsigned char *)raw->data[i], raw_len(raw, i), mx) < 0)
 				continue;
 			seen++;
@@ -252,47 +252,47 @@ void dns_answer_mx(const struct dns_raw *raw, const char *domain,
 				roots++;        /* "." target: never a host to connect to */
 				continue;
 			}
-			r->n++;
+			result_r->n++;
 		}
 		if (seen == 0) {
-			all_malformed(&r->m);
+			all_malformed(&result_r->m);
 			return;
 		}
-		if (r->n == 0 && roots > 0) {
+		if (result_r->n == 0 && roots > 0) {
 			/* RFC 7505: the domain says it accepts no mail at all */
-			r->null_mx = true;
+			result_r->null_mx = true;
 			return;
 		}
 		/* equal preferences in random order: shuffle, then a stable sort */
-		shuffle_mx(r->mx, r->n, rnd, rnd_ctx);
-		for (size_t i = 1; i < r->n; i++) {
-			struct dns_mx t = r->mx[i];
+		shuffle_mx(result_r->mx, result_r->n, rnd, rnd_ctx);
+		for (size_t i = 1; i < result_r->n; i++) {
+			struct dns_mx t = result_r->mx[i];
 			size_t j = i;
-			for (; j > 0 && r->mx[j - 1].pref > t.pref; j--)
-				r->mx[j] = r->mx[j - 1];
-			r->mx[j] = t;
+			for (; j > 0 && result_r->mx[j - 1].pref > t.pref; j--)
+				result_r->mx[j] = result_r->mx[j - 1];
+			result_r->mx[j] = t;
 		}
 	}
 	/* RFC 5321 5.1: this host in the list: drop it and every host at its preference
 	 * or worse (they would hand the mail back or to a worse route) */
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = 0; i < result_r->n; i++) {
 		bool me = false;
 		for (size_t k = 0; k < nself && !me; k++)
-			me = self_names[k] != NULL && dns_name_equal(r->mx[i].host, self_names[k]);
+			me = self_names[k] != NULL && dns_name_equal(result_r->mx[i].host, self_names[k]);
 		if (me) {
-			unsigned pref = r->mx[i].pref;
+			unsigned pref = result_r->mx[i].pref;
 			size_t keep = 0;
-			while (keep < r->n && r->mx[keep].pref < pref)
+			while (keep < result_r->n && result_r->mx[keep].pref < pref)
 				keep++;
-			r->n = keep;
-			r->self = keep == 0;
+			result_r->n = keep;
+			result_r->self = keep == 0;
 			break;
 		}
 	}
 }
 
 void dns_answer_addr(const struct dns_raw *a, const struct dns_raw *aaaa,
-		     dns_rand_fn *rnd, void *rnd_ctx, struct dns_addr_result *r)
+		     dns_rand_fn *rnd, void *rnd_ctx, struct dns_addr_result *result_r)
 {
 	struct dns_addr v4[DNS_MAX_ADDRS], v6[DNS_MAX_ADDRS];
 	size_t n4 = 0, n6 = 0;
@@ -300,7 +300,7 @@ void dns_answer_addr(const struct dns_raw *a, const struct dns_raw *aaaa,
 			m6 = { .status = DNS_NODATA, .secure = true };
 	bool bad4 = false, bad6 = false;
 
-	r->n = 0;
+	result_r->n = 0;
 	if (a != NULL && dns_raw_status(a, &m4) == DNS_OK) {
 		for (size_t i = 0; i < a->count && n4 < DNS_MAX_ADDRS; i++)
 			if (dns_rdata_addr((const unsigned char *)a->data[i], raw_len(a, i),
@@ -325,98 +325,98 @@ void dns_answer_addr(const struct dns_raw *a, const struct dns_raw *aaaa,
 		struct dns_addr t = v6[i - 1]; v6[i - 1] = v6[j]; v6[j] = t;
 	}
 	/* interleave, IPv6 first; n4 + n6 may exceed DNS_MAX_ADDRS: stop there */
-	for (size_t i = 0; (i < n4 || i < n6) && r->n < DNS_MAX_ADDRS; i++) {
+	for (size_t i = 0; (i < n4 || i < n6) && result_r->n < DNS_MAX_ADDRS; i++) {
 		if (i < n6)
-			r->addr[r->n++] = v6[i];
-		if (i < n4 && r->n < DNS_MAX_ADDRS)
-			r->addr[r->n++] = v4[i];
+			result_r->addr[result_r->n++] = v6[i];
+		if (i < n4 && result_r->n < DNS_MAX_ADDRS)
+			result_r->addr[result_r->n++] = v4[i];
 	}
-	r->m.secure = m4.secure && m6.secure;
-	r->m.why[0] = '\0';
+	result_r->m.secure = m4.secure && m6.secure;
+	result_r->m.why[0] = '\0';
 	/* A bogus family taints the whole answer: someone is forging this name. */
 	if (m4.status == DNS_BOGUS || m6.status == DNS_BOGUS) {
-		r->n = 0;
-		r->m = m4.status == DNS_BOGUS ? m4 : m6;
+		result_r->n = 0;
+		result_r->m = m4.status == DNS_BOGUS ? m4 : m6;
 		return;
 	}
-	if (r->n > 0) {
-		r->m.status = DNS_OK;
+	if (result_r->n > 0) {
+		result_r->m.status = DNS_OK;
 		return;
 	}
-	r->m.secure = false;
+	result_r->m.secure = false;
 	if (m4.status == DNS_TEMPFAIL || m6.status == DNS_TEMPFAIL) {
-		r->m = m4.status == DNS_TEMPFAIL ? m4 : m6;
+		result_r->m = m4.status == DNS_TEMPFAIL ? m4 : m6;
 	} else if (bad4 || bad6) {
-		all_malformed(&r->m);
+		all_malformed(&result_r->m);
 	} else if ((a == NULL || m4.status == DNS_NOT_FOUND) &&
 		   (aaaa == NULL || m6.status == DNS_NOT_FOUND)) {
-		r->m.status = DNS_NOT_FOUND;
+		result_r->m.status = DNS_NOT_FOUND;
 	} else {
-		r->m.status = DNS_NODATA;
+		result_r->m.status = DNS_NODATA;
 	}
 }
 
-void dns_answer_tlsa(const struct dns_raw *raw, struct dns_tlsa_result *r)
+void dns_answer_tlsa(const struct dns_raw *raw, struct dns_tlsa_result *result_r)
 {
-	r->n = 0;
-	if (dns_raw_status(raw, &r->m) != DNS_OK)
+	result_r->n = 0;
+	if (dns_raw_status(raw, &result_r->m) != DNS_OK)
 		return;
 	size_t seen = 0;
-	for (size_t i = 0; i < raw->count && r->n < DNS_MAX_TLSA; i++) {
+	for (size_t i = 0; i < raw->count && result_r->n < DNS_MAX_TLSA; i++) {
 		if (dns_rdata_tlsa((const unsigned char *)raw->data[i], raw_len(raw, i),
-				   &r->tlsa[r->n]) == 0)
-			r->n++;
+				   &result_r->tlsa[result_r->n]) == 0)
+			result_r->n++;
 		seen++;
 	}
-	if (r->n == 0 && seen > 0)
-		all_malformed(&r->m);
+	if (result_r->n == 0 && seen > 0)
+		all_malformed(&result_r->m);
 }
 
-void dns_answer_txt(const struct dns_raw *raw, struct dns_txt_result *r)
+void dns_answer_txt(const struct dns_raw *raw, struct dns_txt_result *result_r)
 {
-	r->n = 0;
-	if (dns_raw_status(raw, &r->m) != DNS_OK)
+	result_r->n = 0;
+	if (dns_raw_status(raw, &result_r->m) != DNS_OK)
 		return;
-	for (size_t i = 0; i < raw->count && r->n < DNS_MAX_TXT; i++)
+	for (size_t i = 0; i < raw->count && result_r->n < DNS_MAX_TXT; i++)
 		if (dns_rdata_txt((const unsigned char *)raw->data[i], raw_len(raw, i),
-				  &r->txt[r->n]) == 0)
-			r->n++;
-	if (r->n == 0)
-		all_malformed(&r->m);
+				  &result_r->txt[result_r->n]) == 0)
+			result_r->n++;
+	if (result_r->n == 0)
+		all_malformed(&result_r->m);
 }
 
-void dns_answer_ptr(const struct dns_raw *raw, struct dns_ptr_result *r)
+void dns_answer_ptr(const struct dns_raw *raw, struct dns_ptr_result *result_r)
 {
-	r->n = 0;
-	if (dns_raw_status(raw, &r->m) != DNS_OK)
+	result_r->n = 0;
+	if (dns_raw_status(raw, &result_r->m) != DNS_OK)
 		return;
-	for (size_t i = 0; i < raw->count && r->n < DNS_MAX_PTR; i++)
+	for (size_t i = 0; i < raw->count && result_r->n < DNS_MAX_PTR; i++)
 		if (dns_rdata_ptr((const unsigned char *)raw->data[i], raw_len(raw, i),
-				  r->name[r->n]) == 0)
-			r->n++;
-	if (r->n == 0)
-		all_malformed(&r->m);
+				  result_r->name[result_r->n]) == 0)
+			result_r->n++;
+	if (result_r->n == 0)
+		all_malformed(&result_r->m);
 }
 
-int dns_reverse_name(const char *addr, char out[DNS_NAME_MAX + 1])
+int dns_reverse_name(const char *addr, char name_r[DNS_NAME_MAX + 1])
 {
 	unsigned char b[16];
 	static const char hex[] = "0123456789abcdef";
 
 	if (inet_pton(AF_INET, addr, b) == 1) {
-		snprintf(out, DNS_NAME_MAX + 1, "%u.%u.%u.%u.in-addr.arpa",
+		snprintf(name_r, DNS_NAME_MAX + 1, "%u.%u.%u.%u.in-addr.arpa",
 			 b[3], b[2], b[1], b[0]);
 		return 0;
 	}
 	if (inet_pton(AF_INET6, addr, b) == 1) {
 		size_t o = 0;               /* BOUNDS: 32 nibbles * 2 + 8 = 72 < DNS_NAME_MAX */
 		for (int i = 15; i >= 0; i--) {
-			out[o++] = hex[b[i] & 15];
-			out[o++] = '.';
-			out[o++] = hex[b[i] >> 4];
-			out[o++] = '.';
+			name_r[o++] = hex[b[i] & 15];
+			name_r[o++] = '.';
+			name_r[o++] = hex[b[i] >> 4];
+			name_r[o++] = '.';
 		}
-		memcpy(out + o, "ip6.arpa", sizeof("ip6.arpa"));
+		memcpy(name_r + o, "ip6.arpa", sizeof("ip6.arpa"));
 		return 0;
 	}
 	return -1;

@@ -115,12 +115,12 @@ struct dns_ptr_result {
  * arc4random_uniform(); the tests pass their own to prove the rules. */
 typedef uint32_t dns_rand_fn(void *ctx, uint32_t bound);
 
-/* Decode the wire-format name at p (at most len bytes) into out (dotted, lower case,
+/* Decode the wire-format name at p (at most len bytes) into name_r (dotted, lower case,
  * no trailing dot; the root is "").  *used_r: bytes the name took.  -1: truncated,
  * compression pointer, a label over 63 bytes, a name over DNS_NAME_MAX, or a byte that
  * is not a letter, digit, '-' or '_'. */
 int dns_name_decode(const unsigned char *p, size_t len, size_t *used_r,
-		    char out[DNS_NAME_MAX + 1]);
+		    char name_r[DNS_NAME_MAX + 1]);
 /* Is name syntactically a host or domain name we ask about (LDH and '_' labels of
  * 1..63 bytes, at most DNS_NAME_MAX, one optional trailing dot)? */
 bool dns_name_ok(const char *name);
@@ -128,37 +128,38 @@ bool dns_name_ok(const char *name);
 bool dns_name_equal(const char *a, const char *b);
 
 /* One record's rdata; -1 when malformed (the record is then skipped). */
-int dns_rdata_mx(const unsigned char *rd, size_t len, struct dns_mx *mx);
-int dns_rdata_tlsa(const unsigned char *rd, size_t len, struct dns_tlsa *tlsa);
-int dns_rdata_txt(const unsigned char *rd, size_t len, struct dns_txt *txt);
-int dns_rdata_ptr(const unsigned char *rd, size_t len, char out[DNS_NAME_MAX + 1]);
-int dns_rdata_addr(const unsigned char *rd, size_t len, int family, struct dns_addr *a);
+int dns_rdata_mx(const unsigned char *rd, size_t len, struct dns_mx *mx_r);
+int dns_rdata_tlsa(const unsigned char *rd, size_t len, struct dns_tlsa *tlsa_r);
+int dns_rdata_txt(const unsigned char *rd, size_t len, struct dns_txt *txt_r);
+int dns_rdata_ptr(const unsigned char *rd, size_t len, char name_r[DNS_NAME_MAX + 1]);
+int dns_rdata_addr(const unsigned char *rd, size_t len, int family,
+		   struct dns_addr *addr_r);
 
 /* The status of a raw answer (before its records are read): BOGUS, NOT_FOUND, TEMPFAIL
- * (rcode other than NOERROR/NXDOMAIN), NODATA, or OK when it has records.  Fills m. */
-enum dns_status dns_raw_status(const struct dns_raw *raw, struct dns_meta *m);
+ * (rcode other than NOERROR/NXDOMAIN), NODATA, or OK when it has records.  Fills meta_r. */
+enum dns_status dns_raw_status(const struct dns_raw *raw, struct dns_meta *meta_r);
 
-/* The MX answer for domain -> r, by RFC 5321 section 5.1 and RFC 7505: NODATA gives
+/* The MX answer for domain -> result_r, by RFC 5321 section 5.1 and RFC 7505: NODATA gives
  * the implicit MX (domain itself, preference 0); a lone "." target is null MX; records
  * are sorted by preference, equal preferences in random order; if one of self_names
  * (this host's names) is an MX, it and every host at its preference or worse are
- * dropped and, when none is left, r->self is set. */
+ * dropped and, when none is left, result_r->self is set. */
 void dns_answer_mx(const struct dns_raw *raw, const char *domain,
 		   const char *const *self_names, size_t nself,
-		   dns_rand_fn *rnd, void *rnd_ctx, struct dns_mx_result *r);
-/* A and AAAA answers for one host -> r (either may be NULL: not asked).  Order: IPv6
+		   dns_rand_fn *rnd, void *rnd_ctx, struct dns_mx_result *result_r);
+/* A and AAAA answers for one host -> result_r (either may be NULL: not asked).  Order: IPv6
  * and IPv4 interleaved, IPv6 first (RFC 6724 rule 6/10 default policy prefers IPv6 and
  * RFC 8305 section 4 interleaves the families so one broken family costs one attempt,
  * not all of them); within a family in random order (RFC 5321 section 5.1: "randomize"
  * equal-preference addresses). */
 void dns_answer_addr(const struct dns_raw *a, const struct dns_raw *aaaa,
-		     dns_rand_fn *rnd, void *rnd_ctx, struct dns_addr_result *r);
-void dns_answer_tlsa(const struct dns_raw *raw, struct dns_tlsa_result *r);
-void dns_answer_txt(const struct dns_raw *raw, struct dns_txt_result *r);
-void dns_answer_ptr(const struct dns_raw *raw, struct dns_ptr_result *r);
+		     dns_rand_fn *rnd, void *rnd_ctx, struct dns_addr_result *result_r);
+void dns_answer_tlsa(const struct dns_raw *raw, struct dns_tlsa_result *result_r);
+void dns_answer_txt(const struct dns_raw *raw, struct dns_txt_result *result_r);
+void dns_answer_ptr(const struct dns_raw *raw, struct dns_ptr_result *result_r);
 
 /* The reverse-lookup name of an IPv4 or IPv6 address in text ("192.0.2.1" ->
  * "1.2.0.192.in-addr.arpa").  -1: not an address. */
-int dns_reverse_name(const char *addr, char out[DNS_NAME_MAX + 1]);
+int dns_reverse_name(const char *addr, char name_r[DNS_NAME_MAX + 1]);
 
 #endif

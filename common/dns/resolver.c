@@ -289,18 +289,19 @@ static bool name_usable(const char *name, struct dns_meta *m)
 	return true;
 }
 
-void dns_lookup_mx(struct dns_resolver *res, const char *domain, struct dns_mx_result *r)
+void dns_lookup_mx(struct dns_resolver *res, const char *domain,
+		   struct dns_mx_result *result_r)
 {
-	r->n = 0;
-	r->implicit = r->null_mx = r->self = false;
-	if (!name_usable(domain, &r->m))
+	result_r->n = 0;
+	result_r->implicit = result_r->null_mx = result_r->self = false;
+	if (!name_usable(domain, &result_r->m))
 		return;
 	struct dns_query q = { .name = domain, .type = DNS_TYPE_MX };
 	struct dns_raw raw;
 	run_queries(res, &q, 1, now_ms() + res->deadline_ms);
-	if (query_raw(&q, &raw, &r->m))
+	if (query_raw(&q, &raw, &result_r->m))
 		dns_answer_mx(&raw, domain, (const char *const *)res->self, res->nself,
-			      rand_uniform, NULL, r);
+			      rand_uniform, NULL, result_r);
 	free_queries(&q, 1);
 }
 
@@ -316,12 +317,13 @@ static void canon_of(const struct dns_query *q, const char *name, char out[DNS_N
 	out[n] = '\0';
 }
 
-void dns_lookup_addr(struct dns_resolver *res, const char *host, struct dns_addr_result *r)
+void dns_lookup_addr(struct dns_resolver *res, const char *host,
+		     struct dns_addr_result *result_r)
 {
-	r->n = 0;
-	r->canon[0] = '\0';
-	r->canon_secure = false;
-	if (!name_usable(host, &r->m))
+	result_r->n = 0;
+	result_r->canon[0] = '\0';
+	result_r->canon_secure = false;
+	if (!name_usable(host, &result_r->m))
 		return;
 	struct dns_query q[2] = {
 		{ .name = host, .type = DNS_TYPE_AAAA },
@@ -332,14 +334,14 @@ void dns_lookup_addr(struct dns_resolver *res, const char *host, struct dns_addr
 	run_queries(res, q, 2, now_ms() + res->deadline_ms);
 	bool have6 = query_raw(&q[0], &raw6, &m6), have4 = query_raw(&q[1], &raw4, &m4);
 	if (have6 || have4) {
-		dns_answer_addr(have4 ? &raw4 : NULL, have6 ? &raw6 : NULL, rand_uniform, NULL, r);
+		dns_answer_addr(have4 ? &raw4 : NULL, have6 ? &raw6 : NULL, rand_uniform, NULL, result_r);
 		/* a family that got no answer at all: TEMPFAIL unless the other gave addresses */
-		if (r->n == 0 && r->m.status != DNS_BOGUS && (!have6 || !have4))
-			r->m = have6 ? m4 : m6;
-		canon_of(&q[have4 ? 1 : 0], host, r->canon);
-		r->canon_secure = have4 ? raw4.secure && !raw4.bogus : raw6.secure && !raw6.bogus;
+		if (result_r->n == 0 && result_r->m.status != DNS_BOGUS && (!have6 || !have4))
+			result_r->m = have6 ? m4 : m6;
+		canon_of(&q[have4 ? 1 : 0], host, result_r->canon);
+		result_r->canon_secure = have4 ? raw4.secure && !raw4.bogus : raw6.secure && !raw6.bogus;
 	} else {
-		r->m = m4;
+		result_r->m = m4;
 	}
 	free_queries(q, 2);
 }
@@ -351,16 +353,16 @@ static bool tlsa_name(const char *host, unsigned port, char out[DNS_NAME_MAX + 1
 }
 
 void dns_lookup_tlsa(struct dns_resolver *res, const char *host, unsigned port,
-		     struct dns_tlsa_result *r)
+		     struct dns_tlsa_result *result_r)
 {
 	char qname[DNS_NAME_MAX + 1], cname_q[DNS_NAME_MAX + 1], canon[DNS_NAME_MAX + 1];
-	r->n = 0;
-	r->base[0] = '\0';
-	if (!name_usable(host, &r->m))
+	result_r->n = 0;
+	result_r->base[0] = '\0';
+	if (!name_usable(host, &result_r->m))
 		return;
 	if (port == 0 || port > 65535 || !tlsa_name(host, port, qname)) {
-		r->m.status = DNS_NOT_FOUND;
-		snprintf(r->m.why, sizeof(r->m.why), "TLSA name too long");
+		result_r->m.status = DNS_NOT_FOUND;
+		snprintf(result_r->m.why, sizeof(result_r->m.why), "TLSA name too long");
 		return;
 	}
 	long long deadline = now_ms() + res->deadline_ms;
@@ -378,10 +380,10 @@ void dns_lookup_tlsa(struct dns_resolver *res, const char *host, unsigned port,
 		/* RFC 7672 2.2.2: the expanded name's TLSA records first */
 		struct dns_query qc = { .name = cname_q, .type = DNS_TYPE_TLSA };
 		run_queries(res, &qc, 1, deadline);
-		if (query_raw(&qc, &raw, &r->m)) {
-			dns_answer_tlsa(&raw, r);
-			if (r->m.status != DNS_NOT_FOUND && r->m.status != DNS_NODATA) {
-				snprintf(r->base, sizeof(r->base), "%s", canon);
+		if (query_raw(&qc, &raw, &result_r->m)) {
+			dns_answer_tlsa(&raw, result_r);
+			if (result_r->m.status != DNS_NOT_FOUND && result_r->m.status != DNS_NODATA) {
+				snprintf(result_r->base, sizeof(result_r->base), "%s", canon);
 				free_queries(&qc, 1);
 				free_queries(q, 2);
 				return;
@@ -389,43 +391,45 @@ void dns_lookup_tlsa(struct dns_resolver *res, const char *host, unsigned port,
 		}
 		free_queries(&qc, 1);
 	}
-	if (query_raw(&q[1], &raw, &r->m))
-		dns_answer_tlsa(&raw, r);
-	snprintf(r->base, sizeof(r->base), "%s", host);
-	size_t n = strlen(r->base);
-	if (n > 0 && r->base[n - 1] == '.')
-		r->base[n - 1] = '\0';
+	if (query_raw(&q[1], &raw, &result_r->m))
+		dns_answer_tlsa(&raw, result_r);
+	snprintf(result_r->base, sizeof(result_r->base), "%s", host);
+	size_t n = strlen(result_r->base);
+	if (n > 0 && result_r->base[n - 1] == '.')
+		result_r->base[n - 1] = '\0';
 	free_queries(q, 2);
 }
 
-void dns_lookup_txt(struct dns_resolver *res, const char *name, struct dns_txt_result *r)
+void dns_lookup_txt(struct dns_resolver *res, const char *name,
+		    struct dns_txt_result *result_r)
 {
-	r->n = 0;
-	if (!name_usable(name, &r->m))
+	result_r->n = 0;
+	if (!name_usable(name, &result_r->m))
 		return;
 	struct dns_query q = { .name = name, .type = DNS_TYPE_TXT };
 	struct dns_raw raw;
 	run_queries(res, &q, 1, now_ms() + res->deadline_ms);
-	if (query_raw(&q, &raw, &r->m))
-		dns_answer_txt(&raw, r);
+	if (query_raw(&q, &raw, &result_r->m))
+		dns_answer_txt(&raw, result_r);
 	free_queries(&q, 1);
 }
 
-void dns_lookup_ptr(struct dns_resolver *res, const char *addr, struct dns_ptr_result *r)
+void dns_lookup_ptr(struct dns_resolver *res, const char *addr,
+		    struct dns_ptr_result *result_r)
 {
 	char name[DNS_NAME_MAX + 1];
-	r->n = 0;
-	r->m.secure = false;
-	r->m.why[0] = '\0';
+	result_r->n = 0;
+	result_r->m.secure = false;
+	result_r->m.why[0] = '\0';
 	if (addr == NULL || dns_reverse_name(addr, name) < 0) {
-		r->m.status = DNS_NOT_FOUND;
-		snprintf(r->m.why, sizeof(r->m.why), "not an IP address");
+		result_r->m.status = DNS_NOT_FOUND;
+		snprintf(result_r->m.why, sizeof(result_r->m.why), "not an IP address");
 		return;
 	}
 	struct dns_query q = { .name = name, .type = DNS_TYPE_PTR };
 	struct dns_raw raw;
 	run_queries(res, &q, 1, now_ms() + res->deadline_ms);
-	if (query_raw(&q, &raw, &r->m))
-		dns_answer_ptr(&raw, r);
+	if (query_raw(&q, &raw, &result_r->m))
+		dns_answer_ptr(&raw, result_r);
 	free_queries(&q, 1);
 }

@@ -33,17 +33,21 @@ void dns_resolver_free(struct dns_resolver *res);
 bool dns_resolver_validates(const struct dns_resolver *res);
 
 /* MX of domain, with the implicit MX, null MX and self rules (answer.h). */
-void dns_lookup_mx(struct dns_resolver *res, const char *domain, struct dns_mx_result *r);
+void dns_lookup_mx(struct dns_resolver *res, const char *domain,
+		   struct dns_mx_result *result_r);
 /* A and AAAA of host, both asked at once; interleaved IPv6 first (answer.h). */
-void dns_lookup_addr(struct dns_resolver *res, const char *host, struct dns_addr_result *r);
+void dns_lookup_addr(struct dns_resolver *res, const char *host,
+		     struct dns_addr_result *result_r);
 /* TLSA of _PORT._tcp.HOST, with RFC 7672 section 2.2.2's CNAME rule: when host is a
  * CNAME whose expansion is validated, the TLSA records of the expanded name come first,
- * those of host itself next.  r->base says which name they came from. */
+ * those of host itself next.  result_r->base says which name they came from. */
 void dns_lookup_tlsa(struct dns_resolver *res, const char *host, unsigned port,
-		     struct dns_tlsa_result *r);
+		     struct dns_tlsa_result *result_r);
 /* TXT of name, each record's strings concatenated (SPF, DKIM, DMARC, MTA-STS). */
-void dns_lookup_txt(struct dns_resolver *res, const char *name, struct dns_txt_result *r);
+void dns_lookup_txt(struct dns_resolver *res, const char *name,
+		    struct dns_txt_result *result_r);
 /* PTR of an IPv4 or IPv6 address in text. */
-void dns_lookup_ptr(struct dns_resolver *res, const char *addr, struct dns_ptr_result *r);
+void dns_lookup_ptr(struct dns_resolver *res, const char *addr,
+		    struct dns_ptr_result *result_r);
 
 #endif
