@@ -26,7 +26,9 @@ struct dns_options {
 
 struct dns_resolver;
 
-/* NULL and *error_r (static text or the resolver's own) on a bad option. */
+/* NULL and *error_r (static text naming the option) on a bad option.  The first lookup
+ * starts libunbound's worker thread: make the resolver in the process that uses it, not
+ * before a fork. */
 struct dns_resolver *dns_resolver_new(const struct dns_options *opt, const char **error_r);
 void dns_resolver_free(struct dns_resolver *res);
 /* Does this resolver validate (a trust anchor is loaded)? */
