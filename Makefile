@@ -10,7 +10,7 @@ HARDEN    = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -fno-strict-overf
 WARN      = -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -iquote common
 LDHARDEN  = -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack
-LIBS      = -lssl -lcrypto -lpam -linih -llockfile -lseccomp -lz
+LIBS      = -lssl -lcrypto -lpam -linih -llockfile -lseccomp -lz -lunbound
 
 # make SAN=1: the same build under AddressSanitizer + UndefinedBehaviorSanitizer.
 ifeq ($(SAN),1)
@@ -33,7 +33,7 @@ endif
 # common/ is a stack of libraries, one folder and one archive each.  A library includes
 # only from itself and the libraries it names here (tests/check-layers.sh enforces it);
 # the list also gives the link order, highest first.
-LIBDIRS       = base mail sasl smtp imap index storage privsep spool
+LIBDIRS       = base mail sasl smtp imap index storage privsep spool dns
 LIBDEPS_base    = base
 LIBDEPS_mail    = mail base
 LIBDEPS_sasl    = sasl base
@@ -43,7 +43,8 @@ LIBDEPS_index   = index mail base
 LIBDEPS_storage = storage index mail base
 LIBDEPS_privsep = privsep base
 LIBDEPS_spool   = spool mail base
-LINK_ORDER    = spool privsep storage index imap smtp sasl mail base
+LIBDEPS_dns     = dns base
+LINK_ORDER    = spool privsep storage index imap smtp sasl dns mail base
 empty :=
 space := $(empty) $(empty)
 

@@ -49,6 +49,10 @@ python3-dkim              dkimpy: an independent DKIM verifier for the DKIM sign
 python3-nacl              Ed25519 for dkimpy (ed25519-sha256 signatures)
 opendkim-tools            opendkim-testmsg (libopendkim): the second DKIM verifier of those tests
 util-linux                unshare: the DKIM test's namespace where dnsmasq serves the key records
+libunbound-dev            the dns library's resolver: DNSSEC-validated answers (DANE's TLSA)
+dns-root-data             the DNSSEC root trust anchor the dns library validates with by default
+unbound                   the dns library's test: a real authoritative server for a signed test zone
+ldnsutils                 ldns-keygen and ldns-signzone: the dns test signs its zone
 "
 
 names=$(printf '%s\n' "$PACKAGES" | awk 'NF { print $1 }')
@@ -146,7 +150,8 @@ fi
 for tool in /usr/bin/systemd-socket-activate /usr/sbin/inetd /usr/bin/fail2ban-regex \
 	    /usr/bin/openssl /usr/bin/curl /usr/sbin/useradd /usr/bin/dotlockfile \
 	    /usr/bin/fetchmail /usr/bin/mbsync /usr/bin/mutt /usr/bin/tmux \
-	    /usr/bin/interimap /usr/bin/imapfilter /usr/bin/swaks; do
+	    /usr/bin/interimap /usr/bin/imapfilter /usr/bin/swaks \
+	    /usr/sbin/unbound /usr/bin/ldns-signzone /usr/bin/ldns-keygen; do
 	if [ ! -x "$tool" ]; then
 		echo "install-deps.sh: $tool is missing" >&2
 		exit 1

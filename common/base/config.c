@@ -19,7 +19,8 @@
 #define CONFIG_USERNAME_CHARS \
 	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-@"
 
-enum cfg_type { CFG_STR, CFG_UINT, CFG_BOOL, CFG_NETS };
+/* CFG_STR: "" means unset (NULL); CFG_STR_EMPTY: "" is a value of its own (kept as "") */
+enum cfg_type { CFG_STR, CFG_UINT, CFG_BOOL, CFG_NETS, CFG_STR_EMPTY };
 
 struct cfg_key {
 	const char *name;
@@ -74,6 +75,9 @@ static const struct cfg_key cfg_keys[] = {
 	/* DKIM */
 	K(dkim_key_dir, CFG_STR, 0),
 	K(dkim_selector, CFG_STR, 0),
+	/* the dns library (delivery to other domains) */
+	K(dns_servers, CFG_STR, 0),
+	K(dnssec_trust_anchor, CFG_STR_EMPTY, 0),
 };
 #undef K
 
@@ -105,6 +109,10 @@ static int cfg_set(struct cfg_parse *cp, const struct cfg_key *k, const char *va
 	switch (k->type) {
 	case CFG_STR:
 		cfg_set_str(slot, value);
+		return 0;
+	case CFG_STR_EMPTY:
+		free(*(char **)slot);
+		*(char **)slot = xstrdup(value);
 		return 0;
 	case CFG_UINT:
 		if (util_parse_uint(value, strlen(value), k->max, &v) == -1) {
@@ -212,7 +220,7 @@ void config_defaults(struct config *cfg, const char *section)
 void config_free(struct config *cfg)
 {
 	for (size_t i = 0; i < sizeof(cfg_keys) / sizeof(cfg_keys[0]); i++) {
-		if (cfg_keys[i].type == CFG_STR) {
+		if (cfg_keys[i].type == CFG_STR || cfg_keys[i].type == CFG_STR_EMPTY) {
 			char **slot = cfg_str(cfg, &cfg_keys[i]);
 			free(*slot);
 			*slot = NULL;

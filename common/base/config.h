@@ -59,6 +59,11 @@ struct config {
 	/* DKIM (common/mail/dkim.h) */
 	char *dkim_key_dir;             /* the private keys, DOMAIN.SELECTOR.key, root's */
 	char *dkim_selector;            /* space-separated selectors signed with; NULL: off */
+	/* the dns library (common/dns/; README lists each with its default) */
+	char *dns_servers;              /* space-separated addr[@port] to forward to;
+	                                   NULL: the nameservers of /etc/resolv.conf */
+	char *dnssec_trust_anchor;      /* DS/DNSKEY file; NULL: /usr/share/dns/root.key
+	                                   when it exists; "": no DNSSEC validation */
 	char error[200];                /* the last load error, owned by this config */
 };
 

@@ -520,4 +520,27 @@
  * grow). */
 #define RATE_BUCKETS 60
 
+/* The dns library (common/dns/).  A name is at most 253 characters in text (RFC 1035
+ * section 2.3.4: 255 bytes in wire form).  The result arrays are fixed so a hostile
+ * zone cannot make a result grow: 32 MX hosts (more is never useful: RFC 5321 section
+ * 5.1 asks clients to try "a few" and Postfix stops at 5), 32 addresses per host, 8 TLSA
+ * records of at most 2048 bytes of data each (a 3 1 1 or 2 1 1 record is 32 bytes; a
+ * full certificate, matching type 0, fits), 16 TXT records of at most 4096 bytes each
+ * (SPF, DKIM keys: an RSA-4096 key record is ~800 bytes), 8 PTR names.  Records past a
+ * limit are ignored (for TLSA that fails closed: fewer usable records).  Each public
+ * lookup has one absolute deadline, DNS_DEADLINE_MS, for all the queries it makes
+ * (unbound's own retries and server selection happen inside it); past it the lookup
+ * is cancelled and says TEMPFAIL. */
+#define DNS_NAME_MAX 253
+#define DNS_MAX_MX 32
+#define DNS_MAX_ADDRS 32
+#define DNS_MAX_TLSA 8
+#define DNS_TLSA_MAX_DATA 2048
+#define DNS_MAX_TXT 16
+#define DNS_TXT_MAX 4096
+#define DNS_MAX_PTR 8
+#define DNS_WHY_MAX 160
+#define DNS_DEADLINE_MS 20000
+#define DNS_MAX_SERVERS 8
+
 #endif

@@ -219,8 +219,39 @@ static void test_username_chars(void)
 	config_free(&cfg);
 }
 
+/* The dns library's keys: dnssec_trust_anchor keeps "" (no validation) apart from
+ * unset (NULL: the default root.key). */
+static void test_dns_keys(void)
+{
+	static const struct {
+		const char *text;
+		const char *servers, *anchor;       /* NULL: expect NULL */
+	} t[] = {
+		{ "", NULL, NULL },
+		{ "[smtp-submit]\ndns_servers = 127.0.0.1@5353 ::1\n", "127.0.0.1@5353 ::1", NULL },
+		{ "[global]\ndnssec_trust_anchor =\n", NULL, "" },
+		{ "[smtp-submit]\ndnssec_trust_anchor = /etc/postern/test.key\n", NULL, "/etc/postern/test.key" },
+		{ "[smtp-submit]\ndns_servers =\ndnssec_trust_anchor = a\ndnssec_trust_anchor =\n", NULL, "" },
+	};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct config cfg;
+		const char *err = NULL;
+		CHECK(config_load_string(&cfg, t[i].text, "smtp-submit", &err) == 0);
+		if (t[i].servers == NULL)
+			CHECK(cfg.dns_servers == NULL);
+		else
+			CHECK_STR(cfg.dns_servers, t[i].servers);
+		if (t[i].anchor == NULL)
+			CHECK(cfg.dnssec_trust_anchor == NULL);
+		else
+			CHECK_STR(cfg.dnssec_trust_anchor, t[i].anchor);
+		config_free(&cfg);
+	}
+}
+
 int main(void)
 {
+	test_dns_keys();
 	test_error_owned();
 	test_valid();
 	test_invalid();
