@@ -954,7 +954,7 @@ static int deliver_locked(struct run *r, const char **error_r)
 	if (n_due == 0 && !envelope_done(env))
 		return 0;
 	if (envelope_done(env))    /* a crash between the last update and the removal */
-		return spool_msg_remove(&r->m, error_r) == SPOOL_OK ? 0 : -1;
+		return spool_msg_remove_unsynced(&r->m, error_r) == SPOOL_OK ? 0 : -1;
 	/* 1. recipients whose last attempt was cut: look for their copies first (the units
 	 * to search are those left UNIT_TODO; the others go straight to delivery) */
 	bool any_search = false;
@@ -995,7 +995,7 @@ static int deliver_locked(struct run *r, const char **error_r)
 	for (size_t i = 0; i < env->rcpt_count; i++)
 		settle_rcpt(r, i);
 	if (envelope_done(env))
-		return spool_msg_remove(&r->m, error_r) == SPOOL_OK ? 0 : -1;
+		return spool_msg_remove_unsynced(&r->m, error_r) == SPOOL_OK ? 0 : -1;
 	return spool_msg_update(r->m, error_r) == SPOOL_OK ? 0 : -1;
 }
 
