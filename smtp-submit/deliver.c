@@ -195,10 +195,21 @@ static void child_report(int rfd, uint32_t unit, enum unit_outcome o, int err,
 		_exit(1);
 }
 
-/* Does the mailbox hold a message with this token, among those dated since `since`? */
-static enum unit_outcome child_search(struct mailbox *box, const char *token, int64_t since,
-				      char *reason, size_t reason_size)
+/* Does the mailbox (the Maildir at maildir, else box) hold a message with this token,
+ * among those dated since `since`? */
+static enum unit_outcome child_search(struct mailbox *box, const char *maildir,
+				      const char *token, int64_t since, char *reason,
+				      size_t reason_size)
 {
+	if (maildir != NULL) {
+		/* delivered without the index: the files of new/ and cur/ themselves */
+		const char *e = NULL;
+		enum deliver_md_found f = deliver_md_search(maildir, token, since, &e);
+		if (f == DELIVER_MD_ERROR)
+			snprintf(reason, reason_size, "%s", e);
+		return f == DELIVER_MD_FOUND ? UNIT_FOUND :
+			f == DELIVER_MD_NOTFOUND ? UNIT_NOTFOUND : UNIT_UNSURE;
+	}
 	size_t n = mailbox_count(box), k = 0;
 	uint32_t *uids = xcalloc(n < DELIVER_TOKEN_SCAN_MAX ? n + 1 : DELIVER_TOKEN_SCAN_MAX,
 				 sizeof(*uids));
@@ -243,15 +254,38 @@ static bool err_is_full(int e, const char *text)
 				strstr(text, strerror(EFBIG)) != NULL);
 }
 
+/* Where child_save() writes: the index-free Maildir writer (md), or common/storage (s). */
+struct save_out {
+	struct deliver_md *md;
+	struct mail_save *s;
+	int err;
+	const char *error;
+};
+
+static int out_write(struct save_out *o, const void *buf, size_t n)
+{
+	if (o->md != NULL)
+		return deliver_md_write(o->md, buf, n, &o->err, &o->error);
+	if (mail_save_write(o->s, buf, n, &o->error) == -1) {
+		o->err = errno;
+		return -1;
+	}
+	return 0;
+}
+
 /* Save the message for unit u: our three fields, then the spool's bytes with CRLF made
- * LF (the Unix mailbox convention, as other MTAs store it; a lone CR stays). */
-static enum unit_outcome child_save(const struct run *r, struct mailbox *box, size_t u,
-				    int *err_r, char *reason, size_t reason_size)
+ * LF (the Unix mailbox convention, as other MTAs store it; a lone CR stays).  maildir:
+ * the Maildir's path, written without its index (deliver_maildir.c); else box (mbox,
+ * through common/storage and its locks). */
+static enum unit_outcome child_save(const struct run *r, struct mailbox *box,
+				    const char *maildir, size_t u, int *err_r, char *reason,
+				    size_t reason_size)
 {
 	const struct unit *un = &r->units[u];
 	const struct envelope_rcpt *rc = &r->env->rcpts[un->rcpt];
 	char tok[ENVELOPE_TOKEN_LEN + 1];
-	struct mail_save *s;
+	struct deliver_md md;
+	struct save_out out = { .md = NULL };
 	const char *err;
 
 	if (envelope_token(r->env, un->rcpt, tok, sizeof(tok)) == -1) {
@@ -268,15 +302,22 @@ static enum unit_outcome child_save(const struct run *r, struct mailbox *box, si
 		ENVELOPE_TOKEN_FIELD, tok);
 	if (fclose(f) != 0)
 		fatal("out of memory");
-	if (mailbox_save_begin(box, 0, 0, &s, &err) == -1) {
+	if (maildir != NULL) {
+		if (deliver_md_begin(&md, maildir, err_r, &err) == -1) {
+			snprintf(reason, reason_size, "%s", err);
+			free(hdr);
+			return UNIT_TEMP;
+		}
+		out.md = &md;
+	} else if (mailbox_save_begin(box, 0, 0, &out.s, &err) == -1) {
 		*err_r = errno;
 		snprintf(reason, reason_size, "%s", err);
 		free(hdr);
 		return UNIT_TEMP;
 	}
-	int rc_w = mail_save_write(s, hdr, hlen, &err);
+	int rc_w = out_write(&out, hdr, hlen);
 	free(hdr);
-	char *in = xmalloc(DELIVER_COPY_BUF), *out = xmalloc(DELIVER_COPY_BUF + 1);
+	char *in = xmalloc(DELIVER_COPY_BUF), *buf = xmalloc(DELIVER_COPY_BUF + 1);
 	uint64_t off = 0;
 	bool cr = false;
 	while (rc_w == 0) {
@@ -284,16 +325,17 @@ static enum unit_outcome child_save(const struct run *r, struct mailbox *box, si
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
-			err = "reading the spooled message failed";
+			out.err = errno;
+			out.error = "reading the spooled message failed";
 			rc_w = -1;
 			break;
 		}
 		size_t o = 0;
 		if (got == 0) {
 			if (cr)
-				out[o++] = '\r';
+				buf[o++] = '\r';
 			if (o > 0)
-				rc_w = mail_save_write(s, out, o, &err);
+				rc_w = out_write(&out, buf, o);
 			break;
 		}
 		off += (uint64_t)got;
@@ -304,31 +346,41 @@ static enum unit_outcome child_save(const struct run *r, struct mailbox *box, si
 			if (cr) {
 				cr = false;
 				if (c != '\n')
-					out[o++] = '\r';
+					buf[o++] = '\r';
 			}
 			if (c == '\r') {
 				cr = true;
 				continue;
 			}
-			out[o++] = c;
+			buf[o++] = c;
 		}
-		rc_w = mail_save_write(s, out, o, &err);
+		rc_w = out_write(&out, buf, o);
 	}
 	free(in);
-	free(out);
-	if (rc_w == -1) {
-		*err_r = errno;
-		snprintf(reason, reason_size, "%s", err);
-		mail_save_abort(&s);
+	free(buf);
+	if (rc_w == -1 || off != r->env->size) {
+		if (rc_w == -1) {
+			*err_r = out.err;
+			snprintf(reason, reason_size, "%s", out.error);
+		} else {
+			snprintf(reason, reason_size, "the spooled message changed size");
+		}
+		if (out.md != NULL)
+			deliver_md_abort(out.md);
+		else
+			mail_save_abort(&out.s);
 		return UNIT_TEMP;     /* nothing became visible */
 	}
-	if (off != r->env->size) {
-		mail_save_abort(&s);
-		snprintf(reason, reason_size, "the spooled message changed size");
-		return UNIT_TEMP;
-	}
 	hook(DELIVER_HOOK_CHILD_WRITTEN);
-	if (mail_save_finish(&s, NULL, &err) == -1) {
+	if (out.md != NULL) {
+		int fr = deliver_md_finish(out.md, err_r, &err, deliver_test_hook);
+		deliver_md_abort(out.md);
+		if (fr != 0) {
+			snprintf(reason, reason_size, "%s", err);
+			/* -1: not renamed, nothing visible; -2: in new/, maybe not durable */
+			return fr == -1 ? UNIT_TEMP : UNIT_UNSURE;
+		}
+	} else if (mail_save_finish(&out.s, NULL, &err) == -1) {
 		*err_r = errno;
 		snprintf(reason, reason_size, "%s", err);
 		return UNIT_UNSURE;   /* a commit that failed half-way: search next time */
@@ -375,9 +427,12 @@ child_main(struct run *r, size_t user, const size_t *list, size_t n, bool search
 	signal(SIGXFSZ, SIG_IGN);     /* RLIMIT_FSIZE: EFBIG, a full mailbox, not a kill */
 	log_close();
 	child_fds(r->data_fd, rfd);
+	/* Maildir: no index (deliver_maildir.c); mbox: common/storage and its locks */
+	const char *maildir = NULL;
 	if (child_drop(r, u, &err) == -1 ||
 	    storage_locate(r->cfg->mail_location, u->name, u->home, &st, &err) == -1 ||
-	    mailbox_open(st, "INBOX", &box, &err) == -1) {
+	    ((maildir = strcmp(storage_kind(st), "maildir") == 0 ? storage_inbox_path(st) :
+	      NULL) == NULL && mailbox_open(st, "INBOX", &box, &err) == -1)) {
 		for (size_t i = 0; i < n; i++)
 			child_report(rfd, (uint32_t)i, search ? UNIT_UNSURE : UNIT_TEMP, errno,
 				     NULL, err);
@@ -395,11 +450,12 @@ child_main(struct run *r, size_t user, const size_t *list, size_t n, bool search
 				o = UNIT_UNSURE;
 				snprintf(reason, sizeof(reason), "no delivery token");
 			} else {
-				o = child_search(box, tok, rc->inflight - DELIVER_TOKEN_SLACK_S,
-						 reason, sizeof(reason));
+				o = child_search(box, maildir, tok,
+						 rc->inflight - DELIVER_TOKEN_SLACK_S, reason,
+						 sizeof(reason));
 			}
 		} else {
-			o = child_save(r, box, ui, &e, reason, sizeof(reason));
+			o = child_save(r, box, maildir, ui, &e, reason, sizeof(reason));
 		}
 		child_report(rfd, (uint32_t)i, o, e, storage_kind(st), reason);
 	}
@@ -898,7 +954,7 @@ static int deliver_locked(struct run *r, const char **error_r)
 	if (n_due == 0 && !envelope_done(env))
 		return 0;
 	if (envelope_done(env))    /* a crash between the last update and the removal */
-		return spool_msg_remove(&r->m, error_r) == SPOOL_OK ? 0 : -1;
+		return spool_msg_remove_unsynced(&r->m, error_r) == SPOOL_OK ? 0 : -1;
 	/* 1. recipients whose last attempt was cut: look for their copies first (the units
 	 * to search are those left UNIT_TODO; the others go straight to delivery) */
 	bool any_search = false;
@@ -939,7 +995,7 @@ static int deliver_locked(struct run *r, const char **error_r)
 	for (size_t i = 0; i < env->rcpt_count; i++)
 		settle_rcpt(r, i);
 	if (envelope_done(env))
-		return spool_msg_remove(&r->m, error_r) == SPOOL_OK ? 0 : -1;
+		return spool_msg_remove_unsynced(&r->m, error_r) == SPOOL_OK ? 0 : -1;
 	return spool_msg_update(r->m, error_r) == SPOOL_OK ? 0 : -1;
 }
 

@@ -1,7 +1,9 @@
 /* What deliver.c, queue.c and the unit tests share beyond deliver.h. */
 #ifndef POSTERN_DELIVER_INT_H
 #define POSTERN_DELIVER_INT_H
+#include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -58,7 +60,38 @@ enum deliver_hook_point {
 	DELIVER_HOOK_CHILD_SAVED,    /* child: saved, before its report */
 	DELIVER_HOOK_USER_DONE,      /* one user's process ended, before the next one */
 	DELIVER_HOOK_DELIVERED,      /* every process ended, before the outcomes are written */
+	DELIVER_HOOK_CHILD_LINKED,   /* child, Maildir: renamed into new/, before new/'s fsync */
 };
 extern int (*deliver_test_hook)(int point);
+
+/* Maildir delivery without the index (deliver_maildir.c), in the per-user process: a
+ * standard Maildir MDA (tmp/, fsync, rename into new/, fsync new/); imapd and ipop3d index
+ * the file at their next scan. */
+struct deliver_md {
+	int dfd, fd;
+	uint64_t raw, crlf;           /* the sizes for the name's S= and W= */
+	bool cr;
+	char base[NAME_MAX + 1];      /* the unique part of the name */
+	char tmpname[NAME_MAX + 5];   /* "tmp/" base; "" once renamed */
+	char errbuf[128];             /* the last error's text */
+};
+/* begin: the file in tmp/; write: its bytes; finish: fsync, rename into new/ (the hook's
+ * DELIVER_HOOK_CHILD_LINKED), fsync new/.  -1 with *err_r (errno) and *error_r on a
+ * failure before the rename (nothing visible: deliver_md_abort() removes the file), -2
+ * when new/'s fsync failed after it (visible, maybe not durable).  0 on success. */
+int deliver_md_begin(struct deliver_md *w, const char *maildir, int *err_r,
+		     const char **error_r);
+int deliver_md_write(struct deliver_md *w, const void *buf, size_t n, int *err_r,
+		     const char **error_r);
+int deliver_md_finish(struct deliver_md *w, int *err_r, const char **error_r,
+		      int (*hook)(int point));
+void deliver_md_abort(struct deliver_md *w);
+
+/* The retry path of the exactly-once protocol: is a file of the Maildir's new/ or cur/
+ * dated since `since` one that holds this token in its first DELIVER_TOKEN_READ_MAX bytes
+ * (at most DELIVER_TOKEN_SCAN_MAX files per directory, newest first)? */
+enum deliver_md_found { DELIVER_MD_NOTFOUND, DELIVER_MD_FOUND, DELIVER_MD_ERROR };
+enum deliver_md_found deliver_md_search(const char *maildir, const char *token, int64_t since,
+					const char **error_r);
 
 #endif

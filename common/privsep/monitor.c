@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/file.h>
+#include <sys/pidfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -330,6 +331,8 @@ struct monitor_state {
 	/* smtp-submit's local deliveries (MSG_DELIVER): root children, DELIVER_MAX_RUNNING
 	 * at once; dq_count ids wait for a slot in the ring dq, the oldest at dq_head. */
 	pid_t dpid[DELIVER_MAX_RUNNING];
+	int dpfd[DELIVER_MAX_RUNNING];  /* its pidfd, polled to reap it at its end; -1: none
+	                                   (then the poll's 100 ms tick reaps it) */
 	char dq[DELIVER_MAX_WAITING][MSG_QUEUE_ID_LEN + 1];
 	unsigned dq_head, dq_count;
 	bool dq_overflowed;             /* logged once per connection */
@@ -441,8 +444,19 @@ static bool monitor_queue_id_ok(const char *id)
 	return true;
 }
 
+/* Slot i's child was reaped. */
+static void monitor_delivery_reaped(struct monitor_state *ms, size_t i)
+{
+	ms->dpid[i] = 0;
+	if (ms->dpfd[i] != -1)
+		close(ms->dpfd[i]);
+	ms->dpfd[i] = -1;
+}
+
 /* Reap the delivery children that ended (wait: block for one at least, when any runs),
- * then start waiting ones while a slot is free. */
+ * then start waiting ones while a slot is free.  The ids waiting are shared out among
+ * the free slots: a child delivers its share one after the other (one fork of the root
+ * child per batch, not per message, when messages come faster than they are delivered). */
 static void monitor_deliveries(struct monitor_state *ms, bool wait)
 {
 	struct server_conn *sc = ms->sc;
@@ -452,20 +466,25 @@ static void monitor_deliveries(struct monitor_state *ms, bool wait)
 			continue;
 		while (waitpid(ms->dpid[i], &status, 0) == -1 && errno == EINTR)
 			;
-		ms->dpid[i] = 0;
+		monitor_delivery_reaped(ms, i);
 		break;
 	}
+	size_t free_slots = 0;
 	for (size_t i = 0; i < DELIVER_MAX_RUNNING; i++) {
 		int status;
 		if (ms->dpid[i] > 0 && waitpid(ms->dpid[i], &status, WNOHANG) == ms->dpid[i])
-			ms->dpid[i] = 0;
+			monitor_delivery_reaped(ms, i);
+		free_slots += ms->dpid[i] == 0;
 	}
-	for (size_t i = 0; i < DELIVER_MAX_RUNNING && ms->dq_count > 0; i++) {
+	for (size_t i = 0; i < DELIVER_MAX_RUNNING && ms->dq_count > 0 && free_slots > 0; i++) {
 		if (ms->dpid[i] != 0)
 			continue;
-		const char *id = ms->dq[ms->dq_head];
-		ms->dq_head = (ms->dq_head + 1) % DELIVER_MAX_WAITING;
-		ms->dq_count--;
+		/* BOUNDS: 1 <= share <= dq_count <= DELIVER_MAX_WAITING */
+		unsigned share = (ms->dq_count + (unsigned)free_slots - 1) / (unsigned)free_slots;
+		unsigned first = ms->dq_head;
+		free_slots--;
+		ms->dq_head = (ms->dq_head + share) % DELIVER_MAX_WAITING;
+		ms->dq_count -= share;
 		pid_t pid = fork();
 		if (pid == 0) {
 			/* root, for server_proto.deliver alone: nothing of the connection */
@@ -474,14 +493,24 @@ static void monitor_deliveries(struct monitor_state *ms, bool wait)
 			close(ms->ctl);
 			if (ms->data != -1)
 				close(ms->data);
+			for (size_t k = 0; k < DELIVER_MAX_RUNNING; k++)
+				if (ms->dpfd[k] != -1)
+					close(ms->dpfd[k]);
 			signal(SIGPIPE, SIG_DFL);
-			_exit(sc->p->deliver(&sc->cfg, id) == 0 ? 0 : 1);
+			int code = 0;
+			for (unsigned k = 0; k < share; k++)
+				if (sc->p->deliver(&sc->cfg,
+						   ms->dq[(first + k) % DELIVER_MAX_WAITING]) != 0)
+					code = 1;
+			_exit(code);
 		}
-		if (pid == -1)
-			log_err("monitor: fork for delivery of %s: %s, rip=%s", id,
+		if (pid == -1) {
+			log_err("monitor: fork for delivery of %s: %s, rip=%s", ms->dq[first],
 				strerror(errno), sc->rip_str);
-		else
+		} else {
 			ms->dpid[i] = pid;
+			ms->dpfd[i] = pidfd_open(pid, 0);
+		}
 	}
 }
 
@@ -537,15 +566,21 @@ static void monitor_supervise(struct monitor_state *ms, int sctl)
 	const char *err;
 
 	for (;;) {
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[2 + DELIVER_MAX_RUNNING] = {
 			{ .fd = sctl, .events = POLLIN },
 			{ .fd = ms->worker_done ? -1 : ms->ctl, .events = POLLIN },
 		};
-		bool running = false;
-		for (size_t i = 0; i < DELIVER_MAX_RUNNING; i++)
+		bool running = false, tick = false;
+		for (size_t i = 0; i < DELIVER_MAX_RUNNING; i++) {
 			running |= ms->dpid[i] > 0;
-		/* a delivery child is reaped within this much of its end */
-		int rc = poll(pfd, 2, running ? 100 : -1);
+			tick |= ms->dpid[i] > 0 && ms->dpfd[i] == -1;
+			/* a pidfd is readable when its child ended: reaped at once, its slot
+			 * free for the next waiting messages */
+			pfd[2 + i].fd = ms->dpid[i] > 0 ? ms->dpfd[i] : -1;
+			pfd[2 + i].events = POLLIN;
+		}
+		/* a delivery child without a pidfd is reaped within this much of its end */
+		int rc = poll(pfd, 2 + DELIVER_MAX_RUNNING, tick ? 100 : -1);
 		int poll_errno = errno;
 		if (running)
 			monitor_deliveries(ms, false);
@@ -867,6 +902,8 @@ void monitor_main(struct server_conn *sc, int ctl, int data, pid_t worker, int w
 {
 	struct monitor_state ms = { .sc = sc, .ctl = ctl, .data = data, .worker = worker,
 				    .keyproc = -1, .keyfd = -1, .sctl = -1 };
+	for (size_t i = 0; i < DELIVER_MAX_RUNNING; i++)
+		ms.dpfd[i] = -1;
 	unsigned count[sizeof(monitor_handlers) / sizeof(monitor_handlers[0])] = { 0 };
 	struct msg m;
 	const char *err;

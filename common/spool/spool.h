@@ -104,6 +104,11 @@ int spool_msg_attempt(struct spool_msg *m, const size_t *idx, size_t n, int64_t 
  * otherwise): rename its directory to tmp/QUEUEID.del, fsync queue/, delete it.  *m is
  * closed and freed whatever the result. */
 int spool_msg_remove(struct spool_msg **m, const char **error_r);
+/* The same without the fsync of queue/: for a caller whose last durable envelope makes
+ * a second run harmless (local delivery: a power loss that undoes the rename brings back
+ * the message with its attempt recorded, and the next run finds every copy by its token
+ * and removes it), so the removal costs no flush of its own. */
+int spool_msg_remove_unsynced(struct spool_msg **m, const char **error_r);
 /* Unlock and free. */
 void spool_msg_close(struct spool_msg **m);
 

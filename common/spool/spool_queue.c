@@ -256,7 +256,7 @@ int spool_msg_attempt(struct spool_msg *m, const size_t *idx, size_t n, int64_t 
 	return spool_msg_update(m, error_r);
 }
 
-int spool_msg_remove(struct spool_msg **mp, const char **error_r)
+static int msg_remove(struct spool_msg **mp, bool sync, const char **error_r)
 {
 	struct spool_msg *m = *mp;
 	struct spool *sp = m->sp;
@@ -277,7 +277,7 @@ int spool_msg_remove(struct spool_msg **mp, const char **error_r)
 		goto out;
 	}
 	/* Out of the queue now; a crash from here leaves only tmp/ID.del for cleanup. */
-	if (spool_step(SPOOL_HOOK_REMOVE_SYNC) == -1 || fsync(sp->queuefd) == -1)
+	if (spool_step(SPOOL_HOOK_REMOVE_SYNC) == -1 || (sync && fsync(sp->queuefd) == -1))
 		r = spool_sys_fail(sp->error, error_r, "sync the queue", errno);
 	if (spool_step(SPOOL_HOOK_REMOVE_DELETE) == 0) {
 		(void)unlinkat(m->dirfd, "env", 0);
@@ -288,6 +288,16 @@ int spool_msg_remove(struct spool_msg **mp, const char **error_r)
 out:
 	spool_msg_close(&m);
 	return r;
+}
+
+int spool_msg_remove(struct spool_msg **mp, const char **error_r)
+{
+	return msg_remove(mp, true, error_r);
+}
+
+int spool_msg_remove_unsynced(struct spool_msg **mp, const char **error_r)
+{
+	return msg_remove(mp, false, error_r);
 }
 
 void spool_msg_close(struct spool_msg **mp)

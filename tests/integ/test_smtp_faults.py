@@ -186,13 +186,13 @@ def queue_run_under_gdb(d, point):
 
 @needs_gdb
 @pytest.mark.parametrize("store", ["maildir", "mbox"])
-@pytest.mark.parametrize("point", ["spool_msg_update", "spool_msg_remove"])
+@pytest.mark.parametrize("point", ["spool_msg_update", "spool_msg_remove_unsynced"])
 def test_kill9_during_delivery_exactly_once(smtpd, make_user, store, point):
     """-q killed during delivery: at the update that records the attempt (nothing
     written yet: deliver.c makes the attempt durable with spool_msg_update() before any
     byte reaches a mailbox), and after the write into the mailbox but before the outcome
-    is recorded (spool_msg_remove(): the message is there, the queue still has it,
-    marked inflight).  The next -q leaves
+    is recorded (spool_msg_remove_unsynced(), delivery's removal: the message is there,
+    the queue still has it, marked inflight).  The next -q leaves
     exactly one copy (it finds the delivery token instead of delivering again) and
     empties the queue."""
     u = make_user(store)
@@ -224,7 +224,7 @@ def test_kill9_delivery_two_recipients(smtpd, make_user):
     b = make_user("mbox")
     qid = queue_with_session_killed_after_250(smtpd, [a, b], "two killed")
     assert smtpd.queue_ids() == [qid]
-    queue_run_under_gdb(smtpd, "spool_msg_remove")
+    queue_run_under_gdb(smtpd, "spool_msg_remove_unsynced")
     assert smtpd.queue_ids() == [qid]
     assert_once(a, "two killed")
     assert_once(b, "two killed")
