@@ -43,8 +43,16 @@ static void out_add(struct smtp_client *c, const char *s, size_t len)
 	if (c->olen + len > c->ocap) {
 		/* BOUNDS: the caller empties the buffer after each call; a call adds at most
 		 * a group of commands or 2 * len of body */
-		c->ocap = (c->olen + len) * 2 + 256;
-		c->out = xrealloc(c->out, c->ocap);
+		size_t cap = (c->olen + len) * 2 + 256;
+		/* not realloc(): the old buffer may hold AUTH's base64, wipe it */
+		char *n = xmalloc(cap);
+		if (c->out != NULL) {
+			memcpy(n, c->out, c->olen);
+			util_wipe(c->out, c->ocap);
+			free(c->out);
+		}
+		c->out = n;
+		c->ocap = cap;
 	}
 	memcpy(c->out + c->olen, s, len);
 	c->olen += len;

@@ -277,6 +277,41 @@ static void test_data_fail(bool bw)
 	smtp_client_free(&c);
 }
 
+/* ---- the same refusals one command at a time: MAIL 5xx (nothing more, no RSET), then
+ * DATA 4xx after an accepted RCPT (RSET) ---- */
+static void test_sequential_mail_data_fail(bool bw)
+{
+	struct smtp_client_rcpt r[] = { RC("a@mx.test"), RC("b@mx.test") };
+	struct smtp_client_msg m = { .from = "s@a.test", .size = 3, .rcpts = r, .nrcpts = 2 };
+	struct smtp_client_rcpt r2[] = { RC("a@mx.test") };
+	struct smtp_client_msg m2 = { .from = "s@a.test", .size = 3, .rcpts = r2, .nrcpts = 1 };
+	struct smtp_client_msg *msgs[] = { &m, &m2 };
+	const struct step steps[] = {
+		{ 'S', "220 mx.test\r\n" },
+		{ 'C', "EHLO client.test\r\n" },
+		{ 'S', "250-mx.test\r\n250 ENHANCEDSTATUSCODES\r\n" },
+		{ 'M', NULL },
+		{ 'C', "MAIL FROM:<s@a.test>\r\n" },
+		{ 'S', "550 5.7.1 sender blocked\r\n" },
+		{ 'M', NULL },
+		{ 'C', "MAIL FROM:<s@a.test>\r\n" },
+		{ 'S', "250 2.1.0 ok\r\n" },
+		{ 'C', "RCPT TO:<a@mx.test>\r\n" },
+		{ 'S', "250 2.1.5 ok\r\n" },
+		{ 'C', "DATA\r\n" },
+		{ 'S', "451 4.3.0 try later\r\n" },
+		{ 'C', "RSET\r\n" },
+		{ 'S', "250 2.0.0 ok\r\n" },
+		{ 0, NULL },
+	};
+	struct smtp_client *c = run("sequential-mail-data", &plain_params, steps, msgs, bw);
+	rcpt_is(&r[0], SMTP_CLIENT_PERMFAIL, 550, "5.7.1");
+	rcpt_is(&r[1], SMTP_CLIENT_PERMFAIL, 550, "5.7.1");
+	rcpt_is(&r2[0], SMTP_CLIENT_TEMPFAIL, 451, "4.3.0");
+	CHECK(smtp_client_want(c) == SMTP_CLIENT_IDLE);
+	smtp_client_free(&c);
+}
+
 /* ---- pipelined, every RCPT refused, and still a 354 (RFC 2920 section 3.1): an empty
  * message whose reply counts for nothing, then RSET ---- */
 static void test_354_no_rcpt(bool bw)
@@ -795,6 +830,7 @@ int main(void)
 		test_data_fail(bw);
 		test_all_rcpts_refused(bw);
 		test_354_no_rcpt(bw);
+		test_sequential_mail_data_fail(bw);
 		test_dot_fail(bw);
 		test_lost_after_dot(bw);
 		test_421(bw);
