@@ -45,6 +45,7 @@ interimap                 a real two-way IMAP syncer built on QRESYNC, LIST-STAT
 imapfilter                a real IMAP mail filter (SEARCH, then move, flag, delete)
 tmux                      the terminal that runs mutt in those tests (send-keys, capture-pane)
 swaks                     a real SMTP client for the smtp-submit tests (STARTTLS, AUTH, pipelining)
+python3-aiosmtpd          an independent SMTP server as the outbound client's peer (test_smtp_client.py)
 "
 
 names=$(printf '%s\n' "$PACKAGES" | awk 'NF { print $1 }')

@@ -9,7 +9,9 @@ DANE), before the queue runner uses them:
   MAIL, every RCPT and DATA have arrived: it proves pipelining (a client waiting for the
   MAIL reply would hang), the exact dot-stuffed, CRLF-normalised bytes on the wire, the
   per-recipient 250/550/450 results, and a connection cut after the final dot reported
-  as maybe_twice."""
+  as maybe_twice;
+- to aiosmtpd (python3-aiosmtpd), an independent server without PIPELINING: STARTTLS,
+  commands one at a time, SMTPUTF8 and BODY=8BITMIME, the content it received."""
 
 import re
 import socket
@@ -215,3 +217,53 @@ def test_smtpc_connection_cut_after_dot(smtpc):
     assert lines_of(out, "message") == ["message: n=1, delivered=0, maybe_twice=yes"], out
     assert "status=tempfail" in lines_of(out, "rcpt")[0], out
     assert "stage=dot, temporary=yes" in lines_of(out, "error")[0], out
+
+
+def test_smtpc_to_aiosmtpd(certs, smtpc):
+    """An independent server implementation (Python's aiosmtpd, no PIPELINING): STARTTLS
+    (opportunistic), one command at a time, SMTPUTF8 and BODY=8BITMIME sent because it
+    offers them, a refused recipient among accepted ones, the content as it received
+    it (unstuffed, CRLF)."""
+    import ssl
+    from aiosmtpd.controller import Controller
+
+    got = {}
+
+    class Handler:
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            if address.startswith("unknown"):
+                return "550 5.1.1 unknown user"
+            envelope.rcpt_tos.append(address)
+            return "250 2.1.5 OK"
+
+        async def handle_DATA(self, server, session, envelope):
+            got.update(mail_from=envelope.mail_from, rcpts=list(envelope.rcpt_tos),
+                       mail_options=list(envelope.mail_options),
+                       content=envelope.original_content or envelope.content,
+                       tls=session.ssl is not None)
+            return "250 2.0.0 OK queued"
+
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(str(certs.dir / "postern.crt"), str(certs.dir / "postern.key"))
+    port = h.free_port()
+    ctl = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=tls,
+                     enable_SMTPUTF8=True, decode_data=False)
+    ctl.start()
+    try:
+        body = "Subject: ünïcode\n\n.dot\nbody ü\n".encode()
+        rc, out = run_smtpc(smtpc, port, ["-f", "jörg@a.test", "-u", "-r", "zoë@sink.test",
+                                          "-r", "unknown@sink.test", "-r", "b@sink.test",
+                                          "-w", "20"], body)
+    finally:
+        ctl.stop()
+    assert rc == 1, out
+    assert "ok=yes" in lines_of(out, "tls")[0], out
+    rcpts = lines_of(out, "rcpt")
+    assert "status=ok, code=250" in rcpts[0], out
+    assert "status=permfail, code=550" in rcpts[1], out
+    assert "status=ok, code=250" in rcpts[2], out
+    assert got["tls"], got
+    assert got["mail_from"] == "jörg@a.test", got
+    assert got["rcpts"] == ["zoë@sink.test", "b@sink.test"], got
+    assert "SMTPUTF8" in got["mail_options"] and "BODY=8BITMIME" in got["mail_options"], got
+    assert got["content"] == body.replace(b"\n", b"\r\n"), got["content"]
