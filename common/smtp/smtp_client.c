@@ -370,62 +370,127 @@ static bool addr_ok(const char *a, bool utf8, bool empty_ok)
 	return !utf8 || smtp_xtext_utf8_valid(a, n);
 }
 
+/* Append " fmt..." to line[0..*n) when it fits; a parameter that does not is left out
+ * (only optional ones are appended: the command itself always fits). */
+static void __attribute__((format(printf, 4, 5)))
+add_param(char *line, size_t size, size_t *n, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vsnprintf(line + *n, size - *n, fmt, ap);
+	va_end(ap);
+	if (r < 0 || (size_t)r >= size - *n)
+		line[*n] = '\0';
+	else
+		*n += (size_t)r; /* BOUNDS: r < size - *n */
+}
+
+/* RFC 6533 section 3: utf-8-addr-xtext of the UTF-8 address a: QCHARs as they are,
+ * every other code point as "\x{HEX}" (upper case, no leading zeros).  0, or -1 if it
+ * does not fit out_size or a is not valid UTF-8. */
+static int orcpt_utf8_encode(const char *a, char *out, size_t out_size)
+{
+	size_t n = 0, len = strlen(a);
+
+	if (!smtp_xtext_utf8_valid(a, len))
+		return -1;
+	for (size_t i = 0; i < len;) {
+		unsigned char b = (unsigned char)a[i];
+		uint32_t cp;
+		size_t k = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4;
+		cp = k == 1 ? b : k == 2 ? b & 0x1Fu : k == 3 ? b & 0x0Fu : b & 0x07u;
+		for (size_t j = 1; j < k; j++)
+			cp = cp << 6 | ((unsigned char)a[i + j] & 0x3Fu);
+		i += k;
+		if (cp > 0x20 && cp < 0x7F && cp != '+' && cp != '=' && cp != '\\') {
+			if (n + 1 >= out_size)
+				return -1;
+			out[n++] = (char)cp;
+			continue;
+		}
+		int r = snprintf(out + n, out_size - n, "\\x{%X}", (unsigned)cp);
+		if (r < 0 || (size_t)r >= out_size - n)
+			return -1;
+		n += (size_t)r; /* BOUNDS: r < out_size - n */
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+/* " ORCPT=type;value" for rc's ORCPT ("rfc822;a@b" or "utf-8;...", decoded; any byte
+ * but NUL, all escaped as needed), or "" (left out: another type, empty, not UTF-8).  An rfc822 address with UTF-8 goes as utf-8 (RFC
+ * 6533 section 3). */
+static void orcpt_param(const struct smtp_client_rcpt *rc, char *line, size_t size, size_t *n)
+{
+	char x[SMTP_MAX_ORCPT + 1];
+	size_t xl;
+	const char *v = strchr(rc->orcpt, ';');
+
+	if (v == NULL)
+		return;
+	v++;
+	bool rfc822 = strncasecmp(rc->orcpt, "rfc822;", 7) == 0;
+	bool utf8 = strncasecmp(rc->orcpt, "utf-8;", 6) == 0;
+	bool ascii = true;
+	for (const char *q = v; *q != '\0'; q++)
+		ascii &= (unsigned char)*q < 0x80;
+	if ((!rfc822 && !utf8) || v[0] == '\0')
+		return;
+	if (rfc822 && ascii) {
+		if (smtp_xtext_encode(v, strlen(v), x, sizeof(x), &xl) == 0 &&
+		    xl + 7 <= SMTP_MAX_ORCPT)
+			add_param(line, size, n, " ORCPT=rfc822;%s", x);
+		return;
+	}
+	/* RFC 3461 section 4.2: the parameter's value is at most 500 characters */
+	if (orcpt_utf8_encode(v, x, sizeof(x) - 6) == 0)
+		add_param(line, size, n, " ORCPT=utf-8;%s", x);
+}
+
 /* Command k of the group: 0 MAIL, 1..n RCPT, n+1 DATA. */
 static void send_cmd(struct smtp_client *c, size_t k)
 {
 	struct smtp_client_msg *m = c->msg;
 	char line[SMTP_MAX_MAIL_LINE + SMTP_MAX_RCPT_LINE];
-	char x[SMTP_MAX_ORCPT * 3 + 1];
-	size_t n = 0, xl;
-	int r = 0;
+	char x[SMTP_MAX_ENVID * 3 + 1];
+	size_t n, xl;
+	bool dsn = (c->ehlo.exts & SMTP_EHLO_DSN) != 0;
 
+	/* BOUNDS: the addresses were checked by smtp_client_message(): at most
+	 * SMTP_MAX_PATH, so the command fits; each parameter is added only if it fits */
 	if (k == 0) {
-		r = util_snprintf(line, sizeof(line), "MAIL FROM:<%s>", m->from);
-		n = strlen(line);
-		if (r >= 0 && (c->ehlo.exts & SMTP_EHLO_SIZE))
-			r = util_snprintf(line + n, sizeof(line) - n, " SIZE=%llu",
-					  (unsigned long long)m->size);
-		n = strlen(line);
-		if (r >= 0 && m->eightbit && (c->ehlo.exts & SMTP_EHLO_8BITMIME))
-			r = util_snprintf(line + n, sizeof(line) - n, " BODY=8BITMIME");
-		n = strlen(line);
-		if (r >= 0 && m->smtputf8)
-			r = util_snprintf(line + n, sizeof(line) - n, " SMTPUTF8");
-		n = strlen(line);
-		if (r >= 0 && (c->ehlo.exts & SMTP_EHLO_DSN) && m->ret != SMTP_RET_NONE)
-			r = util_snprintf(line + n, sizeof(line) - n, " RET=%s",
-					  m->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
-		n = strlen(line);
-		if (r >= 0 && (c->ehlo.exts & SMTP_EHLO_DSN) && m->envid != NULL &&
+		n = (size_t)snprintf(line, sizeof(line), "MAIL FROM:<%s>", m->from);
+		if (c->ehlo.exts & SMTP_EHLO_SIZE)
+			add_param(line, sizeof(line), &n, " SIZE=%llu", (unsigned long long)m->size);
+		if (m->eightbit && (c->ehlo.exts & SMTP_EHLO_8BITMIME))
+			add_param(line, sizeof(line), &n, " BODY=8BITMIME");
+		if (m->smtputf8)
+			add_param(line, sizeof(line), &n, " SMTPUTF8");
+		if (dsn && m->ret != SMTP_RET_NONE)
+			add_param(line, sizeof(line), &n, " RET=%s",
+				  m->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
+		if (dsn && m->envid != NULL &&
 		    smtp_xtext_encode(m->envid, strlen(m->envid), x, sizeof(x), &xl) == 0)
-			r = util_snprintf(line + n, sizeof(line) - n, " ENVID=%s", x);
+			add_param(line, sizeof(line), &n, " ENVID=%s", x);
 	} else if (k <= m->nrcpts) {
 		const struct smtp_client_rcpt *rc = &m->rcpts[k - 1];
-		r = util_snprintf(line, sizeof(line), "RCPT TO:<%s>", rc->addr);
-		n = strlen(line);
-		if (r >= 0 && (c->ehlo.exts & SMTP_EHLO_DSN) && rc->notify != 0) {
-			r = util_snprintf(line + n, sizeof(line) - n, " NOTIFY=%s%s%s%s",
-					  rc->notify & SMTP_NOTIFY_NEVER ? "NEVER" : "",
-					  rc->notify & SMTP_NOTIFY_SUCCESS ? "SUCCESS" : "",
-					  (rc->notify & SMTP_NOTIFY_SUCCESS) &&
-					  (rc->notify & (SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY)) ? "," : "",
-					  rc->notify & SMTP_NOTIFY_FAILURE ?
-					  (rc->notify & SMTP_NOTIFY_DELAY ? "FAILURE,DELAY" : "FAILURE") :
-					  rc->notify & SMTP_NOTIFY_DELAY ? "DELAY" : "");
-			n = strlen(line);
-		}
-		if (r >= 0 && (c->ehlo.exts & SMTP_EHLO_DSN) && rc->orcpt != NULL &&
-		    strncasecmp(rc->orcpt, "rfc822;", 7) == 0 &&
-		    addr_ok(rc->orcpt + 7, false, false) &&
-		    smtp_xtext_encode(rc->orcpt + 7, strlen(rc->orcpt + 7), x, sizeof(x), &xl) == 0)
-			r = util_snprintf(line + n, sizeof(line) - n, " ORCPT=rfc822;%s", x);
+		unsigned nt = rc->notify;
+		n = (size_t)snprintf(line, sizeof(line), "RCPT TO:<%s>", rc->addr);
+		if (dsn && (nt & SMTP_NOTIFY_NEVER))
+			add_param(line, sizeof(line), &n, " NOTIFY=NEVER");
+		else if (dsn && nt != 0)
+			add_param(line, sizeof(line), &n, " NOTIFY=%s%s%s%s%s",
+				  nt & SMTP_NOTIFY_SUCCESS ? "SUCCESS" : "",
+				  (nt & SMTP_NOTIFY_SUCCESS) && (nt & ~SMTP_NOTIFY_SUCCESS) ? "," : "",
+				  nt & SMTP_NOTIFY_FAILURE ? "FAILURE" : "",
+				  (nt & SMTP_NOTIFY_FAILURE) && (nt & SMTP_NOTIFY_DELAY) ? "," : "",
+				  nt & SMTP_NOTIFY_DELAY ? "DELAY" : "");
+		if (dsn && rc->orcpt != NULL)
+			orcpt_param(rc, line, sizeof(line), &n);
 	} else {
-		r = util_snprintf(line, sizeof(line), "DATA");
+		n = (size_t)snprintf(line, sizeof(line), "DATA");
 	}
-	/* the addresses were checked by smtp_client_message(): a line always fits */
-	if (r < 0)
-		line[0] = '\0';
-	out_str(c, line);
+	out_add(c, line, n);
 	out_str(c, "\r\n");
 	c->nsent++;
 }

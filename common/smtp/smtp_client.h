@@ -42,8 +42,9 @@
  *   the sender to relay a "relayed" DSN then: the queue's business).
  * - CHUNKING/BDAT is not used: DATA works with every server, and BDAT saves only the
  *   dot-stuffing (the caller's body is not binary).
- * - An ORCPT of a type other than rfc822, or with bytes outside US-ASCII, is left out
- *   (it is optional; RFC 6533's utf-8-addr-xtext is not written yet). */
+ * - ORCPT: rfc822 as xtext; one with UTF-8 as RFC 6533's utf-8-addr-xtext ("utf-8;"
+ *   with \x{HEX} escapes), which is valid with and without SMTPUTF8; other types
+ *   (x400...) are left out (the parameter is optional). */
 #ifndef POSTERN_SMTP_CLIENT_H
 #define POSTERN_SMTP_CLIENT_H
 #include <stdbool.h>

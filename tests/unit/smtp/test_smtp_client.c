@@ -758,6 +758,42 @@ static void test_refusals(bool bw)
 	smtp_client_free(&c);
 }
 
+/* ---- DSN parameters: NOTIFY combinations, ORCPT rfc822 (xtext), UTF-8 ORCPT as RFC
+ * 6533 utf-8-addr-xtext, other types left out ---- */
+static void test_dsn_params(bool bw)
+{
+	struct smtp_client_rcpt r[] = {
+		{ .addr = "a@mx.test", .notify = SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_DELAY,
+		  .orcpt = "rfc822;a=b+c@mx.test" },
+		{ .addr = "b@mx.test", .notify = SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY,
+		  .orcpt = "rfc822;j\xc3\xb6rg@mx.test" },
+		{ .addr = "c@mx.test", .notify = SMTP_NOTIFY_DELAY,
+		  .orcpt = "utf-8;x\\y z@mx.test" },
+		{ .addr = "d@mx.test", .notify = SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE |
+		  SMTP_NOTIFY_DELAY, .orcpt = "x400;whatever" },
+		{ .addr = "e@mx.test", .orcpt = "rfc822;\xf0\x9f\x98\x80@mx.test" },
+	};
+	struct smtp_client_msg m = { .from = "s@a.test", .size = 3, .smtputf8 = true,
+		.ret = SMTP_RET_FULL, .envid = "a+b=c", .rcpts = r, .nrcpts = 5 };
+	struct smtp_client_msg *msgs[] = { &m };
+	const struct step steps[] = {
+		{ 'S', "220 mx.test\r\n" },
+		{ 'C', "EHLO client.test\r\n" },
+		{ 'S', "250-mx.test\r\n250-DSN\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n" },
+		{ 'M', NULL },
+		{ 'C', "MAIL FROM:<s@a.test> SMTPUTF8 RET=FULL ENVID=a+2Bb+3Dc\r\n"
+		       "RCPT TO:<a@mx.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;a+3Db+2Bc@mx.test\r\n"
+		       "RCPT TO:<b@mx.test> NOTIFY=FAILURE,DELAY ORCPT=utf-8;j\\x{F6}rg@mx.test\r\n"
+		       "RCPT TO:<c@mx.test> NOTIFY=DELAY ORCPT=utf-8;x\\x{5C}y\\x{20}z@mx.test\r\n"
+		       "RCPT TO:<d@mx.test> NOTIFY=SUCCESS,FAILURE,DELAY\r\n"
+		       "RCPT TO:<e@mx.test> ORCPT=utf-8;\\x{1F600}@mx.test\r\n"
+		       "DATA\r\n" },
+		{ 0, NULL },
+	};
+	struct smtp_client *c = run("dsn-params", &plain_params, steps, msgs, bw);
+	smtp_client_free(&c);
+}
+
 /* ---- the body encoder alone: any chunking gives the same bytes ---- */
 static void test_body_chunking(void)
 {
@@ -831,6 +867,7 @@ int main(void)
 		test_all_rcpts_refused(bw);
 		test_354_no_rcpt(bw);
 		test_sequential_mail_data_fail(bw);
+		test_dsn_params(bw);
 		test_dot_fail(bw);
 		test_lost_after_dot(bw);
 		test_421(bw);
