@@ -727,6 +727,13 @@ static void on_reply(struct smtp_client *c, const struct smtp_response *resp)
 		conn_fail(c, true, stage, "server closing", &r);
 		return;
 	}
+	/* an intermediate reply where none can be (only 354 to DATA, 334 to AUTH): the
+	 * server is out of step with us */
+	if (cls == 3 && !(c->st == ST_AUTH && resp->code == 334) &&
+	    !(c->st == ST_TXN && c->nreplied == c->msg->nrcpts + 1 && resp->code == 354)) {
+		conn_fail(c, true, stage_name(c), "protocol error: unexpected 3xx reply", &r);
+		return;
+	}
 	switch (c->st) {
 	case ST_GREETING:
 		c->greeting = r;

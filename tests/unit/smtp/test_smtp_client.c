@@ -546,6 +546,20 @@ static void test_hello(bool bw)
 	CHECK(smtp_client_want(c) == SMTP_CLIENT_DONE);
 	CHECK(strstr(smtp_client_error(c)->reason, "no reply was due") != NULL);
 	smtp_client_free(&c);
+	/* a 354 to MAIL: out of step, the connection ends, the message fails temporarily */
+	struct smtp_client_rcpt q[] = { RC("a@mx.test") };
+	struct smtp_client_msg mq = { .from = "s@a.test", .size = 3, .rcpts = q, .nrcpts = 1 };
+	struct smtp_client_msg *msgs3[] = { &mq };
+	const struct step s6[] = { { 'S', "220 ok\r\n" }, { 'C', "EHLO client.test\r\n" },
+				   { 'S', "250 a\r\n" }, { 'M', NULL },
+				   { 'C', "MAIL FROM:<s@a.test>\r\n" },
+				   { 'S', "354 send it\r\n" }, { 0, NULL } };
+	c = run("354-to-mail", &plain_params, s6, msgs3, bw);
+	CHECK(smtp_client_want(c) == SMTP_CLIENT_DONE);
+	CHECK(strstr(smtp_client_error(c)->reason, "unexpected 3xx") != NULL);
+	CHECK(strcmp(smtp_client_error(c)->stage, "mail") == 0);
+	rcpt_is(&q[0], SMTP_CLIENT_TEMPFAIL, 354, "");
+	smtp_client_free(&c);
 	const struct step s5[] = { { 'S', "220 ok\r\n" }, { 'C', "EHLO client.test\r\n" },
 				   { 'S', "250 a\0b\r\n" }, { 0, NULL } };
 	c = run("nul", &plain_params, s5, NULL, bw);
