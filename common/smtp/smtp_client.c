@@ -10,7 +10,7 @@
 
 enum cstate {
 	ST_GREETING, ST_EHLO, ST_HELO, ST_STARTTLS, ST_TLS, ST_AUTH, ST_IDLE, ST_TXN,
-	ST_BODY, ST_DOT, ST_RSET, ST_QUIT, ST_DONE,
+	ST_BODY, ST_BDAT, ST_DOT, ST_RSET, ST_QUIT, ST_DONE,
 };
 
 struct smtp_client {
@@ -36,6 +36,11 @@ struct smtp_client {
 	bool dot_ignored;             /* an empty message after a 354 nobody wanted */
 	size_t nsent, nreplied;       /* commands of the group: MAIL, RCPT..., DATA */
 	bool body_cr, body_bol;       /* the body encoder: a CR pending; at a line start */
+	/* CHUNKING (RFC 3030): the body goes in BDAT chunks instead of DATA */
+	bool bdat;
+	size_t bdat_pending;          /* pipelined BDAT chunks whose reply has not come */
+	bool bdat_failed;             /* a chunk was refused: bdat_fail holds its reply */
+	struct smtp_client_reply bdat_fail;
 };
 
 static void out_add(struct smtp_client *c, const char *s, size_t len)
@@ -135,7 +140,7 @@ unsigned smtp_client_timeout_s(const struct smtp_client *c)
 			return SMTP_CLIENT_TIMEOUT_MAIL_S;
 		return c->nreplied <= c->msg->nrcpts ? SMTP_CLIENT_TIMEOUT_RCPT_S :
 			SMTP_CLIENT_TIMEOUT_DATA_S;
-	case ST_BODY: return SMTP_CLIENT_TIMEOUT_BLOCK_S;
+	case ST_BODY: case ST_BDAT: return SMTP_CLIENT_TIMEOUT_BLOCK_S;
 	case ST_DOT: return SMTP_CLIENT_TIMEOUT_DOT_S;
 	default: return SMTP_CLIENT_TIMEOUT_OTHER_S;
 	}
@@ -242,7 +247,7 @@ static const char *stage_name(const struct smtp_client *c)
 	case ST_AUTH: return "auth";
 	case ST_TXN:
 		return c->nreplied == 0 ? "mail" : c->nreplied <= c->msg->nrcpts ? "rcpt" : "data";
-	case ST_BODY: return "data";
+	case ST_BODY: case ST_BDAT: return "data";
 	case ST_DOT: return "dot";
 	case ST_RSET: return "rset";
 	case ST_QUIT: return "quit";
@@ -269,7 +274,7 @@ static void conn_fail(struct smtp_client *c, bool temporary, const char *stage,
 		else
 			reply_synth(&r, 0, "", reason);
 		/* ST_DOT: the dot went out and no reply came: SMTP cannot tell (RFC 1047) */
-		if (c->st == ST_DOT && !c->dot_ignored)
+		if (c->st == ST_DOT && !c->dot_ignored && !c->bdat_failed)
 			c->msg->maybe_twice = true;
 		msg_fail_rest(c, SMTP_CLIENT_TEMPFAIL, &r, true);
 		msg_finish(c);
@@ -495,6 +500,12 @@ static void send_cmd(struct smtp_client *c, size_t k)
 	c->nsent++;
 }
 
+/* The commands of the group: MAIL, the RCPTs, and DATA unless the body goes by BDAT. */
+static size_t group_size(const struct smtp_client *c)
+{
+	return c->msg->nrcpts + (c->bdat ? 1 : 2);
+}
+
 int smtp_client_message(struct smtp_client *c, struct smtp_client_msg *m)
 {
 	struct smtp_client_reply r;
@@ -525,10 +536,13 @@ int smtp_client_message(struct smtp_client *c, struct smtp_client_msg *m)
 	} else {
 		c->pipelining = (c->ehlo.exts & SMTP_EHLO_PIPELINING) != 0;
 		c->mail_ok = c->mail_failed = c->dot_ignored = false;
+		c->bdat = (c->ehlo.exts & SMTP_EHLO_CHUNKING) != 0;
+		c->bdat_pending = 0;
+		c->bdat_failed = false;
 		c->nsent = c->nreplied = 0;
 		c->st = ST_TXN;
 		if (c->pipelining) {
-			for (size_t k = 0; k <= m->nrcpts + 1; k++)
+			for (size_t k = 0; k < group_size(c); k++)
 				send_cmd(c, k);
 		} else {
 			send_cmd(c, 0);
@@ -540,10 +554,9 @@ int smtp_client_message(struct smtp_client *c, struct smtp_client_msg *m)
 	return 0;
 }
 
-void smtp_client_body(struct smtp_client *c, const char *data, size_t len)
+/* CRLF-normalise data to the output; dot-stuff it for DATA. */
+static void body_encode(struct smtp_client *c, const char *data, size_t len, bool stuff)
 {
-	if (c->st != ST_BODY)
-		return;
 	size_t start = 0;
 	for (size_t i = 0; i < len; i++) {
 		char ch = data[i];
@@ -568,7 +581,7 @@ void smtp_client_body(struct smtp_client *c, const char *data, size_t len)
 			}
 			continue;
 		}
-		if (c->body_bol && ch == '.') {
+		if (stuff && c->body_bol && ch == '.') {
 			out_add(c, data + start, i - start);
 			out_add(c, ".", 1); /* RFC 5321 section 4.5.2: one more dot */
 			start = i;
@@ -578,13 +591,52 @@ void smtp_client_body(struct smtp_client *c, const char *data, size_t len)
 	out_add(c, data + start, len - start);
 }
 
+/* The output from start on is a chunk: put "BDAT n[ LAST]" before it (none for an
+ * empty chunk that is not the last). */
+static void bdat_frame(struct smtp_client *c, size_t start, bool last)
+{
+	char hdr[48];
+	size_t n = c->olen - start;
+
+	if (n == 0 && !last)
+		return;
+	int hl = snprintf(hdr, sizeof(hdr), "BDAT %zu%s\r\n", n, last ? " LAST" : "");
+	/* BOUNDS: "BDAT " + 20 digits + " LAST\r\n" < 48 */
+	out_add(c, hdr, (size_t)hl);           /* room at the end, then rotate */
+	memmove(c->out + start + hl, c->out + start, n);
+	memcpy(c->out + start, hdr, (size_t)hl);
+}
+
+void smtp_client_body(struct smtp_client *c, const char *data, size_t len)
+{
+	if (c->st != ST_BODY)
+		return;
+	if (!c->bdat) {
+		body_encode(c, data, len, true);
+		return;
+	}
+	size_t start = c->olen;
+	body_encode(c, data, len, false);
+	if (c->olen == start)
+		return;
+	bdat_frame(c, start, false);
+	if (c->pipelining)
+		c->bdat_pending++;     /* its reply is read after the last chunk */
+	else
+		c->st = ST_BDAT;       /* RFC 3030 section 2: wait for its 250 */
+}
+
 void smtp_client_body_end(struct smtp_client *c)
 {
 	if (c->st != ST_BODY)
 		return;
+	size_t start = c->olen;
 	if (c->body_cr || !c->body_bol)
 		out_add(c, "\r\n", 2);
-	out_add(c, ".\r\n", 3);
+	if (c->bdat)
+		bdat_frame(c, start, true);
+	else
+		out_add(c, ".\r\n", 3);
 	c->st = ST_DOT;
 }
 
@@ -638,6 +690,13 @@ static void txn_end(struct smtp_client *c)
 	}
 }
 
+static void bdat_start(struct smtp_client *c)
+{
+	c->body_bol = true;
+	c->body_cr = false;
+	c->st = ST_BODY;
+}
+
 static void txn_reply(struct smtp_client *c, const struct smtp_response *resp)
 {
 	struct smtp_client_msg *m = c->msg;
@@ -681,7 +740,11 @@ static void txn_reply(struct smtp_client *c, const struct smtp_response *resp)
 		msg_fail_rest(c, status_of(r.code), &r, true);
 	}
 	if (c->pipelining) {
-		if (c->nreplied == m->nrcpts + 2)
+		if (c->nreplied < group_size(c))
+			return;
+		if (c->bdat && !c->mail_failed && c->naccepted > 0)
+			bdat_start(c);
+		else
 			txn_end(c);
 		return;
 	}
@@ -691,7 +754,10 @@ static void txn_reply(struct smtp_client *c, const struct smtp_response *resp)
 	} else if (c->nreplied <= m->nrcpts) {
 		send_cmd(c, c->nreplied);
 	} else if (c->nreplied == m->nrcpts + 1 && c->naccepted > 0) {
-		send_cmd(c, c->nreplied);
+		if (c->bdat)
+			bdat_start(c);
+		else
+			send_cmd(c, c->nreplied);
 	} else {
 		txn_end(c);
 	}
@@ -701,15 +767,45 @@ static void dot_reply(struct smtp_client *c, const struct smtp_response *resp)
 {
 	struct smtp_client_reply r;
 
+	reply_copy(c, resp, &r);
+	if (c->bdat_pending > 0) {
+		/* the reply to a pipelined chunk before the last one */
+		c->bdat_pending--;
+		if (resp->code / 100 != 2 && !c->bdat_failed) {
+			c->bdat_failed = true;
+			c->bdat_fail = r;
+		}
+		return;
+	}
+	if (c->bdat_failed) {
+		/* RFC 3030 section 2: the transaction failed with the first refused chunk; its
+		 * state is indeterminate, RSET */
+		msg_fail_rest(c, status_of(c->bdat_fail.code), &c->bdat_fail, true);
+		txn_end(c);
+		return;
+	}
 	if (c->dot_ignored) {
 		c->mail_ok = true; /* whatever it was, close the transaction with RSET */
 		txn_end(c);
 		return;
 	}
-	reply_copy(c, resp, &r);
 	msg_fail_rest(c, status_of(resp->code), &r, true);
 	msg_finish(c);
 	c->st = ST_IDLE;
+}
+
+/* The reply to a chunk, one at a time (no PIPELINING) */
+static void bdat_reply(struct smtp_client *c, const struct smtp_response *resp)
+{
+	struct smtp_client_reply r;
+
+	if (resp->code / 100 == 2) {
+		c->st = ST_BODY;
+		return;
+	}
+	reply_copy(c, resp, &r);
+	msg_fail_rest(c, status_of(resp->code), &r, true);
+	txn_end(c);     /* RFC 3030 section 2: no more chunks; RSET */
 }
 
 /* One complete reply, in state c->st. */
@@ -786,6 +882,9 @@ static void on_reply(struct smtp_client *c, const struct smtp_response *resp)
 		return;
 	case ST_DOT:
 		dot_reply(c, resp);
+		return;
+	case ST_BDAT:
+		bdat_reply(c, resp);
 		return;
 	case ST_RSET:
 		if (cls == 2)

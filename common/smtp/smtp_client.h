@@ -11,7 +11,9 @@
  *	           timeout, smtp_client_eof()
  *	  TLS:     the TLS handshake on the connection (conn_connect_tls); smtp_client_tls_done()
  *	  IDLE:    smtp_client_message(c, &msg) for the next message, or smtp_client_quit()
- *	  BODY:    smtp_client_body() per chunk of the message, then smtp_client_body_end()
+ *	  BODY:    smtp_client_body() per chunk of the message (with BDAT without
+ *	           pipelining, want() is READ after each until its 250), then
+ *	           smtp_client_body_end()
  *	  DONE:    close; smtp_client_error() says why when it was not a QUIT
  *	  }
  *	a message is finished when want() is IDLE or DONE again: msg->rcpts[i].status, its
@@ -24,8 +26,12 @@
  * connection as a temporary failure; AUTH PLAIN (or LOGIN) when params.auth_user, only
  * after TLS (never a password in clear); then per message MAIL FROM with SIZE=,
  * BODY=8BITMIME, SMTPUTF8, RET= and ENVID= as the server supports them, RCPT TO each
- * with NOTIFY= and ORCPT= under DSN, DATA with the body CRLF-normalised and dot-stuffed.
- * With PIPELINING (RFC 2920) MAIL, every RCPT and DATA go in one group.  Messages follow
+ * with NOTIFY= and ORCPT= under DSN, DATA with the body CRLF-normalised and dot-stuffed,
+ * or with CHUNKING (RFC 3030) BDAT: one chunk per smtp_client_body() call, CRLF-
+ * normalised, not stuffed, "BDAT n LAST" at smtp_client_body_end().  With PIPELINING
+ * (RFC 2920) MAIL, every RCPT and DATA go in one group, and BDAT chunks follow each
+ * other, their replies read after the last; without, each chunk's 250 is waited for
+ * (want() is READ between chunks).  Messages follow
  * one another on the connection without RSET; RSET only after a transaction that did
  * not reach the final dot (all recipients refused, DATA refused).
  *
@@ -40,8 +46,9 @@
  *   without being sent (RFC 1870 section 6.2);
  * - DSN parameters without DSN at the server are left out (RFC 3461 section 5.2 asks
  *   the sender to relay a "relayed" DSN then: the queue's business).
- * - CHUNKING/BDAT is not used: DATA works with every server, and BDAT saves only the
- *   dot-stuffing (the caller's body is not binary).
+ * - a refused BDAT chunk fails the message (RFC 3030 section 2: no more chunks; with
+ *   pipelining the ones in flight are discarded by the server) and RSET follows;
+ *   BINARYMIME is never used (the body is text, CRLF-normalised).
  * - ORCPT: rfc822 as xtext; one with UTF-8 as RFC 6533's utf-8-addr-xtext ("utf-8;"
  *   with \x{HEX} escapes), which is valid with and without SMTPUTF8; other types
  *   (x400...) are left out (the parameter is optional). */

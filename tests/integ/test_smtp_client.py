@@ -81,6 +81,9 @@ def test_smtpc_to_our_mx(smtpd, make_user, certs, smtpc):
     assert lines_of(out, "message") == ["message: n=1, delivered=2, maybe_twice=no",
                                         "message: n=2, delivered=2, maybe_twice=no"], out
     assert not lines_of(out, "error"), out
+    # our server offers CHUNKING and PIPELINING: the body went in BDAT chunks
+    assert lines_of(out, "server")[0].startswith(
+        "server: esmtp=yes, pipelining=yes, chunking=yes"), out
     h.wait_stored(a, 2)
     h.wait_stored(b, 2)
     for user in (a, b):
@@ -89,6 +92,23 @@ def test_smtpc_to_our_mx(smtpd, make_user, certs, smtpc):
             assert body == b"first line\n.leading dot\n..two dots\n.\nlast\n", body
             r = h.header_fields(m, "Received")[0]
             assert "ESMTPS" in r, r
+
+
+def test_smtpc_big_message_in_chunks_to_our_mx(smtpd, make_user, smtpc):
+    """A 300 KB message with dot lines, bare LFs and 8-bit text goes to our mx in BDAT
+    chunks (smtpc cuts at 8 KiB) and is stored byte for byte (with CRLF)."""
+    a = make_user("maildir")
+    lines = [b"Subject: big", b""] + [
+        (b".dot %d \xc3\xa9" % i) if i % 3 == 0 else (b"line %d " % i) + b"x" * (i % 70)
+        for i in range(8000)]
+    body = b"\n".join(lines) + b"\n"
+    rc, out = run_smtpc(smtpc, smtpd.mx_port, ["-f", "big@example.net", "-r", h.address(a)],
+                        body)
+    assert rc == 0, out
+    assert "chunking=yes" in lines_of(out, "server")[0], out
+    h.wait_stored(a, 1)
+    stored = a.stored()[0].replace(b"\r\n", b"\n")
+    assert stored.endswith(body.split(b"\n\n", 1)[1]), len(stored)
 
 
 def test_smtpc_tls_modes_against_our_mx(smtpd, make_user, certs, smtpc):
@@ -258,6 +278,7 @@ def test_smtpc_to_aiosmtpd(certs, smtpc):
         ctl.stop()
     assert rc == 1, out
     assert "ok=yes" in lines_of(out, "tls")[0], out
+    assert "pipelining=no, chunking=no" in lines_of(out, "server")[0], out
     rcpts = lines_of(out, "rcpt")
     assert "status=ok, code=250" in rcpts[0], out
     assert "status=permfail, code=550" in rcpts[1], out

@@ -6,6 +6,7 @@
  *	tls: version=TLSv1.3, cipher=..., verified=no, dane=none, subject=<CN=...>, reason=<...>
  *	rcpt: to=<bob@x.test>, status=ok, code=250, enh=2.0.0, text=<...>
  *	message: n=1, delivered=2, maybe_twice=no
+ *	server: esmtp=yes, pipelining=yes, chunking=yes, starttls=no, auth=no
  *	error: stage=starttls, temporary=yes, reason=<...>, code=454, text=<...>
  *
  * smtpc [options] host port < message
@@ -245,6 +246,15 @@ int main(int argc, char **argv)
 		if (w == SMTP_CLIENT_DONE)
 			break;
 		if (w == SMTP_CLIENT_IDLE) {
+			if (sent == 0) {
+				const struct smtp_ehlo *x = smtp_client_ehlo(e);
+				printf("server: esmtp=%s, pipelining=%s, chunking=%s, starttls=%s, "
+				       "auth=%s\n", smtp_client_esmtp(e) ? "yes" : "no",
+				       x->exts & SMTP_EHLO_PIPELINING ? "yes" : "no",
+				       x->exts & SMTP_EHLO_CHUNKING ? "yes" : "no",
+				       x->exts & SMTP_EHLO_STARTTLS ? "yes" : "no",
+				       smtp_client_authenticated(e) ? "yes" : "no");
+			}
 			if (sent < times) {
 				sent++;
 				in_msg = true;

@@ -23,7 +23,10 @@ struct step {
 };
 
 #define EHLO_FULL "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n" \
-	"250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"
+	"250-DSN\r\n250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8\r\n"
+#define EHLO_CHUNKING "250-mx.test\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n" \
+	"250 CHUNKING\r\n"
+#define EHLO_CHUNKING_NOPIPE "250-mx.test\r\n250-ENHANCEDSTATUSCODES\r\n250 CHUNKING\r\n"
 #define EHLO_PLAIN "250-mx.test\r\n250-SIZE\r\n250 8BITMIME\r\n"
 
 static char acc[65536];
@@ -808,6 +811,117 @@ static void test_dsn_params(bool bw)
 	smtp_client_free(&c);
 }
 
+/* ---- CHUNKING (RFC 3030): BDAT chunks, not dot-stuffed, CRLF-normalised; pipelined
+ * (the chunks' replies read after the last) and not (each 250 waited for); a refused
+ * chunk fails the message and gets RSET; the connection lost after BDAT LAST ---- */
+static void test_bdat(bool bw)
+{
+	struct smtp_client_rcpt r[] = { RC("a@mx.test"), RC("b@mx.test") };
+	struct smtp_client_msg m = { .from = "s@a.test", .size = 9, .rcpts = r, .nrcpts = 2 };
+	struct smtp_client_rcpt r2[] = { RC("a@mx.test") };
+	struct smtp_client_msg m2 = { .from = "s@a.test", .size = 3, .rcpts = r2, .nrcpts = 1 };
+	struct smtp_client_msg *msgs[] = { &m, &m2 };
+	const struct step steps[] = {
+		{ 'S', "220 mx.test\r\n" },
+		{ 'C', "EHLO client.test\r\n" },
+		{ 'S', EHLO_CHUNKING },
+		{ 'M', NULL },
+		/* no DATA in the group */
+		{ 'C', "MAIL FROM:<s@a.test>\r\nRCPT TO:<a@mx.test>\r\nRCPT TO:<b@mx.test>\r\n" },
+		{ 'S', "250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no\r\n" },
+		{ 'B', ".a\n" },
+		{ 'B', "" },
+		{ 'B', "b\r" },
+		{ 'D', NULL },
+		/* the CR of "b\r" became CRLF only at the end: it was pending */
+		{ 'C', "BDAT 4\r\n.a\r\nBDAT 1\r\nbBDAT 2 LAST\r\n\r\n" },
+		{ 'S', "250 2.0.0 chunk\r\n250 2.0.0 chunk\r\n250 2.0.0 queued\r\n" },
+		{ 'M', NULL },
+		{ 'C', "MAIL FROM:<s@a.test>\r\nRCPT TO:<a@mx.test>\r\n" },
+		{ 'S', "250 2.1.0 ok\r\n250 2.1.5 ok\r\n" },
+		{ 'B', "xyz" },
+		{ 'D', NULL },
+		{ 'C', "BDAT 3\r\nxyzBDAT 2 LAST\r\n\r\n" },
+		{ 'S', "452 4.3.1 disk full\r\n503 5.5.1 no transaction\r\n" },
+		{ 'C', "RSET\r\n" },
+		{ 'S', "250 2.0.0 ok\r\n" },
+		{ 0, NULL },
+	};
+	struct smtp_client *c = run("bdat-pipelined", &plain_params, steps, msgs, bw);
+	rcpt_is(&r[0], SMTP_CLIENT_OK, 250, "2.0.0");
+	rcpt_is(&r[1], SMTP_CLIENT_PERMFAIL, 550, "5.1.1");
+	CHECK_STR(r[0].reply.text, "2.0.0 queued");
+	rcpt_is(&r2[0], SMTP_CLIENT_TEMPFAIL, 452, "4.3.1");
+	CHECK(smtp_client_want(c) == SMTP_CLIENT_IDLE);
+	smtp_client_free(&c);
+
+	/* one at a time */
+	struct smtp_client_rcpt q[] = { RC("a@mx.test") };
+	struct smtp_client_msg mq = { .from = "s@a.test", .size = 3, .rcpts = q, .nrcpts = 1 };
+	struct smtp_client_rcpt q2[] = { RC("a@mx.test") };
+	struct smtp_client_msg mq2 = { .from = "s@a.test", .size = 3, .rcpts = q2, .nrcpts = 1 };
+	struct smtp_client_msg *msgs2[] = { &mq, &mq2 };
+	const struct step s2[] = {
+		{ 'S', "220 mx.test\r\n" },
+		{ 'C', "EHLO client.test\r\n" },
+		{ 'S', EHLO_CHUNKING_NOPIPE },
+		{ 'M', NULL },
+		{ 'C', "MAIL FROM:<s@a.test>\r\n" },
+		{ 'S', "250 2.1.0 ok\r\n" },
+		{ 'C', "RCPT TO:<a@mx.test>\r\n" },
+		{ 'S', "250 2.1.5 ok\r\n" },
+		{ 'B', "one\n" },
+		{ 'C', "BDAT 5\r\none\r\n" },
+		{ 'S', "250 2.0.0 got 5\r\n" },
+		{ 'B', "two\n" },
+		{ 'C', "BDAT 5\r\ntwo\r\n" },
+		{ 'S', "250 2.0.0 got\r\n" },
+		{ 'D', NULL },
+		{ 'C', "BDAT 0 LAST\r\n" },
+		{ 'S', "250 2.0.0 queued\r\n" },
+		{ 'M', NULL },
+		{ 'C', "MAIL FROM:<s@a.test>\r\n" },
+		{ 'S', "250 2.1.0 ok\r\n" },
+		{ 'C', "RCPT TO:<a@mx.test>\r\n" },
+		{ 'S', "250 2.1.5 ok\r\n" },
+		{ 'B', "x\n" },
+		{ 'C', "BDAT 3\r\nx\r\n" },
+		{ 'S', "554 5.6.0 bad content\r\n" },
+		{ 'C', "RSET\r\n" },
+		{ 'S', "250 2.0.0 ok\r\n" },
+		{ 0, NULL },
+	};
+	c = run("bdat-sequential", &plain_params, s2, msgs2, bw);
+	rcpt_is(&q[0], SMTP_CLIENT_OK, 250, "2.0.0");
+	CHECK_STR(q[0].reply.text, "2.0.0 queued");
+	rcpt_is(&q2[0], SMTP_CLIENT_PERMFAIL, 554, "5.6.0");
+	CHECK(smtp_client_want(c) == SMTP_CLIENT_IDLE);
+	smtp_client_free(&c);
+
+	/* lost after BDAT LAST: maybe delivered */
+	struct smtp_client_rcpt l[] = { RC("a@mx.test") };
+	struct smtp_client_msg ml = { .from = "s@a.test", .size = 3, .rcpts = l, .nrcpts = 1 };
+	struct smtp_client_msg *msgs3[] = { &ml };
+	const struct step s3[] = {
+		{ 'S', "220 mx.test\r\n" },
+		{ 'C', "EHLO client.test\r\n" },
+		{ 'S', EHLO_CHUNKING },
+		{ 'M', NULL },
+		{ 'C', "MAIL FROM:<s@a.test>\r\nRCPT TO:<a@mx.test>\r\n" },
+		{ 'S', "250 ok\r\n250 ok\r\n" },
+		{ 'B', "x\r\n" },
+		{ 'D', NULL },
+		{ 'C', "BDAT 3\r\nx\r\nBDAT 0 LAST\r\n" },
+		{ 'S', "250 2.0.0 chunk\r\n" },
+		{ 'E', NULL },
+		{ 0, NULL },
+	};
+	c = run("bdat-lost", &plain_params, s3, msgs3, bw);
+	CHECK(ml.maybe_twice);
+	CHECK(l[0].status == SMTP_CLIENT_TEMPFAIL);
+	smtp_client_free(&c);
+}
+
 /* ---- the body encoder alone: any chunking gives the same bytes ---- */
 static void test_body_chunking(void)
 {
@@ -882,6 +996,7 @@ int main(void)
 		test_354_no_rcpt(bw);
 		test_sequential_mail_data_fail(bw);
 		test_dsn_params(bw);
+		test_bdat(bw);
 		test_dot_fail(bw);
 		test_lost_after_dot(bw);
 		test_421(bw);
