@@ -123,8 +123,9 @@ struct smtp_client_msg {
 	struct smtp_client_rcpt *rcpts;
 	size_t nrcpts;              /* 1..SMTP_CLIENT_MAX_RCPTS */
 	/* out */
-	bool maybe_twice;           /* the connection ended after the final dot and before
-	                             * its reply: the server may have delivered it anyway */
+	bool maybe_twice;           /* the connection ended after the final dot (or BDAT
+	                             * LAST) and before its reply: the server may have
+	                             * delivered it anyway (log it; RFC 1047) */
 	size_t delivered;           /* recipients with SMTP_CLIENT_OK */
 };
 
