@@ -53,6 +53,7 @@ libunbound-dev            the dns library's resolver: DNSSEC-validated answers (
 dns-root-data             the DNSSEC root trust anchor the dns library validates with by default
 unbound                   the dns library's test: a real authoritative server for a signed test zone
 ldnsutils                 ldns-keygen and ldns-signzone: the dns test signs its zone
+python3-aiosmtpd          an independent SMTP server as the outbound client's peer (test_smtp_client.py)
 "
 
 names=$(printf '%s\n' "$PACKAGES" | awk 'NF { print $1 }')

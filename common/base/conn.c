@@ -677,7 +677,141 @@ SSL_CTX *conn_client_ctx_new(const char *cafile, const char **error_r)
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
+	/* DANE needs this once per context; a connection that does not call
+	 * SSL_dane_enable() is not affected */
+	if (SSL_CTX_dane_enable(ctx) <= 0) {
+		*error_r = conn_ssl_reason(SSL_ERROR_SSL, "SSL_CTX_dane_enable failed");
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	return ctx;
+}
+
+/* A certificate name for the log: RFC 2253, printable ASCII only, cut to size. */
+static void conn_x509_name(const X509_NAME *name, char *out, size_t size)
+{
+	out[0] = '\0';
+	BIO *b = BIO_new(BIO_s_mem());
+	if (b == NULL || name == NULL) {
+		BIO_free(b);
+		return;
+	}
+	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
+		int n = BIO_read(b, out, (int)size - 1);
+		/* BOUNDS: n <= size - 1 */
+		n = n < 0 ? 0 : n;
+		out[n] = '\0';
+		for (int i = 0; i < n; i++)
+			if ((unsigned char)out[i] < 0x20 || (unsigned char)out[i] > 0x7E)
+				out[i] = '?';
+	}
+	BIO_free(b);
+}
+
+static void conn_tls_fill(SSL *ssl, enum conn_tls_mode mode, struct conn_tls_result *r)
+{
+	(void)util_snprintf(r->version, sizeof(r->version), "%s", SSL_get_version(ssl));
+	if (util_snprintf(r->cipher, sizeof(r->cipher), "%s", SSL_get_cipher_name(ssl)) < 0)
+		r->cipher[0] = '\0';
+	X509 *peer = SSL_get0_peer_certificate(ssl);
+	if (peer != NULL) {
+		conn_x509_name(X509_get_subject_name(peer), r->subject, sizeof(r->subject));
+		conn_x509_name(X509_get_issuer_name(peer), r->issuer, sizeof(r->issuer));
+	}
+	long vr = SSL_get_verify_result(ssl);
+	if (peer == NULL)
+		(void)util_snprintf(r->verify_error, sizeof(r->verify_error), "no certificate");
+	else if (vr != X509_V_OK &&
+		 util_snprintf(r->verify_error, sizeof(r->verify_error), "%s",
+			       X509_verify_cert_error_string(vr)) < 0)
+		r->verify_error[0] = '\0';
+	uint8_t u, sel, mt;
+	int depth = SSL_get0_dane_tlsa(ssl, &u, &sel, &mt, NULL, NULL);
+	if (depth >= 0) {
+		r->dane_matched = true;
+		r->dane_usage = u;
+		r->dane_selector = sel;
+		r->dane_mtype = mt;
+		r->dane_depth = depth;
+	}
+	if (mode == CONN_TLS_DANE)
+		r->verified = r->dane_matched && vr == X509_V_OK;
+	else
+		r->verified = peer != NULL && vr == X509_V_OK;
+}
+
+/* The names a certificate may carry for p (SSL_set1_host, then SSL_add1_host). */
+static bool conn_tls_names(SSL *ssl, const struct conn_tls_policy *p, bool first_set)
+{
+	bool ok = true;
+
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	if (first_set && p->host != NULL && p->host[0] != '\0')
+		ok = SSL_set1_host(ssl, p->host) == 1;
+	for (size_t i = 0; ok && i < p->nnames; i++)
+		ok = SSL_add1_host(ssl, p->names[i]) == 1;
+	return ok;
+}
+
+int conn_connect_tls_mode(struct conn *c, SSL_CTX *ctx, const struct conn_tls_policy *p,
+			  struct conn_tls_result *res_r, const char **error_r)
+{
+	struct conn_tls_result *r = res_r;
+	const char *host = p->host;
+
+	memset(r, 0, sizeof(*r));
+	r->dane_usage = r->dane_selector = r->dane_mtype = r->dane_depth = -1;
+	if (p->mode != CONN_TLS_OPPORTUNISTIC && (host == NULL || host[0] == '\0')) {
+		*error_r = "verification needs a host name";
+		return -1;
+	}
+	if (conn_tls_prepare(c, error_r) < 0)
+		return -1;
+	ERR_clear_error();
+	SSL *ssl = SSL_new(ctx);
+	bool ok = ssl != NULL && SSL_set_rfd(ssl, c->rfd) == 1 && SSL_set_wfd(ssl, c->wfd) == 1;
+	struct in6_addr a6;
+	if (ok && host != NULL && host[0] != '\0' && inet_pton(AF_INET, host, &a6) != 1 &&
+	    inet_pton(AF_INET6, host, &a6) != 1)
+		ok = SSL_set_tlsext_host_name(ssl, host) == 1;
+	if (ok && p->mode == CONN_TLS_DANE) {
+		/* the base domain is the first reference identifier for DANE-TA's name check */
+		ok = SSL_dane_enable(ssl, host) > 0 && conn_tls_names(ssl, p, false);
+		/* RFC 7672 section 3.1.1: DANE-EE binds the key, no name is checked */
+		(void)SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+		for (size_t i = 0; ok && i < p->ntlsa; i++) {
+			const struct conn_tlsa *t = &p->tlsa[i];
+			/* RFC 7672 section 3.1.3: PKIX-TA(0) and PKIX-EE(1) are unusable in SMTP */
+			if (t->usage != 2 && t->usage != 3)
+				continue;
+			/* 0: unusable (unknown selector or type), < 0: malformed (a digest of the
+			 * wrong length): unusable too (RFC 6698 section 4.1) */
+			if (SSL_dane_tlsa_add(ssl, t->usage, t->selector, t->mtype, t->data,
+					      t->len) > 0)
+				r->dane_usable++;
+			ERR_clear_error();
+		}
+		/* no usable record: encrypted but unauthenticated (RFC 7672 section 2.2) */
+		SSL_set_verify(ssl, r->dane_usable > 0 ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+	} else if (ok) {
+		/* OPPORTUNISTIC checks the names as well, so that "verified" means the same */
+		ok = conn_tls_names(ssl, p, true);
+		SSL_set_verify(ssl, p->mode == CONN_TLS_VERIFY ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
+			       NULL);
+	}
+	if (!ok) {
+		*error_r = conn_ssl_reason(SSL_ERROR_SSL, "SSL_new failed");
+		SSL_free(ssl);
+		c->failed = true;
+		return -1;
+	}
+	if (conn_tls_handshake(c, ssl, true, error_r) < 0) {
+		if (util_snprintf(r->verify_error, sizeof(r->verify_error), "%s", *error_r) < 0)
+			r->verify_error[0] = '\0';
+		return -1;
+	}
+	conn_tls_fill(c->ssl, p->mode, r);
+	return 0;
 }
 
 int conn_connect_tls(struct conn *c, SSL_CTX *ctx, const char *host, bool verify,

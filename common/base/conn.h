@@ -85,8 +85,64 @@ int conn_starttls(struct conn *c, SSL_CTX *ctx, const char **error_r);
  * conn_starttls()'s rules: buffered plaintext dropped, handshake deadline.  0 or -1. */
 int conn_connect_tls(struct conn *c, SSL_CTX *ctx, const char *host, bool verify,
 		     const char **error_r);
-/* A client context: TLS 1.2 or later, trusting cafile (NULL: the system's CAs). */
+/* A client context: TLS 1.2 or later, trusting cafile (NULL: the system's CAs), with
+ * OpenSSL's DANE support enabled (SSL_CTX_dane_enable) for conn_connect_tls_mode(). */
 SSL_CTX *conn_client_ctx_new(const char *cafile, const char **error_r);
+
+/* Outbound TLS with a policy (issue 8: the SMTP client):
+ * - OPPORTUNISTIC: any certificate is accepted; the result still says whether the chain
+ *   verified to a CA of ctx and named host (RFC 7435: opportunistic security);
+ * - DANE (RFC 7672): the TLSA records (DNSSEC-validated by the caller) decide, through
+ *   OpenSSL's own DANE code (SSL_dane_enable, SSL_dane_tlsa_add; never our matching):
+ *   the handshake fails unless a usable record matches.  DANE-EE(3) matches the leaf
+ *   with no name check (RFC 7672 section 3.1.1); DANE-TA(2) matches
+ *   an issuer in the chain the server sends, and the leaf must name host or one of
+ *   names (the reference identifiers: the MX host name and the next-hop domain, RFC
+ *   7672 section 3.2.2).  PKIX-TA(0) and PKIX-EE(1) are unusable for SMTP (RFC 7672
+ *   section 3.1.3) and skipped.  No usable record at all: TLS is still required, but
+ *   unauthenticated (RFC 7672 section 2.2), and the result says dane_usable == 0.
+ * - VERIFY: WebPKI (RFC 6125) against ctx's CAs: the chain must verify and the leaf
+ *   name host or one of names (a smarthost; an MTA-STS policy's mx names). */
+enum conn_tls_mode { CONN_TLS_OPPORTUNISTIC, CONN_TLS_DANE, CONN_TLS_VERIFY };
+
+/* One TLSA record's fields (RFC 6698 section 2.1) */
+struct conn_tlsa {
+	uint8_t usage, selector, mtype;
+	const unsigned char *data;
+	size_t len;
+};
+
+struct conn_tls_policy {
+	enum conn_tls_mode mode;
+	const char *host;               /* SNI (not for an address literal) and the name; for
+	                                 * DANE the TLSA base domain (the MX host name) */
+	const char *const *names;       /* more acceptable names, or NULL */
+	size_t nnames;
+	const struct conn_tlsa *tlsa;   /* DANE: the records */
+	size_t ntlsa;
+};
+
+/* What a handshake gave, for the log line of each delivery ("the TLS result logged per
+ * delivery"): all strings NUL-terminated, "" when unknown. */
+struct conn_tls_result {
+	char version[16];               /* "TLSv1.3" */
+	char cipher[64];                /* "TLS_AES_256_GCM_SHA384" */
+	bool verified;                  /* authenticated: the chain verified and named the
+	                                 * host (VERIFY, OPPORTUNISTIC), or a TLSA record
+	                                 * matched (DANE) */
+	char verify_error[96];          /* why not, OpenSSL's words, or "" */
+	size_t dane_usable;             /* DANE: records OpenSSL could use */
+	bool dane_matched;              /* DANE: a record matched */
+	int dane_usage, dane_selector, dane_mtype; /* the matching record, -1 if none */
+	int dane_depth;                 /* where in the chain it matched (0: the leaf), -1 */
+	char subject[256];              /* the peer's certificate subject, RFC 2253, cut */
+	char issuer[256];
+};
+
+/* The client side of TLS with a policy; on success *res_r is filled (on a failure too,
+ * as far as the handshake got: the log says what failed).  0 or -1 with *error_r. */
+int conn_connect_tls_mode(struct conn *c, SSL_CTX *ctx, const struct conn_tls_policy *p,
+			  struct conn_tls_result *res_r, const char **error_r);
 /* True if the peer presented a certificate whose chain verified (and whose name matched,
  * when conn_connect_tls() was asked to verify). */
 bool conn_tls_verified(const struct conn *c);

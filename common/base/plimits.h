@@ -543,4 +543,26 @@
 #define DNS_DEADLINE_MS 20000
 #define DNS_MAX_SERVERS 8
 
+/* The outbound SMTP client (common/smtp/smtp_client.c).  RFC 5321 section 4.5.3.2: the
+ * client's timeouts per state, exposed by smtp_client_timeout_s() for the caller's
+ * waits: the greeting 5 min, MAIL 5 min, RCPT 5 min, DATA 2 min, each data block 3 min,
+ * the reply to the final dot 10 min (the server may scan the message meanwhile).  The
+ * other commands (EHLO, STARTTLS, AUTH, RSET, QUIT) have no RFC value: 5 min as MAIL.
+ * A reply's text kept per recipient for the log and a DSN: the lines joined, cut here
+ * (a reply line from a peer may be longer, SMTP_MAX_REPLY_LINE_PEER; one is enough).
+ * Output buffered by the engine before the caller takes it: a pipelined group of
+ * commands is at most SMTP_MAX_MAIL_LINE + n * SMTP_MAX_RCPT_LINE; the caller takes the
+ * output after each call, so this is the group's recipients' bound:
+ * SMTP_CLIENT_MAX_RCPTS per message (RFC 5321 section 4.5.3.1.8's 100 is the minimum a
+ * server must accept; a message to more is sent in several transactions by the queue). */
+#define SMTP_CLIENT_TIMEOUT_GREETING_S 300
+#define SMTP_CLIENT_TIMEOUT_MAIL_S 300
+#define SMTP_CLIENT_TIMEOUT_RCPT_S 300
+#define SMTP_CLIENT_TIMEOUT_DATA_S 120
+#define SMTP_CLIENT_TIMEOUT_BLOCK_S 180
+#define SMTP_CLIENT_TIMEOUT_DOT_S 600
+#define SMTP_CLIENT_TIMEOUT_OTHER_S 300
+#define SMTP_CLIENT_MAX_REPLY_TEXT 512
+#define SMTP_CLIENT_MAX_RCPTS 1000
+
 #endif

@@ -246,6 +246,18 @@ static void test_ehlo(void)
 	smtp_response_init(&p);
 	CHECK(smtp_response_feed(&p, "502 5.5.1 no\r\n", 14, &used, &err) == 1);
 	CHECK(smtp_response_ehlo(&p.resp, &e) == -1);
+	/* every keyword the client uses, in any case; REQUIRETLS (RFC 8689) and others
+	 * that the client does not use are ignored; a prefix is no keyword */
+	static const char in3[] =
+		"250-h\r\n250-pipelining\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n"
+		"250-DSN\r\n250-REQUIRETLS\r\n250-STARTTLSX\r\n250-8BITMIMEX\r\n"
+		"250 AUTH SCRAM-SHA-256 XOAUTH2\r\n";
+	smtp_response_init(&p);
+	CHECK(smtp_response_feed(&p, in3, sizeof(in3) - 1, &used, &err) == 1);
+	CHECK(smtp_response_ehlo(&p.resp, &e) == 0);
+	CHECK(e.exts == (SMTP_EHLO_PIPELINING | SMTP_EHLO_8BITMIME | SMTP_EHLO_SMTPUTF8 |
+			 SMTP_EHLO_CHUNKING | SMTP_EHLO_DSN | SMTP_EHLO_AUTH));
+	CHECK(e.auth_mechs == 0);
 	/* HELO-style single line: no extensions */
 	smtp_response_init(&p);
 	CHECK(smtp_response_feed(&p, "250 mx.example\r\n", 16, &used, &err) == 1);
