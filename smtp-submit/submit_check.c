@@ -468,6 +468,7 @@ int submit_check(const struct config *cfg, FILE *out)
 	check_names(&c);
 	check_aliases(&c);
 	check_dkim(&c);
+	c.problems += submit_check_dns(cfg, out);
 	if (c.problems > 0)
 		fprintf(out, "%u smtp-submit problem%s found\n", c.problems,
 			c.problems == 1 ? "" : "s");
