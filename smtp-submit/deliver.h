@@ -5,6 +5,7 @@
  * "Local delivery"). */
 #ifndef POSTERN_DELIVER_H
 #define POSTERN_DELIVER_H
+#include <stdbool.h>
 #include <stdio.h>
 #include "base/config.h"
 
@@ -29,6 +30,8 @@ int queue_list(const struct config *cfg, FILE *out);
 /* -t, after the shared checks (privsep/check.c): the spool directory and its owner, the
  * spool user, local_domains and hostname, the aliases file (every target user exists).
  * Prints each problem with its fix; returns the number of problems. */
-int submit_check(const struct config *cfg, FILE *out);
+/* With dns, also the DNS checks of submit_dnscheck.c (the -t command; unit tests leave
+ * them out: they would ask the host's resolvers). */
+int submit_check(const struct config *cfg, FILE *out, bool dns);
 
 #endif

@@ -148,7 +148,7 @@ int main(int argc, char **argv)
 		int status = check_run(&submit_proto, config_path);
 		struct config cfg;
 		if (config_load(&cfg, config_path, submit_proto.name, false, &err) == 0 &&
-		    submit_check(&cfg, stdout) != 0)
+		    submit_check(&cfg, stdout, true) != 0)
 			status = 1;
 		config_free(&cfg);
 		return status;   /* a config that does not load: check_run() said why */

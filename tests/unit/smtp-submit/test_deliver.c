@@ -888,7 +888,7 @@ static char *check_out(const struct config *c, int *problems_r)
 	char *out = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&out, &len);
-	*problems_r = submit_check(c, f);
+	*problems_r = submit_check(c, f, false);
 	fclose(f);
 	return out;
 }
