@@ -10,7 +10,6 @@ is accepted and stays queued; test_submit_to_other_domain_is_delivered_by_mx is 
 strict xfail that turns green then."""
 
 import imaplib
-import os
 import poplib
 import pwd
 import re
@@ -239,6 +238,34 @@ def test_port25_over_ipv6(lab):
     via_imap, _ = read_both(b, a, subj)
     r = h.header_fields(via_imap, "Received")[0]
     assert b.v6 in r, r
+
+
+def greeting(addr, port, timeout=10):
+    """The first line a server sends, or the error of the connection: ("ok", line) or
+    ("error", exception name)."""
+    try:
+        with socket.create_connection((addr, port), timeout=timeout) as c:
+            return "ok", c.makefile("rb").readline().decode().strip()
+    except OSError as e:
+        return "error", type(e).__name__
+
+
+def test_host_off_the_wire_and_back(make_lab):
+    """Host.link(False) is "the destination is down" for the fault tests: b still finds
+    a's MX (the DNS is not behind a's link) but cannot reach it; back on the wire, a
+    answers again.  A lab of this test's own (make_lab), so the shared one is never cut."""
+    lab = make_lab()
+    a, b = lab.hosts["a"], lab.hosts["b"]
+    assert b.call(greeting, a.mx, 25) == ("ok", "220 %s ESMTP postern" % a.mx)
+    a.link(False)
+    assert b.dig("MX", "163.test") == ["10 mx.163.test."]
+    state, err = b.call(greeting, a.v4, 25, timeout=5)
+    assert state == "error", err
+    r = a.run([netns.DIG, "+time=1", "+tries=1", "MX", "sina.test"], check=False)
+    assert r.returncode == 9, "a off the wire still reaches the DNS: %s" % r.stdout  # no reply
+    a.link(True)
+    assert b.call(greeting, a.v4, 25) == ("ok", "220 %s ESMTP postern" % a.mx)
+    assert b.call(greeting, a.v6, 25) == ("ok", "220 %s ESMTP postern" % a.mx)
 
 
 # --------------------------------------------------------------------------------------
