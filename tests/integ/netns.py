@@ -357,7 +357,6 @@ class Dns:
             "local=/8.b.d.0.1.0.0.2.ip6.arpa/",
             "log-queries",
             "log-facility=-",
-            "user=root",
             "pid-file=",
         ]
         for dom in sorted(self.mx):
