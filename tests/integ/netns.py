@@ -40,7 +40,12 @@ of its certificate), .user (helpers.MailUser), .address(user), .smtp (helpers.Sm
 .mx_port 25, .port 587, .tls_port 465, .log, .queue_list()), .imapd, .pop3d
 (helpers.Daemon: .tls_port), host.run(argv) (ip netns exec), host.call(fn, *args) (fn in
 a child process inside the namespace, resolving through the lab's DNS), host.swaks(...),
-host.smtp_command(*args) (smtp-submit -c CONFIG ARGS inside the namespace), host.link().
+host.smtp_command(*args) (smtp-submit -c CONFIG ARGS inside the namespace), host.link(),
+host.dig(*args); lab.dns (Dns: set_mx, set_host, set_txt, reload, log), lab.hosts,
+lab.wire, lab.prefix, lab.close(), lab.leftovers().  Fixtures (conftest.py imports them):
+lab (one two-domain lab per test module), make_lab(fail_at=None, two=True) (labs of the
+test's own), netns_bins.  Users are helpers.MailUser accounts (pt + digits), so the
+suite's sweep of an aborted run's accounts covers them.
 """
 
 import ctypes
