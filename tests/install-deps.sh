@@ -35,10 +35,13 @@ libpam-modules            pam_unix and friends for the test accounts
 libpam-runtime            /etc/pam.d/common-*
 passwd                    useradd, userdel, chpasswd
 procps                    ps, pgrep for the tests' process checks
-iproute2                  ss: free ports, the demo's port check
+iproute2                  ss: free ports, the demo's port check; ip netns: the two-domain tests
 fail2ban                  fail2ban-regex for the filter test
 fetchmail                 integration tests: a real POP3 mail fetcher
-dnsmasq-base              smtp-submit's DNSBL unit test: a real DNS server on loopback
+dnsmasq-base              a real DNS server: the DNSBL unit test, the two-domain tests' MX/A/TXT (binary only: no service, nothing on port 53)
+bind9-dnsutils            dig: the two-domain tests query their DNS from inside a host's namespace
+python3-dnspython         the Python resolver (MX, TXT) in the two-domain tests
+libio-socket-inet6-perl   swaks -6: the two-domain tests' IPv6 port-25 path
 isync                     mbsync: a real two-way IMAP syncer for the imapd client tests
 mutt                      a real interactive IMAP client, driven in tmux by the imapd client tests
 interimap                 a real two-way IMAP syncer built on QRESYNC, LIST-STATUS, COMPRESS
@@ -152,11 +155,28 @@ for tool in /usr/bin/systemd-socket-activate /usr/sbin/inetd /usr/bin/fail2ban-r
 	    /usr/bin/openssl /usr/bin/curl /usr/sbin/useradd /usr/bin/dotlockfile \
 	    /usr/bin/fetchmail /usr/bin/mbsync /usr/bin/mutt /usr/bin/tmux \
 	    /usr/bin/interimap /usr/bin/imapfilter /usr/bin/swaks \
-	    /usr/sbin/unbound /usr/bin/ldns-signzone /usr/bin/ldns-keygen; do
+	    /usr/sbin/unbound /usr/bin/ldns-signzone /usr/bin/ldns-keygen \
+	    /sbin/ip /usr/sbin/dnsmasq /usr/bin/dig; do
 	if [ ! -x "$tool" ]; then
 		echo "install-deps.sh: $tool is missing" >&2
 		exit 1
 	fi
 done
+
+# dnsmasq-base is the bare binary: unlike the package `dnsmasq` it brings no system
+# service, so nothing is started or enabled and nothing takes the host's port 53 (the
+# tests run their dnsmasq inside a network namespace of their own).  The policy-rc.d
+# above keeps any other package's service from starting during the install.
+
+# The two-domain tests (tests/integ/netns.py) need network namespaces: root with
+# CAP_SYS_ADMIN and CAP_NET_ADMIN (a container started without them cannot).
+if [ "$(id -u)" -eq 0 ]; then
+	probe="ptns-probe-$$"
+	if ip netns add "$probe" 2>/dev/null; then
+		ip netns delete "$probe"
+	else
+		echo "install-deps.sh: warning: 'ip netns add' fails here: the two-domain tests will be skipped" >&2
+	fi
+fi
 
 echo "install-deps.sh: all dependencies present"

@@ -24,6 +24,8 @@ from types import SimpleNamespace
 import pytest
 
 import helpers as h
+import netns
+from netns import lab, make_lab, netns_bins, _two_domains_module  # noqa: F401 fixtures
 
 PAM_FILE = Path("/etc/pam.d/pop3")
 PAM_FILES = (PAM_FILE, Path("/etc/pam.d/imap"), Path("/etc/pam.d/smtp"))
@@ -60,6 +62,7 @@ def suite_env():
         h.remove_user(name)
     for d in h.stale_tmpdirs():
         shutil.rmtree(d, ignore_errors=True)
+    netns.sweep_stale()     # network namespaces of the issue-8 tests (tests/integ/netns.py)
 
     created = []
     for pam in PAM_FILES:
