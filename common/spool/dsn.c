@@ -389,22 +389,23 @@ static void put_text_part(struct out *o, const struct dsn_params *p, const bool 
 		const char *addr = env->rcpts[r->idx].addr;
 		const char *status = status_fits(r->status, r->action) ? r->status :
 				     dsn_action_status(r->action);
-		char prefix[DSN_TEXT_MAX + 64];
+		char prefix[DSN_TEXT_MAX + 64];     /* one line: under 998 */
 		sanitize(v, addr, strlen(addr), utf8);
 		snprintf(prefix, sizeof(prefix), "<%s>: %s (%s)", v, dsn_action_name(r->action),
 			 status);
 		put_wrapped(o, prefix, "", "");
 		if (r->diagnostic != NULL) {
+			/* "    MTA said: TEXT" wrapped: each word is at most DSN_TEXT_MAX, so
+			 * no line passes 4 + DSN_TEXT_MAX bytes */
 			size_t len = r->diagnostic_len != 0 ? r->diagnostic_len : strlen(r->diagnostic);
+			char mta[DSN_TEXT_MAX + 1], said[2 * DSN_TEXT_MAX + 32];
 			if (sanitize(v, r->diagnostic, len, utf8) > 0) {
-				char who[DSN_TEXT_MAX + 64];
-				char mta[DSN_TEXT_MAX + 1];
 				if (r->remote_mta != NULL &&
 				    sanitize(mta, r->remote_mta, strlen(r->remote_mta), utf8) > 0)
-					snprintf(who, sizeof(who), "    %s said:", mta);
+					snprintf(said, sizeof(said), "%s said: %s", mta, v);
 				else
-					snprintf(who, sizeof(who), "    The reply was:");
-				put_wrapped(o, who, v, "    ");
+					snprintf(said, sizeof(said), "The reply was: %s", v);
+				put_wrapped(o, "    ", said, "    ");
 			}
 		}
 		if (r->action == DSN_DELAYED) {
