@@ -38,8 +38,22 @@
  * value is cut at DSN_TEXT_MAX bytes (at a character boundary, with "..." appended) and
  * folded at spaces before 78 columns where a space allows.  A value is never longer than
  * DSN_TEXT_MAX and a field name never longer than 20, so no line reaches 998 bytes even
- * where no space allows a fold.  A status that is not a valid x.y.z (RFC 3463) is
- * replaced by the action's generic one (5.0.0, 4.0.0, 2.0.0).
+ * where no space allows a fold; in the text part each word goes on a line of its own
+ * when it must, so no line there passes 4 + DSN_TEXT_MAX either.  A status that is not
+ * a valid x.y.z (RFC 3463) or does not fit its action (failed: 4.x.x -- a message that
+ * expired after temporary errors -- or 5.x.x; delayed: 4.x.x; the others 2.x.x) is
+ * replaced by the action's generic one (5.0.0, 4.0.0, 2.0.0).  Our own values (the
+ * reporting MTA's name, the Message-ID's left part, a given boundary) are checked
+ * instead, and refused when invalid.
+ *
+ * 8-bit: with a returned original, the report and that part are labelled
+ * Content-Transfer-Encoding: 8bit (a label that allows 8-bit data, true also of 7-bit
+ * data), since a message spooled as BODY=7BIT may hold 8-bit bytes all the same;
+ * dsn_result.eightbit says whether any 8-bit byte was written, so the bounce is queued
+ * BODY=8BITMIME exactly when it needs to be.  An SMTPUTF8 original makes an SMTPUTF8
+ * DSN (RFC 6533 types, UTF-8 addresses kept, "utf-8" address type in Final-Recipient
+ * for a non-ASCII address, text part charset=utf-8); otherwise the DSN is ASCII in
+ * every part but the returned original.
  *
  * The returned original is copied with its line ends made CRLF (a bare LF or lone CR
  * becomes CRLF), NUL bytes as '?', and a line longer than DSN_LINE_MAX broken (within
