@@ -464,6 +464,26 @@
 /* Queue entries one listing or queue run looks at (13 bytes of memory each); the rest
  * wait for the next run, and the listing says it was cut. */
 #define SPOOL_SCAN_MAX 1000000
+/* Bounces (common/spool/dsn.c).  RET=FULL returns the whole message only up to this
+ * size (RFC 3461 section 6.2 lets the MTA return only the header past "some
+ * implementation-specified length"): a bounce doubles the traffic of what it returns,
+ * and Postfix returns no more than 50 kB (bounce_size_limit); 1 MiB keeps ordinary mail
+ * with a small attachment whole.  Beyond it, the header only. */
+#define DSN_RETURN_FULL_MAX (1024 * 1024)
+/* Bytes of the original's header returned at most (a header is a few KiB; a long chain
+ * of Received: and signature fields tens of KiB); the copy is cut at this point. */
+#define DSN_RETURN_HDRS_MAX (256 * 1024)
+/* One value taken from outside into a DSN field or its text part (a diagnostic as the
+ * remote server sent it, an address, ORCPT, ENVID, a host name): longer ones are cut,
+ * so "Diagnostic-Code: smtp; " and the value stay far below RFC 5322's 998 even where
+ * no space allows a fold.  A multi-line SMTP reply is about 512 bytes a line. */
+#define DSN_TEXT_MAX 900
+/* Longest line written into a DSN, without its CRLF: RFC 5322 section 2.1.1's limit.
+ * A longer line of the returned original is broken at this length. */
+#define DSN_LINE_MAX 998
+/* Where the DSN's own fields are folded when a space allows (RFC 5322 section 2.1.1's
+ * "SHOULD" limit). */
+#define DSN_FOLD_COLUMN 78
 
 /* smtp-submit's local delivery (smtp-submit/deliver.c). */
 /* A deferred local recipient is tried again after this, doubled per attempt up to the
