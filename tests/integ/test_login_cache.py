@@ -20,7 +20,7 @@ AUTH_FAILED_RAW = (h.AUTH_FAILED + "\r\n").encode()
 
 
 @pytest.fixture
-def cached(daemon, tmp_path_factory):
+def cached(daemon):
     """The daemon with login_cache_ttl and log_debug on, and a PAM service that records
     its stacks: returns (daemon, records()) where records() lists "auth USER" /
     "account USER" lines in order."""
@@ -222,3 +222,24 @@ def test_unsafe_cache_dir_is_not_used(cached, user):
     _login_ok(daemon.port, user)
     assert _wait_results(daemon, user, 3)[2] == "miss"
     assert records().count("auth %s" % user.name) == 3
+
+
+def test_imapd_repeat_login_is_cached_per_service(imap_daemon, user, ctx):
+    """imapd (pam_service imap) with the cache: a repeat IMAPS login is a hit; the entry
+    is imap's own (an ipop3d entry would be another file)."""
+    import imaplib
+    imap_daemon.configure(login_cache_ttl=600, log_debug="yes")
+    imap_daemon.start()
+    for _ in range(2):
+        c = imaplib.IMAP4_SSL("127.0.0.1", imap_daemon.tls_port, ssl_context=ctx,
+                              timeout=30)
+        assert c.login(user.name, user.password)[0] == "OK"
+        assert c.select("INBOX")[0] == "OK"
+        c.logout()
+    assert _wait_results(imap_daemon, user, 2) == ["miss", "hit"]
+    c = imaplib.IMAP4_SSL("127.0.0.1", imap_daemon.tls_port, ssl_context=ctx, timeout=30)
+    with pytest.raises(imaplib.IMAP4.error):
+        c.login(user.name, user.password + "x")
+    c.logout()
+    imap_daemon.log.wait("auth-failed", user=user.name)
+    assert _wait_results(imap_daemon, user, 3)[2] == "miss"
