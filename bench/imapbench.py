@@ -8,7 +8,8 @@ earlier run), raw numbers in build/bench/imap-results.json.  Reuses bench.py's a
 both servers), certificates, cgroup CPU accounting and Dovecot configuration (with imap
 in place of pop3).  Figures:
   - server CPU per IMAPS login (connect, TLS, LOGIN, LOGOUT), sequential and from 2
-    concurrent clients;
+    concurrent clients; also for a third server, imapd with login_cache_ttl on, whose
+    measured logins are all repeat logins served by the login cache;
   - login + SELECT + UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE) on a
     BIG-message mailbox, the first session after the mailbox was made (cold: the server
     builds its index and cache) and warm, Maildir and mbox;
