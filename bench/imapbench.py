@@ -8,7 +8,8 @@ earlier run), raw numbers in build/bench/imap-results.json.  Reuses bench.py's a
 both servers), certificates, cgroup CPU accounting and Dovecot configuration (with imap
 in place of pop3).  Figures:
   - server CPU per IMAPS login (connect, TLS, LOGIN, LOGOUT), sequential and from 2
-    concurrent clients;
+    concurrent clients; also for a third server, imapd with login_cache_ttl on, whose
+    measured logins are all repeat logins served by the login cache;
   - login + SELECT + UID FETCH 1:* (UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE) on a
     BIG-message mailbox, the first session after the mailbox was made (cold: the server
     builds its index and cache) and warm, Maildir and mbox;
@@ -54,6 +55,8 @@ N_LOGIN = int(os.environ.get("IMAP_LOGINS", "40" if QUICK else "200"))
 DO_MBOX = os.environ.get("IMAP_MBOX", "1") != "0"
 ONLY = set(x for x in os.environ.get("IMAP_ONLY", "").split(",") if x)
 PERF_DIR = os.environ.get("IMAP_PERF")
+# the label of the imapd with login_cache_ttl on (login figures only)
+IMAPD_CACHE = "imapd-cache"
 WARM_RUNS = 3
 PSS_SESSIONS = 10
 FETCH_ITEMS = b"(UID FLAGS RFC822.SIZE INTERNALDATE ENVELOPE)"
@@ -617,6 +620,11 @@ def write_section(R, path):
                 lg[ip][mode]["cpu_ms"], lg[dc][mode]["cpu_ms"])
             row("  logins per second, %s" % nm, lg[ip][mode]["rate"], lg[dc][mode]["rate"],
                 "%.1f")
+            if IMAPD_CACHE in lg:
+                row("IMAPS repeat login, cache on (`login_cache_ttl`), %s: server CPU per "
+                    "login, ms" % nm, lg[IMAPD_CACHE][mode]["cpu_ms"], lg[dc][mode]["cpu_ms"])
+                row("  logins per second, repeat login, cache on, %s" % nm,
+                    lg[IMAPD_CACHE][mode]["rate"], lg[dc][mode]["rate"], "%.1f")
     for key, store in (("fetch", "Maildir"), ("fetch_mbox", "mbox")):
         f = R.get(key)
         if not f:
@@ -747,14 +755,15 @@ def main():
         empty.write_text("")
         os.chmod(empty, 0o644)
 
-        def imapd_conf(name, location):
+        def imapd_conf(name, location, extra=""):
             conf = tmp / (name + ".conf")
             conf.write_text(
                 "[global]\ntls_cert = {d}/postern.crt\ntls_key = {d}/postern.key\n"
                 "log = {t}/{n}.log\nstate_dir = {t}/{n}-state\nhosts_allow = {e}\n"
                 "hosts_deny = {e}\nmin_uid = 1000\nlogin_fail_delay_ms = 0\n"
                 "throttle_ip_max = 0\nthrottle_net_max = 0\nthrottle_user_max = 0\n"
-                "mail_location = {loc}\n".format(d=d, t=tmp, e=empty, n=name, loc=location))
+                "mail_location = {loc}\n{x}".format(d=d, t=tmp, e=empty, n=name, loc=location,
+                                                   x=extra))
             return conf
 
         def cg(label):
@@ -777,7 +786,18 @@ def main():
             B.measure(s, lambda s=s: login_once(s.port, ctx, *creds[0]))
             s.baseline()
         if want("login"):
-            R["login"] = bench_login(servers, cafile, creds, N_LOGIN)
+            # a third server for the login figures only: imapd with the login cache on
+            # (login_cache_ttl), warmed up like the others, so every measured login is a
+            # repeat login that the cache serves (pam_acct_mgmt still runs)
+            cached = Imapd(IMAPD_CACHE, cg("imapd-cache"), B.free_port(),
+                           imapd_conf("imapd-cache", "maildir:~/Maildir",
+                                      "login_cache_ttl = 3600\n"),
+                           tmp / "imapd-cache.log")
+            cached.start()
+            B.measure(cached, lambda: login_once(cached.port, ctx, *creds[0]))
+            cached.baseline()
+            R["login"] = bench_login(servers + [cached], cafile, creds, N_LOGIN)
+            cached.stop()
         if want("search") or want("body") or want("pss"):
             _, R["small_bytes"] = make_maildir_folder(creds[0][0], N_SMALL, SMALL_FOLDER)
         if want("search"):

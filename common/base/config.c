@@ -60,6 +60,7 @@ static const struct cfg_key cfg_keys[] = {
 	K(throttle_user_max, CFG_UINT, 1000000),
 	K(throttle_trust_days, CFG_UINT, 3650),
 	K(throttle_conn_max, CFG_UINT, 100000),
+	K(login_cache_ttl, CFG_UINT, 86400 * 7),
 	K(tls_ticket_rotate, CFG_UINT, 86400 * 7),
 	/* smtp-submit */
 	K(hostname, CFG_STR, 0),

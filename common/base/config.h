@@ -42,6 +42,8 @@ struct config {
 	                                   from that user's lockout */
 	unsigned throttle_conn_max;     /* connections before login at once per IPv4 address
 	                                   or IPv6 /64; 0 = no cap */
+	unsigned login_cache_ttl;       /* seconds a verified login is cached (repeat logins
+	                                   skip pam_authenticate); 0 = off (the default) */
 	unsigned tls_ticket_rotate;     /* seconds a TLS 1.3 session may be resumed */
 	/* smtp-submit (README lists each with its default) */
 	char *hostname;                 /* our name in the greeting, EHLO and Received:;

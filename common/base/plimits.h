@@ -114,6 +114,11 @@
 /* Longest wait for PAM's authentication child (yescrypt takes ~0.1 s; an LDAP or RADIUS
  * module may wait on the network): past it the login fails temporarily. */
 #define AUTH_PAM_TIMEOUT_MS 30000
+/* The login cache (common/privsep/logincache.c).  An entry dated more than this in the
+ * future is not fresh (a clock set back must not make old entries live longer than the
+ * ttl); the ttl itself is capped at a week by config.c (login_cache_ttl): a verification
+ * should not outlive the checks it skips by more than that. */
+#define LOGINCACHE_CLOCK_SKEW_S 60
 /* Longest the root monitor may spend in pam_setcred + pam_open_session, and again in
  * pam_close_session: the session stack runs in the monitor (it must outlive the session),
  * and a module that waits on the network (LDAP, NFS home, systemd-logind) must not hold

@@ -23,8 +23,11 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <shadow.h>
+#include <time.h>
 #include <security/pam_appl.h>
 #include "privsep/auth.h"
+#include "privsep/logincache.h"
 #include "base/plimits.h"
 #include "base/util.h"
 
@@ -148,28 +151,84 @@ static pam_handle_t *auth_pam_handle(const char *service, const char *rhost)
 	return auth_pamh;
 }
 
+const char *auth_cache_name(enum auth_cache c)
+{
+	static const char *const names[] = { "off", "skip", "hit", "miss", "error" };
+
+	return (unsigned)c < sizeof(names) / sizeof(names[0]) ? names[c] : "error";
+}
+
+/* The shadow hash of a name the cache may serve: a local shadow entry under exactly that
+ * name (also its passwd name: no mapping), holding a crypt hash ("$id$..."; a locked
+ * "!..." or a "*" is none).  A copy (pam_unix's own getspnam overwrites the static
+ * entry), freed by the caller; NULL if not cacheable. */
+static char *auth_cache_hash(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw == NULL || strcmp(pw->pw_name, user) != 0)
+		return NULL;
+	struct spwd *sp = getspnam(user);
+	if (sp == NULL || sp->sp_namp == NULL || strcmp(sp->sp_namp, user) != 0 ||
+	    sp->sp_pwdp == NULL || sp->sp_pwdp[0] != '$')
+		return NULL;
+	return strdup(sp->sp_pwdp);
+}
+
+static void auth_cache_free(char *hash)
+{
+	if (hash != NULL) {
+		util_wipe(hash, strlen(hash));
+		free(hash);
+	}
+}
+
 /* The PAM conversation and stack, in the child, on its copy of the monitor's handle.
  * canon_r: PAM_USER after the stack (a module may have changed it), through getpwnam,
- * as pw_name. */
-static enum auth_result auth_pam_run(pam_handle_t *pamh, const char *user,
-				     const char *pass, char *canon_r, size_t canon_size,
-				     const char **reason_r)
+ * as pw_name.  With the cache on, a matching entry stands in for pam_authenticate (never
+ * for pam_acct_mgmt). */
+static enum auth_result auth_pam_run(pam_handle_t *pamh, const char *service,
+				     const char *user, const char *pass,
+				     const char *state_dir, unsigned cache_ttl,
+				     char *canon_r, size_t canon_size,
+				     enum auth_cache *cache_r, const char **reason_r)
 {
 	struct auth_conv_data data = { user, pass };
 	struct pam_conv conv = { auth_conv, &data };
+	struct logincache *lc = NULL;
+	char *hash = NULL;
 	enum auth_result res;
+	bool hit = false;
+	int64_t now = (int64_t)time(NULL);
 	int rc;
 
 	*reason_r = "pam-error";
+	*cache_r = AUTH_CACHE_OFF;
+	if (cache_ttl > 0) {
+		const char *err;
+		*cache_r = AUTH_CACHE_SKIP;
+		hash = auth_cache_hash(user);
+		if (hash != NULL && pass[0] != '\0') {
+			if (logincache_open(state_dir, cache_ttl, &lc, &err) == -1) {
+				*cache_r = AUTH_CACHE_ERROR;
+			} else {
+				hit = logincache_check(lc, service, user, pass, hash, now);
+				*cache_r = hit ? AUTH_CACHE_HIT : AUTH_CACHE_MISS;
+			}
+		}
+	}
 	if (pam_set_item(pamh, PAM_USER, user) != PAM_SUCCESS ||
 	    pam_set_item(pamh, PAM_CONV, &conv) != PAM_SUCCESS) {
 		pam_end(pamh, PAM_SYSTEM_ERR);
+		logincache_close(&lc);
+		auth_cache_free(hash);
 		return AUTH_TEMPFAIL;
 	}
-	rc = pam_authenticate(pamh, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+	rc = hit ? PAM_SUCCESS : pam_authenticate(pamh, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
 	res = auth_map(rc, "password", reason_r);
 	if (res == AUTH_OK) {
-		/* expired or locked accounts, time and access rules */
+		/* expired or locked accounts, time and access rules: on every login, a
+		 * cached one too */
 		rc = pam_acct_mgmt(pamh, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
 		res = auth_map(rc, "account", reason_r);
 	}
@@ -185,17 +244,33 @@ static enum auth_result auth_pam_run(pam_handle_t *pamh, const char *user,
 			*reason_r = "no-passwd-entry";
 		}
 	}
+	if (lc != NULL && res == AUTH_OK && !hit && strcmp(canon_r, user) == 0) {
+		/* Stored only if the hash is still the one read before the stack ran: a
+		 * password verified against a newer hash must not be bound to an older one
+		 * (which a later change back would make current again). */
+		char *again = auth_cache_hash(user);
+		const char *err;
+		if (again != NULL && strcmp(again, hash) == 0)
+			(void)logincache_store(lc, service, user, pass, hash, now, &err);
+		auth_cache_free(again);
+	}
+	if (lc != NULL && res == AUTH_FAIL)
+		logincache_remove(lc, service, user);
+	logincache_close(&lc);
+	auth_cache_free(hash);
 	pam_end(pamh, rc | PAM_DATA_SILENT);
 	return res;
 }
 
 enum auth_result auth_pam(const char *service, const char *user, const char *pass,
-			  const char *rhost, char *canon_r, size_t canon_size,
+			  const char *rhost, const char *state_dir, unsigned cache_ttl,
+			  char *canon_r, size_t canon_size, enum auth_cache *cache_r,
 			  const char **reason_r)
 {
 	int p[2];
 
 	*reason_r = "pam-error";
+	*cache_r = AUTH_CACHE_OFF;
 	canon_r[0] = '\0';
 	pam_handle_t *pamh = auth_pam_handle(service, rhost);
 	if (pamh == NULL || canon_size < 2 || pipe2(p, O_CLOEXEC) == -1)
@@ -209,23 +284,26 @@ enum auth_result auth_pam(const char *service, const char *user, const char *pas
 	if (pid == 0) {
 		/* The child: PAM reads /etc/shadow (its buffers hold other accounts' hashes)
 		 * and yescrypt takes megabytes; all of it ends with this process. */
-		unsigned char out[2 + AUTH_MAX_USER];
+		unsigned char out[3 + AUTH_MAX_USER];
 		char canon[AUTH_MAX_USER + 1];
 		const char *reason;
+		enum auth_cache cache;
 		close(p[0]);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		enum auth_result r = auth_pam_run(pamh, user, pass, canon, sizeof(canon),
+		enum auth_result r = auth_pam_run(pamh, service, user, pass, state_dir,
+						  cache_ttl, canon, sizeof(canon), &cache,
 						  &reason);
 		size_t n = r == AUTH_OK ? strlen(canon) : 0;
 		out[0] = (uint8_t)r;
 		out[1] = auth_reason_index(reason);
-		memcpy(out + 2, canon, n);        /* BOUNDS: n <= AUTH_MAX_USER */
-		_exit(util_write_all(p[1], out, 2 + n) == 0 ? 0 : 1);
+		out[2] = (uint8_t)cache;
+		memcpy(out + 3, canon, n);        /* BOUNDS: n <= AUTH_MAX_USER */
+		_exit(util_write_all(p[1], out, 3 + n) == 0 ? 0 : 1);
 	}
 	close(p[1]);
 	/* Bounded: a PAM module that hangs (a dead LDAP server) costs a temporary failure,
 	 * never a monitor stuck for good. */
-	unsigned char in[2 + AUTH_MAX_USER + 1];
+	unsigned char in[3 + AUTH_MAX_USER + 1];
 	size_t got = 0;
 	uint64_t deadline = util_now_ms() + AUTH_PAM_TIMEOUT_MS;
 	bool timed_out = false;
@@ -262,19 +340,21 @@ enum auth_result auth_pam(const char *service, const char *user, const char *pas
 		*reason_r = "pam-timeout";
 		return AUTH_TEMPFAIL;
 	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got < 2 ||
-	    got > 2 + AUTH_MAX_USER || in[0] > AUTH_TEMPFAIL ||
-	    in[1] >= sizeof(auth_reasons) / sizeof(auth_reasons[0]))
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got < 3 ||
+	    got > 3 + AUTH_MAX_USER || in[0] > AUTH_TEMPFAIL ||
+	    in[1] >= sizeof(auth_reasons) / sizeof(auth_reasons[0]) ||
+	    in[2] > AUTH_CACHE_ERROR)
 		return AUTH_TEMPFAIL;
 	*reason_r = auth_reasons[in[1]];
+	*cache_r = (enum auth_cache)in[2];
 	enum auth_result res = (enum auth_result)in[0];
 	if (res == AUTH_OK) {
-		size_t n = got - 2;
-		if (n == 0 || n >= canon_size || memchr(in + 2, '\0', n) != NULL) {
+		size_t n = got - 3;
+		if (n == 0 || n >= canon_size || memchr(in + 3, '\0', n) != NULL) {
 			*reason_r = "pam-error";
 			return AUTH_TEMPFAIL;
 		}
-		memcpy(canon_r, in + 2, n);
+		memcpy(canon_r, in + 3, n);
 		canon_r[n] = '\0';
 	}
 	return res;

@@ -182,8 +182,12 @@ static enum server_login monitor_auth(struct server_conn *sc, struct monitor_aut
 			 monitor_logname(tkey, ubuf), mbuf, sc->rip_str);
 		return LOGIN_THROTTLED;
 	}
-	res = auth_pam(sc->cfg.pam_service, m->user, m->pass, sc->rip_str, canon,
-		       sizeof(canon), &reason);
+	enum auth_cache cache;
+	res = auth_pam(sc->cfg.pam_service, m->user, m->pass, sc->rip_str, sc->cfg.state_dir,
+		       sc->cfg.login_cache_ttl, canon, sizeof(canon), &cache, &reason);
+	if (cache != AUTH_CACHE_OFF)
+		log_debug("login-cache: user=<%s>, result=%s, rip=%s",
+			  monitor_logname(tkey, ubuf), auth_cache_name(cache), sc->rip_str);
 	util_wipe(m->pass, sizeof(m->pass));
 	pw = NULL;
 	if (res == AUTH_OK) {
