@@ -578,15 +578,15 @@ static void test_original_normalised(void)
 	/* bare LF, lone CR, NUL, a 3000-byte header line and body line */
 	size_t n = 0;
 	char *m = xmalloc(8000);
-	n += (size_t)sprintf(m + n, "Subject: a\nX-Long: ");
+	n += (size_t)snprintf(m + n, 8000 - n, "Subject: a\nX-Long: ");
 	memset(m + n, 'h', 3000);
 	n += 3000;
-	n += (size_t)sprintf(m + n, "\rX-Nul: a");
+	n += (size_t)snprintf(m + n, 8000 - n, "\rX-Nul: a");
 	m[n++] = '\0';
-	n += (size_t)sprintf(m + n, "b\n\nbody\r");
+	n += (size_t)snprintf(m + n, 8000 - n, "b\n\nbody\r");
 	memset(m + n, 'b', 3000);
 	n += 3000;
-	n += (size_t)sprintf(m + n, "\nlast");
+	n += (size_t)snprintf(m + n, 8000 - n, "\nlast");
 	struct envelope *e = make_env("ned@example.org", 0);
 	e->ret = ENVELOPE_RET_FULL;
 	e->size = n;
