@@ -111,6 +111,18 @@ if [ -n "$missing" ]; then
 		echo "install-deps.sh: still missing after apt-get:$still" >&2
 		exit 1
 	fi
+	# The tests only want unbound's binary (they run their own on loopback ports): the
+	# package's resolver service, which would answer on port 53 and could take over
+	# resolv.conf, stays off at boot.
+	case " $missing " in *" unbound "*)
+		if command -v systemctl >/dev/null 2>&1; then
+			systemctl disable --quiet unbound.service unbound-resolvconf.service \
+				>/dev/null 2>&1 || true
+		fi
+		if command -v update-rc.d >/dev/null 2>&1 && [ -e /etc/init.d/unbound ]; then
+			update-rc.d unbound disable >/dev/null 2>&1 || true
+		fi ;;
+	esac
 fi
 
 # Postfix: the real peer MTA of the interoperability tests (tests/integ/test_smtp_interop.py
