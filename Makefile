@@ -10,7 +10,7 @@ HARDEN    = -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE -fno-strict-overf
 WARN      = -std=c17 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-unused-parameter
 CPPFLAGS += -D_GNU_SOURCE -iquote common
 LDHARDEN  = -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack
-LIBS      = -lssl -lcrypto -lpam -linih -llockfile -lseccomp -lz -lunbound
+LIBS      = -lssl -lcrypto -lpam -linih -llockfile -lseccomp -lz -lunbound -lidn2
 
 # make SAN=1: the same build under AddressSanitizer + UndefinedBehaviorSanitizer.
 ifeq ($(SAN),1)

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <idn2.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,18 +55,42 @@ static int ascii_casecmp(const char *a, const char *b, size_t n)
 }
 
 /* A domain as we keep it: lower-case ASCII, no trailing dot.  -1 if unusable. */
+/* A domain as it is compared: without its trailing dot, lower case, and an
+ * internationalized name (UTF-8, RFC 6531) as its A-labels ("bücher.example" ->
+ * "xn--bcher-kva.example"), through libidn2 with the UTS #46 mapping (which folds case
+ * and normalizes to NFC, as browsers and MTAs do), so that local_domains may be written
+ * either way and a recipient matches in either form.  -1: not a name. */
 static int domain_normalize(const char *in, size_t len, char *out, size_t out_size)
 {
+	bool utf8 = false;
+
 	if (len > 0 && in[len - 1] == '.')
 		len--;
 	if (len == 0 || len >= out_size || len > SMTP_MAX_DOMAIN)
 		return -1;
-	for (size_t i = 0; i < len; i++)
+	for (size_t i = 0; i < len; i++) {
 		if ((unsigned char)in[i] <= 0x20 || in[i] == 0x7F || in[i] == '@' ||
 		    in[i] == ',' || in[i] == '[' || in[i] == ']')
 			return -1;
+		utf8 = utf8 || (unsigned char)in[i] >= 0x80;
+	}
 	memcpy(out, in, len);
 	out[len] = '\0';
+	if (utf8) {
+		char *alabels = NULL;
+		if (idn2_to_ascii_8z(out, &alabels, IDN2_NONTRANSITIONAL | IDN2_NFC_INPUT) !=
+		    IDN2_OK) {
+			idn2_free(alabels);
+			return -1;
+		}
+		size_t alen = strlen(alabels);
+		if (alen == 0 || alen >= out_size || alen > SMTP_MAX_DOMAIN) {
+			idn2_free(alabels);
+			return -1;
+		}
+		memcpy(out, alabels, alen + 1);
+		idn2_free(alabels);
+	}
 	policy_lower_ascii(out);
 	return 0;
 }
@@ -147,11 +172,23 @@ static void domains_default(struct policy *p)
 bool policy_domain_is_local(const struct policy *p, const char *domain)
 {
 	size_t len = strlen(domain);
+	char norm[SMTP_MAX_DOMAIN + 1];
 
 	if (len > 0 && domain[len - 1] == '.')
 		len--;
 	if (len == 0)
 		return false;
+	/* an 8-bit (SMTPUTF8) name is compared as its A-labels; one that is no valid IDN
+	 * is no local domain */
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)domain[i] >= 0x80) {
+			if (domain_normalize(domain, strlen(domain), norm, sizeof(norm)) == -1)
+				return false;
+			domain = norm;
+			len = strlen(norm);
+			break;
+		}
+	}
 	for (size_t i = 0; i < p->ndomains; i++)
 		if (strlen(p->domains[i]) == len && ascii_casecmp(p->domains[i], domain, len) == 0)
 			return true;

@@ -52,6 +52,7 @@ python3-dkim              dkimpy: an independent DKIM verifier for the DKIM sign
 python3-nacl              Ed25519 for dkimpy (ed25519-sha256 signatures)
 opendkim-tools            opendkim-testmsg (libopendkim): the second DKIM verifier of those tests
 util-linux                unshare: the DKIM test's namespace where dnsmasq serves the key records
+libidn2-dev               smtp-submit: internationalized domain names (IDNA 2008, UTS #46) in local_domains and addresses
 libunbound-dev            the dns library's resolver: DNSSEC-validated answers (DANE's TLSA)
 dns-root-data             the DNSSEC root trust anchor the dns library validates with by default
 unbound                   the dns library's test: a real authoritative server for a signed test zone

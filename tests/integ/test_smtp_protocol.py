@@ -359,6 +359,32 @@ def test_smtputf8_address(smtpd, make_user):
     assert ev.get("proto") == "UTF8SMTP", ev
 
 
+def test_idn_domain_both_forms(smtpd, make_user):
+    """An internationalized local domain (a Chinese one, written in UTF-8 in the config):
+    mail to the user at its U-label form (SMTPUTF8) and at its A-label form is delivered;
+    a look-alike is refused as relaying."""
+    smtpd.configure(local_domains="%s 例子.测试" % h.LOCAL_DOMAIN)
+    u = make_user("maildir")
+    c = mx(smtpd)
+    assert c.cmd("MAIL FROM:<sender@example.net> SMTPUTF8").code == 250
+    assert c.cmd("RCPT TO:<%s@例子.测试>" % u.name).code == 250
+    assert c.cmd("RCPT TO:<%s@XN--FSQU00A.xn--0zwm56d>" % u.name).code == 250
+    r = c.cmd("RCPT TO:<%s@例子.测试.example>" % u.name)
+    assert (r.code, r.enh) == (554, "5.7.1"), r
+    r = c.data(b"From: sender@example.net\nSubject: idn\n\nto both forms\n")
+    assert r.code == 250, r
+    c.quit()
+    # two envelope addresses of one user: one copy each, as for two aliases of one user
+    h.wait_stored(u, 2)
+    smtpd.wait_queue_empty()
+    got = u.stored()
+    assert len(got) == 2 and all(b"to both forms" in g for g in got), got
+    dto = sorted(g.split(b"Delivered-To: ", 1)[1].split(b"\r\n", 1)[0].split(b"\n", 1)[0]
+                 for g in got)
+    assert dto == sorted([("%s@例子.测试" % u.name).encode(),
+                          ("%s@XN--FSQU00A.xn--0zwm56d" % u.name).encode()]), dto
+
+
 def test_dsn_parameters_kept(smtpd, ctx, make_user):
     """RFC 3461 parameters are accepted and kept for the delivery issue: a submission to
     another domain stays queued (remote delivery is issue 8), and its envelope and -bp

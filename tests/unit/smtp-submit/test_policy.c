@@ -143,8 +143,9 @@ static const struct {
 	{ "<ann@example.net>", 250, 250, NULL },
 	{ "<ann@b\xc3\xbc" "cher.example>", 250, 250, NULL },
 	{ "<\"ann\"@example.org>", 250, 250, NULL },
-	/* UTF-8 domains are compared as given: no Unicode case folding */
-	{ "<ann@B\xc3\x9c" "CHER.example>", 554, 251, "5.7.1" },
+	/* UTF-8 domains are compared as A-labels after UTS #46 mapping: case folded */
+	{ "<ann@B\xc3\x9c" "CHER.example>", 250, 250, NULL },
+	{ "<ann@xn--bcher-kva.example>", 250, 250, NULL },
 	/* unknown, system, denied users */
 	{ "<nobody@example.org>", 550, 550, "5.1.1" },
 	{ "<daemon@example.org>", 550, 550, "5.1.1" },
@@ -389,6 +390,31 @@ static void test_domains(void)
 	CHECK(p != NULL && policy_hostname(p)[0] != '\0');
 	CHECK(policy_domain_is_local(p, policy_hostname(p)));
 	policy_free(&p);
+	/* internationalized domains (RFC 6531 with IDNA 2008 and UTS #46): local_domains in
+	 * U-labels or A-labels, a recipient in either form, in any case */
+	p = open_policy(SUBMIT_MODE_MX, "B\xc3\x9c" "cher.example xn--fsqu00a.xn--0zwm56d", NULL);
+	CHECK(p != NULL);
+	if (p != NULL) {
+		struct policy_reply r;
+		n = policy_local_domains(p, &d);
+		CHECK(n == 2 && strcmp(d[0], "xn--bcher-kva.example") == 0 &&
+		      strcmp(d[1], "xn--fsqu00a.xn--0zwm56d") == 0);
+		CHECK(policy_domain_is_local(p, "b\xc3\xbc" "cher.example"));
+		CHECK(policy_domain_is_local(p, "B\xc3\x9c" "CHER.EXAMPLE."));
+		CHECK(policy_domain_is_local(p, "XN--BCHER-KVA.example"));
+		CHECK(policy_domain_is_local(p, "\xe4\xbe\x8b\xe5\xad\x90.\xe6\xb5\x8b\xe8\xaf\x95"));
+		CHECK(!policy_domain_is_local(p, "bucher.example"));
+		CHECK(!policy_domain_is_local(p, "b\xc3\xbc" "cher.example.org"));
+		/* not a valid IDN: malformed UTF-8, a disallowed code point */
+		CHECK(!policy_domain_is_local(p, "b\xc3" "cher.example"));
+		CHECK(!policy_domain_is_local(p, "a\xe2\x80\xae" "b.example"));
+		/* a recipient at the U-label form on port 25 is a local user (SMTPUTF8) */
+		CHECK(rcpt(p, NULL, "<ann@b\xc3\xbc" "cher.example>", &r) == 250);
+		CHECK(rcpt(p, NULL, "<ann@\xe4\xbe\x8b\xe5\xad\x90.\xe6\xb5\x8b\xe8\xaf\x95>", &r) == 250);
+		CHECK(rcpt(p, NULL, "<ann@b\xc3\xbc" "cher.example.org>", &r) == 554);
+		policy_free(&p);
+	}
+	CHECK(open_policy(SUBMIT_MODE_MX, "b\xc3" "cher.example", NULL) == NULL);
 	/* config errors */
 	CHECK(open_policy(SUBMIT_MODE_MX, "", NULL) == NULL);
 	CHECK(open_policy(SUBMIT_MODE_MX, " , ", NULL) == NULL);
