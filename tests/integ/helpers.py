@@ -1559,3 +1559,48 @@ def swaks(port, *args, timeout=120):
     r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                        stdin=subprocess.DEVNULL)
     return r.returncode, r.stdout + r.stderr
+
+
+UNBOUND = "/usr/sbin/unbound"
+
+
+class Unbound:
+    """unbound on a free loopback port as an authoritative server for the zones given
+    ({origin: zone file path}), nothing else (module-config iterator, no recursion for
+    anyone but loopback).  Zones under special-use names (test., 2.0.192.in-addr.arpa.)
+    are served, not refused as unbound does by default.  .port; stop() ends it."""
+
+    def __init__(self, workdir, zones):
+        if not os.access(UNBOUND, os.X_OK):
+            raise AssertionError("%s missing (make deps)" % UNBOUND)
+        self.workdir = Path(workdir)
+        self.port = free_port()
+        conf = ["server:", "  interface: 127.0.0.1", "  port: %d" % self.port,
+                "  do-daemonize: no", '  username: ""', '  chroot: ""',
+                '  directory: "%s"' % self.workdir, '  pidfile: ""', "  use-syslog: no",
+                '  logfile: ""', "  num-threads: 1", "  access-control: 127.0.0.0/8 allow",
+                '  module-config: "iterator"']
+        conf += ['  local-zone: "%s" nodefault' % origin for origin in zones]
+        for origin, path in zones.items():
+            conf += ["auth-zone:", '  name: "%s"' % origin, '  zonefile: "%s"' % path,
+                     "  for-downstream: yes", "  for-upstream: no"]
+        (self.workdir / "unbound.conf").write_text("\n".join(conf) + "\n")
+        self.proc = subprocess.Popen([UNBOUND, "-d", "-c", str(self.workdir / "unbound.conf")],
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=open(self.workdir / "unbound.log", "w"))
+        try:
+            wait_listening(self.port, proc=self.proc)
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self):
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None

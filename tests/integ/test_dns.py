@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, TMP_PREFIX, free_port, wait_listening
+from helpers import REPO, TMP_PREFIX, Unbound, free_port
 
-UNBOUND = "/usr/sbin/unbound"
 KEYGEN = "/usr/bin/ldns-keygen"
 SIGNZONE = "/usr/bin/ldns-signzone"
 
@@ -80,7 +79,7 @@ class Dns:
 
 @pytest.fixture
 def dns():
-    for tool in (UNBOUND, KEYGEN, SIGNZONE):
+    for tool in (KEYGEN, SIGNZONE):
         if not os.access(tool, os.X_OK):
             pytest.fail("%s missing (make deps)" % tool)
     workdir = tempfile.mkdtemp(prefix="%s%d-" % (TMP_PREFIX, os.getpid()))
@@ -97,45 +96,13 @@ def dns():
         assert bad in signed
         # the attack: the TLSA data changed on the way, its signature left as it was
         (wd / "test.zone.signed").write_text(signed.replace(bad, "bb" * 32))
-        port = free_port()
-        (wd / "unbound.conf").write_text("""server:
-  interface: 127.0.0.1
-  port: %(port)d
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "%(wd)s"
-  pidfile: ""
-  use-syslog: no
-  logfile: ""
-  num-threads: 1
-  access-control: 127.0.0.0/8 allow
-  local-zone: "test." nodefault
-  local-zone: "2.0.192.in-addr.arpa." nodefault
-  module-config: "iterator"
-auth-zone:
-  name: "test."
-  zonefile: "%(wd)s/test.zone.signed"
-  for-downstream: yes
-  for-upstream: no
-auth-zone:
-  name: "2.0.192.in-addr.arpa."
-  zonefile: "%(wd)s/rev.zone"
-  for-downstream: yes
-  for-upstream: no
-""" % {"port": port, "wd": workdir})
-        proc = subprocess.Popen([UNBOUND, "-d", "-c", str(wd / "unbound.conf")],
-                                stdout=subprocess.DEVNULL, stderr=open(wd / "unbound.log", "w"))
-        wait_listening(port, proc=proc)
+        proc = Unbound(wd, {"test.": wd / "test.zone.signed",
+                            "2.0.192.in-addr.arpa.": wd / "rev.zone"})
+        port = proc.port
         yield Dns(workdir, port, str(wd / (key + ".key")))
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            proc.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

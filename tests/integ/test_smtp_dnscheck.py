@@ -9,15 +9,12 @@ dns_servers is set."""
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 import pytest
 
 import helpers as h
-
-UNBOUND = "/usr/sbin/unbound"
 
 ZONE = """$ORIGIN test.
 $TTL 300
@@ -52,9 +49,7 @@ $TTL 300
 @pytest.fixture
 def dnslab(smtp_daemon):
     """smtp_daemon's config with dkim keys for good.test and bad.test, and unbound
-    serving the zones; yields (daemon, port)."""
-    if not os.access(UNBOUND, os.X_OK):
-        pytest.fail("%s missing (make deps)" % UNBOUND)
+    serving the zones (dns_servers points at it); yields the daemon."""
     d = smtp_daemon
     keydir = d.workdir / "dkim"
     d.configure(dkim_key_dir=keydir, dkim_selector="s1", dnssec_trust_anchor="")
@@ -67,47 +62,14 @@ def dnslab(smtp_daemon):
     try:
         (workdir / "test.zone").write_text(ZONE.format(dkim=records["good.test"]))
         (workdir / "rev.zone").write_text(REV_ZONE)
-        port = h.free_port()
-        (workdir / "unbound.conf").write_text("""server:
-  interface: 127.0.0.1
-  port: %(port)d
-  do-daemonize: no
-  username: ""
-  chroot: ""
-  directory: "%(wd)s"
-  pidfile: ""
-  use-syslog: no
-  logfile: ""
-  num-threads: 1
-  access-control: 127.0.0.0/8 allow
-  local-zone: "test." nodefault
-  local-zone: "2.0.192.in-addr.arpa." nodefault
-  module-config: "iterator"
-auth-zone:
-  name: "test."
-  zonefile: "%(wd)s/test.zone"
-  for-downstream: yes
-  for-upstream: no
-auth-zone:
-  name: "2.0.192.in-addr.arpa."
-  zonefile: "%(wd)s/rev.zone"
-  for-downstream: yes
-  for-upstream: no
-""" % {"port": port, "wd": workdir})
-        proc = subprocess.Popen([UNBOUND, "-d", "-c", str(workdir / "unbound.conf")],
-                                stdout=subprocess.DEVNULL,
-                                stderr=open(workdir / "unbound.log", "w"))
-        h.wait_listening(port, proc=proc)
+        proc = h.Unbound(workdir, {"test.": workdir / "test.zone",
+                                   "2.0.192.in-addr.arpa.": workdir / "rev.zone"})
+        port = proc.port
         d.configure(dns_servers="127.0.0.1@%d" % port)
         yield d
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            proc.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
