@@ -30,6 +30,9 @@ extern enum submit_mode submit_mode;
  * the connection forked afterwards has it. */
 const char *submit_hostname(const struct config *cfg);
 
+/* The next word of a list separated by blanks or commas into buf (cut to size); false at
+ * the end (submit_check.c). */
+bool submit_next_word(const char **p, char *buf, size_t size);
 /* -t's DNS checks (submit_dnscheck.c): the host's A/AAAA and PTR, then per local domain
  * its MX, SPF, DKIM records and DMARC; each gap printed with the record to add.  The
  * number of problems. */

@@ -351,7 +351,7 @@ static void check_aliases(struct check *c)
 }
 
 /* The next space/comma-separated word of list at *p into buf; false at the end. */
-static bool next_word(const char **p, char *buf, size_t size)
+bool submit_next_word(const char **p, char *buf, size_t size)
 {
 	while (**p == ' ' || **p == ',' || **p == '\t')
 		(*p)++;
@@ -447,8 +447,8 @@ static void check_dkim(struct check *c)
 		domains = xmalloc(n);
 		snprintf(domains, n, "%s %s", host, dot != NULL ? dot + 1 : "");
 	}
-	for (const char *s = cfg->dkim_selector; next_word(&s, sel, sizeof(sel));) {
-		for (const char *d = domains; next_word(&d, dom, sizeof(dom));) {
+	for (const char *s = cfg->dkim_selector; submit_next_word(&s, sel, sizeof(sel));) {
+		for (const char *d = domains; submit_next_word(&d, dom, sizeof(dom));) {
 			size_t len = strlen(dom);
 			if (len > 1 && dom[len - 1] == '.')
 				dom[len - 1] = '\0';

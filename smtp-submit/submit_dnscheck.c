@@ -438,15 +438,11 @@ static void check_dmarc(struct dcheck *c, const char *dom)
 	free(t);
 }
 
+/* The next name of a list, its trailing dot dropped. */
 static bool next_name(const char **p, char *buf, size_t size)
 {
-	while (**p == ' ' || **p == ',' || **p == '\t')
-		(*p)++;
-	size_t len = strcspn(*p, " ,\t");
-	if (len == 0)
+	if (!submit_next_word(p, buf, size))
 		return false;
-	snprintf(buf, size, "%.*s", (int)(len < size ? len : size - 1), *p);
-	*p += len;
 	size_t n = strlen(buf);
 	if (n > 1 && buf[n - 1] == '.')
 		buf[n - 1] = '\0';
